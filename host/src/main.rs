@@ -1,0 +1,27 @@
+//! `helm-oci`: the native host of the helm-oci component.
+//!
+//! It parses the command line the way Helm would, works out exactly which directories and
+//! registry hosts the command needs, runs the component with only those, and prints the
+//! result the Helm way. All chart and registry logic lives in the component.
+
+mod cli;
+mod component;
+mod output;
+mod paths;
+mod sandbox;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(cli::run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

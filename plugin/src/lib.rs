@@ -1,0 +1,58 @@
+//! The helm-oci component: everything that knows about charts and registries.
+//!
+//! The host grants directories and registry hosts; this crate does the rest through
+//! standard WASI 0.2 only (filesystem, http, random, clocks).
+//!
+//! Natively (for unit tests) the exports are left out; the logic modules are the same.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+mod bindings {
+    wit_bindgen::generate!({ path: "../wit", world: "plugin" });
+}
+
+mod chart;
+mod digest;
+mod error;
+mod fsx;
+mod http;
+mod manifest;
+mod pull;
+mod push;
+mod reference;
+mod registry;
+mod timefmt;
+mod trace;
+
+#[cfg(target_arch = "wasm32")]
+use bindings::exports::helm_oci::plugin::{about, registry as api};
+pub use bindings::exports::helm_oci::plugin::types::{
+    BasicCredential, ChartSummary, Credential, DigestMismatch, Error, Reference, RegistryError,
+    RemoteOptions,
+};
+
+struct Component;
+
+#[cfg(target_arch = "wasm32")]
+impl api::Guest for Component {
+    fn parse_reference(reference: String) -> Result<Reference, Error> {
+        reference::parse(&reference).map(Into::into)
+    }
+
+    fn push(options: api::PushOptions) -> Result<api::PushResult, Error> {
+        push::run(options)
+    }
+
+    fn pull(options: api::PullOptions) -> Result<api::PullResult, Error> {
+        pull::run(options)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl about::Guest for Component {
+    fn version() -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+bindings::export!(Component with_types_in bindings);

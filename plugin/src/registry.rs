@@ -1,0 +1,344 @@
+//! The OCI distribution API, as far as charts need it: ping-free requests that
+//! authenticate on challenge, blobs (HEAD, streamed GET, monolithic or chunked upload),
+//! manifests and tag lists.
+
+use crate::error::Result;
+use crate::http::{self, Body, Response, Url};
+use crate::reference::Ref;
+use crate::{trace, Credential, Error, RegistryError, RemoteOptions};
+use base64::Engine as _;
+use std::io::{self, Write};
+
+/// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of `CHUNK_SIZE`.
+const MONOLITHIC_MAX: u64 = 8 << 20;
+const CHUNK_SIZE: usize = 8 << 20;
+/// Manifests and configs are small; a registry sending more is refused.
+pub const MANIFEST_MAX: u64 = 4 << 20;
+/// How many redirects a blob download may follow.
+const MAX_REDIRECTS: usize = 5;
+
+pub const MANIFEST_ACCEPT: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// A session with one registry endpoint.
+pub struct Client {
+    https: bool,
+    endpoint: String,
+    credential: Option<Credential>,
+    /// Set once the registry has asked for Basic auth; sent up front from then on.
+    basic: Option<String>,
+}
+
+/// A fetched manifest, with what the registry said about it.
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    /// `Docker-Content-Digest`, which the caller must verify if present.
+    pub digest_header: Option<String>,
+}
+
+impl Client {
+    pub fn new(reference: &Ref, options: &RemoteOptions) -> Client {
+        trace::enable(options.debug);
+        Client {
+            https: !options.plain_http,
+            endpoint: reference.endpoint.clone(),
+            credential: options.credential.clone(),
+            basic: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> Url {
+        Url::new(self.https, &self.endpoint, path)
+    }
+
+    /// Sends a request, answering a Basic challenge once if credentials are at hand.
+    fn send(&mut self, method: &str, url: &Url, headers: &[(&str, String)], mut body: Body) -> Result<Response> {
+        let replayable = !matches!(body, Body::Stream(..));
+        loop {
+            let mut all: Vec<(&str, String)> = headers.to_vec();
+            // Credentials belong to the registry endpoint only, never to a host it points elsewhere.
+            if let (Some(auth), true) = (&self.basic, url.authority == self.endpoint) {
+                all.push(("authorization", auth.clone()));
+            }
+            let body_now = match &mut body {
+                Body::Empty => Body::Empty,
+                Body::Bytes(b) => Body::Bytes(b),
+                Body::Stream(n, f) => Body::Stream(*n, &mut **f),
+            };
+            let response = http::send(method, url, &all, body_now)?;
+            trace::debug(|| format!("{method} {url} -> {}", response.status));
+            if response.status == 401 && self.basic.is_none() && replayable && url.authority == self.endpoint {
+                if let Some(auth) = self.basic_for(&response) {
+                    self.basic = Some(auth);
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+    }
+
+    fn basic_for(&self, response: &Response) -> Option<String> {
+        let challenge = response.header("www-authenticate")?;
+        if !challenge.trim_start().to_ascii_lowercase().starts_with("basic") {
+            return None;
+        }
+        match &self.credential {
+            Some(Credential::Basic(c)) => {
+                let raw = format!("{}:{}", c.username, c.password);
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the repository already holds a blob, so pushing it can be skipped.
+    pub fn blob_exists(&mut self, repo: &str, digest: &str) -> Result<bool> {
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let response = self.send("HEAD", &url, &[], Body::Empty)?;
+        match response.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(error_from(response, &format!("blob {digest}"))),
+        }
+    }
+
+    /// Fetches a manifest by tag or digest.
+    pub fn fetch_manifest(&mut self, repo: &str, reference: &str, subject: &str) -> Result<FetchedManifest> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let response = self.send("GET", &url, &[("accept", MANIFEST_ACCEPT.to_string())], Body::Empty)?;
+        if response.status != 200 {
+            return Err(error_from(response, subject));
+        }
+        let digest_header = response.header("docker-content-digest").map(str::to_string);
+        Ok(FetchedManifest { bytes: response.bytes(MANIFEST_MAX)?, digest_header })
+    }
+
+    /// Starts a blob download, following redirects to storage hosts; the caller verifies the content.
+    pub fn fetch_blob(&mut self, repo: &str, digest: &str) -> Result<Response> {
+        let mut url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.send("GET", &url, &[], Body::Empty)?;
+            match response.status {
+                200 => return Ok(response),
+                301 | 302 | 303 | 307 | 308 => {
+                    let location = response
+                        .header("location")
+                        .ok_or_else(|| Error::Network(format!("{url}: redirect without a location")))?;
+                    url = url.join(location)?;
+                }
+                _ => return Err(error_from(response, &format!("blob {digest}"))),
+            }
+        }
+        Err(Error::Network(format!("blob {digest}: more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Uploads a blob whose digest and size are known, producing its bytes on demand.
+    pub fn push_blob(
+        &mut self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        produce: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let start = self.url(&format!("/v2/{repo}/blobs/uploads/"));
+        let response = self.send("POST", &start, &[], Body::Bytes(&[]))?;
+        if response.status != 202 {
+            return Err(error_from(response, &format!("starting the upload of {digest}")));
+        }
+        let location = upload_location(&start, &response)?;
+        let min_chunk = response.header("oci-chunk-min-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        let result = if size <= MONOLITHIC_MAX {
+            self.put_monolithic(&location, digest, size, produce)
+        } else {
+            self.put_chunked(location.clone(), digest, CHUNK_SIZE.max(min_chunk), produce)
+        };
+        if result.is_err() {
+            // Best effort: do not leave a dangling upload session on the registry.
+            let _ = self.send("DELETE", &location, &[], Body::Empty);
+        }
+        result
+    }
+
+    fn put_monolithic(
+        &mut self,
+        location: &Url,
+        digest: &str,
+        size: u64,
+        produce: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let url = location.with_query(&[("digest", digest)]);
+        let headers = [("content-type", "application/octet-stream".to_string())];
+        let response = self.send("PUT", &url, &headers, Body::Stream(size, produce))?;
+        expect_created(response, digest)
+    }
+
+    fn put_chunked(
+        &mut self,
+        location: Url,
+        digest: &str,
+        chunk: usize,
+        produce: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let mut writer = ChunkWriter { client: self, location, buf: Vec::with_capacity(chunk), chunk, offset: 0, failed: None };
+        let produced = produce(&mut writer).and_then(|()| writer.send_chunk());
+        if let Some(e) = writer.failed.take() {
+            return Err(e);
+        }
+        produced.map_err(|e| Error::Io(format!("reading {digest} for upload: {e}")))?;
+        let url = writer.location.with_query(&[("digest", digest)]);
+        let response = self.send("PUT", &url, &[], Body::Empty)?;
+        expect_created(response, digest)
+    }
+
+    /// Puts a manifest under a tag and returns the digest the registry reports, if any.
+    pub fn push_manifest(&mut self, repo: &str, tag: &str, media_type: &str, bytes: &[u8]) -> Result<Option<String>> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{tag}"));
+        let response = self.send("PUT", &url, &[("content-type", media_type.to_string())], Body::Bytes(bytes))?;
+        if response.status != 201 {
+            return Err(error_from(response, &format!("manifest {repo}:{tag}")));
+        }
+        Ok(response.header("docker-content-digest").map(str::to_string))
+    }
+
+    /// Lists every tag of a repository, following `Link` pagination.
+    pub fn tags(&mut self, repo: &str, subject: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url(&format!("/v2/{repo}/tags/list"));
+        let mut tags = Vec::new();
+        loop {
+            let response = self.send("GET", &url, &[], Body::Empty)?;
+            if response.status != 200 {
+                return Err(error_from(response, subject));
+            }
+            let next = response.headers("link").find_map(next_link).map(str::to_string);
+            let bytes = response.bytes(MANIFEST_MAX)?;
+            let list: TagList = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Network(format!("{subject}: unreadable tag list: {e}")))?;
+            tags.extend(list.tags.unwrap_or_default());
+            match next {
+                Some(link) => url = url.join(&link)?,
+                None => return Ok(tags),
+            }
+        }
+    }
+}
+
+/// Buffers one chunk at a time and PATCHes it, so memory stays bounded by the chunk size.
+struct ChunkWriter<'c> {
+    client: &'c mut Client,
+    location: Url,
+    buf: Vec<u8>,
+    chunk: usize,
+    offset: u64,
+    /// The typed error behind an io::Error returned from `write`.
+    failed: Option<Error>,
+}
+
+impl ChunkWriter<'_> {
+    fn send_chunk(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let end = self.offset + self.buf.len() as u64 - 1;
+        let headers = [
+            ("content-type", "application/octet-stream".to_string()),
+            ("content-range", format!("{}-{end}", self.offset)),
+        ];
+        let sent = self.client.send("PATCH", &self.location, &headers, Body::Bytes(&self.buf)).and_then(|r| {
+            if r.status != 202 {
+                return Err(error_from(r, "uploading a chunk"));
+            }
+            upload_location(&self.location, &r)
+        });
+        match sent {
+            Ok(next) => {
+                self.location = next;
+                self.offset = end + 1;
+                self.buf.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(e);
+                Err(io::Error::other("chunk upload failed"))
+            }
+        }
+    }
+}
+
+impl Write for ChunkWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(self.chunk - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == self.chunk {
+            self.send_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn upload_location(base: &Url, response: &Response) -> Result<Url> {
+    let location = response
+        .header("location")
+        .ok_or_else(|| Error::Network(format!("{base}: upload answer has no Location")))?;
+    base.join(location)
+}
+
+fn expect_created(response: Response, digest: &str) -> Result<()> {
+    match response.status {
+        201 => Ok(()),
+        _ => Err(error_from(response, &format!("upload of {digest}"))),
+    }
+}
+
+/// The target of a `Link: <url>; rel="next"` header.
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params.contains("rel=\"next\"").then_some(target).or(params.contains("rel=next").then_some(target))
+    })
+}
+
+/// Turns an error response into the matching error case, keeping the registry's own words.
+pub fn error_from(response: Response, subject: &str) -> Error {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let status = response.status;
+    let body = response.bytes(64 << 10).unwrap_or_default();
+    let (code, message) = match serde_json::from_slice::<Errors>(&body).ok().and_then(|e| e.errors.into_iter().next()) {
+        Some(entry) => (entry.code.unwrap_or_default(), entry.message.unwrap_or_default()),
+        None => (String::new(), String::from_utf8_lossy(&body).trim().chars().take(200).collect()),
+    };
+    let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
+    match status {
+        401 => Error::Unauthorized(format!("{subject}: authentication required{detail}")),
+        403 => Error::Denied(format!("{subject}: access denied{detail}")),
+        404 => Error::NotFound(format!("{subject}: not found")),
+        _ => Error::Registry(RegistryError { status, code, message: format!("{subject}: {}", if message.is_empty() { "request failed" } else { &message }) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_next_link() {
+        assert_eq!(next_link("</v2/a/tags/list?last=b&n=2>; rel=\"next\""), Some("/v2/a/tags/list?last=b&n=2"));
+        assert_eq!(next_link("<http://x/y>; rel=\"prev\""), None);
+    }
+}
