@@ -1,0 +1,163 @@
+"""Fixtures for the integration tests: a real registry (Debian's docker-registry), the built
+helm-oci binary with an isolated Helm environment, and the real Helm 4.3 library."""
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / "bin" / "helm-oci"
+HELM4 = REPO.parent / "shared" / "tools" / "helm4" / "helm4.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=15):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class Registry:
+    """A docker-registry process on a free loopback port, with a config this test wrote."""
+
+    def __init__(self, root: Path, extra_http=None):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        data = root / "data"
+        config = root / "config.yml"
+        http = {"addr": self.host, **(extra_http or {})}
+        config.write_text(json.dumps({  # JSON is YAML
+            "version": 0.1,
+            "log": {"level": "error"},
+            "storage": {"filesystem": {"rootdirectory": str(data)}, "delete": {"enabled": True}},
+            "http": http,
+        }))
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(config)],
+                                     stdout=subprocess.DEVNULL, stderr=open(root / "registry.log", "w"))
+        wait_http(f"http://{self.host}/v2/")
+
+    def url(self, path):
+        return f"http://{self.host}{path}"
+
+    def manifest(self, repo, ref):
+        req = urllib.request.Request(self.url(f"/v2/{repo}/manifests/{ref}"),
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        with urllib.request.urlopen(req) as r:
+            return r.read()
+
+    def blob(self, repo, digest):
+        with urllib.request.urlopen(self.url(f"/v2/{repo}/blobs/{digest}")) as r:
+            return r.read()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    r = Registry(tmp_path / "registry")
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="session")
+def cache_home(tmp_path_factory):
+    """One Helm cache for the whole run, so the component is compiled once."""
+    return tmp_path_factory.mktemp("helm-cache")
+
+
+class HelmOci:
+    """Runs bin/helm-oci with a Helm environment of its own."""
+
+    def __init__(self, home: Path, cache: Path):
+        self.home = home
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "HELM_CACHE_HOME": str(cache),
+            "HELM_CONFIG_HOME": str(home / "config"),
+        }
+
+    def run(self, *args, check=True, cwd=None, env=None):
+        p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True,
+                           cwd=cwd or self.home, env={**self.env, **(env or {})}, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"helm-oci {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
+        return p
+
+    def fails(self, *args, cwd=None):
+        """Runs a command that must fail the Helm way: exit 1 and one `Error:` line."""
+        p = self.run(*args, check=False, cwd=cwd)
+        assert p.returncode == 1, f"expected exit 1, got {p.returncode}: {p.stdout}{p.stderr}"
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+        return lines[0]
+
+
+@pytest.fixture
+def helm_oci(tmp_path, cache_home):
+    home = tmp_path / "home"
+    home.mkdir()
+    return HelmOci(home, cache_home)
+
+
+def write_chart(root: Path, name="mychart", version="0.1.0", extra=None, **fields):
+    """A small chart directory; `extra` maps relative paths to contents."""
+    chart = root / name
+    (chart / "templates").mkdir(parents=True, exist_ok=True)
+    meta = {"apiVersion": "v2", "name": name, "version": version, "description": "A test chart",
+            "appVersion": "1.0", **fields}
+    (chart / "Chart.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in meta.items()))
+    (chart / "values.yaml").write_text("replicaCount: 1\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n")
+    for rel, content in (extra or {}).items():
+        p = chart / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return chart
+
+
+@pytest.fixture
+def chart(tmp_path):
+    return write_chart(tmp_path / "src")
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def helm4(*args):
+    """Runs the real Helm 4.3 library; returns stdout."""
+    p = subprocess.run([sys.executable, str(HELM4), *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"helm4 {' '.join(map(str, args))} failed:\n{p.stderr}"
+    return p.stdout
+
+
+def files_left(directory: Path):
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []

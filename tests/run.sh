@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, build once, unit tests, then integration tests against a
+# real registry and the real Helm 4.3 library.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/setup.sh
+bash host/build.sh
+cargo test --locked -p helm-oci-plugin
+python3 -m pytest -q tests "$@"

@@ -1,0 +1,123 @@
+"""Round trips through a real registry: what is pushed comes back byte for byte."""
+import io
+import json
+import os
+import tarfile
+
+from conftest import files_left, sha256, write_chart
+
+
+def pushed_digest(out):
+    lines = dict(l.split(": ", 1) for l in out.splitlines())
+    return lines["Pushed"], lines["Digest"]
+
+
+def test_push_directory_then_pull_gives_the_same_archive(helm_oci, registry, chart, tmp_path):
+    p = helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    ref, digest = pushed_digest(p.stdout)
+    assert ref == f"{registry.host}/charts/mychart:0.1.0"
+
+    manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+    assert sha256(registry.manifest("charts/mychart", "0.1.0")) == digest
+    layer = manifest["layers"][0]
+
+    out = tmp_path / "out"
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0", "-d", out, "--plain-http")
+    assert p.stdout == f"Pulled: {ref}\nDigest: {digest}\n"
+    pulled = (out / "mychart-0.1.0.tgz").read_bytes()
+    assert sha256(pulled) == layer["digest"] and len(pulled) == layer["size"]
+    assert files_left(out) == ["mychart-0.1.0.tgz"]
+
+    # The archive holds the chart's files under mychart/, and nothing else.
+    with tarfile.open(fileobj=io.BytesIO(pulled)) as t:
+        names = sorted(t.getnames())
+        assert names == ["mychart/Chart.yaml", "mychart/templates/cm.yaml", "mychart/values.yaml"]
+        assert t.extractfile("mychart/values.yaml").read() == (chart / "values.yaml").read_bytes()
+
+    # Pushing the pulled archive as it is stores the very same blob, and pulls back identical.
+    helm_oci.run("push", out / "mychart-0.1.0.tgz", f"oci://{registry.host}/again", "--plain-http")
+    again = json.loads(registry.manifest("again/mychart", "0.1.0"))
+    assert again["layers"] == manifest["layers"]
+    out2 = tmp_path / "out2"
+    helm_oci.run("pull", f"oci://{registry.host}/again/mychart:0.1.0", "-d", out2, "--plain-http")
+    assert (out2 / "mychart-0.1.0.tgz").read_bytes() == pulled
+
+
+def test_the_same_directory_always_gives_the_same_digest(helm_oci, registry, chart):
+    first = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http").stdout)[1]
+    second = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/b", "--plain-http").stdout)[1]
+    assert first == second
+    (chart / "values.yaml").write_text("replicaCount: 2\n")
+    third = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http").stdout)[1]
+    assert third != first
+
+
+def test_helmignore_and_subcharts(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src", extra={
+        ".helmignore": "*.bak\nsecret/\n",
+        "notes.bak": "x",
+        "secret/key": "x",
+        "templates/.hidden": "x",
+        "charts/sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+        "charts/sub/values.yaml": "a: 1\n",
+    })
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
+    with tarfile.open(out / "mychart-0.1.0.tgz") as t:
+        names = set(t.getnames())
+    assert "mychart/charts/sub/Chart.yaml" in names and "mychart/.helmignore" in names
+    assert not {"mychart/notes.bak", "mychart/secret/key", "mychart/templates/.hidden"} & names
+
+
+def test_untar_into_untardir(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    out = tmp_path / "out"
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0",
+                     "-d", out, "--untar", "--untardir", "unpacked", "--plain-http")
+    assert (out / "unpacked" / "mychart" / "Chart.yaml").read_bytes() == (chart / "Chart.yaml").read_bytes()
+    assert files_left(out / "unpacked") == ["mychart"]
+    # A second untar must not overwrite what is there.
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, "--untar",
+                          "--untardir", "unpacked", "--plain-http")
+    assert "already exists" in line
+    assert files_left(out / "unpacked") == ["mychart"]
+
+
+def test_pull_without_version_takes_the_newest_stable(helm_oci, registry, tmp_path):
+    for v in ["0.9.0", "1.2.0", "1.10.0", "2.0.0-rc.1"]:
+        c = write_chart(tmp_path / v, version=v)
+        helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http")
+    out = tmp_path / "out"
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "-d", out, "--plain-http")
+    assert p.stdout.startswith(f"Pulled: {registry.host}/charts/mychart:1.10.0\n")
+    assert files_left(out) == ["mychart-1.10.0.tgz"]
+
+
+def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path):
+    c = write_chart(tmp_path / "src", version="1.0.0+build.7")
+    _, digest = pushed_digest(helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http").stdout)
+    assert registry.manifest("charts/mychart", "1.0.0_build.7")
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart@{digest}", "-d", out, "--plain-http")
+    assert files_left(out) == ["mychart-1.0.0+build.7.tgz"]
+
+
+def test_full_reference_with_its_own_tag_warns(helm_oci, registry, chart, tmp_path):
+    p = helm_oci.run("push", chart, f"{registry.host}/myrepo/mychart:latest", "--plain-http")
+    assert p.stdout.startswith(f"Pushed: {registry.host}/myrepo/mychart:latest\n")
+    assert p.stderr.startswith("WARNING: ") and "semver" in p.stderr
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"{registry.host}/myrepo/mychart:latest", "-d", out, "--plain-http")
+    assert files_left(out) == ["mychart-0.1.0.tgz"]
+
+
+def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_path):
+    blob = os.urandom(12 << 20)  # incompressible, above the 8 MiB single-PUT limit
+    c = write_chart(tmp_path / "src", extra={"files/blob.bin": blob})
+    p = helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http", "--debug")
+    assert p.stderr.count("PATCH ") >= 2, p.stderr
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
+    with tarfile.open(out / "mychart-0.1.0.tgz") as t:
+        assert t.extractfile("mychart/files/blob.bin").read() == blob
