@@ -1,0 +1,157 @@
+"""Bad input and hostile registries: one `Error:` line, exit 1, and no partial file."""
+import gzip
+import io
+import json
+import tarfile
+
+import pytest
+
+from conftest import files_left, write_chart
+from fronts import Front
+
+
+@pytest.mark.parametrize("ref,why", [
+    ("oci://", "empty"),
+    ("https://example.com/charts/x", "oci://"),
+    ("oci://localhost:5000", "repository path"),
+    ("oci://localhost:99999/charts/x", "port"),
+    ("oci://localhost:5000/Charts/x", "lowercase"),
+    ("oci://localhost:5000/charts/x@sha256:1234", "digest"),
+])
+def test_malformed_references(helm_oci, tmp_path, ref, why):
+    line = helm_oci.fails("pull", ref, "-d", tmp_path / "out")
+    assert why in line and "invalid reference" in line
+    assert files_left(tmp_path / "out") == []
+
+
+def test_missing_chart_yaml(helm_oci, registry, tmp_path):
+    (tmp_path / "empty").mkdir()
+    line = helm_oci.fails("push", tmp_path / "empty", f"oci://{registry.host}/charts", "--plain-http")
+    assert "Chart.yaml file is missing" in line
+
+
+def test_missing_chart_path(helm_oci, registry, tmp_path):
+    line = helm_oci.fails("push", tmp_path / "nope", f"oci://{registry.host}/charts", "--plain-http")
+    assert "nope" in line
+
+
+def test_non_semver_version(helm_oci, registry, tmp_path):
+    c = write_chart(tmp_path, version="1.0")
+    line = helm_oci.fails("push", c, f"oci://{registry.host}/charts", "--plain-http")
+    assert "strict semver" in line
+    assert registry_is_empty(registry)
+
+
+def registry_is_empty(registry):
+    return not (registry.root / "data").exists()
+
+
+def test_unreachable_registry(helm_oci, chart, tmp_path):
+    from conftest import free_port
+    port = free_port()
+    line = helm_oci.fails("push", chart, f"oci://127.0.0.1:{port}/charts", "--plain-http")
+    assert f"127.0.0.1:{port}" in line and "connection refused" in line
+    line = helm_oci.fails("pull", f"oci://127.0.0.1:{port}/charts/mychart:1.0.0", "-d", tmp_path / "out", "--plain-http")
+    assert "connection refused" in line
+    assert files_left(tmp_path / "out") == []
+
+
+def test_https_is_the_default(helm_oci, registry, chart):
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts")
+    assert "TLS" in line and "--plain-http" in line
+
+
+def test_unknown_tag(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart", "--version", "9.9.9", "-d", tmp_path / "out", "--plain-http")
+    assert line == f"Error: {registry.host}/charts/mychart:9.9.9: not found"
+    assert files_left(tmp_path / "out") == []
+
+
+def test_version_and_tag_must_agree(helm_oci, registry, tmp_path):
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:1.0.0", "--version", "2.0.0", "-d", tmp_path)
+    assert "mismatch" in line
+
+
+def test_corrupt_tgz(helm_oci, registry, chart, tmp_path):
+    good = tmp_path / "good.tgz"
+    with tarfile.open(good, "w:gz") as t:
+        t.add(chart, arcname="mychart")
+    data = good.read_bytes()
+    cases = {
+        "garbage.tgz": b"this is not gzip",
+        "truncated.tgz": data[: len(data) // 2],
+        "nochart.tgz": gzip.compress(tar_of({"mychart/values.yaml": b"a: 1\n"})),
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        line = helm_oci.fails("push", tmp_path / name, f"oci://{registry.host}/charts", "--plain-http")
+        assert name in line and "not a valid chart archive" in line
+    assert registry_is_empty(registry)
+    # The well-formed archive itself is accepted.
+    helm_oci.run("push", good, f"oci://{registry.host}/charts", "--plain-http")
+
+
+def tar_of(files):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_blob_with_wrong_digest_is_not_kept(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+    layer = manifest["layers"][0]["digest"]
+
+    def flip_chart_bytes(method, path, status, headers, body):
+        if method == "GET" and path.endswith(layer):
+            body = bytes([body[0] ^ 0xFF]) + body[1:]
+        return status, headers, body
+
+    front = Front(registry.host, flip_chart_bytes)
+    try:
+        out = tmp_path / "out"
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
+        assert "digest mismatch" in line and layer in line
+        assert files_left(out) == []
+    finally:
+        front.stop()
+
+
+def test_manifest_that_does_not_match_its_digest(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+
+    def rewrite_manifest(method, path, status, headers, body):
+        if "/manifests/" in path and method == "GET":
+            body = body.replace(b'"schemaVersion":2', b'"schemaVersion": 2')
+        return status, headers, body
+
+    front = Front(registry.host, rewrite_manifest)
+    try:
+        out = tmp_path / "out"
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
+        assert "manifest" in line and "digest mismatch" in line
+        assert files_left(out) == []
+    finally:
+        front.stop()
+
+
+def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+
+    def image_config(method, path, status, headers, body):
+        if "/manifests/" in path and method == "GET":
+            body = body.replace(b"application/vnd.cncf.helm.config.v1+json", b"application/vnd.oci.image.config.v1+json")
+            headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
+        return status, headers, body
+
+    front = Front(registry.host, image_config)
+    try:
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", "--plain-http")
+        assert "is not a Helm chart" in line
+    finally:
+        front.stop()

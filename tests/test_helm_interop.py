@@ -1,0 +1,58 @@
+"""Interop with the real Helm 4.3 library: what Helm pushes we pull, what we push Helm reads,
+and both lay the chart out the same way."""
+import json
+
+from conftest import files_left, helm4, sha256, write_chart
+
+
+def annotations_without_created(manifest):
+    return {k: v for k, v in manifest.get("annotations", {}).items() if k != "org.opencontainers.image.created"}
+
+
+def test_helm_pushes_and_we_pull_the_identical_archive(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src", home="https://example.com", sources=["https://src.example.com"],
+                        maintainers=[{"name": "Ann", "email": "ann@example.com"}])
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    helm4("push", packaged, f"oci://{registry.host}/helm")
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/helm/mychart", "--version", "0.1.0", "-d", out, "--plain-http")
+    assert (out / "mychart-0.1.0.tgz").read_bytes() == open(packaged, "rb").read()
+
+
+def test_we_push_and_helm_reads(helm_oci, registry, chart):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    shown = helm4("show", f"oci://{registry.host}/charts/mychart:0.1.0")
+    assert "name: mychart" in shown and "version: 0.1.0" in shown and "description: A test chart" in shown
+
+
+def test_manifest_and_config_match_helms(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src", version="1.2.3+meta", home="https://example.com",
+                        sources=["https://a.example.com", "https://b.example.com"],
+                        maintainers=[{"name": "Ann", "email": "ann@example.com"}, {"name": "Bob"}],
+                        annotations={"team": "platform", "org.opencontainers.image.title": "not-this"})
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    helm4("push", packaged, f"oci://{registry.host}/helm")
+    helm_oci.run("push", chart, f"oci://{registry.host}/ours", "--plain-http")
+
+    theirs = json.loads(registry.manifest("helm/mychart", "1.2.3_meta"))
+    ours = json.loads(registry.manifest("ours/mychart", "1.2.3_meta"))  # same tag rule
+    assert ours.keys() == theirs.keys()
+    assert ours.get("mediaType") == theirs.get("mediaType") is None
+    assert ours["config"] == theirs["config"]  # same media type, and the same config bytes
+    assert [l["mediaType"] for l in ours["layers"]] == [l["mediaType"] for l in theirs["layers"]]
+    assert annotations_without_created(ours) == annotations_without_created(theirs)
+    assert annotations_without_created(ours)["org.opencontainers.image.title"] == "mychart"
+    assert registry.blob("ours/mychart", ours["config"]["digest"]) == registry.blob("helm/mychart", theirs["config"]["digest"])
+
+
+def test_a_pushed_tgz_with_provenance_carries_it(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src")
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    prov = b"-----BEGIN PGP SIGNED MESSAGE-----\nfake provenance\n"
+    open(packaged + ".prov", "wb").write(prov)
+    helm_oci.run("push", packaged, f"oci://{registry.host}/charts", "--plain-http")
+    manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+    types = {l["mediaType"]: l for l in manifest["layers"]}
+    assert types["application/vnd.cncf.helm.chart.provenance.v1.prov"]["digest"] == sha256(prov)
+    assert [l["digest"] for l in manifest["layers"]] == sorted(l["digest"] for l in manifest["layers"])
+    helm4("show", f"oci://{registry.host}/charts/mychart:0.1.0")

@@ -1,0 +1,124 @@
+"""helm-oci as Helm runs it: plugin.yaml's command with Helm 3's (and Helm 2's) environment
+behaves as it does standalone; and the component imports nothing but standard WASI."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from conftest import BIN, REPO, files_left
+
+LEGACY_FIELDS = {"name", "version", "usage", "description", "command", "hooks", "ignoreFlags"}
+
+
+def plugin_yaml():
+    text = (REPO / "plugin.yaml").read_text()
+    top = dict(re.findall(r'^([A-Za-z]+):\s*"?([^"\n]*)"?', text, re.M))
+    return top
+
+
+def test_manifest_uses_only_legacy_fields_and_is_named_oci():
+    top = plugin_yaml()
+    assert set(top) <= LEGACY_FIELDS
+    assert top["name"] == "oci" and top["command"] == "$HELM_PLUGIN_DIR/bin/helm-oci"
+
+
+def run_as_plugin(env, args):
+    command = os.path.expandvars(plugin_yaml()["command"].replace("$HELM_PLUGIN_DIR", env["HELM_PLUGIN_DIR"]))
+    return subprocess.run([command, *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_helm3_environment(helm_oci, registry, chart, tmp_path):
+    standalone = helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    helm_home = tmp_path / "helm3"
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(REPO), "HELM_BIN": "/usr/local/bin/helm",
+        "HELM_DEBUG": "false", "HELM_PLUGINS": str(helm_home / "plugins"),
+        "HELM_CACHE_HOME": str(helm_home / "cache"), "HELM_CONFIG_HOME": str(helm_home / "config"),
+        "HELM_DATA_HOME": str(helm_home / "data"),
+        "HELM_REGISTRY_CONFIG": str(helm_home / "config" / "registry" / "config.json"),
+        "HELM_REPOSITORY_CACHE": str(helm_home / "cache" / "repository"),
+        "HELM_REPOSITORY_CONFIG": str(helm_home / "config" / "repositories.yaml"),
+        "HELM_NAMESPACE": "default", "HELM_KUBECONTEXT": "",
+    }
+    p = run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"])
+    assert (p.returncode, p.stdout, p.stderr) == (0, standalone.stdout, "")
+    # The compiled component is cached under Helm's cache home.
+    assert any(n.endswith(".cwasm") for n in files_left(helm_home / "cache" / "oci"))
+
+    out = tmp_path / "out"
+    p = run_as_plugin({**env, "HELM_DEBUG": "true"}, ["pull", f"oci://{registry.host}/charts/mychart",
+                                                      "--version", "0.1.0", "-d", out, "--plain-http"])
+    assert p.returncode == 0 and "[debug] GET" in p.stderr
+    assert files_left(out) == ["mychart-0.1.0.tgz"]
+
+
+def test_helm2_environment(registry, chart, tmp_path):
+    helm_home = tmp_path / ".helm"
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(REPO), "HELM_BIN": "helm", "HELM_PLUGIN": str(helm_home / "plugins"),
+        "HELM_HOME": str(helm_home), "HELM_PATH_REPOSITORY": str(helm_home / "repository"),
+        "HELM_PATH_REPOSITORY_FILE": str(helm_home / "repository" / "repositories.yaml"),
+        "HELM_PATH_CACHE": str(helm_home / "repository" / "cache"),
+        "HELM_PATH_LOCAL_REPOSITORY": str(helm_home / "repository" / "local"),
+        "HELM_PATH_STARTER": str(helm_home / "starters"), "TILLER_HOST": "", "TILLER_NAMESPACE": "kube-system",
+    }
+    p = run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"Pushed: {registry.host}/charts/mychart:0.1.0\nDigest: sha256:")
+    assert any(n.endswith(".cwasm") for n in files_left(helm_home / "cache" / "oci"))
+
+
+def test_help_on_every_command(helm_oci):
+    for cmd in ["push", "pull", "version"]:
+        p = helm_oci.run(cmd, "--help")
+        assert "Usage:" in p.stdout and "--help" in p.stdout
+
+
+def test_version_asks_the_component(helm_oci):
+    p = helm_oci.run("version")
+    assert re.fullmatch(r"helm-oci \d+\.\d+\.\d+ \(component \d+\.\d+\.\d+\)\n", p.stdout)
+
+
+def leb(data, i):
+    value = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+
+
+def component_imports(path: Path):
+    """Names of a component's top-level imports (component-model binary format, import section 10)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\0asm\x0d\0\x01\0", "not a component"
+    names, i = [], 8
+    while i < len(data):
+        section, size = data[i], None
+        size, i = leb(data, i + 1)
+        if section == 10:
+            j = i
+            count, j = leb(data, j)
+            for _ in range(count):
+                assert data[j] in (0, 1)
+                length, j = leb(data, j + 1)
+                names.append(data[j:j + length].decode())
+                j += length
+                sort = data[j]
+                j += 2 if sort == 0 else 1  # core-module sort has a second byte
+                if sort in (2, 3):  # value / type bound: a tag byte, then an index
+                    j += 1
+                _, j = leb(data, j)
+        i += size
+    return names
+
+
+def test_component_imports_only_standard_wasi():
+    imports = component_imports(BIN.parent / "helm-oci.wasm")
+    assert imports, "the component imports nothing? the parser is broken"
+    assert any(n.startswith("wasi:http/outgoing-handler@0.2") for n in imports)
+    assert [n for n in imports if not re.match(r"wasi:(cli|filesystem|http|io|clocks|random)/[a-z-]+@0\.2\.\d+$", n)] == []

@@ -1,0 +1,48 @@
+"""The component gets only what the command names: the chart directory read-only, the
+destination read-write, and the one registry host."""
+import json
+import os
+
+from conftest import files_left, write_chart
+from fronts import Front, Recorder
+
+
+def test_symlink_out_of_the_chart_is_refused(helm_oci, registry, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    chart = write_chart(tmp_path / "src")
+    os.symlink(secret, chart / "templates" / "leak.yaml")
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    assert "symlink templates/leak.yaml" in line and "outside the chart directory" in line
+    assert not (registry.root / "data").exists()
+
+
+def test_symlink_inside_the_chart_is_followed(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src")
+    os.symlink("../values.yaml", chart / "templates" / "values-copy.yaml")
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+
+
+def test_requests_to_other_hosts_are_refused(helm_oci, registry, chart):
+    """A hostile registry hands out an upload location on another host; nothing reaches it."""
+    elsewhere = Recorder()
+
+    def send_uploads_elsewhere(method, path, status, headers, body):
+        if method == "POST" and "/blobs/uploads/" in path:
+            headers = [(k, f"http://{elsewhere.host}/steal" if k.lower() == "location" else v) for k, v in headers]
+        return status, headers, body
+
+    front = Front(registry.host, send_uploads_elsewhere)
+    try:
+        line = helm_oci.fails("push", chart, f"oci://{front.host}/charts", "--plain-http")
+        assert f"request to {elsewhere.host} was refused by the sandbox" in line
+        assert elsewhere.seen == []
+    finally:
+        front.stop()
+        elsewhere.stop()
+
+
+def test_plain_http_only_when_asked(helm_oci, registry, chart):
+    """Without --plain-http the host refuses http:// even if the component asked for it."""
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts")
+    assert "TLS" in line
