@@ -52,7 +52,7 @@ class Registry:
         http = {"addr": self.host, **(extra_http or {})}
         config.write_text(json.dumps({  # JSON is YAML
             "version": 0.1,
-            "log": {"level": "error"},
+            "log": {"level": "error", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(data)}, "delete": {"enabled": True}},
             "http": http,
         }))
