@@ -121,3 +121,18 @@ def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
     with tarfile.open(out / "mychart-0.1.0.tgz") as t:
         assert t.extractfile("mychart/files/blob.bin").read() == blob
+
+
+def test_reads_the_legacy_layer_of_helm_3_0_to_3_6(helm_oci, registry, chart, tmp_path):
+    import urllib.request
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+    manifest["layers"][0]["mediaType"] = "application/tar+gzip"
+    req = urllib.request.Request(registry.url("/v2/charts/mychart/manifests/legacy"), method="PUT",
+                                 data=json.dumps(manifest).encode(),
+                                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    urllib.request.urlopen(req).close()
+    out = tmp_path / "out"
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:legacy", "-d", out, "--plain-http")
+    assert p.stderr.startswith("WARNING: ") and "application/tar+gzip" in p.stderr
+    assert sha256((out / "mychart-0.1.0.tgz").read_bytes()) == manifest["layers"][0]["digest"]
