@@ -19,6 +19,12 @@ class _Server:
         self.server.shutdown()
         self.server.server_close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
 
 class Front(_Server):
     """Proxies to `upstream` (host:port); `tamper(method, path, status, headers, body)` may

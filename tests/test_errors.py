@@ -102,6 +102,14 @@ def tar_of(files):
     return buf.getvalue()
 
 
+def pull_through_hostile_front(helm_oci, registry, tamper, out):
+    """Pulls mychart:0.1.0 through a front that tampers with answers: it must fail and keep nothing."""
+    with Front(registry.host, tamper) as front:
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
+    assert files_left(out) == []
+    return line
+
+
 def test_blob_with_wrong_digest_is_not_kept(helm_oci, registry, chart, tmp_path):
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
     manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
@@ -112,14 +120,8 @@ def test_blob_with_wrong_digest_is_not_kept(helm_oci, registry, chart, tmp_path)
             body = bytes([body[0] ^ 0xFF]) + body[1:]
         return status, headers, body
 
-    front = Front(registry.host, flip_chart_bytes)
-    try:
-        out = tmp_path / "out"
-        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
-        assert "digest mismatch" in line and layer in line
-        assert files_left(out) == []
-    finally:
-        front.stop()
+    line = pull_through_hostile_front(helm_oci, registry, flip_chart_bytes, tmp_path / "out")
+    assert "digest mismatch" in line and layer in line
 
 
 def test_manifest_that_does_not_match_its_digest(helm_oci, registry, chart, tmp_path):
@@ -130,14 +132,8 @@ def test_manifest_that_does_not_match_its_digest(helm_oci, registry, chart, tmp_
             body = body.replace(b'"schemaVersion":2', b'"schemaVersion": 2')
         return status, headers, body
 
-    front = Front(registry.host, rewrite_manifest)
-    try:
-        out = tmp_path / "out"
-        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
-        assert "manifest" in line and "digest mismatch" in line
-        assert files_left(out) == []
-    finally:
-        front.stop()
+    line = pull_through_hostile_front(helm_oci, registry, rewrite_manifest, tmp_path / "out")
+    assert "manifest" in line and "digest mismatch" in line
 
 
 def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
@@ -149,9 +145,5 @@ def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
             headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
         return status, headers, body
 
-    front = Front(registry.host, image_config)
-    try:
-        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", "--plain-http")
-        assert "is not a Helm chart" in line
-    finally:
-        front.stop()
+    line = pull_through_hostile_front(helm_oci, registry, image_config, tmp_path / "out")
+    assert "is not a Helm chart" in line

@@ -32,14 +32,10 @@ def test_requests_to_other_hosts_are_refused(helm_oci, registry, chart):
             headers = [(k, f"http://{elsewhere.host}/steal" if k.lower() == "location" else v) for k, v in headers]
         return status, headers, body
 
-    front = Front(registry.host, send_uploads_elsewhere)
-    try:
+    with Front(registry.host, send_uploads_elsewhere) as front, elsewhere:
         line = helm_oci.fails("push", chart, f"oci://{front.host}/charts", "--plain-http")
         assert f"request to {elsewhere.host} was refused by the sandbox" in line
         assert elsewhere.seen == []
-    finally:
-        front.stop()
-        elsewhere.stop()
 
 
 def test_plain_http_only_when_asked(helm_oci, registry, chart):

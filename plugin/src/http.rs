@@ -83,7 +83,7 @@ impl std::fmt::Display for Url {
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass through).
-pub fn encode_query(v: &str) -> String {
+fn encode_query(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -109,7 +109,7 @@ fn validate_host(host: &str) -> Result<(), String> {
 }
 
 /// Repository components per the distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-pub fn validate_repository(repository: &str) -> Result<(), String> {
+fn validate_repository(repository: &str) -> Result<(), String> {
     if repository.is_empty() {
         return Err("the repository path is empty".into());
     }
