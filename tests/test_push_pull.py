@@ -47,6 +47,9 @@ def test_the_same_directory_always_gives_the_same_digest(helm_oci, registry, cha
     first = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http").stdout)[1]
     second = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/b", "--plain-http").stdout)[1]
     assert first == second
+    # Pushing again uploads nothing: every blob is found by HEAD and skipped.
+    again = helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http", "--debug")
+    assert "HEAD " in again.stderr and "POST " not in again.stderr and "PATCH " not in again.stderr
     (chart / "values.yaml").write_text("replicaCount: 2\n")
     third = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http").stdout)[1]
     assert third != first
