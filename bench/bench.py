@@ -7,7 +7,6 @@ Usage: python3 bench/bench.py [--runs N]   (after host/build.sh and tests/setup.
 """
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess

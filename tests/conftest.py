@@ -3,7 +3,6 @@ helm-oci binary with an isolated Helm environment, and the real Helm 4.3 library
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -42,19 +41,18 @@ def wait_http(url, timeout=15):
 class Registry:
     """A docker-registry process on a free loopback port, with a config this test wrote."""
 
-    def __init__(self, root: Path, extra_http=None):
+    def __init__(self, root: Path):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         data = root / "data"
         config = root / "config.yml"
-        http = {"addr": self.host, **(extra_http or {})}
         config.write_text(json.dumps({  # JSON is YAML
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(data)}, "delete": {"enabled": True}},
-            "http": http,
+            "http": {"addr": self.host},
         }))
         self.proc = subprocess.Popen(["docker-registry", "serve", str(config)],
                                      stdout=subprocess.DEVNULL, stderr=open(root / "registry.log", "w"))

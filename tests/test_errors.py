@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from conftest import files_left, write_chart
+from conftest import files_left, free_port, write_chart
 from fronts import Front
 
 
@@ -47,7 +47,6 @@ def registry_is_empty(registry):
 
 
 def test_unreachable_registry(helm_oci, chart, tmp_path):
-    from conftest import free_port
     port = free_port()
     line = helm_oci.fails("push", chart, f"oci://127.0.0.1:{port}/charts", "--plain-http")
     assert f"127.0.0.1:{port}" in line and "connection refused" in line

@@ -2,7 +2,7 @@
 and both lay the chart out the same way."""
 import json
 
-from conftest import files_left, helm4, sha256, write_chart
+from conftest import helm4, sha256, write_chart
 
 
 def annotations_without_created(manifest):

@@ -12,8 +12,7 @@ LEGACY_FIELDS = {"name", "version", "usage", "description", "command", "hooks", 
 
 def plugin_yaml():
     text = (REPO / "plugin.yaml").read_text()
-    top = dict(re.findall(r'^([A-Za-z]+):\s*"?([^"\n]*)"?', text, re.M))
-    return top
+    return dict(re.findall(r'^([A-Za-z]+):\s*"?([^"\n]*)"?', text, re.M))
 
 
 def test_manifest_uses_only_legacy_fields_and_is_named_oci():
@@ -23,7 +22,7 @@ def test_manifest_uses_only_legacy_fields_and_is_named_oci():
 
 
 def run_as_plugin(env, args):
-    command = os.path.expandvars(plugin_yaml()["command"].replace("$HELM_PLUGIN_DIR", env["HELM_PLUGIN_DIR"]))
+    command = plugin_yaml()["command"].replace("$HELM_PLUGIN_DIR", env["HELM_PLUGIN_DIR"])
     return subprocess.run([command, *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -98,7 +97,7 @@ def component_imports(path: Path):
     assert data[:8] == b"\0asm\x0d\0\x01\0", "not a component"
     names, i = [], 8
     while i < len(data):
-        section, size = data[i], None
+        section = data[i]
         size, i = leb(data, i + 1)
         if section == 10:
             j = i

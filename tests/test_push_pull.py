@@ -76,8 +76,8 @@ def test_helmignore_and_subcharts(helm_oci, registry, tmp_path):
 def test_untar_into_untardir(helm_oci, registry, chart, tmp_path):
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
     out = tmp_path / "out"
-    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0",
-                     "-d", out, "--untar", "--untardir", "unpacked", "--plain-http")
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0",
+                 "-d", out, "--untar", "--untardir", "unpacked", "--plain-http")
     assert (out / "unpacked" / "mychart" / "Chart.yaml").read_bytes() == (chart / "Chart.yaml").read_bytes()
     assert files_left(out / "unpacked") == ["mychart"]
     # A second untar must not overwrite what is there.

@@ -1,9 +1,8 @@
 """The component gets only what the command names: the chart directory read-only, the
 destination read-write, and the one registry host."""
-import json
 import os
 
-from conftest import files_left, write_chart
+from conftest import write_chart
 from fronts import Front, Recorder
 
 

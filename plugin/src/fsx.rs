@@ -23,7 +23,7 @@ pub struct TempFile {
 impl TempFile {
     pub fn create_in(dir: &Path) -> Result<TempFile> {
         let path = temp_path(dir, ".tmp");
-        let file = OpenOptions::new().write(true).read(true).create_new(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| Error::io(&path, e))?;
         Ok(TempFile { path, file: Some(file) })
     }
 

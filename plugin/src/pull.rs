@@ -10,7 +10,7 @@ use crate::reference::{self, Ref};
 use crate::registry::{Client, MANIFEST_MAX};
 use crate::Error;
 use std::fs::{self, File};
-use std::io::{self, Read, Seek};
+use std::io::{self, Read};
 use std::path::Path;
 
 pub fn run(options: PullOptions) -> Result<PullResult> {
@@ -63,7 +63,7 @@ pub fn run(options: PullOptions) -> Result<PullResult> {
     let mut tgz = TempFile::create_in(dest)?;
     download(&mut client, &r.repository, layer, &mut tgz)?;
     let path = if options.untar {
-        untar(&mut tgz, dest, &subject)?
+        untar(&tgz, dest, &subject)?
     } else {
         let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
         tgz.persist(&path)?;
@@ -130,9 +130,8 @@ fn download(client: &mut Client, repo: &str, blob: &Descriptor, into: &mut TempF
 }
 
 /// Unpacks a verified archive as `<dest>/<chart>/`, refusing to replace an existing directory.
-fn untar(tgz: &mut TempFile, dest: &Path, subject: &str) -> Result<std::path::PathBuf> {
+fn untar(tgz: &TempFile, dest: &Path, subject: &str) -> Result<std::path::PathBuf> {
     let path = tgz.path().to_path_buf();
-    tgz.file().rewind().map_err(|e| Error::io(&path, e))?;
     let staging = TempDir::create_in(dest)?;
     let reader = io::BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
     let unpacked = archive::unpack(reader, staging.path(), subject)?;

@@ -302,7 +302,7 @@ fn next_link(header: &str) -> Option<&str> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        params.contains("rel=\"next\"").then_some(target).or(params.contains("rel=next").then_some(target))
+        (params.contains("rel=\"next\"") || params.contains("rel=next")).then_some(target)
     })
 }
 
