@@ -6,9 +6,12 @@
 
 mod cli;
 mod component;
+mod credentials;
 mod output;
 mod paths;
+mod proxy;
 mod sandbox;
+mod transport;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -24,3 +24,21 @@ pub fn cache_home() -> PathBuf {
 pub fn helm_debug() -> bool {
     matches!(env::var("HELM_DEBUG").as_deref(), Ok("1" | "true" | "TRUE" | "True"))
 }
+
+/// `$HELM_CONFIG_HOME`, Helm 2's `$HELM_HOME`, or `$XDG_CONFIG_HOME/helm`.
+fn config_home() -> PathBuf {
+    var("HELM_CONFIG_HOME")
+        .or_else(|| var("HELM_HOME"))
+        .or_else(|| var("XDG_CONFIG_HOME").map(|x| x.join("helm")))
+        .unwrap_or_else(|| home().join(".config").join("helm"))
+}
+
+/// Helm's registry credentials: `$HELM_REGISTRY_CONFIG`, else `<config home>/registry/config.json`.
+pub fn registry_config() -> PathBuf {
+    var("HELM_REGISTRY_CONFIG").unwrap_or_else(|| config_home().join("registry").join("config.json"))
+}
+
+/// Docker's credentials, which Helm falls back to: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+pub fn docker_config() -> PathBuf {
+    var("DOCKER_CONFIG").unwrap_or_else(|| home().join(".docker")).join("config.json")
+}

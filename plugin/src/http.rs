@@ -13,7 +13,7 @@ use wasip2::http::types::{
 };
 use wasip2::io::streams::{InputStream, StreamError};
 
-const SECOND: u64 = 1_000_000_000;
+use crate::clock::SECOND;
 
 /// An absolute http(s) URL, split the way wasi:http wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,32 @@ fn encode_query(v: &str) -> String {
     out
 }
 
+/// An `application/x-www-form-urlencoded` body.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    fields.iter().map(|(k, v)| format!("{k}={}", encode_query(v))).collect::<Vec<_>>().join("&")
+}
+
+/// Undoes percent-encoding in a query value (and `+` as space, as forms write it).
+pub fn decode_query(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// What to send as the request body.
 pub enum Body<'a> {
     Empty,
@@ -163,11 +189,48 @@ impl Response {
     }
 }
 
+/// A request that got no response, and whether trying again may help.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: Error,
+    /// The network or the server hiccupped (reset, timeout, refused); a retry may succeed.
+    pub transient: bool,
+}
+
+impl From<Failed> for Error {
+    fn from(f: Failed) -> Error {
+        f.error
+    }
+}
+
+impl Failed {
+    fn permanent(error: Error) -> Failed {
+        Failed { error, transient: false }
+    }
+
+    pub fn error_text(&self) -> String {
+        match &self.error {
+            Error::Network(m) => m.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// The same failure, saying how many tries it took to give up.
+    pub fn after(self, tries: u32) -> Failed {
+        let error = match self.error {
+            Error::Network(m) if tries > 1 => Error::Network(format!("{m} (gave up after {tries} tries)")),
+            other => other,
+        };
+        Failed { error, ..self }
+    }
+}
+
 /// Sends one request and waits for the response head.
-pub fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body) -> Result<Response> {
+pub fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body) -> Result<Response, Failed> {
     let fields: Vec<(String, Vec<u8>)> =
         headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
-    let fields = Fields::from_list(&fields).map_err(|e| Error::Network(format!("invalid request header: {e:?}")))?;
+    let fields = Fields::from_list(&fields)
+        .map_err(|e| Failed::permanent(Error::Network(format!("invalid request header: {e:?}"))))?;
     if !matches!(body, Body::Empty) {
         let len = body.len().to_string();
         fields.set("content-length", &[len.into_bytes()]).ok();
@@ -182,7 +245,7 @@ pub fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body) -> 
         "DELETE" => Method::Delete,
         other => Method::Other(other.to_string()),
     };
-    let unusable = |what: &str| Error::Network(format!("{url}: {what} was rejected by the HTTP layer"));
+    let unusable = |what: &str| Failed::permanent(Error::Network(format!("{url}: {what} was rejected by the HTTP layer")));
     request.set_method(&method).map_err(|_| unusable("method"))?;
     request.set_scheme(Some(if url.https { &Scheme::Https } else { &Scheme::Http })).map_err(|_| unusable("scheme"))?;
     request.set_authority(Some(&url.authority)).map_err(|_| unusable("authority"))?;
@@ -203,12 +266,13 @@ pub fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body) -> 
     let response = match future.get() {
         Some(Ok(Ok(r))) => r,
         Some(Ok(Err(e))) => return Err(network_error(url, &e)),
-        Some(Err(())) | None => return Err(Error::Network(format!("{url}: no response"))),
+        Some(Err(())) | None => return Err(Failed { error: Error::Network(format!("{url}: no response")), transient: true }),
     };
     // A server may answer (e.g. 401) before reading the whole body; its answer matters more.
     if let Err(e) = written.and(finished.map_err(|e| io::Error::other(format!("{e:?}")))) {
         if response.status() < 400 {
-            return Err(Error::Network(format!("{url}: sending the request body failed: {e}")));
+            let error = Error::Network(format!("{url}: sending the request body failed: {e}"));
+            return Err(Failed { error, transient: true });
         }
     }
     let status = response.status();
@@ -240,13 +304,26 @@ fn write_body(outgoing: &OutgoingBody, body: Body) -> io::Result<()> {
     }
 }
 
-fn network_error(url: &Url, code: &ErrorCode) -> Error {
+fn network_error(url: &Url, code: &ErrorCode) -> Failed {
     let host = &url.authority;
+    let transient = matches!(
+        code,
+        ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTerminated
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::ConnectionLimitReached
+            | ErrorCode::DestinationUnavailable
+            | ErrorCode::HttpResponseIncomplete
+            | ErrorCode::HttpResponseTimeout
+            | ErrorCode::HttpProtocolError
+    );
     let why = match code {
         ErrorCode::HttpRequestDenied => {
-            return Error::Network(format!(
+            return Failed::permanent(Error::Network(format!(
                 "request to {host} was refused by the sandbox: this command may reach only the registry it names"
-            ))
+            )))
         }
         ErrorCode::ConnectionRefused => "connection refused".to_string(),
         ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => "host not found".to_string(),
@@ -255,11 +332,13 @@ fn network_error(url: &Url, code: &ErrorCode) -> Error {
         ErrorCode::ConnectionTerminated | ErrorCode::HttpResponseIncomplete => "connection closed unexpectedly".to_string(),
         ErrorCode::TlsCertificateError => "TLS certificate verification failed".to_string(),
         ErrorCode::TlsProtocolError => "TLS handshake failed (is the registry serving plain HTTP? try --plain-http)".to_string(),
-        ErrorCode::TlsAlertReceived(a) => format!("TLS alert from server: {}", a.alert_message.clone().unwrap_or_default()),
+        // The host puts what went wrong with TLS (and what to do about it) in the message.
+        ErrorCode::TlsAlertReceived(a) => a.alert_message.clone().unwrap_or_else(|| "TLS alert from the server".to_string()),
+        ErrorCode::HttpProtocolError => "the connection failed mid-request".to_string(),
         ErrorCode::InternalError(Some(m)) => m.clone(),
         other => format!("{other:?}"),
     };
-    Error::Network(format!("cannot reach {host}: {why}"))
+    Failed { error: Error::Network(format!("cannot reach {host}: {why}")), transient }
 }
 
 #[cfg(test)]
@@ -281,6 +360,12 @@ mod tests {
     fn display_hides_the_query() {
         assert_eq!(Url::new(true, "h", "/b?sig=secret").to_string(), "https://h/b?…");
         assert_eq!(Url::new(false, "h:1", "/b").to_string(), "http://h:1/b");
+    }
+
+    #[test]
+    fn query_values_round_trip() {
+        assert_eq!(decode_query(&encode_query("lib/b c:1")), "lib/b c:1");
+        assert_eq!(form(&[("a", "x y"), ("b", "1")]), "a=x%20y&b=1");
     }
 
     #[test]

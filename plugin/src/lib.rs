@@ -10,7 +10,9 @@ mod bindings {
     wit_bindgen::generate!({ path: "../wit", world: "plugin" });
 }
 
+mod auth;
 mod chart;
+mod clock;
 mod digest;
 mod error;
 mod fsx;
@@ -20,6 +22,7 @@ mod pull;
 mod push;
 mod reference;
 mod registry;
+mod retry;
 mod timefmt;
 mod trace;
 
@@ -36,6 +39,15 @@ struct Component;
 impl api::Guest for Component {
     fn parse_reference(reference: String) -> Result<Reference, Error> {
         reference::parse(&reference).map(Into::into)
+    }
+
+    fn registry_endpoint(registry: String) -> Result<String, Error> {
+        reference::endpoint(&registry)
+    }
+
+    fn login(registry: String, connection: RemoteOptions) -> Result<(), Error> {
+        let endpoint = reference::endpoint(&registry)?;
+        registry::Client::for_endpoint(&endpoint, &connection).ping()
     }
 
     fn push(options: api::PushOptions) -> Result<api::PushResult, Error> {

@@ -107,18 +107,18 @@ fn fetch_small(client: &mut Client, repo: &str, blob: &Descriptor) -> Result<Vec
     if blob.size > MANIFEST_MAX {
         return Err(Error::invalid_chart(format!("config blob {} claims {} bytes", blob.digest, blob.size)));
     }
-    let bytes = client.fetch_blob(repo, &blob.digest)?.bytes(blob.size)?;
+    let bytes = client.fetch_blob(repo, &blob.digest, blob.size)?.bytes()?;
     digest::verify(&format!("blob {}", blob.digest), (&blob.digest, blob.size), (&digest::of_bytes(&bytes), bytes.len() as u64))?;
     Ok(bytes)
 }
 
 /// Streams a blob into a temp file, hashing on the way; the file is kept only if it verifies.
 fn download(client: &mut Client, repo: &str, blob: &Descriptor, into: &mut TempFile) -> Result<()> {
-    let mut response = client.fetch_blob(repo, &blob.digest)?;
+    let blob_reader = client.fetch_blob(repo, &blob.digest, blob.size)?;
     let path = into.path().to_path_buf();
     let mut sink = Hashing::new(into.file());
     // One byte past the announced size is enough to tell a registry sending too much.
-    let copied = io::copy(&mut response.body().take(blob.size + 1), &mut sink);
+    let copied = io::copy(&mut blob_reader.take(blob.size + 1), &mut sink);
     let (actual, size, _) = sink.finish();
     copied.map_err(|e| match e.kind() {
         io::ErrorKind::Other | io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {

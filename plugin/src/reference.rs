@@ -66,11 +66,21 @@ pub fn parse(input: &str) -> Result<Ref> {
         None => (path, None),
     };
     validate_repository(&repository).map_err(|why| bad(&why))?;
-    let endpoint = match registry.as_str() {
+    let endpoint = api_host(&registry);
+    Ok(Ref { registry, endpoint, repository, tag, digest })
+}
+
+/// The host:port serving a registry's API, for a registry named on its own (as `login` takes it).
+pub fn endpoint(registry: &str) -> Result<String> {
+    validate_host(registry).map_err(|why| Error::InvalidReference(format!("invalid registry {registry:?}: {why}")))?;
+    Ok(api_host(registry))
+}
+
+fn api_host(registry: &str) -> String {
+    match registry {
         "docker.io" | "index.docker.io" => DOCKER_HUB_API.to_string(),
         other => other.to_string(),
-    };
-    Ok(Ref { registry, endpoint, repository, tag, digest })
+    }
 }
 
 /// Tags cannot hold `+`, so Helm stores a chart version's build metadata with `_`.

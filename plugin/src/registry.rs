@@ -1,13 +1,13 @@
-//! The OCI distribution API, as far as charts need it: ping-free requests that
-//! authenticate on challenge, blobs (HEAD, streamed GET, monolithic or chunked upload),
-//! manifests and tag lists.
+//! The OCI distribution API, as far as charts need it: requests that authenticate on
+//! challenge and retry what failed transiently, blobs (HEAD, resumable streamed GET,
+//! monolithic or chunked upload), manifests and tag lists.
 
 use crate::error::Result;
+use crate::auth::Auth;
 use crate::http::{self, Body, Response, Url};
 use crate::reference::Ref;
-use crate::{trace, Credential, Error, RegistryError, RemoteOptions};
-use base64::Engine as _;
-use std::io::{self, Write};
+use crate::{retry, trace, Error, RegistryError, RemoteOptions};
+use std::io::{self, Read, Write};
 
 /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of `CHUNK_SIZE`.
 const MONOLITHIC_MAX: u64 = 8 << 20;
@@ -20,13 +20,21 @@ const MAX_REDIRECTS: usize = 5;
 pub const MANIFEST_ACCEPT: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// How many times a blob upload starts over with a new session after a transient failure.
+const UPLOAD_TRIES: u32 = 3;
+/// How many 401 challenges one request answers: the first may only say which scheme and
+/// scope to use; the second may say that the token just fetched was already expired.
+const CHALLENGE_ANSWERS: u32 = 2;
+/// How many times an interrupted blob download resumes.
+const DOWNLOAD_RESUMES: u32 = 5;
+
 /// A session with one registry endpoint.
 pub struct Client {
     https: bool,
     endpoint: String,
-    credential: Option<Credential>,
-    /// Set once the registry has asked for Basic auth; sent up front from then on.
-    basic: Option<String>,
+    auth: Auth,
+    /// Whether the last request failed in a way a new attempt may not (network trouble).
+    last_failure_transient: bool,
 }
 
 /// A fetched manifest, with what the registry said about it.
@@ -38,12 +46,16 @@ pub struct FetchedManifest {
 
 impl Client {
     pub fn new(reference: &Ref, options: &RemoteOptions) -> Client {
+        Client::for_endpoint(&reference.endpoint, options)
+    }
+
+    pub fn for_endpoint(endpoint: &str, options: &RemoteOptions) -> Client {
         trace::enable(options.debug);
         Client {
             https: !options.plain_http,
-            endpoint: reference.endpoint.clone(),
-            credential: options.credential.clone(),
-            basic: None,
+            endpoint: endpoint.to_string(),
+            auth: Auth::new(options.credential.clone()),
+            last_failure_transient: false,
         }
     }
 
@@ -51,25 +63,37 @@ impl Client {
         Url::new(self.https, &self.endpoint, path)
     }
 
-    /// Sends a request, answering a Basic challenge once if credentials are at hand.
+    /// Sends a request: credentials go only to the registry endpoint; transient failures
+    /// are retried when the body can be sent again; 401 challenges are answered.
     fn send(&mut self, method: &str, url: &Url, headers: &[(&str, String)], mut body: Body) -> Result<Response> {
-        let replayable = !matches!(body, Body::Stream(..));
+        let own = url.authority.eq_ignore_ascii_case(&self.endpoint);
+        let mut challenges = 0;
         loop {
             let mut all: Vec<(&str, String)> = headers.to_vec();
-            // Credentials belong to the registry endpoint only, never to a host it points elsewhere.
-            if let (Some(auth), true) = (&self.basic, url.authority == self.endpoint) {
-                all.push(("authorization", auth.clone()));
+            if own {
+                if let Some(auth) = self.auth.header(method, url)? {
+                    all.push(("authorization", auth));
+                }
             }
-            let body_now = match &mut body {
-                Body::Empty => Body::Empty,
-                Body::Bytes(b) => Body::Bytes(b),
-                Body::Stream(n, f) => Body::Stream(*n, &mut **f),
+            let sent = match &mut body {
+                Body::Stream(n, produce) => http::send(method, url, &all, Body::Stream(*n, &mut **produce)),
+                Body::Empty => retry::run(&format!("{method} {url}"), || http::send(method, url, &all, Body::Empty)),
+                Body::Bytes(b) => {
+                    let bytes: &[u8] = b;
+                    retry::run(&format!("{method} {url}"), || http::send(method, url, &all, Body::Bytes(bytes)))
+                }
             };
-            let response = http::send(method, url, &all, body_now)?;
+            let response = sent.map_err(|failed| {
+                self.last_failure_transient = failed.transient;
+                Error::from(failed)
+            })?;
+            self.last_failure_transient = retry::transient_status(response.status);
             trace::debug(|| format!("{method} {url} -> {}", response.status));
-            if response.status == 401 && self.basic.is_none() && replayable && url.authority == self.endpoint {
-                if let Some(auth) = self.basic_for(&response) {
-                    self.basic = Some(auth);
+            let replayable = !matches!(body, Body::Stream(..));
+            if response.status == 401 && own && replayable && challenges < CHALLENGE_ANSWERS {
+                let registry = self.url("/v2/");
+                if self.auth.challenged(&response, &registry) {
+                    challenges += 1;
                     continue;
                 }
             }
@@ -77,17 +101,15 @@ impl Client {
         }
     }
 
-    fn basic_for(&self, response: &Response) -> Option<String> {
-        let challenge = response.header("www-authenticate")?;
-        if !challenge.trim_start().to_ascii_lowercase().starts_with("basic") {
-            return None;
-        }
-        match &self.credential {
-            Some(Credential::Basic(c)) => {
-                let raw = format!("{}:{}", c.username, c.password);
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
-            }
-            _ => None,
+    /// Checks that the registry accepts this client: `GET /v2/` through whatever auth flow
+    /// it asks for.
+    pub fn ping(&mut self) -> Result<()> {
+        let url = self.url("/v2/");
+        let response = self.send("GET", &url, &[], Body::Empty)?;
+        match response.status {
+            200 => Ok(()),
+            401 => Err(Error::Unauthorized(format!("{}: the registry rejected the username or password", self.endpoint))),
+            _ => Err(error_from(response, &self.endpoint)),
         }
     }
 
@@ -113,13 +135,26 @@ impl Client {
         Ok(FetchedManifest { bytes: response.bytes(MANIFEST_MAX)?, digest_header })
     }
 
-    /// Starts a blob download, following redirects to storage hosts; the caller verifies the content.
-    pub fn fetch_blob(&mut self, repo: &str, digest: &str) -> Result<Response> {
+    /// Downloads a blob of known size; an interrupted download resumes where it stopped.
+    /// The caller verifies the content.
+    pub fn fetch_blob(&mut self, repo: &str, digest: &str, size: u64) -> Result<BlobReader<'_>> {
+        let (response, _) = self.open_blob(repo, digest, 0)?;
+        Ok(BlobReader { client: self, repo: repo.to_string(), digest: digest.to_string(), size, offset: 0, response, resumes: 0 })
+    }
+
+    /// GETs a blob from byte `from` on, following redirects to storage hosts. Returns the
+    /// response and how many leading bytes of it to skip: a server that ignores `Range`
+    /// sends everything again.
+    fn open_blob(&mut self, repo: &str, digest: &str, from: u64) -> Result<(Response, u64)> {
         let mut url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let range: Vec<(&str, String)> = if from > 0 { vec![("range", format!("bytes={from}-"))] } else { vec![] };
         for _ in 0..=MAX_REDIRECTS {
-            let response = self.send("GET", &url, &[], Body::Empty)?;
+            let response = self.send("GET", &url, &range, Body::Empty)?;
             match response.status {
-                200 => return Ok(response),
+                200 => return Ok((response, from)),
+                206 if response.header("content-range").is_some_and(|r| r.starts_with(&format!("bytes {from}-"))) => {
+                    return Ok((response, 0))
+                }
                 301 | 302 | 303 | 307 | 308 => {
                     let location = response
                         .header("location")
@@ -132,8 +167,29 @@ impl Client {
         Err(Error::Network(format!("blob {digest}: more than {MAX_REDIRECTS} redirects")))
     }
 
-    /// Uploads a blob whose digest and size are known, producing its bytes on demand.
+    /// Uploads a blob whose digest and size are known, producing its bytes on demand. A
+    /// session that fails for a transient reason is cancelled and the upload starts over.
     pub fn push_blob(
+        &mut self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        produce: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let mut tries = 1;
+        loop {
+            self.last_failure_transient = false;
+            match self.upload_session(repo, digest, size, produce) {
+                Err(e) if self.last_failure_transient && tries < UPLOAD_TRIES => {
+                    trace::debug(|| format!("upload of {digest} failed ({}); starting a new upload session", describe(&e)));
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn upload_session(
         &mut self,
         repo: &str,
         digest: &str,
@@ -153,8 +209,11 @@ impl Client {
             self.put_chunked(location.clone(), digest, CHUNK_SIZE.max(min_chunk), produce)
         };
         if result.is_err() {
-            // Best effort: do not leave a dangling upload session on the registry.
+            // Best effort, and without disturbing the verdict on the failure: do not leave a
+            // dangling upload session on the registry.
+            let transient = self.last_failure_transient;
             let _ = self.send("DELETE", &location, &[], Body::Empty);
+            self.last_failure_transient = transient;
         }
         result
     }
@@ -222,6 +281,69 @@ impl Client {
                 Some(link) => url = url.join(&link)?,
                 None => return Ok(tags),
             }
+        }
+    }
+}
+
+/// A blob download that resumes with `Range` when the connection breaks mid-body.
+pub struct BlobReader<'c> {
+    client: &'c mut Client,
+    repo: String,
+    digest: String,
+    size: u64,
+    /// Bytes handed to the reader so far.
+    offset: u64,
+    response: Response,
+    resumes: u32,
+}
+
+impl BlobReader<'_> {
+    /// Reads a small blob whole, refusing more than its announced size.
+    pub fn bytes(mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let limit = self.size + 1;
+        let read = (&mut self).take(limit).read_to_end(&mut out);
+        read.map_err(|e| Error::Network(format!("downloading blob {}: {e}", self.digest)))?;
+        Ok(out)
+    }
+
+    fn resume(&mut self, why: &str) -> io::Result<()> {
+        self.resumes += 1;
+        let (offset, digest) = (self.offset, self.digest.clone());
+        trace::debug(|| format!("download of blob {digest} broke at byte {offset} ({why}); resuming"));
+        let (response, mut skip) = self
+            .client
+            .open_blob(&self.repo.clone(), &digest, offset)
+            .map_err(|e| io::Error::other(describe(&e)))?;
+        self.response = response;
+        // The server ignored Range: discard what was already received.
+        let mut scratch = [0u8; 8192];
+        while skip > 0 {
+            let n = self.response.body().read(&mut scratch[..skip.min(8192) as usize])?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the resumed download ended early"));
+            }
+            skip -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let why = match self.response.body().read(buf) {
+                Ok(0) if self.offset < self.size => "the connection closed early".to_string(),
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) => e.to_string(),
+            };
+            if self.resumes >= DOWNLOAD_RESUMES {
+                return Err(io::Error::other(format!("{why}; gave up after {} resumes", self.resumes)));
+            }
+            self.resume(&why)?;
         }
     }
 }
@@ -304,6 +426,15 @@ fn next_link(header: &str) -> Option<&str> {
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
         (params.contains("rel=\"next\"") || params.contains("rel=next")).then_some(target)
     })
+}
+
+/// An error's text, for the trace.
+fn describe(e: &Error) -> String {
+    match e {
+        Error::Network(m) | Error::NotFound(m) | Error::Unauthorized(m) | Error::Denied(m) | Error::Io(m) => m.clone(),
+        Error::Registry(r) => format!("{} (HTTP {})", r.message, r.status),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Turns an error response into the matching error case, keeping the registry's own words.

@@ -1,0 +1,226 @@
+//! Registry credentials, where Helm keeps them: Helm's registry config first, then
+//! Docker's, each in Docker's `config.json` format, with `credHelpers` and `credsStore`
+//! answered by `docker-credential-<name>` programs. Only the host touches these files
+//! and runs those programs; the component receives the one credential a command needs.
+
+use crate::component::exports::helm_oci::plugin::types::{BasicCredential, Credential};
+use crate::paths;
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Docker's name for Docker Hub in credential stores.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+/// What a helper answers as the username when the secret is an identity token.
+const TOKEN_USERNAME: &str = "<token>";
+
+/// The key a registry's credentials are stored under.
+pub fn key_for(registry: &str) -> String {
+    match host_of(registry).as_str() {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB_KEY.to_string(),
+        _ => registry.to_string(),
+    }
+}
+
+/// A stored key reduced to its host, since Docker's keys may carry a scheme and a path.
+fn host_of(key: &str) -> String {
+    let rest = key.split_once("://").map_or(key, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or_default().to_ascii_lowercase()
+}
+
+fn same_registry(stored: &str, key: &str) -> bool {
+    host_of(stored) == host_of(key)
+}
+
+/// The credential for a registry, looking where Helm looks, in Helm's order.
+pub fn find(registry: &str) -> Result<Option<Credential>> {
+    let key = key_for(registry);
+    for file in [paths::registry_config(), paths::docker_config()] {
+        if let Some(credential) = find_in(&file, &key)? {
+            return Ok(Some(credential));
+        }
+    }
+    Ok(None)
+}
+
+fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
+    let Some(config) = read(file)? else { return Ok(None) };
+    if let Some(helper) = helper_for(&config, key) {
+        if let Some(credential) = helper_get(&helper, key)? {
+            return Ok(Some(credential));
+        }
+    }
+    let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
+    let Some(entry) = auths.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v) else { return Ok(None) };
+    let text = |name| entry.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    if let Some(token) = text("identitytoken") {
+        return Ok(Some(Credential::IdentityToken(token.to_string())));
+    }
+    let (username, password) = match text("auth") {
+        Some(auth) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .with_context(|| format!("{}: the auth entry for {key} is not base64 of user:password", file.display()))?;
+            match decoded.split_once(':') {
+                Some((u, p)) => (u.to_string(), p.to_string()),
+                None => bail!("{}: the auth entry for {key} is not base64 of user:password", file.display()),
+            }
+        }
+        None => match (text("username"), text("password")) {
+            (Some(u), Some(p)) => (u.to_string(), p.to_string()),
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(basic(username, password)))
+}
+
+/// A username and secret as a credential, `<token>` meaning the secret is an identity token.
+pub fn basic(username: String, password: String) -> Credential {
+    if username == TOKEN_USERNAME {
+        Credential::IdentityToken(password)
+    } else {
+        Credential::Basic(BasicCredential { username, password })
+    }
+}
+
+/// `credHelpers[registry]`, else `credsStore`.
+fn helper_for(config: &Value, key: &str) -> Option<String> {
+    let helpers = config.get("credHelpers").and_then(Value::as_object);
+    let specific = helpers.and_then(|h| h.iter().find(|(k, _)| same_registry(k, key))).and_then(|(_, v)| v.as_str());
+    specific.or_else(|| config.get("credsStore").and_then(Value::as_str)).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
+    let out = run_helper(helper, "get", key)?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        bail!("docker-credential-{helper} get failed: {}", said.trim());
+    }
+    let answer: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("docker-credential-{helper} get answered something that is not JSON"))?;
+    let field = |name| answer.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    Ok(Some(basic(field("Username"), field("Secret"))))
+}
+
+fn run_helper(helper: &str, action: &str, input: &str) -> Result<std::process::Output> {
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running the credential helper {program}"))?;
+    child.stdin.take().expect("piped stdin").write_all(input.as_bytes())?;
+    child.wait_with_output().with_context(|| format!("running the credential helper {program}"))
+}
+
+/// Stores a login in Helm's registry config, or in the helper that file names.
+pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
+    let file = paths::registry_config();
+    let key = key_for(registry);
+    let mut config = read(&file)?.unwrap_or_else(|| json!({}));
+    if let Some(helper) = helper_for(&config, &key) {
+        let input = json!({ "ServerURL": key, "Username": username, "Secret": password }).to_string();
+        let out = run_helper(&helper, "store", &input)?;
+        if !out.status.success() {
+            bail!("docker-credential-{helper} store failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        return Ok(());
+    }
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let auths = auths_of(&mut config, &file)?;
+    auths.retain(|k, _| !same_registry(k, &key));
+    auths.insert(key, json!({ "auth": auth }));
+    write(&file, &config)
+}
+
+/// Removes a login; false if there was none.
+pub fn remove(registry: &str) -> Result<bool> {
+    let file = paths::registry_config();
+    let key = key_for(registry);
+    let Some(mut config) = read(&file)? else { return Ok(false) };
+    if let Some(helper) = helper_for(&config, &key) {
+        let out = run_helper(&helper, "erase", &key)?;
+        return Ok(out.status.success());
+    }
+    let auths = auths_of(&mut config, &file)?;
+    let before = auths.len();
+    auths.retain(|k, _| !same_registry(k, &key));
+    if auths.len() == before {
+        return Ok(false);
+    }
+    write(&file, &config)?;
+    Ok(true)
+}
+
+fn auths_of<'a>(config: &'a mut Value, file: &Path) -> Result<&'a mut Map<String, Value>> {
+    let Some(object) = config.as_object_mut() else { bail!("{} is not a JSON object", file.display()) };
+    match object.entry("auths").or_insert_with(|| json!({})) {
+        Value::Object(auths) => Ok(auths),
+        _ => bail!("{}: \"auths\" is not a JSON object", file.display()),
+    }
+}
+
+fn read(file: &Path) -> Result<Option<Value>> {
+    match fs::read(file) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("reading {}", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
+}
+
+/// Replaces the file atomically with a private (0600) copy, so a crash or a concurrent
+/// reader never sees half a file and no other user can read the secrets.
+fn write(file: &Path, config: &Value) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = file.parent().context("the registry config has no directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = dir.join(format!(".{}.{}.tmp", file.file_name().and_then(|n| n.to_str()).unwrap_or("config"), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+        out.write_all(serde_json::to_string_pretty(config)?.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.sync_all()?;
+        fs::rename(&temp, file)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("writing {}", file.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_has_one_key() {
+        assert_eq!(key_for("docker.io"), DOCKER_HUB_KEY);
+        assert_eq!(key_for("registry-1.docker.io"), DOCKER_HUB_KEY);
+        assert_eq!(key_for("localhost:5000"), "localhost:5000");
+    }
+
+    #[test]
+    fn stored_keys_match_by_host() {
+        assert!(same_registry("https://ghcr.io", "ghcr.io"));
+        assert!(same_registry("https://index.docker.io/v1/", DOCKER_HUB_KEY));
+        assert!(!same_registry("ghcr.io:5000", "ghcr.io"));
+    }
+
+    #[test]
+    fn token_username_means_identity_token() {
+        assert!(matches!(basic("<token>".into(), "t".into()), Credential::IdentityToken(t) if t == "t"));
+        assert!(matches!(basic("u".into(), "p".into()), Credential::Basic(_)));
+    }
+}

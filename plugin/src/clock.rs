@@ -1,0 +1,28 @@
+//! Monotonic time and sleeping, for token lifetimes and retry back-off.
+
+pub const SECOND: u64 = 1_000_000_000;
+pub const MILLISECOND: u64 = 1_000_000;
+
+/// Nanoseconds on a monotonic clock.
+#[cfg(target_arch = "wasm32")]
+pub fn now() -> u64 {
+    wasip2::clocks::monotonic_clock::now()
+}
+
+#[cfg(target_arch = "wasm32")]
+pub fn sleep(ns: u64) {
+    wasip2::clocks::monotonic_clock::subscribe_duration(ns).block();
+}
+
+/// Natively (unit tests) the same, from std.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now() -> u64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sleep(ns: u64) {
+    std::thread::sleep(std::time::Duration::from_nanos(ns));
+}

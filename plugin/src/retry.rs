@@ -1,0 +1,84 @@
+//! Trying again when the network or the registry failed for a moment: connection errors,
+//! 429 and 5xx get exponential back-off with jitter, `Retry-After` is honoured, and a
+//! request is tried at most `MAX_TRIES` times.
+
+use crate::clock::{self, MILLISECOND, SECOND};
+use crate::http::{Failed, Response};
+use crate::trace;
+
+pub const MAX_TRIES: u32 = 5;
+const FIRST_WAIT: u64 = 200 * MILLISECOND;
+const LONGEST_WAIT: u64 = 3 * SECOND;
+/// A server asking for a longer pause than this is not waited for; its answer stands.
+const LONGEST_RETRY_AFTER: u64 = 60 * SECOND;
+
+/// Statuses that mean "not now" rather than "no": throttling and server trouble.
+pub fn transient_status(status: u16) -> bool {
+    status == 429 || matches!(status, 500 | 502 | 503 | 504)
+}
+
+/// The pause before the try after `tries` failed ones: `Retry-After` if the server gave
+/// one, else doubling from FIRST_WAIT up to LONGEST_WAIT, with the upper half jittered so
+/// that many clients do not come back in step. None if the server wants too long a pause.
+fn pause(tries: u32, retry_after: Option<&str>) -> Option<u64> {
+    if let Some(seconds) = retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        let wait = seconds.saturating_mul(SECOND);
+        return (wait <= LONGEST_RETRY_AFTER).then_some(wait);
+    }
+    let ceiling = (FIRST_WAIT << (tries - 1).min(16)).min(LONGEST_WAIT);
+    Some(ceiling / 2 + clock::now() % (ceiling / 2 + 1))
+}
+
+/// Runs `attempt` until it gets an answer that is not transient, or tries run out.
+/// `what` names the request in the `--debug` trace.
+pub fn run(what: &str, mut attempt: impl FnMut() -> Result<Response, Failed>) -> Result<Response, Failed> {
+    let mut tries = 1;
+    loop {
+        let outcome = attempt();
+        let (why, retry_after) = match &outcome {
+            Ok(r) if transient_status(r.status) => (format!("HTTP {}", r.status), r.header("retry-after").map(str::to_string)),
+            Err(f) if f.transient => (f.error_text(), None),
+            _ => return outcome,
+        };
+        let pause = match pause(tries, retry_after.as_deref()) {
+            Some(p) if tries < MAX_TRIES => p,
+            _ => {
+                trace::debug(|| format!("{what}: {why}; giving up after {tries} tries"));
+                return outcome.map_err(|f| f.after(tries));
+            }
+        };
+        trace::debug(|| format!("{what}: {why}; retrying in {} ms (try {} of {MAX_TRIES})", pause / MILLISECOND, tries + 1));
+        drop(outcome);
+        clock::sleep(pause);
+        tries += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backs_off_exponentially_with_jitter_up_to_a_ceiling() {
+        for tries in 1..=6 {
+            let ceiling = (FIRST_WAIT << (tries - 1)).min(LONGEST_WAIT);
+            let p = pause(tries, None).unwrap();
+            assert!(p >= ceiling / 2 && p <= ceiling, "try {tries}: {p}");
+        }
+    }
+
+    #[test]
+    fn honours_retry_after_within_reason() {
+        assert_eq!(pause(1, Some("2")), Some(2 * SECOND));
+        assert_eq!(pause(1, Some("0")), Some(0));
+        assert_eq!(pause(1, Some("3600")), None);
+        // An HTTP-date is not understood; the usual back-off applies.
+        assert!(pause(1, Some("Wed, 21 Oct 2026 07:28:00 GMT")).is_some());
+    }
+
+    #[test]
+    fn which_statuses_are_transient() {
+        assert!(transient_status(429) && transient_status(503) && transient_status(500));
+        assert!(!transient_status(501) && !transient_status(404) && !transient_status(401));
+    }
+}
