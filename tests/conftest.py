@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,9 +27,13 @@ def free_port():
 
 def wait_http(url, timeout=15):
     deadline = time.time() + timeout
+    # Readiness only: certificates are what the tests themselves examine.
+    context = ssl._create_unverified_context() if url.startswith("https") else None
     while True:
         try:
-            urllib.request.urlopen(url, timeout=1)
+            urllib.request.urlopen(url, timeout=1, context=context)
+            return
+        except ssl.SSLError:
             return
         except urllib.error.HTTPError:
             return
@@ -38,25 +43,37 @@ def wait_http(url, timeout=15):
             time.sleep(0.05)
 
 
-class Registry:
-    """A docker-registry process on a free loopback port, with a config this test wrote."""
+def htpasswd(path: Path, users: dict):
+    """An htpasswd file (bcrypt, as distribution requires) for `users` {name: password}."""
+    lines = [subprocess.run(["htpasswd", "-nbB", u, p], capture_output=True, text=True, check=True).stdout.strip()
+             for u, p in users.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
-    def __init__(self, root: Path):
+
+class Registry:
+    """A docker-registry process on a free loopback port, with a config this test wrote.
+    `tls` is distribution's http.tls section (certificate, key, clientcas); `auth` its auth
+    section (htpasswd or token)."""
+
+    def __init__(self, root: Path, tls=None, auth=None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         data = root / "data"
         config = root / "config.yml"
+        http = {"addr": self.host, **({"tls": tls} if tls else {})}
         config.write_text(json.dumps({  # JSON is YAML
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(data)}, "delete": {"enabled": True}},
-            "http": {"addr": self.host},
+            "http": http,
+            **({"auth": auth} if auth else {}),
         }))
         self.proc = subprocess.Popen(["docker-registry", "serve", str(config)],
                                      stdout=subprocess.DEVNULL, stderr=open(root / "registry.log", "w"))
-        wait_http(f"http://{self.host}/v2/")
+        wait_http(f"{'https' if tls else 'http'}://{self.host}/v2/")
 
     def url(self, path):
         return f"http://{self.host}{path}"
@@ -101,16 +118,21 @@ class HelmOci:
             "HELM_CONFIG_HOME": str(home / "config"),
         }
 
-    def run(self, *args, check=True, cwd=None, env=None):
-        p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True,
+    @property
+    def registry_config(self):
+        """Where Helm (and so helm-oci) keeps registry logins in this environment."""
+        return self.home / "config" / "registry" / "config.json"
+
+    def run(self, *args, check=True, cwd=None, env=None, input=None):
+        p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, input=input,
                            cwd=cwd or self.home, env={**self.env, **(env or {})}, timeout=120)
         if check and p.returncode != 0:
             raise AssertionError(f"helm-oci {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
         return p
 
-    def fails(self, *args, cwd=None):
+    def fails(self, *args, cwd=None, env=None, input=None):
         """Runs a command that must fail the Helm way: exit 1 and one `Error:` line."""
-        p = self.run(*args, check=False, cwd=cwd)
+        p = self.run(*args, check=False, cwd=cwd, env=env, input=input)
         assert p.returncode == 1, f"expected exit 1, got {p.returncode}: {p.stdout}{p.stderr}"
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing helm-oci need on a fresh Debian machine with rustup:
-# Debian's docker-registry (CNCF distribution), the wasm32-wasip2 target, pytest, and the
+# Debian's docker-registry (CNCF distribution), openssl (test certificates and token
+# signing), htpasswd (bcrypt password files), the wasm32-wasip2 target, pytest, and the
 # Helm 4.3 library used for interop tests. Safe to run again; it skips what is there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-if ! command -v docker-registry >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+missing=""
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
+if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq docker-registry openssl >/dev/null
+  apt-get install -y -qq $missing >/dev/null
 fi
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
