@@ -76,6 +76,9 @@ impl Transport {
             Ok(Err(e)) => return Err(HttpError::Connect(e)),
             Ok(Ok(s)) => s,
         };
+        // Requests are small writes answered at once; Nagle's algorithm would hold each
+        // TLS record back for the peer's delayed ACK (~40 ms a request).
+        tcp.set_nodelay(true).map_err(HttpError::Connect)?;
         let stream: Box<dyn Stream> = if https {
             let mut tcp = tcp;
             if let Some(p) = &proxy {

@@ -1,0 +1,258 @@
+"""Where push and pull find credentials: Helm's registry config before Docker's, credential
+helpers (credHelpers, credsStore) before a file's auths, identity tokens exchanged at a token
+service, login and logout through a helper, and logins Helm 4.3's own library shares."""
+import base64
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import HELM4, Registry, htpasswd, write_chart
+from fronts import Front
+from tokenserver import TokenServer
+
+USER = "alice"
+PASSWORD = "c0rrect-h0rse"
+HELPER_BIN = Path(__file__).resolve().parent / "credhelper"
+
+
+def auth(user, password):
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+GOOD = {"auth": auth(USER, PASSWORD)}
+WRONG = {"auth": auth(USER, "wrong")}
+
+
+def write_json(path: Path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content))
+    return path
+
+
+@pytest.fixture
+def htpasswd_registry(tmp_path):
+    r = Registry(tmp_path / "registry",
+                 auth={"htpasswd": {"realm": "test", "path": str(htpasswd(tmp_path / "htpasswd", {USER: PASSWORD}))}})
+    yield r
+    r.stop()
+
+
+class Helper:
+    """docker-credential-test (tests/credhelper): its credential store and the log of its calls."""
+
+    def __init__(self, directory: Path):
+        self.store_path = directory / "helper-store.json"
+        self.log_path = directory / "helper-log.jsonl"
+        self.env = {"PATH": f"{HELPER_BIN}{os.pathsep}{os.environ['PATH']}",
+                    "CRED_TEST_STORE": str(self.store_path), "CRED_TEST_LOG": str(self.log_path)}
+
+    def holds(self, host, username, secret):
+        store = self.store()
+        store[host] = {"Username": username, "Secret": secret}
+        write_json(self.store_path, store)
+
+    def store(self):
+        return json.loads(self.store_path.read_text()) if self.store_path.exists() else {}
+
+    def calls(self):
+        if not self.log_path.exists():
+            return []
+        return [(c["action"], c["input"]) for c in map(json.loads, self.log_path.read_text().splitlines())]
+
+
+@pytest.fixture
+def helper(tmp_path):
+    return Helper(tmp_path)
+
+
+def test_dockers_config_is_used_when_helms_has_no_entry(helm_oci, htpasswd_registry, chart, tmp_path):
+    docker = tmp_path / "docker"
+    write_json(docker / "config.json", {"auths": {htpasswd_registry.host: GOOD}})
+    env = {"DOCKER_CONFIG": str(docker)}
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=env)
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{htpasswd_registry.host}/charts/mychart", "--version", "0.1.0", "-d", out,
+                 "--plain-http", env=env)
+    assert (out / "mychart-0.1.0.tgz").exists()
+
+
+def test_dockers_default_config_in_home(helm_oci, htpasswd_registry, chart):
+    write_json(helm_oci.home / ".docker" / "config.json",
+               {"auths": {htpasswd_registry.host: {"username": USER, "password": PASSWORD}}})
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http")
+
+
+def test_helms_config_wins_over_dockers(helm_oci, htpasswd_registry, chart, tmp_path):
+    docker = tmp_path / "docker"
+    write_json(docker / "config.json", {"auths": {htpasswd_registry.host: WRONG}})
+    write_json(helm_oci.registry_config, {"auths": {htpasswd_registry.host: GOOD}})
+    env = {"DOCKER_CONFIG": str(docker)}
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=env)
+    # And the other way round: Helm's wrong password is the one sent, though Docker's is right.
+    write_json(docker / "config.json", {"auths": {htpasswd_registry.host: GOOD}})
+    write_json(helm_oci.registry_config, {"auths": {htpasswd_registry.host: WRONG}})
+    line = helm_oci.fails("push", chart, f"oci://{htpasswd_registry.host}/again", "--plain-http", env=env)
+    assert "authentication required" in line
+
+
+def test_cred_helper_in_dockers_config(helm_oci, htpasswd_registry, helper, chart, tmp_path):
+    docker = tmp_path / "docker"
+    write_json(docker / "config.json", {"credHelpers": {htpasswd_registry.host: "test"},
+                                        "auths": {htpasswd_registry.host: WRONG}})
+    helper.holds(htpasswd_registry.host, USER, PASSWORD)
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http",
+                 env={**helper.env, "DOCKER_CONFIG": str(docker)})
+    assert ("get", htpasswd_registry.host) in [(a, i.strip()) for a, i in helper.calls()]
+
+
+def test_creds_store_in_helms_config(helm_oci, htpasswd_registry, helper, chart):
+    write_json(helm_oci.registry_config, {"credsStore": "test"})
+    helper.holds(htpasswd_registry.host, USER, PASSWORD)
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=helper.env)
+    assert ("get", htpasswd_registry.host) in [(a, i.strip()) for a, i in helper.calls()]
+
+
+def test_helper_without_the_host_falls_back_to_the_files_auths(helm_oci, htpasswd_registry, helper, chart):
+    write_json(helm_oci.registry_config, {"credsStore": "test", "auths": {htpasswd_registry.host: GOOD}})
+    helper.holds("elsewhere.example.com", USER, "not this one")
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=helper.env)
+    assert ("get", htpasswd_registry.host) in [(a, i.strip()) for a, i in helper.calls()]
+
+
+def test_login_and_logout_go_through_the_creds_store(helm_oci, htpasswd_registry, helper, chart):
+    host = htpasswd_registry.host
+    write_json(helm_oci.registry_config, {"credsStore": "test"})
+    p = helm_oci.run("login", host, "-u", USER, "-p", PASSWORD, "--plain-http", env=helper.env)
+    assert p.stdout.strip() == "Login Succeeded"
+    stores = [json.loads(i) for a, i in helper.calls() if a == "store"]
+    assert stores == [{"ServerURL": host, "Username": USER, "Secret": PASSWORD}]
+    config = helm_oci.registry_config.read_text()
+    assert PASSWORD not in config and auth(USER, PASSWORD) not in config
+    assert json.loads(config)["credsStore"] == "test"
+
+    helm_oci.run("push", chart, f"oci://{host}/charts", "--plain-http", env=helper.env)
+
+    helm_oci.run("logout", host, env=helper.env)
+    assert ("erase", host) in [(a, i.strip()) for a, i in helper.calls()]
+    assert host not in helper.store()
+    assert helm_oci.fails("logout", host, env=helper.env) == f"Error: not logged in to {host}"
+
+
+@pytest.fixture
+def token_server(tmp_path):
+    with TokenServer(tmp_path / "token", users={USER: PASSWORD}) as ts:
+        yield ts
+
+
+def token_registry(tmp_path, ts, realm=None):
+    token_auth = ts.registry_auth()
+    if realm:
+        token_auth["token"]["realm"] = realm
+    return Registry(tmp_path / "token-registry", auth=token_auth)
+
+
+def refresh_token_by_post(ts):
+    """A refresh token, asked for as `docker login` does: OAuth2 password grant, offline."""
+    form = urllib.parse.urlencode({"grant_type": "password", "access_type": "offline", "client_id": "tests",
+                                   "service": ts.service, "username": USER, "password": PASSWORD}).encode()
+    with urllib.request.urlopen(ts.realm, data=form) as r:
+        return json.load(r)["refresh_token"]
+
+
+def refresh_token_by_get(ts):
+    """A refresh token from the GET endpoint (offline_token=true), for a server refusing POST."""
+    query = urllib.parse.urlencode({"service": ts.service, "offline_token": "true"})
+    req = urllib.request.Request(f"{ts.realm}?{query}",
+                                 headers={"Authorization": "Basic " + auth(USER, PASSWORD)})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["refresh_token"]
+
+
+def refresh_grants(ts):
+    return [r for r in ts.requests if r["method"] == "POST" and r["grant"] == "refresh_token"]
+
+
+def test_identity_token_in_helms_config(helm_oci, token_server, chart, tmp_path):
+    registry = token_registry(tmp_path, token_server)
+    try:
+        write_json(helm_oci.registry_config,
+                   {"auths": {registry.host: {"identitytoken": refresh_token_by_post(token_server)}}})
+        helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    finally:
+        registry.stop()
+    grants = refresh_grants(token_server)
+    assert grants and all(g["user"] == USER for g in grants)
+    assert "repository:charts/mychart:pull,push" in grants[-1]["granted"]
+
+
+def test_identity_token_from_a_helper(helm_oci, token_server, helper, chart, tmp_path):
+    registry = token_registry(tmp_path, token_server)
+    try:
+        write_json(helm_oci.registry_config, {"credsStore": "test"})
+        helper.holds(registry.host, "<token>", refresh_token_by_post(token_server))
+        helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http", env=helper.env)
+    finally:
+        registry.stop()
+    assert ("get", registry.host) in [(a, i.strip()) for a, i in helper.calls()]
+    grants = refresh_grants(token_server)
+    assert grants and all(g["user"] == USER for g in grants)
+
+
+def test_identity_token_falls_back_to_get_when_post_is_not_found(helm_oci, chart, tmp_path):
+    with TokenServer(tmp_path / "token", users={USER: PASSWORD}, post_404=True) as ts:
+        refresh = refresh_token_by_get(ts)
+        # This token server takes a refresh token by GET only as the password of `<token>`.
+        ts.users["<token>"] = refresh
+        # A front records the token requests in order, the refused POST included.
+        with Front(ts.host) as front:
+            registry = token_registry(tmp_path, ts, realm=f"http://{front.host}/token")
+            try:
+                write_json(helm_oci.registry_config, {"auths": {registry.host: {"identitytoken": refresh}}})
+                helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+            finally:
+                registry.stop()
+    methods = [method for method, path, headers in front.seen]
+    assert methods[0] == "POST" and "GET" in methods
+    gets = [{k.lower(): v for k, v in headers.items()} for method, path, headers in front.seen if method == "GET"]
+    assert all(h.get("authorization") == "Basic " + auth("<token>", refresh) for h in gets)
+    assert any(r["method"] == "GET" and r["user"] == "<token>" for r in ts.requests)
+
+
+def helm4_with(env, *args):
+    """The real Helm 4.3 library with an environment of our choosing; returns stdout."""
+    p = subprocess.run([sys.executable, str(HELM4), *map(str, args)], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, **env})
+    assert p.returncode == 0, f"helm4 {' '.join(map(str, args))} failed:\n{p.stderr}"
+    return p.stdout
+
+
+def test_helm_uses_the_login_we_wrote(helm_oci, htpasswd_registry, chart, tmp_path):
+    host = htpasswd_registry.host
+    helm_oci.run("login", host, "-u", USER, "-p", PASSWORD, "--plain-http")
+    helm_oci.run("push", chart, f"oci://{host}/ours", "--plain-http")
+    env = {"HELM_REGISTRY_CONFIG": str(helm_oci.registry_config), "DOCKER_CONFIG": str(tmp_path / "no-docker")}
+    theirs = write_chart(tmp_path / "theirs", name="theirchart", version="2.0.0")
+    packaged = helm4_with(env, "package", theirs, tmp_path / "pkg").strip()
+    helm4_with(env, "push", packaged, f"oci://{host}/helm")
+    shown = helm4_with(env, "show", f"oci://{host}/ours/mychart:0.1.0")
+    assert "name: mychart" in shown and "version: 0.1.0" in shown
+    helm_oci.run("pull", f"oci://{host}/helm/theirchart", "--version", "2.0.0", "-d", tmp_path / "out",
+                 "--plain-http")
+    assert (tmp_path / "out" / "theirchart-2.0.0.tgz").read_bytes() == Path(packaged).read_bytes()
+
+
+def test_we_use_the_login_helm_writes(helm_oci, htpasswd_registry, chart, tmp_path):
+    host = htpasswd_registry.host
+    # What `helm registry login` writes (helm4.py has no login command): Docker's format, the
+    # credentials only as base64 "user:password", indented with tabs.
+    helm_oci.registry_config.parent.mkdir(parents=True)
+    helm_oci.registry_config.write_text(json.dumps({"auths": {host: {"auth": auth(USER, PASSWORD)}}}, indent="\t"))
+    helm_oci.run("push", chart, f"oci://{host}/charts", "--plain-http")
+    helm_oci.run("pull", f"oci://{host}/charts/mychart", "--version", "0.1.0", "-d", tmp_path / "out", "--plain-http")
+    assert (tmp_path / "out" / "mychart-0.1.0.tgz").exists()

@@ -1,0 +1,185 @@
+"""Login, logout and TLS against a real registry with htpasswd auth over HTTPS (a CA of our
+own): what login writes and keeps, how push and pull use it with --ca-file alone, what the
+TLS flags do, client certificates, and that no secret reaches --debug output."""
+import base64
+import json
+
+import pytest
+
+from conftest import Registry, htpasswd
+from pki import CA
+
+USER = "alice"
+PASSWORD = "Tr0ub4dor-and-3"
+AUTH = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+@pytest.fixture
+def ca(tmp_path):
+    return CA(tmp_path / "pki")
+
+
+@pytest.fixture
+def tls_registry(tmp_path, ca):
+    cert, key = ca.issue("registry")
+    r = Registry(tmp_path / "registry", tls={"certificate": str(cert), "key": str(key)},
+                 auth={"htpasswd": {"realm": "test", "path": str(htpasswd(tmp_path / "htpasswd", {USER: PASSWORD}))}})
+    yield r
+    r.stop()
+
+
+def login(helm_oci, registry, *flags, password=PASSWORD, env=None):
+    return helm_oci.run("login", registry.host, "-u", USER, "-p", password, *flags, env=env)
+
+
+def pushed_repositories(registry):
+    """The repositories in the registry's storage (empty if nothing was ever stored)."""
+    repos = registry.root / "data" / "docker" / "registry" / "v2" / "repositories"
+    return sorted(p.name for p in repos.iterdir()) if repos.exists() else []
+
+
+def test_login_then_push_and_pull_with_only_the_ca_file(helm_oci, tls_registry, ca, chart, tmp_path):
+    p = login(helm_oci, tls_registry, "--ca-file", ca.cert)
+    assert p.stdout.strip() == "Login Succeeded"
+    config = helm_oci.registry_config
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert json.loads(config.read_text()) == {"auths": {tls_registry.host: {"auth": AUTH}}}
+
+    p = helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert)
+    assert f"Pushed: {tls_registry.host}/charts/mychart:0.1.0" in p.stdout
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{tls_registry.host}/charts/mychart", "--version", "0.1.0", "-d", out,
+                 "--ca-file", ca.cert)
+    assert (out / "mychart-0.1.0.tgz").stat().st_size > 0
+
+
+def test_push_without_the_ca_file_fails_on_an_unknown_authority(helm_oci, tls_registry, ca, chart, tmp_path):
+    login(helm_oci, tls_registry, "--ca-file", ca.cert)
+    line = helm_oci.fails("push", chart, f"oci://{tls_registry.host}/charts")
+    assert tls_registry.host in line and "TLS" in line and "unknown authority" in line
+    assert "--ca-file" in line
+    assert pushed_repositories(tls_registry) == []
+    line = helm_oci.fails("pull", f"oci://{tls_registry.host}/charts/mychart", "--version", "0.1.0",
+                          "-d", tmp_path / "out", "--ca-file", ca.cert)
+    assert "not found" in line
+
+
+def test_insecure_skip_tls_verify_for_login_push_and_pull(helm_oci, tls_registry, chart, tmp_path):
+    login(helm_oci, tls_registry, "--insecure-skip-tls-verify")
+    helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--insecure-skip-tls-verify")
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{tls_registry.host}/charts/mychart", "--version", "0.1.0", "-d", out,
+                 "--insecure-skip-tls-verify")
+    assert (out / "mychart-0.1.0.tgz").exists()
+
+
+def test_insecure_is_an_alias_on_login(helm_oci, tls_registry):
+    assert login(helm_oci, tls_registry, "--insecure").stdout.strip() == "Login Succeeded"
+
+
+def test_wrong_password_stores_nothing(helm_oci, tls_registry, ca):
+    line = helm_oci.fails("login", tls_registry.host, "-u", USER, "-p", "wrong", "--ca-file", ca.cert)
+    assert line == f"Error: {tls_registry.host}: the registry rejected the username or password"
+    assert not helm_oci.registry_config.exists()
+
+
+def test_wrong_password_leaves_an_existing_config_untouched(helm_oci, tls_registry, ca):
+    config = helm_oci.registry_config
+    config.parent.mkdir(parents=True)
+    before = b'{"auths": {"other.example.com": {"auth": "b3RoZXI6cHc="}},\n "HttpHeaders": {"X-A": "1"}}\n'
+    config.write_bytes(before)
+    helm_oci.fails("login", tls_registry.host, "-u", USER, "-p", "wrong", "--ca-file", ca.cert)
+    assert config.read_bytes() == before
+
+
+def test_login_keeps_other_entries_and_logout_removes_only_its_own(helm_oci, tls_registry, ca):
+    config = helm_oci.registry_config
+    config.parent.mkdir(parents=True)
+    other = {"other.example.com": {"auth": "b3RoZXI6cHc="}}
+    unknown = {"HttpHeaders": {"X-A": "1"}, "detachKeys": "ctrl-e,e"}
+    config.write_text(json.dumps({"auths": other, **unknown}))
+
+    login(helm_oci, tls_registry, "--ca-file", ca.cert)
+    assert json.loads(config.read_text()) == {"auths": {**other, tls_registry.host: {"auth": AUTH}}, **unknown}
+
+    p = helm_oci.run("logout", tls_registry.host)
+    assert f"Removing login credentials for {tls_registry.host}" in p.stdout + p.stderr
+    assert json.loads(config.read_text()) == {"auths": other, **unknown}
+
+    line = helm_oci.fails("logout", tls_registry.host)
+    assert line == f"Error: not logged in to {tls_registry.host}"
+    assert json.loads(config.read_text()) == {"auths": other, **unknown}
+
+
+def test_password_stdin(helm_oci, tls_registry, ca, chart):
+    p = helm_oci.run("login", tls_registry.host, "-u", USER, "--password-stdin", "--ca-file", ca.cert,
+                     input=PASSWORD + "\n")
+    assert p.stdout.strip() == "Login Succeeded"
+    assert json.loads(helm_oci.registry_config.read_text())["auths"][tls_registry.host] == {"auth": AUTH}
+    helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert)
+
+
+def test_username_and_password_flags_override_without_login(helm_oci, tls_registry, ca, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert,
+                 "--username", USER, "--password", PASSWORD)
+    assert not helm_oci.registry_config.exists()
+    # A stored login with a wrong password loses to the flags.
+    helm_oci.registry_config.parent.mkdir(parents=True)
+    wrong = base64.b64encode(f"{USER}:wrong".encode()).decode()
+    helm_oci.registry_config.write_text(json.dumps({"auths": {tls_registry.host: {"auth": wrong}}}))
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{tls_registry.host}/charts/mychart", "--version", "0.1.0", "-d", out,
+                 "--ca-file", ca.cert, "--username", USER, "--password", PASSWORD)
+    assert (out / "mychart-0.1.0.tgz").exists()
+
+
+def test_push_without_credentials_needs_authentication(helm_oci, tls_registry, ca, chart):
+    line = helm_oci.fails("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert)
+    assert "authentication required" in line
+    assert pushed_repositories(tls_registry) == []
+
+
+@pytest.fixture
+def mtls_registry(tmp_path, ca):
+    cert, key = ca.issue("registry")
+    r = Registry(tmp_path / "mtls-registry",
+                 tls={"certificate": str(cert), "key": str(key), "clientcas": [str(ca.cert)]})
+    yield r
+    r.stop()
+
+
+def test_client_certificate_push_and_pull(helm_oci, mtls_registry, ca, chart, tmp_path):
+    cert, key = ca.issue("client", client=True)
+    tls = ["--ca-file", ca.cert, "--cert-file", cert, "--key-file", key]
+    helm_oci.run("push", chart, f"oci://{mtls_registry.host}/charts", *tls)
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{mtls_registry.host}/charts/mychart", "--version", "0.1.0", "-d", out, *tls)
+    assert (out / "mychart-0.1.0.tgz").exists()
+
+
+def test_without_the_client_certificate_the_push_fails(helm_oci, mtls_registry, ca, chart):
+    line = helm_oci.fails("push", chart, f"oci://{mtls_registry.host}/charts", "--ca-file", ca.cert)
+    # TLS 1.3 may deliver the server's refusal only after the handshake, as a broken connection.
+    assert "TLS" in line or "client certificate" in line or "connection" in line, line
+    assert pushed_repositories(mtls_registry) == []
+
+
+def test_debug_output_holds_no_secret(helm_oci, tls_registry, ca, chart):
+    login(helm_oci, tls_registry, "--ca-file", ca.cert)
+    p = helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert, "--debug")
+    output = p.stdout + p.stderr
+    assert f"[debug] PUT https://{tls_registry.host}/v2/charts/mychart/manifests/0.1.0 -> 201" in output
+    assert PASSWORD not in output
+    assert AUTH not in output
+
+
+def test_helm_registry_config_is_honoured(helm_oci, tls_registry, ca, chart, tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "logins.json"
+    env = {"HELM_REGISTRY_CONFIG": str(elsewhere)}
+    login(helm_oci, tls_registry, "--ca-file", ca.cert, env=env)
+    assert json.loads(elsewhere.read_text()) == {"auths": {tls_registry.host: {"auth": AUTH}}}
+    assert not helm_oci.registry_config.exists()
+    helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert, env=env)
+    # Without the variable the push finds no login.
+    line = helm_oci.fails("push", chart, f"oci://{tls_registry.host}/other", "--ca-file", ca.cert)
+    assert "authentication required" in line

@@ -1,0 +1,342 @@
+"""The transport against the real docker-registry, with misbehaving servers in between:
+blob downloads redirected to a storage host (which never gets the credentials, and whose
+grant lasts one request), requests retried when the network or the registry fails for a
+moment, broken downloads resumed with Range, failed uploads restarted in a new session, and
+HTTPS_PROXY, HTTP_PROXY and NO_PROXY with a proxy written here."""
+import base64
+import itertools
+import json
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import Registry, files_left, free_port, htpasswd, sha256, write_chart
+from fronts import HANG_UP, RESET, Broken, Front, Proxy, Storage
+from pki import CA
+
+PLAIN = "--plain-http"
+USER, PASSWORD = "alice", "wonderland"
+CREDENTIALS = ("--username", USER, "--password", PASSWORD)
+BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+# A name no resolver knows: only a proxy (which connects to 127.0.0.1 whatever it is asked)
+# can reach a registry by it, since loopback addresses are never proxied.
+NAME = "charts.helm-oci.test"
+UNAVAILABLE = (503, [], b"")
+
+
+def push(helm_oci, chart, host, *flags, env=None):
+    """Pushes to oci://host/charts; returns the manifest digest it reports."""
+    p = helm_oci.run("push", chart, f"oci://{host}/charts", *flags, env=env)
+    return dict(l.split(": ", 1) for l in p.stdout.splitlines())["Digest"]
+
+
+def pull(helm_oci, host, out, *flags, env=None):
+    """Pulls charts/mychart 0.1.0 into `out`; returns the run and the archive's bytes."""
+    p = helm_oci.run("pull", f"oci://{host}/charts/mychart", "--version", "0.1.0", "-d", out, *flags, env=env)
+    return p, (out / "mychart-0.1.0.tgz").read_bytes()
+
+
+def digest_of(p):
+    return dict(l.split(": ", 1) for l in p.stdout.splitlines())["Digest"]
+
+
+def fails_with_debug(helm_oci, *args, env=None):
+    """Runs a command with --debug that must fail: exit 1 and, besides the trace, one `Error:`
+    line. Returns that line and the trace."""
+    p = helm_oci.run(*args, "--debug", check=False, env=env)
+    assert p.returncode == 1, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("[debug] ")]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    return lines[0], p.stderr
+
+
+def first(n, answer):
+    """An intercept that gives `answer` to the first `n` requests and passes the rest on."""
+    count = itertools.count()
+    return lambda *request: answer if next(count) < n else None
+
+
+def big_chart(tmp_path):
+    """A chart whose archive is large enough (~128 KiB) to break in the middle of."""
+    return write_chart(tmp_path / "src", extra={"files/noise.bin": os.urandom(128 << 10)})
+
+
+def chart_layer(registry):
+    return json.loads(registry.manifest("charts/mychart", "0.1.0"))["layers"][0]["digest"]
+
+
+# Redirects to a storage host.
+
+@pytest.fixture
+def auth_registry(tmp_path):
+    """A registry that wants alice's password (htpasswd, Basic)."""
+    r = Registry(tmp_path / "auth-registry", auth={"htpasswd": {
+        "realm": "charts", "path": str(htpasswd(tmp_path / "htpasswd", {USER: PASSWORD}))}})
+    yield r
+    r.stop()
+
+
+def redirect_blobs_to(storage):
+    """A tamper that answers every blob download the registry would serve with a 307 to the
+    same path on the storage host, signed the way object stores sign URLs."""
+    def tamper(method, path, status, headers, body):
+        if method == "GET" and "/blobs/" in path and status in (200, 206):
+            return 307, [("Location", f"http://{storage.host}{path}?X-Amz-Signature=0123abcd")], b""
+        return status, headers, body
+    return tamper
+
+
+def test_blob_downloads_follow_redirects_without_the_credentials(helm_oci, auth_registry, chart, tmp_path):
+    digest = push(helm_oci, chart, auth_registry.host, PLAIN, *CREDENTIALS)
+    with Storage(auth_registry.host, BASIC) as storage, Front(auth_registry.host, redirect_blobs_to(storage)) as front:
+        p, tgz = pull(helm_oci, front.host, tmp_path / "out", PLAIN, *CREDENTIALS)
+    assert digest_of(p) == digest
+    # The config and the chart layer both came from the storage host, the chart verified.
+    assert [m for m, _, _ in storage.seen] == ["GET", "GET"]
+    assert storage.seen[1][1] == f"/v2/charts/mychart/blobs/{sha256(tgz)}?X-Amz-Signature=0123abcd"
+    # The registry got the password; the storage host never saw an Authorization header.
+    assert any(h.get("Authorization") == BASIC for m, p, h in front.seen if "/blobs/" in p)
+    assert all("Authorization" not in h for _, _, h in storage.seen)
+
+
+def test_a_redirect_grants_one_request_only(helm_oci, registry, chart, tmp_path):
+    """The storage host answers 503 and the client retries the same URL; no redirect names it
+    any more, so the sandbox refuses it and the storage host sees one request."""
+    push(helm_oci, chart, registry.host, PLAIN)
+    with Storage(registry.host, intercept=first(1, UNAVAILABLE)) as storage, \
+            Front(registry.host, redirect_blobs_to(storage)) as front:
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    assert f"request to {storage.host} was refused by the sandbox" in line
+    assert len(storage.seen) == 1
+    assert files_left(tmp_path / "out") == []
+
+
+def test_a_download_broken_at_the_storage_host_resumes_through_the_registry(helm_oci, registry, tmp_path):
+    """The resumed download asks the registry again, which hands out a fresh redirect."""
+    push(helm_oci, big_chart(tmp_path), registry.host, PLAIN)
+    layer = chart_layer(registry)
+    half = []
+
+    def break_first_layer_download(method, path, status, headers, body):
+        if path.startswith(f"/v2/charts/mychart/blobs/{layer}?") and not half:
+            half.append(len(body) // 2)
+            return status, headers, Broken(body, half[0])
+        return status, headers, body
+
+    with Storage(registry.host, tamper=break_first_layer_download) as storage, \
+            Front(registry.host, redirect_blobs_to(storage)) as front:
+        _, tgz = pull(helm_oci, front.host, tmp_path / "out", PLAIN)
+    assert sha256(tgz) == layer
+    assert [h.get("Range") for m, p, h in front.seen if p.endswith(layer)] == [None, f"bytes={half[0]}-"]
+    assert [h.get("Range") for m, p, h in storage.seen if layer in p] == [None, f"bytes={half[0]}-"]
+
+
+# Retries.
+
+@pytest.mark.parametrize("failure,trace", [
+    (HANG_UP, "connection closed unexpectedly; retrying in "),
+    (RESET, "; retrying in "),
+    (UNAVAILABLE, "HTTP 503; retrying in "),
+    ((503, [("Retry-After", "0")], b""), "HTTP 503; retrying in 0 ms (try 2 of 5)"),
+    ((503, [("Retry-After", "1")], b""), "HTTP 503; retrying in 1000 ms (try 2 of 5)"),
+], ids=["hang-up", "reset", "503", "503-retry-after-0", "503-retry-after-1"])
+def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_path, failure, trace):
+    """The first two requests of each command fail; the third try of the same request works."""
+    for command in ("push", "pull"):
+        with Front(registry.host, intercept=first(2, failure)) as front:
+            if command == "push":
+                p = helm_oci.run("push", chart, f"oci://{front.host}/charts", PLAIN, "--debug")
+                digest = digest_of(p)
+            else:
+                p, _ = pull(helm_oci, front.host, tmp_path / "out", PLAIN, "--debug")
+                assert digest_of(p) == digest
+        assert trace in p.stderr and "(try 3 of 5)" in p.stderr
+        assert len({(m, path) for m, path, _ in front.seen[:3]}) == 1
+
+
+def test_a_registry_that_stays_unavailable_fails_after_five_tries(helm_oci, registry, chart, tmp_path):
+    push(helm_oci, chart, registry.host, PLAIN)
+    always_503 = (503, [("Retry-After", "0")], b"")
+    with Front(registry.host, intercept=lambda *request: always_503) as front:
+        line, trace = fails_with_debug(helm_oci, "pull", f"oci://{front.host}/charts/mychart:0.1.0",
+                                       "-d", tmp_path / "out", PLAIN)
+    assert "HTTP 503" in line
+    assert "giving up after 5 tries" in trace
+    assert len(front.seen) == 5
+    assert files_left(tmp_path / "out") == []
+
+
+def test_connection_refused_fails_after_five_tries(helm_oci, chart):
+    port = free_port()
+    line, trace = fails_with_debug(helm_oci, "push", chart, f"oci://127.0.0.1:{port}/charts", PLAIN)
+    assert line.startswith(f"Error: cannot reach 127.0.0.1:{port}: connection refused")
+    assert "gave up after 5 tries" in line
+    assert trace.count("connection refused; retrying in ") == 4
+    assert "connection refused; giving up after 5 tries" in trace
+
+
+# Resumed downloads.
+
+def pull_through_a_breaking_front(helm_oci, registry, tmp_path, **front_options):
+    """Pulls through a front that sends the first download of the chart layer with its full
+    Content-Length but only half its body, then hangs up. Returns the pull, the archive, the
+    layer digest, where the body broke, the statuses the layer's downloads got upstream, and
+    the Range headers the front saw for them."""
+    push(helm_oci, big_chart(tmp_path), registry.host, PLAIN)
+    layer = chart_layer(registry)
+    half, statuses = [], []
+
+    def break_first_layer_download(method, path, status, headers, body):
+        if method == "GET" and path.endswith(layer):
+            statuses.append(status)
+            if not half:
+                half.append(len(body) // 2)
+                return status, headers, Broken(body, half[0])
+        return status, headers, body
+
+    with Front(registry.host, break_first_layer_download, **front_options) as front:
+        p, tgz = pull(helm_oci, front.host, tmp_path / "out", PLAIN, "--debug")
+    ranges = [h.get("Range") for m, path, h in front.seen if m == "GET" and path.endswith(layer)]
+    assert tgz == registry.blob("charts/mychart", layer) and sha256(tgz) == layer
+    assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+    return p, layer, half[0], statuses, ranges
+
+
+def test_a_download_broken_mid_body_resumes_with_range(helm_oci, registry, tmp_path):
+    p, layer, half, statuses, ranges = pull_through_a_breaking_front(helm_oci, registry, tmp_path)
+    assert ranges == [None, f"bytes={half}-"]
+    assert statuses == [200, 206]
+    assert f"download of blob {layer} broke at byte {half} (" in p.stderr and "); resuming" in p.stderr
+
+
+def test_a_resumed_download_from_a_server_that_ignores_range(helm_oci, registry, tmp_path):
+    """The registry gets no Range and sends the whole blob again; the first half is skipped."""
+    p, layer, half, statuses, ranges = pull_through_a_breaking_front(
+        helm_oci, registry, tmp_path, drop_headers=("Range",))
+    assert ranges == [None, f"bytes={half}-"]
+    assert statuses == [200, 200]
+    assert "resuming" in p.stderr
+
+
+# Restarted uploads.
+
+def is_blob_put(method, path):
+    return method == "PUT" and "/blobs/uploads/" in path
+
+
+@pytest.mark.parametrize("failure", [UNAVAILABLE, RESET], ids=["503", "reset"])
+def test_a_failed_blob_upload_starts_a_new_session(helm_oci, registry, chart, tmp_path, failure):
+    failed = []
+
+    def fail_first_blob_put(method, path, headers):
+        if is_blob_put(method, path) and not failed:
+            failed.append(path)
+            return failure
+
+    with Front(registry.host, intercept=fail_first_blob_put) as front:
+        p = helm_oci.run("push", chart, f"oci://{front.host}/charts", PLAIN, "--debug")
+    assert "; starting a new upload session" in p.stderr
+    # The failed session (the PUT's location, without the digest) was cancelled.
+    session = failed[0].split("?")[0]
+    assert [path.split("?")[0] for m, path, _ in front.seen if m == "DELETE"] == [session]
+    assert sum(is_blob_put(m, path) for m, path, _ in front.seen) == 3
+
+    pulled, tgz = pull(helm_oci, registry.host, tmp_path / "out", PLAIN)
+    assert digest_of(pulled) == digest_of(p)
+    assert sha256(tgz) == chart_layer(registry)
+
+
+def test_an_upload_that_always_fails_leaves_no_manifest(helm_oci, registry, chart):
+    def fail_blob_puts(method, path, headers):
+        return UNAVAILABLE if is_blob_put(method, path) else None
+
+    with Front(registry.host, intercept=fail_blob_puts) as front:
+        line = helm_oci.fails("push", chart, f"oci://{front.host}/charts", PLAIN)
+    assert "HTTP 503" in line
+    # Three sessions, each cancelled after its PUT failed; no PUT is retried within a session.
+    methods = [m for m, path, _ in front.seen if "/blobs/uploads/" in path]
+    assert methods == ["POST", "PUT", "DELETE"] * 3
+    with pytest.raises(urllib.error.HTTPError) as e:
+        registry.manifest("charts/mychart", "0.1.0")
+    assert e.value.code == 404
+
+
+# Proxies.
+
+@pytest.fixture
+def ca(tmp_path):
+    return CA(tmp_path / "ca")
+
+
+@pytest.fixture
+def named_registry(tmp_path, ca):
+    """A TLS registry whose certificate names only NAME; it listens on 127.0.0.1."""
+    cert, key = ca.issue("charts", sans=(f"DNS:{NAME}",))
+    r = Registry(tmp_path / "named-registry", tls={"certificate": str(cert), "key": str(key)})
+    yield r
+    r.stop()
+
+
+def test_https_proxy_tunnels_with_connect(helm_oci, named_registry, ca, chart, tmp_path):
+    host = f"{NAME}:{named_registry.port}"
+    with Proxy() as proxy:
+        env = {"HTTPS_PROXY": f"http://{proxy.host}"}
+        digest = push(helm_oci, chart, host, "--ca-file", ca.cert, env=env)
+        p, _ = pull(helm_oci, host, tmp_path / "out", "--ca-file", ca.cert, env=env)
+    assert digest_of(p) == digest
+    assert proxy.seen and {(m, target) for m, target, _ in proxy.seen} == {("CONNECT", host)}
+    assert all("Proxy-Authorization" not in h for _, _, h in proxy.seen)
+
+
+def test_https_proxy_credentials_go_to_the_proxy(helm_oci, named_registry, ca, chart):
+    with Proxy() as proxy:
+        env = {"HTTPS_PROXY": f"http://proxy-user:pr0xy@{proxy.host}"}
+        push(helm_oci, chart, f"{NAME}:{named_registry.port}", "--ca-file", ca.cert, env=env)
+    expected = "Basic " + base64.b64encode(b"proxy-user:pr0xy").decode()
+    assert proxy.seen and all(h.get("Proxy-Authorization") == expected for _, _, h in proxy.seen)
+
+
+def test_http_proxy_gets_absolute_form_requests(helm_oci, registry, chart, tmp_path):
+    host = f"{NAME}:{registry.port}"
+    with Proxy() as proxy:
+        env = {"HTTP_PROXY": f"http://{proxy.host}"}
+        digest = push(helm_oci, chart, host, PLAIN, env=env)
+        p, _ = pull(helm_oci, host, tmp_path / "out", PLAIN, env=env)
+    assert digest_of(p) == digest
+    targets = [target for _, target, _ in proxy.seen]
+    assert targets and all(t.startswith(f"http://{host}/v2/charts/mychart/") for t in targets)
+    assert ("GET", f"http://{host}/v2/charts/mychart/manifests/0.1.0") in [(m, t) for m, t, _ in proxy.seen]
+
+
+@pytest.mark.parametrize("no_proxy", [NAME, ".helm-oci.test", "helm-oci.test", f"{NAME}:{{port}}", "example.com,*"])
+def test_no_proxy_excludes_the_registry(helm_oci, registry, tmp_path, no_proxy):
+    """Not proxied, the registry must be found by name, and no resolver knows it."""
+    host = f"{NAME}:{registry.port}"
+    with Proxy() as proxy:
+        env = {"HTTPS_PROXY": f"http://{proxy.host}", "HTTP_PROXY": f"http://{proxy.host}",
+               "NO_PROXY": no_proxy.format(port=registry.port)}
+        line = helm_oci.fails("pull", f"oci://{host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN, env=env)
+    assert line == f"Error: cannot reach {host}: host not found"
+    assert proxy.seen == []
+
+
+@pytest.fixture
+def loopback_registry(tmp_path, ca):
+    """A TLS registry with a certificate for 127.0.0.1 and localhost."""
+    cert, key = ca.issue("loopback")
+    r = Registry(tmp_path / "loopback-registry", tls={"certificate": str(cert), "key": str(key)})
+    yield r
+    r.stop()
+
+
+@pytest.mark.parametrize("hostname", ["127.0.0.1", "localhost"])
+def test_loopback_is_never_proxied(helm_oci, loopback_registry, ca, chart, tmp_path, hostname):
+    host = f"{hostname}:{loopback_registry.port}"
+    with Proxy() as proxy:
+        env = {"HTTPS_PROXY": f"http://{proxy.host}"}
+        digest = push(helm_oci, chart, host, "--ca-file", ca.cert, env=env)
+        p, _ = pull(helm_oci, host, tmp_path / "out", "--ca-file", ca.cert, env=env)
+    assert digest_of(p) == digest
+    assert proxy.seen == []
