@@ -84,7 +84,8 @@ def _reply(handler, answer):
 
 
 class Front(_Server):
-    """Proxies to `upstream` (host:port) and records every request it saw as (method, path,
+    """Proxies to `upstream` (host:port), with the Host header it got, so that the locations
+    the registry answers with name the front. Records every request it saw as (method, path,
     headers); the headers are an email.message.Message, so `.get` and `in` ignore case.
     `intercept(method, path, headers)` may answer in the upstream's stead: None passes the
     request on; HANG_UP, RESET or (status, headers, body) is the answer. `tamper(method, path,
@@ -95,7 +96,7 @@ class Front(_Server):
         self.upstream = upstream
         self.tamper = tamper or (lambda *a: a[2:])
         self.intercept = intercept or (lambda *a: None)
-        self.drop_headers = {"host", *(h.lower() for h in drop_headers)}
+        self.drop_headers = {h.lower() for h in drop_headers}
         self.seen = []
         front = self
 

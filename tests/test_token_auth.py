@@ -137,7 +137,7 @@ def test_token_expiring_mid_run_is_renewed_before_use(helm_oci, serve, chart, tm
         pull(helm_oci, front.host, tmp_path / "out")
     [tokens_before] = tokens_when_answered
     assert len(ts.requests) > tokens_before
-    assert all(r["scopes"] == [PULL] and r["user"] == "alice" for r in ts.requests)
+    assert all(r["scopes"] == [PULL] for r in ts.requests)
     # Renewed before use: nothing after the slow answer was refused.
     slow = next(i for i, a in enumerate(answers) if "/manifests/" in a[1] and a[2] == 200)
     after = answers[slow + 1:]

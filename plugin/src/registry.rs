@@ -75,8 +75,11 @@ impl Client {
                     all.push(("authorization", auth));
                 }
             }
+            // A chunk PATCH moves the upload's offset, so it is never sent twice; a failed
+            // one restarts the whole session instead, as a failed streamed PUT does.
             let sent = match &mut body {
                 Body::Stream(n, produce) => http::send(method, url, &all, Body::Stream(*n, &mut **produce)),
+                Body::Bytes(b) if method == "PATCH" => http::send(method, url, &all, Body::Bytes(b)),
                 Body::Empty => retry::run(&format!("{method} {url}"), || http::send(method, url, &all, Body::Empty)),
                 Body::Bytes(b) => {
                     let bytes: &[u8] = b;
