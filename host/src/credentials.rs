@@ -113,13 +113,13 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
 
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<std::process::Output> {
     let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running the credential helper {program}"))?;
+    let spawned = Command::new(&program).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut child = match spawned {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH")
+        }
+        other => other.with_context(|| format!("running the credential helper {program}"))?,
+    };
     child.stdin.take().expect("piped stdin").write_all(input.as_bytes())?;
     child.wait_with_output().with_context(|| format!("running the credential helper {program}"))
 }

@@ -105,12 +105,13 @@ impl Transport {
                 *request.uri_mut() = origin.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
             }
         }
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(hyper_error)?;
+        let failed = |e| hyper_error(&host, e);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(failed)?;
         let conn = tokio::spawn(conn);
         let response = tokio::time::timeout(first_byte, sender.send_request(request))
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)?
-            .map_err(hyper_error)?;
+            .map_err(failed)?;
         let response = response.map(|body| {
             Timed { body, between_bytes, deadline: Box::pin(tokio::time::sleep(between_bytes)) }.boxed_unsync()
         });
@@ -125,7 +126,18 @@ impl Transport {
 }
 
 /// A server that hangs up before answering is a terminated connection (worth a retry).
-fn hyper_error(e: hyper::Error) -> HttpError {
+/// Under TLS 1.3 a server's refusal (say, of a missing client certificate) arrives only
+/// with the first response, so TLS failures are looked for here too.
+fn hyper_error(host: &str, e: hyper::Error) -> HttpError {
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+                return tls_error(host, io);
+            }
+        }
+        cause = c.source();
+    }
     if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
         HttpError::ConnectionTerminated
     } else {
@@ -182,7 +194,9 @@ fn tls_error(host: &str, e: &std::io::Error) -> HttpError {
         Some(Tls::InvalidMessage(_)) => {
             "handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)".to_string()
         }
-        Some(Tls::AlertReceived(alert)) => format!("handshake refused by the server ({alert:?}; does it need a client certificate? use --cert-file and --key-file)"),
+        Some(Tls::AlertReceived(alert)) => {
+            format!("refused by the server ({alert:?}; does it need a client certificate? use --cert-file and --key-file)")
+        }
         Some(other) => other.to_string(),
         None => e.to_string(),
     };

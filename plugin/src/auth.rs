@@ -106,6 +106,18 @@ impl Auth {
     }
 }
 
+/// Says what to do about a refusal: whether credentials were sent tells the user whether
+/// they are wrong or missing.
+pub fn explain(error: Error, with_credential: bool) -> Error {
+    match error {
+        Error::Unauthorized(m) if with_credential => Error::Unauthorized(format!("{m}: the credentials were rejected")),
+        Error::Unauthorized(m) => Error::Unauthorized(format!(
+            "{m}: no credentials were found for this registry (log in with `helm oci login`, or pass --username and --password)"
+        )),
+        other => other,
+    }
+}
+
 fn basic_header(credential: &Credential) -> String {
     let raw = match credential {
         Credential::Basic(c) => format!("{}:{}", c.username, c.password),
@@ -351,6 +363,14 @@ mod tests {
         assert_eq!((scheme.as_str(), params[0].1.as_str()), ("Basic", "Registry Realm"));
         assert_eq!(parse_challenge("Basic").unwrap().1, vec![]);
         assert_eq!(parse_challenge(r#"Bearer realm=x, scope="a \"q\"""#).unwrap().1[1].1, "a \"q\"");
+    }
+
+    #[test]
+    fn refusals_say_whether_credentials_were_sent() {
+        let refused = || Error::Unauthorized("blob x: authentication required".into());
+        assert!(matches!(explain(refused(), true), Error::Unauthorized(m) if m.ends_with("the credentials were rejected")));
+        assert!(matches!(explain(refused(), false), Error::Unauthorized(m) if m.contains("helm oci login")));
+        assert!(matches!(explain(Error::NotFound("x".into()), false), Error::NotFound(_)));
     }
 
     #[test]

@@ -51,11 +51,13 @@ impl api::Guest for Component {
     }
 
     fn push(options: api::PushOptions) -> Result<api::PushResult, Error> {
-        push::run(options)
+        let with_credential = options.connection.credential.is_some();
+        push::run(options).map_err(|e| auth::explain(e, with_credential))
     }
 
     fn pull(options: api::PullOptions) -> Result<api::PullResult, Error> {
-        pull::run(options)
+        let with_credential = options.connection.credential.is_some();
+        pull::run(options).map_err(|e| auth::explain(e, with_credential))
     }
 }
 

@@ -459,6 +459,10 @@ pub fn error_from(response: Response, subject: &str) -> Error {
     };
     let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
     match status {
+        // distribution's own words for a 401 say nothing more.
+        401 if message.eq_ignore_ascii_case("authentication required") => {
+            Error::Unauthorized(format!("{subject}: authentication required"))
+        }
         401 => Error::Unauthorized(format!("{subject}: authentication required{detail}")),
         403 => Error::Denied(format!("{subject}: access denied{detail}")),
         404 => Error::NotFound(format!("{subject}: not found")),
