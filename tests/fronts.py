@@ -57,8 +57,23 @@ def _fetch(upstream, method, path, headers, body):
 
 
 def _read_body(handler):
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
+    """The request body, whether sized by Content-Length or chunked."""
+    if "chunked" not in handler.headers.get("Transfer-Encoding", "").lower():
+        length = int(handler.headers.get("Content-Length") or 0)
+        return handler.rfile.read(length) if length else b""
+    body = b""
+    while size := int(handler.rfile.readline().split(b";")[0], 16):
+        body += handler.rfile.read(size)
+        handler.rfile.readline()
+    while handler.rfile.readline().strip():  # trailers
+        pass
+    return body
+
+
+def _passed_on(headers, dropped=()):
+    """The request headers to send on with a body of known length."""
+    dropped = {"transfer-encoding", *dropped}
+    return {k: v for k, v in headers.items() if k.lower() not in dropped}
 
 
 def _reply(handler, answer):
@@ -111,8 +126,7 @@ class Front(_Server):
                 front.seen.append((self.command, self.path, self.headers))
                 answer = front.intercept(self.command, self.path, self.headers)
                 if answer is None:
-                    path, headers = front.upstream_request(self.path, {
-                        k: v for k, v in self.headers.items() if k.lower() not in front.drop_headers})
+                    path, headers = front.upstream_request(self.path, _passed_on(self.headers, front.drop_headers))
                     answer = front.tamper(self.command, self.path, *_fetch(front.upstream, self.command, path, headers, body))
                 _reply(self, answer)
 
@@ -170,7 +184,7 @@ class Proxy(_Server):
                 body = _read_body(self)
                 proxy.seen.append((self.command, self.path, self.headers))
                 url = urlsplit(self.path)
-                headers = {k: v for k, v in self.headers.items() if not k.lower().startswith("proxy-")}
+                headers = _passed_on(self.headers, ("proxy-authorization", "proxy-connection"))
                 path = url.path + (f"?{url.query}" if url.query else "")
                 _reply(self, _fetch(f"127.0.0.1:{url.port}", self.command, path, headers, body))
 

@@ -231,7 +231,9 @@ pub fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body) -> 
         headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     let fields = Fields::from_list(&fields)
         .map_err(|e| Failed::permanent(Error::Network(format!("invalid request header: {e:?}"))))?;
-    if !matches!(body, Body::Empty) {
+    // An empty DELETE or PUT says so; left unsaid, it would go out chunked, which some
+    // proxies cannot read.
+    if !matches!(body, Body::Empty) || !matches!(method, "GET" | "HEAD") {
         let len = body.len().to_string();
         fields.set("content-length", &[len.into_bytes()]).ok();
     }

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::auth::Auth;
 use crate::http::{self, Body, Response, Url};
 use crate::reference::Ref;
-use crate::{retry, trace, Error, RegistryError, RemoteOptions};
+use crate::{clock, retry, trace, Error, RegistryError, RemoteOptions};
 use std::io::{self, Read, Write};
 
 /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of `CHUNK_SIZE`.
@@ -76,10 +76,12 @@ impl Client {
                 }
             }
             // A chunk PATCH moves the upload's offset, so it is never sent twice; a failed
-            // one restarts the whole session instead, as a failed streamed PUT does.
+            // one restarts the whole session instead, as a failed streamed PUT does. A
+            // storage host's URL may be used once, so its failures go back to the registry.
             let sent = match &mut body {
                 Body::Stream(n, produce) => http::send(method, url, &all, Body::Stream(*n, &mut **produce)),
-                Body::Bytes(b) if method == "PATCH" => http::send(method, url, &all, Body::Bytes(b)),
+                Body::Bytes(b) if method == "PATCH" || !own => http::send(method, url, &all, Body::Bytes(b)),
+                Body::Empty if !own => http::send(method, url, &all, Body::Empty),
                 Body::Empty => retry::run(&format!("{method} {url}"), || http::send(method, url, &all, Body::Empty)),
                 Body::Bytes(b) => {
                     let bytes: &[u8] = b;
@@ -147,8 +149,25 @@ impl Client {
 
     /// GETs a blob from byte `from` on, following redirects to storage hosts. Returns the
     /// response and how many leading bytes of it to skip: a server that ignores `Range`
-    /// sends everything again.
+    /// sends everything again. A storage host that fails transiently is not asked again
+    /// directly (its URL was granted for one request): the registry is, for a fresh redirect.
     fn open_blob(&mut self, repo: &str, digest: &str, from: u64) -> Result<(Response, u64)> {
+        let mut tries = 1;
+        loop {
+            self.last_failure_transient = false;
+            match self.follow_blob(repo, digest, from) {
+                Err(e) if self.last_failure_transient && tries < retry::MAX_TRIES => {
+                    let pause = retry::pause(tries, None).unwrap_or(0);
+                    trace::debug(|| format!("blob {digest}: {}; asking the registry again in {} ms", describe(&e), pause / clock::MILLISECOND));
+                    clock::sleep(pause);
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn follow_blob(&mut self, repo: &str, digest: &str, from: u64) -> Result<(Response, u64)> {
         let mut url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
         let range: Vec<(&str, String)> = if from > 0 { vec![("range", format!("bytes={from}-"))] } else { vec![] };
         for _ in 0..=MAX_REDIRECTS {

@@ -20,7 +20,7 @@ pub fn transient_status(status: u16) -> bool {
 /// The pause before the try after `tries` failed ones: `Retry-After` if the server gave
 /// one, else doubling from FIRST_WAIT up to LONGEST_WAIT, with the upper half jittered so
 /// that many clients do not come back in step. None if the server wants too long a pause.
-fn pause(tries: u32, retry_after: Option<&str>) -> Option<u64> {
+pub fn pause(tries: u32, retry_after: Option<&str>) -> Option<u64> {
     if let Some(seconds) = retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
         let wait = seconds.saturating_mul(SECOND);
         return (wait <= LONGEST_RETRY_AFTER).then_some(wait);
