@@ -64,6 +64,15 @@ def test_push_without_the_ca_file_fails_on_an_unknown_authority(helm_oci, tls_re
     assert "not found" in line
 
 
+def test_the_system_ca_store_is_trusted(helm_oci, tls_registry, ca, chart):
+    """A CA installed in the system's store needs no flag. SSL_CERT_FILE names the store's
+    bundle here, as OpenSSL (and Go, so Helm) read it, since the test may not touch /etc."""
+    env = {"SSL_CERT_FILE": str(ca.cert)}
+    login(helm_oci, tls_registry, env=env)
+    helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", env=env)
+    assert pushed_repositories(tls_registry) == ["charts"]
+
+
 def test_insecure_skip_tls_verify_for_login_push_and_pull(helm_oci, tls_registry, chart, tmp_path):
     login(helm_oci, tls_registry, "--insecure-skip-tls-verify")
     helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--insecure-skip-tls-verify")
