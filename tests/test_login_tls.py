@@ -3,10 +3,12 @@ own): what login writes and keeps, how push and pull use it with --ca-file alone
 TLS flags do, client certificates, and that no secret reaches --debug output."""
 import base64
 import json
+import os
+import pty
 
 import pytest
 
-from conftest import Registry, htpasswd
+from conftest import BIN, Registry, htpasswd
 from pki import CA
 
 USER = "alice"
@@ -118,6 +120,37 @@ def test_login_keeps_other_entries_and_logout_removes_only_its_own(helm_oci, tls
     line = helm_oci.fails("logout", tls_registry.host)
     assert line == f"Error: not logged in to {tls_registry.host}"
     assert json.loads(config.read_text()) == {"auths": other, **unknown}
+
+
+def on_a_terminal(argv, env, answers):
+    """Runs argv with a pseudo-terminal as its controlling terminal, answering each prompt
+    in `answers` {prompt: reply} when it appears; returns everything it wrote and its exit code."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, env)
+    seen, pending = b"", dict(answers)
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the terminal closes when the child exits
+            break
+        if not chunk:
+            break
+        seen += chunk
+        for prompt in [p for p in pending if seen.endswith(p.encode())]:
+            os.write(fd, (pending.pop(prompt) + "\n").encode())
+    _, status = os.waitpid(pid, 0)
+    return seen.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+def test_login_prompts_on_a_terminal(helm_oci, tls_registry, ca):
+    argv = [str(BIN), "login", tls_registry.host, "--ca-file", str(ca.cert)]
+    out, code = on_a_terminal(argv, helm_oci.env, {"Username: ": USER, "Password: ": PASSWORD})
+    assert code == 0, out
+    assert "Login Succeeded" in out
+    # The password is read with echo off; the username is echoed as typed.
+    assert PASSWORD not in out and USER in out
+    assert json.loads(helm_oci.registry_config.read_text()) == {"auths": {tls_registry.host: {"auth": AUTH}}}
 
 
 def test_password_stdin(helm_oci, tls_registry, ca, chart):
