@@ -213,7 +213,12 @@ impl Session {
     pub fn allow_registry(&mut self, endpoint: &str, plain_http: bool, tls: &TlsFlags) -> Result<()> {
         let net = &mut self.store.data_mut().net;
         if net.transport.is_none() {
-            net.transport = Some(Arc::new(Transport::new(tls)?));
+            let transport = Transport::new(tls);
+            // An HTTPS command finds out about unusable TLS flags before it starts.
+            if !plain_http {
+                transport.tls()?;
+            }
+            net.transport = Some(Arc::new(transport));
         }
         let mut access = net.access.lock().expect("access lock");
         access.registries.push(endpoint.to_string());

@@ -15,7 +15,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,7 +34,10 @@ pub struct TlsFlags {
 pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 pub struct Transport {
-    tls: tokio_rustls::TlsConnector,
+    flags: TlsFlags,
+    /// Made on first use: loading the system's CA store costs a few milliseconds that a
+    /// plain-HTTP command need not pay.
+    tls: OnceLock<tokio_rustls::TlsConnector>,
     proxies: Proxies,
 }
 
@@ -42,8 +45,17 @@ trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 impl Transport {
-    pub fn new(flags: &TlsFlags) -> Result<Transport> {
-        Ok(Transport { tls: Arc::new(tls_connector(flags)?).into(), proxies: Proxies::from_env() })
+    pub fn new(flags: &TlsFlags) -> Transport {
+        Transport { flags: flags.clone(), tls: OnceLock::new(), proxies: Proxies::from_env() }
+    }
+
+    /// The TLS set-up, read from the system's store and the TLS flags.
+    pub fn tls(&self) -> Result<&tokio_rustls::TlsConnector> {
+        if let Some(tls) = self.tls.get() {
+            return Ok(tls);
+        }
+        let made = Arc::new(tls_config(&self.flags)?).into();
+        Ok(self.tls.get_or_init(|| made))
     }
 
     /// Sends one request and returns the response head; the body streams afterwards while
@@ -85,7 +97,8 @@ impl Transport {
                 tunnel(&mut tcp, &authority(&host, port), p.authorization.as_deref()).await?;
             }
             let name = ServerName::try_from(host.clone()).map_err(|_| HttpError::HttpRequestUriInvalid)?;
-            let tls = tokio::time::timeout(connect_timeout, self.tls.connect(name, tcp))
+            let connector = self.tls().map_err(|e| HttpError::InternalError(Some(format!("{e:#}"))))?;
+            let tls = tokio::time::timeout(connect_timeout, connector.connect(name, tcp))
                 .await
                 .map_err(|_| HttpError::ConnectionTimeout)?;
             Box::new(tls.map_err(|e| tls_error(&host, &e))?)
@@ -204,7 +217,7 @@ fn tls_error(host: &str, e: &std::io::Error) -> HttpError {
     HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(format!("TLS: {why}")) }
 }
 
-fn tls_connector(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
+fn tls_config(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

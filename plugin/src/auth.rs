@@ -280,7 +280,7 @@ impl Scopes {
 
     /// Adds one `type:name:actions` scope; anything else is ignored.
     pub fn add(&mut self, scope: &str) {
-        let (Some((kind, rest)), true) = (scope.split_once(':'), !scope.is_empty()) else { return };
+        let Some((kind, rest)) = scope.split_once(':') else { return };
         let Some((name, actions)) = rest.rsplit_once(':') else { return };
         let entry = self.0.entry((kind.to_string(), name.to_string())).or_default();
         entry.extend(actions.split(',').filter(|a| !a.is_empty()).map(str::to_string));

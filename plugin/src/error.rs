@@ -12,6 +12,21 @@ impl Error {
         Error::Io(format!("{}: {}", path.display(), describe_io(&err)))
     }
 
+    /// The error's own words, for the `--debug` trace (the host words the final message).
+    pub fn text(&self) -> String {
+        match self {
+            Error::InvalidReference(m)
+            | Error::NotFound(m)
+            | Error::Unauthorized(m)
+            | Error::Denied(m)
+            | Error::InvalidChart(m)
+            | Error::Network(m)
+            | Error::Io(m) => m.clone(),
+            Error::DigestMismatch(d) => format!("{}: expected {}, got {}", d.subject, d.expected, d.actual),
+            Error::Registry(r) => format!("{} (HTTP {})", r.message, r.status),
+        }
+    }
+
     pub fn invalid_chart(msg: impl Into<String>) -> Self {
         Error::InvalidChart(msg.into())
     }

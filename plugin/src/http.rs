@@ -3,6 +3,7 @@
 //! The host decides which hosts a request may reach; a refusal comes back as
 //! `http-request-denied`, which is reported as the sandbox's doing.
 
+use crate::clock::SECOND;
 use crate::error::Result;
 use crate::Error;
 use std::io::{self, Read, Write};
@@ -12,8 +13,6 @@ use wasip2::http::types::{
     RequestOptions, Scheme,
 };
 use wasip2::io::streams::{InputStream, StreamError};
-
-use crate::clock::SECOND;
 
 /// An absolute http(s) URL, split the way wasi:http wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,13 +205,6 @@ impl From<Failed> for Error {
 impl Failed {
     fn permanent(error: Error) -> Failed {
         Failed { error, transient: false }
-    }
-
-    pub fn error_text(&self) -> String {
-        match &self.error {
-            Error::Network(m) => m.clone(),
-            other => format!("{other:?}"),
-        }
     }
 
     /// The same failure, saying how many tries it took to give up.

@@ -80,12 +80,13 @@ impl Client {
             // storage host's URL may be used once, so its failures go back to the registry.
             let sent = match &mut body {
                 Body::Stream(n, produce) => http::send(method, url, &all, Body::Stream(*n, &mut **produce)),
-                Body::Bytes(b) if method == "PATCH" || !own => http::send(method, url, &all, Body::Bytes(b)),
-                Body::Empty if !own => http::send(method, url, &all, Body::Empty),
-                Body::Empty => retry::run(&format!("{method} {url}"), || http::send(method, url, &all, Body::Empty)),
-                Body::Bytes(b) => {
-                    let bytes: &[u8] = b;
-                    retry::run(&format!("{method} {url}"), || http::send(method, url, &all, Body::Bytes(bytes)))
+                Body::Empty | Body::Bytes(_) => {
+                    let bytes = match body {
+                        Body::Bytes(b) => Some(b),
+                        _ => None,
+                    };
+                    let attempt = || http::send(method, url, &all, bytes.map_or(Body::Empty, Body::Bytes));
+                    if own && method != "PATCH" { retry::run(&format!("{method} {url}"), attempt) } else { attempt() }
                 }
             };
             let response = sent.map_err(|failed| {
@@ -158,7 +159,7 @@ impl Client {
             match self.follow_blob(repo, digest, from) {
                 Err(e) if self.last_failure_transient && tries < retry::MAX_TRIES => {
                     let pause = retry::pause(tries, None).unwrap_or(0);
-                    trace::debug(|| format!("blob {digest}: {}; asking the registry again in {} ms", describe(&e), pause / clock::MILLISECOND));
+                    trace::debug(|| format!("blob {digest}: {}; asking the registry again in {} ms", e.text(), pause / clock::MILLISECOND));
                     clock::sleep(pause);
                     tries += 1;
                 }
@@ -203,7 +204,7 @@ impl Client {
             self.last_failure_transient = false;
             match self.upload_session(repo, digest, size, produce) {
                 Err(e) if self.last_failure_transient && tries < UPLOAD_TRIES => {
-                    trace::debug(|| format!("upload of {digest} failed ({}); starting a new upload session", describe(&e)));
+                    trace::debug(|| format!("upload of {digest} failed ({}); starting a new upload session", e.text()));
                     tries += 1;
                 }
                 result => return result,
@@ -331,12 +332,9 @@ impl BlobReader<'_> {
 
     fn resume(&mut self, why: &str) -> io::Result<()> {
         self.resumes += 1;
-        let (offset, digest) = (self.offset, self.digest.clone());
-        trace::debug(|| format!("download of blob {digest} broke at byte {offset} ({why}); resuming"));
-        let (response, mut skip) = self
-            .client
-            .open_blob(&self.repo.clone(), &digest, offset)
-            .map_err(|e| io::Error::other(describe(&e)))?;
+        trace::debug(|| format!("download of blob {} broke at byte {} ({why}); resuming", self.digest, self.offset));
+        let (response, mut skip) =
+            self.client.open_blob(&self.repo, &self.digest, self.offset).map_err(|e| io::Error::other(e.text()))?;
         self.response = response;
         // The server ignored Range: discard what was already received.
         let mut scratch = [0u8; 8192];
@@ -448,15 +446,6 @@ fn next_link(header: &str) -> Option<&str> {
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
         (params.contains("rel=\"next\"") || params.contains("rel=next")).then_some(target)
     })
-}
-
-/// An error's text, for the trace.
-fn describe(e: &Error) -> String {
-    match e {
-        Error::Network(m) | Error::NotFound(m) | Error::Unauthorized(m) | Error::Denied(m) | Error::Io(m) => m.clone(),
-        Error::Registry(r) => format!("{} (HTTP {})", r.message, r.status),
-        other => format!("{other:?}"),
-    }
 }
 
 /// Turns an error response into the matching error case, keeping the registry's own words.

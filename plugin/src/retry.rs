@@ -37,7 +37,7 @@ pub fn run(what: &str, mut attempt: impl FnMut() -> Result<Response, Failed>) ->
         let outcome = attempt();
         let (why, retry_after) = match &outcome {
             Ok(r) if transient_status(r.status) => (format!("HTTP {}", r.status), r.header("retry-after").map(str::to_string)),
-            Err(f) if f.transient => (f.error_text(), None),
+            Err(f) if f.transient => (f.error.text(), None),
             _ => return outcome,
         };
         let pause = match pause(tries, retry_after.as_deref()) {
