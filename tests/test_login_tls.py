@@ -5,6 +5,8 @@ import base64
 import json
 import os
 import pty
+import termios
+import time
 
 import pytest
 
@@ -122,9 +124,11 @@ def test_login_keeps_other_entries_and_logout_removes_only_its_own(helm_oci, tls
     assert json.loads(config.read_text()) == {"auths": other, **unknown}
 
 
-def on_a_terminal(argv, env, answers):
+def on_a_terminal(argv, env, answers, secret=()):
     """Runs argv with a pseudo-terminal as its controlling terminal, answering each prompt
-    in `answers` {prompt: reply} when it appears; returns everything it wrote and its exit code."""
+    in `answers` {prompt: reply} when it appears; returns everything it wrote and its exit code.
+    For a `secret` prompt the reply waits, as a person would, until the program has turned
+    echo off: the prompt is printed a moment before that."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(argv[0], argv, env)
@@ -138,6 +142,10 @@ def on_a_terminal(argv, env, answers):
             break
         seen += chunk
         for prompt in [p for p in pending if seen.endswith(p.encode())]:
+            # If echo never goes off, the reply goes out anyway and shows in the output.
+            deadline = time.monotonic() + 5
+            while prompt in secret and termios.tcgetattr(fd)[3] & termios.ECHO and time.monotonic() < deadline:
+                time.sleep(0.01)
             os.write(fd, (pending.pop(prompt) + "\n").encode())
     _, status = os.waitpid(pid, 0)
     return seen.decode(errors="replace"), os.waitstatus_to_exitcode(status)
@@ -145,7 +153,8 @@ def on_a_terminal(argv, env, answers):
 
 def test_login_prompts_on_a_terminal(helm_oci, tls_registry, ca):
     argv = [str(BIN), "login", tls_registry.host, "--ca-file", str(ca.cert)]
-    out, code = on_a_terminal(argv, helm_oci.env, {"Username: ": USER, "Password: ": PASSWORD})
+    out, code = on_a_terminal(argv, helm_oci.env, {"Username: ": USER, "Password: ": PASSWORD},
+                             secret=("Password: ",))
     assert code == 0, out
     assert "Login Succeeded" in out
     # The password is read with echo off; the username is echoed as typed.
