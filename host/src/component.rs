@@ -37,11 +37,7 @@ pub fn load(engine: &Engine, cache_dir: &Path) -> Result<Component> {
     let mut engine_key = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut engine_key);
     let digest = Sha256::digest(&wasm);
-    let cwasm = cache_dir.join(format!(
-        "component-{:016x}-{}.cwasm",
-        engine_key.finish(),
-        hex::encode(&digest[..16])
-    ));
+    let cwasm = cache_dir.join(format!("component-{:016x}-{}.cwasm", engine_key.finish(), hex::encode(&digest[..16])));
     if cwasm.is_file() {
         // SAFETY: the file was written by `precompile_component` of an engine with the same
         // compatibility hash, into a cache only this tool writes, and renamed into place whole.
@@ -49,7 +45,8 @@ pub fn load(engine: &Engine, cache_dir: &Path) -> Result<Component> {
             return Ok(component);
         }
     }
-    let compiled = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the component")?;
+    let compiled =
+        engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the component")?;
     fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
     let tmp = cache_dir.join(format!(".{}.{}.tmp", COMPONENT_FILE, std::process::id()));
     fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;

@@ -5,9 +5,9 @@
 
 use crate::component::exports::helm_oci::plugin::types::{BasicCredential, Credential};
 use crate::paths;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -49,10 +49,10 @@ pub fn find(registry: &str) -> Result<Option<Credential>> {
 
 fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
     let Some(config) = read(file)? else { return Ok(None) };
-    if let Some(helper) = helper_for(&config, key) {
-        if let Some(credential) = helper_get(&helper, key)? {
-            return Ok(Some(credential));
-        }
+    if let Some(helper) = helper_for(&config, key)
+        && let Some(credential) = helper_get(&helper, key)?
+    {
+        return Ok(Some(credential));
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let Some(entry) = auths.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v) else { return Ok(None) };
@@ -66,7 +66,9 @@ fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
                 .decode(auth.trim())
                 .ok()
                 .and_then(|d| String::from_utf8(d).ok())
-                .with_context(|| format!("{}: the auth entry for {key} is not base64 of user:password", file.display()))?;
+                .with_context(|| {
+                    format!("{}: the auth entry for {key} is not base64 of user:password", file.display())
+                })?;
             match decoded.split_once(':') {
                 Some((u, p)) => (u.to_string(), p.to_string()),
                 None => bail!("{}: the auth entry for {key} is not base64 of user:password", file.display()),
@@ -113,10 +115,13 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
 
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<std::process::Output> {
     let program = format!("docker-credential-{helper}");
-    let spawned = Command::new(&program).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let spawned =
+        Command::new(&program).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let mut child = match spawned {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH")
+            bail!(
+                "the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH"
+            )
         }
         other => other.with_context(|| format!("running the credential helper {program}"))?,
     };
@@ -186,7 +191,11 @@ fn write(file: &Path, config: &Value) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = file.parent().context("the registry config has no directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let temp = dir.join(format!(".{}.{}.tmp", file.file_name().and_then(|n| n.to_str()).unwrap_or("config"), std::process::id()));
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        file.file_name().and_then(|n| n.to_str()).unwrap_or("config"),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
         out.write_all(serde_json::to_string_pretty(config)?.as_bytes())?;

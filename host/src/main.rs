@@ -5,11 +5,11 @@
 //! result the Helm way. All chart and registry logic lives in the component.
 
 mod cli;
+mod commands;
 mod component;
 mod credentials;
 mod output;
 mod paths;
-mod proxy;
 mod sandbox;
 mod transport;
 
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(cli::run(cli)));
+    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(commands::run(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,9 +1,7 @@
-//! sha256 digests computed while content streams past.
+//! sha256 digests, computed while content streams past and checked before anything is kept.
 
-use crate::error::Result;
-use crate::Error;
+use crate::error::{Error, Result};
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Read, Write};
 
 /// The `sha256:<hex>` digest of a byte slice.
 pub fn of_bytes(bytes: &[u8]) -> String {
@@ -11,62 +9,44 @@ pub fn of_bytes(bytes: &[u8]) -> String {
 }
 
 fn format_digest(hash: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");
     for b in hash {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
     }
     s
 }
 
-/// Counts and hashes everything written through it.
-pub struct Hashing<W> {
-    inner: W,
+/// Counts and hashes content fed to it piece by piece.
+#[derive(Default)]
+pub struct Hasher {
     hasher: Sha256,
     size: u64,
 }
 
-impl<W> Hashing<W> {
-    pub fn new(inner: W) -> Self {
-        Hashing { inner, hasher: Sha256::new(), size: 0 }
+impl Hasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
     }
 
-    /// The digest and size of what went through, and the inner writer or reader.
-    pub fn finish(self) -> (String, u64, W) {
-        (format_digest(&self.hasher.finalize()), self.size, self.inner)
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
+    /// How many bytes were fed so far.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
+    /// The digest and size of everything fed.
+    pub fn finish(self) -> (String, u64) {
+        (format_digest(&self.hasher.finalize()), self.size)
     }
 }
 
 /// Checks content against the digest and size that named it.
 pub fn verify(subject: &str, expected: (&str, u64), actual: (&str, u64)) -> Result<()> {
     if expected.1 != actual.1 {
-        return Err(Error::mismatch(
-            subject,
-            format!("{} bytes", expected.1),
-            format!("{} bytes", actual.1),
-        ));
+        return Err(Error::mismatch(subject, format!("{} bytes", expected.1), format!("{} bytes", actual.1)));
     }
     if expected.0 != actual.0 {
         return Err(Error::mismatch(subject, expected.0, actual.0));
@@ -74,7 +54,7 @@ pub fn verify(subject: &str, expected: (&str, u64), actual: (&str, u64)) -> Resu
     Ok(())
 }
 
-/// Whether a string is a digest this client can verify.
+/// Whether a string is a digest this client can verify: `sha256:` and 64 lowercase hex digits.
 pub fn is_valid(digest: &str) -> bool {
     digest
         .strip_prefix("sha256:")
@@ -86,27 +66,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashes_what_passes_through() {
-        let mut w = Hashing::new(Vec::new());
-        w.write_all(b"hello").unwrap();
-        let (digest, size, inner) = w.finish();
+    fn hashes_what_is_fed_piece_by_piece() {
+        let mut h = Hasher::default();
+        h.update(b"hel");
+        h.update(b"lo");
+        assert_eq!(h.size(), 5);
+        let (digest, size) = h.finish();
         assert_eq!(digest, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         assert_eq!(size, 5);
-        assert_eq!(inner, b"hello");
         assert_eq!(of_bytes(b"hello"), digest);
     }
 
     #[test]
     fn verify_names_size_and_digest_mismatches() {
+        use crate::error::Kind;
         assert!(verify("x", ("sha256:a", 1), ("sha256:a", 1)).is_ok());
-        assert!(matches!(verify("x", ("sha256:a", 1), ("sha256:a", 2)), Err(Error::DigestMismatch(_))));
-        assert!(matches!(verify("x", ("sha256:a", 1), ("sha256:b", 1)), Err(Error::DigestMismatch(_))));
+        let size = verify("x", ("sha256:a", 1), ("sha256:a", 2)).unwrap_err();
+        assert_eq!(size.kind, Kind::DigestMismatch { expected: "1 bytes".into(), actual: "2 bytes".into() });
+        assert!(matches!(verify("x", ("sha256:a", 1), ("sha256:b", 1)).unwrap_err().kind, Kind::DigestMismatch { .. }));
     }
 
     #[test]
     fn only_sha256_hex_is_valid() {
         assert!(is_valid(&of_bytes(b"")));
         assert!(!is_valid("sha256:ABC"));
+        assert!(!is_valid("sha256:../../x"));
         assert!(!is_valid("md5:00"));
     }
 }

@@ -1,42 +1,87 @@
-//! Building the WIT `error` variant from the failures this crate meets.
+//! The component's typed error: what kind of failure, about what, why, and whether trying
+//! again may help. It becomes the WIT `error` variant and its text in one place (`api`).
 
-use crate::{DigestMismatch, Error};
+use std::fmt;
 use std::path::Path;
 
 /// Result with the component's typed error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub kind: Kind,
+    /// What was being done or looked at, e.g. `localhost:5000/charts/app:1.0.0`; may be empty.
+    pub subject: String,
+    /// Why it failed, e.g. `not found`.
+    pub cause: String,
+    /// The network or the registry failed for a moment; the same request may work later.
+    pub transient: bool,
+}
+
+/// Every kind a caller may act on differently; the WIT variant has one case each.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    InvalidReference,
+    NotFound,
+    Unauthorized,
+    Denied,
+    DigestMismatch { expected: String, actual: String },
+    InvalidChart,
+    Network,
+    Registry { status: u16, code: String },
+    Io,
+}
+
 impl Error {
+    pub fn new(kind: Kind, subject: impl Into<String>, cause: impl Into<String>) -> Error {
+        Error { kind, subject: subject.into(), cause: cause.into(), transient: false }
+    }
+
+    pub fn invalid_reference(subject: impl Into<String>, cause: impl Into<String>) -> Error {
+        Error::new(Kind::InvalidReference, subject, cause)
+    }
+
+    pub fn not_found(subject: impl Into<String>, cause: impl Into<String>) -> Error {
+        Error::new(Kind::NotFound, subject, cause)
+    }
+
+    pub fn invalid_chart(subject: impl Into<String>, cause: impl Into<String>) -> Error {
+        Error::new(Kind::InvalidChart, subject, cause)
+    }
+
+    pub fn network(subject: impl Into<String>, cause: impl Into<String>) -> Error {
+        Error::new(Kind::Network, subject, cause)
+    }
+
+    pub fn mismatch(subject: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>) -> Error {
+        let kind = Kind::DigestMismatch { expected: expected.into(), actual: actual.into() };
+        Error::new(kind, subject, "digest mismatch")
+    }
+
     /// A local file operation failed; names the path so the user can act on it.
-    pub fn io(path: &Path, err: std::io::Error) -> Self {
-        Error::Io(format!("{}: {}", path.display(), describe_io(&err)))
+    pub fn io(path: &Path, err: std::io::Error) -> Error {
+        Error::new(Kind::Io, path.display().to_string(), describe_io(&err))
     }
 
-    /// The error's own words, for the `--debug` trace (the host words the final message).
-    pub fn text(&self) -> String {
-        match self {
-            Error::InvalidReference(m)
-            | Error::NotFound(m)
-            | Error::Unauthorized(m)
-            | Error::Denied(m)
-            | Error::InvalidChart(m)
-            | Error::Network(m)
-            | Error::Io(m) => m.clone(),
-            Error::DigestMismatch(d) => format!("{}: expected {}, got {}", d.subject, d.expected, d.actual),
-            Error::Registry(r) => format!("{} (HTTP {})", r.message, r.status),
+    /// The same error, marked as worth trying again.
+    pub fn transient(self) -> Error {
+        Error { transient: true, ..self }
+    }
+
+    /// The same error with more said about why.
+    pub fn because(self, more: impl fmt::Display) -> Error {
+        Error { cause: format!("{} ({more})", self.cause), ..self }
+    }
+}
+
+/// `subject: cause`, or whichever of the two there is.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.subject.is_empty(), self.cause.is_empty()) {
+            (false, false) => write!(f, "{}: {}", self.subject, self.cause),
+            (false, true) => f.write_str(&self.subject),
+            _ => f.write_str(&self.cause),
         }
-    }
-
-    pub fn invalid_chart(msg: impl Into<String>) -> Self {
-        Error::InvalidChart(msg.into())
-    }
-
-    pub fn mismatch(subject: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>) -> Self {
-        Error::DigestMismatch(DigestMismatch {
-            subject: subject.into(),
-            expected: expected.into(),
-            actual: actual.into(),
-        })
     }
 }
 
@@ -45,5 +90,19 @@ fn describe_io(err: &std::io::Error) -> String {
     match err.kind() {
         std::io::ErrorKind::PermissionDenied => format!("{err} (outside what this command may access)"),
         _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_subject_then_cause() {
+        assert_eq!(Error::not_found("reg/app:1.0.0", "not found").to_string(), "reg/app:1.0.0: not found");
+        assert_eq!(Error::network("", "no response").to_string(), "no response");
+        let e = Error::network("cannot reach reg", "connection refused").because("gave up after 5 tries");
+        assert_eq!(e.to_string(), "cannot reach reg: connection refused (gave up after 5 tries)");
+        assert!(!e.transient && e.clone().transient().transient);
     }
 }

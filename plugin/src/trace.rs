@@ -1,23 +1,20 @@
 //! The `--debug` trace: one line per registry request on stderr, never with secrets.
 
-use std::cell::Cell;
-
-thread_local! {
-    static ENABLED: Cell<bool> = const { Cell::new(false) };
+/// Whether this call traces; handed to whatever makes requests on the call's behalf.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trace {
+    enabled: bool,
 }
 
-/// Turns the trace on or off for the current call.
-pub fn enable(on: bool) {
-    ENABLED.with(|e| e.set(on));
-}
+impl Trace {
+    pub fn new(enabled: bool) -> Trace {
+        Trace { enabled }
+    }
 
-pub fn enabled() -> bool {
-    ENABLED.with(Cell::get)
-}
-
-/// Writes a debug line if tracing is on. Callers pass text that carries no credentials.
-pub fn debug(msg: impl FnOnce() -> String) {
-    if enabled() {
-        eprintln!("[debug] {}", msg());
+    /// Writes a debug line if tracing is on. Callers pass text that carries no credentials.
+    pub fn debug(&self, msg: impl FnOnce() -> String) {
+        if self.enabled {
+            eprintln!("[debug] {}", msg());
+        }
     }
 }

@@ -2,8 +2,7 @@
 //! without letting any entry land outside its directory.
 
 use super::metadata::Metadata;
-use crate::error::Result;
-use crate::Error;
+use crate::error::{Error, Result};
 use flate2::read::GzDecoder;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -47,7 +46,7 @@ pub fn unpack(reader: impl Read, dest: &Path, origin: &str) -> Result<PathBuf> {
 }
 
 fn corrupt(origin: &str, why: impl std::fmt::Display) -> Error {
-    Error::invalid_chart(format!("{origin} is not a valid chart archive: {why}"))
+    Error::invalid_chart(format!("{origin} is not a valid chart archive"), why.to_string())
 }
 
 /// Visits every entry of a gzipped tar whose paths stay under one top-level directory,
@@ -62,8 +61,8 @@ fn walk<R: Read>(
     for entry in archive.entries().map_err(|e| corrupt(origin, e))? {
         let mut entry = entry.map_err(|e| corrupt(origin, e))?;
         let path = entry.path().map_err(|e| corrupt(origin, e))?.into_owned();
-        let parts = safe_parts(&path)
-            .ok_or_else(|| corrupt(origin, format!("entry {path:?} escapes the chart directory")))?;
+        let parts =
+            safe_parts(&path).ok_or_else(|| corrupt(origin, format!("entry {path:?} escapes the chart directory")))?;
         let Some(first) = parts.first() else { continue };
         match &root {
             None => root = Some(first.clone()),
@@ -121,7 +120,8 @@ mod tests {
     fn rejects_broken_archives() {
         let good = tgz(&[("app/Chart.yaml", CHART), ("app/values.yaml", &[7u8; 4096])]);
         for bad in [b"not gzip at all".to_vec(), good[..good.len() - 10].to_vec()] {
-            assert!(matches!(inspect(&bad[..], "x.tgz"), Err(Error::InvalidChart(m)) if m.contains("not a valid chart archive")));
+            let e = inspect(&bad[..], "x.tgz").unwrap_err();
+            assert!(e.kind == crate::error::Kind::InvalidChart && e.to_string().contains("not a valid chart archive"));
         }
         let mut flipped = good.clone();
         let n = flipped.len();

@@ -93,11 +93,21 @@ fn class(p: &[u8]) -> Option<(impl Fn(u8) -> bool, usize)> {
             break;
         }
         first = false;
-        let lo = if c == b'\\' { i += 1; *p.get(i)? } else { c };
+        let lo = if c == b'\\' {
+            i += 1;
+            *p.get(i)?
+        } else {
+            c
+        };
         i += 1;
         let hi = if p.get(i) == Some(&b'-') && p.get(i + 1).is_some_and(|&b| b != b']') {
             i += 1;
-            let h = if p[i] == b'\\' { i += 1; *p.get(i)? } else { p[i] };
+            let h = if p[i] == b'\\' {
+                i += 1;
+                *p.get(i)?
+            } else {
+                p[i]
+            };
             i += 1;
             h
         } else {

@@ -1,7 +1,6 @@
 //! Chart.yaml: parsing, Helm's validation rules, and the config blob Helm derives from it.
 
-use crate::error::Result;
-use crate::Error;
+use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -121,16 +120,16 @@ impl Metadata {
     /// Parses and validates Chart.yaml; `origin` names the file in messages.
     pub fn from_yaml(bytes: &[u8], origin: &str) -> Result<Metadata> {
         let meta: Metadata = serde_yaml::from_slice(bytes)
-            .map_err(|e| Error::invalid_chart(format!("{origin}: cannot parse Chart.yaml: {e}")))?;
-        meta.validate().map_err(|why| Error::invalid_chart(format!("{origin}: {why}")))?;
+            .map_err(|e| Error::invalid_chart(origin, format!("cannot parse Chart.yaml: {e}")))?;
+        meta.validate().map_err(|why| Error::invalid_chart(origin, why))?;
         Ok(meta)
     }
 
     /// Reads the config blob of a pulled chart, holding it to the same rules.
     pub fn from_config(bytes: &[u8], origin: &str) -> Result<Metadata> {
         let meta: Metadata = serde_json::from_slice(bytes)
-            .map_err(|e| Error::invalid_chart(format!("{origin}: the chart config is not valid JSON: {e}")))?;
-        meta.validate().map_err(|why| Error::invalid_chart(format!("{origin}: {why}")))?;
+            .map_err(|e| Error::invalid_chart(origin, format!("the chart config is not valid JSON: {e}")))?;
+        meta.validate().map_err(|why| Error::invalid_chart(origin, why))?;
         Ok(meta)
     }
 
@@ -161,23 +160,12 @@ impl Metadata {
         }
         Ok(())
     }
-
-    /// What a command reports about the chart.
-    pub fn summary(&self) -> crate::ChartSummary {
-        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        crate::ChartSummary {
-            name: self.name.clone(),
-            version: self.version.clone(),
-            app_version: opt(&self.app_version),
-            description: opt(&self.description),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::go_json;
+    use crate::oci::helm::go_json;
 
     fn parse(yaml: &str) -> Result<Metadata> {
         Metadata::from_yaml(yaml.as_bytes(), "Chart.yaml")
@@ -185,7 +173,7 @@ mod tests {
 
     fn invalid(yaml: &str) -> String {
         match parse(yaml) {
-            Err(Error::InvalidChart(m)) => m,
+            Err(e) if e.kind == crate::error::Kind::InvalidChart => e.to_string(),
             other => panic!("expected invalid-chart, got {other:?}"),
         }
     }

@@ -1,14 +1,14 @@
 //! Packaging a chart directory the way `helm package` does, but reproducibly: the same
-//! directory always gives the same bytes, so the same digest.
+//! directory always gives the same bytes, so the same digest. The archive is made once,
+//! in memory, where it is hashed and from where it is uploaded.
 
 use super::ignore::Rules;
 use super::metadata::Metadata;
-use crate::error::Result;
-use crate::Error;
-use flate2::write::GzEncoder;
+use crate::error::{Error, Result};
 use flate2::Compression;
+use flate2::write::GzEncoder;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -30,10 +30,10 @@ impl ChartDir {
         let yaml = match fs::read(&chart_yaml) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::invalid_chart(format!(
-                    "{}: Chart.yaml file is missing; not a chart directory",
-                    root.display()
-                )))
+                return Err(Error::invalid_chart(
+                    root.display().to_string(),
+                    "Chart.yaml file is missing; not a chart directory",
+                ));
             }
             Err(e) => return Err(Error::io(&chart_yaml, e)),
         };
@@ -50,8 +50,15 @@ impl ChartDir {
         Ok(ChartDir { meta, mtime, files })
     }
 
-    /// Writes the `.tgz`: `<name>/…` entries, mode 0644, owner 0, one fixed timestamp.
-    pub fn write_archive(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// The `.tgz`: `<name>/…` entries, mode 0644, owner 0, one fixed timestamp.
+    pub fn archive(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_archive(&mut out)
+            .map_err(|e| Error::new(crate::error::Kind::Io, format!("packaging {}", self.meta.name), e.to_string()))?;
+        Ok(out)
+    }
+
+    fn write_archive(&self, out: &mut Vec<u8>) -> io::Result<()> {
         let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::default()));
         for (name, path) in &self.files {
             let file = File::open(path)?;
@@ -80,7 +87,7 @@ struct Walk<'a> {
 impl Walk<'_> {
     fn dir(&mut self, dir: &Path, prefix: &str, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(Error::invalid_chart(format!("{}: directories nest too deep (a symlink loop?)", dir.display())));
+            return Err(Error::invalid_chart(dir.display().to_string(), "directories nest too deep (a symlink loop?)"));
         }
         let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         let mut names = Vec::new();
@@ -89,9 +96,9 @@ impl Walk<'_> {
         }
         names.sort();
         for name in names {
-            let name = name.to_str().ok_or_else(|| {
-                Error::invalid_chart(format!("{}: a file name is not valid UTF-8", dir.display()))
-            })?;
+            let name = name
+                .to_str()
+                .ok_or_else(|| Error::invalid_chart(dir.display().to_string(), "a file name is not valid UTF-8"))?;
             let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
             let path = dir.join(name);
             let link = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
@@ -120,9 +127,6 @@ impl Walk<'_> {
             io::ErrorKind::NotFound => "its target does not exist".to_string(),
             _ => "it points outside the chart directory, which helm-oci does not follow".to_string(),
         };
-        Error::invalid_chart(format!(
-            "{}: symlink {rel} -> {target}: {why}",
-            self.root.display()
-        ))
+        Error::invalid_chart(self.root.display().to_string(), format!("symlink {rel} -> {target}: {why}"))
     }
 }

@@ -1,8 +1,7 @@
 //! Crash-safe writes: everything goes to a hidden temp name beside its destination and is
 //! renamed into place only when complete; a failed or killed run leaves no trusted file behind.
 
-use crate::error::Result;
-use crate::Error;
+use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 

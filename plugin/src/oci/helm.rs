@@ -125,9 +125,15 @@ mod tests {
     #[test]
     fn manifest_layout_matches_helm() {
         let d = |t: &str, dg: &str| Descriptor { media_type: t.into(), digest: dg.into(), size: 1 };
-        let m = Manifest::for_chart(d(CONFIG, "sha256:c"), vec![d(PROVENANCE, "sha256:b"), d(CHART, "sha256:a")], BTreeMap::new());
+        let m = Manifest::for_chart(
+            d(CONFIG, "sha256:c"),
+            vec![d(PROVENANCE, "sha256:b"), d(CHART, "sha256:a")],
+            BTreeMap::new(),
+        );
         let json = String::from_utf8(go_json(&m)).unwrap();
-        assert!(json.starts_with(r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json""#));
+        assert!(
+            json.starts_with(r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json""#)
+        );
         assert!(json.find("sha256:a").unwrap() < json.find("sha256:b").unwrap());
         assert!(!json.contains("annotations"));
     }

@@ -1,10 +1,13 @@
 //! Trying again when the network or the registry failed for a moment: connection errors,
 //! 429 and 5xx get exponential back-off with jitter, `Retry-After` is honoured, and a
-//! request is tried at most `MAX_TRIES` times.
+//! request is tried at most `MAX_TRIES` times. The pauses wait on a timer, so other
+//! requests go on meanwhile.
 
-use crate::clock::{self, MILLISECOND, SECOND};
-use crate::http::{Failed, Response};
-use crate::trace;
+use super::clock::{self, MILLISECOND, SECOND};
+use super::wire::Response;
+use crate::error::{Error, Result};
+use crate::trace::Trace;
+use std::future::Future;
 
 pub const MAX_TRIES: u32 = 5;
 const FIRST_WAIT: u64 = 200 * MILLISECOND;
@@ -25,31 +28,43 @@ pub fn pause(tries: u32, retry_after: Option<&str>) -> Option<u64> {
         let wait = seconds.saturating_mul(SECOND);
         return (wait <= LONGEST_RETRY_AFTER).then_some(wait);
     }
-    let ceiling = (FIRST_WAIT << (tries - 1).min(16)).min(LONGEST_WAIT);
+    let ceiling = (FIRST_WAIT << (tries.max(1) - 1).min(16)).min(LONGEST_WAIT);
     Some(ceiling / 2 + clock::now() % (ceiling / 2 + 1))
 }
 
 /// Runs `attempt` until it gets an answer that is not transient, or tries run out.
 /// `what` names the request in the `--debug` trace.
-pub fn run(what: &str, mut attempt: impl FnMut() -> Result<Response, Failed>) -> Result<Response, Failed> {
+pub async fn run<F, Fut>(trace: Trace, what: &str, mut attempt: F) -> Result<Response>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Response>>,
+{
     let mut tries = 1;
     loop {
-        let outcome = attempt();
+        let outcome = attempt().await;
         let (why, retry_after) = match &outcome {
-            Ok(r) if transient_status(r.status) => (format!("HTTP {}", r.status), r.header("retry-after").map(str::to_string)),
-            Err(f) if f.transient => (f.error.text(), None),
+            Ok(r) if transient_status(r.status) => {
+                (format!("HTTP {}", r.status), r.header("retry-after").map(str::to_string))
+            }
+            Err(e) if e.transient => (e.cause.clone(), None),
             _ => return outcome,
         };
         let pause = match pause(tries, retry_after.as_deref()) {
             Some(p) if tries < MAX_TRIES => p,
             _ => {
-                trace::debug(|| format!("{what}: {why}; giving up after {tries} tries"));
-                return outcome.map_err(|f| f.after(tries));
+                trace.debug(|| format!("{what}: {why}; giving up after {tries} tries"));
+                // Tried enough: whoever gets this error should not try again.
+                return outcome.map_err(|e| {
+                    let e = if tries > 1 { e.because(format!("gave up after {tries} tries")) } else { e };
+                    Error { transient: false, ..e }
+                });
             }
         };
-        trace::debug(|| format!("{what}: {why}; retrying in {} ms (try {} of {MAX_TRIES})", pause / MILLISECOND, tries + 1));
+        trace.debug(|| {
+            format!("{what}: {why}; retrying in {} ms (try {} of {MAX_TRIES})", pause / MILLISECOND, tries + 1)
+        });
         drop(outcome);
-        clock::sleep(pause);
+        clock::sleep(pause).await;
         tries += 1;
     }
 }
@@ -72,6 +87,7 @@ mod tests {
         assert_eq!(pause(1, Some("2")), Some(2 * SECOND));
         assert_eq!(pause(1, Some("0")), Some(0));
         assert_eq!(pause(1, Some("3600")), None);
+        assert_eq!(pause(1, Some("18446744073709551615")), None);
         // An HTTP-date is not understood; the usual back-off applies.
         assert!(pause(1, Some("Wed, 21 Oct 2026 07:28:00 GMT")).is_some());
     }

@@ -2,8 +2,7 @@
 //! and the bare `host/path:tag` form of the Helm 3 registry proposals.
 
 use crate::digest;
-use crate::error::Result;
-use crate::Error;
+use crate::error::{Error, Result};
 use std::fmt;
 
 /// A parsed reference; `endpoint` is where the registry API is actually served.
@@ -20,7 +19,7 @@ const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 pub fn parse(input: &str) -> Result<Ref> {
-    let bad = |why: &str| Error::InvalidReference(format!("invalid reference {input:?}: {why}"));
+    let bad = |why: &str| Error::invalid_reference(format!("invalid reference {input:?}"), why);
     let (explicit_host, rest) = match input.split_once("://") {
         Some(("oci", rest)) => (true, rest),
         Some((scheme, _)) => return Err(bad(&format!("scheme {scheme:?} is not supported; use oci://"))),
@@ -72,7 +71,7 @@ pub fn parse(input: &str) -> Result<Ref> {
 
 /// The host:port serving a registry's API, for a registry named on its own (as `login` takes it).
 pub fn endpoint(registry: &str) -> Result<String> {
-    validate_host(registry).map_err(|why| Error::InvalidReference(format!("invalid registry {registry:?}: {why}")))?;
+    validate_host(registry).map_err(|why| Error::invalid_reference(format!("invalid registry {registry:?}"), why))?;
     Ok(api_host(registry))
 }
 
@@ -105,15 +104,18 @@ fn validate_host(host: &str) -> Result<(), String> {
         }
     };
     let label_ok = |l: &str| {
-        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     if name.is_empty() || !name.split('.').all(label_ok) {
         return Err(format!("host {host:?} is not a valid host name"));
     }
-    if let Some(port) = port {
-        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
-            return Err(format!("port {port:?} is not a number from 1 to 65535"));
-        }
+    if let Some(port) = port
+        && !matches!(port.parse::<u16>(), Ok(p) if p > 0)
+    {
+        return Err(format!("port {port:?} is not a number from 1 to 65535"));
     }
     Ok(())
 }
@@ -161,7 +163,9 @@ pub fn is_path_component(c: &str) -> bool {
     true
 }
 
-fn validate_tag(tag: &str) -> Result<(), String> {
+/// Tags per the distribution spec: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. Checked before a tag
+/// goes into a request path.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && !tag.starts_with(['.', '-'])
@@ -170,6 +174,27 @@ fn validate_tag(tag: &str) -> Result<(), String> {
 }
 
 impl Ref {
+    /// A reference already split into its parts (as the WIT `reference` record carries it),
+    /// held to the same rules as a parsed one. The endpoint is derived here, not taken.
+    pub fn from_parts(registry: &str, repository: &str, tag: Option<&str>, digest: Option<&str>) -> Result<Ref> {
+        let bad = |why: String| Error::invalid_reference(format!("invalid reference to {registry}/{repository}"), why);
+        validate_host(registry).map_err(bad)?;
+        validate_repository(repository).map_err(bad)?;
+        if let Some(tag) = tag {
+            validate_tag(tag).map_err(bad)?;
+        }
+        if let Some(d) = digest.filter(|d| !digest::is_valid(d)) {
+            return Err(bad(format!("digest {d:?} is not sha256:<64 lowercase hex digits>")));
+        }
+        Ok(Ref {
+            registry: registry.to_string(),
+            endpoint: api_host(registry),
+            repository: repository.to_string(),
+            tag: tag.map(str::to_string),
+            digest: digest.map(str::to_string),
+        })
+    }
+
     /// The same repository at another tag.
     pub fn with_tag(&self, tag: &str) -> Ref {
         Ref { tag: Some(tag.to_string()), digest: None, ..self.clone() }
@@ -194,12 +219,6 @@ impl fmt::Display for Ref {
     }
 }
 
-impl From<Ref> for crate::Reference {
-    fn from(r: Ref) -> Self {
-        crate::Reference { registry: r.registry, endpoint: r.endpoint, repository: r.repository, tag: r.tag, digest: r.digest }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +229,7 @@ mod tests {
 
     fn err(s: &str) -> String {
         match parse(s) {
-            Err(Error::InvalidReference(m)) => m,
+            Err(e) if e.kind == crate::error::Kind::InvalidReference => e.to_string(),
             other => panic!("{s}: expected an invalid-reference error, got {other:?}"),
         }
     }
@@ -270,6 +289,16 @@ mod tests {
         assert!(err("oci://h.io/app@sha256:xyz").contains("digest"));
         assert!(err("oci://h.io/app name").contains("white space"));
         assert!(err("oci://bad_host/app").contains("host"));
+    }
+
+    #[test]
+    fn parts_from_another_host_are_held_to_the_same_rules() {
+        let r = Ref::from_parts("docker.io", "u/c", Some("1.0.0"), None).unwrap();
+        assert_eq!((r.endpoint.as_str(), r.to_string().as_str()), ("registry-1.docker.io", "docker.io/u/c:1.0.0"));
+        assert!(Ref::from_parts("h.io", "a/../b", None, None).is_err());
+        assert!(Ref::from_parts("h.io", "a", Some("1.0.0/../../x"), None).is_err());
+        assert!(Ref::from_parts("h.io", "a", None, Some("sha256:../x")).is_err());
+        assert!(Ref::from_parts("bad host", "a", None, None).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Monotonic time and sleeping, for token lifetimes and retry back-off.
+//! Monotonic time and timers: token lifetimes and retry back-off wait on a timer pollable,
+//! so nothing else is held up.
 
 pub const SECOND: u64 = 1_000_000_000;
 pub const MILLISECOND: u64 = 1_000_000;
@@ -9,9 +10,10 @@ pub fn now() -> u64 {
     wasip2::clocks::monotonic_clock::now()
 }
 
+/// Waits `ns` nanoseconds without blocking other futures.
 #[cfg(target_arch = "wasm32")]
-pub fn sleep(ns: u64) {
-    wasip2::clocks::monotonic_clock::subscribe_duration(ns).block();
+pub async fn sleep(ns: u64) {
+    super::executor::wait(wasip2::clocks::monotonic_clock::subscribe_duration(ns)).await
 }
 
 /// Natively (unit tests) the same, from std.
@@ -23,6 +25,6 @@ pub fn now() -> u64 {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub fn sleep(ns: u64) {
+pub async fn sleep(ns: u64) {
     std::thread::sleep(std::time::Duration::from_nanos(ns));
 }

@@ -1,0 +1,67 @@
+//! `helm oci login HOST`: `helm registry login`'s behaviour. Ask for what is missing,
+//! check it against the registry, then store it.
+
+use crate::cli::ConnectionArgs;
+use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
+use crate::credentials;
+use crate::sandbox::{Grants, Session};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::io::{IsTerminal, Read};
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The registry host, e.g. ghcr.io or localhost:5000
+    host: String,
+    /// Registry username
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Registry password or identity token
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read password or identity token from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
+    let registry = super::registry_host(&args.host);
+    let interactive = std::io::stdin().is_terminal();
+    let username = match args.username {
+        Some(u) => u,
+        None if interactive && !args.password_stdin => prompt("Username: ")?,
+        None => bail!("a username is required: use --username"),
+    };
+    let password = match args.password {
+        Some(p) => p,
+        None if args.password_stdin => {
+            let mut p = String::new();
+            std::io::stdin().read_to_string(&mut p).context("reading the password from stdin")?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        None if interactive => rpassword::prompt_password("Password: ").context("reading the password")?,
+        None => bail!("a password is required: use --password or --password-stdin"),
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    let mut session = Session::start(Grants::default()).await?;
+    let endpoint = session.registry_endpoint(&registry).await?;
+    let connection = &args.connection;
+    session.allow_registry(&endpoint, connection.plain_http, &connection.tls())?;
+    let credential = credentials::basic(username.clone(), password.clone());
+    let options = RemoteOptions { plain_http: connection.plain_http, credential: Some(credential), debug };
+    session.login(&registry, &options).await?;
+    credentials::store(&registry, &username, &password)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+fn prompt(label: &str) -> Result<String> {
+    eprint!("{label}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading from the terminal")?;
+    Ok(line.trim().to_string())
+}

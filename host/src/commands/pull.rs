@@ -1,0 +1,50 @@
+//! `helm oci pull REF`: the destination read-write, and the reference's registry.
+
+use crate::cli::RemoteArgs;
+use crate::component::exports::helm_oci::plugin::registry::PullOptions;
+use crate::output;
+use crate::sandbox::{Grants, Session};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::fs;
+use std::path::PathBuf;
+use wasmtime_wasi::FsPerms;
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// Chart reference: oci://host[:port]/path/name[:tag|@sha256:…]
+    chart_ref: String,
+    /// Chart version to pull (the tag, with '+' stored as '_'); the newest stable version if omitted
+    #[arg(long)]
+    version: Option<String>,
+    /// Location to write the chart to
+    #[arg(short = 'd', long, default_value = ".")]
+    destination: PathBuf,
+    /// If set to true, will untar the chart after downloading it
+    #[arg(long)]
+    untar: bool,
+    /// If untar is specified, this flag specifies the name of the directory into which the chart is expanded
+    #[arg(long, default_value = ".")]
+    untardir: PathBuf,
+    #[command(flatten)]
+    remote_args: RemoteArgs,
+}
+
+pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
+    // As in Helm, a relative --untardir is taken inside --destination.
+    let dest = if args.untar { args.destination.join(&args.untardir) } else { args.destination.clone() };
+    let dest = super::absolute(&dest)?;
+    fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut session = Session::start(Grants { dirs: vec![(dest.clone(), FsPerms::ReadWrite)] }).await?;
+    let reference = session.parse_reference(&args.chart_ref).await?;
+    let connection = super::connect(&mut session, &reference, &args.remote_args, debug)?;
+    let options = PullOptions {
+        reference,
+        version: args.version,
+        destination: super::utf8(&dest)?,
+        untar: args.untar,
+        connection,
+    };
+    output::pulled(&session.pull(&options).await?);
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `helm oci push CHART REMOTE`: the chart directory (or the archive's directory, where a
+//! `.prov` may sit) read-only, and the remote's registry.
+
+use crate::cli::RemoteArgs;
+use crate::component::exports::helm_oci::plugin::registry::PushOptions;
+use crate::output;
+use crate::sandbox::{Grants, Session};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::fs;
+use std::path::{Path, PathBuf};
+use wasmtime_wasi::FsPerms;
+
+#[derive(Args)]
+#[command(
+    after_help = "REMOTE is oci://host/namespace (pushed as <namespace>/<name>:<version>) or a reference with a tag."
+)]
+pub struct PushArgs {
+    /// Chart directory or packaged chart (.tgz)
+    chart: PathBuf,
+    /// Where to push: oci://host[:port]/namespace
+    remote: String,
+    #[command(flatten)]
+    remote_args: RemoteArgs,
+}
+
+pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
+    let chart = super::absolute(&args.chart)?;
+    let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart.display()))?;
+    // A packaged chart is read with its directory, where Helm also looks for its .prov.
+    let readable = if meta.is_dir() {
+        chart.clone()
+    } else {
+        chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+    };
+    let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)] }).await?;
+    let remote = session.parse_reference(&args.remote).await?;
+    let connection = super::connect(&mut session, &remote, &args.remote_args, debug)?;
+    let options = PushOptions { chart: super::utf8(&chart)?, remote, connection };
+    output::pushed(&session.push(&options).await?);
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! One sandboxed instance of the component per command: only the directories the command
+//! names are preopened, and wasi:http requests reach only the registry the command names,
+//! plus the token service and redirect targets that registry hands out (`policy`).
+
+mod policy;
+
+use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
+use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
+use crate::component::{self, Plugin};
+use crate::output;
+use crate::transport::{IoFuture, TlsFlags, Transport};
+use anyhow::{Context, Result};
+use policy::{Access, Verdict};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use wasmtime::Store;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+/// What a command may touch.
+#[derive(Default)]
+pub struct Grants {
+    /// Host directories, preopened at the same absolute path inside the guest.
+    pub dirs: Vec<(PathBuf, FsPerms)>,
+}
+
+struct NetPolicy {
+    access: Arc<Mutex<Access>>,
+    transport: Option<Arc<Transport>>,
+}
+
+impl WasiHttpHooks for NetPolicy {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send> {
+        let verdict = self.access.lock().expect("access lock").judge(request.uri());
+        let (Some(verdict), Some(transport)) = (verdict, self.transport.clone()) else {
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        };
+        // Credentials belong to the registry and its token service, never to a storage host.
+        if matches!(verdict, Verdict::Redirect) {
+            request.headers_mut().remove(http::header::AUTHORIZATION);
+        }
+        let access = self.access.clone();
+        Box::new(async move {
+            let uri = request.uri().clone();
+            let (response, io) = transport.send(request, options).await?;
+            let (parts, body) = response.into_parts();
+            access.lock().expect("access lock").learn(&uri, &verdict, &parts);
+            Ok((http::Response::from_parts(parts, body), io))
+        })
+    }
+}
+
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    net: NetPolicy,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.net }
+    }
+}
+
+/// A running instance of the component with its grants.
+pub struct Session {
+    store: Store<State>,
+    plugin: Plugin,
+}
+
+impl Session {
+    pub async fn start(grants: Grants) -> Result<Session> {
+        let engine = component::engine()?;
+        let component = component::load(&engine, &crate::paths::cache_home().join("oci"))?;
+        let mut wasi = WasiCtxBuilder::new();
+        // stderr carries the component's --debug trace; nothing else is inherited.
+        wasi.inherit_stderr();
+        // File calls run on this thread: a hop to tokio's blocking pool per call costs more
+        // than the call itself, and nothing else runs meanwhile.
+        wasi.allow_blocking_current_thread(true);
+        for (dir, perms) in &grants.dirs {
+            let guest = dir.to_str().with_context(|| format!("{} is not a UTF-8 path", dir.display()))?;
+            wasi.preopened_dir(dir, guest, *perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot open {}", dir.display()))?;
+        }
+        let state = State {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            net: NetPolicy { access: Arc::default(), transport: None },
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let mut store = Store::new(&engine, state);
+        let plugin = Plugin::instantiate_async(&mut store, &component, &linker).await?;
+        Ok(Session { store, plugin })
+    }
+
+    /// Lets requests reach one registry endpoint (over plain HTTP only if asked), through a
+    /// transport set up with the command's TLS flags.
+    pub fn allow_registry(&mut self, endpoint: &str, plain_http: bool, tls: &TlsFlags) -> Result<()> {
+        let net = &mut self.store.data_mut().net;
+        if net.transport.is_none() {
+            let transport = Transport::new(tls);
+            // An HTTPS command finds out about unusable TLS flags before it starts.
+            if !plain_http {
+                transport.check_tls()?;
+            }
+            net.transport = Some(Arc::new(transport));
+        }
+        net.access.lock().expect("access lock").allow_registry(endpoint, plain_http);
+        Ok(())
+    }
+
+    pub async fn version(&mut self) -> Result<String> {
+        Ok(self.plugin.helm_oci_plugin_about().call_version(&mut self.store).await?)
+    }
+
+    pub async fn registry_endpoint(&mut self, registry: &str) -> Result<String> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        api.call_registry_endpoint(&mut self.store, registry).await?.map_err(output::component_error)
+    }
+
+    pub async fn login(&mut self, registry: &str, options: &RemoteOptions) -> Result<()> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        api.call_login(&mut self.store, registry, options).await?.map_err(output::component_error)
+    }
+
+    pub async fn parse_reference(&mut self, reference: &str) -> Result<Reference> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        api.call_parse_reference(&mut self.store, reference).await?.map_err(output::component_error)
+    }
+
+    pub async fn push(&mut self, options: &PushOptions) -> Result<PushResult> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        api.call_push(&mut self.store, options).await?.map_err(output::component_error)
+    }
+
+    pub async fn pull(&mut self, options: &PullOptions) -> Result<PullResult> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        api.call_pull(&mut self.store, options).await?.map_err(output::component_error)
+    }
+}

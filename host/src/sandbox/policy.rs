@@ -1,0 +1,156 @@
+//! Where the component's requests may go. The registry endpoint is granted by the command;
+//! everything else is learnt from what that registry answers: the token service its
+//! `WWW-Authenticate` challenge names (for the whole run), and each redirect target (for
+//! one request). The guest cannot widen this by itself. Headers are read with the same
+//! parsers the component uses, so both sides agree on where a request may go.
+
+use helm_oci_headers::{Challenge, Url};
+
+#[derive(Default)]
+pub struct Access {
+    registries: Vec<String>,
+    plain_http: bool,
+    /// Token endpoints: scheme, authority and path; any query.
+    realms: Vec<Url>,
+    /// Redirect targets, query included, each good for one request.
+    redirects: Vec<Url>,
+}
+
+/// Why a request was let through.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Registry,
+    Realm,
+    Redirect,
+}
+
+impl Access {
+    /// Lets requests reach a registry endpoint, over plain HTTP only if asked.
+    pub fn allow_registry(&mut self, endpoint: &str, plain_http: bool) {
+        self.registries.push(endpoint.to_string());
+        self.plain_http |= plain_http;
+    }
+
+    /// Whether a request may go out, and on what grounds. A redirect grant is used up.
+    pub fn judge(&mut self, uri: &http::Uri) -> Option<Verdict> {
+        let url = Url::parse(&uri.to_string())?;
+        if !url.https && !self.plain_http {
+            return None;
+        }
+        if self.registries.iter().any(|h| url.is_on(h)) {
+            return Some(Verdict::Registry);
+        }
+        if self.realms.iter().any(|realm| same_endpoint(realm, &url)) {
+            return Some(Verdict::Realm);
+        }
+        let granted = self.redirects.iter().position(|r| same_endpoint(r, &url) && r.path == url.path)?;
+        self.redirects.swap_remove(granted);
+        Some(Verdict::Redirect)
+    }
+
+    /// Learns the grants a registry (or a storage host it sent us to) hands out.
+    pub fn learn(&mut self, request: &http::Uri, verdict: &Verdict, response: &http::response::Parts) {
+        let Some(request) = Url::parse(&request.to_string()) else { return };
+        let header = |name| response.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+        if matches!(verdict, Verdict::Registry | Verdict::Redirect) && response.status.is_redirection() {
+            self.redirects.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)));
+        }
+        if *verdict == Verdict::Registry && response.status == http::StatusCode::UNAUTHORIZED {
+            // The component answers the first challenge it can read; so does this.
+            let challenge = header(http::header::WWW_AUTHENTICATE).find_map(Challenge::parse);
+            let realm = challenge.filter(|c| c.is("bearer")).and_then(|c| request.join(c.param("realm")?));
+            if let Some(realm) = realm.filter(|r| !self.realms.iter().any(|known| same_endpoint(known, r))) {
+                self.realms.push(realm);
+            }
+        }
+    }
+}
+
+/// Same scheme, host, port and path, whatever the query.
+fn same_endpoint(a: &Url, b: &Url) -> bool {
+    a.https == b.https && a.is_on(&b.authority) && a.path_only() == b.path_only()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> http::Uri {
+        s.parse().unwrap()
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn access() -> Access {
+        let mut a = Access::default();
+        a.allow_registry("reg:5000", false);
+        a
+    }
+
+    #[test]
+    fn only_the_registry_and_only_https_unless_asked() {
+        let mut a = access();
+        assert_eq!(a.judge(&uri("https://reg:5000/v2/")), Some(Verdict::Registry));
+        assert_eq!(a.judge(&uri("https://REG:5000/v2/")), Some(Verdict::Registry));
+        assert!(a.judge(&uri("http://reg:5000/v2/")).is_none());
+        assert!(a.judge(&uri("https://other:5000/v2/")).is_none());
+        a.allow_registry("reg:5000", true);
+        assert_eq!(a.judge(&uri("http://reg:5000/v2/")), Some(Verdict::Registry));
+    }
+
+    #[test]
+    fn a_registry_challenge_grants_its_token_realm() {
+        let mut a = access();
+        let request = uri("https://reg:5000/v2/a/tags/list");
+        let challenge = [("www-authenticate", r#"BEARER Realm="https://auth.io/token",service="reg""#)];
+        a.learn(&request, &Verdict::Registry, &answer(401, &challenge));
+        assert_eq!(a.judge(&uri("https://auth.io/token?scope=x&service=reg")), Some(Verdict::Realm));
+        assert_eq!(a.judge(&uri("https://auth.io/token?scope=y")), Some(Verdict::Realm));
+        assert!(a.judge(&uri("https://auth.io/other")).is_none());
+        assert!(a.judge(&uri("http://auth.io/token")).is_none());
+    }
+
+    #[test]
+    fn a_relative_realm_is_resolved_against_the_request() {
+        let mut a = access();
+        a.learn(
+            &uri("https://reg:5000/v2/"),
+            &Verdict::Registry,
+            &answer(401, &[("www-authenticate", r#"Bearer realm="/auth/token""#)]),
+        );
+        assert_eq!(a.judge(&uri("https://reg:5000/auth/token?scope=x")), Some(Verdict::Registry));
+        a.learn(
+            &uri("https://reg:5000/v2/"),
+            &Verdict::Registry,
+            &answer(401, &[("www-authenticate", r#"Bearer realm="//auth.io/t""#)]),
+        );
+        assert_eq!(a.judge(&uri("https://auth.io/t")), Some(Verdict::Realm));
+    }
+
+    #[test]
+    fn a_redirect_grants_its_target_once() {
+        let mut a = access();
+        let request = uri("https://reg:5000/v2/a/blobs/sha256:1");
+        a.learn(&request, &Verdict::Registry, &answer(307, &[("location", "https://cdn.io/b?sig=1")]));
+        assert!(a.judge(&uri("https://cdn.io/b?sig=2")).is_none());
+        assert_eq!(a.judge(&uri("https://cdn.io/b?sig=1")), Some(Verdict::Redirect));
+        assert!(a.judge(&uri("https://cdn.io/b?sig=1")).is_none());
+        // Scheme-relative, as the component follows them.
+        a.learn(&request, &Verdict::Registry, &answer(302, &[("location", "//cdn.io/c")]));
+        assert_eq!(a.judge(&uri("https://cdn.io/c")), Some(Verdict::Redirect));
+    }
+
+    #[test]
+    fn only_the_registry_grants_realms() {
+        let mut a = access();
+        let challenge = answer(401, &[("www-authenticate", r#"Bearer realm="https://evil.io/t""#)]);
+        a.learn(&uri("https://cdn.io/b"), &Verdict::Redirect, &challenge);
+        assert!(a.judge(&uri("https://evil.io/t")).is_none());
+    }
+}

@@ -1,0 +1,183 @@
+//! `push`: package (if needed) and upload a chart the way `helm push` lays it out. The
+//! blobs are checked and uploaded concurrently; the manifest goes last.
+
+use crate::chart::{archive, metadata::Metadata, package::ChartDir};
+use crate::digest::{self, Hasher};
+use crate::error::{Error, Result};
+use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
+use crate::oci::client::{Client, Connection};
+use crate::oci::helm::{self, Descriptor, Manifest};
+use crate::oci::reference::{self, Ref};
+use crate::oci::upload::Content;
+use crate::oci::{blobs, manifests, timestamp, upload};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+pub struct Push {
+    /// A chart directory (packaged on the way) or a packaged `.tgz`.
+    pub chart: PathBuf,
+    /// `host/namespace` (pushed to `<namespace>/<name>:<version>`), or a reference with a tag.
+    pub remote: Ref,
+    pub connection: Connection,
+}
+
+pub struct Pushed {
+    pub reference: Ref,
+    pub digest: String,
+    pub meta: Metadata,
+    pub warnings: Vec<String>,
+}
+
+/// What is being pushed: a directory packaged in memory, or an archive read from its file.
+enum Source {
+    Packaged { archive: Vec<u8>, meta: Metadata, mtime: i64 },
+    Archive { path: PathBuf, meta: Metadata, mtime: i64 },
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source> {
+        let stat = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if stat.is_dir() {
+            let dir = ChartDir::load(path)?;
+            let archive = dir.archive()?;
+            return Ok(Source::Packaged { archive, meta: dir.meta, mtime: dir.mtime });
+        }
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = archive::inspect(io::BufReader::new(file), &path.display().to_string())?;
+        // Helm stamps `created` with the archive's modification time.
+        let mtime =
+            stat.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64);
+        Ok(Source::Archive { path: path.to_path_buf(), meta, mtime })
+    }
+
+    fn meta(&self) -> &Metadata {
+        match self {
+            Source::Packaged { meta, .. } | Source::Archive { meta, .. } => meta,
+        }
+    }
+
+    fn mtime(&self) -> i64 {
+        match self {
+            Source::Packaged { mtime, .. } | Source::Archive { mtime, .. } => *mtime,
+        }
+    }
+
+    /// The chart layer's descriptor and where its bytes come from.
+    fn layer(&self) -> Result<(Descriptor, Content<'_>)> {
+        let (digest, size, content) = match self {
+            Source::Packaged { archive, .. } => {
+                (digest::of_bytes(archive), archive.len() as u64, Content::Bytes(archive))
+            }
+            Source::Archive { path, .. } => {
+                let (digest, size) = hash_file(path)?;
+                (digest, size, Content::File(path))
+            }
+        };
+        Ok((Descriptor { media_type: helm::CHART.into(), digest, size }, content))
+    }
+
+    /// The provenance file Helm pushes along with an archive, if one sits beside it.
+    fn provenance(&self) -> Result<Option<Vec<u8>>> {
+        let Source::Archive { path, .. } = self else { return Ok(None) };
+        let prov = PathBuf::from(format!("{}.prov", path.display()));
+        if !prov.is_file() {
+            return Ok(None);
+        }
+        fs::read(&prov).map(Some).map_err(|e| Error::io(&prov, e))
+    }
+}
+
+fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Hasher::default();
+    let mut buffer = vec![0; 256 << 10];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+pub async fn run(push: Push) -> Result<Pushed> {
+    let remote = push.remote;
+    if remote.digest.is_some() {
+        return Err(Error::invalid_reference(
+            format!("cannot push to a digest ({remote})"),
+            "give oci://host/namespace or a tag",
+        ));
+    }
+    let source = Source::open(&push.chart)?;
+    let meta = source.meta();
+    let version_tag = reference::normalise_tag(&meta.version);
+    let mut warnings = Vec::new();
+    let target = match &remote.tag {
+        None => {
+            if !reference::is_path_component(&meta.name) {
+                return Err(Error::invalid_chart(
+                    format!("chart name {:?}", meta.name),
+                    "it cannot be an OCI repository name (lowercase letters, digits, '.', '_', '-')",
+                ));
+            }
+            Ref { repository: format!("{}/{}", remote.repository, meta.name), ..remote.with_tag(&version_tag) }
+        }
+        Some(tag) => {
+            if *tag != version_tag {
+                warnings.push(format!(
+                    "pushing {} {} to tag {tag:?}: Helm resolves charts only by semver version tags, \
+                     so `helm pull --version` will not find this one",
+                    meta.name, meta.version
+                ));
+            }
+            remote.clone()
+        }
+    };
+    let tag = target.tag.as_deref().expect("the target always has a tag");
+    let client = Client::new(&target.endpoint, &push.connection);
+    let repo = &target.repository;
+
+    let config_bytes = helm::go_json(meta);
+    let config = Descriptor {
+        media_type: helm::CONFIG.into(),
+        digest: digest::of_bytes(&config_bytes),
+        size: config_bytes.len() as u64,
+    };
+    let (chart, chart_content) = source.layer()?;
+    let prov_bytes = source.provenance()?;
+    let mut blobs = vec![(config.clone(), Content::Bytes(&config_bytes)), (chart.clone(), chart_content)];
+    let mut layers = vec![chart];
+    if let Some(bytes) = &prov_bytes {
+        let prov = Descriptor {
+            media_type: helm::PROVENANCE.into(),
+            digest: digest::of_bytes(bytes),
+            size: bytes.len() as u64,
+        };
+        layers.push(prov.clone());
+        blobs.push((prov, Content::Bytes(bytes)));
+    }
+    let uploads =
+        bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(&client, repo, blob, content)));
+    uploads.await.into_iter().collect::<Result<Vec<()>>>()?;
+
+    let annotations = helm::chart_annotations(meta, &timestamp::rfc3339(source.mtime()));
+    let manifest_bytes = helm::go_json(&Manifest::for_chart(config, layers, annotations));
+    let manifest_digest = digest::of_bytes(&manifest_bytes);
+    let reported = manifests::push(&client, repo, tag, helm::MANIFEST, &manifest_bytes).await?;
+    if let Some(reported) = reported.filter(|d| digest::is_valid(d))
+        && reported != manifest_digest
+    {
+        return Err(Error::mismatch(format!("manifest {target}"), manifest_digest, reported));
+    }
+    Ok(Pushed { reference: target, digest: manifest_digest, meta: meta.clone(), warnings })
+}
+
+/// Uploads a blob unless the repository already has it.
+async fn ensure(client: &Client, repo: &str, blob: &Descriptor, content: &Content<'_>) -> Result<()> {
+    if blobs::exists(client, repo, &blob.digest).await? {
+        return Ok(());
+    }
+    upload::push(client, repo, blob, content).await
+}

@@ -1,0 +1,137 @@
+//! Asking a token service for a bearer token: GET with Basic credentials (or anonymously),
+//! or an OAuth2 refresh-token POST for an identity token, falling back to GET on 404.
+//! Nothing here is ever traced but the realm and the scopes.
+
+use super::Credential;
+use super::cache::Token;
+use super::scope::Scopes;
+use crate::error::{Error, Kind, Result};
+use crate::net::clock;
+use crate::net::wire::{self, Body, Response};
+use crate::net::{Url, retry};
+use crate::trace::Trace;
+use helm_oci_headers::form;
+
+/// The OAuth2 client id sent to token services.
+const CLIENT_ID: &str = "helm-oci";
+/// A token's lifetime when the token service does not say (the spec's default).
+const DEFAULT_EXPIRES_IN: u64 = 60;
+/// Token answers are small; a service sending more is refused.
+const TOKEN_MAX: u64 = 1 << 20;
+
+/// Where a registry's bearer challenge sends us for tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Realm {
+    pub url: Url,
+    pub service: Option<String>,
+}
+
+/// Fetches a token for exactly `scopes`.
+pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>, trace: Trace) -> Result<Token> {
+    let scope_list = scopes.to_strings();
+    trace.debug(|| format!("requesting a token from {} for [{}]", realm.url, scope_list.join(" ")));
+    let response = match &credential {
+        Some(Credential::IdentityToken(refresh)) => {
+            let response = post_for_token(&realm, &scope_list, refresh, trace).await?;
+            if response.status == 404 {
+                trace.debug(|| format!("{} has no OAuth2 endpoint; asking with GET", realm.url));
+                get_for_token(&realm, &scope_list, credential.as_ref(), trace).await?
+            } else {
+                response
+            }
+        }
+        _ => get_for_token(&realm, &scope_list, credential.as_ref(), trace).await?,
+    };
+    let service = &realm.url.authority;
+    if response.status != 200 {
+        let status = response.status;
+        let said = String::from_utf8_lossy(&response.bytes(4096).await.unwrap_or_default()).trim().to_string();
+        let who = if credential.is_some() { "the credentials" } else { "an anonymous request" };
+        return Err(match status {
+            401 | 403 => Error::new(
+                Kind::Unauthorized,
+                "",
+                format!("the token service {service} rejected {who} (HTTP {status})"),
+            ),
+            _ => Error::network(format!("the token service {service} failed (HTTP {status})"), said),
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        token: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let body = response.bytes(TOKEN_MAX).await?;
+    let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
+        Error::network(format!("the token service {service}"), format!("its answer is unreadable: {e}"))
+    })?;
+    let value = answer.access_token.or(answer.token).filter(|t| !t.is_empty());
+    let value =
+        value.ok_or_else(|| Error::network(format!("the token service {service}"), "it answered without a token"))?;
+    Ok(Token { value, renew_at: renew_at(clock::now(), answer.expires_in) })
+}
+
+/// A token is renewed once nine tenths of its lifetime are gone, so it never expires in flight.
+fn renew_at(now: u64, expires_in: Option<u64>) -> u64 {
+    let lifetime = expires_in.filter(|&s| s > 0).unwrap_or(DEFAULT_EXPIRES_IN).saturating_mul(clock::SECOND);
+    now.saturating_add(lifetime / 10 * 9)
+}
+
+async fn get_for_token(
+    realm: &Realm,
+    scopes: &[String],
+    credential: Option<&Credential>,
+    trace: Trace,
+) -> Result<Response> {
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    if let Some(service) = &realm.service {
+        params.push(("service", service));
+    }
+    params.extend(scopes.iter().map(|s| ("scope", s.as_str())));
+    let url = realm.url.with_query(&params);
+    let headers: Vec<(&str, String)> = credential.map(|c| ("authorization", c.basic_header())).into_iter().collect();
+    send_retrying("GET", &url, &headers, &[], trace).await
+}
+
+/// OAuth2's refresh-token grant, for identity tokens.
+async fn post_for_token(realm: &Realm, scopes: &[String], refresh: &str, trace: Trace) -> Result<Response> {
+    let scope = scopes.join(" ");
+    let mut fields = vec![("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", CLIENT_ID)];
+    if let Some(service) = &realm.service {
+        fields.push(("service", service));
+    }
+    if !scope.is_empty() {
+        fields.push(("scope", &scope));
+    }
+    let body = form(&fields);
+    let headers = [("content-type", "application/x-www-form-urlencoded".to_string())];
+    send_retrying("POST", &realm.url, &headers, body.as_bytes(), trace).await
+}
+
+async fn send_retrying(
+    method: &str,
+    url: &Url,
+    headers: &[(&str, String)],
+    body: &[u8],
+    trace: Trace,
+) -> Result<Response> {
+    let what = format!("{method} {url}");
+    let body = || if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
+    let response = retry::run(trace, &what, || wire::send(method, url, headers, body())).await?;
+    trace.debug(|| format!("{what} -> {}", response.status));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        assert_eq!(renew_at(0, Some(100)), 90 * clock::SECOND);
+        assert_eq!(renew_at(5, None), 5 + 54 * clock::SECOND);
+        assert_eq!(renew_at(0, Some(0)), 54 * clock::SECOND);
+        assert!(renew_at(u64::MAX - 1, Some(u64::MAX)) == u64::MAX);
+    }
+}

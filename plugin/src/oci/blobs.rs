@@ -1,0 +1,150 @@
+//! Blobs: whether a repository has one, and downloads that follow redirects to storage
+//! hosts and resume with `Range` where the connection broke.
+
+use super::client::Client;
+use super::helm::Descriptor;
+use crate::error::{Error, Result};
+use crate::net::{clock, retry};
+
+/// How many redirects a blob download may follow.
+const MAX_REDIRECTS: usize = 5;
+/// How many times an interrupted blob download resumes.
+const DOWNLOAD_RESUMES: u32 = 5;
+
+/// Whether the repository already holds a blob, so pushing it can be skipped.
+pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
+    let url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
+    let response = client.send("HEAD", &url, &[], &[]).await?;
+    match response.status {
+        200 => Ok(true),
+        404 => Ok(false),
+        _ => Err(client.refusal(response, &format!("blob {digest}")).await),
+    }
+}
+
+/// A blob download of known size. The caller verifies what it reads.
+pub struct Download<'c> {
+    client: &'c Client,
+    repo: String,
+    blob: Descriptor,
+    /// Bytes handed out so far.
+    offset: u64,
+    response: crate::net::wire::Response,
+    resumes: u32,
+}
+
+/// Starts downloading a blob.
+pub async fn download<'c>(client: &'c Client, repo: &str, blob: &Descriptor) -> Result<Download<'c>> {
+    let (response, _) = open(client, repo, &blob.digest, 0).await?;
+    Ok(Download { client, repo: repo.to_string(), blob: blob.clone(), offset: 0, response, resumes: 0 })
+}
+
+impl Download<'_> {
+    /// The next piece of the blob, or None at its end; a broken connection is resumed.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            let why = match self.response.chunk().await {
+                Ok(Some(piece)) => {
+                    self.offset += piece.len() as u64;
+                    return Ok(Some(piece));
+                }
+                Ok(None) if self.offset < self.blob.size => "the connection closed early".to_string(),
+                Ok(None) => return Ok(None),
+                Err(e) => e.cause,
+            };
+            if self.resumes >= DOWNLOAD_RESUMES {
+                let cause = format!("{why}; gave up after {} resumes", self.resumes);
+                return Err(Error::network(format!("downloading blob {}", self.blob.digest), cause));
+            }
+            self.resume(&why).await?;
+        }
+    }
+
+    /// Reads a small blob whole, refusing more than its announced size.
+    pub async fn bytes(mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(piece) = self.chunk().await? {
+            out.extend_from_slice(&piece);
+            if out.len() as u64 > self.blob.size {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn resume(&mut self, why: &str) -> Result<()> {
+        self.resumes += 1;
+        let (digest, offset) = (&self.blob.digest, self.offset);
+        self.client.trace.debug(|| format!("download of blob {digest} broke at byte {offset} ({why}); resuming"));
+        let (response, mut skip) = open(self.client, &self.repo, digest, offset).await?;
+        self.response = response;
+        // The server ignored Range: discard what was already received.
+        while skip > 0 {
+            let Some(piece) = self.response.chunk().await? else {
+                return Err(Error::network(format!("downloading blob {digest}"), "the resumed download ended early"));
+            };
+            let n = piece.len() as u64;
+            if n > skip {
+                // Keep the part past what was already handed out for the next read.
+                self.response.unread(piece[skip as usize..].to_vec());
+            }
+            skip = skip.saturating_sub(n);
+        }
+        Ok(())
+    }
+}
+
+/// GETs a blob from byte `from` on, following redirects to storage hosts. Returns the
+/// response and how many leading bytes of it to skip: a server that ignores `Range` sends
+/// everything again. A storage host that fails for a moment is not asked again directly
+/// (its URL was granted for one request): the registry is, for a fresh redirect.
+async fn open(client: &Client, repo: &str, digest: &str, from: u64) -> Result<(crate::net::wire::Response, u64)> {
+    let mut tries = 1;
+    loop {
+        match follow(client, repo, digest, from).await {
+            Err(e) if e.transient && tries < retry::MAX_TRIES => {
+                let pause = retry::pause(tries, None).unwrap_or(0);
+                client.trace.debug(|| {
+                    format!(
+                        "blob {digest}: {}; asking the registry again in {} ms",
+                        e.cause,
+                        pause / clock::MILLISECOND
+                    )
+                });
+                clock::sleep(pause).await;
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn follow(client: &Client, repo: &str, digest: &str, from: u64) -> Result<(crate::net::wire::Response, u64)> {
+    let mut url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
+    let range: Vec<(&str, String)> = if from > 0 { vec![("range", format!("bytes={from}-"))] } else { vec![] };
+    let subject = format!("blob {digest}");
+    for _ in 0..=MAX_REDIRECTS {
+        let response = client.send("GET", &url, &range, &[]).await?;
+        match response.status {
+            200 => return Ok((response, from)),
+            206 if response.header("content-range").is_some_and(|r| r.starts_with(&format!("bytes {from}-"))) => {
+                return Ok((response, 0));
+            }
+            301 | 302 | 303 | 307 | 308 => {
+                let location = response
+                    .header("location")
+                    .ok_or_else(|| Error::network(url.to_string(), "redirect without a location"))?;
+                url = url.join(location).ok_or_else(|| {
+                    Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}"))
+                })?;
+            }
+            status => {
+                // A request to the registry was retried already; one to a storage host was not.
+                let elsewhere = !url.is_on(client.endpoint());
+                let error = client.refusal(response, &subject).await;
+                return Err(if elsewhere && retry::transient_status(status) { error.transient() } else { error });
+            }
+        }
+    }
+    Err(Error::network(subject, format!("more than {MAX_REDIRECTS} redirects")))
+}

@@ -1,0 +1,121 @@
+//! A session with one registry endpoint: requests that authenticate when challenged,
+//! retry what failed for a moment, and send credentials to the registry only.
+
+use super::auth::{Auth, Credential, Scopes};
+use super::errcode;
+use crate::error::{Error, Result};
+use crate::net::wire::{self, Body, Response};
+use crate::net::{Url, retry};
+use crate::trace::Trace;
+
+/// How many 401 challenges one request answers: the first may only say which scheme and
+/// scope to use; the second may say that the token just fetched was already expired.
+const CHALLENGE_ANSWERS: u32 = 2;
+
+/// How to reach a registry, as the host set it up for this call.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    pub plain_http: bool,
+    pub credential: Option<Credential>,
+    pub trace: Trace,
+}
+
+pub struct Client {
+    https: bool,
+    endpoint: String,
+    auth: Auth,
+    pub trace: Trace,
+}
+
+impl Client {
+    /// A session with the registry API at `endpoint` (`host[:port]`).
+    pub fn new(endpoint: &str, connection: &Connection) -> Client {
+        let Connection { plain_http, credential, trace } = connection.clone();
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth: Auth::new(credential, trace), trace }
+    }
+
+    /// A URL on the registry.
+    pub fn url(&self, path: &str) -> Url {
+        Url::new(self.https, &self.endpoint, path)
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Sends a request whose body (if any) is in memory, so it can go again: transient
+    /// failures are retried (except a chunk PATCH, which moves an upload's offset) and
+    /// 401 challenges are answered. Credentials go to the registry endpoint only; a storage
+    /// host's URL may be used once, so requests to other hosts go once, bare.
+    pub async fn send(&self, method: &str, url: &Url, headers: &[(&str, String)], body: &[u8]) -> Result<Response> {
+        let own = url.is_on(&self.endpoint);
+        let body = || if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
+        let mut extra = Scopes::default();
+        let mut answered = 0;
+        loop {
+            let authorization = if own { self.auth.authorization(method, url, &extra).await? } else { None };
+            let mut all = headers.to_vec();
+            if let Some(a) = &authorization {
+                all.push(("authorization", a.header.clone()));
+            }
+            let what = format!("{method} {url}");
+            let response = if own && method != "PATCH" {
+                retry::run(self.trace, &what, || wire::send(method, url, &all, body())).await?
+            } else {
+                wire::send(method, url, &all, body()).await?
+            };
+            self.trace.debug(|| format!("{what} -> {}", response.status));
+            if response.status == 401
+                && own
+                && answered < CHALLENGE_ANSWERS
+                && let Some(scopes) = self.auth.challenged(&response, url, authorization.as_ref())
+            {
+                extra = scopes;
+                answered += 1;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Sends a request whose body streams from a reader: it goes once, with the
+    /// authorization at hand, and its failures are for the caller to handle.
+    pub async fn send_once(
+        &self,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        let mut all = headers.to_vec();
+        if url.is_on(&self.endpoint)
+            && let Some(a) = self.auth.authorization(method, url, &Scopes::default()).await?
+        {
+            all.push(("authorization", a.header));
+        }
+        let what = format!("{method} {url}");
+        let response = wire::send(method, url, &all, body).await?;
+        self.trace.debug(|| format!("{what} -> {}", response.status));
+        Ok(response)
+    }
+
+    /// The error an unexpected answer stands for, worded for what was sent.
+    pub async fn refusal(&self, response: Response, subject: &str) -> Error {
+        errcode::error_from(response, subject, self.auth.has_credential()).await
+    }
+
+    /// Checks that the registry accepts this client: `GET /v2/` through whatever auth flow
+    /// it asks for.
+    pub async fn ping(&self) -> Result<()> {
+        let response = self.send("GET", &self.url("/v2/"), &[], &[]).await?;
+        match response.status {
+            200 => Ok(()),
+            401 => Err(Error::new(
+                crate::error::Kind::Unauthorized,
+                &self.endpoint,
+                "the registry rejected the username or password",
+            )),
+            _ => Err(self.refusal(response, &self.endpoint).await),
+        }
+    }
+}

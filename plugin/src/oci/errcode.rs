@@ -1,0 +1,66 @@
+//! Error answers from a registry, shaped as the distribution spec says
+//! (`{"errors":[{"code","message","detail"}]}`), turned into the matching error kind.
+
+use crate::error::{Error, Kind};
+use crate::net::wire::Response;
+
+/// How much of an error answer is read; the rest is not worth the memory.
+const ERROR_BODY_MAX: u64 = 64 << 10;
+
+/// The error an unexpected answer stands for, keeping the registry's own words. Whether
+/// credentials were sent decides what a 401 tells the user to do.
+pub async fn error_from(response: Response, subject: &str, credentials_sent: bool) -> Error {
+    let status = response.status;
+    let body = response.bytes(ERROR_BODY_MAX).await.unwrap_or_default();
+    let (code, message) = parse(&body);
+    let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
+    match status {
+        401 => {
+            // distribution's own words for a 401 say nothing more.
+            let detail = if message.eq_ignore_ascii_case("authentication required") { "" } else { &detail };
+            let what_now = if credentials_sent {
+                "the credentials were rejected"
+            } else {
+                "no credentials were found for this registry (log in with `helm oci login`, or pass --username and --password)"
+            };
+            Error::new(Kind::Unauthorized, subject, format!("authentication required{detail}: {what_now}"))
+        }
+        403 => Error::new(Kind::Denied, subject, format!("access denied{detail}")),
+        404 => Error::not_found(subject, "not found"),
+        _ => {
+            let cause = if message.is_empty() { "request failed".to_string() } else { message };
+            Error::new(Kind::Registry { status, code }, subject, cause)
+        }
+    }
+}
+
+/// The first error's code and message; the body's start as the message if it is not the
+/// spec's shape.
+fn parse(body: &[u8]) -> (String, String) {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Errors>(body).ok().and_then(|e| e.errors.into_iter().next()) {
+        Some(entry) => (entry.code.unwrap_or_default(), entry.message.unwrap_or_default()),
+        None => (String::new(), String::from_utf8_lossy(body).trim().chars().take(200).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_spec_shape_and_anything_else() {
+        let spec = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}}]}"#;
+        assert_eq!(parse(spec), ("MANIFEST_INVALID".into(), "manifest invalid".into()));
+        assert_eq!(parse(b"  upstream broke \n"), (String::new(), "upstream broke".into()));
+        assert_eq!(parse(br#"{"errors":[]}"#).0, "");
+    }
+}

@@ -1,0 +1,38 @@
+//! Manifests: fetching one by tag or digest, and putting one under a tag.
+
+use super::client::Client;
+use crate::error::Result;
+
+/// Manifests and configs are small; a registry sending more is refused.
+pub const MANIFEST_MAX: u64 = 4 << 20;
+
+pub const ACCEPT: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// A fetched manifest, with what the registry said about it.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    /// `Docker-Content-Digest`, which the caller must verify if present.
+    pub digest_header: Option<String>,
+}
+
+/// Fetches a manifest by tag or digest; `subject` names it in errors.
+pub async fn fetch(client: &Client, repo: &str, reference: &str, subject: &str) -> Result<Fetched> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
+    let response = client.send("GET", &url, &[("accept", ACCEPT.to_string())], &[]).await?;
+    if response.status != 200 {
+        return Err(client.refusal(response, subject).await);
+    }
+    let digest_header = response.header("docker-content-digest").map(str::to_string);
+    Ok(Fetched { bytes: response.bytes(MANIFEST_MAX).await?, digest_header })
+}
+
+/// Puts a manifest under a tag and returns the digest the registry reports, if any.
+pub async fn push(client: &Client, repo: &str, tag: &str, media_type: &str, bytes: &[u8]) -> Result<Option<String>> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let response = client.send("PUT", &url, &[("content-type", media_type.to_string())], bytes).await?;
+    if response.status != 201 {
+        return Err(client.refusal(response, &format!("manifest {repo}:{tag}")).await);
+    }
+    Ok(response.header("docker-content-digest").map(str::to_string))
+}
