@@ -101,7 +101,7 @@ def test_blob_downloads_follow_redirects_without_the_credentials(helm_oci, auth_
     assert digest_of(p) == digest
     # The config and the chart layer both came from the storage host, the chart verified.
     assert [m for m, _, _ in storage.seen] == ["GET", "GET"]
-    assert storage.seen[1][1] == f"/v2/charts/mychart/blobs/{sha256(tgz)}?X-Amz-Signature=0123abcd"
+    assert f"/v2/charts/mychart/blobs/{sha256(tgz)}?X-Amz-Signature=0123abcd" in [p for _, p, _ in storage.seen]
     # The registry got the password; the storage host never saw an Authorization header.
     assert any(h.get("Authorization") == BASIC for _, path, h in front.seen if "/blobs/" in path)
     assert all("Authorization" not in h for _, _, h in storage.seen)
