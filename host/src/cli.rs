@@ -2,6 +2,7 @@
 //! registry command shares.
 
 use crate::commands::{login, logout, pull, push};
+use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,13 +52,15 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    pub fn tls(&self) -> TlsFlags {
-        TlsFlags {
+    /// How the command reaches its registry, with `ahead` connections opened at once.
+    pub fn reach(&self, debug: bool, ahead: usize) -> Reach {
+        let tls = TlsFlags {
             ca_file: self.ca_file.clone(),
             cert_file: self.cert_file.clone(),
             key_file: self.key_file.clone(),
             insecure: self.insecure_skip_tls_verify,
-        }
+        };
+        Reach { plain_http: self.plain_http, tls, debug, ahead }
     }
 }
 

@@ -1,9 +1,9 @@
 //! Loading the component: compiled with Cranelift once, then reused from a `.cwasm` in the
 //! Helm cache, keyed by the engine's compatibility hash (wasmtime version and settings) and
-//! the component's digest. A warm start only maps that file.
+//! the component file's identity (size and modification time; a rebuild changes both). A
+//! warm start only maps that file: it neither reads nor hashes the 1 MB component.
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::{env, fs};
@@ -32,12 +32,13 @@ fn component_path() -> Result<PathBuf> {
 /// Loads the precompiled component from the cache, compiling and caching it on first use.
 pub fn load(engine: &Engine, cache_dir: &Path) -> Result<Component> {
     let wasm_path = component_path()?;
-    let wasm = fs::read(&wasm_path)
-        .with_context(|| format!("cannot read the component {} (was helm-oci built?)", wasm_path.display()))?;
+    let unreadable = || format!("cannot read the component {} (was helm-oci built?)", wasm_path.display());
+    let stat = fs::metadata(&wasm_path).with_context(unreadable)?;
+    let modified = stat.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
     let mut engine_key = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut engine_key);
-    let digest = Sha256::digest(&wasm);
-    let cwasm = cache_dir.join(format!("component-{:016x}-{}.cwasm", engine_key.finish(), hex::encode(&digest[..16])));
+    let name = format!("component-{:016x}-{:x}-{:x}.cwasm", engine_key.finish(), stat.len(), modified.as_nanos());
+    let cwasm = cache_dir.join(name);
     if cwasm.is_file() {
         // SAFETY: the file was written by `precompile_component` of an engine with the same
         // compatibility hash, into a cache only this tool writes, and renamed into place whole.
@@ -45,6 +46,7 @@ pub fn load(engine: &Engine, cache_dir: &Path) -> Result<Component> {
             return Ok(component);
         }
     }
+    let wasm = fs::read(&wasm_path).with_context(unreadable)?;
     let compiled =
         engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the component")?;
     fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;

@@ -50,7 +50,8 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
     let mut session = Session::start(Grants::default()).await?;
     let endpoint = session.registry_endpoint(&registry).await?;
     let connection = &args.connection;
-    session.allow_registry(&endpoint, connection.plain_http, &connection.tls())?;
+    // Login makes one request at a time.
+    session.allow_registry(&endpoint, &connection.reach(debug, 1))?;
     let credential = credentials::basic(username.clone(), password.clone());
     let options = RemoteOptions { plain_http: connection.plain_http, credential: Some(credential), debug };
     session.login(&registry, &options).await?;

@@ -24,11 +24,18 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Grants the session the reference's registry and picks the credential for it: the
-/// command's `--username`/`--password`, else what the stores hold.
-fn connect(session: &mut Session, reference: &Reference, args: &RemoteArgs, debug: bool) -> Result<RemoteOptions> {
+/// Grants the session the reference's registry, with `ahead` connections opened at once,
+/// and picks the credential for it: the command's `--username`/`--password`, else what
+/// the stores hold.
+fn connect(
+    session: &mut Session,
+    reference: &Reference,
+    args: &RemoteArgs,
+    debug: bool,
+    ahead: usize,
+) -> Result<RemoteOptions> {
     let connection = &args.connection;
-    session.allow_registry(&reference.endpoint, connection.plain_http, &connection.tls())?;
+    session.allow_registry(&reference.endpoint, &connection.reach(debug, ahead))?;
     let credential = match (&args.username, &args.password) {
         (None, None) => credentials::find(&reference.registry)?,
         (username, password) => {

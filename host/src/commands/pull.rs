@@ -37,7 +37,8 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut session = Session::start(Grants { dirs: vec![(dest.clone(), FsPerms::ReadWrite)] }).await?;
     let reference = session.parse_reference(&args.chart_ref).await?;
-    let connection = super::connect(&mut session, &reference, &args.remote_args, debug)?;
+    // Pull fetches the config and the chart layer at once.
+    let connection = super::connect(&mut session, &reference, &args.remote_args, debug, 2)?;
     let options = PullOptions {
         reference,
         version: args.version,

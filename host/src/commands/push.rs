@@ -35,7 +35,8 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     };
     let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)] }).await?;
     let remote = session.parse_reference(&args.remote).await?;
-    let connection = super::connect(&mut session, &remote, &args.remote_args, debug)?;
+    // Push asks what the tag points at while it checks its blobs: three requests at once.
+    let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
     let options = PushOptions { chart: super::utf8(&chart)?, remote, connection };
     output::pushed(&session.push(&options).await?);
     Ok(())

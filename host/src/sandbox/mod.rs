@@ -20,6 +20,16 @@ use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
+/// How a command reaches its registry.
+pub struct Reach {
+    pub plain_http: bool,
+    pub tls: TlsFlags,
+    /// Report each connection opened.
+    pub debug: bool,
+    /// Connections to open before the component asks: as many as it will use at once.
+    pub ahead: usize,
+}
+
 /// What a command may touch.
 #[derive(Default)]
 pub struct Grants {
@@ -114,18 +124,23 @@ impl Session {
     }
 
     /// Lets requests reach one registry endpoint (over plain HTTP only if asked), through a
-    /// transport set up with the command's TLS flags.
-    pub fn allow_registry(&mut self, endpoint: &str, plain_http: bool, tls: &TlsFlags) -> Result<()> {
+    /// transport set up with the command's TLS flags, and starts opening connections to it.
+    pub fn allow_registry(&mut self, endpoint: &str, reach: &Reach) -> Result<()> {
         let net = &mut self.store.data_mut().net;
-        if net.transport.is_none() {
-            let transport = Transport::new(tls);
-            // An HTTPS command finds out about unusable TLS flags before it starts.
-            if !plain_http {
-                transport.check_tls()?;
+        let transport = match &net.transport {
+            Some(transport) => transport.clone(),
+            None => {
+                let transport = Arc::new(Transport::new(&reach.tls, reach.debug));
+                // An HTTPS command finds out about unusable TLS flags before it starts.
+                if !reach.plain_http {
+                    transport.check_tls()?;
+                }
+                net.transport = Some(transport.clone());
+                transport
             }
-            net.transport = Some(Arc::new(transport));
-        }
-        net.access.lock().expect("access lock").allow_registry(endpoint, plain_http);
+        };
+        net.access.lock().expect("access lock").allow_registry(endpoint, reach.plain_http);
+        transport.open_ahead(endpoint, !reach.plain_http, reach.ahead);
         Ok(())
     }
 

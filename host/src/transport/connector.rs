@@ -5,14 +5,10 @@ use super::proxy::{Proxies, Proxy};
 use super::tls::{self, TlsFlags};
 use http::Uri;
 use http::uri::Scheme;
-use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,13 +17,40 @@ use wasmtime_wasi_http::Error as HttpError;
 /// Connecting (and the TLS handshake) must be quick; a registry that takes longer is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the pool calls to open a connection; cheap to clone, one per command.
-#[derive(Clone)]
-pub struct Connector {
-    shared: Arc<Shared>,
+/// Where a connection goes: what the pool keys its connections by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub https: bool,
+    /// Without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
 }
 
-struct Shared {
+impl Target {
+    pub fn of(uri: &Uri) -> Option<Target> {
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host()?.trim_matches(['[', ']']).to_string();
+        Some(Target { https, host, port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }) })
+    }
+
+    /// `host:port`, with brackets around an IPv6 address.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// An open connection, plain or TLS.
+pub type Conn = TokioIo<Box<dyn Stream>>;
+
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// Opens connections for one command, with its TLS flags and the environment's proxies.
+pub struct Connector {
     flags: TlsFlags,
     /// Made on first use: loading the system's CA store costs a few milliseconds that a
     /// plain-HTTP command need not pay.
@@ -37,69 +60,40 @@ struct Shared {
 
 impl Connector {
     pub fn new(flags: &TlsFlags) -> Connector {
-        Connector {
-            shared: Arc::new(Shared { flags: flags.clone(), tls: OnceLock::new(), proxies: Proxies::from_env() }),
-        }
+        Connector { flags: flags.clone(), tls: OnceLock::new(), proxies: Proxies::from_env() }
     }
 
     /// The TLS set-up, read from the system's store and the TLS flags.
     pub fn tls(&self) -> anyhow::Result<&tokio_rustls::TlsConnector> {
-        if let Some(tls) = self.shared.tls.get() {
+        if let Some(tls) = self.tls.get() {
             return Ok(tls);
         }
-        let made = Arc::new(tls::config(&self.shared.flags)?).into();
-        Ok(self.shared.tls.get_or_init(|| made))
+        let made = Arc::new(tls::config(&self.flags)?).into();
+        Ok(self.tls.get_or_init(|| made))
     }
 
-    /// The proxy a request to `uri` goes through, if any.
-    pub fn proxy_for(&self, uri: &Uri) -> Option<Proxy> {
-        let (https, host, port) = target(uri)?;
-        self.shared.proxies.for_target(https, &host, port)
+    /// The proxy requests to `target` go through, if any.
+    pub fn proxy_for(&self, target: &Target) -> Option<Proxy> {
+        self.proxies.for_target(target.https, &target.host, target.port)
     }
 
-    async fn connect(self, uri: Uri) -> Result<Conn, Failure> {
-        let (https, host, port) = target(&uri).ok_or(Failure::BadTarget)?;
-        let proxy = self.shared.proxies.for_target(https, &host, port);
-        let dial = proxy.as_ref().map_or_else(|| authority(&host, port), |p| p.authority.clone());
+    pub async fn open(&self, target: &Target) -> Result<Conn, Failure> {
+        let proxy = self.proxy_for(target);
+        let dial = proxy.as_ref().map_or_else(|| target.authority(), |p| p.authority.clone());
         let mut tcp = tokio::time::timeout(CONNECT_TIMEOUT, open(&dial)).await.map_err(|_| Failure::TimedOut)??;
-        if !https {
-            return Ok(Conn { io: TokioIo::new(Box::new(tcp)), proxied: proxy.is_some() });
+        if !target.https {
+            return Ok(TokioIo::new(Box::new(tcp)));
         }
         if let Some(p) = &proxy {
-            tunnel(&mut tcp, &authority(&host, port), p.authorization.as_deref()).await?;
+            tunnel(&mut tcp, &target.authority(), p.authorization.as_deref()).await?;
         }
-        let name = ServerName::try_from(host.clone()).map_err(|_| Failure::BadTarget)?;
+        let name = ServerName::try_from(target.host.clone()).map_err(|_| Failure::BadTarget)?;
         let connector = self.tls().map_err(|e| Failure::Setup(format!("{e:#}")))?;
         let tls =
             tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await.map_err(|_| Failure::TimedOut)?;
-        let tls = tls.map_err(|e| Failure::Tls(tls::explain(&host, &e)))?;
-        Ok(Conn { io: TokioIo::new(Box::new(tls)), proxied: false })
+        let tls = tls.map_err(|e| Failure::Tls(tls::explain(&target.host, &e)))?;
+        Ok(TokioIo::new(Box::new(tls)))
     }
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = Conn;
-    type Error = Failure;
-    type Future = Pin<Box<dyn Future<Output = Result<Conn, Failure>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        Box::pin(self.clone().connect(uri))
-    }
-}
-
-/// Scheme, host (without IPv6 brackets) and port of a request.
-fn target(uri: &Uri) -> Option<(bool, String, u16)> {
-    let https = uri.scheme() == Some(&Scheme::HTTPS);
-    let host = uri.host()?.trim_matches(['[', ']']).to_string();
-    Some((https, host, uri.port_u16().unwrap_or(if https { 443 } else { 80 })))
-}
-
-fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 /// Resolves and connects, trying each address in turn.
@@ -183,55 +177,3 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
-
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
-
-/// An open connection, plain or TLS, as the pool holds it.
-pub struct Conn {
-    io: TokioIo<Box<dyn Stream>>,
-    /// Requests on it go to a plain-HTTP proxy, in absolute form.
-    proxied: bool,
-}
-
-impl Connection for Conn {
-    fn connected(&self) -> Connected {
-        Connected::new().proxy(self.proxied)
-    }
-}
-
-impl hyper::rt::Read for Conn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for Conn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}

@@ -3,14 +3,14 @@
 //! Opening them is `connector`'s job; TLS is `tls`'s; proxy rules are `proxy`'s.
 
 mod connector;
+mod pool;
 mod proxy;
 pub mod tls;
 
 use bytes::Bytes;
-use connector::{Connector, Failure};
+use connector::{Connector, Target};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use pool::Pool;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -19,47 +19,75 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
-/// The command's pooled HTTP client.
+/// The command's HTTP client: its connections and how they are opened.
 pub struct Transport {
-    client: Client<Connector, WasiBody>,
-    connector: Connector,
+    pool: Pool,
 }
 
 impl Transport {
-    pub fn new(flags: &TlsFlags) -> Transport {
-        let connector = Connector::new(flags);
-        let client = Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).build(connector.clone());
-        Transport { client, connector }
+    /// `debug` reports each connection opened.
+    pub fn new(flags: &TlsFlags, debug: bool) -> Transport {
+        Transport { pool: Pool::new(Connector::new(flags), debug) }
     }
 
     /// Sets up TLS now, so that unusable TLS flags are reported before any work starts.
     pub fn check_tls(&self) -> anyhow::Result<()> {
-        self.connector.tls().map(drop)
+        self.pool.connector().tls().map(drop)
+    }
+
+    /// Opens `n` connections to a registry endpoint (`host[:port]`) while the component
+    /// starts, so that its first requests, and those it makes at once, find them open.
+    pub fn open_ahead(&self, endpoint: &str, https: bool, n: usize) {
+        let uri = format!("{}://{endpoint}/", if https { "https" } else { "http" });
+        if let Some(target) = uri.parse().ok().as_ref().and_then(Target::of) {
+            self.pool.open_ahead(&target, n);
+        }
     }
 
     /// Sends one request on a pooled connection and returns the response head; the body
-    /// streams afterwards, and the connection goes back to the pool when it is done.
+    /// streams afterwards, and the connection goes back to the pool when it is read.
     pub async fn send(
         &self,
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-        let host = request.uri().host().unwrap_or_default().to_string();
+        let target = Target::of(request.uri()).ok_or(HttpError::HttpRequestUriInvalid)?;
         let timeout = |pick: fn(&RequestOptions) -> Option<Duration>| {
             options.as_ref().and_then(pick).unwrap_or(Duration::from_secs(600))
         };
         let (first_byte, between_bytes) = (timeout(|o| o.first_byte_timeout), timeout(|o| o.between_bytes_timeout));
-        // A plain-HTTP proxy takes its credentials in a header; a tunnel takes them at CONNECT.
-        if request.uri().scheme() == Some(&http::uri::Scheme::HTTP)
-            && let Some(auth) = self.connector.proxy_for(request.uri()).and_then(|p| p.authorization)
-        {
-            let value = auth.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
-            request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
+        match self.pool.connector().proxy_for(&target) {
+            // A plain-HTTP proxy takes the absolute URI, and its credentials in a header.
+            Some(proxy) if !target.https => {
+                if let Some(auth) = proxy.authorization {
+                    let value = auth.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                    request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
+                }
+            }
+            _ => {
+                let origin = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                *request.uri_mut() = origin.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            }
         }
-        let response = tokio::time::timeout(first_byte, self.client.request(request))
-            .await
-            .map_err(|_| HttpError::ConnectionReadTimeout)?
-            .map_err(|e| failure(&host, &e))?;
+        let exchange = async {
+            loop {
+                let (mut connection, reused) = self.pool.take(&target).await.map_err(|f| f.code())?;
+                match connection.try_send_request(request).await {
+                    Ok(response) => {
+                        self.pool.give_back(&target, connection);
+                        return Ok(response);
+                    }
+                    Err(mut e) => match e.take_message() {
+                        // A kept-alive connection the server had closed: the request never
+                        // left, so it goes on another.
+                        Some(unsent) if reused => request = unsent,
+                        _ => return Err(failure(&target.host, &e.into_error())),
+                    },
+                }
+            }
+        };
+        let response =
+            tokio::time::timeout(first_byte, exchange).await.map_err(|_| HttpError::ConnectionReadTimeout)??;
         let response = response.map(|body| {
             Timed { body, between_bytes, deadline: Box::pin(tokio::time::sleep(between_bytes)) }.boxed_unsync()
         });
@@ -68,18 +96,17 @@ impl Transport {
     }
 }
 
-/// What a failed request means for the component. A connection that could not be opened
-/// says why; a server that hangs up or resets the connection has terminated it (worth a
-/// retry). Under TLS 1.3 a server's refusal (say, of a missing client certificate) arrives
-/// only with the first response, so TLS failures are looked for here too.
-fn failure(host: &str, e: &hyper_util::client::legacy::Error) -> HttpError {
+/// What a failed request means for the component: a server that hangs up or resets the
+/// connection has terminated it (worth a retry). Under TLS 1.3 a server's refusal (say, of
+/// a missing client certificate) arrives only with the first response, so TLS failures are
+/// looked for here too.
+fn failure(host: &str, e: &hyper::Error) -> HttpError {
     use std::io::ErrorKind;
-    let mut protocol = false;
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return HttpError::ConnectionTerminated;
+    }
+    let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
-        if let Some(connect) = c.downcast_ref::<Failure>() {
-            return connect.code();
-        }
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             if tls::is_tls(io) {
                 return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(tls::explain(host, io)) };
@@ -94,15 +121,9 @@ fn failure(host: &str, e: &hyper_util::client::legacy::Error) -> HttpError {
                 return HttpError::ConnectionTerminated;
             }
         }
-        if let Some(h) = c.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
-                return HttpError::ConnectionTerminated;
-            }
-            protocol = true;
-        }
         cause = c.source();
     }
-    if protocol { HttpError::HttpProtocolError } else { HttpError::InternalError(Some(format!("{host}: {e}"))) }
+    HttpError::HttpProtocolError
 }
 
 /// A response body that fails if the server goes quiet for longer than the component allows.

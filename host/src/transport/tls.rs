@@ -1,12 +1,16 @@
-//! TLS for registry connections: the system's CA store with bundled Mozilla roots as a
-//! fallback, plus `--ca-file`; a client certificate from `--cert-file`/`--key-file`;
-//! `--insecure-skip-tls-verify`; and TLS failures said the way a user can act on them.
+//! TLS for registry connections: the bundled Mozilla roots, `--ca-file` and the system's CA
+//! store; a client certificate from `--cert-file`/`--key-file`; `--insecure-skip-tls-verify`;
+//! and TLS failures said the way a user can act on them.
 
 use anyhow::{Context, Result};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The TLS flags every registry command takes.
 #[derive(Default, Clone)]
@@ -23,11 +27,12 @@ pub fn config(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("setting up TLS")?;
-    let builder = if flags.insecure {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    let verifier: Arc<dyn ServerCertVerifier> = if flags.insecure {
+        Arc::new(NoVerification(provider))
     } else {
-        builder.with_root_certificates(roots(flags.ca_file.as_ref())?)
+        Arc::new(Trust::new(provider, ca_file(flags.ca_file.as_ref())?)?)
     };
+    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
     match (&flags.cert_file, &flags.key_file) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
@@ -44,28 +49,102 @@ pub fn config(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     }
 }
 
-/// The system's CA store, the bundled Mozilla roots, and the `--ca-file` bundle.
-fn roots(ca_file: Option<&PathBuf>) -> Result<rustls::RootCertStore> {
+/// The certificates of the `--ca-file` bundle.
+fn ca_file(path: Option<&PathBuf>) -> Result<Vec<CertificateDer<'static>>> {
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading --ca-file {}", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("--ca-file {} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
+
+/// Trusts the bundled Mozilla roots, the `--ca-file` bundle and the system's CA store.
+/// The system store is read only when the first two do not know a certificate's issuer:
+/// reading it costs milliseconds that most commands need not pay.
+#[derive(Debug)]
+struct Trust {
+    provider: Arc<CryptoProvider>,
+    extra: Vec<CertificateDer<'static>>,
+    bundled: Arc<WebPkiServerVerifier>,
+    with_system: OnceLock<Result<Arc<WebPkiServerVerifier>, rustls::Error>>,
+}
+
+impl Trust {
+    fn new(provider: Arc<CryptoProvider>, extra: Vec<CertificateDer<'static>>) -> Result<Trust> {
+        let bundled = verifier(&provider, &extra, Vec::new())?;
+        Ok(Trust { provider, extra, bundled, with_system: OnceLock::new() })
+    }
+
+    fn with_system(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        let made = self.with_system.get_or_init(|| {
+            // Unreadable system certificates are skipped: the other roots still stand.
+            let system = rustls_native_certs::load_native_certs().certs;
+            verifier(&self.provider, &self.extra, system).map_err(|e| rustls::Error::General(e.to_string()))
+        });
+        made.as_ref().map_err(Clone::clone)
+    }
+}
+
+/// A verifier for the bundled roots, the extra certificates and the system's.
+fn verifier(
+    provider: &Arc<CryptoProvider>,
+    extra: &[CertificateDer<'static>],
+    system: Vec<CertificateDer<'static>>,
+) -> Result<Arc<WebPkiServerVerifier>> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    // Unreadable system certificates are skipped: the bundled roots still stand.
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("reading --ca-file {}", path.display()))?;
-        if certs.is_empty() {
-            anyhow::bail!("--ca-file {} holds no PEM certificate", path.display());
-        }
-        for cert in certs {
-            roots.add(cert).with_context(|| format!("--ca-file {}: unusable certificate", path.display()))?;
+    roots.add_parsable_certificates(system);
+    for cert in extra {
+        roots.add(cert.clone()).context("--ca-file: unusable certificate")?;
+    }
+    Ok(WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?)
+}
+
+impl ServerCertVerifier for Trust {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.bundled.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+                self.with_system()?.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+            verdict => verdict,
         }
     }
-    Ok(roots)
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.bundled.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.bundled.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.bundled.supported_verify_schemes()
+    }
 }
 
 /// A TLS failure, said the way a user can act on it: the `TLS: …` text the component shows.
 pub fn explain(host: &str, e: &std::io::Error) -> String {
-    use rustls::{CertificateError, Error as Tls};
+    use rustls::Error as Tls;
     let why = match e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>()) {
         Some(Tls::InvalidCertificate(CertificateError::UnknownIssuer)) => {
             "certificate signed by unknown authority (trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify)".to_string()
@@ -96,26 +175,26 @@ pub fn is_tls(e: &std::io::Error) -> bool {
 /// `--insecure-skip-tls-verify`: any certificate is accepted, but the handshake itself is
 /// still checked, so the connection is encrypted if not authenticated.
 #[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+struct NoVerification(Arc<CryptoProvider>);
 
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
+impl ServerCertVerifier for NoVerification {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
@@ -123,12 +202,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -10,6 +10,7 @@ use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference::{self, Ref};
 use crate::oci::upload::Content;
 use crate::oci::{blobs, manifests, timestamp, upload};
+use futures::future::join;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -158,13 +159,21 @@ pub async fn run(push: Push) -> Result<Pushed> {
         layers.push(prov.clone());
         blobs.push((prov, Content::Bytes(bytes)));
     }
-    let uploads =
-        bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(&client, repo, blob, content)));
-    uploads.await.into_iter().collect::<Result<Vec<()>>>()?;
-
     let annotations = helm::chart_annotations(meta, &timestamp::rfc3339(source.mtime()));
     let manifest_bytes = helm::go_json(&Manifest::for_chart(config, layers, annotations));
     let manifest_digest = digest::of_bytes(&manifest_bytes);
+
+    // While the blobs are checked (and uploaded if missing), ask what the tag points at:
+    // if it is this very manifest already, the push is done.
+    let uploads =
+        bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(&client, repo, blob, content)));
+    let (tagged, uploaded) = join(manifests::resolve(&client, repo, tag), uploads).await;
+    uploaded.into_iter().collect::<Result<Vec<()>>>()?;
+    // Asking was an optimisation: whatever went wrong there, the PUT below says it properly.
+    if tagged.ok().flatten().as_deref() == Some(manifest_digest.as_str()) {
+        client.trace.debug(|| format!("{target} is already {manifest_digest}"));
+        return Ok(Pushed { reference: target, digest: manifest_digest, meta: meta.clone(), warnings });
+    }
     let reported = manifests::push(&client, repo, tag, helm::MANIFEST, &manifest_bytes).await?;
     if let Some(reported) = reported.filter(|d| digest::is_valid(d))
         && reported != manifest_digest

@@ -1,5 +1,7 @@
 //! Crash-safe writes: everything goes to a hidden temp name beside its destination and is
 //! renamed into place only when complete; a failed or killed run leaves no trusted file behind.
+//! The rename is what makes this safe against a killed process; there is no fsync, which
+//! would only guard against a lost machine and costs milliseconds per file.
 
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
@@ -34,11 +36,9 @@ impl TempFile {
         self.file.as_mut().expect("the file is open until persisted")
     }
 
-    /// Flushes to disk and renames over `to`.
+    /// Closes the file and renames it over `to`.
     pub fn persist(mut self, to: &Path) -> Result<()> {
-        let file = self.file.take().expect("persisted once");
-        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
-        drop(file);
+        drop(self.file.take());
         fs::rename(&self.path, to).map_err(|e| Error::io(to, e))?;
         self.path = PathBuf::new();
         Ok(())

@@ -1,6 +1,7 @@
 //! Manifests: fetching one by tag or digest, and putting one under a tag.
 
 use super::client::Client;
+use crate::digest;
 use crate::error::Result;
 
 /// Manifests and configs are small; a registry sending more is refused.
@@ -25,6 +26,18 @@ pub async fn fetch(client: &Client, repo: &str, reference: &str, subject: &str) 
     }
     let digest_header = response.header("docker-content-digest").map(str::to_string);
     Ok(Fetched { bytes: response.bytes(MANIFEST_MAX).await?, digest_header })
+}
+
+/// The digest a tag points at, as the registry says with a HEAD (which Docker Hub does not
+/// count against its pull limit); None if the tag does not exist or the registry does not say.
+pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<String>> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let response = client.send("HEAD", &url, &[("accept", ACCEPT.to_string())], &[]).await?;
+    match response.status {
+        200 => Ok(response.header("docker-content-digest").filter(|d| digest::is_valid(d)).map(str::to_string)),
+        404 => Ok(None),
+        _ => Err(client.refusal(response, &format!("manifest {repo}:{tag}")).await),
+    }
 }
 
 /// Puts a manifest under a tag and returns the digest the registry reports, if any.
