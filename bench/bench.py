@@ -1,12 +1,22 @@
 #!/usr/bin/env python3
-"""Times helm-oci against Helm 4.3 (the real library through helm4.py) in the same run,
-against the same throwaway registry, and prints medians and ratios. Not a test: nothing
-here fails on a timing.
+"""Times helm-oci against Helm 4.3 (the real library, timed in-process by helm4.py) in the
+same run, against the same throwaway registries, and prints medians and ratios. Not a
+test: nothing here fails on a timing.
+
+  * push (the chart already there) and pull of a small chart, over plain HTTP and over
+    TLS with a password, on loopback and through a relay adding 20 ms of round trip;
+  * helm-oci's whole process against Helm's library in-process, with its registry
+    client kept alive across runs and with a fresh client per operation;
+  * round trips per command, (time through a 100 ms relay - time through a 0 ms relay)
+    / 100 ms, and TCP connections opened per command;
+  * a push of a 6 MB chart directory against Helm's package + push in-process;
+  * start-up, first run (compiling the component), and peak memory of a 50 MB pull.
 
 Usage: python3 bench/bench.py [--runs N]   (after host/build.sh and tests/setup.sh)
 """
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -17,18 +27,38 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent.parent / "shared" / "tools"))
 from conftest import BIN, HELM4, Registry, htpasswd, write_chart  # noqa: E402
+from latency_relay import LatencyRelay  # noqa: E402
 from pki import CA  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-password"
 
 
-def secure_registry(work):
-    """A registry as real ones are: TLS (a CA made here) and a password."""
+class Setup:
+    """A registry and the flags both clients need to reach it."""
+
+    def __init__(self, name, registry, ours, helm, helm_env):
+        self.name, self.registry, self.ours, self.helm, self.helm_env = name, registry, ours, helm, helm_env
+
+    def stop(self):
+        self.registry.stop()
+
+
+def plain_setup(work, env):
+    return Setup("plain HTTP", Registry(work / "plain"), ["--plain-http"], [], env)
+
+
+def tls_setup(work, env):
+    """A registry as real ones are: TLS (a CA made here) and a password. helm4.py has no CA
+    option, so Go is given the CA with SSL_CERT_FILE; both clients verify the certificate."""
     ca = CA(work / "ca")
     cert, key = ca.issue("registry")
     auth = {"htpasswd": {"realm": "bench", "path": str(htpasswd(work / "htpasswd", {USER: PASSWORD}))}}
-    return ca, Registry(work / "secure-registry", tls={"certificate": str(cert), "key": str(key)}, auth=auth)
+    registry = Registry(work / "tls", tls={"certificate": str(cert), "key": str(key)}, auth=auth)
+    ours = ["--ca-file", str(ca.cert), "--username", USER, "--password", PASSWORD]
+    return Setup("TLS + password", registry, ours, ["--tls", "--auth", None, USER, PASSWORD],
+                 {**env, "SSL_CERT_FILE": str(ca.cert)})
 
 
 def median_ms(cmd, runs, env, before=None):
@@ -42,6 +72,81 @@ def median_ms(cmd, runs, env, before=None):
     return statistics.median(times)
 
 
+def helm_ms(setup, host, op, args, runs, fresh):
+    """Helm's library timing one operation in-process (`helm4.py time`), in ms."""
+    flags = [host if a is None else a for a in setup.helm]
+    cmd = [sys.executable, str(HELM4), *flags, "time", op, *args, str(runs), *(["--fresh"] if fresh else [])]
+    out = subprocess.run(cmd, env=setup.helm_env, check=True, capture_output=True, text=True).stdout
+    return float(out) * 1000
+
+
+class Ours:
+    """helm-oci's push and pull of the small chart against one host (the registry or a relay)."""
+
+    def __init__(self, setup, host, pkg, out, env):
+        self.setup, self.host, self.pkg, self.out, self.env = setup, host, pkg, out, env
+
+    def push(self, runs):
+        cmd = [str(BIN), "push", self.pkg, f"oci://{self.host}/ours", *self.setup.ours]
+        return median_ms(cmd, runs, self.env)
+
+    def pull(self, runs):
+        cmd = [str(BIN), "pull", f"oci://{self.host}/ours/mychart", "--version", "0.1.0", "-d", str(self.out),
+               *self.setup.ours]
+        return median_ms(cmd, runs, self.env, before=lambda: shutil.rmtree(self.out, ignore_errors=True))
+
+
+def network(setup, pkg, work, env, runs):
+    """Rows for one registry: loopback, 20 ms, round trips and connections."""
+    host = setup.registry.host
+    Ours(setup, host, pkg, work / "out", env).push(1)  # the chart is there from now on
+    helm_ms(setup, host, "push", [pkg, f"oci://{host}/helm"], 2, False)
+    rows, relays = [], {}
+    for rtt in (0, 20, 100):
+        relays[rtt] = LatencyRelay(host, rtt)
+    try:
+        for label, target in (("loopback", host), ("20 ms", relays[20].addr)):
+            ours = Ours(setup, target, pkg, work / "out", env)
+            before = relays[20].connections
+            push, pull = ours.push(runs), ours.pull(runs)
+            per_command = (relays[20].connections - before) / (2 * runs) if target != host else None
+            for op, mine, args in (("push", push, [pkg, f"oci://{target}/helm"]),
+                                   ("pull", pull, [f"oci://{target}/helm/mychart:0.1.0"])):
+                helm_op = "push" if op == "push" else "show"
+                kept = helm_ms(setup, target, helm_op, args, runs, False)
+                fresh = helm_ms(setup, target, helm_op, args, runs, True)
+                rows.append((f"{op}, {setup.name}, {label}", mine, kept, fresh))
+            if per_command is not None:
+                rows.append((f"connections per command, {setup.name}", per_command, None, None))
+        trips = {}
+        for rtt in (0, 100):
+            ours = Ours(setup, relays[rtt].addr, pkg, work / "out", env)
+            trips[rtt] = (ours.push(max(3, runs // 3)), ours.pull(max(3, runs // 3)))
+        for i, op in enumerate(("push", "pull")):
+            rows.append((f"round trips, {op}, {setup.name}", (trips[100][i] - trips[0][i]) / 100, None, None))
+    finally:
+        for relay in relays.values():
+            relay.stop()
+    return rows
+
+
+def big_chart(root):
+    """A 6 MB chart directory shaped like kube-prometheus: many dashboard templates."""
+    rnd = random.Random(7)
+    words = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(3, 10))) for _ in range(1500)]
+    extra, total, i = {}, 0, 0
+    while total < 6 << 20:
+        lines = ["{{- if .Values.enabled }}", "apiVersion: v1", "kind: ConfigMap", "metadata:",
+                 f"  name: {{{{ .Release.Name }}}}-{i}", "data:"]
+        for j in range(400):
+            a, b, c = rnd.choice(words), rnd.choice(words), rnd.choice(words)
+            lines.append(f'  {a}-{j}.json: |-\n    {{"panel": "{b}", "expr": "sum(rate({c}_total[5m])) by (ns)"}}')
+        text = "\n".join(lines + ["{{- end }}"]) + "\n"
+        extra[f"templates/dashboard-{i:03d}.yaml"] = text
+        total, i = total + len(text), i + 1
+    return write_chart(root, name="bigchart", extra=extra), total
+
+
 def peak_rss_mb(cmd, env):
     """Peak resident memory of one command, measured by a fresh watcher process."""
     watcher = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
@@ -50,67 +155,67 @@ def peak_rss_mb(cmd, env):
     return int(out.stdout) / 1024
 
 
+def print_rows(title, rows):
+    print(f"\n{title}")
+    print(f"{'':44} {'helm-oci':>9} {'helm kept':>10} {'ratio':>6} {'helm fresh':>11} {'ratio':>6}")
+    for name, mine, kept, fresh in rows:
+        if kept is None:
+            print(f"{name:44} {mine:9.2f}")
+        else:
+            print(f"{name:44} {mine:7.1f}ms {kept:8.1f}ms {mine / kept:6.2f} {fresh:9.1f}ms {mine / fresh:6.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     runs = ap.parse_args().runs
     work = Path(tempfile.mkdtemp(prefix="helm-oci-bench-"))
-    reg = Registry(work / "registry")
-    ca, secure = secure_registry(work)
     env = {**os.environ, "HELM_CACHE_HOME": str(work / "cache"), "HOME": str(work),
            "HELM_REGISTRY_CONFIG": str(work / "registry-config.json")}
+    setups = []
     try:
         chart = write_chart(work / "src")
         pkg = subprocess.run([sys.executable, HELM4, "package", chart, work / "pkg"], check=True,
                              capture_output=True, text=True).stdout.strip()
-        ours = [str(BIN)]
-        helm = [sys.executable, str(HELM4)]
-        out = work / "out"
-        clear_out = lambda: shutil.rmtree(out, ignore_errors=True)
+        setups = [plain_setup(work, env), tls_setup(work, env)]
+        print(f"helm-oci against Helm 4.3's library (helm4.py, in-process), median of {runs} runs, same registries")
+        print("helm-oci is a whole process; 'kept' keeps one Helm registry client alive across runs, 'fresh'")
+        print("makes one per run (it still reuses Go's connection pool, so it pays no new TCP or TLS handshake).")
+        for setup in setups:
+            print_rows(f"small chart ({setup.name}): push of the same chart again, pull", network(setup, pkg, work, env, runs))
 
-        first = median_ms(ours + ["version"], 5, env, before=lambda: shutil.rmtree(work / "cache", ignore_errors=True))
-        version = median_ms(ours + ["version"], runs, env)
-        push_ours = median_ms(ours + ["push", str(chart), f"oci://{reg.host}/ours", "--plain-http"], runs, env)
-        push_helm = median_ms(helm + ["push", pkg, f"oci://{reg.host}/helm"], runs, env)
-        pull_ours = median_ms(ours + ["pull", f"oci://{reg.host}/ours/mychart", "--version", "0.1.0", "-d", str(out), "--plain-http"],
-                              runs, env, before=clear_out)
-        pull_helm = median_ms(helm + ["show", f"oci://{reg.host}/helm/mychart:0.1.0"], runs, env)
-
-        # Authenticated over TLS, both verifying the certificate: helm-oci logs in once and
-        # is given the CA with --ca-file; helm4.py has no CA option, so Go is given it with
-        # SSL_CERT_FILE, and the credentials with --auth.
-        subprocess.run(ours + ["login", secure.host, "-u", USER, "-p", PASSWORD, "--ca-file", str(ca.cert)],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        tls_ours = ["--ca-file", str(ca.cert)]
-        tls_helm = ["--tls", "--auth", secure.host, USER, PASSWORD]
-        helm_env = {**env, "SSL_CERT_FILE": str(ca.cert)}
-        auth_push_ours = median_ms(ours + ["push", str(chart), f"oci://{secure.host}/ours"] + tls_ours, runs, env)
-        auth_push_helm = median_ms(helm + tls_helm + ["push", pkg, f"oci://{secure.host}/helm"], runs, helm_env)
-        auth_pull_ours = median_ms(ours + ["pull", f"oci://{secure.host}/ours/mychart", "--version", "0.1.0", "-d", str(out)]
-                                   + tls_ours, runs, env, before=clear_out)
-        auth_pull_helm = median_ms(helm + tls_helm + ["show", f"oci://{secure.host}/helm/mychart:0.1.0"], runs, helm_env)
-
-        big = write_chart(work / "big", name="big", extra={"files/blob.bin": os.urandom(50 << 20)})
-        subprocess.run(ours + ["push", str(big), f"oci://{reg.host}/ours", "--plain-http"], env=env, check=True,
+        plain = setups[0].registry.host
+        big, size = big_chart(work / "big")
+        subprocess.run([str(BIN), "push", str(big), f"oci://{plain}/ours", "--plain-http"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
-        clear_out()
-        start = time.perf_counter()
-        big_rss = peak_rss_mb(ours + ["pull", f"oci://{reg.host}/ours/big:0.1.0", "-d", str(out), "--plain-http"], env)
-        big_ms = (time.perf_counter() - start) * 1000
-        big_size = (out / "big-0.1.0.tgz").stat().st_size / (1 << 20)
+        big_ours = median_ms([str(BIN), "push", str(big), f"oci://{plain}/ours", "--plain-http"], runs, env)
+        dest = work / "helm-packages"
+        dest.mkdir()
+        helm_out = subprocess.run([sys.executable, str(HERE / "helm_package_push.py"), str(big), str(dest),
+                                   f"oci://{plain}/helm", str(runs)], env=env, check=True, capture_output=True, text=True)
+        big_helm = float(helm_out.stdout) * 1000
+        archive = next(dest.iterdir()).stat().st_size
+        print(f"\n{size / (1 << 20):.1f} MB chart directory ({archive >> 10} KB archive): package + push")
+        print(f"{'helm-oci push DIR (whole process)':44} {big_ours:7.1f}ms")
+        print(f"{'Helm package + push (in-process, kept)':44} {big_helm:7.1f}ms   ratio {big_ours / big_helm:.2f}")
 
-        print(f"helm-oci vs Helm 4.3 (helm4.py), median of {runs} runs, same registry, same machine")
-        print(f"{'':34} {'helm-oci':>10} {'helm 4.3':>10} {'ratio':>7}")
-        print(f"{'push small chart (warm)':34} {push_ours:8.1f}ms {push_helm:8.1f}ms {push_ours / push_helm:7.2f}")
-        print(f"{'pull small chart (warm)':34} {pull_ours:8.1f}ms {pull_helm:8.1f}ms {pull_ours / pull_helm:7.2f}")
-        print(f"{'push, TLS + password':34} {auth_push_ours:8.1f}ms {auth_push_helm:8.1f}ms {auth_push_ours / auth_push_helm:7.2f}")
-        print(f"{'pull, TLS + password':34} {auth_pull_ours:8.1f}ms {auth_pull_helm:8.1f}ms {auth_pull_ours / auth_pull_helm:7.2f}")
-        print(f"{'version, warm (target < 20 ms)':34} {version:8.1f}ms")
-        print(f"{'first run, no .cwasm (compiles)':34} {first:8.1f}ms")
-        print(f"{'pull %.0f MB chart, peak RSS' % big_size:34} {big_rss:8.1f}MB  (target < 64 MB; took {big_ms:.0f} ms)")
+        cache = work / "cache"
+        first = median_ms([str(BIN), "version"], 5, env, before=lambda: shutil.rmtree(cache, ignore_errors=True))
+        version = median_ms([str(BIN), "version"], runs, env)
+        fifty = write_chart(work / "fifty", name="fifty", extra={"files/blob.bin": os.urandom(50 << 20)})
+        subprocess.run([str(BIN), "push", str(fifty), f"oci://{plain}/ours", "--plain-http"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        out = work / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        start = time.perf_counter()
+        rss = peak_rss_mb([str(BIN), "pull", f"oci://{plain}/ours/fifty:0.1.0", "-d", str(out), "--plain-http"], env)
+        fifty_ms = (time.perf_counter() - start) * 1000
+        print(f"\n{'version, warm':44} {version:7.1f}ms")
+        print(f"{'first run, no .cwasm (compiles)':44} {first:7.1f}ms")
+        print(f"{'pull of a 50 MB chart, peak RSS':44} {rss:7.1f}MB  ({fifty_ms:.0f} ms)")
     finally:
-        reg.stop()
-        secure.stop()
+        for setup in setups:
+            setup.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

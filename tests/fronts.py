@@ -3,8 +3,11 @@ host for the registry to redirect downloads to, and an HTTP proxy."""
 import http.client
 import select
 import socket
+import ssl
 import struct
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -37,6 +40,17 @@ class _Server:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def quiet_tls_errors(self):
+        """A client refusing our certificate (or hanging up mid-handshake) is what some tests
+        are about, not a crash worth a traceback."""
+        handle_error = self.server.handle_error
+
+        def handle(request, address):
+            if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+                handle_error(request, address)
+
+        self.server.handle_error = handle
 
     def __enter__(self):
         return self
@@ -105,14 +119,27 @@ class Front(_Server):
     `intercept(method, path, headers)` may answer in the upstream's stead: None passes the
     request on; HANG_UP, RESET or (status, headers, body) is the answer. `tamper(method, path,
     status, headers, body)` may rewrite each upstream answer and return (status, headers, body),
-    the body possibly Broken. Headers named in `drop_headers` are not passed upstream."""
+    the body possibly Broken. Headers named in `drop_headers` are not passed upstream.
 
-    def __init__(self, upstream, tamper=None, intercept=None, drop_headers=()):
+    It also counts what crosses it: `connections` accepted (with `tls=(cert, key)`, TLS
+    handshakes completed), the most requests it held at once (`max_in_flight`), and each
+    request's (method, path, start, end) in `timeline`. `delay` holds every answer back that
+    many seconds, so that requests a client makes at once are seen at once."""
+
+    def __init__(self, upstream, tamper=None, intercept=None, drop_headers=(), tls=None, delay=0):
         self.upstream = upstream
         self.tamper = tamper or (lambda *a: a[2:])
         self.intercept = intercept or (lambda *a: None)
         self.drop_headers = {h.lower() for h in drop_headers}
         self.seen = []
+        self.connections = 0
+        self.in_flight = self.max_in_flight = 0
+        self.timeline = []
+        lock = threading.Lock()
+        context = None
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,18 +148,39 @@ class Front(_Server):
             def log_message(self, *a):
                 pass
 
+            def setup(self):
+                if context:
+                    self.request = context.wrap_socket(self.request, server_side=True)
+                with lock:
+                    front.connections += 1
+                super().setup()
+
             def handle_one(self):
                 body = _read_body(self)
+                start = time.monotonic()
+                with lock:
+                    front.in_flight += 1
+                    front.max_in_flight = max(front.max_in_flight, front.in_flight)
                 front.seen.append((self.command, self.path, self.headers))
+                time.sleep(delay)
                 answer = front.intercept(self.command, self.path, self.headers)
                 if answer is None:
-                    path, headers = front.upstream_request(self.path, _passed_on(self.headers, front.drop_headers))
+                    headers = _passed_on(self.headers, front.drop_headers)
+                    if context:
+                        # The registry then names itself https:// in the locations it hands out.
+                        headers["X-Forwarded-Proto"] = "https"
+                    path, headers = front.upstream_request(self.path, headers)
                     answer = front.tamper(self.command, self.path, *_fetch(front.upstream, self.command, path, headers, body))
                 _reply(self, answer)
+                with lock:
+                    front.in_flight -= 1
+                    front.timeline.append((self.command, self.path, start, time.monotonic()))
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
         _Server.__init__(self, Handler)
+        if context:
+            self.quiet_tls_errors()
 
     def upstream_request(self, path, headers):
         """The path and headers that go upstream for a request."""

@@ -5,7 +5,6 @@ import json
 import secrets
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -135,14 +134,7 @@ class TokenServer(_Server):
         _Server.__init__(self, Handler)
         scheme = "https" if tls else "http"
         self.realm = f"{scheme}://{self.host}/token"
-        handle_error = self.server.handle_error
-
-        def quiet_tls_errors(request, address):
-            # A client refusing our certificate is what some tests are about, not a crash.
-            if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
-                handle_error(request, address)
-
-        self.server.handle_error = quiet_tls_errors
+        self.quiet_tls_errors()
 
     def registry_auth(self):
         """The `auth` section of a docker-registry config that trusts this server."""
