@@ -116,14 +116,15 @@ def test_full_reference_with_its_own_tag_warns(helm_oci, registry, chart, tmp_pa
 
 
 def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_path):
-    blob = os.urandom(12 << 20)  # incompressible, above the 8 MiB single-PUT limit
-    c = write_chart(tmp_path / "src", extra={"files/blob.bin": blob})
+    # Incompressible, above the 8 MiB single-PUT limit, each file within Helm's 5 MiB.
+    blobs = {f"files/blob{i}.bin": os.urandom(4 << 20) for i in range(3)}
+    c = write_chart(tmp_path / "src", extra=blobs)
     p = helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http", "--debug")
     assert p.stderr.count("PATCH ") >= 2, p.stderr
     out = tmp_path / "out"
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, "--plain-http")
     with tarfile.open(out / "mychart-0.1.0.tgz") as t:
-        assert t.extractfile("mychart/files/blob.bin").read() == blob
+        assert all(t.extractfile(f"mychart/{name}").read() == data for name, data in blobs.items())
 
 
 def test_reads_the_legacy_layer_of_helm_3_0_to_3_6(helm_oci, registry, chart, tmp_path):

@@ -54,13 +54,14 @@ def fails_with_debug(helm_oci, *args, env=None):
 def first(n, answer):
     """An intercept that gives `answer` to the first `n` tries of the first request it sees
     (the same method and path; other requests in flight meanwhile pass on), then passes
-    everything on."""
-    target, count = [], itertools.count()
+    everything on. The request it picked is its `target`."""
+    count = itertools.count()
 
     def intercept(method, path, headers):
-        target[:] = target or [(method, path)]
-        if (method, path) == target[0] and next(count) < n:
+        intercept.target = intercept.target or (method, path)
+        if (method, path) == intercept.target and next(count) < n:
             return answer
+    intercept.target = None
     return intercept
 
 
@@ -163,8 +164,7 @@ def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_pat
                 p, _ = pull(helm_oci, front.host, tmp_path / "out", PLAIN, "--debug")
                 assert digest_of(p) == digest
         assert trace in p.stderr and f"(try {failures + 1} of 5)" in p.stderr
-        failed = front.seen[0][:2]
-        assert [(m, path) for m, path, _ in front.seen].count(failed) == failures + 1
+        assert [(m, path) for m, path, _ in front.seen].count(front.intercept.target) == failures + 1
 
 
 def test_a_registry_that_stays_unavailable_fails_after_five_tries(helm_oci, registry, chart, tmp_path):

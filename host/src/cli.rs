@@ -2,10 +2,12 @@
 //! registry command shares.
 
 use crate::commands::{login, logout, pull, push};
+use crate::component::exports::helm_oci::plugin::types::ChartLimits;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "helm oci", about = "Keep Helm charts in OCI registries", disable_version_flag = true)]
@@ -49,6 +51,9 @@ pub struct ConnectionArgs {
     /// Skip TLS certificate checks for the chart upload or download
     #[arg(long, alias = "insecure")]
     insecure_skip_tls_verify: bool,
+    /// Time to wait for the whole command, as Go writes durations (30s, 5m, 1h)
+    #[arg(long, value_name = "DURATION", default_value = "5m0s", value_parser = parse_duration)]
+    timeout: Duration,
 }
 
 impl ConnectionArgs {
@@ -61,6 +66,11 @@ impl ConnectionArgs {
             insecure: self.insecure_skip_tls_verify,
         };
         Reach { plain_http: self.plain_http, tls, debug, ahead }
+    }
+
+    /// The `--timeout`, in milliseconds, as the component takes it.
+    pub fn timeout_ms(&self) -> Option<u64> {
+        Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX))
     }
 }
 
@@ -75,4 +85,95 @@ pub struct RemoteArgs {
     /// Registry password or identity token (overrides stored credentials)
     #[arg(long)]
     pub password: Option<String>,
+}
+
+/// Helm's caps on an unpacked chart, which these flags raise or lower.
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Largest unpacked chart accepted, all files together (e.g. 100Mi, 1Gi, or bytes)
+    #[arg(long, value_name = "SIZE", default_value = "100Mi", value_parser = parse_size)]
+    max_chart_size: u64,
+    /// Largest unpacked file accepted in a chart (e.g. 5Mi, or bytes)
+    #[arg(long, value_name = "SIZE", default_value = "5Mi", value_parser = parse_size)]
+    max_file_size: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> ChartLimits {
+        ChartLimits { chart_size: self.max_chart_size, file_size: self.max_file_size }
+    }
+}
+
+/// A duration as Go writes one: numbers with units (h, m, s, ms, us, ns), e.g. `1m30s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration like 30s, 5m or 1h30m");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let scale = match &rest[..unit] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        total += Duration::try_from_secs_f64(number * scale).map_err(|_| bad())?;
+        rest = &rest[unit..];
+    }
+    Ok(total)
+}
+
+/// A size in bytes, with an optional unit: Ki, Mi, Gi (or KiB, MiB, GiB), K, M, G (or KB,
+/// MB, GB), or B.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a size like 100Mi, 1Gi or 5242880");
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().map_err(|_| bad())?;
+    let scale: u64 = match text[digits..].trim() {
+        "" | "B" => 1,
+        "Ki" | "KiB" => 1 << 10,
+        "Mi" | "MiB" => 1 << 20,
+        "Gi" | "GiB" => 1 << 30,
+        "K" | "KB" => 1_000,
+        "M" | "MB" => 1_000_000,
+        "G" | "GB" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_go_writes_them() {
+        assert_eq!(parse_duration("5m0s").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "5", "m", "5x", "-1s", "1e9999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_with_units() {
+        assert_eq!(parse_size("100Mi").unwrap(), 100 << 20);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("5242880").unwrap(), 5 << 20);
+        assert_eq!(parse_size("2MB").unwrap(), 2_000_000);
+        for bad in ["", "Mi", "1.5Gi", "5 bananas", "99999999999999999999Gi"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

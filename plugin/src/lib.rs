@@ -5,7 +5,7 @@
 //! thin call into `api`, which runs a command.
 //!
 //! Layers, each using only those below it: `api` (WIT <-> domain), `commands`, `oci`,
-//! `chart`, `net` (the only user of wasi:http and wasi:io), `fs`.
+//! `chart`, `version`, `net` (the only user of wasi:http and wasi:io), `fs`.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod bindings {
@@ -21,6 +21,7 @@ mod fs;
 mod net;
 mod oci;
 mod trace;
+mod version;
 
 #[cfg(target_arch = "wasm32")]
 mod exports {

@@ -53,7 +53,12 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
     // Login makes one request at a time.
     session.allow_registry(&endpoint, &connection.reach(debug, 1))?;
     let credential = credentials::basic(username.clone(), password.clone());
-    let options = RemoteOptions { plain_http: connection.plain_http, credential: Some(credential), debug };
+    let options = RemoteOptions {
+        plain_http: connection.plain_http,
+        credential: Some(credential),
+        debug,
+        timeout_ms: connection.timeout_ms(),
+    };
     session.login(&registry, &options).await?;
     credentials::store(&registry, &username, &password)?;
     println!("Login Succeeded");

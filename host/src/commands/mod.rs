@@ -42,7 +42,7 @@ fn connect(
             Some(credentials::basic(username.clone().unwrap_or_default(), password.clone().unwrap_or_default()))
         }
     };
-    Ok(RemoteOptions { plain_http: connection.plain_http, credential, debug })
+    Ok(RemoteOptions { plain_http: connection.plain_http, credential, debug, timeout_ms: connection.timeout_ms() })
 }
 
 /// A registry as the user may write it for login and logout: `oci://` and a trailing `/` are dropped.

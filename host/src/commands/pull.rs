@@ -1,6 +1,6 @@
 //! `helm oci pull REF`: the destination read-write, and the reference's registry.
 
-use crate::cli::RemoteArgs;
+use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::output;
 use crate::sandbox::{Grants, Session};
@@ -28,6 +28,8 @@ pub struct PullArgs {
     untardir: PathBuf,
     #[command(flatten)]
     remote_args: RemoteArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
@@ -45,6 +47,7 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
         destination: super::utf8(&dest)?,
         untar: args.untar,
         connection,
+        limits: Some(args.limits.limits()),
     };
     output::pulled(&session.pull(&options).await?);
     Ok(())

@@ -1,11 +1,11 @@
 //! `helm oci push CHART REMOTE`: the chart directory (or the archive's directory, where a
 //! `.prov` may sit) read-only, and the remote's registry.
 
-use crate::cli::RemoteArgs;
+use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::PushOptions;
 use crate::output;
 use crate::sandbox::{Grants, Session};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,8 @@ pub struct PushArgs {
     remote: String,
     #[command(flatten)]
     remote_args: RemoteArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
@@ -37,7 +39,24 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     let remote = session.parse_reference(&args.remote).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
-    let options = PushOptions { chart: super::utf8(&chart)?, remote, connection };
+    let options = PushOptions {
+        chart: super::utf8(&chart)?,
+        remote,
+        connection,
+        limits: Some(args.limits.limits()),
+        source_date_epoch: source_date_epoch()?,
+    };
     output::pushed(&session.push(&options).await?);
     Ok(())
+}
+
+/// `SOURCE_DATE_EPOCH`, which reproducible builds set to stamp archives with.
+fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.is_empty() => match value.trim().parse::<i64>() {
+            Ok(seconds) => Ok(Some(seconds)),
+            Err(_) => bail!("SOURCE_DATE_EPOCH {value:?} is not a number of seconds"),
+        },
+        _ => Ok(None),
+    }
 }

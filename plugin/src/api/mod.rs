@@ -1,20 +1,23 @@
 //! WIT <-> domain: the records a host passes in become typed options for a command, and
-//! what the command returns becomes the records the host reads. Each call runs to the end
-//! on the network layer's executor.
+//! what the command returns becomes the records the host reads. Each call runs on the
+//! network layer's executor, to its end or its deadline.
 
 mod error;
 
 use crate::bindings::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
 use crate::bindings::exports::helm_oci::plugin::types::{
-    ChartSummary, Credential as WitCredential, Error as WitError, Reference, RemoteOptions,
+    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Reference, RemoteOptions,
 };
+use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
 use crate::commands::{login, pull, push};
-use crate::net::executor::block_on;
+use crate::error::{Error, Kind};
+use crate::net::{clock, executor};
 use crate::oci::auth::Credential;
 use crate::oci::client::Connection;
 use crate::oci::reference::{self, Ref};
 use crate::trace::Trace;
+use std::future::Future;
 use std::path::PathBuf;
 
 type Result<T> = std::result::Result<T, WitError>;
@@ -28,16 +31,20 @@ pub fn registry_endpoint(registry: &str) -> Result<String> {
 }
 
 pub fn login(registry: &str, connection: RemoteOptions) -> Result<()> {
-    Ok(block_on(login::run(registry, &connection_of(connection)))?)
+    let timeout = connection.timeout_ms;
+    run(timeout, login::run(registry, &connection_of(connection)))
 }
 
 pub fn push(options: PushOptions) -> Result<PushResult> {
+    let timeout = options.connection.timeout_ms;
     let push = push::Push {
         chart: PathBuf::from(options.chart),
         remote: reference_of(&options.remote)?,
         connection: connection_of(options.connection),
+        limits: limits_of(options.limits),
+        source_date_epoch: options.source_date_epoch,
     };
-    let pushed = block_on(push::run(push))?;
+    let pushed = run(timeout, push::run(push))?;
     Ok(PushResult {
         reference: pushed.reference.to_string(),
         digest: pushed.digest,
@@ -47,14 +54,16 @@ pub fn push(options: PushOptions) -> Result<PushResult> {
 }
 
 pub fn pull(options: PullOptions) -> Result<PullResult> {
+    let timeout = options.connection.timeout_ms;
     let pull = pull::Pull {
         reference: reference_of(&options.reference)?,
         version: options.version,
         destination: PathBuf::from(options.destination),
         untar: options.untar,
         connection: connection_of(options.connection),
+        limits: limits_of(options.limits),
     };
-    let pulled = block_on(pull::run(pull))?;
+    let pulled = run(timeout, pull::run(pull))?;
     Ok(PullResult {
         reference: pulled.reference.to_string(),
         digest: pulled.digest,
@@ -62,6 +71,35 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         path: pulled.path.display().to_string(),
         warnings: pulled.warnings,
     })
+}
+
+/// Runs a command to its end, or until `timeout_ms` has passed.
+fn run<T>(timeout_ms: Option<u64>, command: impl Future<Output = crate::error::Result<T>>) -> Result<T> {
+    let deadline = timeout_ms.map(|ms| clock::now().saturating_add(ms.saturating_mul(clock::MILLISECOND)));
+    match executor::block_on(command, deadline) {
+        Some(outcome) => Ok(outcome?),
+        None => {
+            let waited = duration(timeout_ms.unwrap_or_default());
+            Err(Error::new(Kind::Network, "", format!("the command did not finish within {waited} (see --timeout)"))
+                .into())
+        }
+    }
+}
+
+/// A duration as Go (and so Helm's --timeout) writes it: `5m0s`, `1h0m0s`, `1.5s`.
+fn duration(ms: u64) -> String {
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let seconds =
+        if frac == 0 { format!("{s}s") } else { format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0')) };
+    match (h, m) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
+    }
+}
+
+fn limits_of(limits: Option<ChartLimits>) -> Limits {
+    limits.map_or_else(Limits::default, |l| Limits { chart_size: l.chart_size, file_size: l.file_size })
 }
 
 fn reference_record(r: Ref) -> Reference {
@@ -88,5 +126,16 @@ fn summary(meta: &Metadata) -> ChartSummary {
         version: meta.version.clone(),
         app_version: opt(&meta.app_version),
         description: opt(&meta.description),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(super::duration(300_000), "5m0s");
+        assert_eq!(super::duration(1_500), "1.5s");
+        assert_eq!(super::duration(3_600_000), "1h0m0s");
+        assert_eq!(super::duration(90_250), "1m30.25s");
     }
 }

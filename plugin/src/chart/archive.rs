@@ -1,106 +1,174 @@
-//! Reading chart archives: validating a `.tgz` before it is pushed, and unpacking a pulled one
-//! without letting any entry land outside its directory.
+//! Chart archives, read the way Helm's loader reads them: the first path component is the
+//! chart's directory, paths may not leave it, every file counts against Helm's size limits,
+//! and a byte-order mark is dropped. Reading either loads the chart (to check it) or also
+//! unpacks it, for `pull --untar`.
 
-use super::metadata::Metadata;
-use crate::error::{Error, Result};
+use super::load::{self, Chart, Content, File, Limits};
 use flate2::read::GzDecoder;
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::Path;
 
-/// Chart.yaml is small; a larger one is a sign of a hostile or broken archive.
-const CHART_YAML_MAX: u64 = 1 << 20;
-
-/// Reads an archive to its end (so truncation and CRC errors surface) and returns its validated Chart.yaml.
-pub fn inspect(reader: impl Read, origin: &str) -> Result<Metadata> {
-    let mut chart_yaml: Option<Vec<u8>> = None;
-    walk(reader, origin, |parts, entry| {
-        if parts.len() == 2 && parts[1] == "Chart.yaml" {
-            let mut yaml = Vec::new();
-            entry.take(CHART_YAML_MAX).read_to_end(&mut yaml)?;
-            chart_yaml = Some(yaml);
-        }
-        Ok(())
+/// Loads a chart from an archive. With `keep`, every file's bytes stay in memory (to write
+/// the chart out again); otherwise only those the loader reads.
+pub fn load(reader: impl Read, limits: &Limits, keep: bool) -> Result<Chart, String> {
+    let mut files = Vec::new();
+    read(reader, limits, |name, _, data| {
+        let content = if keep || load::reads(&name) { Content::Data(data) } else { Content::Dropped };
+        files.push(File { name, content });
+        Ok::<(), String>(())
     })?;
-    let yaml = chart_yaml.ok_or_else(|| corrupt(origin, "Chart.yaml file is missing"))?;
-    Metadata::from_yaml(&yaml, &format!("{origin}: Chart.yaml"))
+    load::load(files, limits, keep)
 }
 
-/// Unpacks an archive into `dest` (an empty directory) and returns the chart's top-level directory.
-pub fn unpack(reader: impl Read, dest: &Path, origin: &str) -> Result<PathBuf> {
-    let root = walk(reader, origin, |parts, entry| {
-        let target: PathBuf = parts.iter().fold(dest.to_path_buf(), |p, c| p.join(c));
-        match entry.header().entry_type() {
-            tar::EntryType::Directory => fs::create_dir_all(&target),
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent)?;
-                }
-                io::copy(entry, &mut File::create(&target)?).map(drop)
+/// Unpacks an archive into `dest` (an empty directory) as `<chart name>/…`, checking it on
+/// the way: one top-level directory, no path twice, Helm's limits, and a chart that loads.
+/// Returns the chart and the directory written.
+pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<(Chart, std::path::PathBuf), Unpacking> {
+    let staging = dest.join("chart");
+    let mut files = Vec::new();
+    let mut top: Option<String> = None;
+    let mut seen = BTreeSet::new();
+    read(reader, limits, |name, first, data| {
+        match &top {
+            None => top = Some(first.to_string()),
+            Some(t) if t != first => {
+                return Err(Unpacking::Chart(format!("it has entries under both {t}/ and {first}/")));
             }
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => Ok(()),
-            other => Err(io::Error::other(format!("{} is a {other:?}, which charts may not contain", parts.join("/")))),
-        }
-    })?;
-    Ok(dest.join(root))
-}
-
-fn corrupt(origin: &str, why: impl std::fmt::Display) -> Error {
-    Error::invalid_chart(format!("{origin} is not a valid chart archive"), why.to_string())
-}
-
-/// Visits every entry of a gzipped tar whose paths stay under one top-level directory,
-/// then drains the gzip trailer; returns that directory's name.
-fn walk<R: Read>(
-    reader: R,
-    origin: &str,
-    mut visit: impl FnMut(&[String], &mut tar::Entry<GzDecoder<R>>) -> io::Result<()>,
-) -> Result<String> {
-    let mut archive = tar::Archive::new(GzDecoder::new(reader));
-    let mut root: Option<String> = None;
-    for entry in archive.entries().map_err(|e| corrupt(origin, e))? {
-        let mut entry = entry.map_err(|e| corrupt(origin, e))?;
-        let path = entry.path().map_err(|e| corrupt(origin, e))?.into_owned();
-        let parts =
-            safe_parts(&path).ok_or_else(|| corrupt(origin, format!("entry {path:?} escapes the chart directory")))?;
-        let Some(first) = parts.first() else { continue };
-        match &root {
-            None => root = Some(first.clone()),
-            Some(r) if r != first => return Err(corrupt(origin, format!("entries under both {r}/ and {first}/"))),
             Some(_) => {}
         }
-        visit(&parts, &mut entry).map_err(|e| corrupt(origin, e))?;
-        io::copy(&mut entry, &mut io::sink()).map_err(|e| corrupt(origin, e))?;
-    }
-    // tar stops at its end marker; read on so gzip checks its trailer (CRC and length).
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| corrupt(origin, e))?;
-    root.ok_or_else(|| corrupt(origin, "it is empty"))
+        if !seen.insert(name.clone()) {
+            return Err(Unpacking::Chart(format!("it holds {name} twice")));
+        }
+        let path = name.split('/').fold(staging.clone(), |p, c| p.join(c));
+        write_file(&path, &data).map_err(|e| Unpacking::Write(format!("{}: {e}", path.display())))?;
+        let content = if load::reads(&name) { Content::Data(data) } else { Content::Dropped };
+        files.push(File { name, content });
+        Ok(())
+    })?;
+    let chart = load::load(files, limits, false).map_err(Unpacking::Chart)?;
+    Ok((chart, staging))
 }
 
-/// The entry's path as plain components, or None if it is absolute or climbs with `..`.
-fn safe_parts(path: &Path) -> Option<Vec<String>> {
-    let mut parts = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_str()?.to_string()),
-            Component::CurDir => {}
-            _ => return None,
+/// Why unpacking failed: the archive, or writing it out.
+#[derive(Debug)]
+pub enum Unpacking {
+    Chart(String),
+    Write(String),
+}
+
+impl From<String> for Unpacking {
+    fn from(why: String) -> Unpacking {
+        Unpacking::Chart(why)
+    }
+}
+
+fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::OpenOptions::new().write(true).create_new(true).open(path)?.write_all(data)
+}
+
+/// Visits every file of a gzipped tar with Helm's rules, giving `each` the path inside the
+/// chart, the first path component, and the bytes; then reads to the end, so that gzip
+/// checks its trailer (CRC and length).
+fn read<R: Read, E: From<String>>(
+    reader: R,
+    limits: &Limits,
+    mut each: impl FnMut(String, &str, Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut archive = tar::Archive::new(GzDecoder::new(reader));
+    let mut remaining = limits.chart_size;
+    let mut count = 0;
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() || matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
+            continue;
+        }
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let (first, name) = chart_path(&raw)?;
+        let size = entry.header().size().map_err(|e| e.to_string())?;
+        if size > limits.file_size {
+            let why = format!(
+                "the file {raw:?} is {size} bytes unpacked, more than the {} allowed for one file",
+                limits.file_size
+            );
+            return Err(why.into());
+        }
+        if size > remaining {
+            return Err(too_large(limits).into());
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        (&mut entry).take(remaining.min(limits.file_size) + 1).read_to_end(&mut data).map_err(|e| e.to_string())?;
+        if data.len() as u64 > limits.file_size {
+            return Err(
+                format!("the file {raw:?} is more than the {} bytes allowed for one file", limits.file_size).into()
+            );
+        }
+        remaining = remaining.checked_sub(data.len() as u64).ok_or_else(|| too_large(limits))?;
+        count += 1;
+        each(name, &first, load::strip_bom(data))?;
+    }
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| e.to_string())?;
+    if count == 0 {
+        return Err(String::from("no files in chart archive").into());
+    }
+    Ok(())
+}
+
+fn too_large(limits: &Limits) -> String {
+    format!("the chart is more than the {} bytes allowed unpacked", limits.chart_size)
+}
+
+/// The first component of an entry's path, and the rest made clean, with Helm's checks:
+/// no absolute paths, nothing outside the chart's directory, Chart.yaml not at the top.
+fn chart_path(raw: &str) -> Result<(String, String), String> {
+    // An archive made on Windows may use backslashes.
+    let delimiter = if raw.contains('\\') { '\\' } else { '/' };
+    let mut parts = raw.split(delimiter);
+    let first = parts.next().unwrap_or_default().to_string();
+    if first == "Chart.yaml" {
+        return Err("chart yaml not in base directory".into());
+    }
+    let rest: Vec<&str> = parts.collect();
+    if rest.first().is_some_and(|p| p.is_empty()) && rest.len() > 1 {
+        return Err("chart illegally contains absolute paths".into());
+    }
+    let mut clean: Vec<&str> = Vec::new();
+    for part in rest {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if clean.pop().is_none() {
+                    return Err("chart illegally references parent directory".into());
+                }
+            }
+            p => clean.push(p),
         }
     }
-    Some(parts)
+    if clean.is_empty() {
+        return Err(format!("chart illegally contains content outside the base directory: {raw:?}"));
+    }
+    if clean[0].len() == 2 && clean[0].ends_with(':') && clean[0].as_bytes()[0].is_ascii_alphabetic() {
+        return Err("chart contains illegally named files".into());
+    }
+    Ok((first, clean.join("/")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    pub(crate) fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
         for (name, data) in entries {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
-            // Write the name raw so hostile paths can be built.
+            // Write the name raw so that hostile paths can be built.
             h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
             h.set_cksum();
             tar.append(&h, *data).unwrap();
@@ -111,31 +179,56 @@ mod tests {
     const CHART: &[u8] = b"apiVersion: v2\nname: app\nversion: 0.1.0\n";
 
     #[test]
-    fn inspects_a_valid_archive() {
-        let meta = inspect(&tgz(&[("app/Chart.yaml", CHART), ("app/values.yaml", b"a: 1")])[..], "x.tgz").unwrap();
-        assert_eq!((meta.name.as_str(), meta.version.as_str()), ("app", "0.1.0"));
+    fn loads_a_valid_archive() {
+        let chart = load(
+            &tgz(&[("app/Chart.yaml", CHART), ("app/values.yaml", b"\xEF\xBB\xBFa: 1")])[..],
+            &Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!((chart.meta.name.as_str(), chart.meta.version.as_str()), ("app", "0.1.0"));
+        assert!(matches!(&chart.files[1].content, Content::Data(d) if d == b"a: 1"));
     }
 
     #[test]
-    fn rejects_broken_archives() {
+    fn refuses_broken_archives() {
         let good = tgz(&[("app/Chart.yaml", CHART), ("app/values.yaml", &[7u8; 4096])]);
+        let limits = Limits::default();
         for bad in [b"not gzip at all".to_vec(), good[..good.len() - 10].to_vec()] {
-            let e = inspect(&bad[..], "x.tgz").unwrap_err();
-            assert!(e.kind == crate::error::Kind::InvalidChart && e.to_string().contains("not a valid chart archive"));
+            assert!(load(&bad[..], &limits, false).is_err());
         }
         let mut flipped = good.clone();
         let n = flipped.len();
         flipped[n - 6] ^= 0xff; // inside the gzip CRC
-        assert!(inspect(&flipped[..], "x.tgz").is_err());
-        assert!(inspect(&tgz(&[("app/values.yaml", b"")])[..], "x.tgz").is_err());
-        assert!(inspect(&tgz(&[("app/Chart.yaml", CHART), ("../evil", b"")])[..], "x.tgz").is_err());
-        assert!(inspect(&tgz(&[("app/Chart.yaml", CHART), ("other/x", b"")])[..], "x.tgz").is_err());
+        assert!(load(&flipped[..], &limits, false).is_err());
+        assert_eq!(
+            load(&tgz(&[("app/values.yaml", b"")])[..], &limits, false).err().unwrap(),
+            "Chart.yaml file is missing"
+        );
+        let escape = load(&tgz(&[("app/Chart.yaml", CHART), ("app/../../evil", b"")])[..], &limits, false);
+        assert_eq!(escape.err().unwrap(), "chart illegally references parent directory");
+        assert!(
+            load(&tgz(&[("Chart.yaml", CHART)])[..], &limits, false).err().unwrap().contains("not in base directory")
+        );
     }
 
     #[test]
-    fn paths_must_stay_inside() {
-        assert!(safe_parts(Path::new("a/b")).is_some());
-        assert!(safe_parts(Path::new("/etc/passwd")).is_none());
-        assert!(safe_parts(Path::new("a/../../b")).is_none());
+    fn helms_limits_hold() {
+        let small = Limits { chart_size: 10_000, file_size: 3000 };
+        let big_file = load(&tgz(&[("app/Chart.yaml", CHART), ("app/big", &[0u8; 4000])])[..], &small, false);
+        assert!(big_file.err().unwrap().contains("allowed for one file"));
+        let many: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("app/f{i}"), vec![0u8; 2500])).collect();
+        let mut entries: Vec<(&str, &[u8])> = vec![("app/Chart.yaml", CHART)];
+        entries.extend(many.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
+        assert!(load(&tgz(&entries)[..], &small, false).err().unwrap().contains("allowed unpacked"));
+    }
+
+    #[test]
+    fn paths_are_cleaned_as_helm_cleans_them() {
+        assert_eq!(chart_path("app/a/../b").unwrap(), ("app".into(), "b".into()));
+        assert_eq!(chart_path("app\\templates\\x").unwrap(), ("app".into(), "templates/x".into()));
+        assert!(chart_path("app//etc/passwd").is_err());
+        assert!(chart_path("app").is_err());
+        assert!(chart_path("app/c:/x").is_err());
     }
 }

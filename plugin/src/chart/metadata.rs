@@ -1,7 +1,11 @@
-//! Chart.yaml: parsing, Helm's validation rules, and the config blob Helm derives from it.
+//! Chart.yaml: its fields, Helm's validation rules (and its clean-up of text fields), and
+//! the config blob Helm derives from it.
 
+use super::yaml;
 use crate::error::{Error, Result};
+use crate::version::Version;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Chart.yaml's fields in the order of Helm's Go struct, so the JSON config blob matches Helm's.
@@ -21,7 +25,7 @@ pub struct Metadata {
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "scalars")]
     pub keywords: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
-    pub maintainers: Vec<Maintainer>,
+    pub maintainers: Vec<Option<Maintainer>>,
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub icon: String,
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
@@ -32,26 +36,26 @@ pub struct Metadata {
     pub tags: String,
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub app_version: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "boolean")]
     pub deprecated: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "scalar_map")]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub kube_version: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
-    pub dependencies: Vec<Dependency>,
+    pub dependencies: Vec<Option<Dependency>>,
     #[serde(default, rename = "type", skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub kind: String,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Maintainer {
-    #[serde(default, deserialize_with = "scalar")]
+    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
+    pub email: String,
+    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
+    pub url: String,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,10 +70,10 @@ pub struct Dependency {
     pub condition: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "scalars")]
     pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "boolean")]
     pub enabled: bool,
-    #[serde(default, rename = "import-values", skip_serializing_if = "Vec::is_empty")]
-    pub import_values: Vec<serde_json::Value>,
+    #[serde(default, rename = "import-values", skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    pub import_values: Vec<Value>,
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub alias: String,
 }
@@ -78,12 +82,14 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// YAML writes `appVersion: 1.16` as a number; Helm keeps the text, and so do we.
+/// A scalar where Helm wants text: YAML writes `appVersion: 1.16` as a number, and Helm
+/// keeps the text; null is empty.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Scalar {
     Text(String),
     Int(i64),
+    Uint(u64),
     Float(f64),
     Bool(bool),
 }
@@ -93,6 +99,7 @@ impl From<Scalar> for String {
         match s {
             Scalar::Text(t) => t,
             Scalar::Int(i) => i.to_string(),
+            Scalar::Uint(u) => u.to_string(),
             Scalar::Float(f) => f.to_string(),
             Scalar::Bool(b) => b.to_string(),
         }
@@ -104,62 +111,173 @@ fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 fn scalars<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<Scalar>>::deserialize(d)?.unwrap_or_default().into_iter().map(String::from).collect())
+    let items = Option::<Vec<Option<Scalar>>>::deserialize(d)?.unwrap_or_default();
+    Ok(items.into_iter().map(|s| s.map(String::from).unwrap_or_default()).collect())
 }
 
 fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let map = Option::<BTreeMap<String, Scalar>>::deserialize(d)?.unwrap_or_default();
-    Ok(map.into_iter().map(|(k, v)| (k, v.into())).collect())
+    let map = Option::<BTreeMap<String, Option<Scalar>>>::deserialize(d)?.unwrap_or_default();
+    Ok(map.into_iter().map(|(k, v)| (k, v.map(String::from).unwrap_or_default())).collect())
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A boolean, as YAML 1.1 (which Helm reads) also writes it: `yes`, `on`, `true`, …
+fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match Option::<Scalar>::deserialize(d)? {
+        None => Ok(false),
+        Some(Scalar::Bool(b)) => Ok(b),
+        Some(Scalar::Text(t)) => match t.as_str() {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Ok(true),
+            "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Ok(false),
+            other => Err(serde::de::Error::custom(format!("{other:?} is not a boolean"))),
+        },
+        Some(_) => Err(serde::de::Error::custom("a number is not a boolean")),
+    }
+}
+
 impl Metadata {
-    /// Parses and validates Chart.yaml; `origin` names the file in messages.
-    pub fn from_yaml(bytes: &[u8], origin: &str) -> Result<Metadata> {
-        let meta: Metadata = serde_yaml::from_slice(bytes)
-            .map_err(|e| Error::invalid_chart(origin, format!("cannot parse Chart.yaml: {e}")))?;
-        meta.validate().map_err(|why| Error::invalid_chart(origin, why))?;
-        Ok(meta)
+    /// Reads Chart.yaml (and, if the chart has one, requirements.yaml, whose fields Helm
+    /// lays over it) and holds it to Helm's rules; `origin` names the file in messages.
+    pub fn from_yaml(chart_yaml: &[u8], requirements: Option<&[u8]>, origin: &str) -> Result<Metadata> {
+        let cannot = |file: &str, e: String| Error::invalid_chart(origin, format!("cannot load {file}: {e}"));
+        let mut fields = match yaml::first_document(chart_yaml).map_err(|e| cannot("Chart.yaml", e))? {
+            Value::Object(map) => map,
+            Value::Null => Default::default(),
+            _ => return Err(cannot("Chart.yaml", "it is not a mapping".into())),
+        };
+        // Helm 2 accepted charts without an apiVersion; Helm reads them as v1.
+        if fields.get("apiVersion").is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+            fields.insert("apiVersion".into(), Value::String("v1".into()));
+        }
+        if let Some(requirements) = requirements {
+            match yaml::first_document(requirements).map_err(|e| cannot("requirements.yaml", e))? {
+                Value::Object(over) => fields.extend(over),
+                Value::Null => {}
+                _ => return Err(cannot("requirements.yaml", "it is not a mapping".into())),
+            }
+        }
+        let meta: Metadata =
+            serde_json::from_value(Value::Object(fields)).map_err(|e| cannot("Chart.yaml", e.to_string()))?;
+        meta.checked(origin)
     }
 
     /// Reads the config blob of a pulled chart, holding it to the same rules.
     pub fn from_config(bytes: &[u8], origin: &str) -> Result<Metadata> {
         let meta: Metadata = serde_json::from_slice(bytes)
             .map_err(|e| Error::invalid_chart(origin, format!("the chart config is not valid JSON: {e}")))?;
-        meta.validate().map_err(|why| Error::invalid_chart(origin, why))?;
-        Ok(meta)
+        meta.checked(origin)
     }
 
-    /// Helm's rules, with the version held to strict semver since it becomes the tag.
-    pub fn validate(&self) -> Result<(), String> {
+    /// The metadata cleaned up and validated as Helm's `Metadata.Validate` does.
+    fn checked(mut self, origin: &str) -> Result<Metadata> {
+        self.sanitize();
+        self.validate().map_err(|why| Error::invalid_chart(origin, why))?;
+        Ok(self)
+    }
+
+    /// Helm normalises white space to plain spaces and drops unprintable characters in
+    /// these fields before anything else reads them (the config blob included).
+    fn sanitize(&mut self) {
+        for field in [
+            &mut self.name,
+            &mut self.description,
+            &mut self.home,
+            &mut self.icon,
+            &mut self.condition,
+            &mut self.tags,
+            &mut self.app_version,
+            &mut self.kube_version,
+        ] {
+            *field = sanitized(field);
+        }
+        for text in self.sources.iter_mut().chain(self.keywords.iter_mut()) {
+            *text = sanitized(text);
+        }
+        for m in self.maintainers.iter_mut().flatten() {
+            for field in [&mut m.name, &mut m.email, &mut m.url] {
+                *field = sanitized(field);
+            }
+        }
+        for d in self.dependencies.iter_mut().flatten() {
+            for field in [&mut d.name, &mut d.version, &mut d.repository, &mut d.condition] {
+                *field = sanitized(field);
+            }
+            for tag in &mut d.tags {
+                *tag = sanitized(tag);
+            }
+        }
+    }
+
+    /// Helm's rules, in Helm's words.
+    fn validate(&self) -> Result<(), String> {
         match self.api_version.as_str() {
-            "" => return Err("chart.metadata.apiVersion is required".into()),
             "v1" | "v2" => {}
-            other => return Err(format!("chart.metadata.apiVersion {other:?} is not valid (must be v1 or v2)")),
+            "" => return Err("chart.metadata.apiVersion is required".into()),
+            other => return Err(format!("unsupported chart version {other:?} (Helm packages apiVersion v1 and v2)")),
         }
         if self.name.is_empty() {
             return Err("chart.metadata.name is required".into());
         }
-        if self.name.contains(['/', '\\']) || self.name.starts_with('.') || self.name.chars().any(char::is_control) {
-            return Err(format!("chart.metadata.name {:?} is not valid", self.name));
+        if self.name == "." || self.name == ".." {
+            return Err(format!("chart.metadata.name {:?} is not allowed", self.name));
+        }
+        if self.name.contains(['/', '\\']) {
+            return Err(format!("chart.metadata.name {:?} is invalid", self.name));
         }
         if self.version.is_empty() {
             return Err("chart.metadata.version is required".into());
         }
-        if let Err(e) = semver::Version::parse(&self.version) {
-            return Err(format!(
-                "chart.metadata.version {:?} is not strict semver (MAJOR.MINOR.PATCH): {e}",
-                self.version
-            ));
-        }
+        Version::parse(&self.version)
+            .map_err(|why| format!("chart.metadata.version {:?} is invalid: {why}", self.version))?;
         if !matches!(self.kind.as_str(), "" | "application" | "library") {
-            return Err(format!("chart.metadata.type {:?} is not valid (application or library)", self.kind));
+            return Err("chart.metadata.type must be application or library".into());
+        }
+        if self.maintainers.iter().any(Option::is_none) {
+            return Err("maintainers must not contain empty or null nodes".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for dependency in &self.dependencies {
+            let Some(d) = dependency else { return Err("dependencies must not contain empty or null nodes".into()) };
+            if !d.alias.is_empty() && !d.alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                return Err(format!("dependency {:?} has disallowed characters in the alias", d.name));
+            }
+            let key = if d.alias.is_empty() { &d.name } else { &d.alias };
+            if !seen.insert(key.clone()) {
+                return Err(format!("more than one dependency with name or alias {key:?}"));
+            }
         }
         Ok(())
     }
+
+    /// The declared dependencies (Chart.yaml, or requirements.yaml for v1 charts).
+    pub fn dependencies(&self) -> impl Iterator<Item = &Dependency> {
+        self.dependencies.iter().flatten()
+    }
+}
+
+/// Go's `sanitizeString` in Helm: white space becomes a space, unprintable characters go.
+fn sanitized(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| {
+            if c.is_whitespace() {
+                Some(' ')
+            } else if c.is_control() || is_format(c) {
+                None
+            } else {
+                Some(c)
+            }
+        })
+        .collect()
+}
+
+/// Invisible formatting characters (Unicode category Cf) that Go does not call printable.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{AD}' | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]
@@ -168,7 +286,7 @@ mod tests {
     use crate::oci::helm::go_json;
 
     fn parse(yaml: &str) -> Result<Metadata> {
-        Metadata::from_yaml(yaml.as_bytes(), "Chart.yaml")
+        Metadata::from_yaml(yaml.as_bytes(), None, "Chart.yaml")
     }
 
     fn invalid(yaml: &str) -> String {
@@ -194,16 +312,57 @@ mod tests {
     }
 
     #[test]
-    fn validation_follows_helm() {
-        assert!(invalid("name: app\nversion: 1.0.0\n").contains("apiVersion is required"));
-        assert!(invalid("apiVersion: v3\nname: app\nversion: 1.0.0\n").contains("v1 or v2"));
+    fn accepts_what_helm_accepts() {
+        for (yaml, check) in [
+            ("name: app\nversion: 1.0.0\n", "apiVersion defaults to v1"),
+            ("apiVersion: v2\nname: app\nversion: v0.1.0\n", "v-prefixed version"),
+            ("apiVersion: v2\nname: app\nversion: 1.2\n", "short version"),
+            ("apiVersion: v2\nname: app\nversion: 1\n", "a number as version"),
+            ("apiVersion: v2\nname: old\nname: app\nversion: 1.0.0\n", "the last of a repeated key"),
+            ("\u{FEFF}apiVersion: v2\nname: app\nversion: 1.0.0\n", "a byte-order mark"),
+            ("apiVersion: v2\nname: app\nversion: 1.0.0\nannotations: {foo: }\n", "a null annotation"),
+            ("apiVersion: v1\nname: app\nversion: 1.0.0-rc.1+b2\ndeprecated: yes\n", "YAML 1.1 booleans"),
+        ] {
+            let m = parse(yaml).unwrap_or_else(|e| panic!("{check}: {e}"));
+            assert_eq!(m.name, "app", "{check}");
+        }
+        assert_eq!(parse("name: app\nversion: 1.0.0\n").unwrap().api_version, "v1");
+        assert_eq!(
+            parse("apiVersion: v2\nname: app\nversion: 1.0.0\nannotations: {foo: }\n").unwrap().annotations["foo"],
+            ""
+        );
+    }
+
+    #[test]
+    fn refuses_what_helm_refuses() {
+        assert!(invalid("apiVersion: v3\nname: app\nversion: 1.0.0\n").contains("unsupported chart version"));
         assert!(invalid("apiVersion: v2\nversion: 1.0.0\n").contains("name is required"));
-        assert!(invalid("apiVersion: v2\nname: ../x\nversion: 1.0.0\n").contains("not valid"));
+        assert!(invalid("apiVersion: v2\nname: ../x\nversion: 1.0.0\n").contains("invalid"));
+        assert!(invalid("apiVersion: v2\nname: ..\nversion: 1.0.0\n").contains("not allowed"));
         assert!(invalid("apiVersion: v2\nname: app\n").contains("version is required"));
-        assert!(invalid("apiVersion: v2\nname: app\nversion: 1.0\n").contains("strict semver"));
-        assert!(invalid("apiVersion: v2\nname: app\nversion: v1.0.0\n").contains("strict semver"));
-        assert!(invalid("apiVersion: v2\nname: app\nversion: 1.0.0\ntype: x\n").contains("type"));
-        assert!(invalid("apiVersion: [\n").contains("cannot parse"));
-        assert!(parse("apiVersion: v1\nname: app\nversion: 1.0.0-rc.1+b2\n").is_ok());
+        assert!(invalid("apiVersion: v2\nname: app\nversion: 1.0.0.0\n").contains("version \"1.0.0.0\" is invalid"));
+        assert!(invalid("apiVersion: v2\nname: app\nversion: 1.0.0\ntype: x\n").contains("application or library"));
+        assert!(invalid("apiVersion: [\n").contains("cannot load Chart.yaml"));
+        assert!(invalid("apiVersion: v2\nname: app\nversion: 1.0.0\nmaintainers: [~]\n").contains("null nodes"));
+        let deps = "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- {name: a, repository: x}\n";
+        assert!(invalid(&format!("{deps}- {{name: a, repository: y}}\n")).contains("more than one dependency"));
+        assert!(invalid(&format!("{deps}- {{name: b, alias: 'b/c'}}\n")).contains("alias"));
+    }
+
+    #[test]
+    fn requirements_lay_their_dependencies_over_chart_yaml() {
+        let m = Metadata::from_yaml(
+            b"apiVersion: v1\nname: app\nversion: 1.0.0\n",
+            Some(b"dependencies:\n- name: redis\n  version: 1.x\n  repository: https://charts\n"),
+            "Chart.yaml",
+        )
+        .unwrap();
+        assert_eq!(m.dependencies().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["redis"]);
+    }
+
+    #[test]
+    fn text_fields_are_cleaned_as_helm_cleans_them() {
+        let m = parse("apiVersion: v2\nname: app\nversion: 1.0.0\ndescription: \"a\\tb\\u0007c\\u200bd\"\n").unwrap();
+        assert_eq!(m.description, "a bcd");
     }
 }

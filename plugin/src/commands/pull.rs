@@ -1,15 +1,19 @@
 //! `pull`: resolve a reference, fetch the config and the chart layer concurrently, verify
-//! every digest, and only then write the chart.
+//! every digest and that the archive loads as the chart the manifest and the tag say, and
+//! only then write the chart.
 
-use crate::chart::{archive, metadata::Metadata};
+use crate::chart::archive::{self, Unpacking};
+use crate::chart::load::Limits;
+use crate::chart::metadata::Metadata;
 use crate::digest::{self, Hasher};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::fs::temp::{TempDir, TempFile};
 use crate::oci::client::{Client, Connection};
 use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::reference::{self, Ref};
 use crate::oci::{blobs, tags};
+use crate::version::Version;
 use futures::future::try_join;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -24,6 +28,7 @@ pub struct Pull {
     /// Unpack into `<destination>/<name>/` instead of writing `<name>-<version>.tgz`.
     pub untar: bool,
     pub connection: Connection,
+    pub limits: Limits,
 }
 
 pub struct Pulled {
@@ -72,14 +77,7 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
             l
         }
     };
-    for blob in [&manifest.config, layer] {
-        if !digest::is_valid(&blob.digest) {
-            return Err(Error::invalid_chart(
-                &subject,
-                format!("the manifest names an unusable digest {:?}", blob.digest),
-            ));
-        }
-    }
+    check_blobs(&manifest.config, layer, &pull.limits, &subject)?;
 
     let dest = &pull.destination;
     let mut tgz = TempFile::create_in(dest)?;
@@ -89,15 +87,14 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     )
     .await?;
     let meta = Metadata::from_config(&config, &subject)?;
-    if let (Some(v), Some(_)) = (version, &r.digest)
-        && v != meta.version
-    {
-        return Err(Error::not_found(&subject, format!("it is version {}, not {v}", meta.version)));
-    }
+    check_version(&r, version, &manifest, &meta, &subject)?;
 
     let path = if pull.untar {
-        untar(&tgz, dest, &subject)?
+        untar(&tgz, dest, &meta, &pull.limits, &subject)?
     } else {
+        let reader = io::BufReader::new(File::open(tgz.path()).map_err(|e| Error::io(tgz.path(), e))?);
+        let chart = archive::load(reader, &pull.limits, false).map_err(|why| unloadable(&subject, why))?;
+        same_chart(&chart.meta, &meta, &subject)?;
         let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
         tgz.persist(&path)?;
         path
@@ -106,11 +103,12 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
 }
 
 /// Settles which tag to fetch: `--version` (which must agree with a tag in the reference),
-/// else the reference's own tag or digest, else the newest stable semver tag.
+/// else the reference's own tag or digest, else the newest stable semver tag, as Helm does.
 async fn resolve_tag(client: &Client, r: &mut Ref, version: Option<&str>) -> Result<()> {
     if let Some(v) = version {
+        Version::parse(v).map_err(|why| Error::invalid_reference(format!("--version {v:?}"), why))?;
         let tag = reference::normalise_tag(v);
-        reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("version {v:?}"), why))?;
+        reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("--version {v:?}"), why))?;
         if let Some(t) = r.tag.as_ref().filter(|t| **t != tag) {
             return Err(Error::invalid_reference("chart reference and version mismatch", format!("{t} is not {v}")));
         }
@@ -119,8 +117,8 @@ async fn resolve_tag(client: &Client, r: &mut Ref, version: Option<&str>) -> Res
         let tags = tags::list(client, &r.repository, &r.to_string()).await?;
         let newest = tags
             .iter()
-            .filter_map(|t| semver::Version::parse(&t.replace('_', "+")).ok().map(|v| (v, t)))
-            .filter(|(v, _)| v.pre.is_empty())
+            .filter_map(|t| Version::parse_strict(&t.replace('_', "+")).ok().map(|v| (v, t)))
+            .filter(|(v, _)| !v.is_prerelease())
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, t)| t.clone());
         r.tag = Some(newest.ok_or_else(|| Error::not_found(r.to_string(), "no chart version found (no semver tags)"))?);
@@ -128,14 +126,80 @@ async fn resolve_tag(client: &Client, r: &mut Ref, version: Option<&str>) -> Res
     Ok(())
 }
 
-/// Fetches a small blob (the config) into memory, verified.
-async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
-    if blob.size > MANIFEST_MAX {
+/// Refuses blobs the manifest describes as no chart could be: a config larger than a
+/// manifest may be, a chart layer larger than a chart may be unpacked (gzip adds a little).
+fn check_blobs(config: &Descriptor, layer: &Descriptor, limits: &Limits, subject: &str) -> Result<()> {
+    for blob in [config, layer] {
+        if !digest::is_valid(&blob.digest) {
+            return Err(Error::invalid_chart(
+                subject,
+                format!("the manifest names an unusable digest {:?}", blob.digest),
+            ));
+        }
+    }
+    if config.size > MANIFEST_MAX {
         return Err(Error::invalid_chart(
-            format!("config blob {}", blob.digest),
-            format!("it claims {} bytes", blob.size),
+            format!("config blob {}", config.digest),
+            format!("it claims {} bytes", config.size),
         ));
     }
+    let most = limits.chart_size.saturating_add(limits.chart_size / 64).saturating_add(64 << 10);
+    if layer.size > most {
+        return Err(Error::invalid_chart(
+            subject,
+            format!(
+                "its chart layer is {} bytes, more than a chart of at most {} bytes unpacked can be (raise it with --max-chart-size)",
+                layer.size, limits.chart_size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The chart must be the one asked for: the version `--version` named when pinned by
+/// digest, and the version the tag and the manifest say.
+fn check_version(r: &Ref, version: Option<&str>, manifest: &Manifest, meta: &Metadata, subject: &str) -> Result<()> {
+    if let (Some(v), Some(_)) = (version, &r.digest)
+        && v != meta.version
+    {
+        return Err(Error::not_found(subject, format!("it is version {}, not {v}", meta.version)));
+    }
+    let served = |said: &str| {
+        Error::invalid_chart(subject, format!("the registry served version {} where {said}", meta.version))
+    };
+    // A tag that is a version names the chart's version; `latest` and the like do not.
+    if let Some(tag) = r.tag.as_deref().filter(|_| r.digest.is_none())
+        && Version::parse(&tag.replace('_', "+")).is_ok()
+        && reference::normalise_tag(&meta.version) != tag
+    {
+        return Err(served(&format!("the tag says {tag}")));
+    }
+    match manifest.annotations.get("org.opencontainers.image.version") {
+        Some(said) if *said != meta.version => Err(served(&format!("the manifest says {said}"))),
+        _ => Ok(()),
+    }
+}
+
+/// What the archive holds must be the chart the config describes.
+fn same_chart(loaded: &Metadata, config: &Metadata, subject: &str) -> Result<()> {
+    if loaded.name != config.name || loaded.version != config.version {
+        return Err(Error::invalid_chart(
+            subject,
+            format!(
+                "the chart layer holds {} {} where the config says {} {}",
+                loaded.name, loaded.version, config.name, config.version
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn unloadable(subject: &str, why: String) -> Error {
+    Error::invalid_chart(format!("{subject}: the chart layer is not a chart Helm can load"), why)
+}
+
+/// Fetches a small blob (the config) into memory, verified.
+async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
     let bytes = blobs::download(client, repo, blob).await?.bytes().await?;
     digest::verify(
         &format!("blob {}", blob.digest),
@@ -162,21 +226,23 @@ async fn download(client: &Client, repo: &str, blob: &Descriptor, into: &mut Tem
     digest::verify(&format!("blob {}", blob.digest), (&blob.digest, blob.size), (&actual, size))
 }
 
-/// Unpacks a verified archive as `<dest>/<chart>/`, refusing to replace an existing directory.
-fn untar(tgz: &TempFile, dest: &Path, subject: &str) -> Result<PathBuf> {
-    let path = tgz.path().to_path_buf();
-    let staging = TempDir::create_in(dest)?;
-    let reader = io::BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
-    let unpacked = archive::unpack(reader, staging.path(), subject)?;
-    let name = unpacked.file_name().expect("unpack returns a named directory");
-    let target = dest.join(name);
+/// Unpacks a verified archive as `<dest>/<chart name>/`, refusing to replace anything.
+fn untar(tgz: &TempFile, dest: &Path, meta: &Metadata, limits: &Limits, subject: &str) -> Result<PathBuf> {
+    let target = dest.join(&meta.name);
     if fs::symlink_metadata(&target).is_ok() {
         return Err(Error::new(
-            crate::error::Kind::Io,
+            Kind::Io,
             "failed to untar",
             format!("a file or directory with the name {} already exists", target.display()),
         ));
     }
+    let staging = TempDir::create_in(dest)?;
+    let reader = io::BufReader::new(File::open(tgz.path()).map_err(|e| Error::io(tgz.path(), e))?);
+    let (chart, unpacked) = archive::unpack(reader, staging.path(), limits).map_err(|e| match e {
+        Unpacking::Chart(why) => unloadable(subject, why),
+        Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
+    })?;
+    same_chart(&chart.meta, meta, subject)?;
     fs::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
     Ok(target)
 }

@@ -1,9 +1,11 @@
 //! `push`: package (if needed) and upload a chart the way `helm push` lays it out. The
 //! blobs are checked and uploaded concurrently; the manifest goes last.
 
-use crate::chart::{archive, metadata::Metadata, package::ChartDir};
+use crate::chart::load::{self, Limits};
+use crate::chart::{archive, directory, metadata::Metadata, package};
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
+use crate::net::clock;
 use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
 use crate::oci::client::{Client, Connection};
 use crate::oci::helm::{self, Descriptor, Manifest};
@@ -22,6 +24,9 @@ pub struct Push {
     /// `host/namespace` (pushed to `<namespace>/<name>:<version>`), or a reference with a tag.
     pub remote: Ref,
     pub connection: Connection,
+    pub limits: Limits,
+    /// `SOURCE_DATE_EPOCH`: the time to stamp instead of the newest file's.
+    pub source_date_epoch: Option<i64>,
 }
 
 pub struct Pushed {
@@ -32,25 +37,34 @@ pub struct Pushed {
 }
 
 /// What is being pushed: a directory packaged in memory, or an archive read from its file.
+/// Either way the chart has loaded by Helm's rules first, so what is pushed Helm can load.
 enum Source {
-    Packaged { archive: Vec<u8>, meta: Metadata, mtime: i64 },
-    Archive { path: PathBuf, meta: Metadata, mtime: i64 },
+    Packaged { archive: Vec<u8>, meta: Metadata, created: i64 },
+    Archive { path: PathBuf, meta: Metadata, created: i64 },
 }
 
 impl Source {
-    fn open(path: &Path) -> Result<Source> {
+    fn open(path: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Source> {
+        let origin = path.display().to_string();
         let stat = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        // A time in the future (a clock set wrong, a file from elsewhere) is never stamped.
+        let now = clock::wall_seconds();
         if stat.is_dir() {
-            let dir = ChartDir::load(path)?;
-            let archive = dir.archive()?;
-            return Ok(Source::Packaged { archive, meta: dir.meta, mtime: dir.mtime });
+            let (files, newest) = directory::files(path, limits)?;
+            let chart = load::load(files, limits, true).map_err(|why| Error::invalid_chart(&origin, why))?;
+            load::check_dependencies(&chart).map_err(|why| Error::invalid_chart(&origin, why))?;
+            let created = source_date_epoch.unwrap_or(newest).min(now);
+            let archive = package::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
+            return Ok(Source::Packaged { archive, meta: chart.meta, created });
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = archive::inspect(io::BufReader::new(file), &path.display().to_string())?;
+        let chart = archive::load(io::BufReader::new(file), limits, false)
+            .map_err(|why| Error::invalid_chart(format!("{origin} is not a valid chart archive"), why))?;
         // Helm stamps `created` with the archive's modification time.
         let mtime =
             stat.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64);
-        Ok(Source::Archive { path: path.to_path_buf(), meta, mtime })
+        let created = source_date_epoch.unwrap_or(mtime).min(now);
+        Ok(Source::Archive { path: path.to_path_buf(), meta: chart.meta, created })
     }
 
     fn meta(&self) -> &Metadata {
@@ -59,9 +73,9 @@ impl Source {
         }
     }
 
-    fn mtime(&self) -> i64 {
+    fn created(&self) -> i64 {
         match self {
-            Source::Packaged { mtime, .. } | Source::Archive { mtime, .. } => *mtime,
+            Source::Packaged { created, .. } | Source::Archive { created, .. } => *created,
         }
     }
 
@@ -111,7 +125,7 @@ pub async fn run(push: Push) -> Result<Pushed> {
             "give oci://host/namespace or a tag",
         ));
     }
-    let source = Source::open(&push.chart)?;
+    let source = Source::open(&push.chart, &push.limits, push.source_date_epoch)?;
     let meta = source.meta();
     let version_tag = reference::normalise_tag(&meta.version);
     let mut warnings = Vec::new();
@@ -159,7 +173,7 @@ pub async fn run(push: Push) -> Result<Pushed> {
         layers.push(prov.clone());
         blobs.push((prov, Content::Bytes(bytes)));
     }
-    let annotations = helm::chart_annotations(meta, &timestamp::rfc3339(source.mtime()));
+    let annotations = helm::chart_annotations(meta, &timestamp::rfc3339(source.created()));
     let manifest_bytes = helm::go_json(&Manifest::for_chart(config, layers, annotations));
     let manifest_digest = digest::of_bytes(&manifest_bytes);
 

@@ -1,5 +1,5 @@
-//! Monotonic time and timers: token lifetimes and retry back-off wait on a timer pollable,
-//! so nothing else is held up.
+//! Time: a monotonic clock and timers (token lifetimes and retry back-off wait on a timer
+//! pollable, so nothing else is held up), and the wall clock for timestamps.
 
 pub const SECOND: u64 = 1_000_000_000;
 pub const MILLISECOND: u64 = 1_000_000;
@@ -16,12 +16,23 @@ pub async fn sleep(ns: u64) {
     super::executor::wait(wasip2::clocks::monotonic_clock::subscribe_duration(ns)).await
 }
 
+/// Seconds since the Unix epoch, by the wall clock.
+#[cfg(target_arch = "wasm32")]
+pub fn wall_seconds() -> i64 {
+    wasip2::clocks::wall_clock::now().seconds as i64
+}
+
 /// Natively (unit tests) the same, from std.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn now() -> u64 {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wall_seconds() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

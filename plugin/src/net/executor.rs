@@ -36,19 +36,22 @@ thread_local! {
     static REACTOR: RefCell<Reactor> = RefCell::default();
 }
 
-/// Runs a future to completion, waiting on the pollables its parts register.
-pub fn block_on<F: Future>(future: F) -> F::Output {
+/// Runs a future to completion, waiting on the pollables its parts register; None if the
+/// `deadline` (monotonic nanoseconds) passes first. The future is then dropped here, so
+/// whatever it holds (temp files among them) is cleaned up as usual.
+pub fn block_on<F: Future>(future: F, deadline: Option<u64>) -> Option<F::Output> {
     let woken = Arc::new(Flag(AtomicBool::new(false)));
     let waker = Waker::from(woken.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
+    let deadline = deadline.map(wasip2::clocks::monotonic_clock::subscribe_instant);
     loop {
         woken.0.store(false, Ordering::Relaxed);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
+            return Some(out);
         }
-        if !woken.0.load(Ordering::Relaxed) {
-            wait_for_any();
+        if !woken.0.load(Ordering::Relaxed) && !wait_for_any(deadline.as_ref()) {
+            return None;
         }
     }
 }
@@ -60,8 +63,9 @@ pub async fn bounded<T>(limit: usize, futures: impl IntoIterator<Item = impl Fut
     stream::iter(futures).buffered(limit.max(1)).collect().await
 }
 
-/// Blocks in one `poll` over every registered pollable, then wakes those that are ready.
-fn wait_for_any() {
+/// Blocks in one `poll` over every registered pollable (and the deadline's), then wakes
+/// those that are ready. False if the deadline is what became ready.
+fn wait_for_any(deadline: Option<&Pollable>) -> bool {
     let wakers = REACTOR.with(|reactor| {
         let mut reactor = reactor.borrow_mut();
         let waiting: Vec<usize> =
@@ -70,21 +74,27 @@ fn wait_for_any() {
         // returned Pending without registering; panicking beats sleeping forever.
         assert!(!waiting.is_empty(), "the executor has nothing to wait for");
         let ready = {
-            let pollables: Vec<&Pollable> =
+            let mut pollables: Vec<&Pollable> =
                 waiting.iter().map(|&i| &reactor.slots[i].as_ref().expect("listed above").pollable).collect();
+            pollables.extend(deadline);
             poll(&pollables)
         };
+        if ready.iter().any(|&i| i as usize == waiting.len()) {
+            return None;
+        }
         let mut wakers = Vec::with_capacity(ready.len());
         for index in ready {
             let slot = reactor.slots[waiting[index as usize]].as_mut().expect("listed above");
             slot.ready = true;
             wakers.push(slot.waker.clone());
         }
-        wakers
+        Some(wakers)
     });
+    let Some(wakers) = wakers else { return false };
     for waker in wakers {
         waker.wake();
     }
+    true
 }
 
 /// Waits until the pollable is ready.

@@ -1,7 +1,7 @@
 //! Trying again when the network or the registry failed for a moment: connection errors,
 //! 429 and 5xx get exponential back-off with jitter, `Retry-After` is honoured, and a
-//! request is tried at most `MAX_TRIES` times. The pauses wait on a timer, so other
-//! requests go on meanwhile.
+//! request is tried at most `MAX_TRIES` times, with at most a minute of pauses in all. The
+//! pauses wait on a timer, so other requests go on meanwhile.
 
 use super::clock::{self, MILLISECOND, SECOND};
 use super::wire::Response;
@@ -14,6 +14,8 @@ const FIRST_WAIT: u64 = 200 * MILLISECOND;
 const LONGEST_WAIT: u64 = 3 * SECOND;
 /// A server asking for a longer pause than this is not waited for; its answer stands.
 const LONGEST_RETRY_AFTER: u64 = 60 * SECOND;
+/// All the pauses of one request together stay within this.
+const MOST_WAITING: u64 = 60 * SECOND;
 
 /// Statuses that mean "not now" rather than "no": throttling and server trouble.
 pub fn transient_status(status: u16) -> bool {
@@ -40,6 +42,7 @@ where
     Fut: Future<Output = Result<Response>>,
 {
     let mut tries = 1;
+    let mut waited = 0;
     loop {
         let outcome = attempt().await;
         let (why, retry_after) = match &outcome {
@@ -50,7 +53,7 @@ where
             _ => return outcome,
         };
         let pause = match pause(tries, retry_after.as_deref()) {
-            Some(p) if tries < MAX_TRIES => p,
+            Some(p) if tries < MAX_TRIES && waited + p <= MOST_WAITING => p,
             _ => {
                 trace.debug(|| format!("{what}: {why}; giving up after {tries} tries"));
                 // Tried enough: whoever gets this error should not try again.
@@ -65,6 +68,7 @@ where
         });
         drop(outcome);
         clock::sleep(pause).await;
+        waited += pause;
         tries += 1;
     }
 }

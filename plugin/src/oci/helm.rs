@@ -59,10 +59,8 @@ pub fn chart_annotations(meta: &Metadata, created: &str) -> BTreeMap<String, Str
     let authors: Vec<String> = meta
         .maintainers
         .iter()
-        .map(|m| match &m.email {
-            Some(email) if !email.is_empty() => format!("{} ({email})", m.name),
-            _ => m.name.clone(),
-        })
+        .flatten()
+        .map(|m| if m.email.is_empty() { m.name.clone() } else { format!("{} ({})", m.name, m.email) })
         .collect();
     put("authors", &authors.join(", "));
     // Chart.yaml's own annotations win over everything but the title and version, as in Helm.
@@ -102,8 +100,8 @@ mod tests {
         meta.home = "https://h".into();
         meta.sources = vec!["https://s1".into(), "https://s2".into()];
         meta.maintainers = vec![
-            Maintainer { name: "A".into(), email: Some("a@x".into()), url: None },
-            Maintainer { name: "B".into(), email: None, url: None },
+            Some(Maintainer { name: "A".into(), email: "a@x".into(), url: String::new() }),
+            Some(Maintainer { name: "B".into(), ..Default::default() }),
         ];
         meta.annotations.insert("org.opencontainers.image.title".into(), "evil".into());
         meta.annotations.insert("team".into(), "core".into());

@@ -1,0 +1,134 @@
+//! A chart directory as Helm's directory loader sees it: `.helmignore` (with Helm's
+//! defaults) applied, symlinks followed only inside the chart, regular files only, and
+//! each file within Helm's size limit. Contents stay on disk until the archive is written.
+
+use super::ignore::Rules;
+use super::load::{Content, File, Limits};
+use crate::error::{Error, Result};
+use crate::fs::inside::{self, Refusal};
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+/// Symlinked directories could loop; no real chart nests this deep.
+const MAX_DEPTH: usize = 32;
+
+/// The chart's files, and the newest modification time among them.
+pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
+    match fs::metadata(root.join("Chart.yaml")) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::invalid_chart(
+                root.display().to_string(),
+                "Chart.yaml file is missing; not a chart directory",
+            ));
+        }
+        Err(e) => return Err(Error::io(&root.join("Chart.yaml"), e)),
+    }
+    let rules = match fs::read_to_string(root.join(".helmignore")) {
+        Ok(text) => Rules::with_defaults(&text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Rules::with_defaults(""),
+        Err(e) => return Err(Error::io(&root.join(".helmignore"), e)),
+    };
+    let mut walk = Walk { root, rules, limits, files: Vec::new(), mtime: 0, total: 0 };
+    walk.dir("", "", 0)?;
+    Ok((walk.files, walk.mtime))
+}
+
+struct Walk<'a> {
+    root: &'a Path,
+    rules: Rules,
+    limits: &'a Limits,
+    files: Vec<File>,
+    mtime: i64,
+    total: u64,
+}
+
+impl Walk<'_> {
+    /// Walks the directory at `real` (relative to the root), naming what it finds under
+    /// `logical` (as a symlinked directory lends its name to what it holds).
+    fn dir(&mut self, real: &str, logical: &str, depth: usize) -> Result<()> {
+        let dir = self.root.join(real);
+        if depth > MAX_DEPTH {
+            return Err(self.bad(&dir.display().to_string(), "directories nest too deep (a symlink loop?)"));
+        }
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let symlink = entry.file_type().map_err(|e| Error::io(&dir, e))?.is_symlink();
+            let name =
+                entry.file_name().into_string().map_err(|_| self.bad(logical, "a file name is not valid UTF-8"))?;
+            names.push((name, symlink));
+        }
+        names.sort();
+        for (name, symlink) in names {
+            let rel = join(logical, &name);
+            let mut target = join(real, &name);
+            // The directory itself is resolved already; only a link needs following.
+            if symlink {
+                target = inside::resolve(self.root, &target).map_err(|r| self.refused(&rel, &join(real, &name), r))?;
+            }
+            let path = self.root.join(&target);
+            let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+            if meta.is_dir() {
+                if !self.rules.ignored(&rel, true) {
+                    self.dir(&target, &rel, depth + 1)?;
+                }
+                continue;
+            }
+            if self.rules.ignored(&rel, false) {
+                continue;
+            }
+            if !meta.is_file() {
+                return Err(self.bad(&rel, "cannot load an irregular file (a device, socket or pipe)"));
+            }
+            if meta.len() > self.limits.file_size {
+                let why = format!("chart file {name:?} is larger than the maximum file size {}", self.limits.file_size);
+                return Err(self.bad(&rel, &why));
+            }
+            self.total += meta.len();
+            if self.total > self.limits.chart_size {
+                return Err(
+                    self.bad(&rel, &format!("the chart is larger than the maximum size {}", self.limits.chart_size))
+                );
+            }
+            let modified = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+            self.mtime = self.mtime.max(modified.map_or(0, |d| d.as_secs() as i64));
+            self.files.push(File { name: rel, content: Content::Disk(path) });
+        }
+        Ok(())
+    }
+
+    fn bad(&self, what: &str, why: &str) -> Error {
+        Error::invalid_chart(self.root.display().to_string(), format!("{what}: {why}"))
+    }
+
+    /// A symlink not followed, with its target as written where the host shows it.
+    fn refused(&self, rel: &str, link: &str, refusal: Refusal) -> Error {
+        let target = fs::read_link(self.root.join(link)).map(|t| t.display().to_string());
+        let named = match &target {
+            Ok(t) => format!("symlink {rel} -> {t}"),
+            Err(_) => format!("symlink {rel}"),
+        };
+        let why = match refusal {
+            Refusal::Absolute => {
+                "it points to an absolute path, outside the chart directory, which helm-oci does not follow".into()
+            }
+            Refusal::Outside(via) if target.as_deref().is_ok_and(|t| *t == via) => {
+                "it points outside the chart directory, which helm-oci does not follow".into()
+            }
+            Refusal::Outside(via) => {
+                format!("it leads outside the chart directory (through {via}), which helm-oci does not follow")
+            }
+            Refusal::Loop => "it is part of a symlink loop".into(),
+            Refusal::Missing => "its target does not exist".into(),
+            Refusal::Io(e) => e,
+        };
+        self.bad(&named, &why)
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") }
+}

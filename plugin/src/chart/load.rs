@@ -1,0 +1,274 @@
+//! Helm's loader rules (`LoadFiles`): what each file of a chart means, which files Helm
+//! leaves out, and how the subcharts under `charts/` are found and loaded in turn. Files
+//! come from a directory walk or an archive; either way the same rules decide.
+
+use super::metadata::Metadata;
+use super::{archive, yaml};
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Helm's caps on a chart: all its files together, and each one, unpacked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub chart_size: u64,
+    pub file_size: u64,
+}
+
+impl Default for Limits {
+    /// Helm's `MaxDecompressedChartSize` and `MaxDecompressedFileSize`.
+    fn default() -> Limits {
+        Limits { chart_size: 100 << 20, file_size: 5 << 20 }
+    }
+}
+
+/// One file of a chart, named by its path inside the chart (`templates/a.yaml`).
+pub struct File {
+    pub name: String,
+    pub content: Content,
+}
+
+/// Where a file's bytes are.
+pub enum Content {
+    /// In memory, without a UTF-8 byte-order mark (Helm drops it).
+    Data(Vec<u8>),
+    /// On disk, read when the archive is written.
+    Disk(PathBuf),
+    /// Not kept: the chart was loaded to be checked, and only this file's name matters.
+    Dropped,
+}
+
+/// A loaded chart: its metadata, the files that go into its archive (subcharts apart), and
+/// its subcharts, loaded the same way.
+pub struct Chart {
+    pub meta: Metadata,
+    pub files: Vec<File>,
+    pub subcharts: Vec<Chart>,
+}
+
+/// Whether the loader reads this file's bytes (rather than only carrying it): Chart.yaml
+/// and its companions, and subchart archives, of the chart or of any chart under `charts/`.
+pub fn reads(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    while parts.len() >= 3 && parts[0] == "charts" {
+        parts.drain(..2);
+    }
+    match parts.as_slice() {
+        [name] => matches!(
+            *name,
+            "Chart.yaml"
+                | "Chart.lock"
+                | "values.yaml"
+                | "values.schema.json"
+                | "requirements.yaml"
+                | "requirements.lock"
+        ),
+        ["charts", sub] => sub.ends_with(".tgz"),
+        _ => false,
+    }
+}
+
+/// Applies Helm's rules to a chart's files. The error is Helm's wording of the cause.
+pub fn load(files: Vec<File>, limits: &Limits, keep: bool) -> Result<Chart, String> {
+    let data = |name: &str| files.iter().find(|f| f.name == name).map(|f| bytes(&f.content));
+    let chart_yaml = data("Chart.yaml").ok_or("Chart.yaml file is missing")??;
+    let requirements = data("requirements.yaml").transpose()?;
+    let meta = Metadata::from_yaml(&chart_yaml, requirements.as_deref(), "").map_err(|e| e.cause)?;
+    let v1 = meta.api_version == "v1";
+
+    let mut kept = Vec::new();
+    let mut groups: Vec<(String, Vec<File>)> = Vec::new();
+    for file in files {
+        let name = file.name.as_str();
+        match name {
+            "Chart.yaml" => kept.push(file),
+            "Chart.lock" | "requirements.lock" => {
+                yaml::first_document(&bytes(&file.content)?).map_err(|e| format!("cannot load {name}: {e}"))?;
+                // Helm writes Chart.lock only for v2 charts, requirements.lock only for v1.
+                if (name == "Chart.lock") != v1 {
+                    kept.push(file);
+                }
+            }
+            "values.yaml" => {
+                yaml::values(&bytes(&file.content)?).map_err(|e| format!("cannot load values.yaml: {e}"))?;
+                kept.push(file);
+            }
+            "requirements.yaml" if !v1 => {}
+            _ if name.starts_with("charts/") && !name.ends_with(".prov") => {
+                let rest = &name["charts/".len()..];
+                let group = rest.split('/').next().unwrap_or_default().to_string();
+                match groups.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, members)) => members.push(file),
+                    None => groups.push((group, vec![file])),
+                }
+            }
+            _ => kept.push(file),
+        }
+    }
+
+    let mut subcharts = Vec::new();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    for (group, members) in groups {
+        // Helm skips `charts/_…` and `charts/.…` entirely.
+        if group.starts_with(['_', '.']) {
+            continue;
+        }
+        let unpacking = |e: String| format!("error unpacking subchart {group} in {}: {e}", meta.name);
+        let sub = if group.ends_with(".tgz") {
+            let [archive] = members.as_slice() else {
+                return Err(format!("error unpacking subchart tar in {}: expected charts/{group} alone", meta.name));
+            };
+            if archive.name != format!("charts/{group}") {
+                return Err(format!(
+                    "error unpacking subchart tar in {}: expected charts/{group}, got {}",
+                    meta.name, archive.name
+                ));
+            }
+            let data = bytes(&archive.content).map_err(&unpacking)?;
+            archive::load(&data[..], limits, keep).map_err(unpacking)?
+        } else {
+            // A file lying in charts/ that is no chart's is not part of any subchart.
+            let inside: Vec<File> = members
+                .into_iter()
+                .filter_map(|f| {
+                    let (_, rest) = f.name.split_once('/')?.1.split_once('/')?;
+                    Some(File { name: rest.to_string(), content: f.content })
+                })
+                .collect();
+            load(inside, limits, keep).map_err(unpacking)?
+        };
+        subcharts.push(sub);
+    }
+    Ok(Chart { meta, files: kept, subcharts })
+}
+
+/// Refuses a chart whose declared dependencies are not all under `charts/`, as `helm
+/// package` does.
+pub fn check_dependencies(chart: &Chart) -> Result<(), String> {
+    let missing: Vec<&str> = chart
+        .meta
+        .dependencies()
+        .filter(|d| !chart.subcharts.iter().any(|s| s.meta.name == d.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("found in Chart.yaml, but missing in charts/ directory: {}", missing.join(", ")))
+    }
+}
+
+/// A file's bytes, read from disk if they are not in memory yet.
+pub fn bytes(content: &Content) -> Result<Vec<u8>, String> {
+    match content {
+        Content::Data(data) => Ok(data.clone()),
+        Content::Disk(path) => {
+            let mut data = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|mut f| f.read_to_end(&mut data))
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            Ok(strip_bom(data))
+        }
+        Content::Dropped => Err("the file's content was not kept".into()),
+    }
+}
+
+/// Helm drops a UTF-8 byte-order mark at the start of every file it loads.
+pub fn strip_bom(mut data: Vec<u8>) -> Vec<u8> {
+    if data.starts_with(b"\xEF\xBB\xBF") {
+        data.drain(..3);
+    }
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &[(&str, &str)]) -> Vec<File> {
+        list.iter().map(|(n, d)| File { name: n.to_string(), content: Content::Data(d.as_bytes().to_vec()) }).collect()
+    }
+
+    fn names(chart: &Chart) -> Vec<&str> {
+        chart.files.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    const V2: &str = "apiVersion: v2\nname: app\nversion: 1.0.0\n";
+    const V1: &str = "apiVersion: v1\nname: app\nversion: 1.0.0\n";
+
+    #[test]
+    fn leaves_out_what_helm_leaves_out() {
+        let chart = load(
+            files(&[
+                ("Chart.yaml", V2),
+                ("Chart.lock", "dependencies: []\n"),
+                ("requirements.yaml", "dependencies: []\n"),
+                ("requirements.lock", "dependencies: []\n"),
+                ("charts/_helpers/x", "x"),
+                ("charts/.gitkeep", ""),
+                ("charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 0.1.0\n"),
+                ("charts/sub.prov", "signature"),
+                ("templates/a.yaml", "a"),
+            ]),
+            &Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(names(&chart), ["Chart.yaml", "Chart.lock", "charts/sub.prov", "templates/a.yaml"]);
+        assert_eq!(chart.subcharts.len(), 1);
+        assert_eq!(names(&chart.subcharts[0]), ["Chart.yaml"]);
+
+        let v1 = load(
+            files(&[
+                ("Chart.yaml", V1),
+                ("Chart.lock", "x: 1\n"),
+                ("requirements.yaml", "dependencies: []\n"),
+                ("requirements.lock", "{}"),
+            ]),
+            &Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(names(&v1), ["Chart.yaml", "requirements.yaml", "requirements.lock"]);
+    }
+
+    #[test]
+    fn refuses_what_helm_refuses() {
+        let refuse = |list: &[(&str, &str)]| load(files(list), &Limits::default(), true).err().unwrap();
+        assert_eq!(refuse(&[("values.yaml", "a: 1\n")]), "Chart.yaml file is missing");
+        assert!(refuse(&[("Chart.yaml", V2), ("values.yaml", "a: [\n")]).starts_with("cannot load values.yaml"));
+        assert!(refuse(&[("Chart.yaml", V2), ("Chart.lock", "a: [\n")]).starts_with("cannot load Chart.lock"));
+        let bad_sub = refuse(&[("Chart.yaml", V2), ("charts/sub/Chart.yaml", "name: sub\n")]);
+        assert!(
+            bad_sub.starts_with("error unpacking subchart sub in app: ") && bad_sub.contains("version is required")
+        );
+        let stray = refuse(&[("Chart.yaml", V2), ("charts/README.md", "hello")]);
+        assert_eq!(stray, "error unpacking subchart README.md in app: Chart.yaml file is missing");
+    }
+
+    #[test]
+    fn dependencies_must_be_vendored() {
+        let deps =
+            format!("{V2}dependencies:\n- {{name: redis, repository: x}}\n- {{name: db, alias: pg, repository: y}}\n");
+        let chart = load(
+            files(&[("Chart.yaml", &deps), ("charts/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 1.0.0\n")]),
+            &Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            check_dependencies(&chart).unwrap_err(),
+            "found in Chart.yaml, but missing in charts/ directory: redis"
+        );
+    }
+
+    #[test]
+    fn knows_which_files_it_reads() {
+        for read in ["Chart.yaml", "values.yaml", "charts/a/Chart.yaml", "charts/a/charts/b/Chart.lock", "charts/x.tgz"]
+        {
+            assert!(reads(read), "{read}");
+        }
+        for carried in ["templates/a.yaml", "charts/a/templates/Chart.yaml", "x/values.yaml", "charts/a.prov"] {
+            assert!(!reads(carried), "{carried}");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Chart versions as Helm reads them (Masterminds/semver): a lenient form for Chart.yaml and
+//! `--version` (`v1.2.3`, `1.2`, `1`, leading zeros coerced), a strict one for tags, and
+//! semver precedence for ordering.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A parsed version.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+    /// Dot-separated prerelease identifiers, empty for a release.
+    pub pre: String,
+    pub build: String,
+}
+
+impl Version {
+    /// Helm's `semver.NewVersion`: an optional `v`, one to three numbers (leading zeros
+    /// allowed and dropped), then an optional prerelease and build metadata.
+    pub fn parse(text: &str) -> Result<Version, String> {
+        let rest = text.strip_prefix('v').unwrap_or(text);
+        let (rest, build) = match rest.split_once('+') {
+            Some((r, b)) => (r, b),
+            None => (rest, ""),
+        };
+        let (numbers, pre) = match rest.split_once('-') {
+            Some((n, p)) => (n, p),
+            None => (rest, ""),
+        };
+        let parts: Vec<&str> = numbers.split('.').collect();
+        if parts.len() > 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(format!("{text:?} is not a version (MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD])"));
+        }
+        let number = |i: usize| -> Result<u64, String> {
+            parts.get(i).map_or(Ok(0), |p| p.parse().map_err(|_| format!("{text:?}: {p} is too large")))
+        };
+        if rest.contains('-') && pre.is_empty() || text.contains('+') && build.is_empty() {
+            return Err(format!("{text:?} has an empty prerelease or build part"));
+        }
+        check_prerelease(pre).map_err(|why| format!("{text:?}: {why}"))?;
+        check_build(build).map_err(|why| format!("{text:?}: {why}"))?;
+        Ok(Version {
+            major: number(0)?,
+            minor: number(1)?,
+            patch: number(2)?,
+            pre: pre.to_string(),
+            build: build.to_string(),
+        })
+    }
+
+    /// Helm's `semver.StrictNewVersion`, which tag listings use: exactly MAJOR.MINOR.PATCH,
+    /// no `v`, no leading zeros.
+    pub fn parse_strict(text: &str) -> Result<Version, String> {
+        let version = Version::parse(text)?;
+        let core = text.split(['-', '+']).next().unwrap_or_default();
+        let parts: Vec<&str> = core.split('.').collect();
+        if text.starts_with('v') || parts.len() != 3 || parts.iter().any(|p| p.len() > 1 && p.starts_with('0')) {
+            return Err(format!("{text:?} is not strict semver (MAJOR.MINOR.PATCH)"));
+        }
+        Ok(version)
+    }
+
+    pub fn is_prerelease(&self) -> bool {
+        !self.pre.is_empty()
+    }
+}
+
+/// Prerelease identifiers: non-empty, `[0-9A-Za-z-]`, numeric ones without leading zeros.
+fn check_prerelease(pre: &str) -> Result<(), String> {
+    if pre.is_empty() {
+        return Ok(());
+    }
+    for id in pre.split('.') {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(format!("prerelease {pre:?} is not dot-separated [0-9A-Za-z-] identifiers"));
+        }
+        if id.len() > 1 && id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("prerelease identifier {id:?} starts with 0"));
+        }
+    }
+    Ok(())
+}
+
+/// Build metadata identifiers: non-empty, `[0-9A-Za-z-]`.
+fn check_build(build: &str) -> Result<(), String> {
+    if build.is_empty()
+        || build.split('.').all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        Ok(())
+    } else {
+        Err(format!("build metadata {build:?} is not dot-separated [0-9A-Za-z-] identifiers"))
+    }
+}
+
+/// Semver precedence: numbers, then a release above its prereleases, then prerelease
+/// identifiers one by one (numbers below words, more identifiers above fewer). Build
+/// metadata does not count.
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.major, self.minor, self.patch).cmp(&(other.major, other.minor, other.patch)).then_with(|| {
+            match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => compare_prerelease(&self.pre, &other.pre),
+            }
+        })
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+fn compare_prerelease(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => x.cmp(y),
+                };
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+    }
+}
+
+/// `MAJOR.MINOR.PATCH[-PRE][+BUILD]`, without a `v`, as Masterminds prints it.
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)?;
+        if !self.pre.is_empty() {
+            write!(f, "-{}", self.pre)?;
+        }
+        if !self.build.is_empty() {
+            write!(f, "+{}", self.build)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn reads_what_helm_reads() {
+        for (text, shown) in [
+            ("1.2.3", "1.2.3"),
+            ("v1.2.3", "1.2.3"),
+            ("1.2", "1.2.0"),
+            ("1", "1.0.0"),
+            ("v2", "2.0.0"),
+            ("01.02.03", "1.2.3"),
+            ("1.2.3-rc.1+build.7", "1.2.3-rc.1+build.7"),
+            ("1.0.0-alpha-1", "1.0.0-alpha-1"),
+            ("1.0.0+20130313144700", "1.0.0+20130313144700"),
+            ("1.2-beta", "1.2.0-beta"),
+        ] {
+            assert_eq!(v(text).to_string(), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_helm_refuses() {
+        for bad in [
+            "",
+            "v",
+            "1.2.3.4",
+            "a.b.c",
+            "1..2",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-01",
+            "1.2.3-a..b",
+            "1.2.3+b$",
+            "1.2.3 ",
+            " 1.2.3",
+            "1.2.3-é",
+            "99999999999999999999",
+        ] {
+            assert!(Version::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn strict_is_for_tags() {
+        assert!(Version::parse_strict("1.2.3-rc.1+b").is_ok());
+        for lenient in ["v1.2.3", "1.2", "01.2.3", "latest"] {
+            assert!(Version::parse_strict(lenient).is_err(), "{lenient}");
+        }
+    }
+
+    #[test]
+    fn orders_by_semver_precedence() {
+        let ordered = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1",
+            "1.1.0",
+            "1.10.0",
+            "2.0.0",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
+        }
+        assert_eq!(v("1.0.0+a"), v("v1.0.0+b"));
+    }
+}
