@@ -14,5 +14,7 @@ cargo build --release --locked -p helm-oci
 mkdir -p bin
 cp target/wasm32-wasip2/release/helm_oci_plugin.wasm bin/helm-oci.wasm.tmp && mv bin/helm-oci.wasm.tmp bin/helm-oci.wasm
 cp target/release/helm-oci bin/helm-oci.tmp && mv bin/helm-oci.tmp bin/helm-oci
-# Compile the component now so the first command starts warm.
+# Compile the component now, beside the binary, so the first command starts warm; earlier
+# builds' compiled code goes.
+rm -f bin/helm-oci-*.cwasm
 bin/helm-oci version >/dev/null

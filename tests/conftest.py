@@ -102,7 +102,7 @@ def registry(tmp_path):
 
 @pytest.fixture(scope="session")
 def cache_home(tmp_path_factory):
-    """One Helm cache for the whole run, so the component is compiled once."""
+    """One Helm cache home for the whole run (the compiled component lives beside the binary)."""
     return tmp_path_factory.mktemp("helm-cache")
 
 

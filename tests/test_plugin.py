@@ -42,8 +42,9 @@ def test_helm3_environment(helm_oci, registry, chart, tmp_path):
     }
     p = run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"])
     assert (p.returncode, p.stdout, p.stderr) == (0, standalone.stdout, "")
-    # The compiled component is cached under Helm's cache home.
-    assert any(n.endswith(".cwasm") for n in files_left(helm_home / "cache" / "oci"))
+    # The compiled component lives beside the binary, never in Helm's (writable) cache.
+    assert any(n.endswith(".cwasm") for n in files_left(BIN.parent))
+    assert not any(p.name.endswith(".cwasm") for p in helm_home.rglob("*"))
 
     out = tmp_path / "out"
     p = run_as_plugin({**env, "HELM_DEBUG": "true"}, ["pull", f"oci://{registry.host}/charts/mychart",
@@ -66,7 +67,7 @@ def test_helm2_environment(registry, chart, tmp_path):
     p = run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"])
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith(f"Pushed: {registry.host}/charts/mychart:0.1.0\nDigest: sha256:")
-    assert any(n.endswith(".cwasm") for n in files_left(helm_home / "cache" / "oci"))
+    assert not any(p.name.endswith(".cwasm") for p in helm_home.rglob("*"))
 
 
 def test_help_on_every_command(helm_oci):

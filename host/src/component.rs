@@ -1,7 +1,12 @@
-//! Loading the component: compiled with Cranelift once, then reused from a `.cwasm` in the
-//! Helm cache, keyed by the engine's compatibility hash (wasmtime version and settings) and
-//! the component file's identity (size and modification time; a rebuild changes both). A
-//! warm start only maps that file: it neither reads nor hashes the 1 MB component.
+//! Loading the component: compiled with Cranelift once, then reused from a `.cwasm` that
+//! lives beside the executable, where only whoever installed helm-oci writes (the install
+//! hook compiles it there). Compiled code is loaded as native code, so it is never taken
+//! from a directory the component or a restored CI cache could write, such as Helm's cache.
+//!
+//! The file is keyed by the engine's compatibility hash (wasmtime version and settings)
+//! and the component file's identity (size and modification time; a rebuild changes
+//! both). A warm start only maps it: it neither reads nor hashes the 1 MB component. Where
+//! the install directory cannot be written, the component is compiled for each run.
 
 use anyhow::{Context, Result};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -23,25 +28,27 @@ pub fn engine() -> Result<Engine> {
     Ok(Engine::new(&Config::new())?)
 }
 
-/// Where the component is: beside the executable (`$HELM_PLUGIN_DIR/bin` when run by Helm).
-fn component_path() -> Result<PathBuf> {
+/// Where helm-oci is installed: the executable's directory (`$HELM_PLUGIN_DIR/bin` when
+/// run by Helm).
+fn install_dir() -> Result<PathBuf> {
     let exe = env::current_exe().context("cannot locate the helm-oci executable")?;
-    Ok(exe.parent().unwrap_or(Path::new(".")).join(COMPONENT_FILE))
+    Ok(exe.parent().unwrap_or(Path::new(".")).to_path_buf())
 }
 
-/// Loads the precompiled component from the cache, compiling and caching it on first use.
-pub fn load(engine: &Engine, cache_dir: &Path) -> Result<Component> {
-    let wasm_path = component_path()?;
+/// Loads the component, compiled on first use.
+pub fn load(engine: &Engine) -> Result<Component> {
+    let dir = install_dir()?;
+    let wasm_path = dir.join(COMPONENT_FILE);
     let unreadable = || format!("cannot read the component {} (was helm-oci built?)", wasm_path.display());
     let stat = fs::metadata(&wasm_path).with_context(unreadable)?;
     let modified = stat.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
     let mut engine_key = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut engine_key);
-    let name = format!("component-{:016x}-{:x}-{:x}.cwasm", engine_key.finish(), stat.len(), modified.as_nanos());
-    let cwasm = cache_dir.join(name);
+    let name = format!("helm-oci-{:016x}-{:x}-{:x}.cwasm", engine_key.finish(), stat.len(), modified.as_nanos());
+    let cwasm = dir.join(name);
     if cwasm.is_file() {
         // SAFETY: the file was written by `precompile_component` of an engine with the same
-        // compatibility hash, into a cache only this tool writes, and renamed into place whole.
+        // compatibility hash, into the install directory, renamed into place whole.
         if let Ok(component) = unsafe { Component::deserialize_file(engine, &cwasm) } {
             return Ok(component);
         }
@@ -49,10 +56,11 @@ pub fn load(engine: &Engine, cache_dir: &Path) -> Result<Component> {
     let wasm = fs::read(&wasm_path).with_context(unreadable)?;
     let compiled =
         engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the component")?;
-    fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
-    let tmp = cache_dir.join(format!(".{}.{}.tmp", COMPONENT_FILE, std::process::id()));
-    fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, &cwasm).with_context(|| format!("writing {}", cwasm.display()))?;
-    // SAFETY: as above; we have just written this file from `precompile_component`.
-    Ok(unsafe { Component::deserialize_file(engine, &cwasm) }?)
+    let tmp = dir.join(format!(".{COMPONENT_FILE}.{}.tmp", std::process::id()));
+    let kept = fs::write(&tmp, &compiled).and_then(|()| fs::rename(&tmp, &cwasm));
+    if kept.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    // SAFETY: as above; these bytes come from `precompile_component` just now.
+    Ok(unsafe { Component::deserialize(engine, &compiled) }?)
 }

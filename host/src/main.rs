@@ -24,7 +24,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             output::error(&e);
-            ExitCode::FAILURE
+            // A run stopped by a signal ends as a shell reports one: 128 + its number.
+            match e.downcast_ref::<sandbox::Interrupted>() {
+                Some(sandbox::Interrupted(signal)) => ExitCode::from(128 + *signal as u8),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -12,14 +12,6 @@ fn home() -> PathBuf {
     var("HOME").unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// `$HELM_CACHE_HOME`, Helm 2's `$HELM_HOME/cache`, or `$XDG_CACHE_HOME/helm`.
-pub fn cache_home() -> PathBuf {
-    var("HELM_CACHE_HOME")
-        .or_else(|| var("HELM_HOME").map(|h| h.join("cache")))
-        .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join("helm")))
-        .unwrap_or_else(|| home().join(".cache").join("helm"))
-}
-
 /// Helm passes `--debug` to plugins as `HELM_DEBUG` ("true" in Helm 3 and 4, "1" in Helm 2).
 pub fn helm_debug() -> bool {
     matches!(env::var("HELM_DEBUG").as_deref(), Ok("1" | "true" | "TRUE" | "True"))

@@ -11,10 +11,11 @@ impl Trace {
         Trace { enabled }
     }
 
-    /// Writes a debug line if tracing is on. Callers pass text that carries no credentials.
+    /// Writes a debug line if tracing is on, made printable (it may quote a registry).
+    /// Callers pass text that carries no credentials.
     pub fn debug(&self, msg: impl FnOnce() -> String) {
         if self.enabled {
-            eprintln!("[debug] {}", msg());
+            eprintln!("[debug] {}", helm_oci_headers::printable(&msg()));
         }
     }
 }

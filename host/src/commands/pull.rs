@@ -7,7 +7,7 @@ use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
@@ -37,6 +37,7 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     let dest = if args.untar { args.destination.join(&args.untardir) } else { args.destination.clone() };
     let dest = super::absolute(&dest)?;
     fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    writable(&dest)?;
     let mut session = Session::start(Grants { dirs: vec![(dest.clone(), FsPerms::ReadWrite)] }).await?;
     let reference = session.parse_reference(&args.chart_ref).await?;
     // Pull fetches the config and the chart layer at once.
@@ -50,5 +51,14 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
         limits: Some(args.limits.limits()),
     };
     output::pulled(&session.pull(&options).await?);
+    Ok(())
+}
+
+/// Refuses a destination that cannot be written (a read-only file system, say) before any
+/// download, with the system's own words: inside the sandbox such failures lose them.
+fn writable(dir: &Path) -> Result<()> {
+    let probe = dir.join(format!(".helm-oci-probe-{}", std::process::id()));
+    fs::File::create(&probe).with_context(|| format!("cannot write into {}", dir.display()))?;
+    let _ = fs::remove_file(&probe);
     Ok(())
 }

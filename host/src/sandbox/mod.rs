@@ -2,7 +2,10 @@
 //! names are preopened, and wasi:http requests reach only the registry the command names,
 //! plus the token service and redirect targets that registry hands out (`policy`).
 
+mod interrupt;
 mod policy;
+
+pub use interrupt::Interrupted;
 
 use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
@@ -91,15 +94,21 @@ impl WasiHttpView for State {
 pub struct Session {
     store: Store<State>,
     plugin: Plugin,
+    /// This run's id, in the names of the temp files the component makes.
+    run: String,
+    /// The directories the component may write, where its temp files would be.
+    writable: Vec<PathBuf>,
 }
 
 impl Session {
     pub async fn start(grants: Grants) -> Result<Session> {
         let engine = component::engine()?;
-        let component = component::load(&engine, &crate::paths::cache_home().join("oci"))?;
+        let component = component::load(&engine)?;
         let mut wasi = WasiCtxBuilder::new();
         // stderr carries the component's --debug trace; nothing else is inherited.
         wasi.inherit_stderr();
+        let run = interrupt::run_id();
+        wasi.env("HELM_OCI_RUN", &run);
         // File calls run on this thread: a hop to tokio's blocking pool per call costs more
         // than the call itself, and nothing else runs meanwhile.
         wasi.allow_blocking_current_thread(true);
@@ -120,7 +129,8 @@ impl Session {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let mut store = Store::new(&engine, state);
         let plugin = Plugin::instantiate_async(&mut store, &component, &linker).await?;
-        Ok(Session { store, plugin })
+        let writable = grants.dirs.iter().filter(|(_, p)| *p == FsPerms::ReadWrite).map(|(d, _)| d.clone()).collect();
+        Ok(Session { store, plugin, run, writable })
     }
 
     /// Lets requests reach one registry endpoint (over plain HTTP only if asked), through a
@@ -155,7 +165,8 @@ impl Session {
 
     pub async fn login(&mut self, registry: &str, options: &RemoteOptions) -> Result<()> {
         let api = self.plugin.helm_oci_plugin_registry();
-        api.call_login(&mut self.store, registry, options).await?.map_err(output::component_error)
+        let call = api.call_login(&mut self.store, registry, options);
+        guarded(call, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn parse_reference(&mut self, reference: &str) -> Result<Reference> {
@@ -165,11 +176,25 @@ impl Session {
 
     pub async fn push(&mut self, options: &PushOptions) -> Result<PushResult> {
         let api = self.plugin.helm_oci_plugin_registry();
-        api.call_push(&mut self.store, options).await?.map_err(output::component_error)
+        let call = api.call_push(&mut self.store, options);
+        guarded(call, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn pull(&mut self, options: &PullOptions) -> Result<PullResult> {
         let api = self.plugin.helm_oci_plugin_registry();
-        api.call_pull(&mut self.store, options).await?.map_err(output::component_error)
+        let call = api.call_pull(&mut self.store, options);
+        guarded(call, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+}
+
+/// Runs a call into the component unless a signal stops it first; then the run's temp
+/// files are removed and the command fails with `Interrupted`.
+async fn guarded<T>(call: impl Future<Output = wasmtime::Result<T>>, run: &str, writable: &[PathBuf]) -> Result<T> {
+    tokio::select! {
+        outcome = call => Ok(outcome?),
+        signal = interrupt::signalled() => {
+            interrupt::clean_up(run, writable);
+            Err(Interrupted(signal).into())
+        }
     }
 }

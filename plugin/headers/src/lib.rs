@@ -1,13 +1,16 @@
-//! The HTTP header grammar that the helm-oci component and its host must read alike.
+//! What the helm-oci component and its host must read alike from the network.
 //!
 //! The host grants a token realm because a registry's challenge names it and a redirect
 //! target because a `Location` names it; the component follows the same headers. Parsed by
-//! one implementation, the two sides cannot disagree about where a request may go.
+//! one implementation, the two sides cannot disagree about where a request may go. And
+//! both show text a server sent only once it is made printable.
 
 mod challenge;
 mod link;
+mod text;
 mod url;
 
 pub use challenge::Challenge;
 pub use link::next_link;
+pub use text::printable;
 pub use url::{Url, decode_query, encode_query, form, percent_decode};

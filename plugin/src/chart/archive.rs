@@ -4,9 +4,9 @@
 //! unpacks it, for `pull --untar`.
 
 use super::load::{self, Chart, Content, File, Limits};
+use crate::fs::granted;
 use flate2::read::GzDecoder;
 use std::collections::BTreeSet;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -66,9 +66,9 @@ impl From<String> for Unpacking {
 
 fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+        granted::create_dir_all(parent)?;
     }
-    fs::OpenOptions::new().write(true).create_new(true).open(path)?.write_all(data)
+    granted::create_new(path)?.write_all(data)
 }
 
 /// Visits every file of a gzipped tar with Helm's rules, giving `each` the path inside the

@@ -7,6 +7,7 @@ use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Kind, Result};
+use crate::fs::granted;
 use crate::fs::temp::{TempDir, TempFile};
 use crate::oci::client::{Client, Connection};
 use crate::oci::helm::{self, Descriptor, Manifest};
@@ -243,6 +244,6 @@ fn untar(tgz: &TempFile, dest: &Path, meta: &Metadata, limits: &Limits, subject:
         Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
     })?;
     same_chart(&chart.meta, meta, subject)?;
-    fs::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
+    granted::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
     Ok(target)
 }

@@ -1,30 +1,72 @@
 //! Crash-safe writes: everything goes to a hidden temp name beside its destination and is
-//! renamed into place only when complete; a failed or killed run leaves no trusted file behind.
-//! The rename is what makes this safe against a killed process; there is no fsync, which
-//! would only guard against a lost machine and costs milliseconds per file.
+//! renamed into place only when complete; a failed or killed run leaves no trusted file
+//! behind. The rename is what makes this safe against a killed process; there is no fsync,
+//! which would only guard against a lost machine and costs milliseconds per file.
+//!
+//! Temp names carry the run's id (`HELM_OCI_RUN` from the host, else a random one), so a
+//! host that stops a run can remove exactly its leftovers; and a run sweeps a directory of
+//! leftovers older than `STALE` before it writes there, since a killed run cleans nothing.
 
+use super::granted::{self, Writer};
 use crate::error::{Error, Result};
-use std::fs::{self, File, OpenOptions};
+use crate::net::clock;
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-/// Prefix of every temporary name, so leftovers of a killed run are recognisable.
+/// Prefix of every temporary name, so leftovers are recognisable.
 pub const TEMP_PREFIX: &str = ".helm-oci-";
+/// A temp file untouched this long belongs to no live run: a live run writes to its
+/// files continuously, and gives up on a registry silent for two minutes.
+const STALE: Duration = Duration::from_secs(600);
 
+thread_local! {
+    static RUN: String = run_id();
+}
+
+/// The id the host gave this run, if it is a plain hex id, else a random one.
+fn run_id() -> String {
+    let given = wasip2::cli::environment::get_environment()
+        .into_iter()
+        .find_map(|(k, v)| (k == "HELM_OCI_RUN").then_some(v))
+        .filter(|v| !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    given.unwrap_or_else(|| format!("{:016x}", wasip2::random::random::get_random_u64()))
+}
+
+/// A fresh temp name in `dir`, after sweeping the directory of stale ones.
 fn temp_path(dir: &Path, suffix: &str) -> PathBuf {
+    sweep(dir);
     let id = wasip2::random::random::get_random_u64();
-    dir.join(format!("{TEMP_PREFIX}{id:016x}{suffix}"))
+    RUN.with(|run| dir.join(format!("{TEMP_PREFIX}{run}-{id:016x}{suffix}")))
+}
+
+/// Removes what killed runs left in `dir`: temp names untouched for `STALE`. Best effort.
+fn sweep(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let stale = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age > STALE);
+        if stale {
+            let path = entry.path();
+            let _ = if meta.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
+    }
 }
 
 /// A file being written; removed on drop unless persisted.
 pub struct TempFile {
     path: PathBuf,
-    file: Option<File>,
+    file: Option<Writer>,
 }
 
 impl TempFile {
     pub fn create_in(dir: &Path) -> Result<TempFile> {
         let path = temp_path(dir, ".tmp");
-        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = granted::create_new(&path).map_err(|e| Error::io(dir, e))?;
         Ok(TempFile { path, file: Some(file) })
     }
 
@@ -32,14 +74,14 @@ impl TempFile {
         &self.path
     }
 
-    pub fn file(&mut self) -> &mut File {
+    pub fn file(&mut self) -> &mut Writer {
         self.file.as_mut().expect("the file is open until persisted")
     }
 
     /// Closes the file and renames it over `to`.
     pub fn persist(mut self, to: &Path) -> Result<()> {
         drop(self.file.take());
-        fs::rename(&self.path, to).map_err(|e| Error::io(to, e))?;
+        granted::rename(&self.path, to).map_err(|e| Error::io(to, e))?;
         self.path = PathBuf::new();
         Ok(())
     }
@@ -62,7 +104,7 @@ pub struct TempDir {
 impl TempDir {
     pub fn create_in(dir: &Path) -> Result<TempDir> {
         let path = temp_path(dir, ".d");
-        fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+        granted::create_dir_all(&path).map_err(|e| Error::io(dir, e))?;
         Ok(TempDir { path })
     }
 

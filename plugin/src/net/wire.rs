@@ -19,6 +19,10 @@ use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 /// How much of a body moves per read or write.
 const PIECE: usize = 64 << 10;
+/// Requests are refused beyond these sizes, before the host sees them: a hostile token
+/// service can hand out a token, and a registry a location, of any length.
+const HEADERS_MAX: usize = 64 << 10;
+const PATH_MAX: usize = 16 << 10;
 
 /// What to send as the request body.
 pub enum Body<'a> {
@@ -121,6 +125,18 @@ impl Response {
 /// Sends one request and returns when the response head has arrived; the body is written
 /// while the response is awaited, so a server that answers early (say, 401) is heard.
 pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body<'_>) -> Result<Response> {
+    let size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > HEADERS_MAX || url.path.len() > PATH_MAX {
+        let what = if size > HEADERS_MAX {
+            format!("headers of {size} bytes")
+        } else {
+            format!("a path of {} bytes", url.path.len())
+        };
+        return Err(Error::network(
+            format!("a request to {}", url.authority),
+            format!("it would carry {what}, more than allowed (a token or location handed out that large is refused)"),
+        ));
+    }
     let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     let fields = Fields::from_list(&fields)
         .map_err(|e| Error::network(url.to_string(), format!("the request headers were refused: {e:?}")))?;

@@ -1,9 +1,14 @@
-//! Tag listing, following `Link` pagination.
+//! Tag listing, following `Link` pagination within bounds.
 
 use super::client::Client;
 use super::manifests::MANIFEST_MAX;
 use crate::error::{Error, Result};
 use helm_oci_headers::next_link;
+
+/// A tag list longer than this many pages, or entries, is refused: no chart has that many
+/// versions, and a registry that never stops paging must not hold the command forever.
+pub const MAX_PAGES: usize = 1000;
+pub const MAX_TAGS: usize = 100_000;
 
 /// Lists every tag of a repository; `subject` names it in errors.
 pub async fn list(client: &Client, repo: &str, subject: &str) -> Result<Vec<String>> {
@@ -13,7 +18,7 @@ pub async fn list(client: &Client, repo: &str, subject: &str) -> Result<Vec<Stri
     }
     let mut url = client.url(&format!("/v2/{repo}/tags/list"));
     let mut tags = Vec::new();
-    loop {
+    for _ in 0..MAX_PAGES {
         let response = client.send("GET", &url, &[], &[]).await?;
         if response.status != 200 {
             return Err(client.refusal(response, subject).await);
@@ -23,6 +28,9 @@ pub async fn list(client: &Client, repo: &str, subject: &str) -> Result<Vec<Stri
         let list: TagList =
             serde_json::from_slice(&bytes).map_err(|e| Error::network(subject, format!("unreadable tag list: {e}")))?;
         tags.extend(list.tags.unwrap_or_default());
+        if tags.len() > MAX_TAGS {
+            return Err(Error::network(subject, format!("the registry lists more than {MAX_TAGS} tags")));
+        }
         match next {
             Some(link) => {
                 url = url.join(&link).ok_or_else(|| Error::network(subject, format!("unusable next page {link:?}")))?
@@ -30,4 +38,5 @@ pub async fn list(client: &Client, repo: &str, subject: &str) -> Result<Vec<Stri
             None => return Ok(tags),
         }
     }
+    Err(Error::network(subject, format!("the registry's tag list goes on for more than {MAX_PAGES} pages")))
 }

@@ -1,7 +1,9 @@
 //! Registry credentials, where Helm keeps them: Helm's registry config first, then
 //! Docker's, each in Docker's `config.json` format, with `credHelpers` and `credsStore`
-//! answered by `docker-credential-<name>` programs. Only the host touches these files
-//! and runs those programs; the component receives the one credential a command needs.
+//! answered by `docker-credential-<name>` programs (`helper`). Only the host touches these
+//! files and runs those programs; the component receives the one credential a command needs.
+
+mod helper;
 
 use crate::component::exports::helm_oci::plugin::types::{BasicCredential, Credential};
 use crate::paths;
@@ -11,7 +13,6 @@ use serde_json::{Map, Value, json};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// Docker's name for Docker Hub in credential stores.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -99,34 +100,18 @@ fn helper_for(config: &Value, key: &str) -> Option<String> {
 }
 
 fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
-    let out = run_helper(helper, "get", key)?;
-    if !out.status.success() {
-        let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        if said.to_ascii_lowercase().contains("credentials not found") {
+    let out = helper::run(helper, "get", key)?;
+    if !out.succeeded {
+        if out.not_found() {
             return Ok(None);
         }
-        bail!("docker-credential-{helper} get failed: {}", said.trim());
+        bail!("docker-credential-{helper} get failed: {}", out.complaint());
     }
     let answer: Value = serde_json::from_slice(&out.stdout)
+        .ok()
         .with_context(|| format!("docker-credential-{helper} get answered something that is not JSON"))?;
     let field = |name| answer.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
     Ok(Some(basic(field("Username"), field("Secret"))))
-}
-
-fn run_helper(helper: &str, action: &str, input: &str) -> Result<std::process::Output> {
-    let program = format!("docker-credential-{helper}");
-    let spawned =
-        Command::new(&program).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let mut child = match spawned {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!(
-                "the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH"
-            )
-        }
-        other => other.with_context(|| format!("running the credential helper {program}"))?,
-    };
-    child.stdin.take().expect("piped stdin").write_all(input.as_bytes())?;
-    child.wait_with_output().with_context(|| format!("running the credential helper {program}"))
 }
 
 /// Stores a login in Helm's registry config, or in the helper that file names.
@@ -136,9 +121,9 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
     let mut config = read(&file)?.unwrap_or_else(|| json!({}));
     if let Some(helper) = helper_for(&config, &key) {
         let input = json!({ "ServerURL": key, "Username": username, "Secret": password }).to_string();
-        let out = run_helper(&helper, "store", &input)?;
-        if !out.status.success() {
-            bail!("docker-credential-{helper} store failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        let out = helper::run(&helper, "store", &input)?;
+        if !out.succeeded {
+            bail!("docker-credential-{helper} store failed: {}", out.complaint());
         }
         return Ok(());
     }
@@ -155,8 +140,8 @@ pub fn remove(registry: &str) -> Result<bool> {
     let key = key_for(registry);
     let Some(mut config) = read(&file)? else { return Ok(false) };
     if let Some(helper) = helper_for(&config, &key) {
-        let out = run_helper(&helper, "erase", &key)?;
-        return Ok(out.status.success());
+        let out = helper::run(&helper, "erase", &key)?;
+        return Ok(out.succeeded);
     }
     let auths = auths_of(&mut config, &file)?;
     let before = auths.len();
@@ -186,9 +171,11 @@ fn read(file: &Path) -> Result<Option<Value>> {
 }
 
 /// Replaces the file atomically with a private (0600) copy, so a crash or a concurrent
-/// reader never sees half a file and no other user can read the secrets.
+/// reader never sees half a file and no other user can read the secrets. A symlinked
+/// config is written where the link points, as Docker does, and the link stays.
 fn write(file: &Path, config: &Value) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    let file = &link_target(file)?;
     let dir = file.parent().context("the registry config has no directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let temp = dir.join(format!(
@@ -207,6 +194,21 @@ fn write(file: &Path, config: &Value) -> Result<()> {
         let _ = fs::remove_file(&temp);
     }
     result.with_context(|| format!("writing {}", file.display()))
+}
+
+/// Where a path ends up once its symlinks (a chain of them, maybe dangling) are followed.
+fn link_target(file: &Path) -> Result<std::path::PathBuf> {
+    let mut path = file.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&path) {
+            Ok(target) => path = path.parent().map_or(target.clone(), |dir| dir.join(&target)),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(path);
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading the link {}", path.display())),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", file.display())
 }
 
 #[cfg(test)]

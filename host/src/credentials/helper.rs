@@ -1,0 +1,110 @@
+//! Docker credential helpers (`docker-credential-<name> get|store|erase`), run with a
+//! deadline and a cap on what they may print. What a helper prints on stdout may be a
+//! secret, so it never goes into an error; only its stderr does, made printable.
+
+use anyhow::{Context, Result, bail};
+use std::io::{ErrorKind, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A helper may prompt a keychain, but not forever.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// More than this on stdout or stderr is no credential.
+const OUTPUT_MAX: usize = 1 << 20;
+
+/// What a helper did.
+pub struct Answer {
+    pub succeeded: bool,
+    /// Possibly a secret: for parsing only, never for messages.
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    /// It exited without reading what it was sent.
+    pub stopped_reading: bool,
+}
+
+impl Answer {
+    /// Whether the helper says it has nothing for this registry.
+    pub fn not_found(&self) -> bool {
+        let said = format!("{}{}", String::from_utf8_lossy(&self.stdout), self.stderr).to_ascii_lowercase();
+        self.stopped_reading || said.contains("credentials not found")
+    }
+
+    /// The helper's own account of a failure, safe to show.
+    pub fn complaint(&self) -> String {
+        let said = helm_oci_headers::printable(self.stderr.trim());
+        if said.is_empty() { "it said nothing on stderr".to_string() } else { said }
+    }
+}
+
+/// Runs `docker-credential-<helper> <action>` with `input` on its stdin.
+pub fn run(helper: &str, action: &str, input: &str) -> Result<Answer> {
+    let program = format!("docker-credential-{helper}");
+    let spawned =
+        Command::new(&program).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut child = match spawned {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            bail!(
+                "the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH"
+            )
+        }
+        other => other.with_context(|| format!("running the credential helper {program}"))?,
+    };
+    let (done, finished) = mpsc::channel();
+    let stdout = capped(child.stdout.take().expect("piped stdout"), done.clone());
+    let stderr = capped(child.stderr.take().expect("piped stderr"), done);
+    // A helper that exits without reading its input leaves a broken pipe: that is its
+    // answer, not a failure of ours.
+    let stopped_reading = match child.stdin.take().expect("piped stdin").write_all(input.as_bytes()) {
+        Ok(()) => false,
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            kill(&mut child);
+            bail!("writing to {program}: {e}");
+        }
+    };
+    let status = wait(&mut child, &finished).with_context(|| format!("the credential helper {program}"))?;
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    Ok(Answer {
+        succeeded: status.success(),
+        stdout,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stopped_reading,
+    })
+}
+
+/// Reads a pipe to its end in a thread, up to `OUTPUT_MAX` bytes; says on `done` when it
+/// stopped, and whether it stopped because there was too much.
+fn capped(mut pipe: impl Read + Send + 'static, done: mpsc::Sender<bool>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut out = Vec::new();
+        let read = (&mut pipe).take(OUTPUT_MAX as u64 + 1).read_to_end(&mut out);
+        let _ = done.send(read.is_ok() && out.len() > OUTPUT_MAX);
+        out
+    })
+}
+
+/// Waits for the helper to exit, killing it if it takes too long or prints too much.
+fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>) -> Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(true) = finished.try_recv() {
+            kill(child);
+            bail!("printed more than {OUTPUT_MAX} bytes");
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            kill(child);
+            bail!("did not answer within {} seconds", DEADLINE.as_secs());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}

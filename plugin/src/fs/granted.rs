@@ -1,0 +1,98 @@
+//! Writing through the directories the host granted, with wasi:filesystem itself rather
+//! than wasi-libc: a file is opened relative to its granted directory with only the rights
+//! the write needs (no `mutate-directory`, which some hosts, jco's among them, refuse), and
+//! a failure keeps its cause (no space left on device, read-only file system).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use wasip2::filesystem::preopens::get_directories;
+use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
+
+thread_local! {
+    /// The granted directories, asked of the host once.
+    static GRANTED: Vec<(Descriptor, PathBuf)> =
+        get_directories().into_iter().map(|(d, path)| (d, PathBuf::from(path))).collect();
+}
+
+/// Runs `f` with the granted directory holding `path` and the path relative to it.
+fn within<T>(path: &Path, f: impl FnOnce(&Descriptor, &str) -> io::Result<T>) -> io::Result<T> {
+    GRANTED.with(|granted| {
+        let (dir, rel) = granted
+            .iter()
+            .filter_map(|(d, root)| path.strip_prefix(root).ok().map(|rel| (d, rel)))
+            .max_by_key(|(_, rel)| std::cmp::Reverse(rel.components().count()))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::PermissionDenied, "not in a directory this command may write")
+            })?;
+        let rel = rel.to_str().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a UTF-8 path"))?;
+        f(dir, rel)
+    })
+}
+
+/// A file being written from its start.
+pub struct Writer {
+    file: Descriptor,
+    offset: u64,
+}
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf, self.offset).map_err(error)?;
+        self.offset += n;
+        Ok(n as usize)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Creates a file that must not exist yet.
+pub fn create_new(path: &Path) -> io::Result<Writer> {
+    within(path, |dir, rel| {
+        let file = dir
+            .open_at(PathFlags::empty(), rel, OpenFlags::CREATE | OpenFlags::EXCLUSIVE, DescriptorFlags::WRITE)
+            .map_err(error)?;
+        Ok(Writer { file, offset: 0 })
+    })
+}
+
+/// Creates a directory and the missing ones above it, within a granted directory.
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    within(path, |dir, rel| {
+        let mut made = String::new();
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            made = if made.is_empty() { part.to_string() } else { format!("{made}/{part}") };
+            match dir.create_directory_at(&made) {
+                Ok(()) | Err(ErrorCode::Exist) => {}
+                Err(e) => return Err(error(e)),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Renames within one granted directory.
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    within(to, |dir, to| within(from, |_, from| dir.rename_at(from, dir, to).map_err(error)))
+}
+
+/// A wasi:filesystem failure as an I/O error that says what happened.
+fn error(code: ErrorCode) -> io::Error {
+    use io::ErrorKind as K;
+    let (kind, why) = match code {
+        ErrorCode::InsufficientSpace => (K::Other, "no space left on device"),
+        ErrorCode::ReadOnly => (K::Other, "read-only file system"),
+        ErrorCode::Quota => (K::Other, "disk quota exceeded"),
+        ErrorCode::Exist => (K::AlreadyExists, "it already exists"),
+        ErrorCode::NoEntry => (K::NotFound, "no such file or directory"),
+        ErrorCode::Access | ErrorCode::NotPermitted => (K::PermissionDenied, "permission denied"),
+        ErrorCode::NotDirectory => (K::Other, "not a directory"),
+        ErrorCode::IsDirectory => (K::Other, "is a directory"),
+        ErrorCode::NameTooLong => (K::Other, "file name too long"),
+        ErrorCode::Loop => (K::Other, "too many levels of symbolic links"),
+        ErrorCode::FileTooLarge => (K::Other, "file too large"),
+        other => return io::Error::other(format!("{other:?}")),
+    };
+    io::Error::new(kind, why)
+}
