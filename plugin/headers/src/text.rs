@@ -8,14 +8,12 @@ pub const SHOWN: usize = 512;
 /// `text` without control characters, at most `SHOWN` characters long.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(SHOWN * 4));
-    let mut kept = 0;
-    for c in text.chars().filter(|c| !c.is_control() || *c == ' ') {
+    for (kept, c) in text.chars().filter(|c| !c.is_control()).enumerate() {
         if kept == SHOWN {
             out.push('…');
             break;
         }
         out.push(c);
-        kept += 1;
     }
     out
 }
