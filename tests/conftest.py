@@ -1,12 +1,14 @@
 """Fixtures for the integration tests: a real registry (Debian's docker-registry), the built
 helm-oci binary with an isolated Helm environment, and the real Helm 4.3 library."""
 import hashlib
+import io
 import json
 import os
 import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -87,6 +89,32 @@ class Registry:
     def blob(self, repo, digest):
         with urllib.request.urlopen(self.url(f"/v2/{repo}/blobs/{digest}")) as r:
             return r.read()
+
+    def put_blob(self, repo, data: bytes):
+        """Uploads a blob monolithically, as any client may; returns its descriptor."""
+        digest = sha256(data)
+        start = urllib.request.Request(self.url(f"/v2/{repo}/blobs/uploads/"), method="POST", data=b"")
+        with urllib.request.urlopen(start) as r:
+            location = r.headers["Location"]
+        sep = "&" if "?" in location else "?"
+        put = urllib.request.Request(f"{location}{sep}digest={digest}", method="PUT", data=data,
+                                     headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(put).close()
+        return {"digest": digest, "size": len(data)}
+
+    def put_chart(self, repo, tag, config: bytes, layer: bytes,
+                  layer_type="application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                  config_type="application/vnd.cncf.helm.config.v1+json", **manifest_fields):
+        """Pushes a chart made by hand (whatever its content), as a careless or hostile
+        publisher might; returns the manifest's bytes."""
+        manifest = {"schemaVersion": 2,
+                    "config": {"mediaType": config_type, **self.put_blob(repo, config)},
+                    "layers": [{"mediaType": layer_type, **self.put_blob(repo, layer)}], **manifest_fields}
+        data = json.dumps(manifest).encode()
+        put = urllib.request.Request(self.url(f"/v2/{repo}/manifests/{tag}"), method="PUT", data=data,
+                                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        urllib.request.urlopen(put).close()
+        return data
 
     def stop(self):
         self.proc.terminate()
@@ -170,6 +198,22 @@ def chart(tmp_path):
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def tgz(files: dict) -> bytes:
+    """A gzipped tar of `files` ({path: bytes}), entries in the order given, no checks."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def config_json(name="mychart", version="0.1.0", **fields) -> bytes:
+    """A chart config blob, as Helm would write it."""
+    return json.dumps({"name": name, "version": version, "apiVersion": "v2", **fields}).encode()
 
 
 def helm4(*args):

@@ -1,0 +1,188 @@
+"""Helm's chart rules, against Helm itself: chart directories of the shapes real charts
+have, each packaged by Helm 4.3's library and pushed by helm-oci. Both package or both
+refuse; where both package, the archives hold the same files and the config blobs say the
+same."""
+import io
+import json
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from conftest import HELM4, write_chart
+
+V2 = "apiVersion: v2\nname: corpus\nversion: 0.1.0\n"
+
+
+def sub(name, version="1.0.0"):
+    return f"apiVersion: v2\nname: {name}\nversion: {version}\n"
+
+
+def sub_tgz(name, files):
+    """A vendored subchart archive, as `helm dependency update` leaves in charts/."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for path, data in {"Chart.yaml": sub(name), **files}.items():
+            info = tarfile.TarInfo(f"{name}/{path}")
+            data = data.encode() if isinstance(data, str) else data
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+DEPENDS_ON_REDIS = V2 + "dependencies:\n- name: redis\n  version: 1.x\n  repository: https://charts.example.com\n"
+
+# (id, files of the chart, what helm-oci says when it refuses, or None when it packages)
+CORPUS = [
+    ("plain", {"Chart.yaml": V2}, None),
+    ("v-prefixed version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: v1.2.3\n"}, None),
+    ("short version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.2\n"}, None),
+    ("a number as version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 3\n"}, None),
+    ("prerelease and build", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.0.0-rc.1+build.7\n"}, None),
+    ("no apiVersion", {"Chart.yaml": "name: corpus\nversion: 0.1.0\n"}, None),
+    ("byte-order mark", {"Chart.yaml": "\ufeff" + V2, "values.yaml": "\ufeffa: 1\n"}, None),
+    ("repeated key", {"Chart.yaml": "apiVersion: v2\nname: first\nname: corpus\nversion: 0.1.0\n"}, None),
+    ("null annotation", {"Chart.yaml": V2 + "annotations:\n  foo:\n  bar: baz\n"}, None),
+    ("numeric appVersion", {"Chart.yaml": V2 + "appVersion: 1.10\n"}, None),
+    ("library type", {"Chart.yaml": V2 + "type: library\n"}, None),
+    ("full metadata", {"Chart.yaml": V2 + "description: 'A <full> chart & more'\nhome: https://example.com\n"
+                       "sources: [https://a, https://b]\nkeywords: [alpha, beta]\nkubeVersion: '>=1.20'\n"
+                       "maintainers:\n- name: A\n  email: a@example.com\n- name: B\n  url: https://b\n"
+                       "annotations: {category: Database, licenses: Apache-2.0}\ndeprecated: true\n"
+                       "icon: https://example.com/icon.png\n"}, None),
+    ("vendored subchart archive", {"Chart.yaml": DEPENDS_ON_REDIS,
+                                   "charts/redis-1.2.3.tgz": sub_tgz("redis", {"values.yaml": "port: 6379\n"})}, None),
+    ("vendored subchart directory with its own subchart", {
+        "Chart.yaml": DEPENDS_ON_REDIS, "charts/redis/Chart.yaml": sub("redis"),
+        "charts/redis/charts/common/Chart.yaml": sub("common"), "charts/redis/templates/a.yaml": "a: 1\n"}, None),
+    ("dependency with alias and condition", {
+        "Chart.yaml": V2 + "dependencies:\n- name: db\n  alias: primary\n  condition: primary.enabled\n"
+                           "  tags: [back]\n  version: ~1.0\n  repository: '@repo'\n  import-values: [data]\n",
+        "charts/db/Chart.yaml": sub("db")}, None),
+    ("charts/_helpers and .gitkeep", {"Chart.yaml": V2, "charts/_helpers/x.tpl": "x", "charts/.gitkeep": ""}, None),
+    ("v1 with requirements.yaml", {
+        "Chart.yaml": "apiVersion: v1\nname: corpus\nversion: 0.1.0\n",
+        "requirements.yaml": "dependencies:\n- name: redis\n  version: 1.x\n  repository: https://charts.example.com\n",
+        "requirements.lock": "dependencies: []\ndigest: x\n", "Chart.lock": "dependencies: []\n",
+        "charts/redis/Chart.yaml": sub("redis")}, None),
+    ("v2 with requirements.yaml", {"Chart.yaml": V2, "requirements.yaml": "dependencies: []\n",
+                                   "Chart.lock": "dependencies: []\ndigest: sha256:x\n"}, None),
+    (".helmignore", {"Chart.yaml": V2, ".helmignore": "*.bak\nsecret/\n", "a.bak": "x", "secret/key": "k",
+                     "templates/.hidden": "h", "templates/ok.yaml": "ok: 1\n"}, None),
+    ("values.schema.json", {"Chart.yaml": V2, "values.schema.json": '{"type": "object"}'}, None),
+    ("dependency missing from charts/", {"Chart.yaml": DEPENDS_ON_REDIS},
+     "found in Chart.yaml, but missing in charts/ directory: redis"),
+    ("invalid values.yaml", {"Chart.yaml": V2, "values.yaml": "a: [\n"}, "cannot load values.yaml"),
+    ("values.yaml that is a list", {"Chart.yaml": V2, "values.yaml": "- a\n- b\n"}, "cannot load values.yaml"),
+    ("invalid subchart", {"Chart.yaml": V2, "charts/broken/Chart.yaml": "apiVersion: v2\nname: broken\n"},
+     "error unpacking subchart broken"),
+    ("stray file in charts/", {"Chart.yaml": V2, "charts/README.md": "hi"}, "error unpacking subchart README.md"),
+    ("four-part version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.2.3.4\n"}, "is invalid"),
+    ("invalid type", {"Chart.yaml": V2 + "type: plugin\n"}, "application or library"),
+    ("invalid values.schema.json", {"Chart.yaml": V2, "values.schema.json": "{"}, "invalid JSON"),
+    ("over 100 MiB", {"Chart.yaml": V2, **{f"files/{i}.bin": bytes(4 << 20) for i in range(26)}}, "maximum size"),
+]
+
+
+def write(root, files):
+    chart = root / "corpus"
+    for path, data in files.items():
+        p = chart / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return chart
+
+
+def helm_package(chart, dest):
+    """Packages with Helm 4.3's library; returns the archive's path, or None if Helm refused
+    the chart: it would not package it, or could not load what it packaged (Helm 4.3
+    packages a file over its 5 MiB limit, then refuses the archive)."""
+    p = subprocess.run([sys.executable, str(HELM4), "package", chart, dest], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    archive = p.stdout.strip()
+    loads = subprocess.run([sys.executable, str(HELM4), "show", archive], capture_output=True).returncode == 0
+    return archive if loads else None
+
+
+def names(archive: bytes):
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        return sorted(m.name for m in t.getmembers() if not m.isdir())
+
+
+def pushed(registry, repo, tag):
+    """The config (parsed) and the chart layer's bytes of a pushed chart."""
+    manifest = json.loads(registry.manifest(repo, tag))
+    config = json.loads(registry.blob(repo, manifest["config"]["digest"]))
+    return config, registry.blob(repo, manifest["layers"][0]["digest"])
+
+
+@pytest.mark.parametrize("files,refusal", [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS])
+def test_helm_oci_and_helm_agree(helm_oci, registry, tmp_path, files, refusal):
+    chart = write(tmp_path / "src", files)
+    packaged = helm_package(chart, tmp_path / "helm")
+    if refusal:
+        assert packaged is None, "Helm packages this chart"
+        line = helm_oci.fails("push", chart, f"oci://{registry.host}/ours", "--plain-http")
+        assert refusal in line
+        return
+    assert packaged, "Helm refuses this chart"
+    p = helm_oci.run("push", chart, f"oci://{registry.host}/ours", "--plain-http")
+    tag = p.stdout.split("\n")[0].rsplit(":", 1)[1]
+    subprocess.run([sys.executable, str(HELM4), "push", packaged, f"oci://{registry.host}/helm"], check=True,
+                   capture_output=True)
+    helm_config, helm_archive = pushed(registry, "helm/corpus", tag)
+    our_config, our_archive = pushed(registry, "ours/corpus", tag)
+    assert our_config == helm_config
+    assert names(our_archive) == names(helm_archive)
+    # And what helm-oci pushed, Helm loads (Helm cannot name its own `_` tags in a reference).
+    if "_" not in tag:
+        subprocess.run([sys.executable, str(HELM4), "show", f"oci://{registry.host}/ours/corpus:{tag}"], check=True,
+                       capture_output=True)
+
+
+def test_a_file_over_5_mib_needs_a_higher_max_file_size(helm_oci, registry, tmp_path):
+    """Helm caps a file at 5 MiB since after 4.3 (4.3 itself has only the 100 MiB total);
+    helm-oci holds to the newer rule, which --max-file-size lifts."""
+    chart = write(tmp_path / "src", {"Chart.yaml": V2, "files/big.bin": bytes((5 << 20) + 1)})
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    assert 'chart file "big.bin" is larger than the maximum file size 5242880' in line
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http", "--max-file-size", "6Mi")
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CORPUS) >= 20 and sum(r is not None for _, _, r in CORPUS) >= 8
+
+
+def test_source_date_epoch_stamps_entries_and_created(helm_oci, registry, chart):
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http", env=env)
+    (chart / "values.yaml").touch()
+    helm_oci.run("push", chart, f"oci://{registry.host}/b", "--plain-http", env=env)
+    a, b = (json.loads(registry.manifest(f"{r}/mychart", "0.1.0")) for r in "ab")
+    assert a == b, "the same chart and epoch give the same manifest, whatever the files' times"
+    assert a["annotations"]["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    with tarfile.open(fileobj=io.BytesIO(registry.blob("a/mychart", a["layers"][0]["digest"]))) as t:
+        assert {m.mtime for m in t.getmembers()} == {1700000000}
+
+
+def test_a_time_in_the_future_is_never_stamped(helm_oci, registry, chart):
+    import os
+    import time
+    future = time.time() + 10 * 365 * 86400
+    for f in chart.rglob("*"):
+        os.utime(f, (future, future))
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+    created = manifest["annotations"]["org.opencontainers.image.created"]
+    assert created <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
+
+
+def test_a_v_prefixed_chart_is_pulled_as_helm_pulls_it(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src", version="v1.4.0")
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    assert registry.manifest("charts/mychart", "v1.4.0")
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "v1.4.0", "-d", out, "--plain-http")
+    assert (out / "mychart-v1.4.0.tgz").exists()
