@@ -161,10 +161,25 @@ class HelmOci:
     def fails(self, *args, cwd=None, env=None, input=None):
         """Runs a command that must fail the Helm way: exit 1 and one `Error:` line."""
         p = self.run(*args, check=False, cwd=cwd, env=env, input=input)
+        return self.error_line(p)
+
+    @staticmethod
+    def error_line(p):
+        """The one `Error:` line of a run that failed the Helm way (exit 1, nothing else)."""
         assert p.returncode == 1, f"expected exit 1, got {p.returncode}: {p.stdout}{p.stderr}"
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
         return lines[0]
+
+    def run_measured(self, *args, env=None):
+        """Runs a command; returns it as run() does, and its peak resident memory in MB."""
+        watcher = ("import json, resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True,"
+                   " text=True); print(json.dumps([p.returncode, p.stdout, p.stderr,"
+                   " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+        out = subprocess.run([sys.executable, "-c", watcher, str(BIN), *map(str, args)], capture_output=True,
+                             text=True, cwd=self.home, env={**self.env, **(env or {})}, timeout=300)
+        code, stdout, stderr, rss_kb = json.loads(out.stdout)
+        return subprocess.CompletedProcess(args, code, stdout, stderr), rss_kb / 1024
 
 
 @pytest.fixture

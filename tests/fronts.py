@@ -28,13 +28,30 @@ class Broken:
         self.at = at
 
 
+class Slow:
+    """An answer body sent `chunk` bytes at a time, `pause` seconds apart."""
+
+    def __init__(self, data: bytes, chunk: int, pause: float):
+        self.data, self.chunk, self.pause = data, chunk, pause
+
+
+class _NoDelayServer(ThreadingHTTPServer):
+    """Sends each write at once: an answer's head and body go out as separate writes, and
+    Nagle's algorithm would hold the body back for the client's delayed ACK (40 ms)."""
+
+    def get_request(self):
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+
+
 class _Server:
     """A threaded HTTP server on a free loopback port."""
 
     def __init__(self, handler):
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server = _NoDelayServer(("127.0.0.1", self.port), handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
@@ -91,7 +108,8 @@ def _passed_on(headers, dropped=()):
 
 
 def _reply(handler, answer):
-    """Sends `answer`: HANG_UP, RESET, or (status, headers, body) where body may be Broken."""
+    """Sends `answer`: HANG_UP, RESET, or (status, headers, body) where body may be Broken
+    or Slow."""
     if answer in (HANG_UP, RESET):
         handler.close_connection = True
         if answer == RESET:
@@ -99,7 +117,7 @@ def _reply(handler, answer):
             handler.connection.close()
         return
     status, headers, body = answer
-    data = body.data if isinstance(body, Broken) else body
+    data = body.data if isinstance(body, (Broken, Slow)) else body
     handler.send_response(status)
     for k, v in headers:
         if k.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -107,8 +125,21 @@ def _reply(handler, answer):
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     if handler.command != "HEAD":
-        handler.wfile.write(data[:body.at] if isinstance(body, Broken) else data)
+        _send_body(handler, body, data)
     if isinstance(body, Broken):
+        handler.close_connection = True
+
+
+def _send_body(handler, body, data):
+    if not isinstance(body, Slow):
+        handler.wfile.write(data[:body.at] if isinstance(body, Broken) else data)
+        return
+    try:
+        for i in range(0, len(data), body.chunk):
+            handler.wfile.write(data[i:i + body.chunk])
+            handler.wfile.flush()
+            time.sleep(body.pause)
+    except OSError:
         handler.close_connection = True
 
 
@@ -255,6 +286,30 @@ def _pipe(a, b):
         pass
     finally:
         b.close()
+
+
+class Answering(_Server):
+    """A server that answers every request with `answer(method, path)`, a (status, headers,
+    body) (a token service of a test's making, say), recording what it saw."""
+
+    def __init__(self, answer):
+        self.seen = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def any(self):
+                _read_body(self)
+                server.seen.append((self.command, self.path))
+                _reply(self, answer(self.command, self.path))
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = any
+
+        _Server.__init__(self, Handler)
 
 
 class Recorder(_Server):

@@ -10,6 +10,7 @@ bash host/build.sh
 # and for the component as it is built, on wasm32-wasip2.
 cargo clippy --release --locked -p helm-oci --tests -- -D warnings
 cargo clippy --release --locked -p helm-oci-plugin -p helm-oci-headers --target wasm32-wasip2 -- -D warnings
+cargo clippy --release --locked -p helm-oci-plugin -p helm-oci-headers --tests -- -D warnings
 cargo test --locked -p helm-oci-plugin -p helm-oci-headers
 # The host's tests share the release build's dependencies, so wasmtime is not built again.
 cargo test --release --locked -p helm-oci

@@ -256,3 +256,37 @@ def test_we_use_the_login_helm_writes(helm_oci, htpasswd_registry, chart, tmp_pa
     helm_oci.run("push", chart, f"oci://{host}/charts", "--plain-http")
     helm_oci.run("pull", f"oci://{host}/charts/mychart", "--version", "0.1.0", "-d", tmp_path / "out", "--plain-http")
     assert (tmp_path / "out" / "mychart-0.1.0.tgz").exists()
+
+
+def script_helper(directory: Path, name: str, script: str):
+    """A docker-credential-NAME shell script in `directory`; returns the env that finds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"docker-credential-{name}"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_a_helper_that_fails_without_a_word_has_nothing_and_the_file_still_counts(helm_oci, htpasswd_registry,
+                                                                                  chart, tmp_path):
+    env = script_helper(tmp_path / "bin", "silent", "exit 1\n")
+    write_json(helm_oci.registry_config, {"credsStore": "silent", "auths": {htpasswd_registry.host: GOOD}})
+    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=env)
+
+
+def test_a_helpers_stdout_never_reaches_an_error(helm_oci, htpasswd_registry, chart, tmp_path):
+    env = script_helper(tmp_path / "bin", "leaky", "cat >/dev/null\necho 'Secret: hunter2'\necho 'keychain locked' >&2\nexit 2\n")
+    write_json(helm_oci.registry_config, {"credsStore": "leaky"})
+    line = helm_oci.fails("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=env)
+    assert line == "Error: docker-credential-leaky get failed: keychain locked"
+
+
+def test_login_writes_through_a_symlinked_config(helm_oci, htpasswd_registry, tmp_path):
+    real = tmp_path / "dotfiles" / "helm-registry.json"
+    real.parent.mkdir()
+    link = helm_oci.registry_config
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(real)
+    helm_oci.run("login", htpasswd_registry.host, "-u", USER, "-p", PASSWORD, "--plain-http")
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert json.loads(real.read_text())["auths"][htpasswd_registry.host] == GOOD

@@ -20,6 +20,8 @@ mod error;
 mod fs;
 mod net;
 mod oci;
+#[cfg(test)]
+mod properties;
 mod trace;
 mod version;
 

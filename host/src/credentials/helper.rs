@@ -25,10 +25,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Whether the helper says it has nothing for this registry.
+    /// Whether the helper has nothing for this registry: it says so, or it failed without
+    /// a word or without even reading the registry's name.
     pub fn not_found(&self) -> bool {
         let said = format!("{}{}", String::from_utf8_lossy(&self.stdout), self.stderr).to_ascii_lowercase();
-        self.stopped_reading || said.contains("credentials not found")
+        self.stopped_reading || said.trim().is_empty() || said.contains("credentials not found")
     }
 
     /// The helper's own account of a failure, safe to show.
@@ -41,16 +42,21 @@ impl Answer {
 /// Runs `docker-credential-<helper> <action>` with `input` on its stdin.
 pub fn run(helper: &str, action: &str, input: &str) -> Result<Answer> {
     let program = format!("docker-credential-{helper}");
-    let spawned =
-        Command::new(&program).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let mut child = match spawned {
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+    let mut command = Command::new(&program);
+    command.arg(action);
+    match invoke(command, input, DEADLINE) {
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::NotFound) => {
             bail!(
                 "the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH"
             )
         }
-        other => other.with_context(|| format!("running the credential helper {program}"))?,
-    };
+        other => other.with_context(|| format!("the credential helper {program}")),
+    }
+}
+
+/// Runs a helper's command with `input` on its stdin, within `deadline`.
+fn invoke(mut command: Command, input: &str, deadline: Duration) -> Result<Answer> {
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let (done, finished) = mpsc::channel();
     let stdout = capped(child.stdout.take().expect("piped stdout"), done.clone());
     let stderr = capped(child.stderr.take().expect("piped stderr"), done);
@@ -61,10 +67,10 @@ pub fn run(helper: &str, action: &str, input: &str) -> Result<Answer> {
         Err(e) if e.kind() == ErrorKind::BrokenPipe => true,
         Err(e) => {
             kill(&mut child);
-            bail!("writing to {program}: {e}");
+            bail!("writing to it: {e}");
         }
     };
-    let status = wait(&mut child, &finished).with_context(|| format!("the credential helper {program}"))?;
+    let status = wait(&mut child, &finished, deadline)?;
     let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
     Ok(Answer {
         succeeded: status.success(),
@@ -86,8 +92,8 @@ fn capped(mut pipe: impl Read + Send + 'static, done: mpsc::Sender<bool>) -> thr
 }
 
 /// Waits for the helper to exit, killing it if it takes too long or prints too much.
-fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>) -> Result<std::process::ExitStatus> {
-    let deadline = Instant::now() + DEADLINE;
+fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>, within: Duration) -> Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
     loop {
         if let Ok(true) = finished.try_recv() {
             kill(child);
@@ -98,7 +104,7 @@ fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>) -> Result<std::proce
         }
         if Instant::now() >= deadline {
             kill(child);
-            bail!("did not answer within {} seconds", DEADLINE.as_secs());
+            bail!("did not answer within {} seconds", within.as_secs_f32());
         }
         thread::sleep(Duration::from_millis(5));
     }
@@ -107,4 +113,42 @@ fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>) -> Result<std::proce
 fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    #[test]
+    fn a_helper_that_hangs_is_stopped() {
+        let started = Instant::now();
+        let e = invoke(sh("sleep 30"), "reg", Duration::from_millis(300)).err().unwrap();
+        assert!(e.to_string().contains("did not answer within 0.3 seconds"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_helper_that_floods_is_stopped() {
+        let e = invoke(sh("yes secret"), "reg", DEADLINE).err().unwrap();
+        assert_eq!(e.to_string(), format!("printed more than {OUTPUT_MAX} bytes"));
+    }
+
+    #[test]
+    fn a_helper_that_exits_without_reading_has_nothing() {
+        let answer = invoke(sh("exec 0<&-; exit 1"), &"x".repeat(1 << 20), DEADLINE).unwrap();
+        assert!(!answer.succeeded && answer.stopped_reading && answer.not_found());
+    }
+
+    #[test]
+    fn stdout_never_reaches_a_complaint() {
+        let answer = invoke(sh("cat >/dev/null; echo hunter2; echo boom >&2; exit 3"), "reg", DEADLINE).unwrap();
+        assert!(!answer.succeeded && !answer.not_found());
+        assert_eq!(answer.complaint(), "boom");
+    }
 }

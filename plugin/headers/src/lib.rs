@@ -7,6 +7,8 @@
 
 mod challenge;
 mod link;
+#[cfg(test)]
+mod properties;
 mod text;
 mod url;
 

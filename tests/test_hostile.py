@@ -1,0 +1,231 @@
+"""A registry that lies, pages forever, drips, floods or hands out monsters, and hostile
+local input: each case ends with one `Error:` line, exit 1, no backtrace, nothing left
+behind, and bounded memory."""
+import json
+import os
+import time
+
+import pytest
+
+from conftest import config_json, files_left, tgz, write_chart
+from fronts import Answering, Front, Slow
+
+PLAIN = "--plain-http"
+CHART_YAML = b"apiVersion: v2\nname: mychart\nversion: 1.0.0\n"
+
+
+def pull(helm_oci, host, out, *flags, ref="mychart:1.0.0", measured=False):
+    args = ("pull", f"oci://{host}/charts/{ref}", "-d", out, PLAIN, *flags)
+    if measured:
+        p, rss = helm_oci.run_measured(*args)
+        return helm_oci.error_line(p), rss
+    return helm_oci.fails(*args)
+
+
+# 1. Tag paging without end.
+
+@pytest.mark.parametrize("per_page,limit", [(1, "more than 1000 pages"), (2000, "more than 100000 tags")])
+def test_endless_tag_paging_stops(helm_oci, registry, tmp_path, per_page, limit):
+    pages = iter(range(10**9))
+
+    def forever(method, path, headers):
+        if "/tags/list" in path:
+            n = next(pages)
+            body = json.dumps({"name": "charts/mychart", "tags": [f"junk-{n}-{i}" for i in range(per_page)]})
+            return 200, [("Link", f'</v2/charts/mychart/tags/list?page={n + 1}>; rel="next"')], body.encode()
+
+    with Front(registry.host, intercept=forever) as front:
+        line, rss = pull(helm_oci, front.host, tmp_path / "out", ref="mychart", measured=True)
+    assert limit in line
+    assert rss < 64, f"{rss:.0f} MB"
+    assert files_left(tmp_path / "out") == []
+
+
+# 2. What an archive unpacks to.
+
+def hand_made(registry, files, tag="1.0.0", name="mychart", version="1.0.0"):
+    registry.put_chart(f"charts/{name}", tag, config_json(name, version), tgz(files))
+
+
+@pytest.mark.parametrize("untar", [True, False], ids=["untar", "archive"])
+def test_unpacked_size_is_capped_as_helm_caps_it(helm_oci, registry, tmp_path, untar):
+    flags = ("--untar",) if untar else ()
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML, "mychart/big.bin": bytes(6 << 20)})
+    line, rss = pull(helm_oci, registry.host, tmp_path / "out", *flags, measured=True)
+    assert "more than the 5242880 allowed for one file" in line and rss < 64
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML, **{f"mychart/f{i}": bytes(4 << 20) for i in range(30)}}, "2.0.0",
+              version="2.0.0")
+    line, rss = pull(helm_oci, registry.host, tmp_path / "out", *flags, ref="mychart:2.0.0", measured=True)
+    assert "more than the 104857600 bytes allowed unpacked" in line and rss < 64
+    assert files_left(tmp_path / "out") == []
+    # Raised limits let them through.
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:1.0.0", "-d", tmp_path / "out", PLAIN, *flags,
+                 "--max-file-size", "7Mi")
+
+
+# 3. Terminal escapes in what a registry or a token service says.
+
+HOSTILE_TEXT = "\x1b[2J\x1b]0;pwned\x07\r\nERROR fake log line" + "A" * 60_000
+
+
+def assert_defused(line):
+    assert not any(c in line for c in "\x1b\x07\r\x9b")
+    assert len(line) < 1200
+
+
+def test_a_registrys_words_are_data(helm_oci, registry, tmp_path):
+    body = json.dumps({"errors": [{"code": "DENIED", "message": HOSTILE_TEXT}]}).encode()
+    with Front(registry.host, intercept=lambda m, p, h: (400, [], body)) as front:
+        line = pull(helm_oci, front.host, tmp_path / "out")
+    assert_defused(line)
+    assert "fake log line" in line
+
+
+def challenge_to(token_service):
+    """An intercept that demands a bearer token from `token_service` for every request."""
+    def intercept(method, path, headers):
+        if not (headers.get("Authorization") or "").startswith("Bearer "):
+            realm = f"http://{token_service.host}/token"
+            return 401, [("WWW-Authenticate", f'Bearer realm="{realm}",service="x"')], b""
+    return intercept
+
+
+def test_a_token_services_words_are_data(helm_oci, registry, tmp_path):
+    with Answering(lambda m, p: (500, [], HOSTILE_TEXT.encode())) as tokens, \
+            Front(registry.host, intercept=challenge_to(tokens)) as front:
+        line = pull(helm_oci, front.host, tmp_path / "out")
+    assert_defused(line)
+    assert f"the token service {tokens.host} failed (HTTP 500)" in line
+
+
+# 4. A monster token.
+
+def test_a_huge_token_is_refused(helm_oci, registry, tmp_path):
+    token = json.dumps({"token": "t" * (200 << 10)}).encode()
+    with Answering(lambda m, p: (200, [], token)) as tokens, Front(registry.host, intercept=challenge_to(tokens)) as front:
+        line = pull(helm_oci, front.host, tmp_path / "out")
+    assert "more than allowed" in line
+
+
+# 7. Pull checks the chart, not only the bytes.
+
+@pytest.mark.parametrize("files,why", [
+    ({"mychart/values.yaml": b"a: 1\n"}, "Chart.yaml file is missing"),
+    ({"mychart/Chart.yaml": b"apiVersion: v2\nname: other\nversion: 1.0.0\n"}, "holds other 1.0.0"),
+    ({"mychart/Chart.yaml": CHART_YAML, "mychart/values.yaml": b"a: 1\n", "mychart/./values.yaml": b"b: 2\n"},
+     "values.yaml twice"),
+    ({"mychart/Chart.yaml": CHART_YAML, "stray/file": b"x"}, "entries under both mychart/ and stray/"),
+], ids=["no Chart.yaml", "another chart", "a path twice", "two top-level directories"])
+def test_untar_refuses_what_is_not_the_chart(helm_oci, registry, tmp_path, files, why):
+    hand_made(registry, files)
+    line = pull(helm_oci, registry.host, tmp_path / "out", "--untar")
+    assert why in line
+    assert files_left(tmp_path / "out") == []
+
+
+def test_a_layer_that_is_not_an_archive(helm_oci, registry, tmp_path):
+    registry.put_chart("charts/mychart", "1.0.0", config_json(version="1.0.0"), b"not gzip at all")
+    line = pull(helm_oci, registry.host, tmp_path / "out")
+    assert "is not a chart Helm can load" in line
+    assert files_left(tmp_path / "out") == []
+
+
+def test_a_tag_serving_another_version(helm_oci, registry, tmp_path):
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML}, tag="2.0.0")
+    line = pull(helm_oci, registry.host, tmp_path / "out", ref="mychart:2.0.0")
+    assert "the registry served version 1.0.0 where the tag says 2.0.0" in line
+    assert files_left(tmp_path / "out") == []
+
+
+# 8. Nothing unchecked goes into a URL.
+
+@pytest.mark.parametrize("version", ["1.0.0/../../../../v2/_catalog", "x?n=1", "1.0.0#frag", "1.0.0\r\nX-Evil: 1"])
+def test_versions_are_checked_before_they_reach_a_url(helm_oci, registry, tmp_path, version):
+    with Front(registry.host) as front:
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart", "--version", version, "-d",
+                              tmp_path / "out", PLAIN)
+    assert line.startswith("Error: --version") and "is not a version" in line
+    assert front.seen == []
+
+
+def test_a_manifests_digests_are_checked_before_they_reach_a_url(helm_oci, registry, tmp_path):
+    manifest = {"schemaVersion": 2,
+                "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": "sha256:../../../x",
+                           "size": 10},
+                "layers": []}
+
+    def lie(method, path, headers):
+        if "/manifests/" in path:
+            return 200, [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], json.dumps(manifest).encode()
+
+    with Front(registry.host, intercept=lie) as front:
+        line = pull(helm_oci, front.host, tmp_path / "out")
+    assert "the manifest" in line
+    assert not [p for _, p, _ in front.seen if "/blobs/" in p]
+
+
+# 11. Deadlines and sizes.
+
+def test_a_dripping_registry_meets_the_deadline(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+
+    def drip(method, path, status, headers, body):
+        return (status, headers, Slow(body, 1, 1.0)) if "/blobs/" in path else (status, headers, body)
+
+    with Front(registry.host, drip) as front:
+        start = time.monotonic()
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN,
+                              "--timeout", "2s")
+    assert "did not finish within 2s" in line
+    assert time.monotonic() - start < 10
+    assert files_left(tmp_path / "out") == []
+
+
+def test_retry_after_is_not_waited_past_the_deadline(helm_oci, registry, tmp_path):
+    always = (503, [("Retry-After", "60")], b"")
+    with Front(registry.host, intercept=lambda *r: always) as front:
+        start = time.monotonic()
+        line = pull(helm_oci, front.host, tmp_path / "out", "--timeout", "3s")
+    assert "HTTP 503" in line or "did not finish within 3s" in line
+    assert time.monotonic() - start < 10
+
+
+def test_a_layer_announced_too_large_is_not_fetched(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+
+    def inflate(method, path, status, headers, body):
+        if "/manifests/" in path and method == "GET":
+            manifest = json.loads(body)
+            manifest["layers"][0]["size"] = 10 << 30
+            body = json.dumps(manifest).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "docker-content-digest"]
+        return status, headers, body
+
+    with Front(registry.host, inflate) as front:
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    assert "10737418240 bytes, more than a chart" in line
+    assert not [p for m, p, _ in front.seen if "/blobs/" in p]
+
+
+# 12. Numbers a registry chooses.
+
+def test_a_huge_chunk_minimum_is_refused(helm_oci, registry, tmp_path):
+    blobs = {f"files/b{i}.bin": os.urandom(4 << 20) for i in range(3)}  # above the single-PUT limit
+    chart = write_chart(tmp_path / "src", extra=blobs)
+
+    def demand(method, path, status, headers, body):
+        if method == "POST":
+            headers = headers + [("OCI-Chunk-Min-Length", str(2**62))]
+        return status, headers, body
+
+    with Front(registry.host, demand) as front:
+        line = helm_oci.fails("push", chart, f"oci://{front.host}/charts", PLAIN)
+    assert "chunks of at least 4611686018427387904 bytes" in line
+
+
+def test_a_token_that_never_expires(helm_oci, registry, chart, tmp_path):
+    token = json.dumps({"token": "t", "expires_in": 2**64 - 1}).encode()
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    with Answering(lambda m, p: (200, [], token)) as tokens, Front(registry.host, intercept=challenge_to(tokens)) as front:
+        helm_oci.run("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]

@@ -1,0 +1,166 @@
+"""Trouble on this machine rather than at the registry: a command interrupted or killed
+mid-pull, a full disk, a read-only file system, symlinks that lead nowhere good, and
+compiled code someone tampered with. Each ends with a clear error and leaves nothing
+behind, or leaves what the next run cleans up."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, files_left, write_chart
+from fronts import Front, Slow
+
+PLAIN = "--plain-http"
+
+
+@pytest.fixture
+def slow_front(helm_oci, registry, tmp_path):
+    """A front that sends the chart layer of a ~1 MB chart 16 KiB every 50 ms."""
+    chart = write_chart(tmp_path / "src", extra={"files/noise.bin": os.urandom(1 << 20)})
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+
+    def throttle(method, path, status, headers, body):
+        if method == "GET" and "/blobs/" in path and len(body) > 4096:
+            return status, headers, Slow(body, 16 << 10, 0.05)
+        return status, headers, body
+
+    with Front(registry.host, throttle) as front:
+        yield front
+
+
+def start_pull(helm_oci, front, out):
+    out.mkdir(exist_ok=True)
+    return subprocess.Popen([str(BIN), "pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", str(out), PLAIN],
+                            env=helm_oci.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_temp(out, deadline=20):
+    end = time.time() + deadline
+    while time.time() < end:
+        if any(n.startswith(".helm-oci-") for n in files_left(out)):
+            return
+        time.sleep(0.02)
+    raise AssertionError("no temp file appeared")
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_pull_leaves_nothing(helm_oci, slow_front, tmp_path, sig, code):
+    out = tmp_path / "out"
+    p = start_pull(helm_oci, slow_front, out)
+    wait_for_temp(out)
+    p.send_signal(sig)
+    _, stderr = p.communicate(timeout=30)
+    assert p.returncode == code
+    assert stderr.strip() == f"Error: interrupted by {sig.name}"
+    assert files_left(out) == []
+
+
+def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, registry, tmp_path):
+    out = tmp_path / "out"
+    p = start_pull(helm_oci, slow_front, out)
+    wait_for_temp(out)
+    p.kill()
+    p.wait(30)
+    left = [n for n in files_left(out) if n.startswith(".helm-oci-")]
+    assert left, "a killed run cannot clean up after itself"
+    # Leftovers untouched for a while belong to no live run; the next run into the
+    # directory removes them (and leaves a fresh one alone).
+    old = time.time() - 3600
+    for name in left:
+        os.utime(out / name, (old, old))
+    fresh = out / ".helm-oci-fresh-0000.tmp"
+    fresh.write_bytes(b"someone else's, in flight")
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, PLAIN)
+    assert files_left(out) == [fresh.name, "mychart-0.1.0.tgz"]
+
+
+def mount(target: Path, *options):
+    """Mounts a small tmpfs at `target`, or skips the test where mounting is not allowed."""
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(target)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    return target
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = mount(tmp_path / "disk", "size=256k")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_says_so(helm_oci, registry, tmp_path, small_disk):
+    chart = write_chart(tmp_path / "src", extra={"files/noise.bin": os.urandom(1 << 20)})
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", small_disk, PLAIN)
+    assert "no space left on device" in line
+    assert files_left(small_disk) == []
+    shutil.rmtree(tmp_path / "src")
+
+
+def test_a_full_disk_during_untar_is_not_blamed_on_the_chart(helm_oci, registry, tmp_path, small_disk):
+    # Compresses well, so the archive fits where the unpacked chart does not.
+    chart = write_chart(tmp_path / "src", extra={f"files/zeros{i}": bytes(100 << 10) for i in range(4)})
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", small_disk, "--untar", PLAIN)
+    assert "failed to untar" in line and "no space left on device" in line
+    assert files_left(small_disk) == []
+
+
+def test_a_read_only_file_system_says_so(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    disk = mount(tmp_path / "ro", "size=256k", "ro")
+    try:
+        line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", disk, PLAIN)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+    assert f"cannot write into {disk}" in line and "Read-only file system" in line
+
+
+@pytest.mark.parametrize("link,why", [
+    ("/etc/hostname", "symlink templates/bad.yaml: it points to an absolute path, outside the chart directory"),
+    ("../../outside.txt", "symlink templates/bad.yaml -> ../../outside.txt: it points outside the chart directory"),
+    ("bad.yaml", "symlink templates/bad.yaml -> bad.yaml: it is part of a symlink loop"),
+    ("missing.yaml", "symlink templates/bad.yaml -> missing.yaml: its target does not exist"),
+    ("../templates/../../outside.txt", "it points outside the chart directory"),
+], ids=["absolute", "outside", "loop", "dangling", "climbing"])
+def test_symlinks_are_named_for_what_they_are(helm_oci, registry, tmp_path, link, why):
+    (tmp_path / "outside.txt").write_text("secret")
+    chart = write_chart(tmp_path / "src")
+    os.symlink(link, chart / "templates" / "bad.yaml")
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    assert why in line
+
+
+def test_a_link_through_a_link_that_leaves_is_refused(helm_oci, registry, tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x.yaml").write_text("secret")
+    chart = write_chart(tmp_path / "src")
+    os.symlink("../..", chart / "templates" / "up")
+    os.symlink("up/outside/x.yaml", chart / "templates" / "a.yaml")
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    assert "outside the chart directory" in line
+
+
+def test_compiled_code_is_not_taken_from_a_writable_cache_and_a_corrupt_one_is_rebuilt(helm_oci, tmp_path):
+    install = tmp_path / "plugin" / "bin"
+    install.mkdir(parents=True)
+    for name in ("helm-oci", "helm-oci.wasm"):
+        shutil.copy2(BIN.parent / name, install / name)
+    # What an attacker might plant in Helm's cache is never looked at.
+    planted = Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci"
+    planted.mkdir(parents=True, exist_ok=True)
+    (planted / "component-0000000000000000-0-0.cwasm").write_bytes(b"\x7fELF not really")
+    run = lambda: subprocess.run([str(install / "helm-oci"), "version"], env=helm_oci.env, capture_output=True,
+                                 text=True, timeout=120)
+    assert run().returncode == 0
+    [compiled] = [p for p in install.iterdir() if p.suffix == ".cwasm"]
+    compiled.write_bytes(b"garbage where compiled code was")
+    p = run()
+    assert p.returncode == 0 and p.stdout.startswith("helm-oci "), p.stderr
+    assert compiled.read_bytes() != b"garbage where compiled code was", "the corrupt file was compiled anew"
