@@ -24,8 +24,12 @@ wasmtime::component::bindgen!({
 /// The component ships beside the host binary.
 const COMPONENT_FILE: &str = "helm-oci.wasm";
 
+/// The engine: compiled code checks an epoch counter, so that a host thread can make a
+/// busy component yield (to a signal, or past its deadline).
 pub fn engine() -> Result<Engine> {
-    Ok(Engine::new(&Config::new())?)
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    Ok(Engine::new(&config)?)
 }
 
 /// Where helm-oci is installed: the executable's directory (`$HELM_PLUGIN_DIR/bin` when

@@ -3,7 +3,7 @@
 //! is read back as made.
 
 use crate::chart::archive;
-use crate::chart::load::Limits;
+use crate::chart::load::{Limits, Loader};
 use crate::chart::metadata::Metadata;
 use crate::chart::yaml;
 use crate::oci::helm::{self, Descriptor, Manifest};
@@ -39,7 +39,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_are_no_archive(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        prop_assert!(archive::load(&bytes[..], &Limits::default(), false).is_err());
+        prop_assert!(archive::load(&bytes[..], &Loader::new(Limits::default(), false), 0).is_err());
     }
 
     #[test]
@@ -47,7 +47,7 @@ proptest! {
         let mut bytes = valid_archive();
         let i = at.index(bytes.len());
         bytes[i] ^= flip;
-        let _ = archive::load(&bytes[..], &Limits::default(), true);
+        let _ = archive::load(&bytes[..], &Loader::new(Limits::default(), true), 0);
     }
 
     #[test]

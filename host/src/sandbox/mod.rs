@@ -16,8 +16,9 @@ use anyhow::{Context, Result};
 use policy::{Access, Verdict};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use wasmtime::Store;
+use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
@@ -76,7 +77,16 @@ struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     net: NetPolicy,
+    limits: StoreLimits,
 }
+
+/// The most memory the component may use: a chart is loaded within Helm's 100 MiB caps,
+/// and a component asking for more is broken or being fed something hostile.
+const MEMORY_MAX: usize = 1 << 30;
+/// How often a busy component yields to the host.
+const EPOCH: Duration = Duration::from_millis(10);
+/// How long past its own deadline a component that does not stop is given.
+const GRACE: Duration = Duration::from_secs(2);
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -123,11 +133,22 @@ impl Session {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             net: NetPolicy { access: Arc::default(), transport: None },
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_MAX).build(),
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let mut store = Store::new(&engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Every tick, running code yields to the host, which can then take a signal or see
+        // a deadline pass; a thread of its own ticks even while the component computes.
+        store.epoch_deadline_async_yield_and_update(1);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH);
+                engine.increment_epoch();
+            }
+        });
         let plugin = Plugin::instantiate_async(&mut store, &component, &linker).await?;
         let writable = grants.dirs.iter().filter(|(_, p)| *p == FsPerms::ReadWrite).map(|(d, _)| d.clone()).collect();
         Ok(Session { store, plugin, run, writable })
@@ -166,7 +187,7 @@ impl Session {
     pub async fn login(&mut self, registry: &str, options: &RemoteOptions) -> Result<()> {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_login(&mut self.store, registry, options);
-        guarded(call, &self.run, &self.writable).await?.map_err(output::component_error)
+        guarded(call, options.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn parse_reference(&mut self, reference: &str) -> Result<Reference> {
@@ -177,24 +198,51 @@ impl Session {
     pub async fn push(&mut self, options: &PushOptions) -> Result<PushResult> {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_push(&mut self.store, options);
-        guarded(call, &self.run, &self.writable).await?.map_err(output::component_error)
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn pull(&mut self, options: &PullOptions) -> Result<PullResult> {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_pull(&mut self.store, options);
-        guarded(call, &self.run, &self.writable).await?.map_err(output::component_error)
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 }
 
-/// Runs a call into the component unless a signal stops it first; then the run's temp
-/// files are removed and the command fails with `Interrupted`.
-async fn guarded<T>(call: impl Future<Output = wasmtime::Result<T>>, run: &str, writable: &[PathBuf]) -> Result<T> {
+/// Runs a call into the component unless a signal stops it first, or it runs well past its
+/// own deadline (`timeout_ms`; it normally stops itself there); then the run's temp files
+/// are removed and the command fails. A component that traps fails with one line too.
+async fn guarded<T>(
+    call: impl Future<Output = wasmtime::Result<T>>,
+    timeout_ms: Option<u64>,
+    run: &str,
+    writable: &[PathBuf],
+) -> Result<T> {
+    let backstop = async {
+        match timeout_ms {
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms) + GRACE).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        outcome = call => Ok(outcome?),
+        outcome = call => outcome.map_err(stopped),
         signal = interrupt::signalled() => {
             interrupt::clean_up(run, writable);
             Err(Interrupted(signal).into())
         }
+        () = backstop => {
+            interrupt::clean_up(run, writable);
+            anyhow::bail!("the command did not finish within {:?} (see --timeout)", Duration::from_millis(timeout_ms.unwrap_or_default()))
+        }
+    }
+}
+
+/// A component that trapped (a bug, or memory exhausted), said in one line.
+fn stopped(e: wasmtime::Error) -> anyhow::Error {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            anyhow::anyhow!("the component stopped: it failed (out of memory?)")
+        }
+        Some(trap) => anyhow::anyhow!("the component stopped: {trap}"),
+        None => anyhow::anyhow!("the component stopped: {}", e.to_string().lines().next().unwrap_or_default()),
     }
 }

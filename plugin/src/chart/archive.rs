@@ -3,34 +3,36 @@
 //! and a byte-order mark is dropped. Reading either loads the chart (to check it) or also
 //! unpacks it, for `pull --untar`.
 
-use super::load::{self, Chart, Content, File, Limits};
+use super::load::{self, Chart, Content, File, Limits, Loader};
 use crate::fs::granted;
 use flate2::read::GzDecoder;
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-/// Loads a chart from an archive. With `keep`, every file's bytes stay in memory (to write
-/// the chart out again); otherwise only those the loader reads.
-pub fn load(reader: impl Read, limits: &Limits, keep: bool) -> Result<Chart, String> {
+/// How many entries an archive may hold; far more than any chart has.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Loads a chart from an archive, `depth` subchart archives down.
+pub fn load(reader: impl Read, loader: &Loader, depth: usize) -> Result<Chart, String> {
     let mut files = Vec::new();
-    read(reader, limits, |name, _, data| {
-        let content = if keep || load::reads(&name) { Content::Data(data) } else { Content::Dropped };
+    read(reader, loader, |name, _, data| {
+        let content = if loader.keeps() || load::reads(&name) { Content::Data(data) } else { Content::Dropped };
         files.push(File { name, content });
         Ok::<(), String>(())
     })?;
-    load::load(files, limits, keep)
+    loader.load(files, depth)
 }
 
 /// Unpacks an archive into `dest` (an empty directory) as `<chart name>/…`, checking it on
 /// the way: one top-level directory, no path twice, Helm's limits, and a chart that loads.
 /// Returns the chart and the directory written.
-pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<(Chart, std::path::PathBuf), Unpacking> {
+pub fn unpack(reader: impl Read, dest: &Path, loader: &Loader) -> Result<(Chart, std::path::PathBuf), Unpacking> {
     let staging = dest.join("chart");
     let mut files = Vec::new();
     let mut top: Option<String> = None;
     let mut seen = BTreeSet::new();
-    read(reader, limits, |name, first, data| {
+    read(reader, loader, |name, first, data| {
         match &top {
             None => top = Some(first.to_string()),
             Some(t) if t != first => {
@@ -47,7 +49,7 @@ pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<(Chart,
         files.push(File { name, content });
         Ok(())
     })?;
-    let chart = load::load(files, limits, false).map_err(Unpacking::Chart)?;
+    let chart = loader.load(files, 0).map_err(Unpacking::Chart)?;
     Ok((chart, staging))
 }
 
@@ -76,13 +78,19 @@ fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
 /// checks its trailer (CRC and length).
 fn read<R: Read, E: From<String>>(
     reader: R,
-    limits: &Limits,
+    loader: &Loader,
     mut each: impl FnMut(String, &str, Vec<u8>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut archive = tar::Archive::new(GzDecoder::new(reader));
+    let limits = &loader.limits;
+    // Everything unpacked counts against the load's allowance, headers (long names among
+    // them) and what lies after the archive's end included.
+    let mut archive = tar::Archive::new(Allowance { inner: GzDecoder::new(reader), loader });
     let mut remaining = limits.chart_size;
     let mut count = 0;
-    for entry in archive.entries().map_err(|e| e.to_string())? {
+    for (entries, entry) in archive.entries().map_err(|e| e.to_string())?.enumerate() {
+        if entries == MAX_ENTRIES {
+            return Err(format!("the archive holds more than {MAX_ENTRIES} entries").into());
+        }
         let mut entry = entry.map_err(|e| e.to_string())?;
         let kind = entry.header().entry_type();
         if kind.is_dir() || matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
@@ -117,6 +125,20 @@ fn read<R: Read, E: From<String>>(
         return Err(String::from("no files in chart archive").into());
     }
     Ok(())
+}
+
+/// Unpacked bytes, taken from a load's allowance as they are read.
+struct Allowance<'a, R> {
+    inner: R,
+    loader: &'a Loader,
+}
+
+impl<R: Read> Read for Allowance<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.loader.unpack(n as u64).map_err(io::Error::other)?;
+        Ok(n)
+    }
 }
 
 fn too_large(limits: &Limits) -> String {
@@ -178,6 +200,10 @@ mod tests {
 
     const CHART: &[u8] = b"apiVersion: v2\nname: app\nversion: 0.1.0\n";
 
+    fn load(reader: &[u8], limits: &Limits, keep: bool) -> Result<Chart, String> {
+        super::load(reader, &Loader::new(*limits, keep), 0)
+    }
+
     #[test]
     fn loads_a_valid_archive() {
         let chart = load(
@@ -221,6 +247,35 @@ mod tests {
         let mut entries: Vec<(&str, &[u8])> = vec![("app/Chart.yaml", CHART)];
         entries.extend(many.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
         assert!(load(&tgz(&entries)[..], &small, false).err().unwrap().contains("allowed unpacked"));
+    }
+
+    #[test]
+    fn what_an_archive_unpacks_to_is_bounded_whatever_its_headers_say() {
+        // A 20 MiB name: tar stores it in a long-name entry read before any size check.
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        tar.append_data(&mut header, format!("app/{}", "a".repeat(20 << 20)), &b""[..]).unwrap();
+        let bomb = tar.into_inner().unwrap().finish().unwrap();
+        let small = Limits { chart_size: 64 << 10, file_size: 64 << 10 };
+        let e = load(&bomb[..], &small, false).err().unwrap();
+        assert!(e.contains("unpacks to more than"), "{e}");
+
+        let many: Vec<(String, Vec<u8>)> = (0..MAX_ENTRIES + 1).map(|i| (format!("app/f{i}"), Vec::new())).collect();
+        let entries: Vec<(&str, &[u8])> = many.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+        assert!(load(&tgz(&entries)[..], &Limits::default(), false).err().unwrap().contains("more than 10000 entries"));
+    }
+
+    #[test]
+    fn subchart_archives_nest_only_so_deep() {
+        let mut inner = tgz(&[("c0/Chart.yaml", b"apiVersion: v2\nname: c0\nversion: 1.0.0\n")]);
+        for i in 1..=12 {
+            let chart = format!("apiVersion: v2\nname: c{i}\nversion: 1.0.0\n");
+            let (chart_path, sub_path) = (format!("c{i}/Chart.yaml"), format!("c{i}/charts/c{}.tgz", i - 1));
+            inner = tgz(&[(chart_path.as_str(), chart.as_bytes()), (sub_path.as_str(), &inner)]);
+        }
+        let e = load(&inner[..], &Limits::default(), false).err().unwrap();
+        assert!(e.contains("nest more than 10 deep"), "{e}");
     }
 
     #[test]

@@ -4,8 +4,15 @@
 
 use super::metadata::Metadata;
 use super::{archive, yaml};
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
+
+/// Subchart archives may hold subchart archives, but not without end.
+const MAX_DEPTH: usize = 10;
+/// Tar headers and padding come on top of the files' bytes in what an archive unpacks to.
+const TAR_OVERHEAD: u64 = 16 << 20;
 
 /// Helm's caps on a chart: all its files together, and each one, unpacked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,6 +52,43 @@ pub struct Chart {
     pub subcharts: Vec<Chart>,
 }
 
+/// One chart load: Helm's limits, whether file contents are kept, and how many unpacked
+/// bytes the load may still decompress, all its archives together (nested subchart
+/// archives get no fresh allowance).
+pub struct Loader {
+    pub limits: Limits,
+    keep: bool,
+    unpackable: Cell<u64>,
+}
+
+impl Loader {
+    /// With `keep`, every file's bytes stay in memory, to write the chart out again;
+    /// otherwise only those the loader reads.
+    pub fn new(limits: Limits, keep: bool) -> Loader {
+        Loader { limits, keep, unpackable: Cell::new(limits.chart_size.saturating_add(TAR_OVERHEAD)) }
+    }
+
+    pub fn keeps(&self) -> bool {
+        self.keep
+    }
+
+    /// Takes `n` bytes of unpacking from the allowance.
+    pub fn unpack(&self, n: u64) -> Result<(), String> {
+        let left =
+            self.unpackable.get().checked_sub(n).ok_or_else(|| {
+                format!("the chart unpacks to more than the {} bytes allowed", self.limits.chart_size)
+            })?;
+        self.unpackable.set(left);
+        Ok(())
+    }
+
+    /// Applies Helm's rules to a chart's files; `depth` counts the subchart archives it is
+    /// inside. The error is Helm's wording of the cause.
+    pub fn load(&self, files: Vec<File>, depth: usize) -> Result<Chart, String> {
+        load(files, self, depth)
+    }
+}
+
 /// Whether the loader reads this file's bytes (rather than only carrying it): Chart.yaml
 /// and its companions, and subchart archives, of the chart or of any chart under `charts/`.
 pub fn reads(path: &str) -> bool {
@@ -67,8 +111,7 @@ pub fn reads(path: &str) -> bool {
     }
 }
 
-/// Applies Helm's rules to a chart's files. The error is Helm's wording of the cause.
-pub fn load(files: Vec<File>, limits: &Limits, keep: bool) -> Result<Chart, String> {
+fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String> {
     let data = |name: &str| files.iter().find(|f| f.name == name).map(|f| bytes(&f.content));
     let chart_yaml = data("Chart.yaml").ok_or("Chart.yaml file is missing")??;
     let requirements = data("requirements.yaml").transpose()?;
@@ -76,7 +119,7 @@ pub fn load(files: Vec<File>, limits: &Limits, keep: bool) -> Result<Chart, Stri
     let v1 = meta.api_version == "v1";
 
     let mut kept = Vec::new();
-    let mut groups: Vec<(String, Vec<File>)> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<File>> = BTreeMap::new();
     for file in files {
         let name = file.name.as_str();
         match name {
@@ -96,17 +139,13 @@ pub fn load(files: Vec<File>, limits: &Limits, keep: bool) -> Result<Chart, Stri
             _ if name.starts_with("charts/") && !name.ends_with(".prov") => {
                 let rest = &name["charts/".len()..];
                 let group = rest.split('/').next().unwrap_or_default().to_string();
-                match groups.iter_mut().find(|(g, _)| *g == group) {
-                    Some((_, members)) => members.push(file),
-                    None => groups.push((group, vec![file])),
-                }
+                groups.entry(group).or_default().push(file);
             }
             _ => kept.push(file),
         }
     }
 
     let mut subcharts = Vec::new();
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
     for (group, members) in groups {
         // Helm skips `charts/_…` and `charts/.…` entirely.
         if group.starts_with(['_', '.']) {
@@ -123,8 +162,11 @@ pub fn load(files: Vec<File>, limits: &Limits, keep: bool) -> Result<Chart, Stri
                     meta.name, archive.name
                 ));
             }
+            if depth >= MAX_DEPTH {
+                return Err(unpacking(format!("subchart archives nest more than {MAX_DEPTH} deep")));
+            }
             let data = bytes(&archive.content).map_err(&unpacking)?;
-            archive::load(&data[..], limits, keep).map_err(unpacking)?
+            archive::load(&data[..], loader, depth + 1).map_err(unpacking)?
         } else {
             // A file lying in charts/ that is no chart's is not part of any subchart.
             let inside: Vec<File> = members
@@ -134,7 +176,7 @@ pub fn load(files: Vec<File>, limits: &Limits, keep: bool) -> Result<Chart, Stri
                     Some(File { name: rest.to_string(), content: f.content })
                 })
                 .collect();
-            load(inside, limits, keep).map_err(unpacking)?
+            load(inside, loader, depth).map_err(unpacking)?
         };
         subcharts.push(sub);
     }
@@ -186,6 +228,10 @@ mod tests {
 
     fn files(list: &[(&str, &str)]) -> Vec<File> {
         list.iter().map(|(n, d)| File { name: n.to_string(), content: Content::Data(d.as_bytes().to_vec()) }).collect()
+    }
+
+    fn load(list: Vec<File>, _: &Limits, keep: bool) -> Result<Chart, String> {
+        Loader::new(Limits::default(), keep).load(list, 0)
     }
 
     fn names(chart: &Chart) -> Vec<&str> {

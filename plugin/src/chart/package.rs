@@ -47,12 +47,12 @@ fn write(tar: &mut tar::Builder<impl Write>, chart: &Chart, base: &str, mtime: u
 mod tests {
     use super::*;
     use crate::chart::archive;
-    use crate::chart::load::{Content, File, Limits};
+    use crate::chart::load::{Content, File, Limits, Loader};
 
     fn chart(files: &[(&str, &str)]) -> Chart {
         let files =
             files.iter().map(|(n, d)| File { name: n.to_string(), content: Content::Data(d.as_bytes().to_vec()) });
-        load::load(files.collect(), &Limits::default(), true).unwrap()
+        Loader::new(Limits::default(), true).load(files.collect(), 0).unwrap()
     }
 
     fn entries(tgz: &[u8]) -> Vec<(String, u64)> {
@@ -78,7 +78,7 @@ mod tests {
             ("templates/b.yaml", "b"),
             ("README.md", "r"),
         ]);
-        top.subcharts.push(archive::load(&sub[..], &Limits::default(), true).unwrap());
+        top.subcharts.push(archive::load(&sub[..], &Loader::new(Limits::default(), true), 0).unwrap());
         let tgz = archive(&top, 1_700_000_000).unwrap();
         assert_eq!(
             entries(&tgz),

@@ -3,7 +3,7 @@
 //! only then write the chart.
 
 use crate::chart::archive::{self, Unpacking};
-use crate::chart::load::Limits;
+use crate::chart::load::{Limits, Loader};
 use crate::chart::metadata::Metadata;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Kind, Result};
@@ -94,7 +94,8 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
         untar(&tgz, dest, &meta, &pull.limits, &subject)?
     } else {
         let reader = io::BufReader::new(File::open(tgz.path()).map_err(|e| Error::io(tgz.path(), e))?);
-        let chart = archive::load(reader, &pull.limits, false).map_err(|why| unloadable(&subject, why))?;
+        let chart =
+            archive::load(reader, &Loader::new(pull.limits, false), 0).map_err(|why| unloadable(&subject, why))?;
         same_chart(&chart.meta, &meta, &subject)?;
         let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
         tgz.persist(&path)?;
@@ -239,10 +240,11 @@ fn untar(tgz: &TempFile, dest: &Path, meta: &Metadata, limits: &Limits, subject:
     }
     let staging = TempDir::create_in(dest)?;
     let reader = io::BufReader::new(File::open(tgz.path()).map_err(|e| Error::io(tgz.path(), e))?);
-    let (chart, unpacked) = archive::unpack(reader, staging.path(), limits).map_err(|e| match e {
-        Unpacking::Chart(why) => unloadable(subject, why),
-        Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
-    })?;
+    let (chart, unpacked) =
+        archive::unpack(reader, staging.path(), &Loader::new(*limits, false)).map_err(|e| match e {
+            Unpacking::Chart(why) => unloadable(subject, why),
+            Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
+        })?;
     same_chart(&chart.meta, meta, subject)?;
     granted::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
     Ok(target)

@@ -1,7 +1,7 @@
 //! `push`: package (if needed) and upload a chart the way `helm push` lays it out. The
 //! blobs are checked and uploaded concurrently; the manifest goes last.
 
-use crate::chart::load::{self, Limits};
+use crate::chart::load::{self, Limits, Loader};
 use crate::chart::{archive, directory, metadata::Metadata, package};
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
@@ -51,14 +51,14 @@ impl Source {
         let now = clock::wall_seconds();
         if stat.is_dir() {
             let (files, newest) = directory::files(path, limits)?;
-            let chart = load::load(files, limits, true).map_err(|why| Error::invalid_chart(&origin, why))?;
+            let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
             load::check_dependencies(&chart).map_err(|why| Error::invalid_chart(&origin, why))?;
             let created = source_date_epoch.unwrap_or(newest).min(now);
             let archive = package::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
             return Ok(Source::Packaged { archive, meta: chart.meta, created });
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let chart = archive::load(io::BufReader::new(file), limits, false)
+        let chart = archive::load(io::BufReader::new(file), &Loader::new(*limits, false), 0)
             .map_err(|why| Error::invalid_chart(format!("{origin} is not a valid chart archive"), why))?;
         // Helm stamps `created` with the archive's modification time.
         let mtime =
