@@ -41,6 +41,21 @@ def test_endless_tag_paging_stops(helm_oci, registry, tmp_path, per_page, limit)
     assert files_left(tmp_path / "out") == []
 
 
+def test_tag_entries_that_are_not_tags_are_left_out(helm_oci, registry, tmp_path):
+    """A listed "tag" that could not be fetched by (a path, a flood of characters) is not one."""
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML})
+    junk = ["../../../v2/other/manifests/9.9.9", "9" * 100_000, "-1", "2.0.0/x", "3.0.0?x"]
+
+    def list_junk(method, path, headers):
+        if "/tags/list" in path:
+            return 200, [], json.dumps({"name": "charts/mychart", "tags": junk + ["1.0.0"]}).encode()
+
+    with Front(registry.host, intercept=list_junk) as front:
+        p = helm_oci.run("pull", f"oci://{front.host}/charts/mychart", "-d", tmp_path / "out", PLAIN)
+    assert "Pulled: " in p.stdout and p.stdout.split("Pulled: ")[1].startswith(f"{front.host}/charts/mychart:1.0.0")
+    assert [path for m, path, _ in front.seen if "/manifests/" in path] == ["/v2/charts/mychart/manifests/1.0.0"]
+
+
 # 2. What an archive unpacks to.
 
 def hand_made(registry, files, tag="1.0.0", name="mychart", version="1.0.0"):

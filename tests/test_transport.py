@@ -167,6 +167,26 @@ def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_pat
         assert [(m, path) for m, path, _ in front.seen].count(front.intercept.target) == failures + 1
 
 
+@pytest.mark.parametrize("what", ["/manifests/", "/tags/list"])
+def test_a_small_answer_broken_mid_body_is_asked_for_again(helm_oci, registry, chart, tmp_path, what):
+    """A manifest or a page of tags is read whole before it counts, so one whose body breaks
+    off is fetched again like any failed request."""
+    digest = push(helm_oci, chart, registry.host, PLAIN)
+    broken = []
+
+    def break_first(method, path, status, headers, body):
+        if method == "GET" and what in path and not broken:
+            broken.append(path)
+            return status, headers, Broken(body, len(body) // 2)
+        return status, headers, body
+
+    with Front(registry.host, break_first) as front:
+        p = helm_oci.run("pull", f"oci://{front.host}/charts/mychart", "-d", tmp_path / "out", PLAIN, "--debug")
+    assert digest_of(p) == digest
+    assert broken and [path for m, path, _ in front.seen if m == "GET"].count(broken[0]) == 2
+    assert f"GET http://{front.host}{broken[0]}: connection terminated; retrying in " in p.stderr
+
+
 def test_a_registry_that_stays_unavailable_fails_after_five_tries(helm_oci, registry, chart, tmp_path):
     push(helm_oci, chart, registry.host, PLAIN)
     always_503 = (503, [("Retry-After", "0")], b"")
@@ -330,6 +350,16 @@ def test_http_proxy_gets_absolute_form_requests(helm_oci, registry, chart, tmp_p
     targets = [target for _, target, _ in proxy.seen]
     assert targets and all(t.startswith(f"http://{host}/v2/charts/mychart/") for t in targets)
     assert ("GET", f"http://{host}/v2/charts/mychart/manifests/0.1.0") in [(m, t) for m, t, _ in proxy.seen]
+
+
+@pytest.mark.parametrize("proxy_url", ["socks5://127.0.0.1:1080", "https://127.0.0.1:3129"])
+def test_a_proxy_of_a_kind_not_supported_is_an_error_not_a_bypass(helm_oci, named_registry, ca, tmp_path, proxy_url):
+    host = f"{NAME}:{named_registry.port}"
+    line = helm_oci.fails("pull", f"oci://{host}/charts/mychart:0.1.0", "-d", tmp_path / "out", "--ca-file", ca.cert,
+                          env={"HTTPS_PROXY": proxy_url})
+    scheme = proxy_url.split(":")[0]
+    assert line == (f"Error: cannot reach {host}: HTTPS_PROXY names a {scheme}:// proxy, "
+                    "which is not supported (only http:// proxies are)")
 
 
 @pytest.mark.parametrize("no_proxy", [NAME, ".helm-oci.test", "helm-oci.test", f"{NAME}:{{port}}", "example.com,*"])

@@ -13,7 +13,8 @@ pub fn component_error(e: Error) -> anyhow::Error {
         | Error::Denied(m)
         | Error::InvalidChart(m)
         | Error::Network(m)
-        | Error::Io(m) => m,
+        | Error::Io(m)
+        | Error::TimedOut(m) => m,
         Error::DigestMismatch(d) => {
             format!("{}: digest mismatch: expected {}, got {}", d.subject, d.expected, d.actual)
         }

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use sha2::{Digest as _, Sha256};
+use std::io::{self, Read};
 
 /// The `sha256:<hex>` digest of a byte slice.
 pub fn of_bytes(bytes: &[u8]) -> String {
@@ -43,6 +44,33 @@ impl Hasher {
     }
 }
 
+/// A reader that hashes what it reads, so content is checked and hashed in one pass.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> Hashing<R> {
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing { inner, hasher: Hasher::default() }
+    }
+
+    /// Reads what is left (a reader of an archive may stop at its end marker) and returns
+    /// the digest and size of the whole.
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.hasher.finish())
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Checks content against the digest and size that named it.
 pub fn verify(subject: &str, expected: (&str, u64), actual: (&str, u64)) -> Result<()> {
     if expected.1 != actual.1 {
@@ -64,6 +92,14 @@ pub fn is_valid(digest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_what_is_read_through_it_to_the_end() {
+        let mut reader = Hashing::new(&b"hello"[..]);
+        let mut first = [0; 2];
+        reader.read_exact(&mut first).unwrap();
+        assert_eq!(reader.finish().unwrap(), (of_bytes(b"hello"), 5));
+    }
 
     #[test]
     fn hashes_what_is_fed_piece_by_piece() {

@@ -7,6 +7,7 @@ use std::path::Path;
 /// Result with the component's typed error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A failure, said as `<subject>: <cause>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Error {
     pub kind: Kind,
@@ -30,6 +31,7 @@ pub enum Kind {
     Network,
     Registry { status: u16, code: String },
     Io,
+    TimedOut,
 }
 
 impl Error {

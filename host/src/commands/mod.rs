@@ -13,6 +13,7 @@ use crate::{credentials, paths};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
+/// Runs the command the arguments name.
 pub async fn run(cli: Cli) -> Result<()> {
     let debug = cli.debug || paths::helm_debug();
     match cli.command {

@@ -111,6 +111,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// Instantiates the component with exactly `grants`: those directories, that network.
     pub async fn start(grants: Grants) -> Result<Session> {
         let engine = component::engine()?;
         let component = component::load(&engine)?;
@@ -231,7 +232,7 @@ async fn guarded<T>(
         }
         () = backstop => {
             interrupt::clean_up(run, writable);
-            anyhow::bail!("the command did not finish within {:?} (see --timeout)", Duration::from_millis(timeout_ms.unwrap_or_default()))
+            anyhow::bail!("the component did not stop at its deadline (see --timeout), so it was stopped")
         }
     }
 }

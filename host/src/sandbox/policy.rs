@@ -6,6 +6,8 @@
 
 use helm_oci_headers::{Challenge, Url};
 
+/// The hosts this command's requests may reach, grown only as the registry's own answers
+/// (a challenge's realm, a redirect's location) name new ones.
 #[derive(Default)]
 pub struct Access {
     registries: Vec<String>,

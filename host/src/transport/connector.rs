@@ -46,6 +46,7 @@ impl Target {
 /// An open connection, plain or TLS.
 pub type Conn = TokioIo<Box<dyn Stream>>;
 
+/// What a connection runs over: TCP, or TLS over TCP.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
@@ -73,12 +74,12 @@ impl Connector {
     }
 
     /// The proxy requests to `target` go through, if any.
-    pub fn proxy_for(&self, target: &Target) -> Option<Proxy> {
-        self.proxies.for_target(target.https, &target.host, target.port)
+    pub fn proxy_for(&self, target: &Target) -> Result<Option<Proxy>, Failure> {
+        self.proxies.for_target(target.https, &target.host, target.port).map_err(Failure::Setup)
     }
 
     pub async fn open(&self, target: &Target) -> Result<Conn, Failure> {
-        let proxy = self.proxy_for(target);
+        let proxy = self.proxy_for(target)?;
         let dial = proxy.as_ref().map_or_else(|| target.authority(), |p| p.authority.clone());
         let mut tcp = tokio::time::timeout(CONNECT_TIMEOUT, open(&dial)).await.map_err(|_| Failure::TimedOut)??;
         if !target.https {

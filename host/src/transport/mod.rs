@@ -17,6 +17,7 @@ use std::time::Duration;
 pub use tls::TlsFlags;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+/// The work of moving a response body, which wasi:http drives beside the response.
 pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 /// The command's HTTP client: its connections and how they are opened.
@@ -56,7 +57,7 @@ impl Transport {
             options.as_ref().and_then(pick).unwrap_or(Duration::from_secs(600))
         };
         let (first_byte, between_bytes) = (timeout(|o| o.first_byte_timeout), timeout(|o| o.between_bytes_timeout));
-        match self.pool.connector().proxy_for(&target) {
+        match self.pool.connector().proxy_for(&target).map_err(|f| f.code())? {
             // A plain-HTTP proxy takes the absolute URI, and its credentials in a header.
             Some(proxy) if !target.https => {
                 if let Some(auth) = proxy.authorization {
@@ -89,7 +90,8 @@ impl Transport {
         let response =
             tokio::time::timeout(first_byte, exchange).await.map_err(|_| HttpError::ConnectionReadTimeout)??;
         let response = response.map(|body| {
-            Timed { body, between_bytes, deadline: Box::pin(tokio::time::sleep(between_bytes)) }.boxed_unsync()
+            let host = target.host.clone();
+            Timed { body, host, between_bytes, deadline: Box::pin(tokio::time::sleep(between_bytes)) }.boxed_unsync()
         });
         // The pool drives the connection; there is nothing else to keep alive.
         Ok((response, Box::new(async { Ok(()) })))
@@ -126,9 +128,11 @@ fn failure(host: &str, e: &hyper::Error) -> HttpError {
     HttpError::HttpProtocolError
 }
 
-/// A response body that fails if the server goes quiet for longer than the component allows.
+/// A response body that fails if the server goes quiet for longer than the component allows,
+/// and whose failures are said as a request's are.
 struct Timed {
     body: hyper::body::Incoming,
+    host: String,
     between_bytes: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
@@ -147,7 +151,7 @@ impl http_body::Body for Timed {
                 self.deadline.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::from(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(failure(&self.host, &e)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),

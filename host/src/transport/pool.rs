@@ -15,6 +15,7 @@ use wasmtime_wasi_http::WasiBody;
 /// A connection, as hyper lets requests be sent on it.
 pub type Connection = SendRequest<WasiBody>;
 
+/// Open connections per target, shared by every request of the command.
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<Shared>,

@@ -16,6 +16,7 @@ pub struct Proxy {
     pub authorization: Option<String>,
 }
 
+/// The proxy settings the environment gave.
 #[derive(Default)]
 pub struct Proxies {
     https: Option<String>,
@@ -55,18 +56,22 @@ impl Proxies {
         Proxies { https, http, no_proxy: no_proxy.split([',', ' ']).filter_map(Exclusion::parse).collect() }
     }
 
-    /// The proxy for a request to `host:port`, if any.
-    pub fn for_target(&self, https: bool, host: &str, port: u16) -> Option<Proxy> {
-        let url = if https { self.https.as_deref() } else { self.http.as_deref() }?;
+    /// The proxy for a request to `host:port`, if any; an error if the one set is of a
+    /// kind this client cannot use (going around it silently could break a policy).
+    pub fn for_target(&self, https: bool, host: &str, port: u16) -> Result<Option<Proxy>, String> {
+        let (name, url) = if https { ("HTTPS_PROXY", &self.https) } else { ("HTTP_PROXY", &self.http) };
+        let Some(url) = url else { return Ok(None) };
         let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
         let ip = host.parse::<IpAddr>().ok();
         if host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
-            return None;
+            return Ok(None);
         }
         if self.no_proxy.iter().any(|e| e.matches(&host, ip, port)) {
-            return None;
+            return Ok(None);
         }
-        parse(url)
+        parse(url).map(Some).map_err(|scheme| {
+            format!("{name} names a {scheme}:// proxy, which is not supported (only http:// proxies are)")
+        })
     }
 }
 
@@ -141,11 +146,14 @@ fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     }
 }
 
-fn parse(url: &str) -> Option<Proxy> {
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-        // TLS to the proxy itself is not supported; such a proxy is ignored rather than misused.
-        Some(_) => return None,
+/// A proxy URL; the scheme is the error if it is not http (TLS to the proxy itself and
+/// SOCKS are not supported). A URL without a scheme is http, as Go reads it.
+fn parse(url: &str) -> Result<Proxy, String> {
+    // A scheme ends at the first `://`, unless a path, query or fragment began before it.
+    let scheme_end = url.find("://").filter(|&i| !url[..i].contains(['/', '?', '#']));
+    let rest = match scheme_end {
+        Some(i) if url[..i].eq_ignore_ascii_case("http") => &url[i + 3..],
+        Some(i) => return Err(url[..i].to_ascii_lowercase()),
         None => url,
     };
     let rest = rest.split('/').next().unwrap_or_default();
@@ -161,12 +169,16 @@ fn parse(url: &str) -> Option<Proxy> {
         let decoded = helm_oci_headers::percent_decode(u);
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(decoded))
     });
-    Some(Proxy { authority, authorization })
+    Ok(Proxy { authority, authorization })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn via(p: &Proxies, https: bool, host: &str, port: u16) -> Option<Proxy> {
+        p.for_target(https, host, port).unwrap()
+    }
 
     fn proxies(no_proxy: &str) -> Proxies {
         Proxies::new(Some("http://u:p%40ss@proxy.corp:3128".into()), Some("proxy.corp".into()), no_proxy)
@@ -175,52 +187,65 @@ mod tests {
     #[test]
     fn picks_the_proxy_by_scheme() {
         let p = proxies("");
-        let https = p.for_target(true, "ghcr.io", 443).unwrap();
+        let https = via(&p, true, "ghcr.io", 443).unwrap();
         assert_eq!(https.authority, "proxy.corp:3128");
         assert_eq!(https.authorization.as_deref(), Some("Basic dTpwQHNz"));
         assert_eq!(
-            p.for_target(false, "ghcr.io", 80).unwrap(),
+            via(&p, false, "ghcr.io", 80).unwrap(),
             Proxy { authority: "proxy.corp:80".into(), authorization: None }
         );
-        assert!(Proxies::new(None, None, "").for_target(true, "ghcr.io", 443).is_none());
-        assert!(Proxies::new(Some("https://proxy.corp".into()), None, "").for_target(true, "ghcr.io", 443).is_none());
+        assert!(via(&Proxies::new(None, None, ""), true, "ghcr.io", 443).is_none());
+        let tls = Proxies::new(Some("socks5://proxy.corp:1080".into()), None, "");
+        assert_eq!(
+            tls.for_target(true, "ghcr.io", 443).unwrap_err(),
+            "HTTPS_PROXY names a socks5:// proxy, which is not supported (only http:// proxies are)"
+        );
+        // Refused only where it would be used.
+        assert_eq!(via(&tls, true, "localhost", 443), None);
     }
 
     #[test]
     fn never_proxies_loopback() {
         let p = proxies("");
-        assert!(p.for_target(true, "localhost", 5000).is_none());
-        assert!(p.for_target(true, "127.0.0.1", 5000).is_none());
-        assert!(p.for_target(true, "127.8.9.1", 5000).is_none());
-        assert!(p.for_target(true, "[::1]", 5000).is_none());
+        assert!(via(&p, true, "localhost", 5000).is_none());
+        assert!(via(&p, true, "127.0.0.1", 5000).is_none());
+        assert!(via(&p, true, "127.8.9.1", 5000).is_none());
+        assert!(via(&p, true, "[::1]", 5000).is_none());
     }
 
     #[test]
     fn no_proxy_matches_domains_ports_and_star_as_go_does() {
         let p = proxies("example.com, .corp.io,*.wild.io,registry.local:5000");
-        assert!(p.for_target(true, "example.com", 443).is_none());
-        assert!(p.for_target(true, "charts.example.com", 443).is_none());
-        assert!(p.for_target(true, "notexample.com", 443).is_some());
-        assert!(p.for_target(true, "a.corp.io", 443).is_none());
+        assert!(via(&p, true, "example.com", 443).is_none());
+        assert!(via(&p, true, "charts.example.com", 443).is_none());
+        assert!(via(&p, true, "notexample.com", 443).is_some());
+        assert!(via(&p, true, "a.corp.io", 443).is_none());
         // A leading dot means subdomains only.
-        assert!(p.for_target(true, "corp.io", 443).is_some());
-        assert!(p.for_target(true, "x.wild.io", 443).is_none());
-        assert!(p.for_target(true, "registry.local", 5000).is_none());
-        assert!(p.for_target(true, "registry.local", 443).is_some());
-        assert!(proxies("*").for_target(true, "ghcr.io", 443).is_none());
+        assert!(via(&p, true, "corp.io", 443).is_some());
+        assert!(via(&p, true, "x.wild.io", 443).is_none());
+        assert!(via(&p, true, "registry.local", 5000).is_none());
+        assert!(via(&p, true, "registry.local", 443).is_some());
+        assert!(via(&proxies("*"), true, "ghcr.io", 443).is_none());
     }
 
     #[test]
     fn no_proxy_matches_addresses_and_cidr_ranges() {
         let p = proxies("10.0.0.0/8, 192.168.1.7, [2001:db8::1]:5000, 2001:db9::/32");
-        assert!(p.for_target(true, "10.20.30.40", 443).is_none());
-        assert!(p.for_target(true, "11.0.0.1", 443).is_some());
-        assert!(p.for_target(true, "192.168.1.7", 5000).is_none());
-        assert!(p.for_target(true, "192.168.1.8", 5000).is_some());
-        assert!(p.for_target(true, "[2001:db8::1]", 5000).is_none());
-        assert!(p.for_target(true, "[2001:db8::1]", 443).is_some());
-        assert!(p.for_target(true, "[2001:db9:1::5]", 443).is_none());
-        assert!(proxies("0.0.0.0/0").for_target(true, "8.8.8.8", 443).is_none());
+        assert!(via(&p, true, "10.20.30.40", 443).is_none());
+        assert!(via(&p, true, "11.0.0.1", 443).is_some());
+        assert!(via(&p, true, "192.168.1.7", 5000).is_none());
+        assert!(via(&p, true, "192.168.1.8", 5000).is_some());
+        assert!(via(&p, true, "[2001:db8::1]", 5000).is_none());
+        assert!(via(&p, true, "[2001:db8::1]", 443).is_some());
+        assert!(via(&p, true, "[2001:db9:1::5]", 443).is_none());
+        assert!(via(&proxies("0.0.0.0/0"), true, "8.8.8.8", 443).is_none());
         assert_eq!(Exclusion::parse("1.2.3.4/33"), None);
+    }
+
+    #[test]
+    fn a_scheme_is_read_only_before_the_path() {
+        assert_eq!(parse("proxy.corp:3128/x?u=https://y").unwrap().authority, "proxy.corp:3128");
+        assert_eq!(parse("HTTP://proxy.corp").unwrap().authority, "proxy.corp:80");
+        assert_eq!(parse("https://proxy.corp").unwrap_err(), "https");
     }
 }

@@ -14,5 +14,5 @@ mod url;
 
 pub use challenge::Challenge;
 pub use link::next_link;
-pub use text::printable;
-pub use url::{Url, decode_query, encode_query, form, percent_decode};
+pub use text::{is_format, printable};
+pub use url::{Url, encode_query, form, percent_decode};

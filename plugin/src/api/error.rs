@@ -24,6 +24,7 @@ impl From<Error> for WitError {
                 WitError::Registry(RegistryError { status, code: printable(&code), message: text })
             }
             Kind::Io => WitError::Io(text),
+            Kind::TimedOut => WitError::TimedOut(text),
         }
     }
 }

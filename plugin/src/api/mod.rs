@@ -80,7 +80,7 @@ fn run<T>(timeout_ms: Option<u64>, command: impl Future<Output = crate::error::R
         Some(outcome) => Ok(outcome?),
         None => {
             let waited = duration(timeout_ms.unwrap_or_default());
-            Err(Error::new(Kind::Network, "", format!("the command did not finish within {waited} (see --timeout)"))
+            Err(Error::new(Kind::TimedOut, "", format!("the command did not finish within {waited} (see --timeout)"))
                 .into())
         }
     }

@@ -7,6 +7,7 @@
 /// Helm ignores dot files in `templates/` even without a `.helmignore`.
 const DEFAULT_RULES: &str = "templates/.?*";
 
+/// A `.helmignore`'s rules, in order.
 pub struct Rules {
     rules: Vec<Rule>,
 }
@@ -43,6 +44,7 @@ impl Rules {
         Rules { rules }
     }
 
+    /// Parses `.helmignore` text after the rules Helm always applies.
     pub fn with_defaults(text: &str) -> Rules {
         Rules::parse(&format!("{DEFAULT_RULES}\n{text}"))
     }

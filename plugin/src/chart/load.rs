@@ -68,6 +68,7 @@ impl Loader {
         Loader { limits, keep, unpackable: Cell::new(limits.chart_size.saturating_add(TAR_OVERHEAD)) }
     }
 
+    /// Whether every file's bytes are kept.
     pub fn keeps(&self) -> bool {
         self.keep
     }
@@ -97,15 +98,9 @@ pub fn reads(path: &str) -> bool {
         parts.drain(..2);
     }
     match parts.as_slice() {
-        [name] => matches!(
-            *name,
-            "Chart.yaml"
-                | "Chart.lock"
-                | "values.yaml"
-                | "values.schema.json"
-                | "requirements.yaml"
-                | "requirements.lock"
-        ),
+        [name] => {
+            matches!(*name, "Chart.yaml" | "Chart.lock" | "values.yaml" | "requirements.yaml" | "requirements.lock")
+        }
         ["charts", sub] => sub.ends_with(".tgz"),
         _ => false,
     }

@@ -4,6 +4,7 @@
 use super::yaml;
 use crate::error::{Error, Result};
 use crate::version::Version;
+use helm_oci_headers::is_format;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -48,6 +49,7 @@ pub struct Metadata {
     pub kind: String,
 }
 
+/// One of Chart.yaml's `maintainers`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Maintainer {
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
@@ -58,6 +60,7 @@ pub struct Maintainer {
     pub url: String,
 }
 
+/// One of Chart.yaml's (or requirements.yaml's) `dependencies`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Dependency {
     #[serde(default, deserialize_with = "scalar")]
@@ -271,13 +274,6 @@ fn sanitized(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Invisible formatting characters (Unicode category Cf) that Go does not call printable.
-fn is_format(c: char) -> bool {
-    matches!(c, '\u{AD}' | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
-        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// What to pull, and where to.
 pub struct Pull {
     pub reference: Ref,
     /// An exact chart version; the tag is the version with `+` written as `_`.
@@ -32,6 +33,7 @@ pub struct Pull {
     pub limits: Limits,
 }
 
+/// What was pulled: the reference with its tag, the manifest's digest, and where it went.
 pub struct Pulled {
     pub reference: Ref,
     pub digest: String,
@@ -41,6 +43,8 @@ pub struct Pulled {
     pub warnings: Vec<String>,
 }
 
+/// Resolves the reference, fetches the manifest, config and chart, verifies each against
+/// its digest and the chart against Helm's rules, and only then writes it.
 pub async fn run(pull: Pull) -> Result<Pulled> {
     let mut r = pull.reference;
     let client = Client::new(&r.endpoint, &pull.connection);

@@ -3,7 +3,7 @@
 
 use crate::chart::load::{self, Limits, Loader};
 use crate::chart::{archive, directory, metadata::Metadata, package};
-use crate::digest::{self, Hasher};
+use crate::digest::{self, Hashing};
 use crate::error::{Error, Result};
 use crate::net::clock;
 use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
@@ -14,10 +14,11 @@ use crate::oci::upload::Content;
 use crate::oci::{blobs, manifests, timestamp, upload};
 use futures::future::join;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+/// What to push, and where.
 pub struct Push {
     /// A chart directory (packaged on the way) or a packaged `.tgz`.
     pub chart: PathBuf,
@@ -29,6 +30,7 @@ pub struct Push {
     pub source_date_epoch: Option<i64>,
 }
 
+/// What was pushed: the reference with its tag, and the manifest's digest.
 pub struct Pushed {
     pub reference: Ref,
     pub digest: String,
@@ -40,7 +42,7 @@ pub struct Pushed {
 /// Either way the chart has loaded by Helm's rules first, so what is pushed Helm can load.
 enum Source {
     Packaged { archive: Vec<u8>, meta: Metadata, created: i64 },
-    Archive { path: PathBuf, meta: Metadata, created: i64 },
+    Archive { path: PathBuf, meta: Metadata, created: i64, digest: String, size: u64 },
 }
 
 impl Source {
@@ -57,14 +59,16 @@ impl Source {
             let archive = package::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
             return Ok(Source::Packaged { archive, meta: chart.meta, created });
         }
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let chart = archive::load(io::BufReader::new(file), &Loader::new(*limits, false), 0)
+        // The archive is hashed as it is checked: one read before the upload's.
+        let mut reader = Hashing::new(io::BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?));
+        let chart = archive::load(&mut reader, &Loader::new(*limits, false), 0)
             .map_err(|why| Error::invalid_chart(format!("{origin} is not a valid chart archive"), why))?;
+        let (digest, size) = reader.finish().map_err(|e| Error::io(path, e))?;
         // Helm stamps `created` with the archive's modification time.
         let mtime =
             stat.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64);
         let created = source_date_epoch.unwrap_or(mtime).min(now);
-        Ok(Source::Archive { path: path.to_path_buf(), meta: chart.meta, created })
+        Ok(Source::Archive { path: path.to_path_buf(), meta: chart.meta, created, digest, size })
     }
 
     fn meta(&self) -> &Metadata {
@@ -80,17 +84,14 @@ impl Source {
     }
 
     /// The chart layer's descriptor and where its bytes come from.
-    fn layer(&self) -> Result<(Descriptor, Content<'_>)> {
+    fn layer(&self) -> (Descriptor, Content<'_>) {
         let (digest, size, content) = match self {
             Source::Packaged { archive, .. } => {
                 (digest::of_bytes(archive), archive.len() as u64, Content::Bytes(archive))
             }
-            Source::Archive { path, .. } => {
-                let (digest, size) = hash_file(path)?;
-                (digest, size, Content::File(path))
-            }
+            Source::Archive { path, digest, size, .. } => (digest.clone(), *size, Content::File(path)),
         };
-        Ok((Descriptor { media_type: helm::CHART.into(), digest, size }, content))
+        (Descriptor { media_type: helm::CHART.into(), digest, size }, content)
     }
 
     /// The provenance file Helm pushes along with an archive, if one sits beside it.
@@ -104,19 +105,8 @@ impl Source {
     }
 }
 
-fn hash_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Hasher::default();
-    let mut buffer = vec![0; 256 << 10];
-    loop {
-        let n = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            return Ok(hasher.finish());
-        }
-        hasher.update(&buffer[..n]);
-    }
-}
-
+/// Loads (and, for a directory, packages) the chart, then uploads what the registry lacks
+/// and puts the manifest under the chart's version.
 pub async fn run(push: Push) -> Result<Pushed> {
     let remote = push.remote;
     if remote.digest.is_some() {
@@ -160,7 +150,7 @@ pub async fn run(push: Push) -> Result<Pushed> {
         digest: digest::of_bytes(&config_bytes),
         size: config_bytes.len() as u64,
     };
-    let (chart, chart_content) = source.layer()?;
+    let (chart, chart_content) = source.layer();
     let prov_bytes = source.provenance()?;
     let mut blobs = vec![(config.clone(), Content::Bytes(&config_bytes)), (chart.clone(), chart_content)];
     let mut layers = vec![chart];

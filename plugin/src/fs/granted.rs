@@ -72,9 +72,9 @@ pub fn create_dir_all(path: &Path) -> io::Result<()> {
     })
 }
 
-/// Renames within one granted directory.
+/// Renames, each path taken relative to its own granted directory.
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
-    within(to, |dir, to| within(from, |_, from| dir.rename_at(from, dir, to).map_err(error)))
+    within(from, |from_dir, from| within(to, |to_dir, to| from_dir.rename_at(from, to_dir, to).map_err(error)))
 }
 
 /// A wasi:filesystem failure as an I/O error that says what happened.

@@ -1,6 +1,7 @@
 //! Time: a monotonic clock and timers (token lifetimes and retry back-off wait on a timer
 //! pollable, so nothing else is held up), and the wall clock for timestamps.
 
+/// Durations in the monotonic clock's unit, nanoseconds.
 pub const SECOND: u64 = 1_000_000_000;
 pub const MILLISECOND: u64 = 1_000_000;
 

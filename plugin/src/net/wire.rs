@@ -108,7 +108,14 @@ impl Response {
     /// Reads the whole body, refusing more than `limit` bytes so a hostile server cannot
     /// exhaust memory.
     pub async fn bytes(mut self, limit: u64) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        self.buffer(limit).await?;
+        Ok(self.unread.take().unwrap_or_default())
+    }
+
+    /// Reads the whole body now (at most `limit` bytes) and keeps it for `bytes`, so that a
+    /// body breaking off shows while the exchange can still be tried again.
+    pub async fn buffer(&mut self, limit: u64) -> Result<()> {
+        let mut out: Vec<u8> = Vec::new();
         while let Some(chunk) = self.chunk().await? {
             if (out.len() + chunk.len()) as u64 > limit {
                 return Err(Error::network(
@@ -118,7 +125,21 @@ impl Response {
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(out)
+        // The stream is at its end; the next `chunk` returns this, then None.
+        self.unread = Some(out);
+        Ok(())
+    }
+
+    /// The body's first `limit` bytes at most, ignoring the rest and any failure reading it:
+    /// for an error answer, whose words help but are not needed.
+    pub async fn prefix(mut self, limit: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Ok(Some(chunk)) = self.chunk().await
+        {
+            out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        }
+        out
     }
 }
 
@@ -201,6 +222,21 @@ pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Bod
     let body = response.consume().ok();
     let stream = body.as_ref().and_then(|b| b.stream().ok());
     Ok(Response { status, headers, body: Incoming { stream, body, response: Some(response) }, unread: None })
+}
+
+/// Sends a request whose body is in memory and reads the whole answer (at most `limit`
+/// bytes): a small exchange, which is tried again as a whole if any part of it fails.
+pub async fn send_whole(
+    method: &str,
+    url: &Url,
+    headers: &[(&str, String)],
+    body: &[u8],
+    limit: u64,
+) -> Result<Response> {
+    let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
+    let mut response = send(method, url, headers, body).await?;
+    response.buffer(limit).await?;
+    Ok(response)
 }
 
 /// Waits for the response head.

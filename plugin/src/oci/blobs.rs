@@ -60,7 +60,8 @@ impl Download<'_> {
         }
     }
 
-    /// Reads a small blob whole, refusing more than its announced size.
+    /// Reads a small blob whole. Reading stops one piece past the announced size, so a
+    /// server sending too much costs little memory; the caller's size check refuses it.
     pub async fn bytes(mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         while let Some(piece) = self.chunk().await? {
@@ -138,12 +139,9 @@ async fn follow(client: &Client, repo: &str, digest: &str, from: u64) -> Result<
                     Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}"))
                 })?;
             }
-            status => {
-                // A request to the registry was retried already; one to a storage host was not.
-                let elsewhere = !url.is_on(client.endpoint());
-                let error = client.refusal(response, &subject).await;
-                return Err(if elsewhere && retry::transient_status(status) { error.transient() } else { error });
-            }
+            // A request to the registry was retried already; one to a storage host was not.
+            _ if url.is_on(client.endpoint()) => return Err(client.refusal(response, &subject).await),
+            _ => return Err(client.refusal_once(response, &subject).await),
         }
     }
     Err(Error::network(subject, format!("more than {MAX_REDIRECTS} redirects")))

@@ -20,6 +20,7 @@ pub struct Connection {
     pub trace: Trace,
 }
 
+/// One registry endpoint, with the tokens and credentials this call uses for it.
 pub struct Client {
     https: bool,
     endpoint: String,
@@ -46,10 +47,27 @@ impl Client {
     /// Sends a request whose body (if any) is in memory, so it can go again: transient
     /// failures are retried (except a chunk PATCH, which moves an upload's offset) and
     /// 401 challenges are answered. Credentials go to the registry endpoint only; a storage
-    /// host's URL may be used once, so requests to other hosts go once, bare.
+    /// host's URL may be used once, so requests to other hosts go once, bare. (The one POST,
+    /// starting an upload, is safe to repeat: a session opened twice is left to expire.)
     pub async fn send(&self, method: &str, url: &Url, headers: &[(&str, String)], body: &[u8]) -> Result<Response> {
+        self.exchange(method, url, headers, body, None).await
+    }
+
+    /// Sends a GET for a small answer (a manifest, a page of tags) and reads it whole, at most
+    /// `limit` bytes, so that a body breaking off midway is retried like a failed request.
+    pub async fn get_whole(&self, url: &Url, headers: &[(&str, String)], limit: u64) -> Result<Response> {
+        self.exchange("GET", url, headers, &[], Some(limit)).await
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, String)],
+        body: &[u8],
+        whole: Option<u64>,
+    ) -> Result<Response> {
         let own = url.is_on(&self.endpoint);
-        let body = || if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
         let mut extra = Scopes::default();
         let mut answered = 0;
         loop {
@@ -59,11 +77,17 @@ impl Client {
                 all.push(("authorization", a.header.clone()));
             }
             let what = format!("{method} {url}");
-            let response = if own && method != "PATCH" {
-                retry::run(self.trace, &what, || wire::send(method, url, &all, body())).await?
-            } else {
-                wire::send(method, url, &all, body()).await?
+            let once = || async {
+                match whole {
+                    Some(limit) => wire::send_whole(method, url, &all, body, limit).await,
+                    None => {
+                        wire::send(method, url, &all, if body.is_empty() { Body::Empty } else { Body::Bytes(body) })
+                            .await
+                    }
+                }
             };
+            let response =
+                if own && method != "PATCH" { retry::run(self.trace, &what, once).await? } else { once().await? };
             self.trace.debug(|| format!("{what} -> {}", response.status));
             if response.status == 401
                 && own
@@ -104,13 +128,21 @@ impl Client {
         errcode::error_from(response, subject, self.auth.has_credential()).await
     }
 
+    /// The error an unexpected answer to a request sent once stands for; one that a later
+    /// try could cure (429, 5xx) is marked transient, so the caller may start over.
+    pub async fn refusal_once(&self, response: Response, subject: &str) -> Error {
+        let status = response.status;
+        let error = self.refusal(response, subject).await;
+        if retry::transient_status(status) { error.transient() } else { error }
+    }
+
     /// Checks that the registry accepts this client: `GET /v2/` through whatever auth flow
     /// it asks for.
     pub async fn ping(&self) -> Result<()> {
         let response = self.send("GET", &self.url("/v2/"), &[], &[]).await?;
         match response.status {
             200 => Ok(()),
-            401 => Err(Error::new(
+            401 if self.auth.has_credential() => Err(Error::new(
                 crate::error::Kind::Unauthorized,
                 &self.endpoint,
                 "the registry rejected the username or password",

@@ -5,13 +5,13 @@ use crate::error::{Error, Kind};
 use crate::net::wire::Response;
 
 /// How much of an error answer is read; the rest is not worth the memory.
-const ERROR_BODY_MAX: u64 = 64 << 10;
+const ERROR_BODY_MAX: usize = 64 << 10;
 
 /// The error an unexpected answer stands for, keeping the registry's own words. Whether
 /// credentials were sent decides what a 401 tells the user to do.
 pub async fn error_from(response: Response, subject: &str, credentials_sent: bool) -> Error {
     let status = response.status;
-    let body = response.bytes(ERROR_BODY_MAX).await.unwrap_or_default();
+    let body = response.prefix(ERROR_BODY_MAX).await;
     let (code, message) = parse(&body);
     let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
     match status {

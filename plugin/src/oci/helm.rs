@@ -5,6 +5,8 @@ use crate::chart::metadata::Metadata;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The media types of Helm's OCI format: an image manifest, Helm's config (Chart.yaml as
+/// JSON), the chart archive and its provenance.
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -12,6 +14,7 @@ pub const PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov
 /// What Helm 3.0 to 3.6 pushed the chart layer as; still readable, with a warning.
 pub const LEGACY_CHART: &str = "application/tar+gzip";
 
+/// What a manifest says of a blob: its type, and the digest and size that name it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {

@@ -20,7 +20,7 @@ pub struct Fetched {
 /// Fetches a manifest by tag or digest; `subject` names it in errors.
 pub async fn fetch(client: &Client, repo: &str, reference: &str, subject: &str) -> Result<Fetched> {
     let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let response = client.send("GET", &url, &[("accept", ACCEPT.to_string())], &[]).await?;
+    let response = client.get_whole(&url, &[("accept", ACCEPT.to_string())], MANIFEST_MAX).await?;
     if response.status != 200 {
         return Err(client.refusal(response, subject).await);
     }

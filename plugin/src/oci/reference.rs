@@ -18,6 +18,7 @@ pub struct Ref {
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
+/// Parses `oci://host/path[:tag|@digest]`, or the same without `oci://`.
 pub fn parse(input: &str) -> Result<Ref> {
     let bad = |why: &str| Error::invalid_reference(format!("invalid reference {input:?}"), why);
     let (explicit_host, rest) = match input.split_once("://") {
@@ -139,6 +140,8 @@ fn validate_repository(repository: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `c` may be one `/`-separated part of a repository name, as the distribution
+/// spec's grammar says: lower-case alphanumerics joined by `.`, `_`, `__` or dashes.
 pub fn is_path_component(c: &str) -> bool {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let bytes = c.as_bytes();

@@ -5,8 +5,8 @@
 use super::client::Client;
 use super::helm::Descriptor;
 use crate::error::{Error, Result};
+use crate::net::Url;
 use crate::net::wire::{Body, Response};
-use crate::net::{Url, retry};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -46,7 +46,7 @@ async fn session(client: &Client, repo: &str, blob: &Descriptor, content: &Conte
     if response.status != 202 {
         return Err(client.refusal(response, &format!("starting the upload of {}", blob.digest)).await);
     }
-    let location = next_location(&start, &response)?;
+    let mut location = next_location(&start, &response)?;
     let min_chunk = response.header("oci-chunk-min-length").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
     let result = if blob.size <= MONOLITHIC_MAX {
         put_whole(client, &location, blob, content).await
@@ -56,9 +56,10 @@ async fn session(client: &Client, repo: &str, blob: &Descriptor, content: &Conte
             format!("the registry wants chunks of at least {min_chunk} bytes, more than the {CHUNK_MAX} allowed"),
         ))
     } else {
-        put_chunked(client, location.clone(), blob, content, CHUNK_SIZE.max(min_chunk)).await
+        put_chunked(client, &mut location, blob, content, CHUNK_SIZE.max(min_chunk)).await
     };
     if result.is_err() {
+        // `location` is the session's latest: each chunk may move it.
         // Best effort, and the failure's verdict stands: leave no dangling session behind.
         let _ = client.send("DELETE", &location, &[], &[]).await;
     }
@@ -80,7 +81,7 @@ async fn put_whole(client: &Client, location: &Url, blob: &Descriptor, content: 
 
 async fn put_chunked(
     client: &Client,
-    mut location: Url,
+    location: &mut Url,
     blob: &Descriptor,
     content: &Content<'_>,
     chunk: u64,
@@ -105,13 +106,11 @@ async fn put_chunked(
         let end = offset + len - 1;
         let headers =
             [("content-type", "application/octet-stream".to_string()), ("content-range", format!("{offset}-{end}"))];
-        let response = client.send_once("PATCH", &location, &headers, Body::Bytes(piece)).await?;
+        let response = client.send_once("PATCH", location, &headers, Body::Bytes(piece)).await?;
         if response.status != 202 {
-            let status = response.status;
-            let error = client.refusal(response, &format!("uploading a chunk of {}", blob.digest)).await;
-            return Err(if retry::transient_status(status) { error.transient() } else { error });
+            return Err(client.refusal_once(response, &format!("uploading a chunk of {}", blob.digest)).await);
         }
-        location = next_location(&location, &response)?;
+        *location = next_location(location, &response)?;
         offset = end + 1;
     }
     let url = location.with_query(&[("digest", &blob.digest)]);
@@ -131,9 +130,6 @@ fn next_location(base: &Url, response: &Response) -> Result<Url> {
 async fn created(client: &Client, response: Response, blob: &Descriptor) -> Result<()> {
     match response.status {
         201 => Ok(()),
-        status => {
-            let error = client.refusal(response, &format!("upload of {}", blob.digest)).await;
-            Err(if retry::transient_status(status) { error.transient() } else { error })
-        }
+        _ => Err(client.refusal_once(response, &format!("upload of {}", blob.digest)).await),
     }
 }

@@ -62,6 +62,7 @@ impl Version {
         Ok(version)
     }
 
+    /// Whether the version has a pre-release part (`1.0.0-rc.1`).
     pub fn is_prerelease(&self) -> bool {
         !self.pre.is_empty()
     }

@@ -1,6 +1,5 @@
 //! Resource scopes, `type:name:action,action`: what a request needs, and what a token covers.
 
-use helm_oci_headers::decode_query;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A set of scopes, merged per resource.
@@ -9,25 +8,22 @@ pub struct Scopes(BTreeMap<(String, String), BTreeSet<String>>);
 
 impl Scopes {
     /// The scopes a request needs, read from its path: reads need `pull`, writes `pull,push`,
-    /// a cross-repository mount also `pull` on the source, and the catalog `registry:catalog:*`.
+    /// and the catalog `registry:catalog:*`.
     pub fn for_request(method: &str, path_and_query: &str) -> Scopes {
         let mut scopes = Scopes::default();
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let path = path_and_query.split('?').next().unwrap_or_default();
         let Some(rest) = path.strip_prefix("/v2/") else { return scopes };
         if rest == "_catalog" {
             scopes.add("registry:catalog:*");
             return scopes;
         }
-        let name = ["/blobs/", "/manifests/", "/tags/", "/referrers/"]
+        let name = ["/blobs/", "/manifests/", "/tags/"]
             .iter()
             .filter_map(|marker| rest.rfind(marker).map(|i| &rest[..i]))
             .max_by_key(|n| n.len());
         let Some(name) = name.filter(|n| !n.is_empty()) else { return scopes };
         let actions = if matches!(method, "GET" | "HEAD") { "pull" } else { "pull,push" };
         scopes.add(&format!("repository:{name}:{actions}"));
-        if let Some(from) = query.split('&').find_map(|kv| kv.strip_prefix("from=")) {
-            scopes.add(&format!("repository:{}:pull", decode_query(from)));
-        }
         scopes
     }
 
@@ -102,11 +98,8 @@ mod tests {
     }
 
     #[test]
-    fn mounts_pull_from_their_source_and_the_catalog_is_registry_wide() {
-        assert_eq!(
-            scopes("POST", "/v2/a/blobs/uploads/?mount=sha256%3A1&from=lib%2Fb"),
-            ["repository:a:pull,push", "repository:lib/b:pull"]
-        );
+    fn uploads_push_and_the_catalog_is_registry_wide() {
+        assert_eq!(scopes("POST", "/v2/a/blobs/uploads/?digest=sha256%3A1"), ["repository:a:pull,push"]);
         assert_eq!(scopes("GET", "/v2/_catalog?n=100"), ["registry:catalog:*"]);
     }
 

@@ -7,7 +7,7 @@ use super::cache::Token;
 use super::scope::Scopes;
 use crate::error::{Error, Kind, Result};
 use crate::net::clock;
-use crate::net::wire::{self, Body, Response};
+use crate::net::wire::{self, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
 use helm_oci_headers::form;
@@ -45,7 +45,7 @@ pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>,
     let service = &realm.url.authority;
     if response.status != 200 {
         let status = response.status;
-        let said = String::from_utf8_lossy(&response.bytes(4096).await.unwrap_or_default()).trim().to_string();
+        let said = String::from_utf8_lossy(&response.prefix(4096).await).trim().to_string();
         let who = if credential.is_some() { "the credentials" } else { "an anonymous request" };
         return Err(match status {
             401 | 403 => Error::new(
@@ -109,6 +109,8 @@ async fn post_for_token(realm: &Realm, scopes: &[String], refresh: &str, trace: 
     send_retrying("POST", &realm.url, &headers, body.as_bytes(), trace).await
 }
 
+/// Sends a request to the token service and reads its (small) answer whole, trying the
+/// exchange again if either fails for a moment. Both requests are safe to repeat.
 async fn send_retrying(
     method: &str,
     url: &Url,
@@ -117,8 +119,7 @@ async fn send_retrying(
     trace: Trace,
 ) -> Result<Response> {
     let what = format!("{method} {url}");
-    let body = || if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
-    let response = retry::run(trace, &what, || wire::send(method, url, headers, body())).await?;
+    let response = retry::run(trace, &what, || wire::send_whole(method, url, headers, body, TOKEN_MAX)).await?;
     trace.debug(|| format!("{what} -> {}", response.status));
     Ok(response)
 }
