@@ -56,14 +56,15 @@ def htpasswd(path: Path, users: dict):
 class Registry:
     """A docker-registry process on a free loopback port, with a config this test wrote.
     `tls` is distribution's http.tls section (certificate, key, clientcas); `auth` its auth
-    section (htpasswd or token)."""
+    section (htpasswd or token). `data` is the storage directory, `root/data` unless another
+    registry's is to be served."""
 
-    def __init__(self, root: Path, tls=None, auth=None):
+    def __init__(self, root: Path, tls=None, auth=None, data=None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        data = root / "data"
+        data = data or root / "data"
         config = root / "config.yml"
         http = {"addr": self.host, **({"tls": tls} if tls else {})}
         config.write_text(json.dumps({  # JSON is YAML

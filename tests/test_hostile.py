@@ -41,6 +41,51 @@ def test_endless_tag_paging_stops(helm_oci, registry, tmp_path, per_page, limit)
     assert files_left(tmp_path / "out") == []
 
 
+def test_endless_catalog_is_bounded_by_the_timeout(helm_oci, registry):
+    """A catalog that pages forever streams through in bounded memory until --timeout."""
+    pages = iter(range(10**9))
+
+    def forever(method, path, headers):
+        if path.startswith("/v2/_catalog"):
+            n = next(pages)
+            body = json.dumps({"repositories": [f"junk/r{n}-{i}" for i in range(100)]})
+            return 200, [("Link", f'</v2/_catalog?last=junk/r{n}>; rel="next"')], body.encode()
+        if "/tags/list" in path:
+            return 200, [], b'{"tags": []}'
+
+    with Front(registry.host, intercept=forever) as front:
+        p, rss = helm_oci.run_measured("search", front.host, PLAIN, "--timeout", "3s")
+    assert "did not finish within 3s" in helm_oci.error_line(p)
+    assert rss < 64, f"{rss:.0f} MB"
+
+
+def test_a_catalog_that_repeats_its_page_is_refused(helm_oci, registry):
+    def loop(method, path, headers):
+        if path.startswith("/v2/_catalog"):
+            return 200, [("Link", f'<{path}>; rel="next"')], b'{"repositories": ["charts/a"]}'
+        if "/tags/list" in path:
+            return 200, [], b'{"tags": []}'
+
+    with Front(registry.host, intercept=loop) as front:
+        line = helm_oci.fails("search", front.host, PLAIN)
+    assert "same page" in line
+
+
+def test_catalog_entries_that_are_not_repositories_are_left_out(helm_oci, registry):
+    """Names no repository can have (paths out, upper case, floods) are never requested."""
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML})
+    junk = ["../../etc", "Charts/UPPER", "a" * 100_000, "charts/mychart/../x", "", 5, None]
+
+    def listing(method, path, headers):
+        if path.startswith("/v2/_catalog"):
+            return 200, [], json.dumps({"repositories": junk + ["charts/mychart"]}).encode()
+
+    with Front(registry.host, intercept=listing) as front:
+        p = helm_oci.run("search", front.host, PLAIN, "-o", "json")
+        assert [h["name"] for h in json.loads(p.stdout)] == [f"{front.host}/charts/mychart"]
+        assert [path for _, path, _ in front.seen if "tags/list" in path] == ["/v2/charts/mychart/tags/list"]
+
+
 def test_tag_entries_that_are_not_tags_are_left_out(helm_oci, registry, tmp_path):
     """A listed "tag" that could not be fetched by (a path, a flood of characters) is not one."""
     hand_made(registry, {"mychart/Chart.yaml": CHART_YAML})
@@ -159,7 +204,7 @@ def test_versions_are_checked_before_they_reach_a_url(helm_oci, registry, tmp_pa
     with Front(registry.host) as front:
         line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart", "--version", version, "-d",
                               tmp_path / "out", PLAIN)
-    assert line.startswith("Error: --version") and "is not a version" in line
+    assert line.startswith("Error: --version: invalid version constraint") and "is not a version" in line
     assert front.seen == []
 
 

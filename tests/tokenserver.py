@@ -33,17 +33,19 @@ class TokenServer(_Server):
     """Answers GET and POST /token for `users` (name -> password); anonymous callers get
     only `pull`. Records every token request in `requests`, every token it handed out in
     `issued`. `expire_first=N` makes the first N access tokens already expired, `post_404`
-    refuses the OAuth2 POST so clients must fall back to GET. `tls` is (cert, key)."""
+    refuses the OAuth2 POST so clients must fall back to GET; repositories named in `deny` are
+    never granted. `tls` is (cert, key)."""
 
     def __init__(self, directory: Path, users=None, service="helm-oci-test",
                  issuer="helm-oci-test-issuer", tls=None, expires_in=300, expire_first=0,
-                 post_404=False):
+                 post_404=False, deny=()):
         self.users = users or {}
         self.service = service
         self.issuer = issuer
         self.expires_in = expires_in
         self.expire_first = expire_first
         self.post_404 = post_404
+        self.deny = set(deny)
         self.cert, self.key = signing_pair(directory)
         with open(self.cert) as f:
             self._x5c = base64.b64encode(ssl.PEM_cert_to_DER_cert(f.read())).decode()
@@ -165,6 +167,8 @@ class TokenServer(_Server):
         for kind, name, actions in filter(None, map(_parse_scope, scopes)):
             if user is None:
                 actions = [a for a in actions if a == "pull" and kind == "repository"]
+            if kind == "repository" and name in self.deny:
+                actions = []
             if actions:
                 access.append({"type": kind, "name": name, "actions": actions})
                 granted.append(f"{kind}:{name}:{','.join(actions)}")

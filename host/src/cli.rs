@@ -1,7 +1,7 @@
 //! The command line, with Helm's flag names: the commands, and the flags that every
 //! registry command shares.
 
-use crate::commands::{login, logout, pull, push};
+use crate::commands::{login, logout, pull, push, search, tags};
 use crate::component::exports::helm_oci::plugin::types::ChartLimits;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
@@ -25,6 +25,10 @@ pub enum Command {
     Push(push::PushArgs),
     /// Download a chart from a registry
     Pull(pull::PullArgs),
+    /// List a chart's versions (its repository's tags), newest first
+    Tags(tags::TagsArgs),
+    /// Search a registry, or a namespace of it, for charts
+    Search(search::SearchArgs),
     /// Log in to a registry, checking the credentials before storing them
     Login(login::LoginArgs),
     /// Remove a registry's stored credentials
@@ -85,6 +89,28 @@ pub struct RemoteArgs {
     /// Registry password or identity token (overrides stored credentials)
     #[arg(long)]
     pub password: Option<String>,
+}
+
+/// How a listing is printed, as Helm's `--output` takes it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+}
+
+/// Flags of the commands that read many things from a registry at once.
+#[derive(Args)]
+pub struct BulkArgs {
+    /// Prints the output in the specified format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Entries per page asked of the registry's tag and catalog lists (default: the registry's own)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
 }
 
 /// Helm's caps on an unpacked chart, which these flags raise or lower.

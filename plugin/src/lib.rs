@@ -29,6 +29,9 @@ mod version;
 mod exports {
     use crate::api;
     use crate::bindings::exports::helm_oci::plugin::about;
+    use crate::bindings::exports::helm_oci::plugin::discovery::{
+        self, SearchOptions, SearchResult, TagEntry, TagsOptions,
+    };
     use crate::bindings::exports::helm_oci::plugin::registry::{
         Guest, PullOptions, PullResult, PushOptions, PushResult,
     };
@@ -55,6 +58,16 @@ mod exports {
 
         fn pull(options: PullOptions) -> Result<PullResult, Error> {
             api::pull(options)
+        }
+    }
+
+    impl discovery::Guest for Component {
+        fn tags(options: TagsOptions) -> Result<Vec<TagEntry>, Error> {
+            api::tags(options)
+        }
+
+        fn search(options: SearchOptions) -> Result<SearchResult, Error> {
+            api::search(options)
         }
     }
 

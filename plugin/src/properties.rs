@@ -8,7 +8,7 @@ use crate::chart::metadata::Metadata;
 use crate::chart::yaml;
 use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference;
-use crate::version::Version;
+use crate::version::{Version, Wanted};
 use proptest::prelude::*;
 
 fn valid_archive() -> Vec<u8> {
@@ -30,7 +30,7 @@ proptest! {
         let _ = reference::parse(&text);
         let _ = reference::endpoint(&text);
         let _ = Version::parse(&text);
-        let _ = Version::parse_strict(&text);
+        let _ = Wanted::from_flags(Some(&text), Some(&text), Some(&text), false);
         let _ = Metadata::from_yaml(text.as_bytes(), Some(text.as_bytes()), "Chart.yaml");
         let _ = yaml::values(text.as_bytes());
         let _ = serde_json::from_str::<Manifest>(&text);

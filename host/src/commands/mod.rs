@@ -4,6 +4,8 @@ pub mod login;
 pub mod logout;
 pub mod pull;
 pub mod push;
+pub mod search;
+pub mod tags;
 pub mod version;
 
 use crate::cli::{Cli, Command, RemoteArgs};
@@ -22,6 +24,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logout(args) => logout::run(args),
         Command::Push(args) => push::run(args, debug).await,
         Command::Pull(args) => pull::run(args, debug).await,
+        Command::Tags(args) => tags::run(args, debug).await,
+        Command::Search(args) => search::run(args, debug).await,
     }
 }
 
@@ -35,10 +39,22 @@ fn connect(
     debug: bool,
     ahead: usize,
 ) -> Result<RemoteOptions> {
+    connect_to(session, &reference.registry, &reference.endpoint, args, debug, ahead)
+}
+
+/// `connect` for a registry named on its own (`registry` as written, `endpoint` its API).
+fn connect_to(
+    session: &mut Session,
+    registry: &str,
+    endpoint: &str,
+    args: &RemoteArgs,
+    debug: bool,
+    ahead: usize,
+) -> Result<RemoteOptions> {
     let connection = &args.connection;
-    session.allow_registry(&reference.endpoint, &connection.reach(debug, ahead))?;
+    session.allow_registry(endpoint, &connection.reach(debug, ahead))?;
     let credential = match (&args.username, &args.password) {
-        (None, None) => credentials::find(&reference.registry)?,
+        (None, None) => credentials::find(registry)?,
         (username, password) => {
             Some(credentials::basic(username.clone().unwrap_or_default(), password.clone().unwrap_or_default()))
         }

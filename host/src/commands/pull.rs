@@ -14,9 +14,12 @@ use wasmtime_wasi::FsPerms;
 pub struct PullArgs {
     /// Chart reference: oci://host[:port]/path/name[:tag|@sha256:…]
     chart_ref: String,
-    /// Chart version to pull (the tag, with '+' stored as '_'); the newest stable version if omitted
+    /// Specify a version constraint for the chart version to use. This constraint can be a specific tag (e.g. 1.1.1) or it may reference a valid range (e.g. ^2.0.0). If this is not specified, the latest version is used
     #[arg(long)]
     version: Option<String>,
+    /// Use development versions (prereleases), too; with --version, those it admits (Helm ignores --devel there)
+    #[arg(long)]
+    devel: bool,
     /// Location to write the chart to
     #[arg(short = 'd', long, default_value = ".")]
     destination: PathBuf,
@@ -45,6 +48,7 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     let options = PullOptions {
         reference,
         version: args.version,
+        devel: args.devel,
         destination: super::utf8(&dest)?,
         untar: args.untar,
         connection,

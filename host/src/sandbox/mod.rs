@@ -7,6 +7,7 @@ mod policy;
 
 pub use interrupt::Interrupted;
 
+use crate::component::exports::helm_oci::plugin::discovery::{SearchOptions, SearchResult, TagEntry, TagsOptions};
 use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
 use crate::component::{self, Plugin};
@@ -205,6 +206,18 @@ impl Session {
     pub async fn pull(&mut self, options: &PullOptions) -> Result<PullResult> {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_pull(&mut self.store, options);
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn tags(&mut self, options: &TagsOptions) -> Result<Vec<TagEntry>> {
+        let api = self.plugin.helm_oci_plugin_discovery();
+        let call = api.call_tags(&mut self.store, options);
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn search(&mut self, options: &SearchOptions) -> Result<SearchResult> {
+        let api = self.plugin.helm_oci_plugin_discovery();
+        let call = api.call_search(&mut self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 }

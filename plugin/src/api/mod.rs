@@ -4,19 +4,24 @@
 
 mod error;
 
+use crate::bindings::exports::helm_oci::plugin::discovery::{
+    SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagsOptions,
+};
 use crate::bindings::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
 use crate::bindings::exports::helm_oci::plugin::types::{
-    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Reference, RemoteOptions,
+    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Reference, RemoteOptions, VersionQuery,
 };
 use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
-use crate::commands::{login, pull, push};
+use crate::commands::{login, pull, push, search, tags};
 use crate::error::{Error, Kind};
-use crate::net::{clock, executor};
+use crate::net::clock;
+use crate::net::executor::{self, DEFAULT_CONCURRENCY};
 use crate::oci::auth::Credential;
 use crate::oci::client::Connection;
 use crate::oci::reference::{self, Ref};
 use crate::trace::Trace;
+use crate::version::Wanted;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -58,6 +63,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
     let pull = pull::Pull {
         reference: reference_of(&options.reference)?,
         version: options.version,
+        devel: options.devel,
         destination: PathBuf::from(options.destination),
         untar: options.untar,
         connection: connection_of(options.connection),
@@ -71,6 +77,62 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         path: pulled.path.display().to_string(),
         warnings: pulled.warnings,
     })
+}
+
+pub fn tags(options: TagsOptions) -> Result<Vec<TagEntry>> {
+    let timeout = options.connection.timeout_ms;
+    let tags = tags::Tags {
+        repository: reference_of(&options.repository)?,
+        wanted: wanted(&options.versions)?,
+        all: options.all,
+        page_size: options.page_size,
+        concurrency: concurrency(options.concurrency),
+        connection: connection_of(options.connection),
+    };
+    let entries = run(timeout, tags::run(tags))?;
+    Ok(entries.into_iter().map(|e| TagEntry { tag: e.tag, version: e.version, digest: e.digest }).collect())
+}
+
+pub fn search(options: SearchOptions) -> Result<SearchResult> {
+    let timeout = options.connection.timeout_ms;
+    let search = search::Search {
+        registry: options.registry,
+        namespace: options.namespace,
+        term: options.term,
+        repositories: options.repositories,
+        wanted: wanted(&options.versions)?,
+        all_versions: options.all_versions,
+        fail_fast: options.fail_fast,
+        page_size: options.page_size,
+        concurrency: concurrency(options.concurrency),
+        connection: connection_of(options.connection),
+    };
+    let found = run(timeout, search::run(search))?;
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    Ok(SearchResult {
+        hits: found
+            .hits
+            .into_iter()
+            .map(|h| SearchHit {
+                name: h.name,
+                version: h.shown_version,
+                app_version: opt(h.app_version),
+                description: opt(h.description),
+                digest: h.digest,
+            })
+            .collect(),
+        skipped: found.skipped.into_iter().map(|(repository, e)| Skipped { repository, reason: e.into() }).collect(),
+        searched: u32::try_from(found.searched).unwrap_or(u32::MAX),
+    })
+}
+
+fn wanted(q: &VersionQuery) -> crate::error::Result<Wanted> {
+    Wanted::from_flags(q.constraint.as_deref(), q.version_from.as_deref(), q.version_to.as_deref(), q.devel)
+        .map_err(|why| Error::invalid_reference("", why))
+}
+
+fn concurrency(asked: u32) -> usize {
+    if asked == 0 { DEFAULT_CONCURRENCY } else { asked as usize }
 }
 
 /// Runs a command to its end, or until `timeout_ms` has passed.

@@ -3,3 +3,5 @@
 pub mod login;
 pub mod pull;
 pub mod push;
+pub mod search;
+pub mod tags;

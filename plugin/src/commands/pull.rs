@@ -13,8 +13,8 @@ use crate::oci::client::{Client, Connection};
 use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::reference::{self, Ref};
-use crate::oci::{blobs, tags};
-use crate::version::Version;
+use crate::oci::{blobs, charts, lists};
+use crate::version::{Version, Wanted};
 use futures::future::try_join;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -23,8 +23,11 @@ use std::path::{Path, PathBuf};
 /// What to pull, and where to.
 pub struct Pull {
     pub reference: Ref,
-    /// An exact chart version; the tag is the version with `+` written as `_`.
+    /// A chart version (the tag is the version with `+` written as `_`), or a constraint
+    /// resolved against the repository's tags.
     pub version: Option<String>,
+    /// Prereleases too, when a constraint or the newest version is resolved.
+    pub devel: bool,
     /// An existing directory, granted read-write.
     pub destination: PathBuf,
     /// Unpack into `<destination>/<name>/` instead of writing `<name>-<version>.tgz`.
@@ -48,20 +51,14 @@ pub struct Pulled {
 pub async fn run(pull: Pull) -> Result<Pulled> {
     let mut r = pull.reference;
     let client = Client::new(&r.endpoint, &pull.connection);
-    let version = pull.version.as_deref().filter(|v| !v.is_empty());
-    resolve_tag(&client, &mut r, version).await?;
+    let asked = Asked::read(pull.version.as_deref(), pull.devel)?;
+    resolve_tag(&client, &mut r, &asked).await?;
     let subject = r.to_string();
     let mut warnings = Vec::new();
 
     let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
     let fetched = manifests::fetch(&client, &r.repository, manifest_ref, &subject).await?;
-    let manifest_digest = digest::of_bytes(&fetched.bytes);
-    let announced = r.digest.clone().or(fetched.digest_header.filter(|d| digest::is_valid(d)));
-    if let Some(expected) = announced
-        && expected != manifest_digest
-    {
-        return Err(Error::mismatch(format!("manifest {subject}"), expected, manifest_digest));
-    }
+    let manifest_digest = fetched.verified_digest(r.digest.as_deref(), &subject)?;
     let manifest: Manifest = serde_json::from_slice(&fetched.bytes)
         .map_err(|e| Error::invalid_chart(&subject, format!("the manifest is not valid: {e}")))?;
     if manifest.config.media_type != helm::CONFIG {
@@ -87,12 +84,12 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     let dest = &pull.destination;
     let mut tgz = TempFile::create_in(dest)?;
     let (config, ()) = try_join(
-        fetch_small(&client, &r.repository, &manifest.config),
+        blobs::fetch_small(&client, &r.repository, &manifest.config),
         download(&client, &r.repository, layer, &mut tgz),
     )
     .await?;
     let meta = Metadata::from_config(&config, &subject)?;
-    check_version(&r, version, &manifest, &meta, &subject)?;
+    check_version(&r, &asked, &manifest, &meta, &subject)?;
 
     let path = if pull.untar {
         untar(&tgz, dest, &meta, &pull.limits, &subject)?
@@ -108,26 +105,63 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     Ok(Pulled { reference: r, digest: manifest_digest, meta, path, warnings })
 }
 
-/// Settles which tag to fetch: `--version` (which must agree with a tag in the reference),
-/// else the reference's own tag or digest, else the newest stable semver tag, as Helm does.
-async fn resolve_tag(client: &Client, r: &mut Ref, version: Option<&str>) -> Result<()> {
-    if let Some(v) = version {
-        Version::parse(v).map_err(|why| Error::invalid_reference(format!("--version {v:?}"), why))?;
-        let tag = reference::normalise_tag(v);
-        reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("--version {v:?}"), why))?;
-        if let Some(t) = r.tag.as_ref().filter(|t| **t != tag) {
-            return Err(Error::invalid_reference("chart reference and version mismatch", format!("{t} is not {v}")));
+/// What `--version` asks for.
+enum Asked {
+    /// A version: its tag, as Helm takes it, with no listing.
+    Exact(String),
+    /// A constraint (or none, for the newest), resolved against the tags; its text, if any.
+    Newest(Wanted, Option<String>),
+}
+
+impl Asked {
+    /// A value that parses as a version is one, as in Helm; anything else is a constraint.
+    fn read(version: Option<&str>, devel: bool) -> Result<Asked> {
+        match version.filter(|v| !v.is_empty()) {
+            Some(v) if Version::parse(v).is_ok() => Ok(Asked::Exact(v.to_string())),
+            version => {
+                let wanted =
+                    Wanted::from_flags(version, None, None, devel).map_err(|why| Error::invalid_reference("", why))?;
+                Ok(Asked::Newest(wanted, version.map(str::to_string)))
+            }
         }
-        r.tag = Some(tag);
-    } else if r.tag.is_none() && r.digest.is_none() {
-        let tags = tags::list(client, &r.repository, &r.to_string()).await?;
-        let newest = tags
-            .iter()
-            .filter_map(|t| Version::parse_strict(&t.replace('_', "+")).ok().map(|v| (v, t)))
-            .filter(|(v, _)| !v.is_prerelease())
-            .max_by(|a, b| a.0.cmp(&b.0))
-            .map(|(_, t)| t.clone());
-        r.tag = Some(newest.ok_or_else(|| Error::not_found(r.to_string(), "no chart version found (no semver tags)"))?);
+    }
+}
+
+/// Settles which tag to fetch: `--version` (which must agree with a tag in the reference),
+/// else the reference's own tag or digest, else the newest semver tag the constraint admits
+/// (stable ones only unless asked), as Helm does.
+async fn resolve_tag(client: &Client, r: &mut Ref, asked: &Asked) -> Result<()> {
+    match asked {
+        Asked::Exact(v) => {
+            let tag = reference::normalise_tag(v);
+            reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("--version {v:?}"), why))?;
+            if let Some(t) = r.tag.as_ref().filter(|t| **t != tag) {
+                return Err(Error::invalid_reference(
+                    "chart reference and version mismatch",
+                    format!("{t} is not {v}"),
+                ));
+            }
+            r.tag = Some(tag);
+        }
+        // A tag or digest in the reference is what is pulled; the constraint is checked
+        // against the chart's version once it is read.
+        Asked::Newest(..) if r.tag.is_some() || r.digest.is_some() => {}
+        Asked::Newest(wanted, constraint) => {
+            let tags = lists::tags(client, &r.repository, None, &r.to_string()).await?;
+            let newest = tags
+                .iter()
+                .filter_map(|t| Version::of_tag(t).map(|v| (v, t)))
+                .filter(|(v, _)| wanted.admits(v))
+                .max_by(|a, b| a.0.cmp(&b.0))
+                .map(|(_, t)| t.clone());
+            r.tag = Some(newest.ok_or_else(|| {
+                let why = match constraint {
+                    Some(c) => format!("no chart version matches {c:?}"),
+                    None => "no chart version found (no semver tags)".to_string(),
+                };
+                Error::not_found(r.to_string(), why)
+            })?);
+        }
     }
     Ok(())
 }
@@ -162,26 +196,29 @@ fn check_blobs(config: &Descriptor, layer: &Descriptor, limits: &Limits, subject
     Ok(())
 }
 
-/// The chart must be the one asked for: the version `--version` named when pinned by
-/// digest, and the version the tag and the manifest say.
-fn check_version(r: &Ref, version: Option<&str>, manifest: &Manifest, meta: &Metadata, subject: &str) -> Result<()> {
-    if let (Some(v), Some(_)) = (version, &r.digest)
-        && v != meta.version
-    {
-        return Err(Error::not_found(subject, format!("it is version {}, not {v}", meta.version)));
+/// The chart must be the one asked for: the version `--version` named or admits when the
+/// reference pins a tag or digest, and the version the tag and the manifest say.
+fn check_version(r: &Ref, asked: &Asked, manifest: &Manifest, meta: &Metadata, subject: &str) -> Result<()> {
+    match asked {
+        Asked::Exact(v) if r.digest.is_some() && *v != meta.version => {
+            return Err(Error::not_found(subject, format!("it is version {}, not {v}", meta.version)));
+        }
+        Asked::Newest(wanted, Some(c)) if !Version::parse(&meta.version).is_ok_and(|v| wanted.admits(&v)) => {
+            return Err(Error::not_found(
+                subject,
+                format!("it is version {}, which {c:?} does not admit", meta.version),
+            ));
+        }
+        _ => {}
     }
-    let served = |said: &str| {
-        Error::invalid_chart(subject, format!("the registry served version {} where {said}", meta.version))
-    };
-    // A tag that is a version names the chart's version; `latest` and the like do not.
-    if let Some(tag) = r.tag.as_deref().filter(|_| r.digest.is_none())
-        && Version::parse(&tag.replace('_', "+")).is_ok()
-        && reference::normalise_tag(&meta.version) != tag
-    {
-        return Err(served(&format!("the tag says {tag}")));
+    if let Some(tag) = r.tag.as_deref().filter(|_| r.digest.is_none()) {
+        charts::tag_agrees(tag, meta, subject)?;
     }
     match manifest.annotations.get("org.opencontainers.image.version") {
-        Some(said) if *said != meta.version => Err(served(&format!("the manifest says {said}"))),
+        Some(said) if *said != meta.version => Err(Error::invalid_chart(
+            subject,
+            format!("the registry served version {} where the manifest says {said}", meta.version),
+        )),
         _ => Ok(()),
     }
 }
@@ -202,17 +239,6 @@ fn same_chart(loaded: &Metadata, config: &Metadata, subject: &str) -> Result<()>
 
 fn unloadable(subject: &str, why: String) -> Error {
     Error::invalid_chart(format!("{subject}: the chart layer is not a chart Helm can load"), why)
-}
-
-/// Fetches a small blob (the config) into memory, verified.
-async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
-    let bytes = blobs::download(client, repo, blob).await?.bytes().await?;
-    digest::verify(
-        &format!("blob {}", blob.digest),
-        (&blob.digest, blob.size),
-        (&digest::of_bytes(&bytes), bytes.len() as u64),
-    )?;
-    Ok(bytes)
 }
 
 /// Streams a blob into a temp file, hashing on the way; the file is kept only if it verifies.

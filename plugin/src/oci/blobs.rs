@@ -3,6 +3,7 @@
 
 use super::client::Client;
 use super::helm::Descriptor;
+use crate::digest;
 use crate::error::{Error, Result};
 use crate::net::{clock, retry};
 
@@ -20,6 +21,17 @@ pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
         404 => Ok(false),
         _ => Err(client.refusal(response, &format!("blob {digest}")).await),
     }
+}
+
+/// Fetches a small blob (a config) into memory, verified against its descriptor.
+pub async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
+    let bytes = download(client, repo, blob).await?.bytes().await?;
+    digest::verify(
+        &format!("blob {}", blob.digest),
+        (&blob.digest, blob.size),
+        (&digest::of_bytes(&bytes), bytes.len() as u64),
+    )?;
+    Ok(bytes)
 }
 
 /// A blob download of known size. The caller verifies what it reads.

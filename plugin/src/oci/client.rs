@@ -4,6 +4,7 @@
 use super::auth::{Auth, Credential, Scopes};
 use super::errcode;
 use crate::error::{Error, Result};
+use crate::net::limit::Limit;
 use crate::net::wire::{self, Body, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
@@ -25,6 +26,8 @@ pub struct Client {
     https: bool,
     endpoint: String,
     auth: Auth,
+    /// Caps the requests in flight, if the command does bulk work.
+    limit: Option<Limit>,
     pub trace: Trace,
 }
 
@@ -32,7 +35,13 @@ impl Client {
     /// A session with the registry API at `endpoint` (`host[:port]`).
     pub fn new(endpoint: &str, connection: &Connection) -> Client {
         let Connection { plain_http, credential, trace } = connection.clone();
-        Client { https: !plain_http, endpoint: endpoint.to_string(), auth: Auth::new(credential, trace), trace }
+        let auth = Auth::new(credential, trace);
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit: None, trace }
+    }
+
+    /// The same session with at most `limit`'s permits' worth of requests in flight.
+    pub fn limited(self, limit: Limit) -> Client {
+        Client { limit: Some(limit), ..self }
     }
 
     /// A URL on the registry.
@@ -86,8 +95,10 @@ impl Client {
                     }
                 }
             };
+            let permit = self.permit().await;
             let response =
                 if own && method != "PATCH" { retry::run(self.trace, &what, once).await? } else { once().await? };
+            drop(permit);
             self.trace.debug(|| format!("{what} -> {}", response.status));
             if response.status == 401
                 && own
@@ -118,9 +129,17 @@ impl Client {
             all.push(("authorization", a.header));
         }
         let what = format!("{method} {url}");
+        let _permit = self.permit().await;
         let response = wire::send(method, url, &all, body).await?;
         self.trace.debug(|| format!("{what} -> {}", response.status));
         Ok(response)
+    }
+
+    async fn permit(&self) -> Option<crate::net::limit::Permit> {
+        match &self.limit {
+            Some(limit) => Some(limit.acquire().await),
+            None => None,
+        }
     }
 
     /// The error an unexpected answer stands for, worded for what was sent.

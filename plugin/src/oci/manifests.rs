@@ -2,7 +2,7 @@
 
 use super::client::Client;
 use crate::digest;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Manifests and configs are small; a registry sending more is refused.
 pub const MANIFEST_MAX: u64 = 4 << 20;
@@ -15,6 +15,21 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// `Docker-Content-Digest`, which the caller must verify if present.
     pub digest_header: Option<String>,
+}
+
+impl Fetched {
+    /// The manifest's digest, checked against the one it was asked for by (`pinned`), else
+    /// against the one the registry announced.
+    pub fn verified_digest(&self, pinned: Option<&str>, subject: &str) -> Result<String> {
+        let actual = digest::of_bytes(&self.bytes);
+        let announced = self.digest_header.as_deref().filter(|d| digest::is_valid(d));
+        match pinned.or(announced) {
+            Some(expected) if expected != actual => {
+                Err(Error::mismatch(format!("manifest {subject}"), expected, actual))
+            }
+            _ => Ok(actual),
+        }
+    }
 }
 
 /// Fetches a manifest by tag or digest; `subject` names it in errors.

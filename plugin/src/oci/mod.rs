@@ -1,14 +1,15 @@
 //! The OCI distribution API as charts need it: references, a client session with one
-//! registry (auth, retries), blobs, uploads, manifests, tag listing, error codes, and
-//! Helm's format for charts in a registry.
+//! registry (auth, retries), blobs, uploads, manifests, the paged tag and catalog lists,
+//! error codes, Helm's format for charts in a registry, and reading a chart's description.
 
 pub mod auth;
 pub mod blobs;
+pub mod charts;
 pub mod client;
 pub mod errcode;
 pub mod helm;
+pub mod lists;
 pub mod manifests;
 pub mod reference;
-pub mod tags;
 pub mod timestamp;
 pub mod upload;

@@ -122,7 +122,7 @@ fn validate_host(host: &str) -> Result<(), String> {
 }
 
 /// Repository components per the distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn validate_repository(repository: &str) -> Result<(), String> {
+pub fn validate_repository(repository: &str) -> Result<(), String> {
     if repository.is_empty() {
         return Err("the repository path is empty".into());
     }

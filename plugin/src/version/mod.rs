@@ -1,6 +1,10 @@
-//! Chart versions as Helm reads them (Masterminds/semver): a lenient form for Chart.yaml and
-//! `--version` (`v1.2.3`, `1.2`, `1`, leading zeros coerced), a strict one for tags, and
-//! semver precedence for ordering.
+//! Chart versions as Helm reads them (Masterminds/semver): a lenient form for Chart.yaml,
+//! `--version` and tags (`v1.2.3`, `1.2`, `1`, leading zeros coerced), semver precedence
+//! for ordering, and (`constraint`) the ranges commands ask for.
+
+mod constraint;
+
+pub use constraint::Wanted;
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -50,16 +54,12 @@ impl Version {
         })
     }
 
-    /// Helm's `semver.StrictNewVersion`, which tag listings use: exactly MAJOR.MINOR.PATCH,
-    /// no `v`, no leading zeros.
-    pub fn parse_strict(text: &str) -> Result<Version, String> {
-        let version = Version::parse(text)?;
-        let core = text.split(['-', '+']).next().unwrap_or_default();
-        let parts: Vec<&str> = core.split('.').collect();
-        if text.starts_with('v') || parts.len() != 3 || parts.iter().any(|p| p.len() > 1 && p.starts_with('0')) {
-            return Err(format!("{text:?} is not strict semver (MAJOR.MINOR.PATCH)"));
-        }
-        Ok(version)
+    /// The chart version a tag stands for, with `+` written `_` (OCI tags cannot hold `+`);
+    /// None for `latest`, `sha256-….sig` and the like. Tags read as leniently as chart
+    /// versions (`v1.2.3`, `1.2`): Helm's own listing takes strict semver only, and so never
+    /// finds charts such as cert-manager's, whose versions and tags carry a `v`.
+    pub fn of_tag(tag: &str) -> Option<Version> {
+        Version::parse(&tag.replace('_', "+")).ok()
     }
 
     /// Whether the version has a pre-release part (`1.0.0-rc.1`).
@@ -210,10 +210,11 @@ mod tests {
     }
 
     #[test]
-    fn strict_is_for_tags() {
-        assert!(Version::parse_strict("1.2.3-rc.1+b").is_ok());
-        for lenient in ["v1.2.3", "1.2", "01.2.3", "latest"] {
-            assert!(Version::parse_strict(lenient).is_err(), "{lenient}");
+    fn tags_are_versions_with_underscores_for_plus() {
+        assert_eq!(Version::of_tag("1.2.3-rc.1_b.7").map(|v| v.to_string()).as_deref(), Some("1.2.3-rc.1+b.7"));
+        assert_eq!(Version::of_tag("v1.14.0").map(|v| v.to_string()).as_deref(), Some("1.14.0"));
+        for other in ["latest", "stable", "sha256-0a1b.sig", "1.2.3_"] {
+            assert!(Version::of_tag(other).is_none(), "{other}");
         }
     }
 

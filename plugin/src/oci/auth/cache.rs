@@ -5,7 +5,7 @@ use super::scope::Scopes;
 use crate::error::Result;
 use crate::net::clock;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// A token and when to stop using it.
@@ -18,8 +18,13 @@ pub struct Token {
 
 type Fetch = Shared<LocalBoxFuture<'static, Result<Token>>>;
 
+/// Tokens kept at most: a search touches thousands of repositories, each with a token of its
+/// own that is needed only while that repository is looked at; the oldest go first.
+const KEPT: usize = 128;
+
 enum Slot {
-    Ready(Scopes, Token),
+    /// A token, the scopes it was asked for, and when it was settled (a sequence number).
+    Ready(Scopes, Token, u64),
     /// A fetch under way; whoever asks meanwhile awaits the same one.
     Fetching(Fetch),
 }
@@ -28,6 +33,7 @@ enum Slot {
 #[derive(Default)]
 pub struct TokenCache {
     slots: RefCell<HashMap<String, Slot>>,
+    settled: Cell<u64>,
 }
 
 impl TokenCache {
@@ -59,16 +65,25 @@ impl TokenCache {
         // The first waiter back settles the slot; the others find it settled.
         if matches!(slots.get(&key), Some(Slot::Fetching(f)) if f.ptr_eq(&pending)) {
             match &result {
-                Ok(token) => slots.insert(key, Slot::Ready(scopes.clone(), token.clone())),
-                Err(_) => slots.remove(&key),
-            };
+                Ok(token) => {
+                    let order = self.settled.get();
+                    self.settled.set(order + 1);
+                    slots.insert(key, Slot::Ready(scopes.clone(), token.clone(), order));
+                    if slots.len() > KEPT {
+                        evict_oldest(&mut slots);
+                    }
+                }
+                Err(_) => {
+                    slots.remove(&key);
+                }
+            }
         }
         result
     }
 
     /// Forgets a token the registry refused; tokens for other scope sets stay.
     pub fn forget(&self, token: &Token) {
-        self.slots.borrow_mut().retain(|_, slot| !matches!(slot, Slot::Ready(_, t) if t.value == token.value));
+        self.slots.borrow_mut().retain(|_, slot| !matches!(slot, Slot::Ready(_, t, _) if t.value == token.value));
     }
 
     /// Forgets every token, when the registry names another token service.
@@ -77,13 +92,27 @@ impl TokenCache {
     }
 }
 
+/// Drops the token settled first; fetches under way stay, as someone awaits them.
+fn evict_oldest(slots: &mut HashMap<String, Slot>) {
+    let oldest = slots
+        .iter()
+        .filter_map(|(key, slot)| match slot {
+            Slot::Ready(_, _, order) => Some((*order, key.clone())),
+            Slot::Fetching(_) => None,
+        })
+        .min();
+    if let Some((_, key)) = oldest {
+        slots.remove(&key);
+    }
+}
+
 fn usable(slots: &HashMap<String, Slot>, key: &str, scopes: &Scopes, now: u64) -> Option<Token> {
     let fresh = |t: &Token| now < t.renew_at;
-    if let Some(Slot::Ready(_, token)) = slots.get(key).filter(|s| matches!(s, Slot::Ready(_, t) if fresh(t))) {
+    if let Some(Slot::Ready(_, token, _)) = slots.get(key).filter(|s| matches!(s, Slot::Ready(_, t, _) if fresh(t))) {
         return Some(token.clone());
     }
     slots.values().find_map(|slot| match slot {
-        Slot::Ready(granted, token) if fresh(token) && granted.covers(scopes) => Some(token.clone()),
+        Slot::Ready(granted, token, _) if fresh(token) && granted.covers(scopes) => Some(token.clone()),
         _ => None,
     })
 }
@@ -154,6 +183,22 @@ mod tests {
         for (token, scopes) in tokens.iter().zip(repos.iter().chain(&repos)) {
             assert_eq!(token.as_ref().unwrap().value, format!("token for {}", scopes.key()));
         }
+    }
+
+    #[test]
+    fn only_the_newest_tokens_are_kept() {
+        let cache = TokenCache::default();
+        let asked = Rc::new(RefCell::new(Vec::new()));
+        for i in 0..KEPT + 10 {
+            let s = pull(&format!("r{i}"));
+            block_on(cache.get(&s, || recording(&asked, &s))).unwrap();
+        }
+        assert_eq!(cache.slots.borrow().len(), KEPT);
+        let (first, last) = (pull("r0"), pull(&format!("r{}", KEPT + 9)));
+        block_on(cache.get(&last, || recording(&asked, &last))).unwrap();
+        assert_eq!(asked.borrow().len(), KEPT + 10, "the newest is still cached");
+        block_on(cache.get(&first, || recording(&asked, &first))).unwrap();
+        assert_eq!(asked.borrow().len(), KEPT + 11, "the oldest was dropped and fetched again");
     }
 
     #[test]

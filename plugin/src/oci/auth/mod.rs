@@ -62,7 +62,8 @@ enum Scheme {
 /// What went with a request, so that a refusal drops exactly that.
 pub struct Authorization {
     pub header: String,
-    token: Option<Token>,
+    /// A bearer token, and the scopes it was asked for.
+    token: Option<(Token, Scopes)>,
 }
 
 impl Auth {
@@ -89,7 +90,7 @@ impl Auth {
         let (credential, trace, asked) = (self.credential.clone(), self.trace, scopes.clone());
         let token =
             self.tokens.get(&scopes, move || token::fetch(realm, asked, credential, trace).boxed_local()).await?;
-        Ok(Some(Authorization { header: format!("Bearer {}", token.value), token: Some(token) }))
+        Ok(Some(Authorization { header: format!("Bearer {}", token.value), token: Some((token, scopes)) }))
     }
 
     /// Learns from a 401 answer to `request`, sent with `sent`. Returns the scopes to add
@@ -113,15 +114,21 @@ impl Auth {
             url: request.join(challenge.param("realm")?)?,
             service: challenge.param("service").map(str::to_string),
         };
+        let wanted = challenge.param("scope").map(Scopes::parse).unwrap_or_default();
         // The token sent (if any) was expired, revoked or too narrow: never reuse it.
-        if let Some(token) = sent.and_then(|a| a.token.as_ref()) {
+        if let Some((token, asked)) = sent.and_then(|a| a.token.as_ref()) {
             self.tokens.forget(token);
+            // A token asked for these very scopes came back without them: the service will not
+            // grant them, and asking again would only cost another round trip.
+            if challenge.param("error") == Some("insufficient_scope") && asked.covers(&wanted) {
+                return None;
+            }
         }
         let mut scheme = self.scheme.borrow_mut();
         if !matches!(&*scheme, Scheme::Bearer(known) if *known == realm) {
             self.tokens.clear();
             *scheme = Scheme::Bearer(realm);
         }
-        Some(challenge.param("scope").map(Scopes::parse).unwrap_or_default())
+        Some(wanted)
     }
 }

@@ -1,0 +1,83 @@
+//! `helm oci search HOST[/NAMESPACE] [TERM]`: the charts in a registry, searched on the
+//! registry's side (its catalog, tags and configs), as the Helm 3 registry proposals put it.
+
+use crate::cli::{BulkArgs, RemoteArgs};
+use crate::component::exports::helm_oci::plugin::discovery::SearchOptions;
+use crate::component::exports::helm_oci::plugin::types::VersionQuery;
+use crate::output;
+use crate::sandbox::{Grants, Session};
+use anyhow::Result;
+use clap::Args;
+
+#[derive(Args)]
+#[command(after_help = "Repositories are read from the registry's catalog (GET /v2/_catalog) unless --repository \
+names them. Registries that do not serve the catalog (GHCR, Docker Hub) need --repository, or `helm oci tags`.")]
+pub struct SearchArgs {
+    /// The registry, and optionally a namespace in it: host[:port][/namespace]
+    registry: String,
+    /// Only repositories whose path contains this (ignoring case)
+    term: Option<String>,
+    /// Show all versions of each chart, not only the newest
+    #[arg(short = 'l', long)]
+    versions: bool,
+    /// Search using semantic versioning constraints (e.g. "^1.2", ">=1.0 <2.0")
+    #[arg(long)]
+    version: Option<String>,
+    /// Only versions from this one on (inclusive)
+    #[arg(long, alias = "versionFrom", value_name = "VERSION")]
+    version_from: Option<String>,
+    /// Only versions up to this one (inclusive; 2.1 includes 2.1.x)
+    #[arg(long, alias = "versionTo", value_name = "VERSION")]
+    version_to: Option<String>,
+    /// Use development versions (prereleases), too; with --version, those it admits (Helm ignores --devel there)
+    #[arg(long)]
+    devel: bool,
+    /// Search this repository (under the namespace) instead of reading the catalog; repeatable
+    #[arg(long = "repository", value_name = "NAME")]
+    repositories: Vec<String>,
+    /// Stop at the first repository that cannot be searched, instead of skipping it
+    #[arg(long)]
+    fail_fast: bool,
+    /// Fail if no results are found
+    #[arg(long)]
+    fail_on_no_result: bool,
+    /// Maximum column width for output table
+    #[arg(long, default_value_t = 50)]
+    max_col_width: usize,
+    #[command(flatten)]
+    bulk: BulkArgs,
+    #[command(flatten)]
+    remote_args: RemoteArgs,
+}
+
+pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
+    let target = args.registry.strip_prefix("oci://").unwrap_or(&args.registry);
+    let (registry, namespace) = target.split_once('/').unwrap_or((target, ""));
+    let mut session = Session::start(Grants::default()).await?;
+    let endpoint = session.registry_endpoint(registry).await?;
+    let ahead = args.bulk.concurrency as usize;
+    let connection = super::connect_to(&mut session, registry, &endpoint, &args.remote_args, debug, ahead)?;
+    let options = SearchOptions {
+        registry: registry.to_string(),
+        namespace: namespace.to_string(),
+        term: args.term,
+        repositories: args.repositories,
+        versions: VersionQuery {
+            constraint: args.version,
+            version_from: args.version_from,
+            version_to: args.version_to,
+            devel: args.devel,
+        },
+        all_versions: args.versions,
+        fail_fast: args.fail_fast,
+        page_size: args.bulk.page_size,
+        concurrency: args.bulk.concurrency,
+        connection,
+    };
+    let found = session.search(&options).await?;
+    output::search(&found, args.bulk.output, args.max_col_width)?;
+    if found.hits.is_empty() && args.fail_on_no_result {
+        anyhow::bail!("no results found");
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Everything the user reads, in Helm's style: results on stdout, `WARNING:` and
+//! `Error:` lines on stderr.
+
+mod listing;
+
+use crate::cli::Format;
+use crate::component::exports::helm_oci::plugin::discovery::{SearchResult, TagEntry};
+use crate::component::exports::helm_oci::plugin::registry::{PullResult, PushResult};
+use crate::component::exports::helm_oci::plugin::types::{Error, RegistryError};
+use helm_oci_headers::printable;
+use serde::Serialize;
+
+/// Turns the component's typed error into the one line the user sees.
+pub fn component_error(e: Error) -> anyhow::Error {
+    anyhow::anyhow!(error_text(e))
+}
+
+fn error_text(e: Error) -> String {
+    match e {
+        Error::InvalidReference(m)
+        | Error::NotFound(m)
+        | Error::Unauthorized(m)
+        | Error::Denied(m)
+        | Error::InvalidChart(m)
+        | Error::Network(m)
+        | Error::Io(m)
+        | Error::TimedOut(m) => m,
+        Error::DigestMismatch(d) => {
+            format!("{}: digest mismatch: expected {}, got {}", d.subject, d.expected, d.actual)
+        }
+        Error::Registry(RegistryError { status, code, message }) if code.is_empty() => {
+            format!("{message} (HTTP {status})")
+        }
+        Error::Registry(RegistryError { status, code, message }) => format!("{message} ({code}, HTTP {status})"),
+    }
+}
+
+/// One `Error:` line, with the causes that context added joined on it.
+pub fn error(e: &anyhow::Error) {
+    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    eprintln!("Error: {}", chain.join(": "));
+}
+
+fn warnings(list: &[String]) {
+    for w in list {
+        eprintln!("WARNING: {w}");
+    }
+}
+
+pub fn pushed(r: &PushResult) {
+    warnings(&r.warnings);
+    println!("Pushed: {}", r.reference);
+    println!("Digest: {}", r.digest);
+}
+
+pub fn pulled(r: &PullResult) {
+    warnings(&r.warnings);
+    println!("Pulled: {}", r.reference);
+    println!("Digest: {}", r.digest);
+}
+
+pub fn version(host: &str, component: &str) {
+    println!("helm-oci {host} (component {component})");
+}
+
+/// A tag as `-o json|yaml` shows it.
+#[derive(Serialize)]
+struct TagRow<'a> {
+    tag: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
+}
+
+/// A chart's versions: one per line under VERSION, or with `all` TAG and VERSION.
+pub fn tags(entries: &[TagEntry], all: bool, format: Format) -> anyhow::Result<()> {
+    let rows: Vec<TagRow> = entries
+        .iter()
+        .map(|e| TagRow { tag: &e.tag, version: e.version.as_deref(), digest: e.digest.as_deref() })
+        .collect();
+    let text = match format {
+        Format::Json => listing::json(&rows)?,
+        Format::Yaml => listing::yaml(&rows)?,
+        Format::Table if entries.is_empty() => "No results found\n".to_string(),
+        Format::Table if all => {
+            let header = vec!["TAG".to_string(), "VERSION".to_string()];
+            let body = entries.iter().map(|e| vec![e.tag.clone(), printable(e.version.as_deref().unwrap_or_default())]);
+            listing::table(&std::iter::once(header).chain(body).collect::<Vec<_>>(), 0)
+        }
+        Format::Table => {
+            let body = entries.iter().map(|e| vec![e.version.clone().unwrap_or_default()]);
+            listing::table(&std::iter::once(vec!["VERSION".to_string()]).chain(body).collect::<Vec<_>>(), 0)
+        }
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// A search hit as `helm search repo -o json|yaml` shows one: Helm's field names, in its order.
+#[derive(Serialize)]
+struct HitRow<'a> {
+    name: &'a str,
+    version: &'a str,
+    app_version: &'a str,
+    description: &'a str,
+}
+
+/// Search results as `helm search repo` prints them; repositories that could not be
+/// searched are named on stderr.
+pub fn search(found: &SearchResult, format: Format, max_col_width: usize) -> anyhow::Result<()> {
+    for skipped in &found.skipped {
+        eprintln!("WARNING: skipped {}: {}", skipped.repository, error_text(skipped.reason.clone()));
+    }
+    let rows: Vec<HitRow> = found
+        .hits
+        .iter()
+        .map(|h| HitRow {
+            name: &h.name,
+            version: &h.version,
+            app_version: h.app_version.as_deref().unwrap_or_default(),
+            description: h.description.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let text = match format {
+        Format::Json => listing::json(&rows)?,
+        Format::Yaml => listing::yaml(&rows)?,
+        Format::Table if rows.is_empty() => "No results found\n".to_string(),
+        Format::Table => {
+            let header = ["NAME", "CHART VERSION", "APP VERSION", "DESCRIPTION"].map(String::from).to_vec();
+            let body = rows.iter().map(|r| {
+                vec![r.name.to_string(), r.version.to_string(), printable(r.app_version), printable(r.description)]
+            });
+            listing::table(&std::iter::once(header).chain(body).collect::<Vec<_>>(), max_col_width)
+        }
+    };
+    print!("{text}");
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `search`: the charts in a registry, or in a namespace of it, with their newest (or every)
+//! wanted version. The catalog streams in a page at a time and repositories are searched
+//! side by side, each with its own token; only the versions shown have their manifest and
+//! config read. A repository that fails is set aside with its reason, unless `fail_fast`.
+
+use crate::error::{Error, Kind, Result};
+use crate::net::executor::bounded;
+use crate::net::limit::Limit;
+use crate::oci::client::{Client, Connection};
+use crate::oci::reference::{self, is_path_component, validate_repository};
+use crate::oci::{charts, lists};
+use crate::version::{Version, Wanted};
+use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
+use std::cell::Cell;
+
+/// Where to search, and what for.
+pub struct Search {
+    /// The registry as the user wrote it.
+    pub registry: String,
+    /// Only repositories under this path; empty for all.
+    pub namespace: String,
+    /// Only repository paths containing this, ignoring case.
+    pub term: Option<String>,
+    /// These repositories (under the namespace) instead of the catalog.
+    pub repositories: Vec<String>,
+    pub wanted: Wanted,
+    /// Every wanted version, not only the newest.
+    pub all_versions: bool,
+    pub fail_fast: bool,
+    pub page_size: Option<u32>,
+    pub concurrency: usize,
+    pub connection: Connection,
+}
+
+/// One chart version found.
+pub struct Hit {
+    /// `registry/repository`, the reference without its tag.
+    pub name: String,
+    /// The version for ordering; `meta.version` is shown, as written (`v1.2.3`).
+    pub version: Version,
+    pub shown_version: String,
+    pub app_version: String,
+    pub description: String,
+    pub digest: String,
+}
+
+/// What a search found: hits by name and newest version first, and the repositories that
+/// failed, with why.
+pub struct Found {
+    pub hits: Vec<Hit>,
+    pub skipped: Vec<(String, Error)>,
+    pub searched: usize,
+}
+
+pub async fn run(search: Search) -> Result<Found> {
+    let endpoint = reference::endpoint(&search.registry)?;
+    let namespace = search.namespace.trim_matches('/');
+    if !namespace.is_empty() && !namespace.split('/').all(is_path_component) {
+        return Err(Error::invalid_reference(
+            format!("namespace {namespace:?}"),
+            "it is not a repository path (lower-case letters, digits and separators)",
+        ));
+    }
+    let client = Client::new(&endpoint, &search.connection).limited(Limit::new(search.concurrency));
+    let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
+    let term = search.term.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
+    let wanted_repo = |repo: &str| repo.starts_with(&prefix) && term.as_ref().is_none_or(|t| repo.contains(t.as_str()));
+
+    let listed = Cell::new(0usize);
+    let repositories: LocalBoxStream<Result<String>> = if search.repositories.is_empty() {
+        lists::catalog(&client, search.page_size)
+            .inspect_ok(|page| listed.set(listed.get() + page.len()))
+            .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed_local()
+    } else {
+        let named: Vec<String> =
+            search.repositories.iter().map(|r| format!("{prefix}{}", r.trim_matches('/'))).collect();
+        for repo in &named {
+            validate_repository(repo).map_err(|why| Error::invalid_reference(format!("--repository {repo:?}"), why))?;
+        }
+        listed.set(named.len());
+        stream::iter(named.into_iter().map(Ok)).boxed_local()
+    };
+
+    let searched = Cell::new(0usize);
+    let (client, search, count) = (&client, &search, &searched);
+    let mut outcomes = repositories
+        .try_filter(|repo| std::future::ready(wanted_repo(repo)))
+        .map(move |item| async move {
+            let repo = item?;
+            count.set(count.get() + 1);
+            let versions = versions_of(client, search, &repo).await;
+            Ok((repo, versions))
+        })
+        .buffer_unordered(search.concurrency.max(1));
+
+    let mut found = Found { hits: Vec::new(), skipped: Vec::new(), searched: 0 };
+    while let Some(outcome) = outcomes.next().await {
+        let (repo, versions) = outcome.map_err(|e| catalog_refused(e, &search.registry))?;
+        match versions {
+            Ok(hits) => found.hits.extend(hits),
+            Err(e) if search.fail_fast => return Err(e),
+            Err(e) => found.skipped.push((repo, e)),
+        }
+    }
+    drop(outcomes);
+    if search.repositories.is_empty() && listed.get() == 0 {
+        return Err(Error::not_found(
+            format!("the catalog of {}", search.registry),
+            format!(
+                "the registry lists no repositories; name them with --repository, or list one chart's versions with `helm oci tags oci://{}/REPOSITORY`",
+                search.registry
+            ),
+        ));
+    }
+    found.searched = searched.get();
+    found.hits.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.version.cmp(&a.version)));
+    found.skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// One repository's wanted versions that are charts: its tags, then the manifest and config
+/// of the newest wanted one (or of each, with `all_versions`). A repository that holds no
+/// chart gives none.
+async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec<Hit>> {
+    let name = format!("{}/{repo}", search.registry);
+    let tags = lists::tags(client, repo, search.page_size, &name).await?;
+    let mut versions: Vec<(Version, String)> = tags
+        .into_iter()
+        .filter_map(|tag| Version::of_tag(&tag).map(|v| (v, tag)))
+        .filter(|(v, _)| search.wanted.admits(v))
+        .collect();
+    versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    if !search.all_versions {
+        versions.truncate(1);
+    }
+    let described = bounded(
+        search.concurrency,
+        versions.iter().map(|(_, tag)| {
+            let subject = format!("{name}:{tag}");
+            async move { charts::describe(client, repo, tag, &subject).await }
+        }),
+    )
+    .await;
+    let mut hits = Vec::new();
+    for ((version, _), chart) in versions.into_iter().zip(described) {
+        if let Some(chart) = chart? {
+            hits.push(Hit {
+                name: name.clone(),
+                version,
+                shown_version: chart.meta.version,
+                app_version: chart.meta.app_version,
+                description: chart.meta.description,
+                digest: chart.digest,
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// A catalog the registry will not list, said with what to do instead.
+fn catalog_refused(e: Error, registry: &str) -> Error {
+    let refused = matches!(e.kind, Kind::Unauthorized | Kind::Denied | Kind::NotFound)
+        || matches!(&e.kind, Kind::Registry { status, code } if matches!(status, 404 | 405) || code == "UNSUPPORTED");
+    if !refused {
+        return e;
+    }
+    let advice = format!(
+        "{}; this registry does not list its repositories to you (GHCR, Docker Hub and Harbor for non-admins never do): search a namespace you may list, name repositories with --repository, or list one chart's versions with `helm oci tags oci://{registry}/REPOSITORY`",
+        e.cause
+    );
+    Error { cause: advice, ..e }
+}

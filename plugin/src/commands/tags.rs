@@ -1,0 +1,78 @@
+//! `tags`: a chart's versions from its repository's tag list, newest first, filtered by
+//! the versions asked for; with `all`, the other tags too, each read to learn the chart
+//! version it points to.
+
+use crate::error::{Error, Result};
+use crate::net::executor::bounded;
+use crate::net::limit::Limit;
+use crate::oci::client::{Client, Connection};
+use crate::oci::reference::Ref;
+use crate::oci::{charts, lists};
+use crate::version::{Version, Wanted};
+
+/// Which repository, and which of its tags.
+pub struct Tags {
+    /// A repository, without tag or digest.
+    pub repository: Ref,
+    pub wanted: Wanted,
+    pub all: bool,
+    pub page_size: Option<u32>,
+    pub concurrency: usize,
+    pub connection: Connection,
+}
+
+/// A tag, and the chart version it stands for (the tag with `_` read as `+`) or points to
+/// (none if it is not a chart).
+pub struct Entry {
+    pub tag: String,
+    pub version: Option<String>,
+    /// The manifest digest, for the tags that were read.
+    pub digest: Option<String>,
+}
+
+/// Version tags newest first (ties by tag), then with `all` the others by name.
+pub async fn run(tags: Tags) -> Result<Vec<Entry>> {
+    let r = &tags.repository;
+    if r.tag.is_some() || r.digest.is_some() {
+        return Err(Error::invalid_reference(format!("{r}"), "tags lists a repository: leave out the tag or digest"));
+    }
+    let client = Client::new(&r.endpoint, &tags.connection).limited(Limit::new(tags.concurrency));
+    let subject = r.to_string();
+    let listed = lists::tags(&client, &r.repository, tags.page_size, &subject).await?;
+    let (mut versions, mut others) = (Vec::new(), Vec::new());
+    for tag in listed {
+        match Version::of_tag(&tag) {
+            Some(v) if tags.wanted.admits(&v) => versions.push((v, tag)),
+            Some(_) => {}
+            None => others.push(tag),
+        }
+    }
+    versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut entries: Vec<Entry> = versions
+        .into_iter()
+        .map(|(_, tag)| Entry { version: Some(tag.replace('_', "+")), tag, digest: None })
+        .collect();
+    if tags.all {
+        others.sort();
+        let read = bounded(
+            tags.concurrency,
+            others.iter().map(|tag| {
+                let (client, subject) = (&client, format!("{subject}:{tag}"));
+                async move { charts::describe(client, &r.repository, tag, &subject).await }
+            }),
+        )
+        .await;
+        for (tag, described) in others.into_iter().zip(read) {
+            let entry = match described? {
+                Some(chart) => {
+                    let admitted = Version::parse(&chart.meta.version).is_ok_and(|v| tags.wanted.admits(&v));
+                    admitted.then_some(Entry { tag, version: Some(chart.meta.version), digest: Some(chart.digest) })
+                }
+                // Not a chart: shown only when no version was asked for.
+                None => (!tags.wanted.constrains()).then_some(Entry { tag, version: None, digest: None }),
+            };
+            entries.extend(entry);
+        }
+    }
+    Ok(entries)
+}

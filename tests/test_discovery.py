@@ -1,0 +1,299 @@
+"""Discovery: `tags` and `search` against the real docker-registry, seeded with charts (one
+pushed by Helm 4.3 itself), an ordinary OCI image and a broken chart; Helm's version
+constraints end to end, prereleases with and without --devel, build metadata and `v`
+prefixes; paged lists; repositories that fail; registries that will not list their
+catalog; and per-repository tokens through a token server."""
+import json
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from conftest import Registry, config_json, helm4, tgz, write_chart
+from fronts import Front
+from tokenserver import TokenServer
+
+# charts/alpha's versions, newest first, as `tags --devel` must list them.
+ALPHA = ["3.1.0-alpha.1", "3.0.0", "2.1.0", "2.0.0", "2.0.0-beta.1", "v1.6.0", "1.5.0", "1.4.2", "1.3.0",
+         "1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0", "1.0.0", "1.0.0-rc.1", "0.2.5", "0.2.0", "0.1.0"]
+STABLE = [v for v in ALPHA if "-" not in v]
+
+
+def chart_files(name, version, **fields):
+    """A chart's archive and config, made by hand the way Helm lays them out."""
+    meta = {"apiVersion": "v2", "name": name, "version": version, **fields}
+    chart_yaml = "".join(f"{k}: {json.dumps(v)}\n" for k, v in meta.items()).encode()
+    layer = tgz({f"{name}/Chart.yaml": chart_yaml, f"{name}/values.yaml": b"a: 1\n"})
+    return config_json(name, version, **fields), layer
+
+
+def seed(reg, repo, version, tag=None, **fields):
+    name = repo.rsplit("/", 1)[-1]
+    config, layer = chart_files(name, version, **fields)
+    reg.put_chart(repo, tag or version.replace("+", "_"), config, layer)
+
+
+def seed_image(reg, repo, tag):
+    reg.put_chart(repo, tag, b'{"architecture":"amd64","os":"linux"}', tgz({"etc/hostname": b"x\n"}),
+                  layer_type="application/vnd.oci.image.layer.v1.tar+gzip",
+                  config_type="application/vnd.oci.image.config.v1+json")
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One registry for the module: charts/alpha (every version shape), charts/beta (a tag
+    with build metadata, a `v` tag and `latest`), charts/gamma (pushed by Helm 4.3),
+    other/delta, images/nginx (an ordinary image) and charts/broken (an invalid config)."""
+    root = tmp_path_factory.mktemp("discovery")
+    reg = Registry(root / "registry")
+    for v in ALPHA:
+        seed(reg, "charts/alpha", v, appVersion=f"app-{v}", description=f"Alpha at {v}")
+    seed(reg, "charts/beta", "1.2.3+build.5", description="Beta <b> & co")
+    seed(reg, "charts/beta", "v1.3.0", appVersion="1.3", description="Beta <b> & co")
+    seed(reg, "charts/beta", "v1.3.0", tag="latest", appVersion="1.3", description="Beta <b> & co")
+    chart = write_chart(root / "src", name="gamma", version="0.3.0", description="Packaged by Helm",
+                        appVersion="7.0")
+    packaged = helm4("package", chart, root / "pkg").strip()
+    helm4("push", packaged, f"oci://{reg.host}/charts")
+    seed(reg, "other/delta", "3.0.0", description="Elsewhere")
+    seed_image(reg, "images/nginx", "1.25.0")
+    seed_image(reg, "images/nginx", "latest")
+    reg.put_chart("charts/broken", "1.0.0", b'{"name": "broken"}', tgz({"broken/Chart.yaml": b"name: broken\n"}))
+    yield reg
+    reg.stop()
+
+
+def tags(helm_oci, reg, repo, *flags):
+    p = helm_oci.run("tags", f"oci://{reg.host}/{repo}", "--plain-http", "-o", "json", *flags)
+    return [e["version"] for e in json.loads(p.stdout)]
+
+
+def search_json(helm_oci, target, *flags):
+    p = helm_oci.run("search", target, "--plain-http", "-o", "json", *flags)
+    return json.loads(p.stdout), p.stderr
+
+
+def test_tags_lists_versions_newest_first(helm_oci, seeded):
+    assert tags(helm_oci, seeded, "charts/alpha") == STABLE
+    assert tags(helm_oci, seeded, "charts/alpha", "--devel") == ALPHA
+    # The table: one version per line, `_` shown as `+`.
+    p = helm_oci.run("tags", f"oci://{seeded.host}/charts/beta", "--plain-http")
+    assert [l.strip() for l in p.stdout.splitlines()] == ["VERSION", "v1.3.0", "1.2.3+build.5"]
+
+
+def test_tags_all_shows_what_other_tags_point_to(helm_oci, seeded):
+    p = helm_oci.run("tags", f"oci://{seeded.host}/charts/beta", "--plain-http", "--all", "-o", "json")
+    entries = json.loads(p.stdout)
+    assert [(e["tag"], e.get("version")) for e in entries] == [
+        ("v1.3.0", "v1.3.0"), ("1.2.3_build.5", "1.2.3+build.5"), ("latest", "v1.3.0")]
+    assert entries[2]["digest"].startswith("sha256:")
+    # A version tag is listed as one without being read (as Helm lists tags); another tag is
+    # read, and an image is no chart.
+    image = helm_oci.run("tags", f"oci://{seeded.host}/images/nginx", "--plain-http", "--all", "-o", "yaml")
+    assert image.stdout == "- tag: 1.25.0\n  version: 1.25.0\n- tag: latest\n"
+    p = helm_oci.run("tags", f"oci://{seeded.host}/charts/beta", "--plain-http", "--all")
+    assert [l.split() for l in p.stdout.splitlines()] == [["TAG", "VERSION"], ["v1.3.0", "v1.3.0"],
+                                                          ["1.2.3_build.5", "1.2.3+build.5"], ["latest", "v1.3.0"]]
+    line = helm_oci.fails("tags", f"oci://{seeded.host}/charts/beta:latest", "--plain-http")
+    assert "leave out the tag" in line
+
+
+# Each form from the issue, and what Masterminds' documented semantics admit of ALPHA.
+MATRIX = [
+    (">=1.0 <2.0", [], ["v1.6.0", "1.5.0", "1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0", "1.0.0"]),
+    (">=1.0, <2.0", [], ["v1.6.0", "1.5.0", "1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0", "1.0.0"]),
+    ("^1.2", [], ["v1.6.0", "1.5.0", "1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0"]),
+    ("~1.2.3", [], ["1.2.9", "1.2.3", "1.2.3+build.5"]),
+    ("~1", [], ["v1.6.0", "1.5.0", "1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0", "1.0.0"]),
+    ("1.2.x", [], ["1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0"]),
+    ("1.2.*", [], ["1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0"]),
+    ("1.2 - 1.4", [], ["1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0"]),
+    ("^1 || ^2", [], ["2.1.0", "2.0.0", "v1.6.0", "1.5.0", "1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5",
+                      "1.2.0", "1.0.0"]),
+    ("!=1.2.3", [], [v for v in STABLE if not v.startswith("1.2.3")]),
+    ("1.2.3", [], ["1.2.3", "1.2.3+build.5"]),
+    ("v1.6.0", [], ["v1.6.0"]),
+    ("*", [], STABLE),
+    ("*", ["--devel"], ALPHA),
+    # --devel lets a constraint's prereleases in; naming one does the same for its alternative.
+    (">=2.0.0-0 <3", [], ["2.1.0", "2.0.0", "2.0.0-beta.1"]),
+    ("^2.0.0-0 || ^3.0.0", [], ["3.0.0", "2.1.0", "2.0.0", "2.0.0-beta.1"]),
+    (">=3", ["--devel"], ["3.1.0-alpha.1", "3.0.0"]),
+    (">=3", [], ["3.0.0"]),
+    ("1.2.3+build.5", [], ["1.2.3", "1.2.3+build.5"]),
+    ("^9", [], []),
+]
+
+
+@pytest.mark.parametrize("constraint,flags,expected", MATRIX, ids=[f"{c} {' '.join(f)}" for c, f, _ in MATRIX])
+def test_constraint_matrix(helm_oci, seeded, constraint, flags, expected):
+    assert tags(helm_oci, seeded, "charts/alpha", "--version", constraint, *flags) == expected
+
+
+def test_pull_resolves_constraints_like_helm(helm_oci, seeded, tmp_path):
+    def pulled(*flags):
+        out = tmp_path / "out" / str(len(flags)) / "_".join(flags).replace("/", "-")
+        out.mkdir(parents=True)
+        helm_oci.run("pull", f"oci://{seeded.host}/charts/alpha", "--plain-http", "-d", out, *flags)
+        return sorted(p.name for p in out.iterdir())
+
+    assert pulled() == ["alpha-3.0.0.tgz"]
+    assert pulled("--devel") == ["alpha-3.1.0-alpha.1.tgz"]
+    assert pulled("--version", "^1") == ["alpha-v1.6.0.tgz"]
+    assert pulled("--version", "~1.2.3") == ["alpha-1.2.9.tgz"]
+    assert pulled("--version", ">=1.0.0-rc.1 <1.0.0") == ["alpha-1.0.0-rc.1.tgz"]
+    # A version is a tag, as in Helm; no listing.
+    assert pulled("--version", "1.2.3+build.5") == ["alpha-1.2.3+build.5.tgz"]
+    line = helm_oci.fails("pull", f"oci://{seeded.host}/charts/alpha", "--plain-http", "-d", tmp_path,
+                          "--version", "^9")
+    assert "no chart version matches \"^9\"" in line
+    line = helm_oci.fails("pull", f"oci://{seeded.host}/charts/alpha:1.2.0", "--plain-http", "-d", tmp_path,
+                          "--version", "^2")
+    assert "1.2.0" in line and "^2" in line
+
+
+@pytest.mark.parametrize("bad,named", [(">= bar", '"bar"'), ("1.2 ||", "empty"), ("12.3.34~ 1.2.3", '"~'),
+                                       ("1.2.3.4", '"1.2.3.4"')])
+def test_an_invalid_constraint_is_named(helm_oci, seeded, bad, named, tmp_path):
+    for command in (["tags", f"oci://{seeded.host}/charts/alpha"], ["search", seeded.host],
+                    ["pull", f"oci://{seeded.host}/charts/alpha", "-d", tmp_path]):
+        line = helm_oci.fails(*command, "--plain-http", "--version", bad)
+        assert "--version" in line and named in line, line
+
+
+def test_search_finds_exactly_the_charts(helm_oci, seeded):
+    hits, stderr = search_json(helm_oci, seeded.host)
+    assert hits == [
+        {"name": f"{seeded.host}/charts/alpha", "version": "3.0.0", "app_version": "app-3.0.0",
+         "description": "Alpha at 3.0.0"},
+        {"name": f"{seeded.host}/charts/beta", "version": "v1.3.0", "app_version": "1.3",
+         "description": "Beta <b> & co"},
+        {"name": f"{seeded.host}/charts/gamma", "version": "0.3.0", "app_version": "7.0",
+         "description": "Packaged by Helm"},
+        {"name": f"{seeded.host}/other/delta", "version": "3.0.0", "app_version": "", "description": "Elsewhere"},
+    ]
+    # The broken chart is named on stderr; the image is no chart and no failure.
+    assert stderr.startswith(f"WARNING: skipped charts/broken: {seeded.host}/charts/broken:1.0.0:")
+    assert len(stderr.splitlines()) == 1 and "nginx" not in stderr
+
+
+def test_search_prints_helms_table(helm_oci, seeded):
+    p = helm_oci.run("search", f"{seeded.host}/charts", "beta", "--plain-http")
+    name = f"{seeded.host}/charts/beta"
+    assert p.stdout == (f"NAME{' ' * (len(name) - 4)}\tCHART VERSION\tAPP VERSION\tDESCRIPTION  \n"
+                        f"{name}\tv1.3.0       \t1.3        \tBeta <b> & co\n")
+    p = helm_oci.run("search", seeded.host, "nothing-like-it", "--plain-http")
+    assert p.stdout == "No results found\n"
+    assert helm_oci.fails("search", seeded.host, "nothing-like-it", "--plain-http",
+                          "--fail-on-no-result") == "Error: no results found"
+
+
+def test_search_yaml_has_helms_fields_sorted(helm_oci, seeded):
+    p = helm_oci.run("search", f"{seeded.host}/other", "--plain-http", "-o", "yaml")
+    assert p.stdout == (f"- app_version: ''\n  description: Elsewhere\n  name: {seeded.host}/other/delta\n"
+                        "  version: 3.0.0\n")
+
+
+def test_search_namespace_term_and_versions(helm_oci, seeded):
+    hits, _ = search_json(helm_oci, f"{seeded.host}/charts", "ALP", "--versions")
+    assert [h["version"] for h in hits] == STABLE
+    assert {h["name"] for h in hits} == {f"{seeded.host}/charts/alpha"}
+    hits, _ = search_json(helm_oci, f"oci://{seeded.host}/charts/", "alpha", "-l", "--devel")
+    assert [h["version"] for h in hits] == ALPHA
+    # App version and description are each version's own, from its config.
+    assert all(h["app_version"] == f"app-{h['version']}" for h in hits)
+    hits, stderr = search_json(helm_oci, f"{seeded.host}/other")
+    assert [h["name"] for h in hits] == [f"{seeded.host}/other/delta"] and stderr == ""
+
+
+def test_version_bounds_are_inclusive(helm_oci, seeded):
+    for flags in (["--version-from", "1.2.3", "--version-to", "1.4.2"], ["--versionFrom", "1.2.3", "--versionTo", "1.4.2"]):
+        hits, _ = search_json(helm_oci, f"{seeded.host}/charts", "alpha", "-l", *flags)
+        assert [h["version"] for h in hits] == ["1.4.2", "1.3.0", "1.2.9", "1.2.3", "1.2.3+build.5"], flags
+    hits, _ = search_json(helm_oci, f"{seeded.host}/charts", "alpha", "-l", "--version-from", "1.0", "--version-to", "1.2")
+    assert [h["version"] for h in hits] == ["1.2.9", "1.2.3", "1.2.3+build.5", "1.2.0", "1.0.0"], \
+        "--version-to 1.2 includes 1.2.x"
+    hits, _ = search_json(helm_oci, f"{seeded.host}/charts", "alpha", "--version-to", "2.0.0", "--version", "^1")
+    assert [h["version"] for h in hits] == ["v1.6.0"], "all bounds hold at once; newest shown"
+
+
+def paged_tags(method, path, status, headers, body):
+    """Pages tag lists at `n` after `last`, as newer registries do (distribution 2.8 answers
+    tag lists whole)."""
+    url = urlsplit(path)
+    query = parse_qs(url.query)
+    if not url.path.endswith("/tags/list") or "n" not in query or status != 200:
+        return status, headers, body
+    listed = sorted(json.loads(body)["tags"])
+    after = [t for t in listed if t > query.get("last", [""])[0]]
+    n = int(query["n"][0])
+    page, more = after[:n], len(after) > n
+    headers = [(k, v) for k, v in headers if k.lower() != "link"]
+    if more:
+        headers.append(("Link", f'<{url.path}?n={n}&last={quote(page[-1])}>; rel="next"'))
+    return status, headers, json.dumps({"name": json.loads(body)["name"], "tags": page}).encode()
+
+
+def test_lists_longer_than_a_page_are_complete(helm_oci, seeded):
+    with Front(seeded.host, tamper=paged_tags) as front:
+        p = helm_oci.run("tags", f"oci://{front.host}/charts/alpha", "--plain-http", "-o", "json", "--devel",
+                         "--page-size", "2")
+        assert [e["version"] for e in json.loads(p.stdout)] == ALPHA
+        pages = [path for _, path, _ in front.seen if "/tags/list" in path]
+        assert len(pages) == len(ALPHA) // 2 and pages[0] == "/v2/charts/alpha/tags/list?n=2", pages
+        hits, _ = search_json(helm_oci, f"{front.host}/charts", "alpha", "-l", "--devel", "--page-size", "2")
+        assert [h["version"] for h in hits] == ALPHA
+    whole, _ = search_json(helm_oci, seeded.host)
+    p = helm_oci.run("search", seeded.host, "--plain-http", "-o", "json", "--page-size", "2", "--debug")
+    assert json.loads(p.stdout) == whole
+    assert p.stderr.count("/v2/_catalog?") == 3, "6 repositories, 2 a page"
+
+
+def test_fail_fast_stops_at_the_failing_repository(helm_oci, seeded):
+    line = helm_oci.fails("search", f"{seeded.host}/charts", "--plain-http", "--fail-fast")
+    assert line.startswith(f"Error: {seeded.host}/charts/broken:1.0.0:"), line
+
+
+def test_named_repositories_skip_the_catalog(helm_oci, seeded):
+    refusing = Front(seeded.host, intercept=lambda m, path, h: (
+        (404, [("Content-Type", "application/json")], b'{"errors":[{"code":"UNSUPPORTED","message":"no catalog"}]}')
+        if path.startswith("/v2/_catalog") else None))
+    with refusing:
+        line = helm_oci.fails("search", refusing.host, "--plain-http")
+        assert "does not list its repositories" in line and "--repository" in line and "helm oci tags" in line
+        hits, _ = search_json(helm_oci, f"{refusing.host}/charts", "--repository", "beta", "--repository", "gamma")
+        assert [h["name"].split("/", 1)[1] for h in hits] == ["charts/beta", "charts/gamma"]
+        assert [p for _, p, _ in refusing.seen if p.startswith("/v2/_catalog")] == ["/v2/_catalog"], \
+            "only the refused search asked for the catalog"
+
+
+def test_an_empty_catalog_says_what_to_do(helm_oci, tmp_path):
+    reg = Registry(tmp_path / "empty")
+    try:
+        line = helm_oci.fails("search", reg.host, "--plain-http")
+        assert "lists no repositories" in line and "--repository" in line
+    finally:
+        reg.stop()
+
+
+def test_search_with_tokens_asks_one_per_repository(helm_oci, seeded, tmp_path):
+    """Through a token service: one token for the catalog, then one per repository, each
+    for that repository alone; a repository the user may not pull is skipped, not fatal."""
+    ts = TokenServer(tmp_path / "ts", users={"alice": "pw"}, deny={"charts/gamma"})
+    reg = Registry(tmp_path / "tokened", auth=ts.registry_auth(), data=seeded.root / "data")
+    try:
+        p = helm_oci.run("search", reg.host, "--plain-http", "-o", "json", "--username", "alice", "--password", "pw")
+        assert [h["name"].split("/", 1)[1] for h in json.loads(p.stdout)] == ["charts/alpha", "charts/beta",
+                                                                              "other/delta"]
+        skipped = p.stderr.splitlines()
+        assert [l.split(":")[0] for l in skipped] == ["WARNING", "WARNING"]
+        assert "skipped charts/broken" in skipped[0] and "skipped charts/gamma" in skipped[1]
+        repositories = ["charts/alpha", "charts/beta", "charts/broken", "charts/gamma", "images/nginx", "other/delta"]
+        asked = sorted(tuple(r["scopes"]) for r in ts.requests)
+        assert asked == sorted([("registry:catalog:*",)] + [(f"repository:{r}:pull",) for r in repositories])
+        assert all(r["user"] == "alice" for r in ts.requests)
+        # Anonymous callers may not list the catalog here: said plainly.
+        line = helm_oci.fails("search", reg.host, "--plain-http")
+        assert "does not list its repositories" in line, line
+    finally:
+        reg.stop()
+        ts.stop()
