@@ -266,6 +266,16 @@ def test_named_repositories_skip_the_catalog(helm_oci, seeded):
             "only the refused search asked for the catalog"
 
 
+def test_a_later_catalog_page_failing_is_not_called_a_refusal(helm_oci, seeded):
+    def second_page_gone(method, path, headers):
+        if path.startswith("/v2/_catalog?last="):
+            return 404, [("Content-Type", "application/json")], b'{"errors":[{"code":"NOT_FOUND","message":"gone"}]}'
+
+    with Front(seeded.host, intercept=second_page_gone) as front:
+        line = helm_oci.fails("search", front.host, "--plain-http", "--page-size", "2")
+    assert "the catalog of" in line and "does not list its repositories" not in line, line
+
+
 def test_an_empty_catalog_says_what_to_do(helm_oci, tmp_path):
     reg = Registry(tmp_path / "empty")
     try:

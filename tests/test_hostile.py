@@ -59,16 +59,19 @@ def test_endless_catalog_is_bounded_by_the_timeout(helm_oci, registry):
     assert rss < 64, f"{rss:.0f} MB"
 
 
-def test_a_catalog_that_repeats_its_page_is_refused(helm_oci, registry):
+def test_a_catalog_that_loops_is_refused(helm_oci, registry):
+    """Page A links to B and B back to A: caught, not walked again."""
     def loop(method, path, headers):
         if path.startswith("/v2/_catalog"):
-            return 200, [("Link", f'<{path}>; rel="next"')], b'{"repositories": ["charts/a"]}'
+            other = "/v2/_catalog?last=b" if "last=b" not in path else "/v2/_catalog?last=a"
+            return 200, [("Link", f'<{other}>; rel="next"')], b'{"repositories": ["charts/a"]}'
         if "/tags/list" in path:
             return 200, [], b'{"tags": []}'
 
     with Front(registry.host, intercept=loop) as front:
         line = helm_oci.fails("search", front.host, PLAIN)
-    assert "same page" in line
+        assert "links back to a page it already gave" in line
+        assert len([p for _, p, _ in front.seen if p.startswith("/v2/_catalog")]) == 3
 
 
 def test_catalog_entries_that_are_not_repositories_are_left_out(helm_oci, registry):

@@ -122,7 +122,6 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
             })
             .collect(),
         skipped: found.skipped.into_iter().map(|(repository, e)| Skipped { repository, reason: e.into() }).collect(),
-        searched: u32::try_from(found.searched).unwrap_or(u32::MAX),
     })
 }
 

@@ -157,7 +157,10 @@ async fn resolve_tag(client: &Client, r: &mut Ref, asked: &Asked) -> Result<()> 
             r.tag = Some(newest.ok_or_else(|| {
                 let why = match constraint {
                     Some(c) => format!("no chart version matches {c:?}"),
-                    None => "no chart version found (no semver tags)".to_string(),
+                    None if tags.iter().any(|t| Version::of_tag(t).is_some()) => {
+                        "no stable chart version found (--devel includes prereleases)".to_string()
+                    }
+                    None => "no chart version found (no tag is a version)".to_string(),
                 };
                 Error::not_found(r.to_string(), why)
             })?);

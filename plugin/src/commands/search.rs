@@ -12,6 +12,7 @@ use crate::oci::{charts, lists};
 use crate::version::{Version, Wanted};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
+use std::pin::pin;
 
 /// Where to search, and what for.
 pub struct Search {
@@ -49,7 +50,6 @@ pub struct Hit {
 pub struct Found {
     pub hits: Vec<Hit>,
     pub skipped: Vec<(String, Error)>,
-    pub searched: usize,
 }
 
 pub async fn run(search: Search) -> Result<Found> {
@@ -66,10 +66,15 @@ pub async fn run(search: Search) -> Result<Found> {
     let term = search.term.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
     let wanted_repo = |repo: &str| repo.starts_with(&prefix) && term.as_ref().is_none_or(|t| repo.contains(t.as_str()));
 
-    let listed = Cell::new(0usize);
+    // Entries and pages of the catalog read so far: an empty catalog, and one refused from
+    // its first page, each get their own advice.
+    let (listed, pages) = (Cell::new(0usize), Cell::new(0usize));
     let repositories: LocalBoxStream<Result<String>> = if search.repositories.is_empty() {
         lists::catalog(&client, search.page_size)
-            .inspect_ok(|page| listed.set(listed.get() + page.len()))
+            .inspect_ok(|page| {
+                listed.set(listed.get() + page.len());
+                pages.set(pages.get() + 1);
+            })
             .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
             .try_flatten()
             .boxed_local()
@@ -83,21 +88,23 @@ pub async fn run(search: Search) -> Result<Found> {
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
 
-    let searched = Cell::new(0usize);
-    let (client, search, count) = (&client, &search, &searched);
+    let (client, search) = (&client, &search);
     let mut outcomes = repositories
         .try_filter(|repo| std::future::ready(wanted_repo(repo)))
         .map(move |item| async move {
             let repo = item?;
-            count.set(count.get() + 1);
             let versions = versions_of(client, search, &repo).await;
             Ok((repo, versions))
         })
         .buffer_unordered(search.concurrency.max(1));
 
-    let mut found = Found { hits: Vec::new(), skipped: Vec::new(), searched: 0 };
+    let mut found = Found { hits: Vec::new(), skipped: Vec::new() };
     while let Some(outcome) = outcomes.next().await {
-        let (repo, versions) = outcome.map_err(|e| catalog_refused(e, &search.registry))?;
+        let (repo, versions) = match outcome {
+            Ok(searched) => searched,
+            Err(e) if pages.get() == 0 => return Err(catalog_refused(e, &search.registry)),
+            Err(e) => return Err(e),
+        };
         match versions {
             Ok(hits) => found.hits.extend(hits),
             Err(e) if search.fail_fast => return Err(e),
@@ -114,26 +121,25 @@ pub async fn run(search: Search) -> Result<Found> {
             ),
         ));
     }
-    found.searched = searched.get();
     found.hits.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.version.cmp(&a.version)));
     found.skipped.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
 
-/// One repository's wanted versions that are charts: its tags, then the manifest and config
-/// of the newest wanted one (or of each, with `all_versions`). A repository that holds no
-/// chart gives none.
+/// One repository's wanted versions that are charts: its tags (of which only the wanted
+/// ones are kept, only the newest without `all_versions`), then the manifest and config of
+/// each kept. A repository that holds no chart gives none.
 async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec<Hit>> {
     let name = format!("{}/{repo}", search.registry);
-    let tags = lists::tags(client, repo, search.page_size, &name).await?;
-    let mut versions: Vec<(Version, String)> = tags
-        .into_iter()
-        .filter_map(|tag| Version::of_tag(&tag).map(|v| (v, tag)))
-        .filter(|(v, _)| search.wanted.admits(v))
-        .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    if !search.all_versions {
-        versions.truncate(1);
+    let mut versions: Vec<(Version, String)> = Vec::new();
+    let mut pages = pin!(lists::tag_pages(client, repo, search.page_size, &name));
+    while let Some(page) = pages.try_next().await? {
+        let wanted = page.into_iter().filter_map(|tag| Version::of_tag(&tag).map(|v| (v, tag)));
+        versions.extend(wanted.filter(|(v, _)| search.wanted.admits(v)));
+        versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        if !search.all_versions {
+            versions.truncate(1);
+        }
     }
     let described = bounded(
         search.concurrency,
@@ -159,7 +165,8 @@ async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec
     Ok(hits)
 }
 
-/// A catalog the registry will not list, said with what to do instead.
+/// A catalog the registry will not list (its first page refused), said with what to do
+/// instead.
 fn catalog_refused(e: Error, registry: &str) -> Error {
     let refused = matches!(e.kind, Kind::Unauthorized | Kind::Denied | Kind::NotFound)
         || matches!(&e.kind, Kind::Registry { status, code } if matches!(status, 404 | 405) || code == "UNSUPPORTED");

@@ -33,11 +33,14 @@ impl Limit {
             let free = shared.free.get();
             if free > 0 {
                 shared.free.set(free - 1);
-                Poll::Ready(Permit(shared.clone()))
-            } else {
-                shared.waiting.borrow_mut().push_back(cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(Permit(shared.clone()));
             }
+            // A task polled again while it waits is queued once.
+            let mut waiting = shared.waiting.borrow_mut();
+            if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                waiting.push_back(cx.waker().clone());
+            }
+            Poll::Pending
         })
         .await
     }
@@ -46,9 +49,12 @@ impl Limit {
 impl Drop for Permit {
     fn drop(&mut self) {
         self.0.free.set(self.0.free.get() + 1);
-        // A woken task that finds the permit taken queues itself again.
-        if let Some(next) = self.0.waiting.borrow_mut().pop_front() {
-            next.wake();
+        // Every waiter is woken: one takes the permit and the others queue again. Waking
+        // only the first could wake a task that has stopped waiting (it was dropped, or got
+        // a permit another way) and leave the rest asleep with permits free.
+        let waiting = std::mem::take(&mut *self.0.waiting.borrow_mut());
+        for waker in waiting {
+            waker.wake();
         }
     }
 }
@@ -57,35 +63,56 @@ impl Drop for Permit {
 mod tests {
     use super::*;
     use futures::executor::block_on;
-    use futures::future::join_all;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake};
+
+    /// A waker that counts how often it was woken.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn a_released_permit_reaches_a_waiter() {
+        let limit = Limit::new(1);
+        let held = block_on(limit.acquire());
+        let (_, waker_a) = counting();
+        let (woken_b, waker_b) = counting();
+        let (mut cx_a, mut cx_b) = (Context::from_waker(&waker_a), Context::from_waker(&waker_b));
+        let (mut a, mut b) = (pin!(limit.acquire()), pin!(limit.acquire()));
+        // A is polled twice while it waits (any wake-up of its task does that), B once.
+        assert!(a.as_mut().poll(&mut cx_a).is_pending() && a.as_mut().poll(&mut cx_a).is_pending());
+        assert!(b.as_mut().poll(&mut cx_b).is_pending());
+        drop(held);
+        let Poll::Ready(permit_a) = a.as_mut().poll(&mut cx_a) else { panic!("A gets the permit") };
+        assert!(b.as_mut().poll(&mut cx_b).is_pending(), "one permit, one holder");
+        let before = woken_b.0.load(Ordering::SeqCst);
+        drop(permit_a);
+        assert!(woken_b.0.load(Ordering::SeqCst) > before, "B is woken when A's permit comes back");
+        assert!(b.as_mut().poll(&mut cx_b).is_ready());
+    }
 
     #[test]
     fn at_most_n_hold_a_permit() {
         let limit = Limit::new(2);
-        let (inside, most) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-        let tasks = (0..6).map(|_| {
-            let (limit, inside, most) = (limit.clone(), inside.clone(), most.clone());
-            async move {
-                let _permit = limit.acquire().await;
-                inside.set(inside.get() + 1);
-                most.set(most.get().max(inside.get()));
-                // Give the others a chance to run while this one holds its permit.
-                futures::pending!();
-                inside.set(inside.get() - 1);
-            }
-        });
-        block_on(join_all(tasks.map(|t| Box::pin(yield_once(t)))));
-        assert_eq!(most.get(), 2);
-        assert_eq!(limit.0.free.get(), 2, "every permit came back");
-    }
-
-    /// Wakes itself on every poll, so `pending!` inside `task` is resumed.
-    async fn yield_once(task: impl std::future::Future<Output = ()>) {
-        let mut task = Box::pin(task);
-        poll_fn(|cx| {
-            cx.waker().wake_by_ref();
-            task.as_mut().poll(cx)
-        })
-        .await
+        let held: Vec<Permit> = (0..2).map(|_| block_on(limit.acquire())).collect();
+        let (_, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut third = pin!(limit.acquire());
+        assert!(third.as_mut().poll(&mut cx).is_pending(), "a third waits while two are held");
+        drop(held);
+        let Poll::Ready(_permit) = third.as_mut().poll(&mut cx) else { panic!("a permit came back") };
+        assert_eq!(limit.0.free.get(), 1, "the other permit is free");
     }
 }

@@ -30,13 +30,16 @@ pub async fn describe(client: &Client, repo: &str, tag: &str, subject: &str) -> 
     if generic.pointer("/config/mediaType").and_then(|t| t.as_str()) != Some(helm::CONFIG) {
         return Ok(None);
     }
-    let manifest: Manifest = serde_json::from_value(generic)
-        .map_err(|e| Error::invalid_chart(subject, format!("the manifest is not valid: {e}")))?;
-    let config = &manifest.config;
+    // Only the config's descriptor is kept while the config is fetched: a search may have
+    // many of these waiting for a turn.
+    let config = serde_json::from_value::<Manifest>(generic)
+        .map_err(|e| Error::invalid_chart(subject, format!("the manifest is not valid: {e}")))?
+        .config;
+    drop(fetched);
     if !digest::is_valid(&config.digest) || config.size > MANIFEST_MAX {
         return Err(Error::invalid_chart(subject, format!("the manifest names an unusable config {}", config.digest)));
     }
-    let meta = Metadata::from_config(&blobs::fetch_small(client, repo, config).await?, subject)?;
+    let meta = Metadata::from_config(&blobs::fetch_small(client, repo, &config).await?, subject)?;
     if pinned.is_none() {
         tag_agrees(tag, &meta, subject)?;
     }

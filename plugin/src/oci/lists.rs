@@ -6,9 +6,10 @@ use super::client::Client;
 use super::reference::{validate_repository, validate_tag};
 use crate::error::{Error, Result};
 use crate::net::Url;
-use futures::Stream;
-use futures::stream;
+use futures::stream::{self, Stream, TryStreamExt};
 use helm_oci_headers::next_link;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// One page is read whole, up to this size.
 const PAGE_MAX: u64 = 4 << 20;
@@ -48,7 +49,8 @@ struct Pages<'c> {
     client: &'c Client,
     kind: Kind,
     next: Option<Url>,
-    pages: usize,
+    /// Hashes of the pages read, so that a registry linking back to one is caught.
+    seen: HashSet<u64>,
     entries: usize,
     subject: String,
 }
@@ -60,15 +62,17 @@ impl<'c> Pages<'c> {
         if let Some(n) = page_size {
             url = url.with_query(&[("n", &n.to_string())]);
         }
-        Pages { client, kind, next: Some(url), pages: 0, entries: 0, subject: subject.to_string() }
+        Pages { client, kind, next: Some(url), seen: HashSet::new(), entries: 0, subject: subject.to_string() }
     }
 
     /// The next page's entries, or None after the last.
     async fn next_page(&mut self) -> Result<Option<Vec<String>>> {
         let Some(url) = self.next.take() else { return Ok(None) };
         let subject = &self.subject;
-        self.pages += 1;
-        if self.pages > self.kind.pages {
+        if !self.seen.insert(hash(&url)) {
+            return Err(Error::network(subject, "the registry links back to a page it already gave"));
+        }
+        if self.seen.len() > self.kind.pages {
             return Err(Error::network(
                 subject,
                 format!("the registry's list of {} goes on for more than {} pages", self.kind.noun, self.kind.pages),
@@ -112,19 +116,29 @@ impl<'c> Pages<'c> {
 
 /// Every tag of a repository; `subject` names it in errors.
 pub async fn tags(client: &Client, repo: &str, page_size: Option<u32>, subject: &str) -> Result<Vec<String>> {
-    let mut pages = Pages::new(client, TAG_LIST, &format!("/v2/{repo}/tags/list"), page_size, subject);
-    let mut tags = Vec::new();
-    while let Some(page) = pages.next_page().await? {
-        tags.extend(page);
-    }
-    Ok(tags)
+    let pages: Vec<Vec<String>> = tag_pages(client, repo, page_size, subject).try_collect().await?;
+    Ok(pages.concat())
+}
+
+/// A repository's tags a page at a time, for callers that keep only some of them.
+pub fn tag_pages<'c>(
+    client: &'c Client,
+    repo: &str,
+    page_size: Option<u32>,
+    subject: &str,
+) -> impl Stream<Item = Result<Vec<String>>> + 'c {
+    stream(Pages::new(client, TAG_LIST, &format!("/v2/{repo}/tags/list"), page_size, subject))
 }
 
 /// The registry's repositories, a page at a time as they are needed: the catalog is never
-/// held whole. An error ends the stream.
+/// held whole.
 pub fn catalog(client: &Client, page_size: Option<u32>) -> impl Stream<Item = Result<Vec<String>>> + '_ {
     let subject = format!("the catalog of {}", client.endpoint());
-    let pages = Pages::new(client, CATALOG, "/v2/_catalog", page_size, &subject);
+    stream(Pages::new(client, CATALOG, "/v2/_catalog", page_size, &subject))
+}
+
+/// The pages of a list as a stream; an error ends it.
+fn stream(pages: Pages<'_>) -> impl Stream<Item = Result<Vec<String>>> + '_ {
     stream::unfold(Some(pages), |state| async move {
         let mut pages = state?;
         match pages.next_page().await {
@@ -133,4 +147,12 @@ pub fn catalog(client: &Client, page_size: Option<u32>) -> impl Stream<Item = Re
             Err(e) => Some((Err(e), None)),
         }
     })
+}
+
+/// A page's URL (its query included: that is what tells pages apart), hashed: remembering
+/// 100,000 of them costs little.
+fn hash(url: &Url) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (url.https, url.authority.to_ascii_lowercase(), &url.path).hash(&mut hasher);
+    hasher.finish()
 }

@@ -119,7 +119,8 @@ impl Constraint {
 /// Which versions a command asks for: `--version`, with `--version-from X` and
 /// `--version-to Y` joining each of its alternatives as `>=X` and `<=Y`, so that
 /// `--version "^1 || ^3" --version-to 3.2` reads as `^1 <=3.2 || ^3 <=3.2`. Prereleases only
-/// with `--devel`, or in an alternative that names one, as Helm does.
+/// in an alternative that names one, as in Helm, or with `--devel`, which unlike Helm's also
+/// counts when `--version` is given (Helm then ignores it).
 #[derive(Debug, Clone)]
 pub struct Wanted {
     constraint: Option<Constraint>,
@@ -140,7 +141,7 @@ impl Wanted {
         };
         for (flag, bound, op) in [("--version-from", from, ">="), ("--version-to", to, "<=")] {
             if let Some(text) = bound {
-                if text.is_empty() || !text.chars().all(is_version_char) {
+                if text.is_empty() || text.contains('|') || !text.chars().all(is_version_char) {
                     return Err(format!("{flag} {text:?} is not a version"));
                 }
                 let bound = Constraint::parse(&format!("{op}{text}")).map_err(|why| format!("{flag}: {why}"))?;
@@ -442,6 +443,7 @@ mod tests {
             assert_eq!(bounds.admits(&v(version)), admitted, "--version-from 1.0 --version-to 2.1 on {version}");
         }
         assert!(Wanted::from_flags(None, Some(">1"), None, false).unwrap_err().contains("--version-from"));
+        assert!(Wanted::from_flags(None, None, Some("1||9"), false).unwrap_err().contains("--version-to"));
         let joined = Wanted::from_flags(Some("^1 || ^3"), None, Some("3.2"), false).unwrap();
         for (version, admitted) in
             [("1.5.0", true), ("3.1.0", true), ("3.2.9", true), ("3.3.0", false), ("2.0.0", false)]

@@ -19,12 +19,14 @@ pub struct Token {
 type Fetch = Shared<LocalBoxFuture<'static, Result<Token>>>;
 
 /// Tokens kept at most: a search touches thousands of repositories, each with a token of its
-/// own that is needed only while that repository is looked at; the oldest go first.
-const KEPT: usize = 128;
+/// own that is needed only while that repository is looked at; the least recently used go
+/// first. Far more than the requests in flight (`--concurrency` is at most 256), so a token
+/// still in use is never dropped.
+const KEPT: usize = 1024;
 
 enum Slot {
-    /// A token, the scopes it was asked for, and when it was settled (a sequence number).
-    Ready(Scopes, Token, u64),
+    /// A token, the scopes it was asked for, and when it was last used (a sequence number).
+    Ready(Scopes, Token, Cell<u64>),
     /// A fetch under way; whoever asks meanwhile awaits the same one.
     Fetching(Fetch),
 }
@@ -33,7 +35,7 @@ enum Slot {
 #[derive(Default)]
 pub struct TokenCache {
     slots: RefCell<HashMap<String, Slot>>,
-    settled: Cell<u64>,
+    uses: Cell<u64>,
 }
 
 impl TokenCache {
@@ -48,7 +50,7 @@ impl TokenCache {
         let key = scopes.key();
         let pending = {
             let mut slots = self.slots.borrow_mut();
-            if let Some(token) = usable(&slots, &key, scopes, clock::now()) {
+            if let Some(token) = usable(&slots, &key, scopes, clock::now(), self.next_use()) {
                 return Ok(token);
             }
             match slots.get(&key) {
@@ -66,9 +68,7 @@ impl TokenCache {
         if matches!(slots.get(&key), Some(Slot::Fetching(f)) if f.ptr_eq(&pending)) {
             match &result {
                 Ok(token) => {
-                    let order = self.settled.get();
-                    self.settled.set(order + 1);
-                    slots.insert(key, Slot::Ready(scopes.clone(), token.clone(), order));
+                    slots.insert(key, Slot::Ready(scopes.clone(), token.clone(), Cell::new(self.next_use())));
                     if slots.len() > KEPT {
                         evict_oldest(&mut slots);
                     }
@@ -79,6 +79,13 @@ impl TokenCache {
             }
         }
         result
+    }
+
+    /// A number that orders this use after every earlier one.
+    fn next_use(&self) -> u64 {
+        let n = self.uses.get();
+        self.uses.set(n + 1);
+        n
     }
 
     /// Forgets a token the registry refused; tokens for other scope sets stay.
@@ -92,12 +99,12 @@ impl TokenCache {
     }
 }
 
-/// Drops the token settled first; fetches under way stay, as someone awaits them.
+/// Drops the token used least recently; fetches under way stay, as someone awaits them.
 fn evict_oldest(slots: &mut HashMap<String, Slot>) {
     let oldest = slots
         .iter()
         .filter_map(|(key, slot)| match slot {
-            Slot::Ready(_, _, order) => Some((*order, key.clone())),
+            Slot::Ready(_, _, used) => Some((used.get(), key.clone())),
             Slot::Fetching(_) => None,
         })
         .min();
@@ -106,14 +113,20 @@ fn evict_oldest(slots: &mut HashMap<String, Slot>) {
     }
 }
 
-fn usable(slots: &HashMap<String, Slot>, key: &str, scopes: &Scopes, now: u64) -> Option<Token> {
+/// A fresh token for `scopes`, cached for exactly them or for a set that covers them; marked
+/// as used at `now_used`.
+fn usable(slots: &HashMap<String, Slot>, key: &str, scopes: &Scopes, now: u64, now_used: u64) -> Option<Token> {
     let fresh = |t: &Token| now < t.renew_at;
-    if let Some(Slot::Ready(_, token, _)) = slots.get(key).filter(|s| matches!(s, Slot::Ready(_, t, _) if fresh(t))) {
-        return Some(token.clone());
-    }
-    slots.values().find_map(|slot| match slot {
-        Slot::Ready(granted, token, _) if fresh(token) && granted.covers(scopes) => Some(token.clone()),
-        _ => None,
+    let found = match slots.get(key) {
+        Some(Slot::Ready(_, token, used)) if fresh(token) => Some((token, used)),
+        _ => slots.values().find_map(|slot| match slot {
+            Slot::Ready(granted, token, used) if fresh(token) && granted.covers(scopes) => Some((token, used)),
+            _ => None,
+        }),
+    };
+    found.map(|(token, used)| {
+        used.set(now_used);
+        token.clone()
     })
 }
 
@@ -186,19 +199,25 @@ mod tests {
     }
 
     #[test]
-    fn only_the_newest_tokens_are_kept() {
+    fn the_least_recently_used_tokens_go_first() {
         let cache = TokenCache::default();
         let asked = Rc::new(RefCell::new(Vec::new()));
-        for i in 0..KEPT + 10 {
+        let get = |i: usize| {
             let s = pull(&format!("r{i}"));
             block_on(cache.get(&s, || recording(&asked, &s))).unwrap();
+        };
+        get(0);
+        for i in 1..KEPT + 10 {
+            get(i);
+            // r0 stays in use all along, as the catalog's token does through a search.
+            get(0);
         }
         assert_eq!(cache.slots.borrow().len(), KEPT);
-        let (first, last) = (pull("r0"), pull(&format!("r{}", KEPT + 9)));
-        block_on(cache.get(&last, || recording(&asked, &last))).unwrap();
+        assert_eq!(asked.borrow().len(), KEPT + 10, "r0 was fetched once");
+        get(KEPT + 9);
         assert_eq!(asked.borrow().len(), KEPT + 10, "the newest is still cached");
-        block_on(cache.get(&first, || recording(&asked, &first))).unwrap();
-        assert_eq!(asked.borrow().len(), KEPT + 11, "the oldest was dropped and fetched again");
+        get(1);
+        assert_eq!(asked.borrow().len(), KEPT + 11, "the least recently used was dropped and fetched again");
     }
 
     #[test]
