@@ -84,7 +84,6 @@ pub async fn run(search: Search) -> Result<Found> {
         for repo in &named {
             validate_repository(repo).map_err(|why| Error::invalid_reference(format!("--repository {repo:?}"), why))?;
         }
-        listed.set(named.len());
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
 
