@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 
-/// Rows laid out as uitable does: each cell padded to its column's width (at most
-/// `max_width`, 0 for no limit; longer cells cut with `...`), cells joined by a tab, and
-/// a final newline.
-pub fn table(rows: &[Vec<String>], max_width: usize) -> String {
+/// A header and rows laid out as uitable does: each cell padded to its column's width (at
+/// most `max_width`, 0 for no limit; longer cells cut with `...`), cells joined by a tab,
+/// and a final newline.
+pub fn table(header: &[&str], body: impl Iterator<Item = Vec<String>>, max_width: usize) -> String {
+    let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect()).chain(body).collect();
     let mut widths: Vec<usize> = Vec::new();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             let width = cell.chars().count();
             let width = if max_width > 0 { width.min(max_width) } else { width };
@@ -69,12 +70,12 @@ mod tests {
 
     #[test]
     fn tables_pad_every_cell_and_cut_long_ones() {
-        let rows = [row(&["NAME", "CHART VERSION"]), row(&["a/b", "1.0.0"])];
-        assert_eq!(table(&rows, 50), "NAME\tCHART VERSION\na/b \t1.0.0        \n");
+        let out = table(&["NAME", "CHART VERSION"], [row(&["a/b", "1.0.0"])].into_iter(), 50);
+        assert_eq!(out, "NAME\tCHART VERSION\na/b \t1.0.0        \n");
         let long = "x".repeat(60);
-        let out = table(&[row(&["D"]), row(&[&long])], 50);
+        let out = table(&["D"], [row(&[&long])].into_iter(), 50);
         assert_eq!(out, format!("D{}\n{}...\n", " ".repeat(49), "x".repeat(47)));
-        assert_eq!(table(&[row(&[&long])], 0), format!("{long}\n"), "0 is no limit");
+        assert_eq!(table(&[long.as_str()], std::iter::empty(), 0), format!("{long}\n"), "0 is no limit");
     }
 
     #[test]

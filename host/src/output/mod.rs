@@ -84,13 +84,11 @@ pub fn tags(entries: &[TagEntry], all: bool, format: Format) -> anyhow::Result<(
         Format::Yaml => listing::yaml(&rows)?,
         Format::Table if entries.is_empty() => "No results found\n".to_string(),
         Format::Table if all => {
-            let header = vec!["TAG".to_string(), "VERSION".to_string()];
             let body = entries.iter().map(|e| vec![e.tag.clone(), printable(e.version.as_deref().unwrap_or_default())]);
-            listing::table(&std::iter::once(header).chain(body).collect::<Vec<_>>(), 0)
+            listing::table(&["TAG", "VERSION"], body, 0)
         }
         Format::Table => {
-            let body = entries.iter().map(|e| vec![e.version.clone().unwrap_or_default()]);
-            listing::table(&std::iter::once(vec!["VERSION".to_string()]).chain(body).collect::<Vec<_>>(), 0)
+            listing::table(&["VERSION"], entries.iter().map(|e| vec![e.version.clone().unwrap_or_default()]), 0)
         }
     };
     print!("{text}");
@@ -127,11 +125,10 @@ pub fn search(found: &SearchResult, format: Format, max_col_width: usize) -> any
         Format::Yaml => listing::yaml(&rows)?,
         Format::Table if rows.is_empty() => "No results found\n".to_string(),
         Format::Table => {
-            let header = ["NAME", "CHART VERSION", "APP VERSION", "DESCRIPTION"].map(String::from).to_vec();
             let body = rows.iter().map(|r| {
                 vec![r.name.to_string(), r.version.to_string(), printable(r.app_version), printable(r.description)]
             });
-            listing::table(&std::iter::once(header).chain(body).collect::<Vec<_>>(), max_col_width)
+            listing::table(&["NAME", "CHART VERSION", "APP VERSION", "DESCRIPTION"], body, max_col_width)
         }
     };
     print!("{text}");

@@ -108,7 +108,6 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
         connection: connection_of(options.connection),
     };
     let found = run(timeout, search::run(search))?;
-    let opt = |s: String| (!s.is_empty()).then_some(s);
     Ok(SearchResult {
         hits: found
             .hits
@@ -116,8 +115,8 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
             .map(|h| SearchHit {
                 name: h.name,
                 version: h.shown_version,
-                app_version: opt(h.app_version),
-                description: opt(h.description),
+                app_version: non_empty(h.app_version),
+                description: non_empty(h.description),
                 digest: h.digest,
             })
             .collect(),
@@ -181,13 +180,17 @@ fn connection_of(options: RemoteOptions) -> Connection {
 }
 
 fn summary(meta: &Metadata) -> ChartSummary {
-    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
     ChartSummary {
         name: meta.name.clone(),
         version: meta.version.clone(),
-        app_version: opt(&meta.app_version),
-        description: opt(&meta.description),
+        app_version: non_empty(meta.app_version.clone()),
+        description: non_empty(meta.description.clone()),
     }
+}
+
+/// An optional Chart.yaml field, which Helm leaves empty when absent.
+fn non_empty(field: String) -> Option<String> {
+    (!field.is_empty()).then_some(field)
 }
 
 #[cfg(test)]

@@ -148,12 +148,7 @@ async fn resolve_tag(client: &Client, r: &mut Ref, asked: &Asked) -> Result<()> 
         Asked::Newest(..) if r.tag.is_some() || r.digest.is_some() => {}
         Asked::Newest(wanted, constraint) => {
             let tags = lists::tags(client, &r.repository, None, &r.to_string()).await?;
-            let newest = tags
-                .iter()
-                .filter_map(|t| Version::of_tag(t).map(|v| (v, t)))
-                .filter(|(v, _)| wanted.admits(v))
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .map(|(_, t)| t.clone());
+            let newest = wanted.pick(tags.iter().cloned()).into_iter().next().map(|(_, tag)| tag);
             r.tag = Some(newest.ok_or_else(|| {
                 let why = match constraint {
                     Some(c) => format!("no chart version matches {c:?}"),

@@ -9,7 +9,7 @@ use crate::net::limit::Limit;
 use crate::oci::client::{Client, Connection};
 use crate::oci::reference::{self, is_path_component, validate_repository};
 use crate::oci::{charts, lists};
-use crate::version::{Version, Wanted};
+use crate::version::{Version, Wanted, newest_first};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
 use std::pin::pin;
@@ -133,9 +133,8 @@ async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec
     let mut versions: Vec<(Version, String)> = Vec::new();
     let mut pages = pin!(lists::tag_pages(client, repo, search.page_size, &name));
     while let Some(page) = pages.try_next().await? {
-        let wanted = page.into_iter().filter_map(|tag| Version::of_tag(&tag).map(|v| (v, tag)));
-        versions.extend(wanted.filter(|(v, _)| search.wanted.admits(v)));
-        versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        versions.extend(search.wanted.pick(page));
+        newest_first(&mut versions);
         if !search.all_versions {
             versions.truncate(1);
         }

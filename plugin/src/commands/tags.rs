@@ -39,16 +39,10 @@ pub async fn run(tags: Tags) -> Result<Vec<Entry>> {
     let client = Client::new(&r.endpoint, &tags.connection).limited(Limit::new(tags.concurrency));
     let subject = r.to_string();
     let listed = lists::tags(&client, &r.repository, tags.page_size, &subject).await?;
-    let (mut versions, mut others) = (Vec::new(), Vec::new());
-    for tag in listed {
-        match Version::of_tag(&tag) {
-            Some(v) if tags.wanted.admits(&v) => versions.push((v, tag)),
-            Some(_) => {}
-            None => others.push(tag),
-        }
-    }
-    versions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut entries: Vec<Entry> = versions
+    let mut others: Vec<String> = listed.iter().filter(|t| Version::of_tag(t).is_none()).cloned().collect();
+    let mut entries: Vec<Entry> = tags
+        .wanted
+        .pick(listed)
         .into_iter()
         .map(|(_, tag)| Entry { version: Some(tag.replace('_', "+")), tag, digest: None })
         .collect();

@@ -166,6 +166,23 @@ impl Wanted {
             None => self.devel || !version.is_prerelease(),
         }
     }
+
+    /// The tags that stand for wanted versions (see `Version::of_tag`), with their versions,
+    /// newest first.
+    pub fn pick(&self, tags: impl IntoIterator<Item = String>) -> Vec<(Version, String)> {
+        let mut picked: Vec<(Version, String)> = tags
+            .into_iter()
+            .filter_map(|tag| Version::of_tag(&tag).map(|v| (v, tag)))
+            .filter(|(v, _)| self.admits(v))
+            .collect();
+        newest_first(&mut picked);
+        picked
+    }
+}
+
+/// Orders tagged versions newest first; equal versions (`1.0.0`, `v1.0.0`) by tag.
+pub fn newest_first(tagged: &mut [(Version, String)]) {
+    tagged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
 /// One alternative: constraints separated by spaces or `, `, and `A - B` ranges.
