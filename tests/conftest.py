@@ -129,12 +129,6 @@ def registry(tmp_path):
     r.stop()
 
 
-@pytest.fixture(scope="session")
-def cache_home(tmp_path_factory):
-    """One Helm cache home for the whole run (the compiled component lives beside the binary)."""
-    return tmp_path_factory.mktemp("helm-cache")
-
-
 class HelmOci:
     """Runs bin/helm-oci with a Helm environment of its own."""
 
@@ -184,10 +178,11 @@ class HelmOci:
 
 
 @pytest.fixture
-def helm_oci(tmp_path, cache_home):
+def helm_oci(tmp_path):
+    """helm-oci with a Helm home and a chart cache of this test's own."""
     home = tmp_path / "home"
     home.mkdir()
-    return HelmOci(home, cache_home)
+    return HelmOci(home, tmp_path / "helm-cache")
 
 
 def write_chart(root: Path, name="mychart", version="0.1.0", extra=None, **fields):

@@ -2,7 +2,7 @@
 # Installs what building and testing helm-oci need on a fresh Debian machine with rustup:
 # Debian's docker-registry (CNCF distribution), openssl (test certificates and token
 # signing), htpasswd (bcrypt password files), the wasm32-wasip2 target, rustfmt and
-# clippy, pytest, and the Helm 4.3 library used for interop tests. Safe to run again; it
+# clippy, pytest and PyYAML, and the Helm 4.3 library used for interop tests. Safe to run again; it
 # skips what is there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,5 +20,6 @@ for component in rustfmt clippy; do
   rustup component list --installed | grep -q "^$component" || rustup component add "$component"
 done
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 helm4="$here/../../shared/tools/helm4/fetch.sh"
 if [ -x "$helm4" ] || [ -f "$helm4" ]; then bash "$helm4" >/dev/null; fi

@@ -38,6 +38,11 @@ def start_pull(helm_oci, front, out):
                             env=helm_oci.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def cache_blobs(helm_oci):
+    """Where the chart cache writes its blobs (and their temp files)."""
+    return Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
+
+
 def wait_for_temp(out, deadline=20):
     end = time.time() + deadline
     while time.time() < end:
@@ -51,17 +56,20 @@ def wait_for_temp(out, deadline=20):
 def test_an_interrupted_pull_leaves_nothing(helm_oci, slow_front, tmp_path, sig, code):
     out = tmp_path / "out"
     p = start_pull(helm_oci, slow_front, out)
-    wait_for_temp(out)
+    # The chart layer is downloaded into the cache, then copied out.
+    blobs = cache_blobs(helm_oci)
+    wait_for_temp(blobs)
     p.send_signal(sig)
     _, stderr = p.communicate(timeout=30)
     assert p.returncode == code
     assert stderr.strip() == f"Error: interrupted by {sig.name}"
     assert files_left(out) == []
+    assert not [n for n in files_left(blobs) if n.startswith(".helm-oci-")]
 
 
 def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, registry, tmp_path):
-    out = tmp_path / "out"
-    p = start_pull(helm_oci, slow_front, out)
+    out = cache_blobs(helm_oci)
+    p = start_pull(helm_oci, slow_front, tmp_path / "out")
     wait_for_temp(out)
     p.kill()
     p.wait(30)
@@ -74,8 +82,9 @@ def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, regis
         os.utime(out / name, (old, old))
     fresh = out / ".helm-oci-fresh-0000.tmp"
     fresh.write_bytes(b"someone else's, in flight")
-    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, PLAIN)
-    assert files_left(out) == [fresh.name, "mychart-0.1.0.tgz"]
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    assert [n for n in files_left(out) if n.startswith(".helm-oci-")] == [fresh.name]
+    assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
 
 
 def mount(target: Path, *options):

@@ -1,7 +1,7 @@
 //! The command line, with Helm's flag names: the commands, and the flags that every
 //! registry command shares.
 
-use crate::commands::{login, logout, pull, push, search, tags};
+use crate::commands::{cache, helm, login, logout, pull, push, search, tags};
 use crate::component::exports::helm_oci::plugin::types::ChartLimits;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
@@ -33,8 +33,49 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Remove a registry's stored credentials
     Logout(logout::LogoutArgs),
+    /// Save a chart directory or packaged .tgz into the local chart cache under a reference
+    Save(cache::SaveArgs),
+    /// List the charts in the local chart cache
+    #[command(alias = "ls")]
+    List(cache::ListArgs),
+    /// Write a cached chart out as a chart directory
+    Export(cache::ExportArgs),
+    /// Remove a chart from the local chart cache, and the content nothing else uses
+    #[command(alias = "rm")]
+    Remove(cache::RemoveArgs),
+    /// Delete the content of the local chart cache that no chart uses
+    Prune,
+    /// The Helm 3.0-3.6 spellings (helm chart save|list|export|push|pull|remove)
+    #[command(subcommand)]
+    Chart(ChartCommand),
     /// Print the version of helm-oci and of its component
     Version,
+    /// Install a chart from a registry with Helm: helm oci install [RELEASE] REF [flags]
+    Install(helm::HelmArgs),
+    /// Upgrade a release to a chart from a registry with Helm: helm oci upgrade RELEASE REF [flags]
+    Upgrade(helm::HelmArgs),
+    /// Render a chart from a registry with Helm: helm oci template [RELEASE] REF [flags]
+    Template(helm::HelmArgs),
+}
+
+/// `helm oci chart …`: what Helm 3.0-3.6 called the cache commands under
+/// `HELM_EXPERIMENTAL_OCI`.
+#[derive(Subcommand)]
+pub enum ChartCommand {
+    /// Same as `helm oci save`
+    Save(cache::SaveArgs),
+    /// Same as `helm oci list`
+    #[command(alias = "ls")]
+    List(cache::ListArgs),
+    /// Same as `helm oci export`
+    Export(cache::ExportArgs),
+    /// Same as `helm oci push`
+    Push(push::PushArgs),
+    /// Same as `helm oci pull`
+    Pull(pull::PullArgs),
+    /// Same as `helm oci remove`
+    #[command(alias = "rm")]
+    Remove(cache::RemoveArgs),
 }
 
 /// How to reach a registry: the connection flags every registry command shares.

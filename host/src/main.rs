@@ -23,6 +23,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Helm ran and has said why it failed: its exit code is ours, with nothing added.
+            if let Some(commands::helm::HelmExit(code)) = e.downcast_ref() {
+                return ExitCode::from(*code);
+            }
             output::error(&e);
             // A run stopped by a signal ends as a shell reports one: 128 + its number.
             match e.downcast_ref::<sandbox::Interrupted>() {

@@ -25,6 +25,16 @@ fn config_home() -> PathBuf {
         .unwrap_or_else(|| home().join(".config").join("helm"))
 }
 
+/// helm-oci's chart cache, an OCI image layout: `$HELM_CACHE_HOME/oci`, Helm 2's
+/// `$HELM_HOME/cache/oci`, else `$XDG_CACHE_HOME/helm/oci` or `~/.cache/helm/oci`.
+pub fn cache_dir() -> PathBuf {
+    var("HELM_CACHE_HOME")
+        .or_else(|| var("HELM_HOME").map(|h| h.join("cache")))
+        .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join("helm")))
+        .unwrap_or_else(|| home().join(".cache").join("helm"))
+        .join("oci")
+}
+
 /// Helm's registry credentials: `$HELM_REGISTRY_CONFIG`, else `<config home>/registry/config.json`.
 pub fn registry_config() -> PathBuf {
     var("HELM_REGISTRY_CONFIG").unwrap_or_else(|| config_home().join("registry").join("config.json"))

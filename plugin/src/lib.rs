@@ -4,8 +4,8 @@
 //! standard WASI 0.2 only (filesystem, http, io, random, clocks). Each export below is a
 //! thin call into `api`, which runs a command.
 //!
-//! Layers, each using only those below it: `api` (WIT <-> domain), `commands`, `oci`,
-//! `chart`, `version`, `net` (the only user of wasi:http and wasi:io), `fs`.
+//! Layers, each using only those below it: `api` (WIT <-> domain), `commands`, `cache`,
+//! `oci`, `chart`, `version`, `net` (the only user of wasi:http and wasi:io), `fs`.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod bindings {
@@ -13,6 +13,7 @@ mod bindings {
 }
 
 mod api;
+mod cache;
 mod chart;
 mod commands;
 mod digest;
@@ -29,11 +30,14 @@ mod version;
 mod exports {
     use crate::api;
     use crate::bindings::exports::helm_oci::plugin::about;
+    use crate::bindings::exports::helm_oci::plugin::cache::{
+        self, CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
+    };
     use crate::bindings::exports::helm_oci::plugin::discovery::{
         self, SearchOptions, SearchResult, TagEntry, TagsOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::registry::{
-        Guest, PullOptions, PullResult, PushOptions, PushResult,
+        Guest, PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
     };
     use crate::bindings::exports::helm_oci::plugin::types::{Error, Reference, RemoteOptions};
 
@@ -59,6 +63,10 @@ mod exports {
         fn pull(options: PullOptions) -> Result<PullResult, Error> {
             api::pull(options)
         }
+
+        fn push_cached(options: PushCachedOptions) -> Result<PushResult, Error> {
+            api::push_cached(options)
+        }
     }
 
     impl discovery::Guest for Component {
@@ -68,6 +76,28 @@ mod exports {
 
         fn search(options: SearchOptions) -> Result<SearchResult, Error> {
             api::search(options)
+        }
+    }
+
+    impl cache::Guest for Component {
+        fn save(options: SaveOptions) -> Result<Saved, Error> {
+            api::save(options)
+        }
+
+        fn list(cache: String) -> Result<Vec<CacheEntry>, Error> {
+            api::list(&cache)
+        }
+
+        fn export(options: ExportOptions) -> Result<Exported, Error> {
+            api::export(options)
+        }
+
+        fn remove(cache: String, reference: Reference) -> Result<Removed, Error> {
+            api::remove(&cache, &reference)
+        }
+
+        fn prune(cache: String) -> Result<Pruned, Error> {
+            api::prune(&cache)
         }
     }
 

@@ -81,7 +81,7 @@ proptest! {
         digests in proptest::collection::vec("[0-9a-f]{64}", 1..4),
         annotations in proptest::collection::btree_map("[a-z.]{1,12}", ".{0,16}", 0..4),
     ) {
-        let descriptor = |d: &String| Descriptor { media_type: helm::CHART.into(), digest: format!("sha256:{d}"), size: 7 };
+        let descriptor = |d: &String| Descriptor::new(helm::CHART, format!("sha256:{d}"), 7);
         let config = Descriptor { media_type: helm::CONFIG.into(), ..descriptor(&digests[0]) };
         let manifest = Manifest::for_chart(config, digests.iter().map(descriptor).collect(), annotations.clone());
         let back: Manifest = serde_json::from_slice(&helm::go_json(&manifest)).unwrap();

@@ -1,5 +1,7 @@
 //! One module per command: what it is granted, what it asks the component, what it prints.
 
+pub mod cache;
+pub mod helm;
 pub mod login;
 pub mod logout;
 pub mod pull;
@@ -8,11 +10,12 @@ pub mod search;
 pub mod tags;
 pub mod version;
 
-use crate::cli::{Cli, Command, RemoteArgs};
+use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
 use crate::sandbox::Session;
 use crate::{credentials, paths};
 use anyhow::{Context, Result, bail};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Runs the command the arguments name.
@@ -23,9 +26,25 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Login(args) => login::run(args, debug).await,
         Command::Logout(args) => logout::run(args),
         Command::Push(args) => push::run(args, debug).await,
+        Command::Save(args) => cache::save(args, false).await,
+        Command::List(args) => cache::list(args).await,
+        Command::Export(args) => cache::export(args).await,
+        Command::Remove(args) => cache::remove(args).await,
+        Command::Prune => cache::prune().await,
+        Command::Chart(chart) => match chart {
+            ChartCommand::Save(args) => cache::save(args, true).await,
+            ChartCommand::List(args) => cache::list(args).await,
+            ChartCommand::Export(args) => cache::export(args).await,
+            ChartCommand::Push(args) => push::run(args, debug).await,
+            ChartCommand::Pull(args) => pull::run(args, debug).await,
+            ChartCommand::Remove(args) => cache::remove(args).await,
+        },
         Command::Pull(args) => pull::run(args, debug).await,
         Command::Tags(args) => tags::run(args, debug).await,
         Command::Search(args) => search::run(args, debug).await,
+        Command::Install(args) => helm::run(helm::Verb::Install, args, cli.debug, debug).await,
+        Command::Upgrade(args) => helm::run(helm::Verb::Upgrade, args, cli.debug, debug).await,
+        Command::Template(args) => helm::run(helm::Verb::Template, args, cli.debug, debug).await,
     }
 }
 
@@ -65,6 +84,21 @@ fn connect_to(
 /// A registry as the user may write it for login and logout: `oci://` and a trailing `/` are dropped.
 fn registry_host(host: &str) -> String {
     host.strip_prefix("oci://").unwrap_or(host).trim_end_matches('/').to_string()
+}
+
+/// The chart cache, created if missing; one that cannot be written is refused before
+/// anything is fetched.
+fn cache() -> Result<PathBuf> {
+    let dir = cache_to_read()?;
+    pull::writable(&dir).context("the chart cache cannot be written")?;
+    Ok(dir)
+}
+
+/// The chart cache, created if missing (an empty one lists nothing).
+fn cache_to_read() -> Result<PathBuf> {
+    let dir = paths::cache_dir();
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create the chart cache {}", dir.display()))?;
+    Ok(dir)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

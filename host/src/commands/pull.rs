@@ -1,7 +1,9 @@
-//! `helm oci pull REF`: the destination read-write, and the reference's registry.
+//! `helm oci pull REF`: the destination and the chart cache read-write, and the
+//! reference's registry (none with `--offline`).
 
 use crate::cli::{LimitArgs, RemoteArgs};
-use crate::component::exports::helm_oci::plugin::registry::PullOptions;
+use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult};
+use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::output;
 use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
@@ -14,12 +16,6 @@ use wasmtime_wasi::FsPerms;
 pub struct PullArgs {
     /// Chart reference: oci://host[:port]/path/name[:tag|@sha256:…]
     chart_ref: String,
-    /// Specify a version constraint for the chart version to use. This constraint can be a specific tag (e.g. 1.1.1) or it may reference a valid range (e.g. ^2.0.0). If this is not specified, the latest version is used
-    #[arg(long)]
-    version: Option<String>,
-    /// Use development versions (prereleases), too; with --version, those it admits (Helm ignores --devel there)
-    #[arg(long)]
-    devel: bool,
     /// Location to write the chart to
     #[arg(short = 'd', long, default_value = ".")]
     destination: PathBuf,
@@ -30,9 +26,26 @@ pub struct PullArgs {
     #[arg(long, default_value = ".")]
     untardir: PathBuf,
     #[command(flatten)]
-    remote_args: RemoteArgs,
+    source: ChartSource,
+}
+
+/// Which chart version to get and how: the flags of every command that takes a chart from
+/// a registry (pull, and the commands that hand it to Helm).
+#[derive(Args)]
+pub struct ChartSource {
+    /// Specify a version constraint for the chart version to use. This constraint can be a specific tag (e.g. 1.1.1) or it may reference a valid range (e.g. ^2.0.0). If this is not specified, the latest version is used
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Use development versions (prereleases), too; with --version, those it admits (Helm ignores --devel there)
+    #[arg(long)]
+    pub devel: bool,
+    /// Use the local chart cache alone, with no request to the registry
+    #[arg(long)]
+    pub offline: bool,
     #[command(flatten)]
-    limits: LimitArgs,
+    pub remote_args: RemoteArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
@@ -41,28 +54,49 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     let dest = super::absolute(&dest)?;
     fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     writable(&dest)?;
-    let mut session = Session::start(Grants { dirs: vec![(dest.clone(), FsPerms::ReadWrite)] }).await?;
-    let reference = session.parse_reference(&args.chart_ref).await?;
-    // Pull fetches the config and the chart layer at once.
-    let connection = super::connect(&mut session, &reference, &args.remote_args, debug, 2)?;
+    output::pulled(&fetch(&args.chart_ref, &args.source, &dest, args.untar, debug).await?);
+    Ok(())
+}
+
+/// Pulls a chart through the cache into `dest` (an existing, writable directory): as a
+/// `.tgz`, or unpacked.
+pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bool, debug: bool) -> Result<PullResult> {
+    let cache = super::cache()?;
+    let grants = vec![(dest.to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
+    let mut session = Session::start(Grants { dirs: grants }).await?;
+    let reference = session.parse_reference(chart_ref).await?;
+    let connection = if source.offline {
+        RemoteOptions { plain_http: false, credential: None, debug, timeout_ms: None }
+    } else {
+        // Pull fetches the config and the chart layer at once.
+        super::connect(&mut session, &reference, &source.remote_args, debug, 2)?
+    };
     let options = PullOptions {
         reference,
-        version: args.version,
-        devel: args.devel,
-        destination: super::utf8(&dest)?,
-        untar: args.untar,
+        version: source.version.clone(),
+        devel: source.devel,
+        destination: super::utf8(dest)?,
+        untar,
         connection,
-        limits: Some(args.limits.limits()),
+        limits: Some(source.limits.limits()),
+        cache: super::utf8(&cache)?,
+        offline: source.offline,
     };
-    output::pulled(&session.pull(&options).await?);
-    Ok(())
+    session.pull(&options).await
 }
 
 /// Refuses a destination that cannot be written (a read-only file system, say) before any
 /// download, with the system's own words: inside the sandbox such failures lose them.
-fn writable(dir: &Path) -> Result<()> {
-    let probe = dir.join(format!(".helm-oci-probe-{}", std::process::id()));
-    fs::File::create(&probe).with_context(|| format!("cannot write into {}", dir.display()))?;
+pub fn writable(dir: &Path) -> Result<()> {
+    // A new file of a name no one can guess: the directory may hold what a component
+    // planted there (a symlink named like a probe, say), and nothing there is followed.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let probe = dir.join(format!(".helm-oci-probe-{}-{nanos:x}", std::process::id()));
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
     let _ = fs::remove_file(&probe);
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `helm oci push CHART REMOTE`: the chart directory (or the archive's directory, where a
-//! `.prov` may sit) read-only, and the remote's registry.
+//! `.prov` may sit) read-only, and the remote's registry. `helm oci push REF`: the chart
+//! cache read-only, and the reference's registry.
 
 use crate::cli::{LimitArgs, RemoteArgs};
-use crate::component::exports::helm_oci::plugin::registry::PushOptions;
+use crate::component::exports::helm_oci::plugin::registry::{PushCachedOptions, PushOptions};
 use crate::output;
 use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result, bail};
@@ -13,13 +14,14 @@ use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
 #[command(
-    after_help = "REMOTE is oci://host/namespace (pushed as <namespace>/<name>:<version>) or a reference with a tag."
+    after_help = "REMOTE is oci://host/namespace (pushed as <namespace>/<name>:<version>) or a reference with a tag.\n\
+                  With one argument, REF, the chart saved in the cache under REF is pushed there as it is."
 )]
 pub struct PushArgs {
-    /// Chart directory or packaged chart (.tgz)
-    chart: PathBuf,
+    /// Chart directory or packaged chart (.tgz); or, alone, a reference saved in the cache
+    chart: String,
     /// Where to push: oci://host[:port]/namespace
-    remote: String,
+    remote: Option<String>,
     #[command(flatten)]
     remote_args: RemoteArgs,
     #[command(flatten)]
@@ -27,8 +29,9 @@ pub struct PushArgs {
 }
 
 pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
-    let chart = super::absolute(&args.chart)?;
-    let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart.display()))?;
+    let Some(remote) = &args.remote else { return push_cached(&args, debug).await };
+    let chart = super::absolute(Path::new(&args.chart))?;
+    let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
     // A packaged chart is read with its directory, where Helm also looks for its .prov.
     let readable = if meta.is_dir() {
         chart.clone()
@@ -36,7 +39,7 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
         chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
     };
     let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)] }).await?;
-    let remote = session.parse_reference(&args.remote).await?;
+    let remote = session.parse_reference(remote).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
     let options = PushOptions {
@@ -50,8 +53,19 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     Ok(())
 }
 
+/// Pushes the chart saved in the cache under a reference to that reference.
+async fn push_cached(args: &PushArgs, debug: bool) -> Result<()> {
+    let cache = super::cache_to_read()?;
+    let mut session = Session::start(Grants { dirs: vec![(cache.clone(), FsPerms::ReadOnly)] }).await?;
+    let reference = session.parse_reference(&args.chart).await?;
+    let connection = super::connect(&mut session, &reference, &args.remote_args, debug, 3)?;
+    let options = PushCachedOptions { cache: super::utf8(&cache)?, reference, connection };
+    output::pushed(&session.push_cached(&options).await?);
+    Ok(())
+}
+
 /// `SOURCE_DATE_EPOCH`, which reproducible builds set to stamp archives with.
-fn source_date_epoch() -> Result<Option<i64>> {
+pub fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if !value.is_empty() => match value.trim().parse::<i64>() {
             Ok(seconds) => Ok(Some(seconds)),

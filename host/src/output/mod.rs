@@ -1,7 +1,10 @@
 //! Everything the user reads, in Helm's style: results on stdout, `WARNING:` and
 //! `Error:` lines on stderr.
 
+mod cache;
 mod listing;
+
+pub use cache::{exported, list as cache_list, pruned, removed, saved};
 
 use crate::cli::Format;
 use crate::component::exports::helm_oci::plugin::discovery::{SearchResult, TagEntry};

@@ -9,6 +9,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 /// The prefix of the component's temp names (see the component's `fs::temp`).
 const TEMP_PREFIX: &str = ".helm-oci-";
+/// The chart cache's lock, which holds its holder's run id first (see the component's
+/// `cache::lock`).
+const CACHE_LOCK: &str = "index.json.lock";
 
 /// A run stopped by a signal.
 #[derive(Debug)]
@@ -44,10 +47,15 @@ pub async fn signalled() -> i32 {
     }
 }
 
-/// Removes what the run `run` left in `dirs`: its temp files and staging directories.
+/// Removes what the run `run` left in `dirs`: its temp files and staging directories, and
+/// the chart cache's lock if it held it.
 pub fn clean_up(run: &str, dirs: &[PathBuf]) {
     let ours = format!("{TEMP_PREFIX}{run}-");
     for dir in dirs {
+        let lock = dir.join(CACHE_LOCK);
+        if fs::read(&lock).is_ok_and(|held| held.starts_with(format!("{run}-").as_bytes())) {
+            let _ = fs::remove_file(&lock);
+        }
         let Ok(entries) = fs::read_dir(dir) else { continue };
         for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&ours)) {
             let path = entry.path();

@@ -7,8 +7,13 @@ mod policy;
 
 pub use interrupt::Interrupted;
 
+use crate::component::exports::helm_oci::plugin::cache::{
+    CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
+};
 use crate::component::exports::helm_oci::plugin::discovery::{SearchOptions, SearchResult, TagEntry, TagsOptions};
-use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
+use crate::component::exports::helm_oci::plugin::registry::{
+    PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
+};
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
 use crate::component::{self, Plugin};
 use crate::output;
@@ -152,7 +157,13 @@ impl Session {
             }
         });
         let plugin = Plugin::instantiate_async(&mut store, &component, &linker).await?;
-        let writable = grants.dirs.iter().filter(|(_, p)| *p == FsPerms::ReadWrite).map(|(d, _)| d.clone()).collect();
+        // The chart cache writes its blobs' temp files beside its blobs, a level down.
+        let writable = grants
+            .dirs
+            .iter()
+            .filter(|(_, p)| *p == FsPerms::ReadWrite)
+            .flat_map(|(d, _)| [d.clone(), d.join("blobs").join("sha256")])
+            .collect();
         Ok(Session { store, plugin, run, writable })
     }
 
@@ -207,6 +218,37 @@ impl Session {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_pull(&mut self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn push_cached(&mut self, options: &PushCachedOptions) -> Result<PushResult> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        let call = api.call_push_cached(&mut self.store, options);
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn save(&mut self, options: &SaveOptions) -> Result<Saved> {
+        let call = self.plugin.helm_oci_plugin_cache().call_save(&mut self.store, options);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn list(&mut self, cache: &str) -> Result<Vec<CacheEntry>> {
+        let call = self.plugin.helm_oci_plugin_cache().call_list(&mut self.store, cache);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn export(&mut self, options: &ExportOptions) -> Result<Exported> {
+        let call = self.plugin.helm_oci_plugin_cache().call_export(&mut self.store, options);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn remove(&mut self, cache: &str, reference: &Reference) -> Result<Removed> {
+        let call = self.plugin.helm_oci_plugin_cache().call_remove(&mut self.store, cache, reference);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn prune(&mut self, cache: &str) -> Result<Pruned> {
+        let call = self.plugin.helm_oci_plugin_cache().call_prune(&mut self.store, cache);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn tags(&mut self, options: &TagsOptions) -> Result<Vec<TagEntry>> {

@@ -4,16 +4,22 @@
 
 mod error;
 
+use crate::bindings::exports::helm_oci::plugin::cache::{
+    CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
+};
 use crate::bindings::exports::helm_oci::plugin::discovery::{
     SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagsOptions,
 };
-use crate::bindings::exports::helm_oci::plugin::registry::{PullOptions, PullResult, PushOptions, PushResult};
+use crate::bindings::exports::helm_oci::plugin::registry::{
+    PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
+};
 use crate::bindings::exports::helm_oci::plugin::types::{
     ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Reference, RemoteOptions, VersionQuery,
 };
+use crate::cache::Entry;
 use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
-use crate::commands::{login, pull, push, search, tags};
+use crate::commands::{cache, login, pull, push, save, search, tags};
 use crate::error::{Error, Kind};
 use crate::net::clock;
 use crate::net::executor::{self, DEFAULT_CONCURRENCY};
@@ -49,13 +55,23 @@ pub fn push(options: PushOptions) -> Result<PushResult> {
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
     };
-    let pushed = run(timeout, push::run(push))?;
-    Ok(PushResult {
+    Ok(push_result(run(timeout, push::run(push))?))
+}
+
+pub fn push_cached(options: PushCachedOptions) -> Result<PushResult> {
+    let timeout = options.connection.timeout_ms;
+    let cache = PathBuf::from(options.cache);
+    let cached = push::run_cached(&cache, reference_of(&options.reference)?, connection_of(options.connection));
+    Ok(push_result(run(timeout, cached)?))
+}
+
+fn push_result(pushed: push::Pushed) -> PushResult {
+    PushResult {
         reference: pushed.reference.to_string(),
         digest: pushed.digest,
         chart: summary(&pushed.meta),
         warnings: pushed.warnings,
-    })
+    }
 }
 
 pub fn pull(options: PullOptions) -> Result<PullResult> {
@@ -68,6 +84,8 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         untar: options.untar,
         connection: connection_of(options.connection),
         limits: limits_of(options.limits),
+        cache: PathBuf::from(options.cache),
+        offline: options.offline,
     };
     let pulled = run(timeout, pull::run(pull))?;
     Ok(PullResult {
@@ -77,6 +95,66 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         path: pulled.path.display().to_string(),
         warnings: pulled.warnings,
     })
+}
+
+pub fn save(options: SaveOptions) -> Result<Saved> {
+    let save = save::Save {
+        cache: PathBuf::from(options.cache),
+        chart: PathBuf::from(options.chart),
+        reference: reference_of(&options.reference)?,
+        names_repository: options.names_repository,
+        limits: limits_of(options.limits),
+        source_date_epoch: options.source_date_epoch,
+    };
+    let saved = save::run(save)?;
+    Ok(Saved {
+        entry: cache_entry(&saved.entry),
+        config_digest: saved.artifact.config.digest.clone(),
+        content_digest: saved.artifact.layer.digest.clone(),
+        warnings: saved.artifact.warnings,
+    })
+}
+
+pub fn list(cache: &str) -> Result<Vec<CacheEntry>> {
+    Ok(cache::list(&PathBuf::from(cache))?.iter().map(cache_entry).collect())
+}
+
+pub fn export(options: ExportOptions) -> Result<Exported> {
+    let export = cache::Export {
+        cache: PathBuf::from(options.cache),
+        reference: reference_of(&options.reference)?,
+        destination: PathBuf::from(options.destination),
+        force: options.force,
+        limits: limits_of(options.limits),
+    };
+    let (entry, path) = cache::export(export)?;
+    Ok(Exported { entry: cache_entry(&entry), path: path.display().to_string() })
+}
+
+pub fn remove(cache: &str, reference: &Reference) -> Result<Removed> {
+    let (entry, freed) = cache::remove(&PathBuf::from(cache), &reference_of(reference)?)?;
+    Ok(Removed { entry: cache_entry(&entry), freed })
+}
+
+pub fn prune(cache: &str) -> Result<Pruned> {
+    let collected = cache::prune(&PathBuf::from(cache))?;
+    Ok(Pruned { blobs: collected.blobs, freed: collected.freed })
+}
+
+fn cache_entry(entry: &Entry) -> CacheEntry {
+    let shown = entry.shown();
+    CacheEntry {
+        reference: entry.reference().unwrap_or_default().to_string(),
+        chart: ChartSummary {
+            name: shown.name.to_string(),
+            version: shown.version.to_string(),
+            app_version: None,
+            description: None,
+        },
+        digest: entry.digest.clone(),
+        size: shown.size,
+        created: shown.created,
+    }
 }
 
 pub fn tags(options: TagsOptions) -> Result<Vec<TagEntry>> {

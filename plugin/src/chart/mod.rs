@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod directory;
 pub mod ignore;
+pub mod legacy;
 pub mod load;
 pub mod metadata;
 pub mod package;

@@ -1,7 +1,10 @@
 //! One file per command: the orchestration of what the layers below provide.
 
+mod artifact;
+pub mod cache;
 pub mod login;
 pub mod pull;
 pub mod push;
+pub mod save;
 pub mod search;
 pub mod tags;

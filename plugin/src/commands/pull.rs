@@ -1,26 +1,26 @@
-//! `pull`: resolve a reference, fetch the config and the chart layer concurrently, verify
-//! every digest and that the archive loads as the chart the manifest and the tag say, and
-//! only then write the chart.
+//! `pull`: resolve a reference, through the cache: a digest it holds needs no request, a
+//! tag it holds one `HEAD`, and only the blobs it lacks are downloaded (the config and the
+//! chart layer concurrently). Every digest is verified, and the archive must load as the
+//! chart the manifest and the tag say, before the chart is written.
 
-use crate::chart::archive::{self, Unpacking};
-use crate::chart::load::{Limits, Loader};
+use crate::cache::held::{self, Existing};
+use crate::cache::{self, Cache, Entry, Shown, TAG_TRIES, Tagged};
+use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
-use crate::digest::{self, Hasher};
+use crate::digest;
 use crate::error::{Error, Kind, Result};
-use crate::fs::granted;
-use crate::fs::temp::{TempDir, TempFile};
+use crate::net::clock;
 use crate::oci::client::{Client, Connection};
-use crate::oci::helm::{self, Descriptor, Manifest};
+use crate::oci::helm::{ChartLayers, Descriptor, LEGACY_CHART, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::reference::{self, Ref};
 use crate::oci::{blobs, charts, lists};
 use crate::version::{Version, Wanted};
-use futures::future::try_join;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use futures::future::try_join_all;
+use std::io::Write;
+use std::path::PathBuf;
 
-/// What to pull, and where to.
+/// What to pull, and where.
 pub struct Pull {
     pub reference: Ref,
     /// A chart version (the tag is the version with `+` written as `_`), or a constraint
@@ -34,6 +34,10 @@ pub struct Pull {
     pub untar: bool,
     pub connection: Connection,
     pub limits: Limits,
+    /// The chart cache, granted read-write.
+    pub cache: PathBuf,
+    /// The cache alone, with no request.
+    pub offline: bool,
 }
 
 /// What was pulled: the reference with its tag, the manifest's digest, and where it went.
@@ -46,63 +50,196 @@ pub struct Pulled {
     pub warnings: Vec<String>,
 }
 
-/// Resolves the reference, fetches the manifest, config and chart, verifies each against
-/// its digest and the chart against Helm's rules, and only then writes it.
+/// Resolves the reference, gets the manifest, config and chart through the cache, verifies
+/// each against its digest and the chart against Helm's rules, and only then writes it.
 pub async fn run(pull: Pull) -> Result<Pulled> {
+    let cache = Cache::create(&pull.cache)?;
     let mut r = pull.reference;
     let client = Client::new(&r.endpoint, &pull.connection);
     let asked = Asked::read(pull.version.as_deref(), pull.devel)?;
-    resolve_tag(&client, &mut r, &asked).await?;
-    let subject = r.to_string();
     let mut warnings = Vec::new();
+    if pull.offline {
+        resolve_cached(&cache, &mut r, &asked)?;
+    } else {
+        resolve_tag(&client, &mut r, &asked).await?;
+    }
+    let subject = r.to_string();
+    let source = Source { cache: &cache, client: &client, offline: pull.offline, subject: &subject };
 
-    let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
-    let fetched = manifests::fetch(&client, &r.repository, manifest_ref, &subject).await?;
-    let manifest_digest = fetched.verified_digest(r.digest.as_deref(), &subject)?;
-    let manifest: Manifest = serde_json::from_slice(&fetched.bytes)
+    let (manifest_bytes, manifest_digest) = source.manifest(&r, &mut warnings).await?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| Error::invalid_chart(&subject, format!("the manifest is not valid: {e}")))?;
-    if manifest.config.media_type != helm::CONFIG {
-        return Err(Error::invalid_chart(
-            format!("{subject} is not a Helm chart"),
-            format!("config media type {:?}", manifest.config.media_type),
+    let layers = manifest.chart_layers(&subject)?;
+    if let ChartLayers::Packaged { legacy: true, .. } = layers {
+        warnings.push(format!(
+            "{subject} uses the deprecated chart media type {LEGACY_CHART:?} of Helm 3.0-3.6; push it again to update it"
         ));
     }
-    let layer = match manifest.layers.iter().find(|l| l.media_type == helm::CHART) {
-        Some(l) => l,
-        None => {
-            let legacy = manifest.layers.iter().find(|l| l.media_type == helm::LEGACY_CHART);
-            let l = legacy.ok_or_else(|| Error::invalid_chart(&subject, "the manifest has no Helm chart layer"))?;
-            warnings.push(format!(
-                "{subject} uses the deprecated chart media type {:?} of Helm 3.0-3.6; push it again to update it",
-                helm::LEGACY_CHART
-            ));
-            l
-        }
-    };
-    check_blobs(&manifest.config, layer, &pull.limits, &subject)?;
-
-    let dest = &pull.destination;
-    let mut tgz = TempFile::create_in(dest)?;
-    let (config, ()) = try_join(
-        blobs::fetch_small(&client, &r.repository, &manifest.config),
-        download(&client, &r.repository, layer, &mut tgz),
-    )
-    .await?;
-    let meta = Metadata::from_config(&config, &subject)?;
+    check_blobs(&layers, &pull.limits, &subject)?;
+    let manifest_blob = Descriptor::of(manifest.own_media_type(), &manifest_bytes);
+    source.blobs(&r.repository, &layers.blobs(), &mut warnings).await?;
+    let (meta, archive) = held::chart(&cache, &layers, &pull.limits, &subject)?;
     check_version(&r, &asked, &manifest, &meta, &subject)?;
-
     let path = if pull.untar {
-        untar(&tgz, dest, &meta, &pull.limits, &subject)?
+        held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?
     } else {
-        let reader = io::BufReader::new(File::open(tgz.path()).map_err(|e| Error::io(tgz.path(), e))?);
-        let chart =
-            archive::load(reader, &Loader::new(pull.limits, false), 0).map_err(|why| unloadable(&subject, why))?;
-        same_chart(&chart.meta, &meta, &subject)?;
-        let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
-        tgz.persist(&path)?;
-        path
+        held::write_archive(&archive, &pull.destination, &meta, &pull.limits, &subject)?
     };
+    // Only a chart that passed every check gets its name in the cache. The chart is
+    // pulled by now: a cache that cannot record it is worth a warning, not a failure.
+    let shown =
+        Shown { name: &meta.name, version: &meta.version, size: layers.archive().size, created: clock::wall_seconds() };
+    let entry =
+        Entry::new(&held::name_of(&r), (&manifest_blob.media_type, &manifest_digest, manifest_blob.size), shown);
+    let kept = (&manifest_blob, manifest_bytes.as_slice());
+    if let Err(e) = source.record(entry, kept, &r.repository, &layers, &mut warnings).await {
+        warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
+    }
     Ok(Pulled { reference: r, digest: manifest_digest, meta, path, warnings })
+}
+
+/// Where a pull's content comes from: the cache, and the registry for what it lacks.
+struct Source<'a> {
+    cache: &'a Cache,
+    client: &'a Client,
+    offline: bool,
+    subject: &'a str,
+}
+
+impl Source<'_> {
+    /// The manifest's bytes and digest: a digest the cache holds is read from it; a cached
+    /// tag is checked with a HEAD and read from the cache if it still points there.
+    async fn manifest(&self, r: &Ref, warnings: &mut Vec<String>) -> Result<(Vec<u8>, String)> {
+        let cached = match &r.digest {
+            Some(digest) => Some(digest.clone()),
+            None => match held::find(self.cache, r, &Wanted::default())? {
+                Some((_, entry)) if self.offline => Some(entry.digest),
+                Some((_, entry)) => {
+                    let tag = r.tag.as_deref().expect("resolved to a tag");
+                    let current = manifests::resolve(self.client, &r.repository, tag).await?;
+                    current.filter(|d| *d == entry.digest)
+                }
+                None => None,
+            },
+        };
+        if let Some(digest) = cached {
+            // Its size is unknown until read: at most what a manifest may be.
+            match self.cached_manifest(&digest) {
+                Ok(Some(bytes)) => return Ok((bytes, digest)),
+                Ok(None) => {}
+                Err(e) if matches!(e.kind, Kind::DigestMismatch { .. }) && !self.offline => {
+                    warnings.push(format!("{e}; it was removed and is fetched again"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.offline {
+            return Err(held::not_cached(self.subject).because("--offline"));
+        }
+        let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
+        let fetched = manifests::fetch(self.client, &r.repository, manifest_ref, self.subject).await?;
+        let digest = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
+        self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes)?;
+        Ok((fetched.bytes, digest))
+    }
+
+    /// A manifest blob from the cache, verified; None if it is not there.
+    fn cached_manifest(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        // A digest in index.json that names no blob (another tool's doing) is no manifest.
+        let Ok(path) = self.cache.blob_path(digest) else { return Ok(None) };
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        if size == 0 || size > MANIFEST_MAX {
+            return Ok(None);
+        }
+        self.cache.read(&Descriptor::new("", digest.to_string(), size))
+    }
+
+    /// Puts the pulled reference in the index. Another process's garbage collection may
+    /// have taken some of its blobs meanwhile: they are fetched again.
+    async fn record(
+        &self,
+        entry: Entry,
+        (manifest, bytes): (&Descriptor, &[u8]),
+        repo: &str,
+        layers: &ChartLayers<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
+        let needed: Vec<&Descriptor> = std::iter::once(manifest).chain(layers.blobs()).collect();
+        for _ in 0..TAG_TRIES {
+            match self.cache.tag(entry.clone(), &needed)? {
+                Tagged::Done => return Ok(()),
+                Tagged::Missing(gone) if self.offline => {
+                    return Err(Error::not_found(self.subject, format!("blobs {} left it", gone.join(", "))));
+                }
+                Tagged::Missing(_) => {
+                    self.cache.put(manifest, bytes)?;
+                    self.blobs(repo, &layers.blobs(), warnings).await?;
+                }
+            }
+        }
+        Err(cache::kept_removing(self.cache.root()))
+    }
+
+    /// Makes sure the cache holds these blobs, verified, downloading (concurrently) those it
+    /// lacks or holds corrupt.
+    async fn blobs(&self, repo: &str, blobs: &[&Descriptor], warnings: &mut Vec<String>) -> Result<()> {
+        let mut missing = Vec::new();
+        for blob in blobs {
+            match self.cache.verify(blob) {
+                Ok(true) => {}
+                Ok(false) => missing.push(*blob),
+                Err(e) if matches!(e.kind, Kind::DigestMismatch { .. }) && !self.offline => {
+                    warnings.push(format!("{e}; it was removed and is fetched again"));
+                    missing.push(*blob);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if self.offline {
+            let what = missing.iter().map(|b| b.digest.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(Error::not_found(self.subject, format!("blobs {what} are not in the chart cache (--offline)")));
+        }
+        try_join_all(missing.into_iter().map(|blob| download(self.client, self.cache, repo, blob))).await?;
+        Ok(())
+    }
+}
+
+/// Streams a blob into the cache, hashing on the way; it is kept only if it verifies.
+async fn download(client: &Client, cache: &Cache, repo: &str, blob: &Descriptor) -> Result<()> {
+    let mut download = blobs::download(client, repo, blob).await?;
+    let mut writer = cache.writer(blob)?;
+    let path = cache.blob_path(&blob.digest)?;
+    while let Some(piece) = download.chunk().await? {
+        writer.write_all(&piece).map_err(|e| Error::io(&path, e))?;
+        // One byte past the announced size is enough to tell a registry sending too much.
+        if writer.written() > blob.size {
+            break;
+        }
+    }
+    writer.finish()
+}
+
+/// Settles the tag from the cache alone: the reference's own tag or digest, the exact
+/// `--version`, or the newest cached version the constraint admits.
+fn resolve_cached(cache: &Cache, r: &mut Ref, asked: &Asked) -> Result<()> {
+    if r.digest.is_some() {
+        return Ok(());
+    }
+    let wanted = match asked {
+        Asked::Exact(v) => {
+            *r = tagged(r, v)?;
+            return Ok(());
+        }
+        Asked::Newest(_, _) if r.tag.is_some() => return Ok(()),
+        Asked::Newest(wanted, _) => wanted,
+    };
+    let (found, _) = held::find(cache, r, wanted)?
+        .ok_or_else(|| held::not_cached(&r.to_string()).because("--offline, and no cached version matches"))?;
+    *r = found;
+    Ok(())
 }
 
 /// What `--version` asks for.
@@ -127,22 +264,22 @@ impl Asked {
     }
 }
 
+/// The reference at the tag of `--version`, which must agree with a tag it has.
+fn tagged(r: &Ref, version: &str) -> Result<Ref> {
+    let tag = reference::normalise_tag(version);
+    reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("--version {version:?}"), why))?;
+    if let Some(t) = r.tag.as_ref().filter(|t| **t != tag) {
+        return Err(Error::invalid_reference("chart reference and version mismatch", format!("{t} is not {version}")));
+    }
+    Ok(Ref { tag: Some(tag), ..r.clone() })
+}
+
 /// Settles which tag to fetch: `--version` (which must agree with a tag in the reference),
 /// else the reference's own tag or digest, else the newest semver tag the constraint admits
 /// (stable ones only unless asked), as Helm does.
 async fn resolve_tag(client: &Client, r: &mut Ref, asked: &Asked) -> Result<()> {
     match asked {
-        Asked::Exact(v) => {
-            let tag = reference::normalise_tag(v);
-            reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("--version {v:?}"), why))?;
-            if let Some(t) = r.tag.as_ref().filter(|t| **t != tag) {
-                return Err(Error::invalid_reference(
-                    "chart reference and version mismatch",
-                    format!("{t} is not {v}"),
-                ));
-            }
-            r.tag = Some(tag);
-        }
+        Asked::Exact(v) => *r = tagged(r, v)?,
         // A tag or digest in the reference is what is pulled; the constraint is checked
         // against the chart's version once it is read.
         Asked::Newest(..) if r.tag.is_some() || r.digest.is_some() => {}
@@ -166,8 +303,8 @@ async fn resolve_tag(client: &Client, r: &mut Ref, asked: &Asked) -> Result<()> 
 
 /// Refuses blobs the manifest describes as no chart could be: a config larger than a
 /// manifest may be, a chart layer larger than a chart may be unpacked (gzip adds a little).
-fn check_blobs(config: &Descriptor, layer: &Descriptor, limits: &Limits, subject: &str) -> Result<()> {
-    for blob in [config, layer] {
+fn check_blobs(layers: &ChartLayers, limits: &Limits, subject: &str) -> Result<()> {
+    for blob in layers.blobs() {
         if !digest::is_valid(&blob.digest) {
             return Err(Error::invalid_chart(
                 subject,
@@ -175,19 +312,20 @@ fn check_blobs(config: &Descriptor, layer: &Descriptor, limits: &Limits, subject
             ));
         }
     }
-    if config.size > MANIFEST_MAX {
+    let archive = layers.archive();
+    if let Some(blob) = layers.blobs().into_iter().find(|b| b.digest != archive.digest && b.size > MANIFEST_MAX) {
         return Err(Error::invalid_chart(
-            format!("config blob {}", config.digest),
-            format!("it claims {} bytes", config.size),
+            format!("{} blob {}", if blob.media_type.is_empty() { "config" } else { &blob.media_type }, blob.digest),
+            format!("it claims {} bytes", blob.size),
         ));
     }
     let most = limits.chart_size.saturating_add(limits.chart_size / 64).saturating_add(64 << 10);
-    if layer.size > most {
+    if archive.size > most {
         return Err(Error::invalid_chart(
             subject,
             format!(
                 "its chart layer is {} bytes, more than a chart of at most {} bytes unpacked can be (raise it with --max-chart-size)",
-                layer.size, limits.chart_size
+                archive.size, limits.chart_size
             ),
         ));
     }
@@ -219,61 +357,4 @@ fn check_version(r: &Ref, asked: &Asked, manifest: &Manifest, meta: &Metadata, s
         )),
         _ => Ok(()),
     }
-}
-
-/// What the archive holds must be the chart the config describes.
-fn same_chart(loaded: &Metadata, config: &Metadata, subject: &str) -> Result<()> {
-    if loaded.name != config.name || loaded.version != config.version {
-        return Err(Error::invalid_chart(
-            subject,
-            format!(
-                "the chart layer holds {} {} where the config says {} {}",
-                loaded.name, loaded.version, config.name, config.version
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn unloadable(subject: &str, why: String) -> Error {
-    Error::invalid_chart(format!("{subject}: the chart layer is not a chart Helm can load"), why)
-}
-
-/// Streams a blob into a temp file, hashing on the way; the file is kept only if it verifies.
-async fn download(client: &Client, repo: &str, blob: &Descriptor, into: &mut TempFile) -> Result<()> {
-    let mut download = blobs::download(client, repo, blob).await?;
-    let path = into.path().to_path_buf();
-    let mut hasher = Hasher::default();
-    while let Some(piece) = download.chunk().await? {
-        hasher.update(&piece);
-        into.file().write_all(&piece).map_err(|e| Error::io(&path, e))?;
-        // One byte past the announced size is enough to tell a registry sending too much.
-        if hasher.size() > blob.size {
-            break;
-        }
-    }
-    let (actual, size) = hasher.finish();
-    digest::verify(&format!("blob {}", blob.digest), (&blob.digest, blob.size), (&actual, size))
-}
-
-/// Unpacks a verified archive as `<dest>/<chart name>/`, refusing to replace anything.
-fn untar(tgz: &TempFile, dest: &Path, meta: &Metadata, limits: &Limits, subject: &str) -> Result<PathBuf> {
-    let target = dest.join(&meta.name);
-    if fs::symlink_metadata(&target).is_ok() {
-        return Err(Error::new(
-            Kind::Io,
-            "failed to untar",
-            format!("a file or directory with the name {} already exists", target.display()),
-        ));
-    }
-    let staging = TempDir::create_in(dest)?;
-    let reader = io::BufReader::new(File::open(tgz.path()).map_err(|e| Error::io(tgz.path(), e))?);
-    let (chart, unpacked) =
-        archive::unpack(reader, staging.path(), &Loader::new(*limits, false)).map_err(|e| match e {
-            Unpacking::Chart(why) => unloadable(subject, why),
-            Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
-        })?;
-    same_chart(&chart.meta, meta, subject)?;
-    granted::rename(&unpacked, &target).map_err(|e| Error::io(&target, e))?;
-    Ok(target)
 }

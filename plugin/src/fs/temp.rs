@@ -24,6 +24,11 @@ thread_local! {
     static RUN: String = run_id();
 }
 
+/// This run's id, which its temp files carry.
+pub fn run() -> String {
+    RUN.with(String::clone)
+}
+
 /// The id the host gave this run, if it is a plain hex id, else a random one.
 fn run_id() -> String {
     let given = wasip2::cli::environment::get_environment()
@@ -41,7 +46,7 @@ fn temp_path(dir: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Removes what killed runs left in `dir`: temp names untouched for `STALE`. Best effort.
-fn sweep(dir: &Path) {
+pub fn sweep(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
     for entry in entries.flatten() {

@@ -17,6 +17,12 @@ pub async fn sleep(ns: u64) {
     super::executor::wait(wasip2::clocks::monotonic_clock::subscribe_duration(ns)).await
 }
 
+/// Waits `ns` nanoseconds, holding up everything else: for waits between requests.
+#[cfg(target_arch = "wasm32")]
+pub fn pause(ns: u64) {
+    wasip2::clocks::monotonic_clock::subscribe_duration(ns).block()
+}
+
 /// Seconds since the Unix epoch, by the wall clock.
 #[cfg(target_arch = "wasm32")]
 pub fn wall_seconds() -> i64 {
@@ -34,6 +40,11 @@ pub fn now() -> u64 {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn wall_seconds() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn pause(ns: u64) {
+    std::thread::sleep(std::time::Duration::from_nanos(ns));
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -2,6 +2,7 @@
 //! what Helm (through oras-go and Go's encoding/json) writes.
 
 use crate::chart::metadata::Metadata;
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -13,6 +14,13 @@ pub const CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 pub const PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 /// What Helm 3.0 to 3.6 pushed the chart layer as; still readable, with a warning.
 pub const LEGACY_CHART: &str = "application/tar+gzip";
+/// The early Helm 3 registry layout: Chart.yaml as JSON less its name and version (the meta
+/// layer), and an archive of the chart under a stand-in Chart.yaml (the content layer),
+/// whose descriptor carries the name and version as annotations.
+pub const LEGACY_META: &str = "application/vnd.cncf.helm.chart.meta.v1+json";
+pub const LEGACY_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1+tar";
+pub const LEGACY_NAME: &str = "sh.helm.chart.name";
+pub const LEGACY_VERSION: &str = "sh.helm.chart.version";
 
 /// What a manifest says of a blob: its type, and the digest and size that name it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -21,6 +29,19 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: String,
     pub size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    pub fn new(media_type: &str, digest: String, size: u64) -> Descriptor {
+        Descriptor { media_type: media_type.to_string(), digest, size, annotations: BTreeMap::new() }
+    }
+
+    /// The descriptor of some bytes.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor::new(media_type, crate::digest::of_bytes(bytes), bytes.len() as u64)
+    }
 }
 
 /// An image manifest; field order is Go's, so the bytes match Helm's for the same content.
@@ -42,6 +63,75 @@ impl Manifest {
     pub fn for_chart(config: Descriptor, mut layers: Vec<Descriptor>, annotations: BTreeMap<String, String>) -> Self {
         layers.sort_by(|a, b| a.digest.cmp(&b.digest));
         Manifest { schema_version: 2, media_type: None, config, layers, annotations }
+    }
+}
+
+/// Where a manifest keeps its chart, in the layouts Helm has used.
+pub enum ChartLayers<'m> {
+    /// Helm's own: the config is Chart.yaml as JSON, a layer the archive (`legacy` if it
+    /// has Helm 3.0–3.6's media type), and maybe a provenance file.
+    Packaged { config: &'m Descriptor, chart: &'m Descriptor, prov: Option<&'m Descriptor>, legacy: bool },
+    /// The early registry work's meta and content layers (see `chart::legacy`), beside a
+    /// config of no use to Helm.
+    Split { config: &'m Descriptor, meta: &'m Descriptor, content: &'m Descriptor, name: &'m str, version: &'m str },
+}
+
+impl ChartLayers<'_> {
+    /// Every blob the manifest's chart needs, its archive last.
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        match self {
+            ChartLayers::Packaged { config, chart, prov, .. } => {
+                [Some(*config), *prov, Some(*chart)].into_iter().flatten().collect()
+            }
+            ChartLayers::Split { config, meta, content, .. } => vec![config, meta, content],
+        }
+    }
+
+    /// The blob holding the chart's archive.
+    pub fn archive(&self) -> &Descriptor {
+        match self {
+            ChartLayers::Packaged { chart, .. } => chart,
+            ChartLayers::Split { content, .. } => content,
+        }
+    }
+}
+
+impl Manifest {
+    /// The manifest's own media type: the one it states, else the OCI image manifest's.
+    pub fn own_media_type(&self) -> &str {
+        self.media_type.as_deref().unwrap_or(MANIFEST)
+    }
+
+    /// The layers that hold the chart; an error says why this manifest is not a chart
+    /// (`subject` names it).
+    pub fn chart_layers(&self, subject: &str) -> Result<ChartLayers<'_>> {
+        let layer = |media_type: &str| self.layers.iter().find(|l| l.media_type == media_type);
+        if self.config.media_type == CONFIG {
+            let (config, prov) = (&self.config, layer(PROVENANCE));
+            return match (layer(CHART), layer(LEGACY_CHART)) {
+                (Some(chart), _) => Ok(ChartLayers::Packaged { config, chart, prov, legacy: false }),
+                (None, Some(chart)) => Ok(ChartLayers::Packaged { config, chart, prov, legacy: true }),
+                (None, None) => Err(Error::invalid_chart(subject, "the manifest has no Helm chart layer")),
+            };
+        }
+        if let (Some(meta), Some(content)) = (layer(LEGACY_META), layer(LEGACY_CONTENT)) {
+            let annotation = |key: &str| {
+                content.annotations.get(key).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    Error::invalid_chart(subject, format!("its content layer has no {key:?} annotation"))
+                })
+            };
+            return Ok(ChartLayers::Split {
+                config: &self.config,
+                meta,
+                content,
+                name: annotation(LEGACY_NAME)?,
+                version: annotation(LEGACY_VERSION)?,
+            });
+        }
+        Err(Error::invalid_chart(
+            format!("{subject} is not a Helm chart"),
+            format!("config media type {:?}", self.config.media_type),
+        ))
     }
 }
 
@@ -125,7 +215,7 @@ mod tests {
 
     #[test]
     fn manifest_layout_matches_helm() {
-        let d = |t: &str, dg: &str| Descriptor { media_type: t.into(), digest: dg.into(), size: 1 };
+        let d = |t: &str, dg: &str| Descriptor::new(t, dg.into(), 1);
         let m = Manifest::for_chart(
             d(CONFIG, "sha256:c"),
             vec![d(PROVENANCE, "sha256:b"), d(CHART, "sha256:a")],

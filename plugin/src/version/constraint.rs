@@ -121,7 +121,7 @@ impl Constraint {
 /// `--version "^1 || ^3" --version-to 3.2` reads as `^1 <=3.2 || ^3 <=3.2`. Prereleases only
 /// in an alternative that names one, as in Helm, or with `--devel`, which unlike Helm's also
 /// counts when `--version` is given (Helm then ignores it).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Wanted {
     constraint: Option<Constraint>,
     devel: bool,

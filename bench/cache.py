@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Times the chart cache, whole helm-oci processes, against a throwaway registry, and
+prints medians beside Helm 4.3's library pulling the same chart in-process (Helm has no
+cache it reads by tag: its pull always goes to the registry). Not a test.
+
+  * a warm pull of a digest-pinned reference (no request at all);
+  * a warm pull by tag (one HEAD), on loopback and through a relay adding 20 ms;
+  * `list` of a cache holding 1,000 charts.
+
+Usage: python3 bench/cache.py [--runs N] [--charts N]   (after host/build.sh and tests/setup.sh)
+"""
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "shared" / "tools"))
+from bench import median_ms  # noqa: E402
+from conftest import BIN, HELM4, Registry, write_chart  # noqa: E402
+from latency_relay import LatencyRelay  # noqa: E402
+
+TARGETS = {"pinned": 10.0, "tag": 15.0, "list": 50.0}
+
+
+def helm_show_ms(ref, runs, fresh):
+    cmd = [sys.executable, str(HELM4), "time", "show", ref, str(runs), *(["--fresh"] if fresh else [])]
+    return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--charts", type=int, default=1000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "HELM_CACHE_HOME": str(work / "cache"),
+               "HELM_CONFIG_HOME": str(work / "config")}
+        registry = Registry(work / "registry")
+        try:
+            chart = write_chart(work / "src")
+            subprocess.run([str(BIN), "push", chart, f"oci://{registry.host}/charts", "--plain-http"], env=env,
+                           check=True, capture_output=True)
+            out = work / "out"
+
+            def pull(ref):
+                return median_ms([str(BIN), "pull", ref, "-d", str(out), "--plain-http"], args.runs, env,
+                                 before=lambda: shutil.rmtree(out, ignore_errors=True))
+
+            tag_ref = f"oci://{registry.host}/charts/mychart:0.1.0"
+            first = subprocess.run([str(BIN), "pull", tag_ref, "-d", str(work / "warm"), "--plain-http"], env=env,
+                                   check=True, capture_output=True, text=True).stdout
+            digest = first.split("Digest: ")[1].strip()
+            rows = [("warm pull, pinned by digest (no request)", "pinned",
+                     pull(f"oci://{registry.host}/charts/mychart@{digest}"), None)]
+            helm = helm_show_ms(tag_ref, args.runs, True)
+            rows.append(("warm pull by tag, loopback (one HEAD)", "tag", pull(tag_ref), helm))
+            relay = LatencyRelay(registry.host, 20)
+            far = f"oci://{relay.addr}/charts/mychart:0.1.0"
+            subprocess.run([str(BIN), "pull", far, "-d", str(work / "warm2"), "--plain-http"], env=env,
+                           check=True, capture_output=True)
+            rows.append(("warm pull by tag, 20 ms away (one HEAD)", None, pull(far),
+                         helm_show_ms(far, args.runs, True)))
+
+            for i in range(args.charts):
+                subprocess.run([str(BIN), "save", chart, f"localhost:5000/many/mychart:0.1.{i}"], env=env,
+                               check=True, capture_output=True)
+            listed = json.loads(subprocess.run([str(BIN), "list", "-o", "json"], env=env, check=True,
+                                               capture_output=True, text=True).stdout)
+            rows.append((f"list of {len(listed)} cached charts", "list",
+                         median_ms([str(BIN), "list"], args.runs, env), None))
+        finally:
+            registry.stop()
+    print(f"{'':46} {'helm-oci':>9} {'target':>8} {'Helm 4.3 fresh':>15} {'ratio':>6}")
+    for name, target, ours, helm in rows:
+        goal = f"<{TARGETS[target]:.0f} ms" if target else ""
+        versus = f"{helm:12.1f} ms {ours / helm:6.2f}" if helm else ""
+        print(f"{name:46} {ours:6.1f} ms {goal:>8} {versus}")
+
+
+if __name__ == "__main__":
+    main()

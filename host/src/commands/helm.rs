@@ -1,0 +1,194 @@
+//! `helm oci install|upgrade|template [RELEASE] REF [flags]`: the chart is pulled through
+//! the cache into a temp directory of the run's own, then handed to `$HELM_BIN` as a local
+//! archive with Helm's flags; Helm's output and exit code are the command's.
+
+mod detect;
+mod process;
+mod split;
+mod syntax;
+
+pub use syntax::Verb;
+
+use super::pull::{self, ChartSource};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, CommandFactory, Parser};
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+pub struct HelmArgs {
+    /// [RELEASE] REF, then pull's flags (--version, --devel, --offline, the registry's) and Helm's, passed on unchanged
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+/// Helm ran and failed (it has said why): the command exits with Helm's exit code.
+#[derive(Debug)]
+pub struct HelmExit(pub u8);
+
+impl fmt::Display for HelmExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Helm exited with code {}", self.0)
+    }
+}
+
+impl std::error::Error for HelmExit {}
+
+/// helm-oci's own flags, parsed apart from Helm's.
+#[derive(Parser)]
+#[command(no_binary_name = true, disable_version_flag = true)]
+struct OwnFlags {
+    #[command(flatten)]
+    source: ChartSource,
+}
+
+/// Runs Helm's `verb` on the chart `args` name. `debug_flag` is `--debug` given before the
+/// arguments (which clap takes as helm-oci's): it goes to Helm too.
+pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> Result<()> {
+    // From here on SIGINT and SIGTERM are this run's to handle: up to Helm's start they stop
+    // it (the temp directory goes as `dir` is dropped), then they go to Helm.
+    let mut signals = process::Signals::listen()?;
+    let mut split = split::split(&args.args);
+    if debug_flag && !split.debug {
+        split.helm.insert(0, "--debug".into());
+    }
+    if split.help {
+        return print_help(verb);
+    }
+    let own = OwnFlags::try_parse_from(&split.own).map_err(|e| anyhow!(clap_error(&e)))?;
+    let debug = debug || debug_flag || split.debug;
+    let target = syntax::target(verb, split.positionals)?;
+    let bin = detect::helm_bin();
+    let detection = detect::start(&bin)?;
+    let dir = TempDir::create()?;
+    let pulled = signals.guard(pull::fetch(&target.reference, &own.source, dir.path(), false, debug)).await?;
+    for warning in &pulled.warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    let chart = dir.file(&pulled.path)?;
+    let dialect = signals.guard(detection.finish(&bin)).await?;
+    let helm_args = syntax::helm_args(verb, dialect, target.release.as_deref(), &chart, &split.helm);
+    if debug {
+        eprintln!("[debug] running {} {} on {} ({dialect:?} syntax)", bin.display(), verb.name(), chart.display());
+    }
+    let code = process::run(&bin, &helm_args, signals).await?;
+    drop(dir);
+    match code {
+        0 => Ok(()),
+        code => Err(HelmExit(code).into()),
+    }
+}
+
+/// The help of helm-oci's own flags, with where the rest go.
+fn print_help(verb: Verb) -> Result<()> {
+    let name = format!("helm oci {}", verb.name());
+    let mut command = OwnFlags::command()
+        .about(format!("Run `helm {}` on a chart from a registry", verb.name()))
+        .override_usage(format!("{name} {} [flags]", verb.usage()))
+        .mut_arg("timeout", |a| a.hide(true))
+        .after_help(format!(
+            "The chart is fetched through the chart cache, verified, and handed to $HELM_BIN (else helm) as a \
+             local archive. Every other flag, --timeout and --debug included, is Helm's and is passed on \
+             unchanged, in order: see `helm {} --help`.",
+            verb.name()
+        ));
+    command.print_help()?;
+    Ok(())
+}
+
+/// clap's message (up to its usage), on one line.
+fn clap_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let line = lines.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+/// A directory of this run's own in the system's temp directory (mode 0700), removed with
+/// what is in it when dropped, however the command ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> Result<TempDir> {
+        let parent = super::absolute(&std::env::temp_dir())?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        for attempt in 0.. {
+            let dir = parent.join(format!("helm-oci-{}-{nanos:x}-{attempt}", std::process::id()));
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => continue,
+                made => {
+                    made.with_context(|| format!("cannot create a temp directory in {}", parent.display()))?;
+                    return Ok(TempDir(dir));
+                }
+            }
+        }
+        unreachable!("the loop returns by its 100th attempt")
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The file the component says it wrote, which must be directly in this directory.
+    fn file(&self, written: &str) -> Result<PathBuf> {
+        let path = PathBuf::from(written);
+        // Its own metadata, not a link's target's: a symlink is refused.
+        let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        if path.parent() != Some(self.path()) || !is_file {
+            bail!("the pulled chart {written:?} is not a file in {}", self.0.display());
+        }
+        Ok(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn helm_args(line: &str) -> (bool, Vec<String>) {
+        let cli = Cli::try_parse_from(line.split_whitespace()).unwrap();
+        match cli.command {
+            Command::Install(a) | Command::Upgrade(a) | Command::Template(a) => (cli.debug, a.args),
+            _ => panic!("not a Helm command"),
+        }
+    }
+
+    #[test]
+    fn every_argument_after_the_command_reaches_it_raw() {
+        let (_, args) = helm_args("helm-oci install rel oci://r/c --version 1 -n ns --set a=b --help");
+        assert_eq!(args, ["rel", "oci://r/c", "--version", "1", "-n", "ns", "--set", "a=b", "--help"]);
+        let (_, args) = helm_args("helm-oci template -f v.yaml --wait oci://r/c");
+        assert_eq!(args, ["-f", "v.yaml", "--wait", "oci://r/c"]);
+        let (_, args) = helm_args("helm-oci upgrade --help");
+        assert_eq!(args, ["--help"]);
+    }
+
+    #[test]
+    fn debug_reaches_it_wherever_it_stands() {
+        // Right after the command clap takes it as helm-oci's: `run` gets it as `debug_flag`.
+        let (debug, args) = helm_args("helm-oci install --debug rel oci://r/c");
+        assert!(debug);
+        assert_eq!(args, ["rel", "oci://r/c"]);
+        let (debug, args) = helm_args("helm-oci install rel oci://r/c --debug");
+        assert!(!debug);
+        assert_eq!(args, ["rel", "oci://r/c", "--debug"]);
+    }
+
+    #[test]
+    fn own_flag_errors_are_one_line() {
+        let e = OwnFlags::try_parse_from(["--cert-file", "c.pem"]).err().unwrap();
+        assert_eq!(clap_error(&e), "the following required arguments were not provided: --key-file <FILE>");
+        let e = OwnFlags::try_parse_from(["--version"]).err().unwrap();
+        assert_eq!(clap_error(&e), "a value is required for '--version <VERSION>' but none was supplied");
+    }
+}

@@ -1,0 +1,89 @@
+//! Garbage collection, run under the index's lock: a blob no entry uses is deleted. One
+//! written in the last `GRACE` is spared, since another process may have written it for an
+//! entry it is about to add; the blobs of an entry just removed are not, since they were in
+//! use until now (a process that was about to reuse one finds it gone when it adds its
+//! entry, and writes it again). What an entry uses is read from its manifest, or from an
+//! image index and the manifests it names (other tools keep those): while one of them
+//! cannot be read, what an entry uses is unknown, and nothing is deleted.
+
+use super::{Cache, Entry, Index};
+use crate::error::{Error, Result};
+use crate::fs::temp;
+use crate::net::clock;
+use crate::oci::helm::Descriptor;
+use std::collections::HashSet;
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+const GRACE: Duration = Duration::from_secs(3600);
+
+/// What a collection deleted.
+#[derive(Default)]
+pub struct Collected {
+    pub blobs: u32,
+    pub freed: u64,
+}
+
+/// Deletes the blobs `index` does not use: those of `removed` (an entry just taken out of
+/// it) at once, any other once older than `GRACE`. Leftovers of killed runs go too.
+pub fn collect(cache: &Cache, index: &Index, removed: Option<&Entry>) -> Result<Collected> {
+    let mut used = HashSet::new();
+    for entry in &index.manifests {
+        if !uses(cache, &descriptor(entry), &mut used, 0) {
+            return Ok(Collected::default());
+        }
+    }
+    let mut released = HashSet::new();
+    if let Some(entry) = removed {
+        uses(cache, &descriptor(entry), &mut released, 0);
+    }
+    let dir = cache.blob_dir();
+    temp::sweep(&dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Collected::default()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
+    let mut collected = Collected::default();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(temp::TEMP_PREFIX) || used.contains(&name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age > GRACE);
+        if (released.contains(&name) || old) && fs::remove_file(entry.path()).is_ok() {
+            collected.blobs += 1;
+            collected.freed += meta.len();
+        }
+    }
+    Ok(collected)
+}
+
+/// Image indexes nest no deeper than this.
+const MAX_DEPTH: usize = 4;
+
+fn descriptor(entry: &Entry) -> Descriptor {
+    Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size)
+}
+
+/// Adds the hex digests of a manifest (or image index) and of everything it names to
+/// `used`; false if it, or an index's manifest, cannot be read.
+fn uses(cache: &Cache, manifest: &Descriptor, used: &mut HashSet<String>, depth: usize) -> bool {
+    used.insert(hex(&manifest.digest));
+    let Ok(Some(bytes)) = cache.read(manifest) else { return false };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
+    let named = |key: &str| json.get(key).and_then(|v| serde_json::from_value::<Descriptor>(v.clone()).ok());
+    let listed = |key: &str| {
+        json.get(key).and_then(|v| serde_json::from_value::<Vec<Descriptor>>(v.clone()).ok()).unwrap_or_default()
+    };
+    for blob in named("config").into_iter().chain(named("subject")).chain(listed("layers")) {
+        used.insert(hex(&blob.digest));
+    }
+    listed("manifests").iter().all(|m| depth < MAX_DEPTH && uses(cache, m, used, depth + 1))
+}
+
+fn hex(digest: &str) -> String {
+    digest.strip_prefix("sha256:").unwrap_or(digest).to_string()
+}

@@ -1,0 +1,206 @@
+//! Charts as the cache holds them: the name a reference is kept under, finding a cached
+//! reference, and turning a cached chart's blobs into an archive or a directory, loaded by
+//! Helm's rules before anything is written.
+
+use super::{Cache, Entry};
+use crate::chart::archive::{self, Unpacking};
+use crate::chart::legacy;
+use crate::chart::load::{Limits, Loader};
+use crate::chart::metadata::Metadata;
+use crate::error::{Error, Kind, Result};
+use crate::fs::granted;
+use crate::fs::temp::{TempDir, TempFile};
+use crate::oci::helm::{ChartLayers, Descriptor, Manifest};
+use crate::oci::reference::Ref;
+use crate::version::Wanted;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// The name a reference is cached under: `host/repository@digest` if it pins one, else
+/// `host/repository:tag`.
+pub fn name_of(r: &Ref) -> String {
+    match &r.digest {
+        Some(digest) => format!("{}/{}@{digest}", r.registry, r.repository),
+        None => r.to_string(),
+    }
+}
+
+/// The entry a reference names: its own; for a digest, any entry of that manifest in the
+/// same repository; with neither tag nor digest, the newest cached version of the
+/// repository `wanted` admits. Returns the reference completed with the tag found.
+pub fn find(cache: &Cache, r: &Ref, wanted: &Wanted) -> Result<Option<(Ref, Entry)>> {
+    let index = cache.index()?;
+    if let Some(digest) = &r.digest {
+        let repository = format!("{}/{}", r.registry, r.repository);
+        let in_repository = |e: &Entry| {
+            e.reference()
+                .and_then(|name| name.strip_prefix(&repository))
+                .is_some_and(|rest| rest.starts_with([':', '@']))
+        };
+        return Ok(index
+            .manifests
+            .into_iter()
+            .find(|e| e.digest == *digest && in_repository(e))
+            .map(|e| (r.clone(), e)));
+    }
+    if r.tag.is_some() {
+        let name = name_of(r);
+        return Ok(index.manifests.into_iter().find(|e| e.reference() == Some(name.as_str())).map(|e| (r.clone(), e)));
+    }
+    let prefix = format!("{}/{}:", r.registry, r.repository);
+    let tags = index.manifests.iter().filter_map(|e| e.reference()?.strip_prefix(&prefix).map(str::to_string));
+    let Some((_, tag)) = wanted.pick(tags.collect::<Vec<_>>()).into_iter().next() else { return Ok(None) };
+    let r = r.with_tag(&tag);
+    let name = name_of(&r);
+    Ok(index.manifests.into_iter().find(|e| e.reference() == Some(name.as_str())).map(|e| (r, e)))
+}
+
+/// A cached manifest, read and verified.
+pub fn manifest(cache: &Cache, entry: &Entry, subject: &str) -> Result<(Vec<u8>, Manifest)> {
+    let descriptor = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+    let bytes = cache.read(&descriptor)?.ok_or_else(|| not_cached(subject))?;
+    let manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid_chart(subject, format!("the manifest is not valid: {e}")))?;
+    Ok((bytes, manifest))
+}
+
+pub fn not_cached(subject: &str) -> Error {
+    Error::not_found(subject, "it is not in the chart cache")
+}
+
+/// A chart archive, as the cache holds it or rebuilt from a legacy layout.
+pub enum Archive {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl Archive {
+    fn reader(&self) -> Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Archive::File(path) => Box::new(io::BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?)),
+            Archive::Bytes(bytes) => Box::new(&bytes[..]),
+        })
+    }
+}
+
+/// The chart's metadata and archive, from its blobs (present and verified in the cache).
+pub fn chart(cache: &Cache, layers: &ChartLayers, limits: &Limits, subject: &str) -> Result<(Metadata, Archive)> {
+    let read = |blob: &Descriptor| cache.read(blob)?.ok_or_else(|| not_cached(&format!("blob {}", blob.digest)));
+    match layers {
+        ChartLayers::Packaged { config, chart, .. } => {
+            let meta = Metadata::from_config(&read(config)?, subject)?;
+            Ok((meta, Archive::File(cache.blob_path(&chart.digest)?)))
+        }
+        ChartLayers::Split { meta, content, name, version, .. } => {
+            let path = cache.blob_path(&content.digest)?;
+            let file = io::BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
+            let (meta, tgz) =
+                legacy::rebuild(file, &read(meta)?, name, version, *limits).map_err(|why| unloadable(subject, why))?;
+            Ok((meta, Archive::Bytes(tgz)))
+        }
+    }
+}
+
+/// Writes the archive into `dest` as `<name>-<version>.tgz`, once it has loaded as the
+/// chart the config describes.
+pub fn write_archive(
+    archive: &Archive,
+    dest: &Path,
+    meta: &Metadata,
+    limits: &Limits,
+    subject: &str,
+) -> Result<PathBuf> {
+    let mut tgz = TempFile::create_in(dest)?;
+    let temp = tgz.path().to_path_buf();
+    io::copy(&mut archive.reader()?, tgz.file()).map_err(|e| Error::io(&temp, e))?;
+    let reader = io::BufReader::new(File::open(&temp).map_err(|e| Error::io(&temp, e))?);
+    let chart = archive::load(reader, &Loader::new(*limits, false), 0).map_err(|why| unloadable(subject, why))?;
+    same_chart(&chart.meta, meta, subject)?;
+    let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
+    tgz.persist(&path)?;
+    Ok(path)
+}
+
+/// What unpacking may do with a `<dest>/<name>` already there.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Existing {
+    /// Refuse it, whatever it is (`pull --untar`, as Helm does).
+    Refuse,
+    /// Replace it if it is an empty directory.
+    ReplaceEmpty,
+    /// Replace it (`export --force`).
+    Replace,
+}
+
+/// Unpacks the archive as `<dest>/<chart name>/`, checked on the way and moved into place
+/// only once complete.
+pub fn unpack(
+    archive: &Archive,
+    dest: &Path,
+    meta: &Metadata,
+    limits: &Limits,
+    subject: &str,
+    existing: Existing,
+) -> Result<PathBuf> {
+    let target = dest.join(&meta.name);
+    let occupied = match fs::symlink_metadata(&target) {
+        Err(_) => false,
+        Ok(m) if existing == Existing::Replace && m.is_dir() => true,
+        Ok(m) if existing == Existing::ReplaceEmpty && m.is_dir() && is_empty(&target) => true,
+        Ok(_) if existing == Existing::Refuse => {
+            return Err(Error::new(
+                Kind::Io,
+                "failed to untar",
+                format!("a file or directory with the name {} already exists", target.display()),
+            ));
+        }
+        Ok(m) => {
+            let why =
+                if m.is_dir() { "it is not an empty directory (--force replaces it)" } else { "it is not a directory" };
+            return Err(Error::new(Kind::Io, target.display().to_string(), why));
+        }
+    };
+    let staging = TempDir::create_in(dest)?;
+    let (chart, unpacked) =
+        archive::unpack(archive.reader()?, staging.path(), &Loader::new(*limits, false)).map_err(|e| match e {
+            Unpacking::Chart(why) => unloadable(subject, why),
+            Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
+        })?;
+    same_chart(&chart.meta, meta, subject)?;
+    // The old directory goes only once the new one is complete, by way of the staging
+    // directory, and comes back if the new one cannot take its place.
+    let old = staging.path().join("replaced");
+    if occupied {
+        granted::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
+    }
+    if let Err(e) = granted::rename(&unpacked, &target) {
+        if occupied {
+            let _ = granted::rename(&old, &target);
+        }
+        return Err(Error::io(&target, e));
+    }
+    Ok(target)
+}
+
+fn is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// What the archive holds must be the chart the config describes.
+fn same_chart(loaded: &Metadata, config: &Metadata, subject: &str) -> Result<()> {
+    if loaded.name != config.name || loaded.version != config.version {
+        return Err(Error::invalid_chart(
+            subject,
+            format!(
+                "the chart layer holds {} {} where the config says {} {}",
+                loaded.name, loaded.version, config.name, config.version
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn unloadable(subject: &str, why: String) -> Error {
+    Error::invalid_chart(format!("{subject}: the chart layer is not a chart Helm can load"), why)
+}

@@ -1,0 +1,101 @@
+//! The index's lock: a file created exclusively (git's `index.lock`), since wasi:filesystem
+//! has no `flock`. Holders keep it for milliseconds (read, change and rewrite the index),
+//! so a waiter polls. The file holds its holder's token: the run's id (`HELM_OCI_RUN`, so
+//! that a host stopping a run can remove its lock) and a random part.
+//!
+//! A lock untouched for `STALE` was left by a killed run. A waiter takes it over by
+//! renaming it away and checking that what it moved is the stale lock it saw: two waiters
+//! may both see it stale, and the later rename may then move the earlier one's fresh lock,
+//! which is put back (by a hard link, which fails if yet another lock exists meanwhile).
+
+use crate::error::{Error, Kind, Result};
+use crate::fs::{granted, temp};
+use crate::net::clock;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+const LOCK_FILE: &str = "index.json.lock";
+/// A lock untouched this long belongs to no live run.
+const STALE: Duration = Duration::from_secs(30);
+/// How long a run waits for the lock; longer than `STALE`, so a dead run's lock is taken.
+const WAIT: u64 = 45 * clock::SECOND;
+
+/// The lock, held until dropped.
+pub struct Lock {
+    path: PathBuf,
+    token: String,
+}
+
+impl Lock {
+    pub fn acquire(root: &Path) -> Result<Lock> {
+        let path = root.join(LOCK_FILE);
+        let token = format!("{}-{:016x}", temp::run(), wasip2::random::random::get_random_u64());
+        let start = clock::now();
+        loop {
+            match granted::create_new(&path) {
+                Ok(mut file) => {
+                    let lock = Lock { path, token };
+                    // Dropping `lock` on failure removes the empty file.
+                    file.write_all(lock.token.as_bytes()).map_err(|e| Error::io(&lock.path, e))?;
+                    return Ok(lock);
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+            if let Some(seen) = stale(&path) {
+                take_over(root, &path, &seen, &token);
+                continue;
+            }
+            if clock::now().saturating_sub(start) > WAIT {
+                return Err(Error::new(
+                    Kind::Io,
+                    path.display().to_string(),
+                    "the chart cache stayed locked by another helm-oci; if none is running, remove this file",
+                ));
+            }
+            // 5 to 20 ms, at random, so that waiters do not all retry at once.
+            clock::pause((5 + wasip2::random::random::get_random_u64() % 16) * clock::MILLISECOND);
+        }
+    }
+
+    /// Whether this holder still holds the lock: one paused for longer than `STALE` may
+    /// have lost it to a waiter, and must not write then.
+    pub fn held(&self) -> bool {
+        fs::read(&self.path).is_ok_and(|held| held == self.token.as_bytes())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // A lock taken over as stale is the successor's now: leave it.
+        if self.held() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The content of a lock untouched for `STALE`, if it is one.
+fn stale(path: &Path) -> Option<Vec<u8>> {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
+    let old = fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|age| age > STALE));
+    if !old {
+        return None;
+    }
+    fs::read(path).ok()
+}
+
+/// Moves a stale lock away; a fresh one moved by mistake goes back.
+fn take_over(root: &Path, path: &Path, seen: &[u8], token: &str) {
+    let away = root.join(format!("{}{token}.stale-lock", temp::TEMP_PREFIX));
+    if granted::rename(path, &away).is_err() {
+        return;
+    }
+    if fs::read(&away).is_ok_and(|moved| moved != seen) {
+        let _ = fs::hard_link(&away, path);
+    }
+    let _ = fs::remove_file(&away);
+}

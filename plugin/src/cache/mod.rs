@@ -1,0 +1,149 @@
+//! The local chart cache: an OCI image layout (image-spec `image-layout.md`), the format
+//! Helm 3.0–3.6's cache used and that oras, crane and regctl read:
+//!
+//! ```text
+//! <cache>/oci-layout            {"imageLayoutVersion":"1.0.0"}
+//! <cache>/index.json            one entry per reference, annotated with its full name
+//! <cache>/index.json.lock       held while index.json is rewritten
+//! <cache>/blobs/sha256/<hex>    manifests, configs and chart layers, each kept once
+//! ```
+//!
+//! Blobs are named by their content, so writing one needs no lock: it is written under a
+//! temp name, verified, and renamed into place. Only `index.json` is shared mutable state;
+//! it is rewritten whole (temp file, rename) under a lock file created exclusively (there
+//! is no `flock` in wasi:filesystem). Every read of a blob verifies its digest.
+
+mod blobs;
+mod gc;
+pub mod held;
+mod index;
+mod lock;
+
+pub use gc::Collected;
+pub use index::{Entry, Index, Shown};
+
+use crate::error::{Error, Result};
+use crate::fs::granted;
+use crate::fs::temp::TempFile;
+use crate::oci::helm::Descriptor;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// A cache directory, granted by the host.
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// Opens a cache for reading; a directory that is not one yet reads as empty.
+    pub fn open(root: &Path) -> Cache {
+        Cache { root: root.to_path_buf() }
+    }
+
+    /// Opens a cache for writing, laying it out if it is new.
+    pub fn create(root: &Path) -> Result<Cache> {
+        let cache = Cache::open(root);
+        let blobs = cache.blob_dir();
+        granted::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        let layout = root.join(LAYOUT_FILE);
+        if !layout.is_file() {
+            let mut file = TempFile::create_in(root)?;
+            file.file().write_all(LAYOUT.as_bytes()).map_err(|e| Error::io(&layout, e))?;
+            file.persist(&layout)?;
+        }
+        Ok(cache)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    /// The index as it stands; entries may change as soon as it is read.
+    pub fn index(&self) -> Result<Index> {
+        Index::read(&self.root)
+    }
+
+    /// Puts `entry` in the index in place of any entry of the same name, once every blob
+    /// it needs is present: another process's garbage collection may have removed one
+    /// since it was written, and then the caller must write it again (`Missing`).
+    pub fn tag(&self, entry: Entry, blobs: &[&Descriptor]) -> Result<Tagged> {
+        let (lock, mut index) = self.locked()?;
+        let missing: Vec<String> = blobs.iter().filter(|b| !self.has(b)).map(|b| b.digest.clone()).collect();
+        if !missing.is_empty() {
+            return Ok(Tagged::Missing(missing));
+        }
+        let name = entry.reference().map(str::to_string);
+        index.manifests.retain(|e| e.reference().map(str::to_string) != name);
+        index.manifests.push(entry);
+        index.manifests.sort_by(|a, b| a.reference().cmp(&b.reference()));
+        self.commit(&lock, &index)?;
+        Ok(Tagged::Done)
+    }
+
+    /// Removes the entry of that name, then the blobs nothing else uses (the index is
+    /// written first: a failure between the two leaves unused blobs, never an entry without
+    /// its blobs). Returns the entry and the bytes freed.
+    pub fn remove(&self, name: &str) -> Result<Option<(Entry, u64)>> {
+        let (lock, mut index) = self.locked()?;
+        let Some(at) = index.manifests.iter().position(|e| e.reference() == Some(name)) else {
+            return Ok(None);
+        };
+        let removed = index.manifests.remove(at);
+        self.commit(&lock, &index)?;
+        let freed = gc::collect(self, &index, Some(&removed))?.freed;
+        Ok(Some((removed, freed)))
+    }
+
+    /// Deletes every blob no entry uses (but recent ones) and leftovers of killed runs.
+    pub fn prune(&self) -> Result<Collected> {
+        let (_lock, index) = self.locked()?;
+        gc::collect(self, &index, None)
+    }
+
+    /// The lock, and the index as it stands under it.
+    fn locked(&self) -> Result<(lock::Lock, Index)> {
+        let lock = lock::Lock::acquire(&self.root)?;
+        let index = Index::read(&self.root)?;
+        Ok((lock, index))
+    }
+
+    /// Writes the index back, if the lock is still this run's.
+    fn commit(&self, lock: &lock::Lock, index: &Index) -> Result<()> {
+        if !lock.held() {
+            return Err(Error::new(
+                crate::error::Kind::Io,
+                self.root.display().to_string(),
+                "this run was too slow to keep the chart cache's lock (another took it over); try again",
+            ));
+        }
+        index.write(&self.root)
+    }
+}
+
+/// Whether an entry went into the index.
+#[must_use]
+pub enum Tagged {
+    Done,
+    /// These blobs were gone when the entry was to be added.
+    Missing(Vec<String>),
+}
+
+/// How many times a writer puts its blobs back when another process's garbage collection
+/// removed one before its entry went into the index.
+pub const TAG_TRIES: usize = 3;
+
+/// The blobs went each time they were put back (something is pruning in a loop).
+pub fn kept_removing(cache: &Path) -> Error {
+    Error::new(
+        crate::error::Kind::Io,
+        cache.display().to_string(),
+        "another helm-oci kept removing this chart's blobs from the cache",
+    )
+}

@@ -1,0 +1,163 @@
+//! A chart laid out as Helm pushes it: the archive (packaged on the way from a directory),
+//! the config (Chart.yaml as JSON), the provenance file if one sits beside the archive, and
+//! the manifest naming them, under the reference it goes to. `push` uploads it; `save`
+//! puts it in the cache.
+
+use crate::chart::load::{self, Limits, Loader};
+use crate::chart::{archive, directory, metadata::Metadata, package};
+use crate::digest::{self, Hashing};
+use crate::error::{Error, Result};
+use crate::net::clock;
+use crate::oci::helm::{self, Descriptor, Manifest};
+use crate::oci::reference::{self, Ref};
+use crate::oci::timestamp;
+use crate::oci::upload::Content;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// A chart ready to go to `target`.
+pub struct Artifact {
+    pub target: Ref,
+    pub meta: Metadata,
+    pub manifest: Vec<u8>,
+    pub manifest_digest: String,
+    pub config: Descriptor,
+    config_bytes: Vec<u8>,
+    pub layer: Descriptor,
+    prov: Option<(Descriptor, Vec<u8>)>,
+    source: Source,
+    pub warnings: Vec<String>,
+}
+
+impl Artifact {
+    /// Loads (and, for a directory, packages) the chart at `path` for `remote`: `host/namespace`
+    /// (the chart goes to `<namespace>/<name>:<version>`; with `names_repository`, to
+    /// `host/namespace:<version>`) or a reference with a tag.
+    pub fn build(
+        path: &Path,
+        remote: &Ref,
+        names_repository: bool,
+        limits: &Limits,
+        source_date_epoch: Option<i64>,
+    ) -> Result<Artifact> {
+        if remote.digest.is_some() {
+            return Err(Error::invalid_reference(
+                format!("a chart cannot go to a digest ({remote})"),
+                "give oci://host/namespace or a tag",
+            ));
+        }
+        let source = Source::open(path, limits, source_date_epoch)?;
+        let meta = source.meta().clone();
+        let version_tag = reference::normalise_tag(&meta.version);
+        let mut warnings = Vec::new();
+        let target = match &remote.tag {
+            None if names_repository => remote.with_tag(&version_tag),
+            None => {
+                if !reference::is_path_component(&meta.name) {
+                    return Err(Error::invalid_chart(
+                        format!("chart name {:?}", meta.name),
+                        "it cannot be an OCI repository name (lowercase letters, digits, '.', '_', '-')",
+                    ));
+                }
+                Ref { repository: format!("{}/{}", remote.repository, meta.name), ..remote.with_tag(&version_tag) }
+            }
+            Some(tag) => {
+                if *tag != version_tag {
+                    warnings.push(format!(
+                        "{} {} goes to tag {tag:?}: Helm resolves charts only by semver version tags, \
+                         so `helm pull --version` will not find this one",
+                        meta.name, meta.version
+                    ));
+                }
+                remote.clone()
+            }
+        };
+        let config_bytes = helm::go_json(&meta);
+        let config = Descriptor::of(helm::CONFIG, &config_bytes);
+        let (layer, _) = source.layer();
+        let prov = source.provenance()?.map(|bytes| (Descriptor::of(helm::PROVENANCE, &bytes), bytes));
+        let layers = std::iter::once(layer.clone()).chain(prov.iter().map(|(d, _)| d.clone())).collect();
+        let annotations = helm::chart_annotations(&meta, &timestamp::rfc3339(source.created()));
+        let manifest = helm::go_json(&Manifest::for_chart(config.clone(), layers, annotations));
+        let manifest_digest = digest::of_bytes(&manifest);
+        Ok(Artifact { target, meta, manifest, manifest_digest, config, config_bytes, layer, prov, source, warnings })
+    }
+
+    /// The blobs the manifest names, each with where its bytes are.
+    pub fn blobs(&self) -> Vec<(&Descriptor, Content<'_>)> {
+        let mut blobs = vec![(&self.config, Content::Bytes(&self.config_bytes)), (&self.layer, self.source.layer().1)];
+        if let Some((prov, bytes)) = &self.prov {
+            blobs.push((prov, Content::Bytes(bytes)));
+        }
+        blobs
+    }
+}
+
+/// The chart: a directory packaged in memory, or an archive read from its file. Either way
+/// the chart has loaded by Helm's rules first, so what is pushed Helm can load.
+enum Source {
+    Packaged { archive: Vec<u8>, meta: Metadata, created: i64 },
+    Archive { path: PathBuf, meta: Metadata, created: i64, digest: String, size: u64 },
+}
+
+impl Source {
+    fn open(path: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Source> {
+        let origin = path.display().to_string();
+        let stat = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        // A time in the future (a clock set wrong, a file from elsewhere) is never stamped.
+        let now = clock::wall_seconds();
+        if stat.is_dir() {
+            let (files, newest) = directory::files(path, limits)?;
+            let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
+            load::check_dependencies(&chart).map_err(|why| Error::invalid_chart(&origin, why))?;
+            let created = source_date_epoch.unwrap_or(newest).min(now);
+            let archive = package::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
+            return Ok(Source::Packaged { archive, meta: chart.meta, created });
+        }
+        // The archive is hashed as it is checked: one read before the upload's.
+        let mut reader = Hashing::new(io::BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?));
+        let chart = archive::load(&mut reader, &Loader::new(*limits, false), 0)
+            .map_err(|why| Error::invalid_chart(format!("{origin} is not a valid chart archive"), why))?;
+        let (digest, size) = reader.finish().map_err(|e| Error::io(path, e))?;
+        // Helm stamps `created` with the archive's modification time.
+        let mtime =
+            stat.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64);
+        let created = source_date_epoch.unwrap_or(mtime).min(now);
+        Ok(Source::Archive { path: path.to_path_buf(), meta: chart.meta, created, digest, size })
+    }
+
+    fn meta(&self) -> &Metadata {
+        match self {
+            Source::Packaged { meta, .. } | Source::Archive { meta, .. } => meta,
+        }
+    }
+
+    fn created(&self) -> i64 {
+        match self {
+            Source::Packaged { created, .. } | Source::Archive { created, .. } => *created,
+        }
+    }
+
+    /// The chart layer's descriptor and where its bytes come from.
+    fn layer(&self) -> (Descriptor, Content<'_>) {
+        let (digest, size, content) = match self {
+            Source::Packaged { archive, .. } => {
+                (digest::of_bytes(archive), archive.len() as u64, Content::Bytes(archive))
+            }
+            Source::Archive { path, digest, size, .. } => (digest.clone(), *size, Content::File(path)),
+        };
+        (Descriptor::new(helm::CHART, digest, size), content)
+    }
+
+    /// The provenance file Helm pushes along with an archive, if one sits beside it.
+    fn provenance(&self) -> Result<Option<Vec<u8>>> {
+        let Source::Archive { path, .. } = self else { return Ok(None) };
+        let prov = PathBuf::from(format!("{}.prov", path.display()));
+        if !prov.is_file() {
+            return Ok(None);
+        }
+        fs::read(&prov).map(Some).map_err(|e| Error::io(&prov, e))
+    }
+}
