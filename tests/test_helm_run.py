@@ -308,3 +308,20 @@ def test_help_names_our_flags_and_where_the_rest_go(helm_oci, helm, verb):
     assert f"Usage: helm oci {verb} " in p.stdout
     assert "--offline" in p.stdout and "--plain-http" in p.stdout and f"helm {verb} --help" in p.stdout
     assert helm.calls() == []
+
+
+@pytest.mark.parametrize("layout", ["helm 3.0-3.6", "early two-layer"])
+def test_charts_in_legacy_layouts_are_installed(helm_oci, helm, registry, layout):
+    from conftest import tgz
+    from test_cache_trouble import OLD_FILES, push_alpha
+    if layout == "early two-layer":
+        push_alpha(registry)
+        ref, name, version = f"oci://{registry.host}/alpha/legacy:1.2.3", "legacy", "1.2.3"
+    else:
+        config = json.dumps({"apiVersion": "v2", "name": "old", "version": "0.3.0"}).encode()
+        registry.put_chart("legacy/old", "0.3.0", config, tgz(OLD_FILES), layer_type="application/tar+gzip")
+        ref, name, version = f"oci://{registry.host}/legacy/old:0.3.0", "old", "0.3.0"
+    helm_oci.run("install", "rel", ref, "--plain-http", env=helm.env("3"))
+    call = helm.only_chart_call()
+    assert call["argv"] == ["install", "rel", call["chart"]]
+    assert_ran_on_the_chart(call, name, version)

@@ -36,10 +36,12 @@ impl Lock {
         loop {
             match granted::create_new(&path) {
                 Ok(mut file) => {
-                    let lock = Lock { path, token };
-                    // Dropping `lock` on failure removes the empty file.
-                    file.write_all(lock.token.as_bytes()).map_err(|e| Error::io(&lock.path, e))?;
-                    return Ok(lock);
+                    if let Err(e) = file.write_all(token.as_bytes()) {
+                        // A lock that does not say whose it is would only wait out `STALE`.
+                        let _ = fs::remove_file(&path);
+                        return Err(Error::io(&path, e));
+                    }
+                    return Ok(Lock { path, token });
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(&path, e)),
