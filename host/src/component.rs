@@ -7,13 +7,17 @@
 //! and the component file's identity (size and modification time; a rebuild changes
 //! both). A warm start only maps it: it neither reads nor hashes the 1 MB component. Where
 //! the install directory cannot be written, the component is compiled for each run.
+//!
+//! The component and the host are built together: an instance whose exports do not fit
+//! this host's WIT, or whose version is not the host's, is refused with one line that says
+//! to reinstall.
 
 use anyhow::{Context, Result};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::{env, fs};
-use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -39,10 +43,42 @@ fn install_dir() -> Result<PathBuf> {
     Ok(exe.parent().unwrap_or(Path::new(".")).to_path_buf())
 }
 
+fn component_path() -> Result<PathBuf> {
+    Ok(install_dir()?.join(COMPONENT_FILE))
+}
+
+/// What to do about a component that does not belong to this host.
+const REINSTALL: &str = "reinstall the plugin (or run host/build.sh)";
+
+/// Instantiates the component and checks that it is this host's: its exports fit this WIT
+/// and its version is this host's (one cheap call).
+pub async fn instantiate<T: Send + 'static>(
+    store: &mut Store<T>,
+    component: &Component,
+    linker: &Linker<T>,
+) -> Result<Plugin> {
+    let host = env!("CARGO_PKG_VERSION");
+    let path = || component_path().map(|p| p.display().to_string()).unwrap_or_else(|_| COMPONENT_FILE.into());
+    let misfit = || {
+        format!("the component {} does not match this helm-oci {host} (built from another WIT?): {REINSTALL}", path())
+    };
+    let plugin = Plugin::instantiate_async(&mut *store, component, linker)
+        .await
+        .map_err(anyhow::Error::from)
+        .with_context(misfit)?;
+    let version = plugin.helm_oci_plugin_about().call_version(&mut *store).await?;
+    anyhow::ensure!(
+        version == host,
+        "the component {} is version {version} but this helm-oci is {host}: {REINSTALL}",
+        path()
+    );
+    Ok(plugin)
+}
+
 /// Loads the component, compiled on first use.
 pub fn load(engine: &Engine) -> Result<Component> {
-    let dir = install_dir()?;
-    let wasm_path = dir.join(COMPONENT_FILE);
+    let wasm_path = component_path()?;
+    let dir = wasm_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let unreadable = || format!("cannot read the component {} (was helm-oci built?)", wasm_path.display());
     let stat = fs::metadata(&wasm_path).with_context(unreadable)?;
     let modified = stat.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();

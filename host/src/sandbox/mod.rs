@@ -156,7 +156,7 @@ impl Session {
                 engine.increment_epoch();
             }
         });
-        let plugin = Plugin::instantiate_async(&mut store, &component, &linker).await?;
+        let plugin = component::instantiate(&mut store, &component, &linker).await?;
         // The chart cache writes its blobs' temp files beside its blobs, a level down.
         let writable = grants
             .dirs
