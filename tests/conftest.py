@@ -236,3 +236,34 @@ def helm4(*args):
 
 def files_left(directory: Path):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def helm3_plugin_env(plugin_dir: Path, home: Path, plugins: Path, path: str):
+    """The environment Helm 3 (and 4) runs a plugin with; Helm's homes under `home/helm3`."""
+    helm = home / "helm3"
+    return {
+        "PATH": path, "HOME": str(home),
+        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(plugin_dir), "HELM_BIN": "/usr/local/bin/helm",
+        "HELM_DEBUG": "false", "HELM_PLUGINS": str(plugins),
+        "HELM_CACHE_HOME": str(helm / "cache"), "HELM_CONFIG_HOME": str(helm / "config"),
+        "HELM_DATA_HOME": str(helm / "data"),
+        "HELM_REGISTRY_CONFIG": str(helm / "config" / "registry" / "config.json"),
+        "HELM_REPOSITORY_CACHE": str(helm / "cache" / "repository"),
+        "HELM_REPOSITORY_CONFIG": str(helm / "config" / "repositories.yaml"),
+        "HELM_NAMESPACE": "default", "HELM_KUBECONTEXT": "",
+    }
+
+
+def helm2_plugin_env(plugin_dir: Path, home: Path, plugins: Path, path: str):
+    """The environment Helm 2 runs a plugin with; its home is `home/.helm`."""
+    helm = home / ".helm"
+    return {
+        "PATH": path, "HOME": str(home),
+        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(plugin_dir), "HELM_BIN": "helm",
+        "HELM_PLUGIN": str(plugins), "HELM_HOME": str(helm),
+        "HELM_PATH_REPOSITORY": str(helm / "repository"),
+        "HELM_PATH_REPOSITORY_FILE": str(helm / "repository" / "repositories.yaml"),
+        "HELM_PATH_CACHE": str(helm / "repository" / "cache"),
+        "HELM_PATH_LOCAL_REPOSITORY": str(helm / "repository" / "local"),
+        "HELM_PATH_STARTER": str(helm / "starters"), "TILLER_HOST": "", "TILLER_NAMESPACE": "kube-system",
+    }

@@ -5,7 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import BIN, REPO, files_left
+from conftest import BIN, REPO, files_left, helm2_plugin_env, helm3_plugin_env
 
 LEGACY_FIELDS = {"name", "version", "usage", "description", "command", "hooks", "ignoreFlags"}
 
@@ -29,17 +29,7 @@ def run_as_plugin(env, args):
 def test_helm3_environment(helm_oci, registry, chart, tmp_path):
     standalone = helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
     helm_home = tmp_path / "helm3"
-    env = {
-        "PATH": os.environ["PATH"], "HOME": str(tmp_path),
-        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(REPO), "HELM_BIN": "/usr/local/bin/helm",
-        "HELM_DEBUG": "false", "HELM_PLUGINS": str(helm_home / "plugins"),
-        "HELM_CACHE_HOME": str(helm_home / "cache"), "HELM_CONFIG_HOME": str(helm_home / "config"),
-        "HELM_DATA_HOME": str(helm_home / "data"),
-        "HELM_REGISTRY_CONFIG": str(helm_home / "config" / "registry" / "config.json"),
-        "HELM_REPOSITORY_CACHE": str(helm_home / "cache" / "repository"),
-        "HELM_REPOSITORY_CONFIG": str(helm_home / "config" / "repositories.yaml"),
-        "HELM_NAMESPACE": "default", "HELM_KUBECONTEXT": "",
-    }
+    env = helm3_plugin_env(REPO, tmp_path, helm_home / "plugins", os.environ["PATH"])
     p = run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"])
     assert (p.returncode, p.stdout, p.stderr) == (0, standalone.stdout, "")
     # The compiled component lives beside the binary, never in Helm's (writable) cache.
@@ -55,15 +45,7 @@ def test_helm3_environment(helm_oci, registry, chart, tmp_path):
 
 def test_helm2_environment(registry, chart, tmp_path):
     helm_home = tmp_path / ".helm"
-    env = {
-        "PATH": os.environ["PATH"], "HOME": str(tmp_path),
-        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(REPO), "HELM_BIN": "helm", "HELM_PLUGIN": str(helm_home / "plugins"),
-        "HELM_HOME": str(helm_home), "HELM_PATH_REPOSITORY": str(helm_home / "repository"),
-        "HELM_PATH_REPOSITORY_FILE": str(helm_home / "repository" / "repositories.yaml"),
-        "HELM_PATH_CACHE": str(helm_home / "repository" / "cache"),
-        "HELM_PATH_LOCAL_REPOSITORY": str(helm_home / "repository" / "local"),
-        "HELM_PATH_STARTER": str(helm_home / "starters"), "TILLER_HOST": "", "TILLER_NAMESPACE": "kube-system",
-    }
+    env = helm2_plugin_env(REPO, tmp_path, helm_home / "plugins", os.environ["PATH"])
     p = run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"])
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith(f"Pushed: {registry.host}/charts/mychart:0.1.0\nDigest: sha256:")

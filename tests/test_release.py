@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, files_left
+from conftest import REPO, files_left, helm2_plugin_env, helm3_plugin_env
 
 # A PATH without cargo or rustup: what a user of the release archive has.
 CLEAN_PATH = "/usr/bin:/bin"
@@ -51,32 +51,11 @@ def no_cargo():
 
 
 def helm3_env(plugin_dir: Path, home: Path):
-    helm = home / "helm3"
-    return {
-        "PATH": CLEAN_PATH, "HOME": str(home),
-        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(plugin_dir), "HELM_BIN": "/usr/local/bin/helm",
-        "HELM_DEBUG": "false", "HELM_PLUGINS": str(plugin_dir.parent),
-        "HELM_CACHE_HOME": str(helm / "cache"), "HELM_CONFIG_HOME": str(helm / "config"),
-        "HELM_DATA_HOME": str(helm / "data"),
-        "HELM_REGISTRY_CONFIG": str(helm / "config" / "registry" / "config.json"),
-        "HELM_REPOSITORY_CACHE": str(helm / "cache" / "repository"),
-        "HELM_REPOSITORY_CONFIG": str(helm / "config" / "repositories.yaml"),
-        "HELM_NAMESPACE": "default", "HELM_KUBECONTEXT": "",
-    }
+    return helm3_plugin_env(plugin_dir, home, plugin_dir.parent, CLEAN_PATH)
 
 
 def helm2_env(plugin_dir: Path, home: Path):
-    helm = home / ".helm"
-    return {
-        "PATH": CLEAN_PATH, "HOME": str(home),
-        "HELM_PLUGIN_NAME": "oci", "HELM_PLUGIN_DIR": str(plugin_dir), "HELM_BIN": "helm",
-        "HELM_PLUGIN": str(plugin_dir.parent), "HELM_HOME": str(helm),
-        "HELM_PATH_REPOSITORY": str(helm / "repository"),
-        "HELM_PATH_REPOSITORY_FILE": str(helm / "repository" / "repositories.yaml"),
-        "HELM_PATH_CACHE": str(helm / "repository" / "cache"),
-        "HELM_PATH_LOCAL_REPOSITORY": str(helm / "repository" / "local"),
-        "HELM_PATH_STARTER": str(helm / "starters"), "TILLER_HOST": "", "TILLER_NAMESPACE": "kube-system",
-    }
+    return helm2_plugin_env(plugin_dir, home, plugin_dir.parent, CLEAN_PATH)
 
 
 def run_hook(env):

@@ -75,13 +75,13 @@ impl Cache {
         digest::verify(&subject, (&blob.digest, blob.size), (actual, size))
     }
 
-    /// Stores bytes as a blob, verified against its descriptor.
-    pub fn put(&self, blob: &Descriptor, bytes: &[u8]) -> Result<()> {
+    /// Stores content (bytes, or a file) as a blob, verified against its descriptor.
+    pub fn put(&self, blob: &Descriptor, mut content: impl Read) -> Result<()> {
         if self.has(blob) {
             return Ok(());
         }
         let mut writer = self.writer(blob)?;
-        writer.write_all(bytes).map_err(|e| Error::io(&writer.path, e))?;
+        io::copy(&mut content, &mut writer).map_err(|e| Error::io(&writer.path, e))?;
         writer.finish()
     }
 

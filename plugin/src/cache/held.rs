@@ -56,6 +56,21 @@ pub fn find(cache: &Cache, r: &Ref, wanted: &Wanted) -> Result<Option<(Ref, Entr
     Ok(index.manifests.into_iter().find(|e| e.reference() == Some(name.as_str())).map(|e| (r, e)))
 }
 
+/// The entry a reference names, as `find` finds it, or an error saying it is not cached.
+pub fn entry(cache: &Cache, r: &Ref) -> Result<(Ref, Entry)> {
+    find(cache, r, &Wanted::default())?.ok_or_else(|| not_cached(&r.to_string()))
+}
+
+/// Verifies that the cache holds each of these blobs whole; one it lacks is an error.
+pub fn require<'d>(cache: &Cache, blobs: impl IntoIterator<Item = &'d Descriptor>, subject: &str) -> Result<()> {
+    for blob in blobs {
+        if !cache.verify(blob)? {
+            return Err(not_cached(&format!("{subject}: blob {}", blob.digest)));
+        }
+    }
+    Ok(())
+}
+
 /// A cached manifest, read and verified.
 pub fn manifest(cache: &Cache, entry: &Entry, subject: &str) -> Result<(Vec<u8>, Manifest)> {
     let descriptor = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);

@@ -5,7 +5,6 @@ use crate::cache::{Cache, Collected, Entry};
 use crate::chart::load::Limits;
 use crate::error::{Error, Result};
 use crate::oci::reference::Ref;
-use crate::version::Wanted;
 use std::path::{Path, PathBuf};
 
 /// Every cached reference (entries other tools wrote without a name are not).
@@ -25,17 +24,11 @@ pub struct Export {
 /// Writes a cached chart out as `<destination>/<name>/`, verified and loaded first.
 pub fn export(export: Export) -> Result<(Entry, PathBuf)> {
     let cache = Cache::open(&export.cache);
-    let subject = export.reference.to_string();
-    let (r, entry) =
-        held::find(&cache, &export.reference, &Wanted::default())?.ok_or_else(|| held::not_cached(&subject))?;
+    let (r, entry) = held::entry(&cache, &export.reference)?;
     let subject = r.to_string();
     let (_, manifest) = held::manifest(&cache, &entry, &subject)?;
     let layers = manifest.chart_layers(&subject)?;
-    for blob in layers.blobs() {
-        if !cache.verify(blob)? {
-            return Err(held::not_cached(&format!("{subject}: blob {}", blob.digest)));
-        }
-    }
+    held::require(&cache, layers.blobs(), &subject)?;
     let (meta, archive) = held::chart(&cache, &layers, &export.limits, &subject)?;
     let existing = if export.force { Existing::Replace } else { Existing::ReplaceEmpty };
     let path = held::unpack(&archive, &export.destination, &meta, &export.limits, &subject, existing)?;
@@ -50,7 +43,7 @@ pub fn remove(cache: &Path, reference: &Ref) -> Result<(Entry, u64)> {
     if reference.tag.is_none() && reference.digest.is_none() {
         return Err(Error::invalid_reference(format!("cannot remove {subject}"), "give its tag or digest"));
     }
-    let (_, entry) = held::find(&cache, reference, &Wanted::default())?.ok_or_else(|| held::not_cached(&subject))?;
+    let (_, entry) = held::entry(&cache, reference)?;
     // Gone meanwhile (another process removed it) reads as not cached, too.
     let removed = match entry.reference() {
         Some(name) => cache.remove(name)?,

@@ -139,7 +139,7 @@ impl Source<'_> {
         let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
         let fetched = manifests::fetch(self.client, &r.repository, manifest_ref, self.subject).await?;
         let digest = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
-        self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes)?;
+        self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
         Ok((fetched.bytes, digest))
     }
 

@@ -14,7 +14,6 @@ use crate::oci::helm::{self, Descriptor};
 use crate::oci::reference::Ref;
 use crate::oci::upload::Content;
 use crate::oci::{blobs, manifests, upload};
-use crate::version::Wanted;
 use futures::future::join;
 use std::path::{Path, PathBuf};
 
@@ -55,15 +54,11 @@ pub async fn run_cached(cache: &Path, reference: Ref, connection: Connection) ->
     if reference.tag.is_none() {
         return Err(Error::invalid_reference(format!("cannot push {subject}"), "give the tag it was saved under"));
     }
-    let (_, entry) = held::find(&cache, &reference, &Wanted::default())?.ok_or_else(|| held::not_cached(&subject))?;
+    let (_, entry) = held::entry(&cache, &reference)?;
     let (manifest_bytes, manifest) = held::manifest(&cache, &entry, &subject)?;
-    let mut paths = Vec::new();
-    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        if !cache.verify(blob)? {
-            return Err(held::not_cached(&format!("{subject}: blob {}", blob.digest)));
-        }
-        paths.push((blob, cache.blob_path(&blob.digest)?));
-    }
+    let named: Vec<&Descriptor> = std::iter::once(&manifest.config).chain(&manifest.layers).collect();
+    held::require(&cache, named.iter().copied(), &subject)?;
+    let paths = named.into_iter().map(|blob| Ok((blob, cache.blob_path(&blob.digest)?))).collect::<Result<Vec<_>>>()?;
     let blobs: Vec<(&Descriptor, Content)> = paths.iter().map(|(blob, path)| (*blob, Content::File(path))).collect();
     let client = Client::new(&reference.endpoint, &connection);
     upload(&client, &reference, &blobs, (&entry.media_type, &manifest_bytes)).await?;

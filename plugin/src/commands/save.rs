@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::net::clock;
 use crate::oci::helm::{self, Descriptor};
 use crate::oci::upload::Content;
+use std::fs::File;
 use std::path::PathBuf;
 
 pub struct Save {
@@ -46,11 +47,10 @@ pub fn run(save: Save) -> Result<Saved> {
         for (blob, content) in &blobs {
             put(&cache, blob, content)?;
         }
-        cache.put(&manifest, &artifact.manifest)?;
+        cache.put(&manifest, &artifact.manifest[..])?;
         let name = held::name_of(&artifact.target);
         let entry = Entry::new(&name, (helm::MANIFEST, &manifest.digest, manifest.size), shown());
         if let Tagged::Done = cache.tag(entry.clone(), &needed)? {
-            drop(blobs);
             return Ok(Saved { entry, artifact });
         }
     }
@@ -60,15 +60,7 @@ pub fn run(save: Save) -> Result<Saved> {
 /// Stores a blob from memory or from its file.
 fn put(cache: &Cache, blob: &Descriptor, content: &Content) -> Result<()> {
     match content {
-        Content::Bytes(bytes) => cache.put(blob, bytes),
-        Content::File(path) => {
-            if cache.has(blob) {
-                return Ok(());
-            }
-            let mut writer = cache.writer(blob)?;
-            let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            std::io::copy(&mut file, &mut writer).map_err(|e| Error::io(path, e))?;
-            writer.finish()
-        }
+        Content::Bytes(bytes) => cache.put(blob, *bytes),
+        Content::File(path) => cache.put(blob, File::open(path).map_err(|e| Error::io(path, e))?),
     }
 }

@@ -22,6 +22,8 @@ const STALE: Duration = Duration::from_secs(600);
 
 thread_local! {
     static RUN: String = run_id();
+    /// The directories this run has swept already.
+    static SWEPT: std::cell::RefCell<std::collections::HashSet<PathBuf>> = Default::default();
 }
 
 /// This run's id, which its temp files carry.
@@ -38,9 +40,12 @@ fn run_id() -> String {
     given.unwrap_or_else(|| format!("{:016x}", wasip2::random::random::get_random_u64()))
 }
 
-/// A fresh temp name in `dir`, after sweeping the directory of stale ones.
+/// A fresh temp name in `dir`, after sweeping the directory of stale ones (once a run: a
+/// run writing many blobs into the cache would list its blob directory for each).
 fn temp_path(dir: &Path, suffix: &str) -> PathBuf {
-    sweep(dir);
+    if SWEPT.with(|swept| swept.borrow_mut().insert(dir.to_path_buf())) {
+        sweep(dir);
+    }
     let id = wasip2::random::random::get_random_u64();
     RUN.with(|run| dir.join(format!("{TEMP_PREFIX}{run}-{id:016x}{suffix}")))
 }
