@@ -29,10 +29,13 @@ wasmtime::component::bindgen!({
 const COMPONENT_FILE: &str = "helm-oci.wasm";
 
 /// The engine: compiled code checks an epoch counter, so that a host thread can make a
-/// busy component yield (to a signal, or past its deadline).
+/// busy component yield (to a signal, or past its deadline). No native unwind tables: they
+/// only serve outside stack walkers, and registering one per function (and unregistering
+/// it again) is a measurable part of every start and exit.
 pub fn engine() -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    config.native_unwind_info(false);
     Ok(Engine::new(&config)?)
 }
 

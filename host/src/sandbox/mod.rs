@@ -20,6 +20,7 @@ use crate::output;
 use crate::transport::{IoFuture, TlsFlags, Transport};
 use anyhow::{Context, Result};
 use policy::{Access, Verdict};
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,7 +109,10 @@ impl WasiHttpView for State {
 
 /// A running instance of the component with its grants.
 pub struct Session {
-    store: Store<State>,
+    /// Never torn down: the process ends with its command, and dropping an instance
+    /// (unmapping its memory and code, freeing its tables) would add about a millisecond
+    /// to every command for nothing.
+    store: ManuallyDrop<Store<State>>,
     plugin: Plugin,
     /// This run's id, in the names of the temp files the component makes.
     run: String,
@@ -164,7 +168,7 @@ impl Session {
             .filter(|(_, p)| *p == FsPerms::ReadWrite)
             .flat_map(|(d, _)| [d.clone(), d.join("blobs").join("sha256")])
             .collect();
-        Ok(Session { store, plugin, run, writable })
+        Ok(Session { store: ManuallyDrop::new(store), plugin, run, writable })
     }
 
     /// Lets requests reach one registry endpoint (over plain HTTP only if asked), through a
@@ -189,77 +193,77 @@ impl Session {
     }
 
     pub async fn version(&mut self) -> Result<String> {
-        Ok(self.plugin.helm_oci_plugin_about().call_version(&mut self.store).await?)
+        Ok(self.plugin.helm_oci_plugin_about().call_version(&mut *self.store).await?)
     }
 
     pub async fn registry_endpoint(&mut self, registry: &str) -> Result<String> {
         let api = self.plugin.helm_oci_plugin_registry();
-        api.call_registry_endpoint(&mut self.store, registry).await?.map_err(output::component_error)
+        api.call_registry_endpoint(&mut *self.store, registry).await?.map_err(output::component_error)
     }
 
     pub async fn login(&mut self, registry: &str, options: &RemoteOptions) -> Result<()> {
         let api = self.plugin.helm_oci_plugin_registry();
-        let call = api.call_login(&mut self.store, registry, options);
+        let call = api.call_login(&mut *self.store, registry, options);
         guarded(call, options.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn parse_reference(&mut self, reference: &str) -> Result<Reference> {
         let api = self.plugin.helm_oci_plugin_registry();
-        api.call_parse_reference(&mut self.store, reference).await?.map_err(output::component_error)
+        api.call_parse_reference(&mut *self.store, reference).await?.map_err(output::component_error)
     }
 
     pub async fn push(&mut self, options: &PushOptions) -> Result<PushResult> {
         let api = self.plugin.helm_oci_plugin_registry();
-        let call = api.call_push(&mut self.store, options);
+        let call = api.call_push(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn pull(&mut self, options: &PullOptions) -> Result<PullResult> {
         let api = self.plugin.helm_oci_plugin_registry();
-        let call = api.call_pull(&mut self.store, options);
+        let call = api.call_pull(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn push_cached(&mut self, options: &PushCachedOptions) -> Result<PushResult> {
         let api = self.plugin.helm_oci_plugin_registry();
-        let call = api.call_push_cached(&mut self.store, options);
+        let call = api.call_push_cached(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn save(&mut self, options: &SaveOptions) -> Result<Saved> {
-        let call = self.plugin.helm_oci_plugin_cache().call_save(&mut self.store, options);
+        let call = self.plugin.helm_oci_plugin_cache().call_save(&mut *self.store, options);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn list(&mut self, cache: &str) -> Result<Vec<CacheEntry>> {
-        let call = self.plugin.helm_oci_plugin_cache().call_list(&mut self.store, cache);
+        let call = self.plugin.helm_oci_plugin_cache().call_list(&mut *self.store, cache);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn export(&mut self, options: &ExportOptions) -> Result<Exported> {
-        let call = self.plugin.helm_oci_plugin_cache().call_export(&mut self.store, options);
+        let call = self.plugin.helm_oci_plugin_cache().call_export(&mut *self.store, options);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn remove(&mut self, cache: &str, reference: &Reference) -> Result<Removed> {
-        let call = self.plugin.helm_oci_plugin_cache().call_remove(&mut self.store, cache, reference);
+        let call = self.plugin.helm_oci_plugin_cache().call_remove(&mut *self.store, cache, reference);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn prune(&mut self, cache: &str) -> Result<Pruned> {
-        let call = self.plugin.helm_oci_plugin_cache().call_prune(&mut self.store, cache);
+        let call = self.plugin.helm_oci_plugin_cache().call_prune(&mut *self.store, cache);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn tags(&mut self, options: &TagsOptions) -> Result<Vec<TagEntry>> {
         let api = self.plugin.helm_oci_plugin_discovery();
-        let call = api.call_tags(&mut self.store, options);
+        let call = api.call_tags(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn search(&mut self, options: &SearchOptions) -> Result<SearchResult> {
         let api = self.plugin.helm_oci_plugin_discovery();
-        let call = api.call_search(&mut self.store, options);
+        let call = api.call_search(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 }
