@@ -332,3 +332,12 @@ class Recorder(_Server):
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = any
 
         _Server.__init__(self, Handler)
+
+
+def uploads_sent_to(host):
+    """A Front `tamper` of a hostile registry: every upload location it hands out names `host`."""
+    def tamper(method, path, status, headers, body):
+        if method == "POST" and "/blobs/uploads/" in path:
+            headers = [(k, f"http://{host}/steal" if k.lower() == "location" else v) for k, v in headers]
+        return status, headers, body
+    return tamper

@@ -1,6 +1,7 @@
 """The release archive as a user installs it: release.sh packs the built plugin, the install
-hook compiles the component with no cargo on PATH (as Helm 3 and Helm 2 run it), and the
-installed plugin pushes and pulls. A component that is not the host's is refused plainly."""
+hook compiles the component with no cargo on PATH (as Helm 3 and Helm 2 run it, from the
+unpacked archive and from a directory installed as a symlink), and the installed plugin
+pushes and pulls. A component that is not the host's is refused plainly."""
 import json
 import re
 import shutil
@@ -128,6 +129,31 @@ def test_installed_archive_needs_no_cargo_and_works(archive, registry, chart, tm
     assert files_left(out) == ["mychart-0.1.0.tgz"]
     # The compiled component stays beside the binary, never in Helm's homes.
     assert not any(f.name.endswith(".cwasm") for f in tmp_path.rglob("*") if plugin_dir not in f.parents)
+
+
+@pytest.mark.parametrize("helm", ["helm3", "helm2"])
+def test_directory_install_through_a_symlink(archive, registry, chart, tmp_path, helm):
+    """`helm plugin install DIR` links DIR into the plugins directory and runs the hook with
+    HELM_PLUGIN_DIR set to the link: the component is compiled into DIR once, and the plugin
+    works through the link."""
+    no_cargo()
+    source = unpack(archive, tmp_path / "checkout")
+    link = tmp_path / "plugins" / TOP
+    link.parent.mkdir()
+    link.symlink_to(source, target_is_directory=True)
+    env = (helm3_env if helm == "helm3" else helm2_env)(link, tmp_path)
+    p = run_hook(env)
+    assert (p.returncode, p.stderr) == (0, ""), p.stderr
+    assert len(compiled(source)) == 1 and link.is_symlink()
+    # Helm runs the plugin as $HELM_PLUGIN_DIR/bin/helm-oci, the link's path; a second command
+    # reuses the compiled component.
+    p = run(link, env, "push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "out"
+    p = run(link, env, "pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0", "-d", out,
+            "--plain-http")
+    assert p.returncode == 0, p.stderr
+    assert files_left(out) == ["mychart-0.1.0.tgz"] and len(compiled(source)) == 1
 
 
 def test_a_component_of_another_version_is_refused(archive, tmp_path):

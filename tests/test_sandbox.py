@@ -3,7 +3,7 @@ destination read-write, and the one registry host."""
 import os
 
 from conftest import write_chart
-from fronts import Front, Recorder
+from fronts import Front, Recorder, uploads_sent_to
 
 
 def test_symlink_out_of_the_chart_is_refused(helm_oci, registry, tmp_path):
@@ -25,13 +25,7 @@ def test_symlink_inside_the_chart_is_followed(helm_oci, registry, tmp_path):
 def test_requests_to_other_hosts_are_refused(helm_oci, registry, chart):
     """A hostile registry hands out an upload location on another host; nothing reaches it."""
     elsewhere = Recorder()
-
-    def send_uploads_elsewhere(method, path, status, headers, body):
-        if method == "POST" and "/blobs/uploads/" in path:
-            headers = [(k, f"http://{elsewhere.host}/steal" if k.lower() == "location" else v) for k, v in headers]
-        return status, headers, body
-
-    with Front(registry.host, send_uploads_elsewhere) as front, elsewhere:
+    with Front(registry.host, uploads_sent_to(elsewhere.host)) as front, elsewhere:
         line = helm_oci.fails("push", chart, f"oci://{front.host}/charts", "--plain-http")
         assert f"request to {elsewhere.host} was refused by the sandbox" in line
         assert elsewhere.seen == []
