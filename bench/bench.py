@@ -80,12 +80,17 @@ def median_ms(cmd, runs, env, before=None):
     return statistics.median(times)
 
 
-def helm_ms(setup, host, op, args, runs, fresh):
-    """Helm's library timing one operation in-process (`helm4.py time`), in ms."""
-    flags = [host if a is None else a for a in setup.helm]
+def helm_time_ms(op, args, runs, fresh=False, flags=(), env=None):
+    """Helm's library timing one operation in-process (`helm4.py [FLAGS] time`): the median
+    of `runs`, in ms."""
     cmd = [sys.executable, str(HELM4), *flags, "time", op, *args, str(runs), *(["--fresh"] if fresh else [])]
-    out = subprocess.run(cmd, env=setup.helm_env, check=True, capture_output=True, text=True).stdout
-    return float(out) * 1000
+    return float(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout) * 1000
+
+
+def helm_ms(setup, host, op, args, runs, fresh):
+    """helm_time_ms against one setup's registry (or a relay to it) at `host`."""
+    flags = [host if a is None else a for a in setup.helm]
+    return helm_time_ms(op, args, runs, fresh, flags, setup.helm_env)
 
 
 def helm_new_ms(setup, host, op, args, runs):

@@ -19,16 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "shared" / "tools"))
-from bench import median_ms  # noqa: E402
-from conftest import BIN, HELM4, Registry, write_chart  # noqa: E402
+from bench import helm_time_ms, median_ms  # noqa: E402
+from conftest import BIN, Registry, write_chart  # noqa: E402
 from latency_relay import LatencyRelay  # noqa: E402
 
 TARGETS = {"pinned": 10.0, "tag": 15.0, "list": 50.0}
-
-
-def helm_show_ms(ref, runs, fresh):
-    cmd = [sys.executable, str(HELM4), "time", "show", ref, str(runs), *(["--fresh"] if fresh else [])]
-    return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) * 1000
 
 
 def main():
@@ -57,14 +52,14 @@ def main():
             digest = first.split("Digest: ")[1].strip()
             rows = [("warm pull, pinned by digest (no request)", "pinned",
                      pull(f"oci://{registry.host}/charts/mychart@{digest}"), None)]
-            helm = helm_show_ms(tag_ref, args.runs, True)
+            helm = helm_time_ms("show", [tag_ref], args.runs, True)
             rows.append(("warm pull by tag, loopback (one HEAD)", "tag", pull(tag_ref), helm))
             relay = LatencyRelay(registry.host, 20)
             far = f"oci://{relay.addr}/charts/mychart:0.1.0"
             subprocess.run([str(BIN), "pull", far, "-d", str(work / "warm2"), "--plain-http"], env=env,
                            check=True, capture_output=True)
             rows.append(("warm pull by tag, 20 ms away (one HEAD)", None, pull(far),
-                         helm_show_ms(far, args.runs, True)))
+                         helm_time_ms("show", [far], args.runs, True)))
 
             for i in range(args.charts):
                 subprocess.run([str(BIN), "save", chart, f"localhost:5000/many/mychart:0.1.{i}"], env=env,

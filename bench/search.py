@@ -34,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent.parent / "shared" / "tools"))
 
-from conftest import BIN, HELM4, Registry, tgz  # noqa: E402
+from bench import helm_time_ms  # noqa: E402
+from conftest import BIN, Registry, tgz  # noqa: E402
 from latency_relay import LatencyRelay  # noqa: E402
 
 CONFIG_TYPE = "application/vnd.cncf.helm.config.v1+json"
@@ -161,11 +162,6 @@ def sequential(host, repos, env):
     return time.perf_counter() - start
 
 
-def helm_show_ms(host, runs):
-    cmd = [sys.executable, str(HELM4), "time", "show", f"oci://{host}/charts/chart0000:1.0.0", str(runs)]
-    return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) * 1000
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repos", type=int, default=500)
@@ -197,7 +193,7 @@ def main():
                 ours = statistics.median(search_once(host, env)[0] for _ in range(args.runs))
                 least = statistics.median(floor(host, CONCURRENCY)[0] for _ in range(args.runs))
                 one_by_one = sequential(host, args.repos, env)
-                helm = helm_show_ms(host, 10) * args.repos / 1000
+                helm = helm_time_ms("show", [f"oci://{host}/charts/chart0000:1.0.0"], 10) * args.repos / 1000
                 print(f"{label:14} {ours:8.2f}s {least:8.2f}s {ours / least:6.2f} {one_by_one:15.2f}s "
                       f"{one_by_one / ours:8.1f}x {helm:31.2f}s")
                 # Cost per repository: a fifth of them (TERM chart00 matches chart0000-0099 of

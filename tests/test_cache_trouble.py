@@ -231,6 +231,11 @@ def pulled(helm_oci, registry, cache, tmp_path):
     return ref, digest, manifest, (first / "mychart-0.1.0.tgz").read_bytes()
 
 
+def corrupted(good, same_size):
+    """Content that is not `good`: as long (every bit flipped), or of another size."""
+    return bytes(b ^ 0xFF for b in good) if same_size else b"not what it was\n"
+
+
 def blob_to_corrupt(which, digest, manifest):
     return {"manifest": digest, "config": manifest["config"]["digest"],
             "chart": manifest["layers"][0]["digest"]}[which]
@@ -243,7 +248,7 @@ def test_a_corrupt_blob_is_fetched_again(helm_oci, cache, pulled, tmp_path, whic
     bad = blob_to_corrupt(which, digest, manifest)
     path = oci(cache) / "blobs" / "sha256" / bad[7:]
     good = path.read_bytes()
-    path.write_bytes(bytes(b ^ 0xFF for b in good) if same_size else b"not what it was\n")
+    path.write_bytes(corrupted(good, same_size))
 
     out = tmp_path / "out"
     p = helm_oci.run("pull", ref, "-d", out, PLAIN)
@@ -266,7 +271,7 @@ def test_a_corrupt_blob_offline_is_an_error(helm_oci, cache, pulled, tmp_path, w
     out = tmp_path / "out"
     out.mkdir()
     for untar in ([], ["--untar"]):
-        path.write_bytes(bytes(b ^ 0xFF for b in good) if same_size else b"not what it was\n")
+        path.write_bytes(corrupted(good, same_size))
         line = helm_oci.fails("pull", ref, "-d", out, "--offline", *untar)
         assert bad in line, line
         assert files_left(out) == []
