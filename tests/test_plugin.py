@@ -5,9 +5,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from conftest import BIN, REPO, files_left, helm2_plugin_env, helm3_plugin_env
 
-LEGACY_FIELDS = {"name", "version", "usage", "description", "command", "hooks", "ignoreFlags"}
+# What Helm 2.16+ and 3.4+ parse strictly (an unknown field makes them refuse every plugin).
+LEGACY_FIELDS = {"name", "version", "usage", "description", "command", "hooks", "ignoreFlags", "downloaders"}
+DOWNLOADER_FIELDS = {"command", "protocols"}
 
 
 def plugin_yaml():
@@ -19,6 +23,11 @@ def test_manifest_uses_only_legacy_fields_and_is_named_oci():
     top = plugin_yaml()
     assert set(top) <= LEGACY_FIELDS
     assert top["name"] == "oci" and top["command"] == "$HELM_PLUGIN_DIR/bin/helm-oci"
+    manifest = yaml.safe_load((REPO / "plugin.yaml").read_text())
+    assert set(manifest) == set(top)
+    for downloader in manifest["downloaders"]:
+        assert set(downloader) == DOWNLOADER_FIELDS
+        assert downloader["command"].split(" ")[0] == "bin/helm-oci", "Helm runs it relative to the plugin"
 
 
 def run_as_plugin(env, args):

@@ -1,7 +1,7 @@
 //! The command line, with Helm's flag names: the commands, and the flags that every
 //! registry command shares.
 
-use crate::commands::{cache, helm, login, logout, pull, push, search, tags};
+use crate::commands::{cache, downloader, helm, login, logout, pull, push, search, tags};
 use crate::component::exports::helm_oci::plugin::types::ChartLimits;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
@@ -56,6 +56,9 @@ pub enum Command {
     Upgrade(helm::HelmArgs),
     /// Render a chart from a registry with Helm: helm oci template [RELEASE] REF [flags]
     Template(helm::HelmArgs),
+    /// Helm's getter for ocirepo:// repositories (plugin.yaml's downloaders): CERT KEY CA URL
+    #[command(hide = true)]
+    Downloader(downloader::DownloaderArgs),
 }
 
 /// `helm oci chart …`: what Helm 3.0-3.6 called the cache commands under

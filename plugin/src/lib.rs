@@ -34,7 +34,7 @@ mod exports {
         self, CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
     };
     use crate::bindings::exports::helm_oci::plugin::discovery::{
-        self, SearchOptions, SearchResult, TagEntry, TagsOptions,
+        self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagEntry, TagsOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::registry::{
         Guest, PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
@@ -76,6 +76,10 @@ mod exports {
 
         fn search(options: SearchOptions) -> Result<SearchResult, Error> {
             api::search(options)
+        }
+
+        fn chart_index(options: IndexOptions) -> Result<RepositoryIndex, Error> {
+            api::chart_index(options)
         }
     }
 

@@ -10,12 +10,10 @@ mod syntax;
 pub use syntax::Verb;
 
 use super::pull::{self, ChartSource};
-use anyhow::{Context, Result, anyhow, bail};
+use super::temp::TempDir;
+use anyhow::{Result, anyhow};
 use clap::{Args, CommandFactory, Parser};
 use std::fmt;
-use std::fs;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 #[command(disable_help_flag = true)]
@@ -105,49 +103,6 @@ fn clap_error(e: &clap::Error) -> String {
     let lines: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
     let line = lines.join(" ");
     line.strip_prefix("error: ").unwrap_or(&line).to_string()
-}
-
-/// A directory of this run's own in the system's temp directory (mode 0700), removed with
-/// what is in it when dropped, however the command ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn create() -> Result<TempDir> {
-        let parent = super::absolute(&std::env::temp_dir())?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        for attempt in 0.. {
-            let dir = parent.join(format!("helm-oci-{}-{nanos:x}-{attempt}", std::process::id()));
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => continue,
-                made => {
-                    made.with_context(|| format!("cannot create a temp directory in {}", parent.display()))?;
-                    return Ok(TempDir(dir));
-                }
-            }
-        }
-        unreachable!("the loop returns by its 100th attempt")
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The file the component says it wrote, which must be directly in this directory.
-    fn file(&self, written: &str) -> Result<PathBuf> {
-        let path = PathBuf::from(written);
-        // Its own metadata, not a link's target's: a symlink is refused.
-        let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
-        if path.parent() != Some(self.path()) || !is_file {
-            bail!("the pulled chart {written:?} is not a file in {}", self.0.display());
-        }
-        Ok(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]

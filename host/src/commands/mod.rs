@@ -1,6 +1,7 @@
 //! One module per command: what it is granted, what it asks the component, what it prints.
 
 pub mod cache;
+pub mod downloader;
 pub mod helm;
 pub mod login;
 pub mod logout;
@@ -8,10 +9,11 @@ pub mod pull;
 pub mod push;
 pub mod search;
 pub mod tags;
+mod temp;
 pub mod version;
 
 use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
-use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
+use crate::component::exports::helm_oci::plugin::types::{Credential, Reference, RemoteOptions};
 use crate::sandbox::Session;
 use crate::{credentials, paths};
 use anyhow::{Context, Result, bail};
@@ -45,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => helm::run(helm::Verb::Install, args, cli.debug, debug).await,
         Command::Upgrade(args) => helm::run(helm::Verb::Upgrade, args, cli.debug, debug).await,
         Command::Template(args) => helm::run(helm::Verb::Template, args, cli.debug, debug).await,
+        Command::Downloader(args) => downloader::run(args, debug).await,
     }
 }
 
@@ -72,13 +75,17 @@ fn connect_to(
 ) -> Result<RemoteOptions> {
     let connection = &args.connection;
     session.allow_registry(endpoint, &connection.reach(debug, ahead))?;
-    let credential = match (&args.username, &args.password) {
-        (None, None) => credentials::find(registry)?,
-        (username, password) => {
-            Some(credentials::basic(username.clone().unwrap_or_default(), password.clone().unwrap_or_default()))
-        }
-    };
+    let credential = credential_for(registry, args.username.clone(), args.password.clone())?;
     Ok(RemoteOptions { plain_http: connection.plain_http, credential, debug, timeout_ms: connection.timeout_ms() })
+}
+
+/// The credential for a registry: the one given for this run (a username or password), else
+/// what the stores hold.
+fn credential_for(registry: &str, username: Option<String>, password: Option<String>) -> Result<Option<Credential>> {
+    Ok(match (username, password) {
+        (None, None) => credentials::find(registry)?,
+        (username, password) => Some(credentials::basic(username.unwrap_or_default(), password.unwrap_or_default())),
+    })
 }
 
 /// A registry as the user may write it for login and logout: `oci://` and a trailing `/` are dropped.

@@ -7,7 +7,7 @@ mod listing;
 pub use cache::{exported, list as cache_list, pruned, removed, saved};
 
 use crate::cli::Format;
-use crate::component::exports::helm_oci::plugin::discovery::{SearchResult, TagEntry};
+use crate::component::exports::helm_oci::plugin::discovery::{SearchResult, Skipped, TagEntry};
 use crate::component::exports::helm_oci::plugin::registry::{PullResult, PushResult};
 use crate::component::exports::helm_oci::plugin::types::{Error, RegistryError};
 use helm_oci_headers::printable;
@@ -44,9 +44,16 @@ pub fn error(e: &anyhow::Error) {
     eprintln!("Error: {}", chain.join(": "));
 }
 
-fn warnings(list: &[String]) {
+pub fn warnings(list: &[String]) {
     for w in list {
         eprintln!("WARNING: {w}");
+    }
+}
+
+/// The repositories a listing left out, and why, on stderr.
+pub fn skipped(list: &[Skipped]) {
+    for skipped in list {
+        eprintln!("WARNING: skipped {}: {}", skipped.repository, error_text(skipped.reason.clone()));
     }
 }
 
@@ -110,9 +117,7 @@ struct HitRow<'a> {
 /// Search results as `helm search repo` prints them; repositories that could not be
 /// searched are named on stderr.
 pub fn search(found: &SearchResult, format: Format, max_col_width: usize) -> anyhow::Result<()> {
-    for skipped in &found.skipped {
-        eprintln!("WARNING: skipped {}: {}", skipped.repository, error_text(skipped.reason.clone()));
-    }
+    skipped(&found.skipped);
     let rows: Vec<HitRow> = found
         .hits
         .iter()

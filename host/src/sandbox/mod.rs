@@ -10,7 +10,9 @@ pub use interrupt::Interrupted;
 use crate::component::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
-use crate::component::exports::helm_oci::plugin::discovery::{SearchOptions, SearchResult, TagEntry, TagsOptions};
+use crate::component::exports::helm_oci::plugin::discovery::{
+    IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagEntry, TagsOptions,
+};
 use crate::component::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
 };
@@ -264,6 +266,12 @@ impl Session {
     pub async fn search(&mut self, options: &SearchOptions) -> Result<SearchResult> {
         let api = self.plugin.helm_oci_plugin_discovery();
         let call = api.call_search(&mut *self.store, options);
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn chart_index(&mut self, options: &IndexOptions) -> Result<RepositoryIndex> {
+        let api = self.plugin.helm_oci_plugin_discovery();
+        let call = api.call_chart_index(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 }

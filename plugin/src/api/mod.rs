@@ -8,7 +8,7 @@ use crate::bindings::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
 use crate::bindings::exports::helm_oci::plugin::discovery::{
-    SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagsOptions,
+    IndexOptions, RepositoryIndex, SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagsOptions,
 };
 use crate::bindings::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
@@ -19,7 +19,7 @@ use crate::bindings::exports::helm_oci::plugin::types::{
 use crate::cache::Entry;
 use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
-use crate::commands::{cache, login, pull, push, save, search, tags};
+use crate::commands::{cache, index, login, pull, push, save, search, tags};
 use crate::error::{Error, Kind};
 use crate::net::clock;
 use crate::net::executor::{self, DEFAULT_CONCURRENCY};
@@ -184,6 +184,7 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
         page_size: options.page_size,
         concurrency: concurrency(options.concurrency),
         connection: connection_of(options.connection),
+        unlisted: search::search_instead,
     };
     let found = run(timeout, search::run(search))?;
     Ok(SearchResult {
@@ -192,14 +193,38 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
             .into_iter()
             .map(|h| SearchHit {
                 name: h.name,
-                version: h.shown_version,
-                app_version: non_empty(h.app_version),
-                description: non_empty(h.description),
-                digest: h.digest,
+                version: h.chart.meta.version,
+                app_version: non_empty(h.chart.meta.app_version),
+                description: non_empty(h.chart.meta.description),
+                digest: h.chart.digest,
             })
             .collect(),
-        skipped: found.skipped.into_iter().map(|(repository, e)| Skipped { repository, reason: e.into() }).collect(),
+        skipped: skipped(found.skipped),
     })
+}
+
+pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
+    let timeout = options.connection.timeout_ms;
+    let index = index::Index {
+        registry: options.registry,
+        namespace: options.namespace,
+        repositories: options.repositories,
+        scheme: options.url_scheme,
+        page_size: options.page_size,
+        concurrency: concurrency(options.concurrency),
+        connection: connection_of(options.connection),
+    };
+    let built = run(timeout, index::run(index))?;
+    Ok(RepositoryIndex {
+        index: built.json,
+        charts: built.charts as u32,
+        versions: built.versions as u32,
+        skipped: skipped(built.skipped),
+    })
+}
+
+fn skipped(skipped: Vec<(String, Error)>) -> Vec<Skipped> {
+    skipped.into_iter().map(|(repository, e)| Skipped { repository, reason: e.into() }).collect()
 }
 
 fn wanted(q: &VersionQuery) -> crate::error::Result<Wanted> {

@@ -2,6 +2,7 @@
 
 mod artifact;
 pub mod cache;
+pub mod index;
 pub mod login;
 pub mod pull;
 pub mod push;

@@ -6,9 +6,10 @@
 use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
+use crate::oci::charts::{self, Described};
 use crate::oci::client::{Client, Connection};
+use crate::oci::lists;
 use crate::oci::reference::{self, is_path_component, validate_repository};
-use crate::oci::{charts, lists};
 use crate::version::{Version, Wanted, newest_first};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
@@ -31,18 +32,25 @@ pub struct Search {
     pub page_size: Option<u32>,
     pub concurrency: usize,
     pub connection: Connection,
+    /// What to do instead when the registry will not list its catalog, for a registry.
+    pub unlisted: fn(&str) -> String,
+}
+
+/// `helm oci search`'s advice for a registry that will not list its catalog.
+pub fn search_instead(registry: &str) -> String {
+    format!(
+        "search a namespace you may list, name repositories with --repository, or list one chart's versions with `helm oci tags oci://{registry}/REPOSITORY`"
+    )
 }
 
 /// One chart version found.
 pub struct Hit {
     /// `registry/repository`, the reference without its tag.
     pub name: String,
-    /// The version for ordering; `meta.version` is shown, as written (`v1.2.3`).
+    pub repository: String,
+    /// The version for ordering; `chart.meta.version` is shown, as written (`v1.2.3`).
     pub version: Version,
-    pub shown_version: String,
-    pub app_version: String,
-    pub description: String,
-    pub digest: String,
+    pub chart: Described,
 }
 
 /// What a search found: hits by name and newest version first, and the repositories that
@@ -101,7 +109,7 @@ pub async fn run(search: Search) -> Result<Found> {
     while let Some(outcome) = outcomes.next().await {
         let (repo, versions) = match outcome {
             Ok(searched) => searched,
-            Err(e) if pages.get() == 0 => return Err(catalog_refused(e, &search.registry)),
+            Err(e) if pages.get() == 0 => return Err(catalog_refused(e, (search.unlisted)(&search.registry))),
             Err(e) => return Err(e),
         };
         match versions {
@@ -150,14 +158,7 @@ async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec
     let mut hits = Vec::new();
     for ((version, _), chart) in versions.into_iter().zip(described) {
         if let Some(chart) = chart? {
-            hits.push(Hit {
-                name: name.clone(),
-                version,
-                shown_version: chart.meta.version,
-                app_version: chart.meta.app_version,
-                description: chart.meta.description,
-                digest: chart.digest,
-            });
+            hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart });
         }
     }
     Ok(hits)
@@ -165,14 +166,14 @@ async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec
 
 /// A catalog the registry will not list (its first page refused), said with what to do
 /// instead.
-fn catalog_refused(e: Error, registry: &str) -> Error {
+fn catalog_refused(e: Error, instead: String) -> Error {
     let refused = matches!(e.kind, Kind::Unauthorized | Kind::Denied | Kind::NotFound)
         || matches!(&e.kind, Kind::Registry { status, code } if matches!(status, 404 | 405) || code == "UNSUPPORTED");
     if !refused {
         return e;
     }
     let advice = format!(
-        "{}; this registry does not list its repositories to you (GHCR, Docker Hub and Harbor for non-admins never do): search a namespace you may list, name repositories with --repository, or list one chart's versions with `helm oci tags oci://{registry}/REPOSITORY`",
+        "{}; this registry does not list its repositories to you (GHCR, Docker Hub and Harbor for non-admins never do): {instead}",
         e.cause
     );
     Error { cause: advice, ..e }

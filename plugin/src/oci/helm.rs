@@ -21,6 +21,8 @@ pub const LEGACY_META: &str = "application/vnd.cncf.helm.chart.meta.v1+json";
 pub const LEGACY_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1+tar";
 pub const LEGACY_NAME: &str = "sh.helm.chart.name";
 pub const LEGACY_VERSION: &str = "sh.helm.chart.version";
+/// The manifest annotation that says when the chart was packaged (RFC 3339).
+pub const CREATED: &str = "org.opencontainers.image.created";
 
 /// What a manifest says of a blob: its type, and the digest and size that name it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

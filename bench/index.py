@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Times the chart repository index the ocirepo:// downloader makes of a registry namespace
+(charts x versions), in one run, against Helm 4.3 adding an ordinary chart repository: a
+static directory on loopback whose index.yaml lists the same charts (made from ours, as
+YAML, with http:// URLs). Both are Helm's `repo add` timed in-process by Helm's library, so
+the only difference is where the index comes from; the downloader's own process is also
+timed alone. Each run is cold (helm-oci keeps no index between runs: the registry is read
+again). Also through a relay adding 20 ms of round trip. Not a test: nothing fails on a timing.
+
+Usage: python3 bench/index.py [--repos 200] [--versions 10] [--runs 5]
+       (after host/build.sh and tests/setup.sh)
+"""
+import argparse
+import functools
+import http.server
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent.parent / "shared" / "tools"))
+
+from conftest import BIN, HELM4, REPO, Registry  # noqa: E402
+from latency_relay import LatencyRelay  # noqa: E402
+from search import seed  # noqa: E402
+
+# Helm's `repo add` timed in-process, through the same library helm4.py drives: each run adds
+# a repository of a new name, so each one downloads and reads the index.
+REPO_ADD_TIMER = """
+import ctypes, json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import helm4
+lib = helm4.load()
+h = helm4.H()
+lib.helm_sdkpy_config_create(b"default", None, None, json.dumps({"plain_http": True}).encode(), ctypes.byref(h))
+url, runs, times = sys.argv[2].encode(), int(sys.argv[3]), []
+for i in range(runs):
+    start = time.perf_counter()
+    rc = lib.helm_sdkpy_repo_add(h, f"r{i}".encode(), url, None, None, b"")
+    times.append(time.perf_counter() - start)
+    if rc:
+        sys.exit(ctypes.string_at(lib.helm_sdkpy_last_error()).decode())
+print(statistics.median(times) * 1000)
+"""
+
+
+def helm_repo_add_ms(url, runs, env):
+    work = Path(tempfile.mkdtemp(prefix="helm-oci-bench-index-"))
+    (work / "repositories.yaml").write_text("apiVersion: v1\nrepositories: []\n")
+    env = {**env, "HELM_REPOSITORY_CONFIG": str(work / "repositories.yaml"),
+           "HELM_REPOSITORY_CACHE": str(work / "cache"), "HELM_CACHE_HOME": str(work / "helm-cache")}
+    cmd = [sys.executable, "-c", REPO_ADD_TIMER, str(HELM4.parent), url, str(runs)]
+    return float(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+
+
+def downloader_ms(url, runs, env):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([str(BIN), "downloader", "", "", "", url], env=env, check=True, capture_output=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+class Static:
+    """A static chart repository on loopback: one directory, served by a threaded server."""
+
+    def __init__(self, directory):
+        handler = functools.partial(Quiet, directory=str(directory))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.host = f"127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+
+def static_copy(index, directory, host):
+    """The same index as an ordinary repository has it: YAML, with the charts' URLs under it."""
+    for entries in index["entries"].values():
+        for e in entries:
+            e["urls"] = [f"http://{host}/{e['name']}-{e['version']}.tgz"]
+    (directory / "index.yaml").write_text(yaml.safe_dump(index))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repos", type=int, default=200)
+    ap.add_argument("--versions", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="helm-oci-bench-index-"))
+    plugins = work / "plugins"
+    plugins.mkdir()
+    (plugins / "oci").symlink_to(REPO)
+    env = {**os.environ, "HOME": str(work), "HELM_PLUGINS": str(plugins), "HELM_CACHE_HOME": str(work / "cache"),
+           "HELM_CONFIG_HOME": str(work / "config"), "HELM_DATA_HOME": str(work / "data")}
+    registry = Registry(work / "registry")
+    relay = LatencyRelay(registry.host, 20)
+    try:
+        started = time.perf_counter()
+        seed(registry.host, args.repos, args.versions)
+        print(f"seeded {args.repos} charts x {args.versions} versions in {time.perf_counter() - started:.1f} s")
+        ours_url = f"ocirepo+http://{registry.host}/charts"
+        p = subprocess.run([str(BIN), "downloader", "", "", "", f"{ours_url}/index.yaml"], env=env, check=True,
+                           capture_output=True)
+        index = json.loads(p.stdout)
+        listed = sum(len(v) for v in index["entries"].values())
+        print(f"index: {len(index['entries'])} charts, {listed} versions, {len(p.stdout) / 1e6:.2f} MB as JSON")
+        static_dir = work / "static"
+        static_dir.mkdir()
+        static = Static(static_dir)
+        static_copy(index, static_dir, static.host)
+        print(f"static index.yaml: {(static_dir / 'index.yaml').stat().st_size / 1e6:.2f} MB\n")
+
+        rows = []
+        for label, host in (("loopback", registry.host), ("20 ms", relay.addr)):
+            url = f"ocirepo+http://{host}/charts"
+            ours = downloader_ms(f"{url}/index.yaml", args.runs, env)
+            through = helm_repo_add_ms(url, args.runs, env)
+            rows.append((label, ours, through))
+        plain = helm_repo_add_ms(f"http://{static.host}", args.runs, env)
+        print(f"{'':34}{'median':>10}{'vs static repo':>16}")
+        print(f"{'Helm repo add, static repository':34}{plain:8.0f}ms")
+        for label, ours, through in rows:
+            print(f"{'downloader process, ' + label:34}{ours:8.0f}ms{ours / plain:15.2f}x")
+            print(f"{'Helm repo add via ocirepo, ' + label:34}{through:8.0f}ms{through / plain:15.2f}x")
+        requests = 1 + len(index["entries"]) + 2 * listed
+        print(f"\nrequests per index: about {requests} (catalog page(s), a tag list per chart, a manifest and "
+              f"a config per version); the static repository: 1")
+    finally:
+        relay.stop()
+        registry.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+//! `helm-oci downloader CERT KEY CA URL`: Helm's getter for `ocirepo://` (HTTPS) and
+//! `ocirepo+http://` (plain HTTP) repositories, named in plugin.yaml's `downloaders`. Helm 2,
+//! 3 and 4 run it with the repository's cert, key and CA files (empty when unset) and the
+//! URL, with `HELM_PLUGIN_USERNAME`/`HELM_PLUGIN_PASSWORD` set (Helm 3 and 4) when the
+//! repository was added with credentials, and read what it writes to stdout:
+//!
+//! * `SCHEME://HOST[/NAMESPACE]/index.yaml`: a chart repository index of every chart version
+//!   under the namespace, made from the registry (see the component's `chart-index`);
+//! * `SCHEME://HOST/REPOSITORY@DIGEST/NAME-VERSION.tgz`, the URLs that index gives: the
+//!   chart archive, pulled through the chart cache and verified.
+
+use super::temp::TempDir;
+use crate::component::exports::helm_oci::plugin::discovery::IndexOptions;
+use crate::component::exports::helm_oci::plugin::registry::PullOptions;
+use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
+use crate::output;
+use crate::sandbox::{Grants, Reach, Session};
+use crate::transport::TlsFlags;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use wasmtime_wasi::FsPerms;
+
+/// The downloader's URL schemes: registries over HTTPS, and over plain HTTP.
+const SCHEME: &str = "ocirepo";
+const PLAIN_SCHEME: &str = "ocirepo+http";
+/// Requests in flight at once while an index is made: a repository's versions are read
+/// side by side, as `search` reads them.
+const CONCURRENCY: u32 = 16;
+/// The longest a download may take, as Helm's own getters allow by default.
+const TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
+#[derive(Args)]
+pub struct DownloaderArgs {
+    /// Client certificate file ("" for none)
+    cert_file: String,
+    /// Client key file ("" for none)
+    key_file: String,
+    /// CA bundle file, in addition to the system's ("" for none)
+    ca_file: String,
+    /// ocirepo://HOST[/NAMESPACE]/index.yaml, or a chart URL of that index
+    url: String,
+}
+
+/// What a URL asks for.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Index { registry: String, namespace: String },
+    Chart { reference: String },
+}
+
+pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
+    let (plain_http, target) = parse_url(&args.url)?;
+    let file = |path: &str| (!path.is_empty()).then(|| PathBuf::from(path));
+    let tls = TlsFlags {
+        ca_file: file(&args.ca_file),
+        cert_file: file(&args.cert_file),
+        key_file: file(&args.key_file),
+        insecure: false,
+    };
+    match target {
+        Target::Index { registry, namespace } => {
+            let mut session = Session::start(Grants::default()).await?;
+            let endpoint = session.registry_endpoint(&registry).await?;
+            let reach = Reach { plain_http, tls, debug, ahead: CONCURRENCY as usize };
+            let connection = connect(&mut session, &registry, &endpoint, &reach)?;
+            let scheme = if plain_http { PLAIN_SCHEME } else { SCHEME };
+            let options = IndexOptions {
+                registry,
+                namespace,
+                repositories: Vec::new(),
+                url_scheme: scheme.to_string(),
+                page_size: None,
+                concurrency: CONCURRENCY,
+                connection,
+            };
+            let built = session.chart_index(&options).await?;
+            output::skipped(&built.skipped);
+            write_out(built.index.as_bytes())
+        }
+        Target::Chart { reference } => {
+            let cache = super::cache()?;
+            let dir = TempDir::create()?;
+            let grants = vec![(dir.path().to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
+            let mut session = Session::start(Grants { dirs: grants }).await?;
+            let reference = session.parse_reference(&reference).await?;
+            // Pull fetches the config and the chart layer at once.
+            let reach = Reach { plain_http, tls, debug, ahead: 2 };
+            let connection = connect(&mut session, &reference.registry, &reference.endpoint, &reach)?;
+            let options = PullOptions {
+                reference,
+                version: None,
+                devel: false,
+                destination: super::utf8(dir.path())?,
+                untar: false,
+                connection,
+                limits: None,
+                cache: super::utf8(&cache)?,
+                offline: false,
+            };
+            let pulled = session.pull(&options).await?;
+            output::warnings(&pulled.warnings);
+            let archive = fs::read(dir.file(&pulled.path)?).context("reading the pulled chart")?;
+            write_out(&archive)
+        }
+    }
+}
+
+/// Grants the session the registry, with the credential Helm passed for the repository,
+/// else the stored one.
+fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach) -> Result<RemoteOptions> {
+    session.allow_registry(endpoint, reach)?;
+    let passed = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let credential = super::credential_for(registry, passed("HELM_PLUGIN_USERNAME"), passed("HELM_PLUGIN_PASSWORD"))?;
+    Ok(RemoteOptions { plain_http: reach.plain_http, credential, debug: reach.debug, timeout_ms: Some(TIMEOUT_MS) })
+}
+
+fn write_out(content: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(content).and_then(|()| stdout.flush()).context("writing to Helm")
+}
+
+/// The scheme (plain HTTP or not) and what the URL names.
+fn parse_url(url: &str) -> Result<(bool, Target)> {
+    let (plain_http, rest) = match url.split_once("://") {
+        Some((SCHEME, rest)) => (false, rest),
+        Some((PLAIN_SCHEME, rest)) => (true, rest),
+        _ => bail!("{url:?}: helm-oci downloads {SCHEME}:// and {PLAIN_SCHEME}:// URLs only"),
+    };
+    if rest.contains(['?', '#']) {
+        bail!("{url:?}: a repository URL has no query or fragment");
+    }
+    if let Some(location) = rest.strip_suffix("/index.yaml") {
+        let (registry, namespace) = location.split_once('/').unwrap_or((location, ""));
+        if registry.is_empty() {
+            bail!("{url:?} names no registry");
+        }
+        return Ok((plain_http, Target::Index { registry: registry.into(), namespace: namespace.into() }));
+    }
+    match rest.rsplit_once('/') {
+        Some((reference, file)) if file.ends_with(".tgz") && reference.contains('@') => {
+            Ok((plain_http, Target::Chart { reference: reference.into() }))
+        }
+        _ if rest.ends_with(".prov") => bail!("{url:?}: charts in a registry have no provenance file to verify"),
+        _ => bail!(
+            "{url:?} is neither a repository's index.yaml nor a chart URL from it (run `helm repo update` for a fresh index)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_urls_name_a_registry_and_namespace() {
+        let index = |url| parse_url(url).unwrap();
+        assert_eq!(
+            index("ocirepo://r.example/team/charts/index.yaml"),
+            (false, Target::Index { registry: "r.example".into(), namespace: "team/charts".into() })
+        );
+        assert_eq!(
+            index("ocirepo+http://localhost:5000/index.yaml"),
+            (true, Target::Index { registry: "localhost:5000".into(), namespace: String::new() })
+        );
+    }
+
+    #[test]
+    fn chart_urls_name_a_pinned_reference() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let (plain, target) = parse_url(&format!("ocirepo://r.example/team/web@{digest}/web-1.0.0.tgz")).unwrap();
+        assert!(!plain);
+        assert_eq!(target, Target::Chart { reference: format!("r.example/team/web@{digest}") });
+    }
+
+    #[test]
+    fn other_urls_are_refused() {
+        for url in [
+            "oci://r.example/team/index.yaml",
+            "https://r.example/index.yaml",
+            "ocirepo:///index.yaml",
+            "ocirepo://r.example/team/web-1.0.0.tgz",
+            "ocirepo://r.example/team/web@sha256:ab/web-1.0.0.tgz.prov",
+            "ocirepo://r.example/index.yaml?x=1",
+        ] {
+            assert!(parse_url(url).is_err(), "{url}");
+        }
+    }
+}

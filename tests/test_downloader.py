@@ -1,0 +1,259 @@
+"""Helm's own repository commands over a registry, through plugin.yaml's downloader for
+ocirepo:// (HTTPS) and ocirepo+http:// (plain HTTP): the real Helm 4.3 library adds a
+registry namespace as a chart repository and loads charts from it; the downloader run as
+Helm 2 and 3 run it gives the same index and archives; credentials and CA files reach it
+the way Helm passes them; and what a registry serves is verified before Helm sees it."""
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import HELM4, REPO, Registry, helm2_plugin_env, helm3_plugin_env, htpasswd, write_chart
+from fronts import Front
+from pki import CA
+from test_discovery import chart_files, seed, seed_image
+
+NAMESPACE = "charts"
+ALPHA = ["1.0.0", "1.0.0+build.1", "1.1.0", "v1.2.0", "2.0.0-rc.1"]
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """charts/alpha (build metadata, a `v` tag, a prerelease and `latest`), charts/gamma
+    (packaged and pushed by Helm 4.3), charts/team/nested, charts/legacy (apiVersion v1),
+    charts/broken (an invalid config), an image inside the namespace, and a chart outside it."""
+    root = tmp_path_factory.mktemp("downloader")
+    reg = Registry(root / "registry")
+    for v in ALPHA:
+        seed(reg, "charts/alpha", v, appVersion=f"app-{v}", description=f"Alpha at {v}")
+    seed(reg, "charts/alpha", "1.1.0", tag="latest", appVersion="app-1.1.0", description="Alpha at 1.1.0")
+    chart = write_chart(root / "src", name="gamma", version="0.3.0", description="Packaged by Helm",
+                        keywords=["web"], maintainers=[{"name": "ops", "email": "ops@example.com"}])
+    packaged = helm4_run(os.environ, "package", chart, root / "pkg").strip()
+    helm4_run(os.environ, "push", packaged, f"oci://{reg.host}/{NAMESPACE}")
+    seed(reg, "charts/team/nested", "0.1.0")
+    config, layer = chart_files("legacy", "1.0.0")
+    reg.put_chart("charts/legacy", "1.0.0", config.replace(b'"apiVersion": "v2"', b'"apiVersion": "v1"'), layer)
+    reg.put_chart("charts/broken", "1.0.0", b'{"name": "broken"}', layer)
+    seed_image(reg, "charts/image", "1.0.0")
+    seed(reg, "other/delta", "3.0.0")
+    yield reg
+    reg.stop()
+
+
+EXPECTED = {"alpha": {*ALPHA}, "gamma": {"0.3.0"}, "team/nested": {"0.1.0"}, "legacy": {"1.0.0"}}
+
+
+def helm4_run(env, *args):
+    p = subprocess.run([sys.executable, str(HELM4), *map(str, args)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, f"helm4 {' '.join(map(str, args))} failed:\n{p.stderr}"
+    return p.stdout
+
+
+def installed(tmp_path):
+    """A plugins directory with helm-oci in it, as `helm plugin install` of a directory leaves it."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "oci").symlink_to(REPO)
+    return plugins
+
+
+def helm4_env(tmp_path, plugins):
+    helm = tmp_path / "helm4"
+    repositories = helm / "config" / "repositories.yaml"
+    repositories.parent.mkdir(parents=True)
+    repositories.write_text("apiVersion: v1\nrepositories: []\n")
+    return {**os.environ, "HOME": str(tmp_path), "HELM_PLUGINS": str(plugins),
+            "HELM_CONFIG_HOME": str(helm / "config"), "HELM_CACHE_HOME": str(helm / "cache"),
+            "HELM_DATA_HOME": str(helm / "data"), "HELM_REPOSITORY_CONFIG": str(repositories),
+            "HELM_REPOSITORY_CACHE": str(helm / "cache" / "repository")}
+
+
+def download(env, url, cert="", key="", ca="", cwd=None):
+    """Runs the downloader as Helm does: COMMAND CERT KEY CA URL, stdout read as bytes."""
+    command = [str(Path(env["HELM_PLUGIN_DIR"]) / "bin" / "helm-oci"), "downloader", cert, key, ca, url]
+    return subprocess.run(command, capture_output=True, env=env, cwd=cwd, timeout=120)
+
+
+def downloaded(env, url, **files):
+    p = download(env, url, **files)
+    assert p.returncode == 0, p.stderr.decode()
+    return p.stdout
+
+
+def error_line(p):
+    assert p.returncode == 1 and p.stdout == b"", (p.returncode, p.stdout[:200], p.stderr)
+    lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    return lines[0]
+
+
+def versions(index):
+    return {name: {e["version"] for e in entries} for name, entries in index["entries"].items()}
+
+
+def layer_of(reg, repo, manifest_digest):
+    manifest = json.loads(reg.manifest(repo, manifest_digest))
+    (layer,) = [l for l in manifest["layers"] if l["mediaType"].startswith("application/vnd.cncf.helm.chart.content")]
+    return layer["digest"]
+
+
+def check_index(reg, index, scheme):
+    """The index lists exactly the charts and versions under the namespace, each entry with
+    Helm's fields, the chart layer's digest, and a URL pinned to the manifest it came from."""
+    assert index["apiVersion"] == "v1" and index["generated"]
+    assert versions(index) == EXPECTED
+    for name, entries in index["entries"].items():
+        for e in entries:
+            (url,) = e["urls"]
+            prefix = f"{scheme}://{reg.host}/{NAMESPACE}/{name}@"
+            assert url.startswith(prefix) and url.endswith(f"/{e['name']}-{e['version']}.tgz"), url
+            manifest_digest = url[len(prefix):].split("/")[0]
+            assert "sha256:" + e["digest"] == layer_of(reg, f"{NAMESPACE}/{name}", manifest_digest)
+            assert e["apiVersion"] in ("v1", "v2")
+    alpha = {e["version"]: e for e in index["entries"]["alpha"]}
+    assert alpha["v1.2.0"]["appVersion"] == "app-v1.2.0" and alpha["v1.2.0"]["description"] == "Alpha at v1.2.0"
+    gamma = index["entries"]["gamma"][0]
+    assert gamma["keywords"] == ["web"] and gamma["maintainers"] == [{"name": "ops", "email": "ops@example.com"}]
+    assert gamma["created"].endswith("Z"), "Helm's push stamps when it packaged the chart"
+    assert index["entries"]["legacy"][0]["apiVersion"] == "v1"
+
+
+def test_helm_adds_a_registry_namespace_as_a_repository_and_loads_its_charts(seeded, tmp_path):
+    env = helm4_env(tmp_path, installed(tmp_path))
+    helm4_run(env, "repo-add", "myoci", f"ocirepo+http://{seeded.host}/{NAMESPACE}")
+    cached = Path(env["HELM_REPOSITORY_CACHE"]) / "myoci-index.yaml"
+    check_index(seeded, json.loads(cached.read_text()), "ocirepo+http")
+
+    # Helm picks the newest stable version, fetches it through the downloader, and keeps it
+    # under the index's digest, which is the archive's own.
+    shown = helm4_run(env, "show", "myoci/alpha")
+    assert "name: alpha" in shown and "version: v1.2.0" in shown
+    assert "name: gamma" in helm4_run(env, "show", "myoci/gamma")
+    content = sorted(p.name for p in (Path(env["HELM_CACHE_HOME"]) / "content").rglob("*.chart"))
+    index = json.loads(cached.read_text())
+    digests = {e["version"]: e["digest"] for e in index["entries"]["alpha"]}
+    assert f"{digests['v1.2.0']}.chart" in content and len(content) == 2
+    for chart in (Path(env["HELM_CACHE_HOME"]) / "content").rglob("*.chart"):
+        assert hashlib.sha256(chart.read_bytes()).hexdigest() == chart.stem
+
+
+@pytest.mark.parametrize("helm", ["helm2", "helm3"])
+def test_the_downloader_run_as_helm_2_and_3_run_it(seeded, tmp_path, helm):
+    """Helm 2 and 3 run the command from their own working directory with their plugin
+    environment; the index is the same, and every URL in it serves exactly its archive."""
+    plugins = installed(tmp_path)
+    shape = helm2_plugin_env if helm == "helm2" else helm3_plugin_env
+    env = shape(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    if helm == "helm3":
+        env.update(HELM_PLUGIN_USERNAME="", HELM_PLUGIN_PASSWORD="", HELM_PLUGIN_PASS_CREDENTIALS_ALL="false")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    p = download(env, f"ocirepo+http://{seeded.host}/{NAMESPACE}/index.yaml", cwd=elsewhere)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stderr.decode().startswith(f"WARNING: skipped {NAMESPACE}/broken: ")
+    index = json.loads(p.stdout)
+    check_index(seeded, index, "ocirepo+http")
+    for entries in index["entries"].values():
+        for e in entries:
+            archive = downloaded(env, e["urls"][0])
+            assert hashlib.sha256(archive).hexdigest() == e["digest"]
+    assert not any(elsewhere.iterdir()), "nothing is written where Helm runs it"
+
+
+def test_the_whole_registry_is_one_repository(seeded, tmp_path):
+    plugins = installed(tmp_path)
+    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    index = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/index.yaml"))
+    assert {"charts/alpha", "charts/gamma", "charts/team/nested", "other/delta"} <= set(index["entries"])
+    assert "charts/image" not in index["entries"]
+
+
+def test_an_index_lists_what_its_urls_fetch_even_after_a_tag_moves(seeded, tmp_path):
+    plugins = installed(tmp_path)
+    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    before = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/other/index.yaml"))
+    seed(seeded, "other/delta", "3.0.0", description="Pushed again")
+    after = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/other/index.yaml"))
+    (old,), (new,) = before["entries"]["delta"], after["entries"]["delta"]
+    assert old["digest"] != new["digest"] and new["description"] == "Pushed again"
+    for entry in (old, new):
+        assert hashlib.sha256(downloaded(env, entry["urls"][0])).hexdigest() == entry["digest"]
+
+
+USER, PASSWORD = "alice", "s3cret-pass"
+
+
+@pytest.fixture
+def tls_registry(tmp_path):
+    ca = CA(tmp_path / "pki")
+    cert, key = ca.issue("registry")
+    auth = {"htpasswd": {"realm": "test", "path": str(htpasswd(tmp_path / "htpasswd", {USER: PASSWORD}))}}
+    reg = Registry(tmp_path / "tls-registry", tls={"certificate": str(cert), "key": str(key)}, auth=auth)
+    yield reg, ca
+    reg.stop()
+
+
+def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp_path):
+    reg, ca = tls_registry
+    chart = write_chart(tmp_path / "src", name="secure", version="1.0.0")
+    helm_oci.run("push", chart, f"oci://{reg.host}/{NAMESPACE}", "--ca-file", ca.cert,
+                 "--username", USER, "--password", PASSWORD)
+    plugins = installed(tmp_path)
+    env = {**helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"]),
+           "HELM_PLUGIN_USERNAME": USER, "HELM_PLUGIN_PASSWORD": PASSWORD}
+    url = f"ocirepo://{reg.host}/{NAMESPACE}/index.yaml"
+    index = json.loads(downloaded(env, url, ca=str(ca.cert)))
+    (entry,) = index["entries"]["secure"]
+    assert entry["urls"][0].startswith(f"ocirepo://{reg.host}/")
+    archive = downloaded(env, entry["urls"][0], ca=str(ca.cert))
+    assert hashlib.sha256(archive).hexdigest() == entry["digest"]
+
+    assert "certificate" in error_line(download(env, url))
+    anonymous = {**env, "HELM_PLUGIN_USERNAME": "", "HELM_PLUGIN_PASSWORD": ""}
+    assert "authentication required" in error_line(download(anonymous, url, ca=str(ca.cert)))
+    # A chart pinned by digest is served from the cache with no request, so a cache of its own.
+    wrong = {**env, "HELM_PLUGIN_PASSWORD": "wrong", "HELM_CACHE_HOME": str(tmp_path / "empty-cache")}
+    assert "credentials were rejected" in error_line(download(wrong, entry["urls"][0], ca=str(ca.cert)))
+
+    # Without credentials from Helm, the stored login is used.
+    config = Path(anonymous["HELM_REGISTRY_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"auths": {reg.host: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}}))
+    assert json.loads(downloaded(anonymous, url, ca=str(ca.cert)))["entries"]["secure"]
+
+
+def test_a_tampered_archive_never_reaches_helm(seeded, tmp_path):
+    plugins = installed(tmp_path)
+    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    index = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/{NAMESPACE}/index.yaml"))
+    (entry,) = index["entries"]["team/nested"]
+
+    def tamper(method, path, status, headers, body):
+        if method == "GET" and path.endswith(entry["digest"]):
+            body = body[:-4] + b"\0\0\0\0"
+        return status, headers, body
+
+    with Front(seeded.host, tamper=tamper) as front:
+        url = entry["urls"][0].replace(seeded.host, front.host)
+        assert "digest" in error_line(download(env, url)).lower()
+    blobs = Path(env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
+    assert entry["digest"] not in {p.name for p in blobs.iterdir()} if blobs.exists() else True
+
+
+@pytest.mark.parametrize("url, says", [
+    ("oci://r.example/charts/index.yaml", "ocirepo:// and ocirepo+http:// URLs only"),
+    ("ocirepo://r.example/charts/web-1.0.0.tgz", "neither a repository's index.yaml nor a chart URL"),
+    ("ocirepo://r.example/charts/web@sha256:00/web-1.0.0.tgz.prov", "no provenance"),
+    ("ocirepo://Bad Host/index.yaml", "Bad Host"),
+])
+def test_urls_it_cannot_serve_fail_with_one_line(tmp_path, url, says):
+    plugins = installed(tmp_path)
+    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    assert says in error_line(download(env, url))
