@@ -14,11 +14,9 @@ import argparse
 import functools
 import http.server
 import json
-import os
-import statistics
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent.parent / "shared" / "tools"))
 
+from bench import median_ms, workspace  # noqa: E402
 from conftest import BIN, HELM4, REPO, Registry  # noqa: E402
 from latency_relay import LatencyRelay  # noqa: E402
 from search import seed  # noqa: E402
@@ -53,22 +52,18 @@ print(statistics.median(times) * 1000)
 """
 
 
-def helm_repo_add_ms(url, runs, env):
-    work = Path(tempfile.mkdtemp(prefix="helm-oci-bench-index-"))
-    (work / "repositories.yaml").write_text("apiVersion: v1\nrepositories: []\n")
-    env = {**env, "HELM_REPOSITORY_CONFIG": str(work / "repositories.yaml"),
-           "HELM_REPOSITORY_CACHE": str(work / "cache"), "HELM_CACHE_HOME": str(work / "helm-cache")}
+def helm_repo_add_ms(url, runs, env, home):
+    """Helm's `repo add` of `url`, timed in-process, with repository files of its own in `home`."""
+    home.mkdir()
+    (home / "repositories.yaml").write_text("apiVersion: v1\nrepositories: []\n")
+    env = {**env, "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
+           "HELM_REPOSITORY_CACHE": str(home / "cache"), "HELM_CACHE_HOME": str(home / "helm-cache")}
     cmd = [sys.executable, "-c", REPO_ADD_TIMER, str(HELM4.parent), url, str(runs)]
     return float(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
 
 
 def downloader_ms(url, runs, env):
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([str(BIN), "downloader", "", "", "", url], env=env, check=True, capture_output=True)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_ms([str(BIN), "downloader", "", "", "", url], runs, env)
 
 
 class Static:
@@ -102,12 +97,12 @@ def main():
     ap.add_argument("--versions", type=int, default=10)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="helm-oci-bench-index-"))
+    work, env = workspace("helm-oci-bench-index-")
     plugins = work / "plugins"
     plugins.mkdir()
     (plugins / "oci").symlink_to(REPO)
-    env = {**os.environ, "HOME": str(work), "HELM_PLUGINS": str(plugins), "HELM_CACHE_HOME": str(work / "cache"),
-           "HELM_CONFIG_HOME": str(work / "config"), "HELM_DATA_HOME": str(work / "data")}
+    env = {**env, "HELM_PLUGINS": str(plugins), "HELM_CONFIG_HOME": str(work / "config"),
+           "HELM_DATA_HOME": str(work / "data")}
     registry = Registry(work / "registry")
     relay = LatencyRelay(registry.host, 20)
     try:
@@ -130,9 +125,9 @@ def main():
         for label, host in (("loopback", registry.host), ("20 ms", relay.addr)):
             url = f"ocirepo+http://{host}/charts"
             ours = downloader_ms(f"{url}/index.yaml", args.runs, env)
-            through = helm_repo_add_ms(url, args.runs, env)
+            through = helm_repo_add_ms(url, args.runs, env, work / f"helm via ocirepo, {label}")
             rows.append((label, ours, through))
-        plain = helm_repo_add_ms(f"http://{static.host}", args.runs, env)
+        plain = helm_repo_add_ms(f"http://{static.host}", args.runs, env, work / "helm, static")
         print(f"{'':34}{'median':>10}{'vs static repo':>16}")
         print(f"{'Helm repo add, static repository':34}{plain:8.0f}ms")
         for label, ours, through in rows:
@@ -144,6 +139,7 @@ def main():
     finally:
         relay.stop()
         registry.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

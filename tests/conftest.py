@@ -227,9 +227,10 @@ def config_json(name="mychart", version="0.1.0", **fields) -> bytes:
     return json.dumps({"name": name, "version": version, "apiVersion": "v2", **fields}).encode()
 
 
-def helm4(*args):
-    """Runs the real Helm 4.3 library; returns stdout."""
-    p = subprocess.run([sys.executable, str(HELM4), *map(str, args)], capture_output=True, text=True, timeout=120)
+def helm4(*args, env=None):
+    """Runs the real Helm 4.3 library (in `env`, else this environment); returns stdout."""
+    p = subprocess.run([sys.executable, str(HELM4), *map(str, args)], capture_output=True, text=True, env=env,
+                       timeout=120)
     assert p.returncode == 0, f"helm4 {' '.join(map(str, args))} failed:\n{p.stderr}"
     return p.stdout
 

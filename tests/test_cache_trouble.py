@@ -236,17 +236,17 @@ def corrupted(good, same_size):
     return bytes(b ^ 0xFF for b in good) if same_size else b"not what it was\n"
 
 
-def blob_to_corrupt(which, digest, manifest):
-    return {"manifest": digest, "config": manifest["config"]["digest"],
-            "chart": manifest["layers"][0]["digest"]}[which]
+def blob_to_corrupt(cache, which, digest, manifest):
+    """The digest of the pulled chart's `which` blob, and its file in the cache."""
+    bad = {"manifest": digest, "config": manifest["config"]["digest"], "chart": manifest["layers"][0]["digest"]}[which]
+    return bad, oci(cache) / "blobs" / "sha256" / bad[7:]
 
 
 @pytest.mark.parametrize("which", ["chart", "config", "manifest"])
 @pytest.mark.parametrize("same_size", [True, False], ids=["same size", "other size"])
 def test_a_corrupt_blob_is_fetched_again(helm_oci, cache, pulled, tmp_path, which, same_size):
     ref, digest, manifest, archive = pulled
-    bad = blob_to_corrupt(which, digest, manifest)
-    path = oci(cache) / "blobs" / "sha256" / bad[7:]
+    bad, path = blob_to_corrupt(cache, which, digest, manifest)
     good = path.read_bytes()
     path.write_bytes(corrupted(good, same_size))
 
@@ -264,8 +264,7 @@ def test_a_corrupt_blob_is_fetched_again(helm_oci, cache, pulled, tmp_path, whic
 @pytest.mark.parametrize("same_size", [True, False], ids=["same size", "other size"])
 def test_a_corrupt_blob_offline_is_an_error(helm_oci, cache, pulled, tmp_path, which, same_size):
     ref, digest, manifest, _ = pulled
-    bad = blob_to_corrupt(which, digest, manifest)
-    path = oci(cache) / "blobs" / "sha256" / bad[7:]
+    bad, path = blob_to_corrupt(cache, which, digest, manifest)
     good = path.read_bytes()
 
     out = tmp_path / "out"

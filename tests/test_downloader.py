@@ -8,12 +8,11 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import HELM4, REPO, Registry, helm2_plugin_env, helm3_plugin_env, htpasswd, write_chart
+from conftest import REPO, Registry, helm2_plugin_env, helm3_plugin_env, helm4, htpasswd, write_chart
 from fronts import Front
 from pki import CA
 from test_discovery import chart_files, seed, seed_image
@@ -34,8 +33,8 @@ def seeded(tmp_path_factory):
     seed(reg, "charts/alpha", "1.1.0", tag="latest", appVersion="app-1.1.0", description="Alpha at 1.1.0")
     chart = write_chart(root / "src", name="gamma", version="0.3.0", description="Packaged by Helm",
                         keywords=["web"], maintainers=[{"name": "ops", "email": "ops@example.com"}])
-    packaged = helm4_run(os.environ, "package", chart, root / "pkg").strip()
-    helm4_run(os.environ, "push", packaged, f"oci://{reg.host}/{NAMESPACE}")
+    packaged = helm4("package", chart, root / "pkg").strip()
+    helm4("push", packaged, f"oci://{reg.host}/{NAMESPACE}")
     seed(reg, "charts/team/nested", "0.1.0")
     config, layer = chart_files("legacy", "1.0.0")
     reg.put_chart("charts/legacy", "1.0.0", config.replace(b'"apiVersion": "v2"', b'"apiVersion": "v1"'), layer)
@@ -49,19 +48,18 @@ def seeded(tmp_path_factory):
 EXPECTED = {"alpha": {*ALPHA}, "gamma": {"0.3.0"}, "team/nested": {"0.1.0"}, "legacy": {"1.0.0"}}
 
 
-def helm4_run(env, *args):
-    p = subprocess.run([sys.executable, str(HELM4), *map(str, args)], capture_output=True, text=True, env=env,
-                       timeout=120)
-    assert p.returncode == 0, f"helm4 {' '.join(map(str, args))} failed:\n{p.stderr}"
-    return p.stdout
-
-
 def installed(tmp_path):
     """A plugins directory with helm-oci in it, as `helm plugin install` of a directory leaves it."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "oci").symlink_to(REPO)
     return plugins
+
+
+def plugin_env(tmp_path):
+    """Helm 3's plugin environment for helm-oci installed under `tmp_path`."""
+    plugins = installed(tmp_path)
+    return helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
 
 
 def helm4_env(tmp_path, plugins):
@@ -127,15 +125,15 @@ def check_index(reg, index, scheme):
 
 def test_helm_adds_a_registry_namespace_as_a_repository_and_loads_its_charts(seeded, tmp_path):
     env = helm4_env(tmp_path, installed(tmp_path))
-    helm4_run(env, "repo-add", "myoci", f"ocirepo+http://{seeded.host}/{NAMESPACE}")
+    helm4("repo-add", "myoci", f"ocirepo+http://{seeded.host}/{NAMESPACE}", env=env)
     cached = Path(env["HELM_REPOSITORY_CACHE"]) / "myoci-index.yaml"
     check_index(seeded, json.loads(cached.read_text()), "ocirepo+http")
 
     # Helm picks the newest stable version, fetches it through the downloader, and keeps it
     # under the index's digest, which is the archive's own.
-    shown = helm4_run(env, "show", "myoci/alpha")
+    shown = helm4("show", "myoci/alpha", env=env)
     assert "name: alpha" in shown and "version: v1.2.0" in shown
-    assert "name: gamma" in helm4_run(env, "show", "myoci/gamma")
+    assert "name: gamma" in helm4("show", "myoci/gamma", env=env)
     content = sorted(p.name for p in (Path(env["HELM_CACHE_HOME"]) / "content").rglob("*.chart"))
     index = json.loads(cached.read_text())
     digests = {e["version"]: e["digest"] for e in index["entries"]["alpha"]}
@@ -168,16 +166,14 @@ def test_the_downloader_run_as_helm_2_and_3_run_it(seeded, tmp_path, helm):
 
 
 def test_the_whole_registry_is_one_repository(seeded, tmp_path):
-    plugins = installed(tmp_path)
-    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    env = plugin_env(tmp_path)
     index = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/index.yaml"))
     assert {"charts/alpha", "charts/gamma", "charts/team/nested", "other/delta"} <= set(index["entries"])
     assert "charts/image" not in index["entries"]
 
 
 def test_an_index_lists_what_its_urls_fetch_even_after_a_tag_moves(seeded, tmp_path):
-    plugins = installed(tmp_path)
-    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    env = plugin_env(tmp_path)
     before = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/other/index.yaml"))
     seed(seeded, "other/delta", "3.0.0", description="Pushed again")
     after = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/other/index.yaml"))
@@ -205,9 +201,7 @@ def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp
     chart = write_chart(tmp_path / "src", name="secure", version="1.0.0")
     helm_oci.run("push", chart, f"oci://{reg.host}/{NAMESPACE}", "--ca-file", ca.cert,
                  "--username", USER, "--password", PASSWORD)
-    plugins = installed(tmp_path)
-    env = {**helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"]),
-           "HELM_PLUGIN_USERNAME": USER, "HELM_PLUGIN_PASSWORD": PASSWORD}
+    env = {**plugin_env(tmp_path), "HELM_PLUGIN_USERNAME": USER, "HELM_PLUGIN_PASSWORD": PASSWORD}
     url = f"ocirepo://{reg.host}/{NAMESPACE}/index.yaml"
     index = json.loads(downloaded(env, url, ca=str(ca.cert)))
     (entry,) = index["entries"]["secure"]
@@ -230,8 +224,7 @@ def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp
 
 
 def test_a_tampered_archive_never_reaches_helm(seeded, tmp_path):
-    plugins = installed(tmp_path)
-    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    env = plugin_env(tmp_path)
     index = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/{NAMESPACE}/index.yaml"))
     (entry,) = index["entries"]["team/nested"]
 
@@ -243,8 +236,7 @@ def test_a_tampered_archive_never_reaches_helm(seeded, tmp_path):
     with Front(seeded.host, tamper=tamper) as front:
         url = entry["urls"][0].replace(seeded.host, front.host)
         assert "digest" in error_line(download(env, url)).lower()
-    blobs = Path(env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
-    assert entry["digest"] not in {p.name for p in blobs.iterdir()} if blobs.exists() else True
+    assert not (Path(env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256" / entry["digest"]).exists()
 
 
 @pytest.mark.parametrize("url, says", [
@@ -254,6 +246,5 @@ def test_a_tampered_archive_never_reaches_helm(seeded, tmp_path):
     ("ocirepo://Bad Host/index.yaml", "Bad Host"),
 ])
 def test_urls_it_cannot_serve_fail_with_one_line(tmp_path, url, says):
-    plugins = installed(tmp_path)
-    env = helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    env = plugin_env(tmp_path)
     assert says in error_line(download(env, url))
