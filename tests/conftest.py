@@ -111,8 +111,11 @@ class Registry:
         manifest = {"schemaVersion": 2,
                     "config": {"mediaType": config_type, **self.put_blob(repo, config)},
                     "layers": [{"mediaType": layer_type, **self.put_blob(repo, layer)}], **manifest_fields}
-        data = json.dumps(manifest).encode()
-        put = urllib.request.Request(self.url(f"/v2/{repo}/manifests/{tag}"), method="PUT", data=data,
+        return self.put_manifest(repo, tag, json.dumps(manifest).encode())
+
+    def put_manifest(self, repo, ref, data: bytes):
+        """Puts an image manifest's bytes as they are; returns them."""
+        put = urllib.request.Request(self.url(f"/v2/{repo}/manifests/{ref}"), method="PUT", data=data,
                                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
         urllib.request.urlopen(put).close()
         return data

@@ -146,7 +146,7 @@ def test_tags_and_search(node, registry, tmp_path):
     found = node.run("search", f"{host}/charts", "ALP", "--plain-http")
     assert found == {"hits": [{"name": f"{host}/charts/alpha", "version": "1.2.0", "appVersion": "1.2",
                                "description": "The alpha chart", "digest": digests["alpha", "1.2.0"]}],
-                     "skipped": []}
+                     "skipped": [], "warnings": []}
     every = node.run("search", host, "--plain-http", "-l", "--devel")
     assert [(h["name"].rsplit("/", 1)[1], h["version"]) for h in every["hits"]] == [
         ("alpha", "2.0.0-rc.1"), ("alpha", "1.2.0"), ("alpha", "1.0.0"), ("beta", "0.3.0")]

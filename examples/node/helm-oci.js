@@ -48,7 +48,7 @@ export async function pull(reference, { cache = helmCache, destination = '.', ve
   [cache, destination] = [await directory(cache), await directory(destination)];
   const { registry, gate } = await start({ write: [destination, cache] });
   const ref = call(() => registry.parseReference(reference));
-  const options = { reference: ref, version, devel, destination, untar, cache, offline: false };
+  const options = { reference: ref, version, devel, destination, untar, cache, offline: false, mirrors: [] };
   return call(() => registry.pull({ ...options, connection: connect(gate, ref.endpoint, connection) }));
 }
 
@@ -56,8 +56,9 @@ export async function pull(reference, { cache = helmCache, destination = '.', ve
 export async function tags(repository, { version, devel = false, all = false, ...connection } = {}) {
   const { registry, discovery, gate } = await start();
   const ref = call(() => registry.parseReference(repository));
-  const options = { repository: ref, versions: { constraint: version, devel }, all, concurrency: 8 };
-  return call(() => discovery.tags({ ...options, connection: connect(gate, ref.endpoint, connection) }));
+  // No mirrors: nothing here reads a mirror configuration, so no mirror is passed over.
+  const options = { repository: ref, versions: { constraint: version, devel }, all, concurrency: 8, mirrors: [] };
+  return call(() => discovery.tags({ ...options, connection: connect(gate, ref.endpoint, connection) })).entries;
 }
 
 /** The charts in a registry (`host[/namespace]`) whose repository contains `term`. */
@@ -66,7 +67,7 @@ export async function search(target, { term, version, devel = false, allVersions
   const { registry, discovery, gate } = await start();
   const endpoint = call(() => registry.registryEndpoint(host));
   const options = { registry: host, namespace: namespace.join('/'), term, repositories: [],
-    versions: { constraint: version, devel }, allVersions, failFast: false, concurrency: 8 };
+    versions: { constraint: version, devel }, allVersions, failFast: false, concurrency: 8, mirrors: [] };
   return call(() => discovery.search({ ...options, connection: connect(gate, endpoint, connection) }));
 }
 

@@ -10,6 +10,7 @@ mod component;
 mod credentials;
 mod output;
 mod paths;
+mod registries;
 mod sandbox;
 mod transport;
 

@@ -40,6 +40,11 @@ pub fn registry_config() -> PathBuf {
     var("HELM_REGISTRY_CONFIG").unwrap_or_else(|| config_home().join("registry").join("config.json"))
 }
 
+/// The registries configuration (mirrors, repository lists): `<config home>/oci/registries.yaml`.
+pub fn registries_config() -> PathBuf {
+    config_home().join("oci").join("registries.yaml")
+}
+
 /// Docker's credentials, which Helm falls back to: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
 pub fn docker_config() -> PathBuf {
     var("DOCKER_CONFIG").unwrap_or_else(|| home().join(".docker")).join("config.json")

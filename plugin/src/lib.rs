@@ -34,7 +34,7 @@ mod exports {
         self, CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
     };
     use crate::bindings::exports::helm_oci::plugin::discovery::{
-        self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagEntry, TagsOptions,
+        self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::registry::{
         Guest, PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
@@ -70,7 +70,7 @@ mod exports {
     }
 
     impl discovery::Guest for Component {
-        fn tags(options: TagsOptions) -> Result<Vec<TagEntry>, Error> {
+        fn tags(options: TagsOptions) -> Result<TagList, Error> {
             api::tags(options)
         }
 

@@ -13,9 +13,9 @@ use super::temp::TempDir;
 use crate::component::exports::helm_oci::plugin::discovery::IndexOptions;
 use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
-use crate::output;
 use crate::sandbox::{Grants, Reach, Session};
 use crate::transport::TlsFlags;
+use crate::{output, registries};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
@@ -65,19 +65,26 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let mut session = Session::start(Grants::default()).await?;
             let endpoint = session.registry_endpoint(&registry).await?;
             let reach = Reach { plain_http, tls, debug, ahead: CONCURRENCY as usize };
-            let connection = connect(&mut session, &registry, &endpoint, &reach)?;
+            let (connection, mirrors) =
+                super::with_mirrors(&mut session, (&registry, &endpoint, &namespace), reach, |session, reach| {
+                    connect(session, &registry, &endpoint, reach)
+                })
+                .await?;
             let scheme = if plain_http { PLAIN_SCHEME } else { SCHEME };
+            let repositories = registries::repositories(&registry, &endpoint, &namespace)?;
             let options = IndexOptions {
                 registry,
                 namespace,
-                repositories: Vec::new(),
+                repositories,
                 url_scheme: scheme.to_string(),
                 page_size: None,
                 concurrency: CONCURRENCY,
                 connection,
+                mirrors,
             };
             let built = session.chart_index(&options).await?;
             output::skipped(&built.skipped);
+            output::warnings(&built.warnings);
             write_out(built.index.as_bytes())
         }
         Target::Chart { reference } => {
@@ -88,7 +95,14 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let reference = session.parse_reference(&reference).await?;
             // Pull fetches the config and the chart layer at once.
             let reach = Reach { plain_http, tls, debug, ahead: 2 };
-            let connection = connect(&mut session, &reference.registry, &reference.endpoint, &reach)?;
+            let (registry, endpoint) = (&reference.registry, &reference.endpoint);
+            let (connection, mirrors) = super::with_mirrors(
+                &mut session,
+                (registry, endpoint, &reference.repository),
+                reach,
+                |session, reach| connect(session, registry, endpoint, reach),
+            )
+            .await?;
             let options = PullOptions {
                 reference,
                 version: None,
@@ -99,6 +113,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
                 limits: None,
                 cache: super::utf8(&cache)?,
                 offline: false,
+                mirrors,
             };
             let pulled = session.pull(&options).await?;
             output::warnings(&pulled.warnings);

@@ -13,9 +13,9 @@ mod temp;
 pub mod version;
 
 use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
-use crate::component::exports::helm_oci::plugin::types::{Credential, Reference, RemoteOptions};
-use crate::sandbox::Session;
-use crate::{credentials, paths};
+use crate::component::exports::helm_oci::plugin::types::{Credential, Mirror, Reference, RemoteOptions};
+use crate::sandbox::{Reach, Session};
+use crate::{credentials, paths, registries};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ fn connect(
     debug: bool,
     ahead: usize,
 ) -> Result<RemoteOptions> {
-    connect_to(session, &reference.registry, &reference.endpoint, args, debug, ahead)
+    connect_to(session, &reference.registry, &reference.endpoint, args, &args.connection.reach(debug, ahead))
 }
 
 /// `connect` for a registry named on its own (`registry` as written, `endpoint` its API).
@@ -70,13 +70,60 @@ fn connect_to(
     registry: &str,
     endpoint: &str,
     args: &RemoteArgs,
+    reach: &Reach,
+) -> Result<RemoteOptions> {
+    session.allow_registry(endpoint, reach)?;
+    let credential = credential_for(registry, args.username.clone(), args.password.clone())?;
+    let timeout_ms = args.connection.timeout_ms();
+    Ok(RemoteOptions { plain_http: reach.plain_http, credential, debug: reach.debug, timeout_ms })
+}
+
+/// `connect` for a command that reads: the registry, and the mirrors configured for the
+/// reference's repository, which are read first (so the connections opened ahead go to
+/// the first of them).
+async fn connect_reading(
+    session: &mut Session,
+    reference: &Reference,
+    args: &RemoteArgs,
     debug: bool,
     ahead: usize,
-) -> Result<RemoteOptions> {
-    let connection = &args.connection;
-    session.allow_registry(endpoint, &connection.reach(debug, ahead))?;
-    let credential = credential_for(registry, args.username.clone(), args.password.clone())?;
-    Ok(RemoteOptions { plain_http: connection.plain_http, credential, debug, timeout_ms: connection.timeout_ms() })
+) -> Result<(RemoteOptions, Vec<Mirror>)> {
+    let reach = args.connection.reach(debug, ahead);
+    let (registry, endpoint) = (&reference.registry, &reference.endpoint);
+    with_mirrors(session, (registry, endpoint, &reference.repository), reach, |session, reach| {
+        connect_to(session, registry, endpoint, args, reach)
+    })
+    .await
+}
+
+/// Grants the registry through `origin`, then each mirror configured for `path` (a
+/// repository, or a namespace; none for a whole registry) at `registry` (`endpoint` its
+/// API): each with its own plain HTTP setting, the command's TLS flags, and the credential
+/// the stores hold for it. A mirror of a namespace that is a whole registry there is left
+/// out, as a listing needs a namespace to read below.
+async fn with_mirrors(
+    session: &mut Session,
+    (registry, endpoint, path): (&str, &str, &str),
+    reach: Reach,
+    origin: impl FnOnce(&mut Session, &Reach) -> Result<RemoteOptions>,
+) -> Result<(RemoteOptions, Vec<Mirror>)> {
+    let configured = if path.is_empty() { Vec::new() } else { registries::mirrors(registry, endpoint, path)? };
+    let configured: Vec<_> = configured.into_iter().filter(|m| m.repository.contains('/')).collect();
+    let connection =
+        origin(session, &Reach { ahead: if configured.is_empty() { reach.ahead } else { 0 }, ..reach.clone() })?;
+    let mut granted = Vec::new();
+    for (i, mirror) in configured.into_iter().enumerate() {
+        let repository = session
+            .parse_reference(&format!("oci://{}", mirror.repository))
+            .await
+            .with_context(|| format!("the mirror {} in {}", mirror.repository, paths::registries_config().display()))?;
+        let ahead = if i == 0 { reach.ahead } else { 0 };
+        session
+            .allow_registry(&repository.endpoint, &Reach { plain_http: mirror.plain_http, ahead, ..reach.clone() })?;
+        let credential = credentials::find(&repository.registry)?;
+        granted.push(Mirror { repository, plain_http: mirror.plain_http, credential });
+    }
+    Ok((connection, granted))
 }
 
 /// The credential for a registry: the one given for this run (a username or password), else

@@ -65,11 +65,11 @@ pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bo
     let grants = vec![(dest.to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
     let mut session = Session::start(Grants { dirs: grants }).await?;
     let reference = session.parse_reference(chart_ref).await?;
-    let connection = if source.offline {
-        RemoteOptions { plain_http: false, credential: None, debug, timeout_ms: None }
+    let (connection, mirrors) = if source.offline {
+        (RemoteOptions { plain_http: false, credential: None, debug, timeout_ms: None }, Vec::new())
     } else {
         // Pull fetches the config and the chart layer at once.
-        super::connect(&mut session, &reference, &source.remote_args, debug, 2)?
+        super::connect_reading(&mut session, &reference, &source.remote_args, debug, 2).await?
     };
     let options = PullOptions {
         reference,
@@ -81,6 +81,7 @@ pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bo
         limits: Some(source.limits.limits()),
         cache: super::utf8(&cache)?,
         offline: source.offline,
+        mirrors,
     };
     session.pull(&options).await
 }

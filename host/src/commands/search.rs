@@ -4,8 +4,8 @@
 use crate::cli::{BulkArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::discovery::SearchOptions;
 use crate::component::exports::helm_oci::plugin::types::VersionQuery;
-use crate::output;
 use crate::sandbox::{Grants, Session};
+use crate::{output, registries};
 use anyhow::Result;
 use clap::Args;
 
@@ -56,12 +56,22 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
     let mut session = Session::start(Grants::default()).await?;
     let endpoint = session.registry_endpoint(registry).await?;
     let ahead = args.bulk.concurrency as usize;
-    let connection = super::connect_to(&mut session, registry, &endpoint, &args.remote_args, debug, ahead)?;
+    let reach = args.remote_args.connection.reach(debug, ahead);
+    let namespace = namespace.trim_matches('/');
+    let (connection, mirrors) =
+        super::with_mirrors(&mut session, (registry, &endpoint, namespace), reach, |session, reach| {
+            super::connect_to(session, registry, &endpoint, &args.remote_args, reach)
+        })
+        .await?;
     let options = SearchOptions {
         registry: registry.to_string(),
         namespace: namespace.to_string(),
         term: args.term,
-        repositories: args.repositories,
+        repositories: if args.repositories.is_empty() {
+            registries::repositories(registry, &endpoint, namespace)?
+        } else {
+            args.repositories
+        },
         versions: VersionQuery {
             constraint: args.version,
             version_from: args.version_from,
@@ -73,8 +83,10 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
         page_size: args.bulk.page_size,
         concurrency: args.bulk.concurrency,
         connection,
+        mirrors,
     };
     let found = session.search(&options).await?;
+    output::warnings(&found.warnings);
     output::search(&found, args.bulk.output, args.max_col_width)?;
     if found.hits.is_empty() && args.fail_on_no_result {
         anyhow::bail!("no results found");

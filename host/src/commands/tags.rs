@@ -32,7 +32,8 @@ pub async fn run(args: TagsArgs, debug: bool) -> Result<()> {
     let repository = session.parse_reference(&args.chart_ref).await?;
     // Without --all a listing is one request after another.
     let ahead = if args.all { args.bulk.concurrency as usize } else { 1 };
-    let connection = super::connect(&mut session, &repository, &args.remote_args, debug, ahead)?;
+    let (connection, mirrors) =
+        super::connect_reading(&mut session, &repository, &args.remote_args, debug, ahead).await?;
     let options = TagsOptions {
         repository,
         versions: VersionQuery { constraint: args.version, version_from: None, version_to: None, devel: args.devel },
@@ -40,7 +41,9 @@ pub async fn run(args: TagsArgs, debug: bool) -> Result<()> {
         page_size: args.bulk.page_size,
         concurrency: args.bulk.concurrency,
         connection,
+        mirrors,
     };
-    let entries = session.tags(&options).await?;
-    output::tags(&entries, args.all, args.bulk.output)
+    let listed = session.tags(&options).await?;
+    output::warnings(&listed.warnings);
+    output::tags(&listed.entries, args.all, args.bulk.output)
 }

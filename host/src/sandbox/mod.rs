@@ -11,7 +11,7 @@ use crate::component::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
 use crate::component::exports::helm_oci::plugin::discovery::{
-    IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagEntry, TagsOptions,
+    IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
 };
 use crate::component::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
@@ -34,6 +34,7 @@ use wasmtime_wasi_http::{
 };
 
 /// How a command reaches its registry.
+#[derive(Clone)]
 pub struct Reach {
     pub plain_http: bool,
     pub tls: TlsFlags,
@@ -257,7 +258,7 @@ impl Session {
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
-    pub async fn tags(&mut self, options: &TagsOptions) -> Result<Vec<TagEntry>> {
+    pub async fn tags(&mut self, options: &TagsOptions) -> Result<TagList> {
         let api = self.plugin.helm_oci_plugin_discovery();
         let call = api.call_tags(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)

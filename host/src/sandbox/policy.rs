@@ -10,7 +10,9 @@ use helm_oci_headers::{Challenge, Url};
 /// (a challenge's realm, a redirect's location) name new ones.
 #[derive(Default)]
 pub struct Access {
-    registries: Vec<String>,
+    /// Each registry endpoint, and whether it may be reached over plain HTTP.
+    registries: Vec<(String, bool)>,
+    /// Some registry is reached over plain HTTP, so what it hands out may be too.
     plain_http: bool,
     /// Token endpoints: scheme, authority and path; any query.
     realms: Vec<Url>,
@@ -29,18 +31,18 @@ pub enum Verdict {
 impl Access {
     /// Lets requests reach a registry endpoint, over plain HTTP only if asked.
     pub fn allow_registry(&mut self, endpoint: &str, plain_http: bool) {
-        self.registries.push(endpoint.to_string());
+        self.registries.push((endpoint.to_string(), plain_http));
         self.plain_http |= plain_http;
     }
 
     /// Whether a request may go out, and on what grounds. A redirect grant is used up.
     pub fn judge(&mut self, uri: &http::Uri) -> Option<Verdict> {
         let url = Url::parse(&uri.to_string())?;
+        if self.registries.iter().any(|(h, plain_http)| url.is_on(h) && (url.https || *plain_http)) {
+            return Some(Verdict::Registry);
+        }
         if !url.https && !self.plain_http {
             return None;
-        }
-        if self.registries.iter().any(|h| url.is_on(h)) {
-            return Some(Verdict::Registry);
         }
         if self.realms.iter().any(|realm| same_endpoint(realm, &url)) {
             return Some(Verdict::Realm);
@@ -104,6 +106,15 @@ mod tests {
         assert!(a.judge(&uri("https://other:5000/v2/")).is_none());
         a.allow_registry("reg:5000", true);
         assert_eq!(a.judge(&uri("http://reg:5000/v2/")), Some(Verdict::Registry));
+    }
+
+    #[test]
+    fn plain_http_is_granted_per_registry() {
+        let mut a = access();
+        a.allow_registry("mirror:5001", true);
+        assert_eq!(a.judge(&uri("http://mirror:5001/v2/")), Some(Verdict::Registry));
+        assert_eq!(a.judge(&uri("https://reg:5000/v2/")), Some(Verdict::Registry));
+        assert!(a.judge(&uri("http://reg:5000/v2/")).is_none());
     }
 
     #[test]

@@ -8,13 +8,14 @@ use crate::bindings::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
 use crate::bindings::exports::helm_oci::plugin::discovery::{
-    IndexOptions, RepositoryIndex, SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagsOptions,
+    IndexOptions, RepositoryIndex, SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagList, TagsOptions,
 };
 use crate::bindings::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
 };
 use crate::bindings::exports::helm_oci::plugin::types::{
-    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Reference, RemoteOptions, VersionQuery,
+    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Mirror as WitMirror, Reference,
+    RemoteOptions, VersionQuery,
 };
 use crate::cache::Entry;
 use crate::chart::load::Limits;
@@ -25,6 +26,7 @@ use crate::net::clock;
 use crate::net::executor::{self, DEFAULT_CONCURRENCY};
 use crate::oci::auth::Credential;
 use crate::oci::client::Connection;
+use crate::oci::mirrors::Mirror;
 use crate::oci::reference::{self, Ref};
 use crate::trace::Trace;
 use crate::version::Wanted;
@@ -82,6 +84,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         devel: options.devel,
         destination: PathBuf::from(options.destination),
         untar: options.untar,
+        mirrors: mirrors_of(options.mirrors, &options.connection)?,
         connection: connection_of(options.connection),
         limits: limits_of(options.limits),
         cache: PathBuf::from(options.cache),
@@ -157,7 +160,7 @@ fn cache_entry(entry: &Entry) -> CacheEntry {
     }
 }
 
-pub fn tags(options: TagsOptions) -> Result<Vec<TagEntry>> {
+pub fn tags(options: TagsOptions) -> Result<TagList> {
     let timeout = options.connection.timeout_ms;
     let tags = tags::Tags {
         repository: reference_of(&options.repository)?,
@@ -165,10 +168,12 @@ pub fn tags(options: TagsOptions) -> Result<Vec<TagEntry>> {
         all: options.all,
         page_size: options.page_size,
         concurrency: concurrency(options.concurrency),
+        mirrors: mirrors_of(options.mirrors, &options.connection)?,
         connection: connection_of(options.connection),
     };
-    let entries = run(timeout, tags::run(tags))?;
-    Ok(entries.into_iter().map(|e| TagEntry { tag: e.tag, version: e.version, digest: e.digest }).collect())
+    let (entries, warnings) = run(timeout, tags::run(tags))?;
+    let entries = entries.into_iter().map(|e| TagEntry { tag: e.tag, version: e.version, digest: e.digest }).collect();
+    Ok(TagList { entries, warnings })
 }
 
 pub fn search(options: SearchOptions) -> Result<SearchResult> {
@@ -183,6 +188,7 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
         fail_fast: options.fail_fast,
         page_size: options.page_size,
         concurrency: concurrency(options.concurrency),
+        mirrors: mirrors_of(options.mirrors, &options.connection)?,
         connection: connection_of(options.connection),
         unlisted: search::search_instead,
     };
@@ -200,6 +206,7 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
             })
             .collect(),
         skipped: skipped(found.skipped),
+        warnings: found.warnings,
     })
 }
 
@@ -212,6 +219,7 @@ pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
         scheme: options.url_scheme,
         page_size: options.page_size,
         concurrency: concurrency(options.concurrency),
+        mirrors: mirrors_of(options.mirrors, &options.connection)?,
         connection: connection_of(options.connection),
     };
     let built = run(timeout, index::run(index))?;
@@ -220,6 +228,7 @@ pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
         charts: built.charts as u32,
         versions: built.versions as u32,
         skipped: skipped(built.skipped),
+        warnings: built.warnings,
     })
 }
 
@@ -280,6 +289,19 @@ fn connection_of(options: RemoteOptions) -> Connection {
         WitCredential::IdentityToken(t) => Credential::IdentityToken(t),
     });
     Connection { plain_http: options.plain_http, credential, trace: Trace::new(options.debug) }
+}
+
+/// The host's mirrors, each held to the rules a parsed reference meets, and traced when the
+/// registry's connection is.
+fn mirrors_of(mirrors: Vec<WitMirror>, registry: &RemoteOptions) -> crate::error::Result<Vec<Mirror>> {
+    mirrors
+        .into_iter()
+        .map(|m| {
+            let credential = m.credential;
+            let connection = RemoteOptions { plain_http: m.plain_http, credential, ..registry.clone() };
+            Ok(Mirror { repository: reference_of(&m.repository)?, connection: connection_of(connection) })
+        })
+        .collect()
 }
 
 fn summary(meta: &Metadata) -> ChartSummary {

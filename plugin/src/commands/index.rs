@@ -12,6 +12,7 @@ use super::search::{self, Hit, Search};
 use crate::error::{Error, Result};
 use crate::net::clock;
 use crate::oci::client::Connection;
+use crate::oci::mirrors::Mirror;
 use crate::oci::timestamp;
 use crate::version::Wanted;
 use serde_json::{Map, Value, json};
@@ -30,6 +31,8 @@ pub struct Index {
     pub page_size: Option<u32>,
     pub concurrency: usize,
     pub connection: Connection,
+    /// Mirrors of the namespace, read first (as `search` reads them).
+    pub mirrors: Vec<Mirror>,
 }
 
 /// An index, and what it left out.
@@ -39,6 +42,8 @@ pub struct Built {
     pub versions: usize,
     /// Repositories that could not be read, and why.
     pub skipped: Vec<(String, Error)>,
+    /// Mirrors passed over.
+    pub warnings: Vec<String>,
 }
 
 pub async fn run(index: Index) -> Result<Built> {
@@ -54,6 +59,7 @@ pub async fn run(index: Index) -> Result<Built> {
         page_size: index.page_size,
         concurrency: index.concurrency,
         connection: index.connection,
+        mirrors: index.mirrors,
         unlisted: |registry| format!("add a namespace you may list as the repository ({registry}/NAMESPACE)"),
     })
     .await?;
@@ -72,7 +78,8 @@ pub async fn run(index: Index) -> Result<Built> {
         "entries": entries,
         "generated": timestamp::rfc3339(clock::wall_seconds()),
     });
-    Ok(Built { json: format!("{document}\n"), charts: entries.len(), versions, skipped: found.skipped })
+    let (charts, skipped, warnings) = (entries.len(), found.skipped, found.warnings);
+    Ok(Built { json: format!("{document}\n"), charts, versions, skipped, warnings })
 }
 
 /// A chart's name in the index: its repository's path below the namespace, which is the

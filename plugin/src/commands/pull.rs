@@ -1,7 +1,8 @@
 //! `pull`: resolve a reference, through the cache: a digest it holds needs no request, a
 //! tag it holds one `HEAD`, and only the blobs it lacks are downloaded (the config and the
 //! chart layer concurrently). Every digest is verified, and the archive must load as the
-//! chart the manifest and the tag say, before the chart is written.
+//! chart the manifest and the tag say, before the chart is written. Mirrors are read
+//! first, and one that fails or serves what does not verify is passed over.
 
 use crate::cache::held::{self, Existing};
 use crate::cache::{self, Cache, Entry, Shown, TAG_TRIES, Tagged};
@@ -13,6 +14,7 @@ use crate::net::clock;
 use crate::oci::client::{Client, Connection};
 use crate::oci::helm::{ChartLayers, Descriptor, LEGACY_CHART, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
+use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::{self, Ref};
 use crate::oci::{blobs, charts, lists};
 use crate::version::{Version, Wanted};
@@ -38,6 +40,8 @@ pub struct Pull {
     pub cache: PathBuf,
     /// The cache alone, with no request.
     pub offline: bool,
+    /// Tried in order before the registry.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// What was pulled: the reference with its tag, the manifest's digest, and where it went.
@@ -52,19 +56,30 @@ pub struct Pulled {
 
 /// Resolves the reference, gets the manifest, config and chart through the cache, verifies
 /// each against its digest and the chart against Helm's rules, and only then writes it.
+/// The mirrors are tried first, each in turn, then the registry.
 pub async fn run(pull: Pull) -> Result<Pulled> {
     let cache = Cache::create(&pull.cache)?;
-    let mut r = pull.reference;
-    let client = Client::new(&r.endpoint, &pull.connection);
     let asked = Asked::read(pull.version.as_deref(), pull.devel)?;
+    let mirrors = if pull.offline { &[][..] } else { &pull.mirrors[..] };
+    let sources = Sources::new(Client::new(&pull.reference.endpoint, &pull.connection), mirrors, None);
+    let places = sources.places(&pull.reference.repository, "");
+    let (mut pulled, passed_over) =
+        mirrors::first(&places, async |place| from(&pull, &cache, &asked, place).await).await?;
+    pulled.warnings.splice(0..0, passed_over);
+    Ok(pulled)
+}
+
+/// The pull, with what the cache lacks read from one place.
+async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> Result<Pulled> {
+    let mut r = pull.reference.clone();
     let mut warnings = Vec::new();
     if pull.offline {
-        resolve_cached(&cache, &mut r, &asked)?;
+        resolve_cached(cache, &mut r, asked)?;
     } else {
-        resolve_tag(&client, &mut r, &asked).await?;
+        resolve_tag(place, &mut r, asked).await?;
     }
     let subject = r.to_string();
-    let source = Source { cache: &cache, client: &client, offline: pull.offline, subject: &subject };
+    let source = Source { cache, place, offline: pull.offline, subject: &subject };
 
     let (manifest_bytes, manifest_digest) = source.manifest(&r, &mut warnings).await?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
@@ -77,9 +92,9 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     }
     check_blobs(&layers, &pull.limits, &subject)?;
     let manifest_blob = Descriptor::of(manifest.own_media_type(), &manifest_bytes);
-    source.blobs(&r.repository, &layers.blobs(), &mut warnings).await?;
-    let (meta, archive) = held::chart(&cache, &layers, &pull.limits, &subject)?;
-    check_version(&r, &asked, &manifest, &meta, &subject)?;
+    source.blobs(&layers.blobs(), &mut warnings).await?;
+    let (meta, archive) = held::chart(cache, &layers, &pull.limits, &subject)?;
+    check_version(&r, asked, &manifest, &meta, &subject)?;
     let path = if pull.untar {
         held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?
     } else {
@@ -92,16 +107,16 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     let entry =
         Entry::new(&held::name_of(&r), (&manifest_blob.media_type, &manifest_digest, manifest_blob.size), shown);
     let kept = (&manifest_blob, manifest_bytes.as_slice());
-    if let Err(e) = source.record(entry, kept, &r.repository, &layers, &mut warnings).await {
+    if let Err(e) = source.record(entry, kept, &layers, &mut warnings).await {
         warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
     }
     Ok(Pulled { reference: r, digest: manifest_digest, meta, path, warnings })
 }
 
-/// Where a pull's content comes from: the cache, and the registry for what it lacks.
+/// Where a pull's content comes from: the cache, and a registry (or mirror) for what it lacks.
 struct Source<'a> {
     cache: &'a Cache,
-    client: &'a Client,
+    place: &'a Place<'a>,
     offline: bool,
     subject: &'a str,
 }
@@ -116,7 +131,7 @@ impl Source<'_> {
                 Some((_, entry)) if self.offline => Some(entry.digest),
                 Some((_, entry)) => {
                     let tag = r.tag.as_deref().expect("resolved to a tag");
-                    let current = manifests::resolve(self.client, &r.repository, tag).await?;
+                    let current = manifests::resolve(self.place.client, &self.place.repository, tag).await?;
                     current.filter(|d| *d == entry.digest)
                 }
                 None => None,
@@ -137,7 +152,8 @@ impl Source<'_> {
             return Err(held::not_cached(self.subject).because("--offline"));
         }
         let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
-        let fetched = manifests::fetch(self.client, &r.repository, manifest_ref, self.subject).await?;
+        let place = self.place;
+        let fetched = manifests::fetch(place.client, &place.repository, manifest_ref, self.subject).await?;
         let digest = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
         self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
         Ok((fetched.bytes, digest))
@@ -160,7 +176,6 @@ impl Source<'_> {
         &self,
         entry: Entry,
         (manifest, bytes): (&Descriptor, &[u8]),
-        repo: &str,
         layers: &ChartLayers<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<()> {
@@ -173,7 +188,7 @@ impl Source<'_> {
                 }
                 Tagged::Missing(_) => {
                     self.cache.put(manifest, bytes)?;
-                    self.blobs(repo, &layers.blobs(), warnings).await?;
+                    self.blobs(&layers.blobs(), warnings).await?;
                 }
             }
         }
@@ -182,7 +197,7 @@ impl Source<'_> {
 
     /// Makes sure the cache holds these blobs, verified, downloading (concurrently) those it
     /// lacks or holds corrupt.
-    async fn blobs(&self, repo: &str, blobs: &[&Descriptor], warnings: &mut Vec<String>) -> Result<()> {
+    async fn blobs(&self, blobs: &[&Descriptor], warnings: &mut Vec<String>) -> Result<()> {
         let mut missing = Vec::new();
         for blob in blobs {
             match self.cache.verify(blob) {
@@ -202,7 +217,8 @@ impl Source<'_> {
             let what = missing.iter().map(|b| b.digest.as_str()).collect::<Vec<_>>().join(", ");
             return Err(Error::not_found(self.subject, format!("blobs {what} are not in the chart cache (--offline)")));
         }
-        try_join_all(missing.into_iter().map(|blob| download(self.client, self.cache, repo, blob))).await?;
+        let (client, repo) = (self.place.client, &self.place.repository);
+        try_join_all(missing.into_iter().map(|blob| download(client, self.cache, repo, blob))).await?;
         Ok(())
     }
 }
@@ -277,14 +293,14 @@ fn tagged(r: &Ref, version: &str) -> Result<Ref> {
 /// Settles which tag to fetch: `--version` (which must agree with a tag in the reference),
 /// else the reference's own tag or digest, else the newest semver tag the constraint admits
 /// (stable ones only unless asked), as Helm does.
-async fn resolve_tag(client: &Client, r: &mut Ref, asked: &Asked) -> Result<()> {
+async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()> {
     match asked {
         Asked::Exact(v) => *r = tagged(r, v)?,
         // A tag or digest in the reference is what is pulled; the constraint is checked
         // against the chart's version once it is read.
         Asked::Newest(..) if r.tag.is_some() || r.digest.is_some() => {}
         Asked::Newest(wanted, constraint) => {
-            let tags = lists::tags(client, &r.repository, None, &r.to_string()).await?;
+            let tags = lists::tags(place.client, &place.repository, None, &r.to_string()).await?;
             let newest = wanted.pick(tags.iter().cloned()).into_iter().next().map(|(_, tag)| tag);
             r.tag = Some(newest.ok_or_else(|| {
                 let why = match constraint {

@@ -2,6 +2,8 @@
 //! wanted version. The catalog streams in a page at a time and repositories are searched
 //! side by side, each with its own token; only the versions shown have their manifest and
 //! config read. A repository that fails is set aside with its reason, unless `fail_fast`.
+//! Mirrors of the namespace are read first for each repository; the catalog is the
+//! registry's own.
 
 use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
@@ -9,6 +11,7 @@ use crate::net::limit::Limit;
 use crate::oci::charts::{self, Described};
 use crate::oci::client::{Client, Connection};
 use crate::oci::lists;
+use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::{self, is_path_component, validate_repository};
 use crate::version::{Version, Wanted, newest_first};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
@@ -32,6 +35,9 @@ pub struct Search {
     pub page_size: Option<u32>,
     pub concurrency: usize,
     pub connection: Connection,
+    /// Mirrors of the namespace, each read first for every repository's tags and charts
+    /// (the catalog is always the registry's: a mirror may hold part of it).
+    pub mirrors: Vec<Mirror>,
     /// What to do instead when the registry will not list its catalog, for a registry.
     pub unlisted: fn(&str) -> String,
 }
@@ -53,12 +59,16 @@ pub struct Hit {
     pub chart: Described,
 }
 
-/// What a search found: hits by name and newest version first, and the repositories that
-/// failed, with why.
+/// What a search found: hits by name and newest version first, the repositories that
+/// failed, with why, and the mirrors passed over.
 pub struct Found {
     pub hits: Vec<Hit>,
     pub skipped: Vec<(String, Error)>,
+    pub warnings: Vec<String>,
 }
+
+/// How many mirrors passed over a search reports; the rest are counted (`--debug` has each).
+const PASSED_OVER_SHOWN: usize = 3;
 
 pub async fn run(search: Search) -> Result<Found> {
     let endpoint = reference::endpoint(&search.registry)?;
@@ -69,7 +79,9 @@ pub async fn run(search: Search) -> Result<Found> {
             "it is not a repository path (lower-case letters, digits and separators)",
         ));
     }
-    let client = Client::new(&endpoint, &search.connection).limited(Limit::new(search.concurrency));
+    let limit = Limit::new(search.concurrency);
+    let client = Client::new(&endpoint, &search.connection).limited(limit.clone());
+    let sources = Sources::new(client, &search.mirrors, Some(&limit));
     let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
     let term = search.term.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
     let wanted_repo = |repo: &str| repo.starts_with(&prefix) && term.as_ref().is_none_or(|t| repo.contains(t.as_str()));
@@ -78,7 +90,7 @@ pub async fn run(search: Search) -> Result<Found> {
     // its first page, each get their own advice.
     let (listed, pages) = (Cell::new(0usize), Cell::new(0usize));
     let repositories: LocalBoxStream<Result<String>> = if search.repositories.is_empty() {
-        lists::catalog(&client, search.page_size)
+        lists::catalog(sources.origin(), search.page_size)
             .inspect_ok(|page| {
                 listed.set(listed.get() + page.len());
                 pages.set(pages.get() + 1);
@@ -95,17 +107,18 @@ pub async fn run(search: Search) -> Result<Found> {
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
 
-    let (client, search) = (&client, &search);
+    let (sources, search, prefix) = (&sources, &search, prefix.as_str());
     let mut outcomes = repositories
         .try_filter(|repo| std::future::ready(wanted_repo(repo)))
         .map(move |item| async move {
             let repo = item?;
-            let versions = versions_of(client, search, &repo).await;
+            let places = sources.places(&repo, repo.strip_prefix(prefix).unwrap_or(&repo));
+            let versions = mirrors::first(&places, async |place| versions_of(place, search, &repo).await).await;
             Ok((repo, versions))
         })
         .buffer_unordered(search.concurrency.max(1));
 
-    let mut found = Found { hits: Vec::new(), skipped: Vec::new() };
+    let mut found = Found { hits: Vec::new(), skipped: Vec::new(), warnings: Vec::new() };
     while let Some(outcome) = outcomes.next().await {
         let (repo, versions) = match outcome {
             Ok(searched) => searched,
@@ -113,7 +126,10 @@ pub async fn run(search: Search) -> Result<Found> {
             Err(e) => return Err(e),
         };
         match versions {
-            Ok(hits) => found.hits.extend(hits),
+            Ok((hits, passed_over)) => {
+                found.hits.extend(hits);
+                found.warnings.extend(passed_over);
+            }
             Err(e) if search.fail_fast => return Err(e),
             Err(e) => found.skipped.push((repo, e)),
         }
@@ -130,16 +146,23 @@ pub async fn run(search: Search) -> Result<Found> {
     }
     found.hits.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.version.cmp(&a.version)));
     found.skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    found.warnings.sort();
+    let more = found.warnings.len().saturating_sub(PASSED_OVER_SHOWN);
+    if more > 0 {
+        found.warnings.truncate(PASSED_OVER_SHOWN);
+        found.warnings.push(format!("{more} more repositories passed over a mirror (--debug shows each)"));
+    }
     Ok(found)
 }
 
-/// One repository's wanted versions that are charts: its tags (of which only the wanted
-/// ones are kept, only the newest without `all_versions`), then the manifest and config of
-/// each kept. A repository that holds no chart gives none.
-async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec<Hit>> {
+/// One repository's wanted versions that are charts, as one place has them: its tags (of
+/// which only the wanted ones are kept, only the newest without `all_versions`), then the
+/// manifest and config of each kept. A repository that holds no chart gives none.
+async fn versions_of(place: &Place<'_>, search: &Search, repo: &str) -> Result<Vec<Hit>> {
+    let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.registry);
     let mut versions: Vec<(Version, String)> = Vec::new();
-    let mut pages = pin!(lists::tag_pages(client, repo, search.page_size, &name));
+    let mut pages = pin!(lists::tag_pages(client, at, search.page_size, &name));
     while let Some(page) = pages.try_next().await? {
         versions.extend(search.wanted.pick(page));
         newest_first(&mut versions);
@@ -151,7 +174,7 @@ async fn versions_of(client: &Client, search: &Search, repo: &str) -> Result<Vec
         search.concurrency,
         versions.iter().map(|(_, tag)| {
             let subject = format!("{name}:{tag}");
-            async move { charts::describe(client, repo, tag, &subject).await }
+            async move { charts::describe(client, at, tag, &subject).await }
         }),
     )
     .await;

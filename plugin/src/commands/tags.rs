@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
 use crate::oci::client::{Client, Connection};
+use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::Ref;
 use crate::oci::{charts, lists};
 use crate::version::{Version, Wanted};
@@ -19,6 +20,8 @@ pub struct Tags {
     pub page_size: Option<u32>,
     pub concurrency: usize,
     pub connection: Connection,
+    /// Tried in order before the registry: the first that lists the repository answers.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// A tag, and the chart version it stands for (the tag with `_` read as `+`) or points to
@@ -30,15 +33,25 @@ pub struct Entry {
     pub digest: Option<String>,
 }
 
-/// Version tags newest first (ties by tag), then with `all` the others by name.
-pub async fn run(tags: Tags) -> Result<Vec<Entry>> {
+/// Version tags newest first (ties by tag), then with `all` the others by name, from the
+/// first mirror that lists the repository, else the registry. The warnings are for mirrors
+/// passed over.
+pub async fn run(tags: Tags) -> Result<(Vec<Entry>, Vec<String>)> {
     let r = &tags.repository;
     if r.tag.is_some() || r.digest.is_some() {
         return Err(Error::invalid_reference(format!("{r}"), "tags lists a repository: leave out the tag or digest"));
     }
-    let client = Client::new(&r.endpoint, &tags.connection).limited(Limit::new(tags.concurrency));
-    let subject = r.to_string();
-    let listed = lists::tags(&client, &r.repository, tags.page_size, &subject).await?;
+    let limit = Limit::new(tags.concurrency);
+    let origin = Client::new(&r.endpoint, &tags.connection).limited(limit.clone());
+    let sources = Sources::new(origin, &tags.mirrors, Some(&limit));
+    mirrors::first(&sources.places(&r.repository, ""), async |place| listed_at(&tags, place).await).await
+}
+
+/// The entries, as one place lists and describes them.
+async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
+    let (client, repository) = (place.client, &place.repository);
+    let subject = tags.repository.to_string();
+    let listed = lists::tags(client, repository, tags.page_size, &subject).await?;
     let mut others: Vec<String> = listed.iter().filter(|t| Version::of_tag(t).is_none()).cloned().collect();
     let mut entries: Vec<Entry> = tags
         .wanted
@@ -51,8 +64,8 @@ pub async fn run(tags: Tags) -> Result<Vec<Entry>> {
         let read = bounded(
             tags.concurrency,
             others.iter().map(|tag| {
-                let (client, subject) = (&client, format!("{subject}:{tag}"));
-                async move { charts::describe(client, &r.repository, tag, &subject).await }
+                let subject = format!("{subject}:{tag}");
+                async move { charts::describe(client, repository, tag, &subject).await }
             }),
         )
         .await;

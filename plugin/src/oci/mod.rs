@@ -1,6 +1,7 @@
 //! The OCI distribution API as charts need it: references, a client session with one
-//! registry (auth, retries), blobs, uploads, manifests, the paged tag and catalog lists,
-//! error codes, Helm's format for charts in a registry, and reading a chart's description.
+//! registry (auth, retries), mirrors to read from first, blobs, uploads, manifests, the
+//! paged tag and catalog lists, error codes, Helm's format for charts in a registry, and
+//! reading a chart's description.
 
 pub mod auth;
 pub mod blobs;
@@ -10,6 +11,7 @@ pub mod errcode;
 pub mod helm;
 pub mod lists;
 pub mod manifests;
+pub mod mirrors;
 pub mod reference;
 pub mod timestamp;
 pub mod upload;
