@@ -81,10 +81,10 @@ def has_blob(registry, repo, digest):
         return False
 
 
-def big_artifact(registry, repo, tag):
-    """A manifest whose layer is larger than one upload PUT takes (9 MiB), so that it is
-    streamed; returns (manifest digest, layer digest)."""
-    layer = os.urandom(9 << 20)
+def big_artifact(registry, repo, tag, size=9 << 20):
+    """A manifest whose layer is larger than one upload PUT takes (by default 9 MiB), so that
+    it is streamed; returns (manifest digest, layer digest)."""
+    layer = os.urandom(size)
     manifest = registry.put_chart(repo, tag, config_json("big", "1.0.0"), layer)
     return sha256(manifest), sha256(layer)
 
@@ -225,13 +225,15 @@ def test_copy_across_registries_each_with_its_own_credentials(helm_oci, two_priv
     assert "authentication required" in line
 
 
-def test_a_large_blob_streams_across_registries(helm_oci, registry, tmp_path):
+def test_a_large_blob_streams_across_registries_in_constant_memory(helm_oci, registry, tmp_path):
     other = Registry(tmp_path / "other")
     try:
-        digest, layer = big_artifact(registry, "charts/big", "1.0.0")
+        digest, layer = big_artifact(registry, "charts/big", "1.0.0", size=64 << 20)
         with Watched(other.host) as front:
-            p = helm_oci.run("copy", f"oci://{registry.host}/charts/big:1.0.0", f"oci://{front.host}/big", PLAIN)
+            p, rss = helm_oci.run_measured("copy", f"oci://{registry.host}/charts/big:1.0.0", f"oci://{front.host}/big",
+                                           PLAIN)
         assert lines(p)[-1] == f"Digest: {digest}"
+        assert rss < 40, f"{rss:.0f} MB for a 64 MiB blob"
         assert [status for _, _, status in front.requests("PATCH")] == [202]
         assert sha256(other.blob("big", layer)) == layer
         assert sha256(other.manifest("big", "1.0.0")) == digest
@@ -279,6 +281,7 @@ def test_where_a_copy_goes(helm_oci, registry, chart):
     assert lines(p) == [f"Copied: {host}/charts/mychart@{digest} -> {host}/pinned/mychart@{digest}", f"Digest: {digest}"]
     assert sha256(registry.manifest("pinned/mychart", digest)) == digest
     assert tags_of(registry, "pinned/mychart") == []
+    assert "name: mychart" in helm4("show", f"oci://{host}/pinned/mychart@{digest}")
     # A tag and a digest: the tag, the content pinned.
     p = helm_oci.run("copy", f"oci://{host}/charts/mychart:0.1.0@{digest}", f"oci://{host}/both/mychart", PLAIN)
     assert lines(p)[0].endswith(f" -> {host}/both/mychart:0.1.0")
