@@ -62,7 +62,7 @@ def test_helm2_environment(registry, chart, tmp_path):
 
 
 def test_help_on_every_command(helm_oci):
-    for cmd in ["push", "pull", "version"]:
+    for cmd in ["push", "pull", "tag", "copy", "version"]:
         p = helm_oci.run(cmd, "--help")
         assert "Usage:" in p.stdout and "--help" in p.stdout
 

@@ -1,7 +1,7 @@
 //! The command line, with Helm's flag names: the commands, and the flags that every
 //! registry command shares.
 
-use crate::commands::{cache, downloader, helm, login, logout, pull, push, search, tags};
+use crate::commands::{cache, copy, downloader, helm, login, logout, pull, push, search, tag, tags};
 use crate::component::exports::helm_oci::plugin::types::ChartLimits;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
@@ -29,6 +29,11 @@ pub enum Command {
     Tags(tags::TagsArgs),
     /// Search a registry, or a namespace of it, for charts
     Search(search::SearchArgs),
+    /// Add tags to a chart (any manifest) already in a registry, uploading nothing again
+    Tag(tag::TagArgs),
+    /// Copy a chart (any single manifest) and its blobs to another repository or registry, verified
+    #[command(alias = "cp")]
+    Copy(copy::CopyArgs),
     /// Log in to a registry, checking the credentials before storing them
     Login(login::LoginArgs),
     /// Remove a registry's stored credentials

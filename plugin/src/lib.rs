@@ -36,6 +36,7 @@ mod exports {
     use crate::bindings::exports::helm_oci::plugin::discovery::{
         self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
     };
+    use crate::bindings::exports::helm_oci::plugin::promotion::{self, Copied, CopyOptions, TagOptions, Tagged};
     use crate::bindings::exports::helm_oci::plugin::registry::{
         Guest, PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
     };
@@ -102,6 +103,16 @@ mod exports {
 
         fn prune(cache: String) -> Result<Pruned, Error> {
             api::prune(&cache)
+        }
+    }
+
+    impl promotion::Guest for Component {
+        fn tag(options: TagOptions) -> Result<Tagged, Error> {
+            api::promotion::tag(options)
+        }
+
+        fn copy(options: CopyOptions) -> Result<Copied, Error> {
+            api::promotion::copy(options)
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per command: what it is granted, what it asks the component, what it prints.
 
 pub mod cache;
+pub mod copy;
 pub mod downloader;
 pub mod helm;
 pub mod login;
@@ -8,6 +9,7 @@ pub mod logout;
 pub mod pull;
 pub mod push;
 pub mod search;
+pub mod tag;
 pub mod tags;
 mod temp;
 pub mod version;
@@ -43,6 +45,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         },
         Command::Pull(args) => pull::run(args, debug).await,
         Command::Tags(args) => tags::run(args, debug).await,
+        Command::Tag(args) => tag::run(args, debug).await,
+        Command::Copy(args) => copy::run(args, debug).await,
         Command::Search(args) => search::run(args, debug).await,
         Command::Install(args) => helm::run(helm::Verb::Install, args, cli.debug, debug).await,
         Command::Upgrade(args) => helm::run(helm::Verb::Upgrade, args, cli.debug, debug).await,

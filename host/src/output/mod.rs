@@ -8,6 +8,7 @@ pub use cache::{exported, list as cache_list, pruned, removed, saved};
 
 use crate::cli::Format;
 use crate::component::exports::helm_oci::plugin::discovery::{SearchResult, Skipped, TagEntry};
+use crate::component::exports::helm_oci::plugin::promotion::{Copied, Tagged};
 use crate::component::exports::helm_oci::plugin::registry::{PullResult, PushResult};
 use crate::component::exports::helm_oci::plugin::types::{Error, RegistryError};
 use helm_oci_headers::printable;
@@ -66,6 +67,20 @@ pub fn pushed(r: &PushResult) {
 pub fn pulled(r: &PullResult) {
     warnings(&r.warnings);
     println!("Pulled: {}", r.reference);
+    println!("Digest: {}", r.digest);
+}
+
+pub fn tagged(r: &Tagged) {
+    warnings(&r.warnings);
+    for reference in &r.references {
+        println!("Tagged: {reference}");
+    }
+    println!("Digest: {}", r.digest);
+}
+
+pub fn copied(r: &Copied) {
+    warnings(&r.warnings);
+    println!("Copied: {} -> {}", r.source, r.destination);
     println!("Digest: {}", r.digest);
 }
 

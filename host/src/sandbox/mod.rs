@@ -13,6 +13,7 @@ use crate::component::exports::helm_oci::plugin::cache::{
 use crate::component::exports::helm_oci::plugin::discovery::{
     IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
 };
+use crate::component::exports::helm_oci::plugin::promotion::{Copied, CopyOptions, TagOptions, Tagged};
 use crate::component::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
 };
@@ -230,6 +231,16 @@ impl Session {
     pub async fn push_cached(&mut self, options: &PushCachedOptions) -> Result<PushResult> {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_push_cached(&mut *self.store, options);
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn tag(&mut self, options: &TagOptions) -> Result<Tagged> {
+        let call = self.plugin.helm_oci_plugin_promotion().call_tag(&mut *self.store, options);
+        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn copy(&mut self, options: &CopyOptions) -> Result<Copied> {
+        let call = self.plugin.helm_oci_plugin_promotion().call_copy(&mut *self.store, options);
         guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 

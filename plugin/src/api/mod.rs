@@ -3,6 +3,7 @@
 //! network layer's executor, to its end or its deadline.
 
 mod error;
+pub mod promotion;
 
 use crate::bindings::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,

@@ -2,10 +2,12 @@
 
 mod artifact;
 pub mod cache;
+pub mod copy;
 pub mod index;
 pub mod login;
 pub mod pull;
 pub mod push;
 pub mod save;
 pub mod search;
+pub mod tag;
 pub mod tags;

@@ -68,33 +68,27 @@ pub async fn run_cached(cache: &Path, reference: Ref, connection: Connection) ->
 }
 
 /// Uploads what the registry lacks of `blobs` and puts the manifest (of that media type)
-/// under the target's tag.
+/// under the target's tag (or, if it has none, its digest).
 pub async fn upload(
     client: &Client,
     target: &Ref,
     blobs: &[(&Descriptor, Content<'_>)],
     (media_type, manifest): (&str, &[u8]),
 ) -> Result<()> {
-    let tag = target.tag.as_deref().expect("the target always has a tag");
+    let reference = target.manifest_ref().expect("the target has a tag or a digest");
     let repo = &target.repository;
     let manifest_digest = digest::of_bytes(manifest);
     // While the blobs are checked (and uploaded if missing), ask what the tag points at:
     // if it is this very manifest already, the push is done.
     let uploads = bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(client, repo, blob, content)));
-    let (tagged, uploaded) = join(manifests::resolve(client, repo, tag), uploads).await;
+    let (tagged, uploaded) = join(manifests::resolve(client, repo, reference), uploads).await;
     uploaded.into_iter().collect::<Result<Vec<()>>>()?;
     // Asking was an optimisation: whatever went wrong there, the PUT below says it properly.
     if tagged.ok().flatten().as_deref() == Some(manifest_digest.as_str()) {
         client.trace.debug(|| format!("{target} is already {manifest_digest}"));
         return Ok(());
     }
-    let reported = manifests::push(client, repo, tag, media_type, manifest).await?;
-    if let Some(reported) = reported.filter(|d| digest::is_valid(d))
-        && reported != manifest_digest
-    {
-        return Err(Error::mismatch(format!("manifest {target}"), manifest_digest, reported));
-    }
-    Ok(())
+    manifests::push(client, repo, reference, (media_type, manifest), &format!("manifest {target}")).await
 }
 
 /// Uploads a blob unless the repository already has it.

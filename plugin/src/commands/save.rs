@@ -62,5 +62,6 @@ fn put(cache: &Cache, blob: &Descriptor, content: &Content) -> Result<()> {
     match content {
         Content::Bytes(bytes) => cache.put(blob, *bytes),
         Content::File(path) => cache.put(blob, File::open(path).map_err(|e| Error::io(path, e))?),
+        Content::Remote { .. } => unreachable!("a chart being saved is all local"),
     }
 }

@@ -8,6 +8,7 @@ use super::Url;
 use super::clock::SECOND;
 use super::executor::wait;
 use crate::error::{Error, Result};
+use futures::future::LocalBoxFuture;
 use futures::{FutureExt, pin_mut, select_biased};
 use std::io::Read;
 use wasip2::http::outgoing_handler;
@@ -30,6 +31,15 @@ pub enum Body<'a> {
     Bytes(&'a [u8]),
     /// `len` bytes read from a reader as they are sent; such a body can go only once.
     Reader(u64, &'a mut dyn Read),
+    /// `len` bytes made piece by piece as they are sent (a download passing through); such
+    /// a body can go only once.
+    Source(u64, &'a mut dyn Source),
+}
+
+/// Where the pieces of a `Body::Source` come from, awaited one at a time while sending.
+pub trait Source {
+    /// The next piece, or None at the end; an error stops the request, saying why.
+    fn next_piece(&mut self) -> LocalBoxFuture<'_, std::result::Result<Option<Vec<u8>>, String>>;
 }
 
 impl Body<'_> {
@@ -37,7 +47,7 @@ impl Body<'_> {
         match self {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
-            Body::Reader(n, _) => *n,
+            Body::Reader(n, _) | Body::Source(n, _) => *n,
         }
     }
 }
@@ -264,6 +274,11 @@ async fn write_body(outgoing: OutgoingBody, body: Body<'_>) -> Result<(), String
                     break;
                 }
                 write_all(&stream, &piece[..n]).await?;
+            }
+        }
+        Body::Source(_, source) => {
+            while let Some(piece) = source.next_piece().await? {
+                write_all(&stream, &piece).await?;
             }
         }
     }

@@ -1,11 +1,14 @@
 //! Blobs: whether a repository has one, and downloads that follow redirects to storage
-//! hosts and resume with `Range` where the connection broke.
+//! hosts, resume with `Range` where the connection broke, and are hashed as they are read.
 
 use super::client::Client;
 use super::helm::Descriptor;
-use crate::digest;
+use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
+use crate::net::wire::Source;
 use crate::net::{clock, retry};
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 
 /// How many redirects a blob download may follow.
 const MAX_REDIRECTS: usize = 5;
@@ -51,7 +54,7 @@ pub async fn download<'c>(client: &'c Client, repo: &str, blob: &Descriptor) -> 
     Ok(Download { client, repo: repo.to_string(), blob: blob.clone(), offset: 0, response, resumes: 0 })
 }
 
-impl Download<'_> {
+impl<'c> Download<'c> {
     /// The next piece of the blob, or None at its end; a broken connection is resumed.
     pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
@@ -85,6 +88,11 @@ impl Download<'_> {
         Ok(out)
     }
 
+    /// The download as a request body that hashes what passes through it (`Checked`).
+    pub fn checked(self) -> Checked<'c> {
+        Checked { download: self, hasher: Hasher::default(), ended: false, beyond: false, failure: None }
+    }
+
     async fn resume(&mut self, why: &str) -> Result<()> {
         self.resumes += 1;
         let (digest, offset) = (&self.blob.digest, self.offset);
@@ -104,6 +112,70 @@ impl Download<'_> {
             skip = skip.saturating_sub(n);
         }
         Ok(())
+    }
+}
+
+/// A blob download sent on as a request body (`Body::Source`), hashed on the way: never more
+/// than the announced size goes out, and `verdict` says whether what went out is the blob,
+/// before anything that received it is told to keep it.
+pub struct Checked<'c> {
+    download: Download<'c>,
+    hasher: Hasher,
+    /// The download was read to its end.
+    ended: bool,
+    /// The source sent more than the announced size; the excess was not passed on.
+    beyond: bool,
+    /// Why the download failed, kept whole: the request it fed only hears a sentence.
+    failure: Option<Error>,
+}
+
+impl Checked<'_> {
+    /// True if exactly the blob went through; false if it was not read to its end (the
+    /// request stopped first, and says why); an error if the download failed or the source
+    /// sent other bytes than the digest names.
+    pub fn verdict(self) -> Result<bool> {
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        let blob = &self.download.blob;
+        let subject = format!("blob {}", blob.digest);
+        if self.beyond {
+            let (expected, actual) = (format!("{} bytes", blob.size), format!("more than {} bytes", blob.size));
+            return Err(Error::mismatch(subject, expected, actual));
+        }
+        if !self.ended {
+            return Ok(false);
+        }
+        let (actual, size) = self.hasher.finish();
+        digest::verify(&subject, (&blob.digest, blob.size), (&actual, size)).map(|()| true)
+    }
+}
+
+impl Source for Checked<'_> {
+    fn next_piece(&mut self) -> LocalBoxFuture<'_, std::result::Result<Option<Vec<u8>>, String>> {
+        async move {
+            let mut piece = match self.download.chunk().await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => Vec::new(),
+                Err(e) => {
+                    let said = e.to_string();
+                    self.failure = Some(e);
+                    return Err(said);
+                }
+            };
+            let room = self.download.blob.size - self.hasher.size();
+            if piece.len() as u64 > room {
+                piece.truncate(room as usize);
+                self.beyond = true;
+            }
+            if piece.is_empty() {
+                self.ended = true;
+                return Ok(None);
+            }
+            self.hasher.update(&piece);
+            Ok(Some(piece))
+        }
+        .boxed_local()
     }
 }
 

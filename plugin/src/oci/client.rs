@@ -53,6 +53,12 @@ impl Client {
         &self.endpoint
     }
 
+    /// Whether `other` talks to the same registry endpoint, the same way: only then can one
+    /// of its repositories lend a blob to another by a mount.
+    pub fn same_registry(&self, other: &Client) -> bool {
+        self.https == other.https && self.endpoint.eq_ignore_ascii_case(&other.endpoint)
+    }
+
     /// Sends a request whose body (if any) is in memory, so it can go again: transient
     /// failures are retried (except a chunk PATCH, which moves an upload's offset) and
     /// 401 challenges are answered. Credentials go to the registry endpoint only; a storage

@@ -23,6 +23,8 @@ pub const LEGACY_NAME: &str = "sh.helm.chart.name";
 pub const LEGACY_VERSION: &str = "sh.helm.chart.version";
 /// The manifest annotation that says when the chart was packaged (RFC 3339).
 pub const CREATED: &str = "org.opencontainers.image.created";
+/// The manifest annotation Helm sets to the chart's version.
+pub const VERSION: &str = "org.opencontainers.image.version";
 
 /// What a manifest says of a blob: its type, and the digest and size that name it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -102,6 +104,12 @@ impl Manifest {
     /// The manifest's own media type: the one it states, else the OCI image manifest's.
     pub fn own_media_type(&self) -> &str {
         self.media_type.as_deref().unwrap_or(MANIFEST)
+    }
+
+    /// The chart version a Helm chart's manifest is annotated with (Helm always sets it, and
+    /// Chart.yaml cannot override it); None for anything else.
+    pub fn chart_version(&self) -> Option<&str> {
+        (self.config.media_type == CONFIG).then(|| self.annotations.get(VERSION)).flatten().map(String::as_str)
     }
 
     /// The layers that hold the chart; an error says why this manifest is not a chart

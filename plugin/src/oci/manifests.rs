@@ -1,6 +1,7 @@
-//! Manifests: fetching one by tag or digest, and putting one under a tag.
+//! Manifests: fetching one by tag or digest, and putting one under a tag or its digest.
 
 use super::client::Client;
+use super::helm;
 use crate::digest;
 use crate::error::{Error, Result};
 
@@ -10,11 +11,17 @@ pub const MANIFEST_MAX: u64 = 4 << 20;
 pub const ACCEPT: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// The media types of manifests that list other manifests (one per platform), not blobs.
+pub const INDEXES: [&str; 2] =
+    ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+
 /// A fetched manifest, with what the registry said about it.
 pub struct Fetched {
     pub bytes: Vec<u8>,
     /// `Docker-Content-Digest`, which the caller must verify if present.
     pub digest_header: Option<String>,
+    /// `Content-Type`: the media type the manifest was put with.
+    content_type: Option<String>,
 }
 
 impl Fetched {
@@ -30,17 +37,54 @@ impl Fetched {
             _ => Ok(actual),
         }
     }
+
+    /// The media type to put these very bytes back with: the one the manifest states, else
+    /// the one the registry served it as, else an OCI image manifest's (Helm states none).
+    pub fn media_type(&self) -> String {
+        let stated = serde_json::from_slice::<serde_json::Value>(&self.bytes)
+            .ok()
+            .and_then(|m| m.get("mediaType")?.as_str().map(str::to_string));
+        let served = self.content_type.as_deref().map(|t| t.split(';').next().unwrap_or_default().trim());
+        stated
+            .or_else(|| served.filter(|t| is_media_type(t)).map(str::to_string))
+            .unwrap_or_else(|| helm::MANIFEST.to_string())
+    }
+
+    /// Whether this is an index (a manifest per platform) rather than a manifest of blobs.
+    pub fn is_index(&self) -> bool {
+        INDEXES.contains(&self.media_type().as_str())
+            || serde_json::from_slice::<serde_json::Value>(&self.bytes).is_ok_and(|m| m.get("manifests").is_some())
+    }
+}
+
+/// `type/subtype` as RFC 6838 spells media type names, so that a registry's word can go in
+/// a header.
+fn is_media_type(text: &str) -> bool {
+    let name = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
+    text.split_once('/').is_some_and(|(kind, sub)| name(kind) && name(sub))
 }
 
 /// Fetches a manifest by tag or digest; `subject` names it in errors.
 pub async fn fetch(client: &Client, repo: &str, reference: &str, subject: &str) -> Result<Fetched> {
+    fetch_accepting(client, repo, reference, subject, ACCEPT).await
+}
+
+/// Fetches whatever a tag or digest names, indexes included, so that a command can say
+/// what it is rather than have the registry refuse it for the `Accept` header.
+pub async fn fetch_any(client: &Client, repo: &str, reference: &str, subject: &str) -> Result<Fetched> {
+    let accept = format!("{ACCEPT}, {}", INDEXES.join(", "));
+    fetch_accepting(client, repo, reference, subject, &accept).await
+}
+
+async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: &str, accept: &str) -> Result<Fetched> {
     let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let response = client.get_whole(&url, &[("accept", ACCEPT.to_string())], MANIFEST_MAX).await?;
+    let response = client.get_whole(&url, &[("accept", accept.to_string())], MANIFEST_MAX).await?;
     if response.status != 200 {
         return Err(client.refusal(response, subject).await);
     }
     let digest_header = response.header("docker-content-digest").map(str::to_string);
-    Ok(Fetched { bytes: response.bytes(MANIFEST_MAX).await?, digest_header })
+    let content_type = response.header("content-type").map(str::to_string);
+    Ok(Fetched { bytes: response.bytes(MANIFEST_MAX).await?, digest_header, content_type })
 }
 
 /// The digest a tag points at, as the registry says with a HEAD (which Docker Hub does not
@@ -55,12 +99,50 @@ pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<St
     }
 }
 
-/// Puts a manifest under a tag and returns the digest the registry reports, if any.
-pub async fn push(client: &Client, repo: &str, tag: &str, media_type: &str, bytes: &[u8]) -> Result<Option<String>> {
-    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
+/// Puts a manifest under a tag (or its digest), and checks that the digest the registry
+/// reports, if it reports one, is that of the bytes sent; `subject` names it in errors.
+pub async fn push(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    (media_type, bytes): (&str, &[u8]),
+    subject: &str,
+) -> Result<()> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
     let response = client.send("PUT", &url, &[("content-type", media_type.to_string())], bytes).await?;
     if response.status != 201 {
-        return Err(client.refusal(response, &format!("manifest {repo}:{tag}")).await);
+        return Err(client.refusal(response, subject).await);
     }
-    Ok(response.header("docker-content-digest").map(str::to_string))
+    let sent = digest::of_bytes(bytes);
+    match response.header("docker-content-digest").filter(|d| digest::is_valid(d)) {
+        Some(reported) if reported != sent => Err(Error::mismatch(subject, sent, reported)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetched(json: &str, content_type: Option<&str>) -> Fetched {
+        Fetched { bytes: json.as_bytes().to_vec(), digest_header: None, content_type: content_type.map(str::to_string) }
+    }
+
+    #[test]
+    fn a_manifest_goes_back_with_the_media_type_it_states_else_the_one_it_was_served_as() {
+        let docker = "application/vnd.docker.distribution.manifest.v2+json";
+        let stated = format!(r#"{{"schemaVersion":2,"mediaType":"{docker}"}}"#);
+        assert_eq!(fetched(&stated, Some(helm::MANIFEST)).media_type(), docker);
+        assert_eq!(fetched(r#"{"schemaVersion":2}"#, Some(&format!("{docker}; charset=utf-8"))).media_type(), docker);
+        // Helm's manifests state none, and a registry's odd word is not taken.
+        assert_eq!(fetched(r#"{"schemaVersion":2}"#, None).media_type(), helm::MANIFEST);
+        assert_eq!(fetched(r#"{"schemaVersion":2}"#, Some("text/plain\r\nx: y")).media_type(), helm::MANIFEST);
+    }
+
+    #[test]
+    fn indexes_are_known_by_their_media_type_or_their_list_of_manifests() {
+        assert!(fetched("{}", Some(INDEXES[0])).is_index());
+        assert!(fetched(r#"{"schemaVersion":2,"manifests":[]}"#, None).is_index());
+        assert!(!fetched(r#"{"schemaVersion":2,"config":{}}"#, Some(helm::MANIFEST)).is_index());
+    }
 }

@@ -1,5 +1,6 @@
 //! Resource scopes, `type:name:action,action`: what a request needs, and what a token covers.
 
+use helm_oci_headers::percent_decode;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A set of scopes, merged per resource.
@@ -8,10 +9,12 @@ pub struct Scopes(BTreeMap<(String, String), BTreeSet<String>>);
 
 impl Scopes {
     /// The scopes a request needs, read from its path: reads need `pull`, writes `pull,push`,
-    /// and the catalog `registry:catalog:*`.
+    /// and the catalog `registry:catalog:*`. A cross-repository mount (`POST
+    /// …/blobs/uploads/?mount=…&from=REPO`) also reads REPO, so its token must carry
+    /// `repository:REPO:pull` beside the destination's push.
     pub fn for_request(method: &str, path_and_query: &str) -> Scopes {
         let mut scopes = Scopes::default();
-        let path = path_and_query.split('?').next().unwrap_or_default();
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let Some(rest) = path.strip_prefix("/v2/") else { return scopes };
         if rest == "_catalog" {
             scopes.add("registry:catalog:*");
@@ -24,6 +27,12 @@ impl Scopes {
         let Some(name) = name.filter(|n| !n.is_empty()) else { return scopes };
         let actions = if matches!(method, "GET" | "HEAD") { "pull" } else { "pull,push" };
         scopes.add(&format!("repository:{name}:{actions}"));
+        if method == "POST"
+            && rest.ends_with("/blobs/uploads/")
+            && let Some(from) = mounted_from(query)
+        {
+            scopes.add(&format!("repository:{from}:pull"));
+        }
         scopes
     }
 
@@ -74,6 +83,13 @@ impl Scopes {
     }
 }
 
+/// The repository a mount's query names in `from`, if it also names a blob to `mount`.
+fn mounted_from(query: &str) -> Option<String> {
+    let param = |name: &str| query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='));
+    param("mount")?;
+    Some(percent_decode(param("from")?)).filter(|from| !from.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +117,15 @@ mod tests {
     fn uploads_push_and_the_catalog_is_registry_wide() {
         assert_eq!(scopes("POST", "/v2/a/blobs/uploads/?digest=sha256%3A1"), ["repository:a:pull,push"]);
         assert_eq!(scopes("GET", "/v2/_catalog?n=100"), ["registry:catalog:*"]);
+    }
+
+    #[test]
+    fn a_mount_also_pulls_from_the_repository_it_mounts_from() {
+        let mount = "/v2/prod/app/blobs/uploads/?mount=sha256%3A1&from=staging%2Fapp";
+        assert_eq!(scopes("POST", mount), ["repository:prod/app:pull,push", "repository:staging/app:pull"]);
+        // Without a blob to mount, `from` is only a parameter the registry ignores.
+        assert_eq!(scopes("POST", "/v2/a/blobs/uploads/?from=b"), ["repository:a:pull,push"]);
+        assert_eq!(scopes("GET", "/v2/a/blobs/uploads/?mount=sha256%3A1&from=b"), ["repository:a:pull"]);
     }
 
     #[test]

@@ -1,0 +1,135 @@
+//! `tag`: more tags for a manifest already in a registry. Its bytes are read once and put
+//! back unchanged under each new tag (several at once), so every tag names the same digest
+//! and no blob moves.
+
+use crate::error::{Error, Result};
+use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
+use crate::oci::client::{Client, Connection};
+use crate::oci::helm::Manifest;
+use crate::oci::manifests;
+use crate::oci::reference::{self, Ref};
+use crate::version::Version;
+
+/// Which manifest, and the tags to add.
+pub struct Tag {
+    /// The manifest, by tag or digest.
+    pub source: Ref,
+    /// The new tags, as the user wrote them (a chart version's `+` may be among them).
+    pub tags: Vec<String>,
+    pub connection: Connection,
+}
+
+/// The references now naming the manifest, and its digest.
+pub struct Tagged {
+    pub references: Vec<Ref>,
+    pub digest: String,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the manifest (verified against its digest), then puts it under every new tag.
+pub async fn run(tag: Tag) -> Result<Tagged> {
+    let source = &tag.source;
+    let subject = source.to_string();
+    let manifest_ref = named(source, "tag")?;
+    let tags = new_tags(&tag.tags)?;
+    let client = Client::new(&source.endpoint, &tag.connection);
+    let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
+    let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
+    let (client, manifest) = (&client, (fetched.media_type(), fetched.bytes.as_slice()));
+    let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
+    let puts = references.iter().map(|target| {
+        let reference = target.tag.as_deref().expect("made with a tag");
+        let (subject, manifest) = (format!("manifest {target}"), (manifest.0.as_str(), manifest.1));
+        async move { manifests::push(client, &target.repository, reference, manifest, &subject).await }
+    });
+    bounded(DEFAULT_CONCURRENCY, puts).await.into_iter().collect::<Result<Vec<()>>>()?;
+    let warnings = match serde_json::from_slice::<Manifest>(&fetched.bytes) {
+        Ok(manifest) => tags.iter().filter_map(|t| other_version(&manifest, t)).collect(),
+        Err(_) => Vec::new(),
+    };
+    Ok(Tagged { references, digest, warnings })
+}
+
+/// The tag or digest a command that starts from an existing manifest reads it by; `verb`
+/// names the command in the error.
+pub fn named<'r>(source: &'r Ref, verb: &str) -> Result<&'r str> {
+    source.manifest_ref().ok_or_else(|| {
+        Error::invalid_reference(
+            format!("nothing to {verb} in {source}"),
+            "name the manifest with a tag (:1.2.3) or a digest (@sha256:…)",
+        )
+    })
+}
+
+/// The tags asked for, as OCI tags: `+` written `_` (as push writes a chart version), each
+/// checked, duplicates dropped.
+fn new_tags(asked: &[String]) -> Result<Vec<String>> {
+    if asked.is_empty() {
+        return Err(Error::invalid_reference("", "give at least one tag to add"));
+    }
+    let mut tags: Vec<String> = Vec::with_capacity(asked.len());
+    for tag in asked {
+        let tag = reference::normalise_tag(tag);
+        reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("cannot tag {tag:?}"), why))?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+/// A warning if `tag` reads as a chart version other than the chart's own (a moving `1.2`
+/// on chart 1.2.3): Helm takes version tags for what they say, and helm-oci's own listing
+/// reads tags as leniently as Helm reads versions.
+pub fn other_version(manifest: &Manifest, tag: &str) -> Option<String> {
+    let version = manifest.chart_version()?;
+    if Version::of_tag(tag).is_none() || reference::normalise_tag(version) == tag {
+        return None;
+    }
+    Some(format!(
+        "tag {tag:?} reads as chart version {}, but the chart is {version}: `helm oci pull` of that tag \
+         refuses it, and listings that read every version (`helm oci search --versions`, the ocirepo:// \
+         index) pass over the repository",
+        tag.replace('_', "+")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::helm::{self, Descriptor};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn new_tags_are_oci_tags_with_build_metadata_written_as_push_writes_it() {
+        let asked = ["stable", "1.2.3+build.7", "stable"].map(String::from);
+        assert_eq!(new_tags(&asked).unwrap(), ["stable", "1.2.3_build.7"]);
+        let bad = new_tags(&["-x".to_string()]).unwrap_err();
+        assert_eq!(bad.to_string(), r#"cannot tag "-x": tag "-x" is not a valid tag"#);
+        assert!(new_tags(&[]).is_err());
+        assert!(new_tags(&["a/b".to_string()]).is_err());
+    }
+
+    #[test]
+    fn a_manifest_is_named_by_a_tag_or_a_digest() {
+        let r = reference::parse("oci://reg/app").unwrap();
+        assert!(named(&r, "tag").unwrap_err().to_string().starts_with("nothing to tag in reg/app"));
+        assert_eq!(named(&r.with_tag("1.0.0"), "tag").unwrap(), "1.0.0");
+    }
+
+    #[test]
+    fn only_a_version_tag_of_another_version_is_warned_of() {
+        let mut annotations = BTreeMap::new();
+        annotations.insert("org.opencontainers.image.version".to_string(), "1.2.3+b".to_string());
+        let config = Descriptor::new(helm::CONFIG, "sha256:c".into(), 1);
+        let chart = Manifest::for_chart(config, vec![], annotations);
+        assert!(other_version(&chart, "stable").is_none());
+        assert!(other_version(&chart, "1.2.3_b").is_none());
+        assert!(other_version(&chart, "1.2").unwrap().contains("reads as chart version 1.2, but the chart is 1.2.3+b"));
+        let image = Manifest {
+            config: Descriptor::new("application/vnd.oci.image.config.v1+json", "sha256:c".into(), 1),
+            ..chart
+        };
+        assert!(other_version(&image, "1.2").is_none());
+    }
+}

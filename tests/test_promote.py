@@ -1,0 +1,309 @@
+"""Promotion: `helm oci tag` puts a manifest's own bytes under more tags and uploads nothing;
+`helm oci copy` copies a chart to another repository (mounting its blobs within one registry,
+streaming them when the registry refuses or across registries), verifies every blob on the
+way, and keeps the manifest's digest. Seen from the wire through fronts, and read back by
+Helm 4.3."""
+import json
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import Registry, config_json, helm4, htpasswd, sha256
+from fronts import Front
+from tokenserver import TokenServer
+
+PLAIN = "--plain-http"
+
+
+class Watched(Front):
+    """A front that also records each answer's status: `answers` holds (method, path, status)."""
+
+    def __init__(self, upstream, **options):
+        self.answers = []
+        tamper = options.pop("tamper", None) or (lambda *a: a[2:])
+
+        def watch(method, path, status, headers, body):
+            self.answers.append((method, path, status))
+            return tamper(method, path, status, headers, body)
+
+        super().__init__(upstream, tamper=watch, **options)
+
+    def requests(self, method, part=""):
+        return [(m, p, s) for m, p, s in self.answers if m == method and part in p]
+
+
+class RefusesMounts(Watched):
+    """A front whose registry never hears of a mount: `mount` and `from` are taken off an
+    upload's query, so the registry opens an upload session (202) as it does when it refuses."""
+
+    def upstream_request(self, path, headers):
+        base, _, query = path.partition("?")
+        kept = [p for p in query.split("&") if p and not p.startswith(("mount=", "from="))]
+        return base + ("?" + "&".join(kept) if kept else ""), headers
+
+
+def tampering_with(digest):
+    """A `tamper` that flips the first byte of the blob `digest` whenever it is downloaded."""
+    def tamper(method, path, status, headers, body):
+        if method == "GET" and path.endswith(f"/blobs/{digest}") and status == 200:
+            body = bytes([body[0] ^ 1]) + body[1:]
+        return status, headers, body
+    return tamper
+
+
+def pushed(helm_oci, chart, host, *flags):
+    """Pushes the chart to host/charts; returns its manifest digest."""
+    out = helm_oci.run("push", chart, f"oci://{host}/charts", PLAIN, *flags).stdout
+    return out.split("Digest: ")[1].strip()
+
+
+def lines(p):
+    return p.stdout.splitlines()
+
+
+def tags_of(registry, repo):
+    try:
+        with urllib.request.urlopen(registry.url(f"/v2/{repo}/tags/list")) as r:
+            return json.load(r).get("tags") or []
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return []
+
+
+def has_blob(registry, repo, digest):
+    try:
+        urllib.request.urlopen(urllib.request.Request(registry.url(f"/v2/{repo}/blobs/{digest}"), method="HEAD"))
+        return True
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return False
+
+
+def big_artifact(registry, repo, tag, size=9 << 20):
+    """A manifest whose layer is larger than one upload PUT takes (by default 9 MiB), so that
+    it is streamed; returns (manifest digest, layer digest)."""
+    layer = os.urandom(size)
+    manifest = registry.put_chart(repo, tag, config_json("big", "1.0.0"), layer)
+    return sha256(manifest), sha256(layer)
+
+
+# tag
+
+def test_tag_puts_the_same_manifest_under_new_tags_and_uploads_nothing(helm_oci, registry, chart):
+    digest = pushed(helm_oci, chart, registry.host)
+    with Watched(registry.host) as front:
+        p = helm_oci.run("tag", f"oci://{front.host}/charts/mychart:0.1.0", "stable", "0.1", "0.1.0+ci.5", PLAIN)
+    assert lines(p) == [f"Tagged: {front.host}/charts/mychart:stable", f"Tagged: {front.host}/charts/mychart:0.1",
+                        f"Tagged: {front.host}/charts/mychart:0.1.0_ci.5", f"Digest: {digest}"]
+    # The manifest read once, put under each tag; no blob read or written.
+    assert sorted((m, path) for m, path, _ in front.answers) == [
+        ("GET", "/v2/charts/mychart/manifests/0.1.0"), ("PUT", "/v2/charts/mychart/manifests/0.1"),
+        ("PUT", "/v2/charts/mychart/manifests/0.1.0_ci.5"), ("PUT", "/v2/charts/mychart/manifests/stable")]
+    for tag in ("stable", "0.1", "0.1.0_ci.5"):
+        assert sha256(registry.manifest("charts/mychart", tag)) == digest
+    # A moving version tag is what Helm reads; helm-oci says what its own readers make of it.
+    assert p.stderr.startswith('WARNING: tag "0.1" reads as chart version 0.1, but the chart is 0.1.0')
+    shown = helm4("show", f"oci://{registry.host}/charts/mychart:0.1")
+    assert "name: mychart" in shown and "version: 0.1.0" in shown
+
+
+def test_tag_by_digest(helm_oci, registry, chart):
+    digest = pushed(helm_oci, chart, registry.host)
+    p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart@{digest}", "stable", PLAIN)
+    assert lines(p) == [f"Tagged: {registry.host}/charts/mychart:stable", f"Digest: {digest}"]
+    assert p.stderr == ""
+    assert sha256(registry.manifest("charts/mychart", "stable")) == digest
+
+
+@pytest.mark.parametrize("source,tag,said", [
+    ("charts/mychart:0.1.0", "bad/tag", 'cannot tag "bad/tag": tag "bad/tag" is not a valid tag'),
+    ("charts/mychart:9.9.9", "stable", "charts/mychart:9.9.9: not found"),
+    ("charts/nochart:0.1.0", "stable", "charts/nochart:0.1.0: not found"),
+    ("charts/mychart", "stable", "nothing to tag in"),
+])
+def test_tag_failures_are_one_error_line(helm_oci, registry, chart, source, tag, said):
+    pushed(helm_oci, chart, registry.host)
+    line = helm_oci.fails("tag", f"oci://{registry.host}/{source}", tag, PLAIN)
+    assert said in line
+    assert tags_of(registry, "charts/mychart") == ["0.1.0"]
+
+
+# copy within one registry
+
+def test_copy_within_a_registry_mounts_every_blob(helm_oci, registry, chart):
+    digest = pushed(helm_oci, chart, registry.host)
+    with Watched(registry.host) as front:
+        p = helm_oci.run("copy", f"oci://{front.host}/charts/mychart:0.1.0", f"oci://{front.host}/prod/mychart", PLAIN)
+        assert lines(p) == [f"Copied: {front.host}/charts/mychart:0.1.0 -> {front.host}/prod/mychart:0.1.0",
+                            f"Digest: {digest}"]
+        mounts = front.requests("POST", "/blobs/uploads/")
+        assert len(mounts) == 2 and all("mount=sha256%3A" in path and "from=charts%2Fmychart" in path and status == 201
+                                        for _, path, status in mounts)
+        assert not front.requests("PATCH") and not front.requests("PUT", "/blobs/")
+        assert not front.requests("GET", "/blobs/"), "a mounted blob is never downloaded"
+        # Again: the destination has it all, so three HEADs (two blobs, the tag) and nothing else.
+        front.answers.clear()
+        helm_oci.run("copy", f"oci://{front.host}/charts/mychart:0.1.0", f"oci://{front.host}/prod/mychart", PLAIN)
+        assert sorted(m for m, _, _ in front.answers) == ["GET", "HEAD", "HEAD", "HEAD"]
+    assert sha256(registry.manifest("prod/mychart", "0.1.0")) == digest
+    assert "name: mychart" in helm4("show", f"oci://{registry.host}/prod/mychart:0.1.0")
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_copy_streams_what_the_registry_will_not_mount(helm_oci, registry, chart, size):
+    if size == "small":
+        digest, source = pushed(helm_oci, chart, registry.host), "charts/mychart:0.1.0"
+    else:
+        digest, _ = big_artifact(registry, "charts/big", "1.0.0")
+        source = "charts/big:1.0.0"
+    with RefusesMounts(registry.host) as front:
+        p = helm_oci.run("copy", f"oci://{front.host}/{source}", f"oci://{front.host}/prod/copied", PLAIN)
+    assert lines(p)[-1] == f"Digest: {digest}"
+    mounts = front.requests("POST", "/blobs/uploads/")
+    assert len(mounts) == 2 and all("mount=" in path and status == 202 for _, path, status in mounts)
+    # Each blob read from the source and written into the session the refusal opened.
+    assert len(front.requests("GET", "/v2/charts/")) == 3  # the manifest, then both blobs
+    commits = front.requests("PUT", "/v2/prod/copied/blobs/uploads/")
+    assert len(commits) == 2 and all(status == 201 for _, _, status in commits)
+    # A blob too large for one PUT goes in one streamed PATCH; the PUT then only commits it.
+    assert len(front.requests("PATCH")) == (1 if size == "large" else 0)
+    assert sha256(registry.manifest("prod/copied", source.split(":")[1])) == digest
+
+
+def test_a_mount_token_covers_both_repositories(helm_oci, tmp_path, chart):
+    ts = TokenServer(tmp_path / "ts", users={"alice": "pw"})
+    reg = Registry(tmp_path / "token-registry", auth=ts.registry_auth())
+    credentials = ("--username", "alice", "--password", "pw")
+    try:
+        pushed(helm_oci, chart, reg.host, *credentials)
+        ts.requests.clear()
+        with Watched(reg.host) as front:
+            helm_oci.run("copy", f"oci://{front.host}/charts/mychart:0.1.0", f"oci://{front.host}/prod/mychart",
+                         PLAIN, *credentials)
+        # The mount's token was asked for once, with both repositories' scopes, and was enough.
+        assert [r["scopes"] for r in ts.requests].count(
+            ["repository:charts/mychart:pull", "repository:prod/mychart:pull,push"]) == 1
+        assert sorted(status for _, _, status in front.requests("POST", "/blobs/uploads/")) == [201, 201]
+        assert [status for _, _, status in front.requests("PUT", "/prod/mychart/manifests/0.1.0")][-1] == 201
+    finally:
+        reg.stop()
+        ts.stop()
+
+
+# copy across registries
+
+USERS = {"src": ("alice", "alice-pw"), "dst": ("bob", "bob-pw")}
+
+
+@pytest.fixture
+def two_private_registries(tmp_path):
+    regs = {}
+    for name, (user, password) in USERS.items():
+        users = htpasswd(tmp_path / f"{name}.htpasswd", {user: password})
+        regs[name] = Registry(tmp_path / name, auth={"htpasswd": {"realm": name, "path": str(users)}})
+    yield regs["src"], regs["dst"]
+    for r in regs.values():
+        r.stop()
+
+
+def test_copy_across_registries_each_with_its_own_credentials(helm_oci, two_private_registries, chart):
+    """The source's credentials come from a stored login, the destination's from the flags."""
+    src, dst = two_private_registries
+    (user, password), (dst_user, dst_password) = USERS["src"], USERS["dst"]
+    helm_oci.run("login", src.host, "-u", user, "-p", password, PLAIN)
+    digest = pushed(helm_oci, chart, src.host)
+    p = helm_oci.run("copy", f"oci://{src.host}/charts/mychart:0.1.0", f"oci://{dst.host}/stable/mychart", PLAIN,
+                     "--username", dst_user, "--password", dst_password)
+    assert lines(p) == [f"Copied: {src.host}/charts/mychart:0.1.0 -> {dst.host}/stable/mychart:0.1.0",
+                        f"Digest: {digest}"]
+    shown = helm4("show", f"oci://{dst.host}/stable/mychart:0.1.0", "--auth", dst.host, dst_user, dst_password)
+    assert "name: mychart" in shown and "version: 0.1.0" in shown
+    # Without the destination's credentials (the stored login is the source's) it is refused.
+    line = helm_oci.fails("copy", f"oci://{src.host}/charts/mychart:0.1.0", f"oci://{dst.host}/other/mychart", PLAIN)
+    assert "authentication required" in line
+
+
+def test_a_large_blob_streams_across_registries_in_constant_memory(helm_oci, registry, tmp_path):
+    other = Registry(tmp_path / "other")
+    try:
+        digest, layer = big_artifact(registry, "charts/big", "1.0.0", size=64 << 20)
+        with Watched(other.host) as front:
+            p, rss = helm_oci.run_measured("copy", f"oci://{registry.host}/charts/big:1.0.0", f"oci://{front.host}/big",
+                                           PLAIN)
+        assert lines(p)[-1] == f"Digest: {digest}"
+        assert rss < 40, f"{rss:.0f} MB for a 64 MiB blob"
+        assert [status for _, _, status in front.requests("PATCH")] == [202]
+        assert sha256(other.blob("big", layer)) == layer
+        assert sha256(other.manifest("big", "1.0.0")) == digest
+    finally:
+        other.stop()
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_a_source_serving_tampered_bytes_leaves_nothing_at_the_destination(helm_oci, registry, chart, tmp_path,
+                                                                            size):
+    if size == "small":
+        pushed(helm_oci, chart, registry.host)
+        manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+        layer = next(l["digest"] for l in manifest["layers"] if l["mediaType"].endswith("tar+gzip"))
+        source = "charts/mychart:0.1.0"
+    else:
+        _, layer = big_artifact(registry, "charts/big", "1.0.0")
+        source = "charts/big:1.0.0"
+    other = Registry(tmp_path / "other")
+    try:
+        with Front(registry.host, tamper=tampering_with(layer)) as src, Watched(other.host) as dst:
+            line = helm_oci.fails("copy", f"oci://{src.host}/{source}", f"oci://{dst.host}/prod/copied", PLAIN)
+        assert f"blob {layer}: digest mismatch: expected {layer}, got sha256:" in line
+        assert tags_of(other, "prod/copied") == []
+        assert not dst.requests("PUT", "/manifests/")
+        assert not has_blob(other, "prod/copied", layer)
+        # Nothing unverified was committed: no PUT for the layer, and its session cancelled.
+        assert not [path for _, path, _ in dst.requests("PUT", "/blobs/uploads/") if layer.replace(":", "%3A") in path]
+        assert [status for _, _, status in dst.requests("DELETE")] == [204], "the layer's session is cancelled"
+        assert len(dst.requests("PATCH")) == (1 if size == "large" else 0)
+    finally:
+        other.stop()
+
+
+# where a copy goes
+
+def test_where_a_copy_goes(helm_oci, registry, chart):
+    digest = pushed(helm_oci, chart, registry.host)
+    host = registry.host
+    # Its own tag, when the destination names one.
+    p = helm_oci.run("copy", f"oci://{host}/charts/mychart:0.1.0", f"oci://{host}/prod/mychart:candidate", PLAIN)
+    assert lines(p)[0].endswith(f" -> {host}/prod/mychart:candidate")
+    # A source named by digest alone goes by digest, and gets no tag.
+    p = helm_oci.run("copy", f"oci://{host}/charts/mychart@{digest}", f"oci://{host}/pinned/mychart", PLAIN)
+    assert lines(p) == [f"Copied: {host}/charts/mychart@{digest} -> {host}/pinned/mychart@{digest}", f"Digest: {digest}"]
+    assert sha256(registry.manifest("pinned/mychart", digest)) == digest
+    assert tags_of(registry, "pinned/mychart") == []
+    assert "name: mychart" in helm4("show", f"oci://{host}/pinned/mychart@{digest}")
+    # A tag and a digest: the tag, the content pinned.
+    p = helm_oci.run("copy", f"oci://{host}/charts/mychart:0.1.0@{digest}", f"oci://{host}/both/mychart", PLAIN)
+    assert lines(p)[0].endswith(f" -> {host}/both/mychart:0.1.0")
+    assert tags_of(registry, "both/mychart") == ["0.1.0"]
+    line = helm_oci.fails("copy", f"oci://{host}/charts/mychart:0.1.0", f"oci://{host}/prod/mychart@{digest}", PLAIN)
+    assert "a copy keeps the source's digest" in line
+    line = helm_oci.fails("copy", f"oci://{host}/charts/mychart", f"oci://{host}/prod/mychart", PLAIN)
+    assert "nothing to copy in" in line
+
+
+def test_an_index_is_refused(helm_oci, registry, chart):
+    digest = pushed(helm_oci, chart, registry.host)
+    manifest = registry.manifest("charts/mychart", "0.1.0")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                                       "size": len(manifest)}]}).encode()
+    put = urllib.request.Request(registry.url("/v2/charts/mychart/manifests/multi"), method="PUT", data=index,
+                                 headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
+    urllib.request.urlopen(put).close()
+    line = helm_oci.fails("copy", f"oci://{registry.host}/charts/mychart:multi", f"oci://{registry.host}/prod/x", PLAIN)
+    assert "is an image index" in line
+    assert tags_of(registry, "prod/x") == []
+    # Tagging moves no blob, so an index may have more tags.
+    p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:multi", "multi-stable", PLAIN)
+    assert lines(p)[-1] == f"Digest: {sha256(index)}"
