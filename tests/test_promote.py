@@ -103,10 +103,31 @@ def test_tag_puts_the_same_manifest_under_new_tags_and_uploads_nothing(helm_oci,
         ("PUT", "/v2/charts/mychart/manifests/0.1.0_ci.5"), ("PUT", "/v2/charts/mychart/manifests/stable")]
     for tag in ("stable", "0.1", "0.1.0_ci.5"):
         assert sha256(registry.manifest("charts/mychart", tag)) == digest
-    # A moving version tag is what Helm reads; helm-oci says what its own readers make of it.
-    assert p.stderr.startswith('WARNING: tag "0.1" reads as chart version 0.1, but the chart is 0.1.0')
+    # A full version that is another is warned of; a floating one (0.1 on 0.1.0) is not.
+    assert p.stderr.splitlines() == [
+        'WARNING: tag "0.1.0_ci.5" reads as chart version 0.1.0+ci.5, but the chart is 0.1.0: `helm oci pull` of'
+        " that tag refuses it, and listings that read every version (`helm oci search --versions`, the ocirepo://"
+        " index) pass over the repository"]
     shown = helm4("show", f"oci://{registry.host}/charts/mychart:0.1")
     assert "name: mychart" in shown and "version: 0.1.0" in shown
+
+
+def test_floating_tags_are_pulled_and_listed_once(helm_oci, registry, chart):
+    """Helm pulls a floating version tag (0.1 on chart 0.1.0), and so does helm-oci; listings
+    show the version once, under its own tag."""
+    pushed(helm_oci, chart, registry.host)
+    p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:0.1.0", "0.1", "0", PLAIN)
+    assert p.stderr == ""
+    pulled = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1", "-d", helm_oci.home, PLAIN)
+    assert f"Pulled: {registry.host}/charts/mychart:0.1" in pulled.stdout
+    found = json.loads(helm_oci.run("search", f"{registry.host}/charts", "--versions", "-o", "json", PLAIN).stdout)
+    assert [h["version"] for h in found] == ["0.1.0"]
+
+
+def test_a_tag_naming_another_version_is_warned_of(helm_oci, registry, chart):
+    pushed(helm_oci, chart, registry.host)
+    p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:0.1.0", "0.2", PLAIN)
+    assert p.stderr.startswith('WARNING: tag "0.2" reads as chart version 0.2, but the chart is 0.1.0')
 
 
 def test_tag_by_digest(helm_oci, registry, chart):

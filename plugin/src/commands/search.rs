@@ -179,9 +179,12 @@ async fn versions_of(place: &Place<'_>, search: &Search, repo: &str) -> Result<V
     )
     .await;
     let mut hits = Vec::new();
-    for ((version, _), chart) in versions.into_iter().zip(described) {
-        if let Some(chart) = chart? {
-            hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart });
+    for ((version, tag), chart) in versions.into_iter().zip(described) {
+        match chart? {
+            // A floating tag (`1.2` on 1.2.3) is another name for a version listed under its own.
+            Some(chart) if charts::floats_over(&tag, &chart.meta.version) => {}
+            Some(chart) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
+            None => {}
         }
     }
     Ok(hits)

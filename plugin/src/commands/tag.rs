@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
+use crate::oci::charts;
 use crate::oci::client::{Client, Connection};
 use crate::oci::helm::Manifest;
 use crate::oci::manifests;
@@ -78,12 +79,12 @@ fn new_tags(asked: &[String]) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// A warning if `tag` reads as a chart version other than the chart's own (a moving `1.2`
-/// on chart 1.2.3): Helm takes version tags for what they say, and helm-oci's own listing
-/// reads tags as leniently as Helm reads versions.
+/// A warning if `tag` reads as a chart version other than the chart's own, and is not a
+/// floating tag over it (`1.2` on chart 1.2.3 is one): Helm takes version tags for what
+/// they say, and so do helm-oci's pull and listings.
 pub fn other_version(manifest: &Manifest, tag: &str) -> Option<String> {
     let version = manifest.chart_version()?;
-    if Version::of_tag(tag).is_none() || reference::normalise_tag(version) == tag {
+    if Version::of_tag(tag).is_none() || reference::normalise_tag(version) == tag || charts::floats_over(tag, version) {
         return None;
     }
     Some(format!(
@@ -125,7 +126,8 @@ mod tests {
         let chart = Manifest::for_chart(config, vec![], annotations);
         assert!(other_version(&chart, "stable").is_none());
         assert!(other_version(&chart, "1.2.3_b").is_none());
-        assert!(other_version(&chart, "1.2").unwrap().contains("reads as chart version 1.2, but the chart is 1.2.3+b"));
+        assert!(other_version(&chart, "1.2").is_none(), "a floating tag over 1.2.3");
+        assert!(other_version(&chart, "1.3").unwrap().contains("reads as chart version 1.3, but the chart is 1.2.3+b"));
         let image = Manifest {
             config: Descriptor::new("application/vnd.oci.image.config.v1+json", "sha256:c".into(), 1),
             ..chart

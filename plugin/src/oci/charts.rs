@@ -59,13 +59,58 @@ pub async fn describe(client: &Client, repo: &str, tag: &str, subject: &str) -> 
 }
 
 /// A tag that is a version names the chart's version (`latest` and the like name none): a
-/// registry serving another chart under it is refused.
+/// registry serving another chart under it is refused. A floating tag (`1.2` on 1.2.3, as
+/// `helm oci tag` puts one) agrees with the versions under it, as Helm pulls it.
 pub fn tag_agrees(tag: &str, meta: &Metadata, subject: &str) -> Result<()> {
-    if Version::parse(&tag.replace('_', "+")).is_ok() && reference::normalise_tag(&meta.version) != tag {
+    if Version::parse(&tag.replace('_', "+")).is_ok()
+        && reference::normalise_tag(&meta.version) != tag
+        && !floats_over(tag, &meta.version)
+    {
         return Err(Error::invalid_chart(
             subject,
             format!("the registry served version {} where the tag says {tag}", meta.version),
         ));
     }
     Ok(())
+}
+
+/// Whether `tag` is a floating tag over `version`: one or two numbers (`1`, `v1.2`) that
+/// begin the numbers of a release (`1.2.3`).
+pub fn floats_over(tag: &str, version: &str) -> bool {
+    let numbers: Option<Vec<u64>> = tag.strip_prefix('v').unwrap_or(tag).split('.').map(|n| n.parse().ok()).collect();
+    let (Some(numbers), Ok(version)) = (numbers, Version::parse(version)) else { return false };
+    let own = [version.major, version.minor, version.patch];
+    numbers.len() < 3 && version.pre.is_empty() && numbers[..] == own[..numbers.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(version: &str) -> Metadata {
+        Metadata { name: "app".into(), version: version.into(), ..Metadata::default() }
+    }
+
+    #[test]
+    fn a_floating_tag_agrees_with_the_releases_under_it() {
+        for (tag, version) in [("1", "1.2.3"), ("1.2", "1.2.3"), ("v1.2", "1.2.0"), ("0", "0.0.1")] {
+            assert!(floats_over(tag, version), "{tag} over {version}");
+            assert!(tag_agrees(tag, &meta(version), "s").is_ok(), "{tag} on {version}");
+        }
+        for (tag, version) in
+            [("1.3", "1.2.3"), ("2", "1.2.3"), ("1.2", "1.2.3-rc.1"), ("1.2.3", "1.2.3"), ("x", "1.0.0")]
+        {
+            assert!(!floats_over(tag, version), "{tag} over {version}");
+        }
+    }
+
+    #[test]
+    fn a_full_version_tag_must_be_the_charts_version() {
+        assert!(tag_agrees("1.2.3", &meta("1.2.3"), "s").is_ok());
+        assert!(tag_agrees("1.2.3_build.1", &meta("1.2.3+build.1"), "s").is_ok());
+        assert!(tag_agrees("latest", &meta("9.9.9"), "s").is_ok());
+        let lie = tag_agrees("1.2.4", &meta("1.2.3"), "reg/app:1.2.4").unwrap_err();
+        assert_eq!(lie.to_string(), "reg/app:1.2.4: the registry served version 1.2.3 where the tag says 1.2.4");
+        assert!(tag_agrees("1.3", &meta("1.2.3"), "s").is_err());
+    }
 }
