@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, HELM4, write_chart
+from conftest import BIN, HELM4, Registry, write_chart
+from fronts import Front
+from test_mirrors import configure, copy
 
 # The stand-in Helm. Each call appends {"argv", "env", "chart", "shown"} to $FAKE_HELM_LOG;
 # `chart` is the chart argument where the Helm of $FAKE_HELM_MAJOR looks for it, `shown`
@@ -183,6 +185,22 @@ def test_template_without_a_release_and_its_output_unchanged(helm_oci, helm, pus
     assert call["argv"] == ["template", call["chart"]]
     assert p.stdout == "---\n# Source: mychart/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\n"
     assert p.stderr == "stand-in says hello on stderr\n"
+
+
+def test_install_reads_the_chart_from_a_mirror(helm_oci, helm, registry, pushed, tmp_path):
+    """The registries configuration's mirrors serve install as they serve pull: the
+    registry (behind a recording Front) is not asked."""
+    mirror = Registry(tmp_path / "mirror")
+    try:
+        with Front(registry.host) as front:
+            copy(registry, "charts/mychart", mirror, "charts/mychart", "0.1.0")
+            configure(helm_oci, front.host, (mirror.host, True))
+            helm_oci.run("install", "rel", f"oci://{front.host}/charts/mychart", "--version", "0.1.0", "--plain-http",
+                         env=helm.env("4"))
+        assert front.seen == []
+        assert_ran_on_the_chart(helm.only_chart_call())
+    finally:
+        mirror.stop()
 
 
 def test_helms_exit_code_is_passed_through_and_the_chart_removed(helm_oci, helm, pushed):
