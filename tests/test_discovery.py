@@ -3,7 +3,9 @@ pushed by Helm 4.3 itself), an ordinary OCI image and a broken chart; Helm's ver
 constraints end to end, prereleases with and without --devel, build metadata and `v`
 prefixes; paged lists; repositories that fail; registries that will not list their
 catalog; and per-repository tokens through a token server."""
+import hashlib
 import json
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -203,6 +205,26 @@ def test_search_namespace_term_and_versions(helm_oci, seeded):
     assert all(h["app_version"] == f"app-{h['version']}" for h in hits)
     hits, stderr = search_json(helm_oci, f"{seeded.host}/other")
     assert [h["name"] for h in hits] == [f"{seeded.host}/other/delta"] and stderr == ""
+
+
+def test_a_second_search_reads_the_configs_from_the_chart_cache(helm_oci, seeded):
+    """Configs are content-addressed: the first search keeps them in the chart cache, the next
+    reads only tags and manifests, and a config corrupted there is fetched again."""
+    with Front(seeded.host) as front:
+        first, _ = search_json(helm_oci, f"{front.host}/charts", "--versions", "--devel")
+        assert any("/blobs/" in path for _, path, _ in front.seen)
+        front.seen.clear()
+        assert search_json(helm_oci, f"{front.host}/charts", "--versions", "--devel")[0] == first
+        assert not any("/blobs/" in path for _, path, _ in front.seen), "every config came from the cache"
+        blobs = Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
+        kept = sorted(blobs.iterdir())
+        assert kept and all(hashlib.sha256(b.read_bytes()).hexdigest() == b.name for b in kept)
+        kept[0].write_bytes(b'{"name": "forged", "version": "9.9.9"}')
+        front.seen.clear()
+        assert search_json(helm_oci, f"{front.host}/charts", "--versions", "--devel")[0] == first
+        fetched = [path for _, path, _ in front.seen if "/blobs/" in path]
+        assert len(fetched) == 1 and fetched[0].endswith(f"/blobs/sha256:{kept[0].name}"), fetched
+    assert hashlib.sha256(kept[0].read_bytes()).hexdigest() == kept[0].name, "kept again, whole"
 
 
 def test_version_bounds_are_inclusive(helm_oci, seeded):

@@ -7,6 +7,7 @@ an origin registry behind a Front that records every request, and most a mirror 
 holding copies of some of its charts."""
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -222,8 +223,10 @@ def test_search_reads_each_repository_from_the_mirror_and_the_catalog_from_the_o
     origin.seen.clear()
     assert search("--repository", "alpha")[0][:2] == hits[:2] and origin_paths(origin) == []
 
-    # A mirror serving a tampered config is passed over, with a warning, for the origin's.
+    # A mirror serving a tampered config is passed over, with a warning, for the origin's (the
+    # chart cache, which keeps the configs read, emptied first).
     config = json.loads(alpha)["config"]["digest"]
+    shutil.rmtree(Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci")
     with Front(mirror.host, tamper=tampering(config)) as bad:
         configure(helm_oci, f"{origin.host}/charts", (f"{bad.host}/copies/charts", True))
         hits_again, stderr = search()

@@ -62,7 +62,9 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
     };
     match target {
         Target::Index { registry, namespace } => {
-            let mut session = Session::start(Grants::default()).await?;
+            // The configs read are kept in the chart cache.
+            let (cache, grants) = super::cache_to_keep();
+            let mut session = Session::start(grants).await?;
             let endpoint = session.registry_endpoint(&registry).await?;
             let reach = Reach { plain_http, tls, debug, ahead: CONCURRENCY as usize };
             let (connection, mirrors) =
@@ -81,6 +83,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
                 concurrency: CONCURRENCY,
                 connection,
                 mirrors,
+                cache: cache.as_deref().map(super::utf8).transpose()?,
             };
             let built = session.chart_index(&options).await?;
             output::skipped(&built.skipped);

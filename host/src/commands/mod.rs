@@ -16,11 +16,12 @@ pub mod version;
 
 use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::types::{Credential, Mirror, Reference, RemoteOptions};
-use crate::sandbox::{Reach, Session};
+use crate::sandbox::{Grants, Reach, Session};
 use crate::{credentials, paths, registries};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
+use wasmtime_wasi::FsPerms;
 
 /// Runs the command the arguments name.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -150,6 +151,14 @@ fn cache() -> Result<PathBuf> {
     let dir = cache_to_read()?;
     pull::writable(&dir).context("the chart cache cannot be written")?;
     Ok(dir)
+}
+
+/// The chart cache for a command that only keeps there what it read, and the grants for it:
+/// none where it cannot be written, as the command works without it.
+fn cache_to_keep() -> (Option<PathBuf>, Grants) {
+    let cache = cache().ok();
+    let dirs = cache.iter().map(|dir| (dir.clone(), FsPerms::ReadWrite)).collect();
+    (cache, Grants { dirs })
 }
 
 /// The chart cache, created if missing (an empty one lists nothing).

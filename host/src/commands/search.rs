@@ -4,7 +4,7 @@
 use crate::cli::{BulkArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::discovery::SearchOptions;
 use crate::component::exports::helm_oci::plugin::types::VersionQuery;
-use crate::sandbox::{Grants, Session};
+use crate::sandbox::Session;
 use crate::{output, registries};
 use anyhow::Result;
 use clap::Args;
@@ -53,7 +53,9 @@ pub struct SearchArgs {
 pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
     let target = args.registry.strip_prefix("oci://").unwrap_or(&args.registry);
     let (registry, namespace) = target.split_once('/').unwrap_or((target, ""));
-    let mut session = Session::start(Grants::default()).await?;
+    // The configs read are kept in the chart cache.
+    let (cache, grants) = super::cache_to_keep();
+    let mut session = Session::start(grants).await?;
     let endpoint = session.registry_endpoint(registry).await?;
     let ahead = args.bulk.concurrency as usize;
     let reach = args.remote_args.connection.reach(debug, ahead);
@@ -84,6 +86,7 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
         concurrency: args.bulk.concurrency,
         connection,
         mirrors,
+        cache: cache.as_deref().map(super::utf8).transpose()?,
     };
     let found = session.search(&options).await?;
     output::warnings(&found.warnings);

@@ -190,6 +190,7 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
         page_size: options.page_size,
         concurrency: concurrency(options.concurrency),
         mirrors: mirrors_of(options.mirrors, &options.connection)?,
+        cache: options.cache.map(PathBuf::from),
         connection: connection_of(options.connection),
         unlisted: search::search_instead,
     };
@@ -221,6 +222,7 @@ pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
         page_size: options.page_size,
         concurrency: concurrency(options.concurrency),
         mirrors: mirrors_of(options.mirrors, &options.connection)?,
+        cache: options.cache.map(PathBuf::from),
         connection: connection_of(options.connection),
     };
     let built = run(timeout, index::run(index))?;

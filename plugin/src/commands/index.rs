@@ -17,6 +17,7 @@ use crate::oci::timestamp;
 use crate::version::Wanted;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Which registry namespace to index, and how its entries point back at it.
 pub struct Index {
@@ -33,6 +34,8 @@ pub struct Index {
     pub connection: Connection,
     /// Mirrors of the namespace, read first (as `search` reads them).
     pub mirrors: Vec<Mirror>,
+    /// The chart cache, where the configs read are kept and found again.
+    pub cache: Option<PathBuf>,
 }
 
 /// An index, and what it left out.
@@ -60,6 +63,7 @@ pub async fn run(index: Index) -> Result<Built> {
         concurrency: index.concurrency,
         connection: index.connection,
         mirrors: index.mirrors,
+        cache: index.cache,
         unlisted: |registry| format!("add a namespace you may list as the repository ({registry}/NAMESPACE)"),
     })
     .await?;

@@ -3,8 +3,9 @@
 //! side by side, each with its own token; only the versions shown have their manifest and
 //! config read. A repository that fails is set aside with its reason, unless `fail_fast`.
 //! Mirrors of the namespace are read first for each repository; the catalog is the
-//! registry's own.
+//! registry's own. Configs are kept in the chart cache, if given, and read from it again.
 
+use crate::cache::Cache;
 use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
@@ -16,6 +17,7 @@ use crate::oci::reference::{self, is_path_component, validate_repository};
 use crate::version::{Version, Wanted, newest_first};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
+use std::path::PathBuf;
 use std::pin::pin;
 
 /// Where to search, and what for.
@@ -38,6 +40,8 @@ pub struct Search {
     /// Mirrors of the namespace, each read first for every repository's tags and charts
     /// (the catalog is always the registry's: a mirror may hold part of it).
     pub mirrors: Vec<Mirror>,
+    /// The chart cache, where the configs read are kept and found again.
+    pub cache: Option<PathBuf>,
     /// What to do instead when the registry will not list its catalog, for a registry.
     pub unlisted: fn(&str) -> String,
 }
@@ -79,6 +83,7 @@ pub async fn run(search: Search) -> Result<Found> {
             "it is not a repository path (lower-case letters, digits and separators)",
         ));
     }
+    let configs = search.cache.as_deref().map(Cache::create).transpose()?;
     let limit = Limit::new(search.concurrency);
     let client = Client::new(&endpoint, &search.connection).limited(limit.clone());
     let sources = Sources::new(client, &search.mirrors, Some(&limit));
@@ -107,13 +112,14 @@ pub async fn run(search: Search) -> Result<Found> {
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
 
-    let (sources, search, prefix) = (&sources, &search, prefix.as_str());
+    let (sources, search, prefix, configs) = (&sources, &search, prefix.as_str(), configs.as_ref());
     let mut outcomes = repositories
         .try_filter(|repo| std::future::ready(wanted_repo(repo)))
         .map(move |item| async move {
             let repo = item?;
             let places = sources.places(&repo, repo.strip_prefix(prefix).unwrap_or(&repo));
-            let versions = mirrors::first(&places, async |place| versions_of(place, search, &repo).await).await;
+            let versions =
+                mirrors::first(&places, async |place| versions_of(place, search, &repo, configs).await).await;
             Ok((repo, versions))
         })
         .buffer_unordered(search.concurrency.max(1));
@@ -158,7 +164,7 @@ pub async fn run(search: Search) -> Result<Found> {
 /// One repository's wanted versions that are charts, as one place has them: its tags (of
 /// which only the wanted ones are kept, only the newest without `all_versions`), then the
 /// manifest and config of each kept. A repository that holds no chart gives none.
-async fn versions_of(place: &Place<'_>, search: &Search, repo: &str) -> Result<Vec<Hit>> {
+async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, configs: Option<&Cache>) -> Result<Vec<Hit>> {
     let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.registry);
     let mut versions: Vec<(Version, String)> = Vec::new();
@@ -174,7 +180,7 @@ async fn versions_of(place: &Place<'_>, search: &Search, repo: &str) -> Result<V
         search.concurrency,
         versions.iter().map(|(_, tag)| {
             let subject = format!("{name}:{tag}");
-            async move { charts::describe(client, at, tag, &subject).await }
+            async move { charts::describe(client, at, tag, &subject, configs).await }
         }),
     )
     .await;

@@ -65,7 +65,7 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
             tags.concurrency,
             others.iter().map(|tag| {
                 let subject = format!("{subject}:{tag}");
-                async move { charts::describe(client, repository, tag, &subject).await }
+                async move { charts::describe(client, repository, tag, &subject, None).await }
             }),
         )
         .await;

@@ -2,10 +2,11 @@
 //! if it is a Helm chart's, the config blob (Chart.yaml as JSON), both verified.
 
 use super::client::Client;
-use super::helm::{self, ChartLayers, Manifest};
+use super::helm::{self, ChartLayers, Descriptor, Manifest};
 use super::manifests::{self, MANIFEST_MAX};
 use super::timestamp::parse_rfc3339;
 use super::{blobs, reference};
+use crate::cache::Cache;
 use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Result};
@@ -24,8 +25,15 @@ pub struct Described {
 
 /// Reads the chart a tag (or digest) points at; None if it is not a Helm chart (an image, a
 /// signature). A chart whose manifest or config is broken, or whose version is not the
-/// one its tag says, is an error.
-pub async fn describe(client: &Client, repo: &str, tag: &str, subject: &str) -> Result<Option<Described>> {
+/// one its tag says, is an error. With `configs` (the chart cache), a config kept there is
+/// read from it, and one fetched is kept, so that listing again reads only manifests.
+pub async fn describe(
+    client: &Client,
+    repo: &str,
+    tag: &str,
+    subject: &str,
+    configs: Option<&Cache>,
+) -> Result<Option<Described>> {
     let fetched = manifests::fetch(client, repo, tag, subject).await?;
     let pinned = digest::is_valid(tag).then_some(tag);
     let manifest_digest = fetched.verified_digest(pinned, subject)?;
@@ -51,11 +59,24 @@ pub async fn describe(client: &Client, repo: &str, tag: &str, subject: &str) -> 
     // Only what is described is kept while the config is fetched: a search may have many
     // of these waiting for a turn.
     drop(manifest);
-    let meta = Metadata::from_config(&blobs::fetch_small(client, repo, &config).await?, subject)?;
+    let meta = Metadata::from_config(&config_of(client, repo, &config, configs).await?, subject)?;
     if pinned.is_none() {
         tag_agrees(tag, &meta, subject)?;
     }
     Ok(Some(Described { digest: manifest_digest, meta, archive, created }))
+}
+
+/// A config blob: from the cache if it holds it (verified), else fetched (verified) and kept
+/// there. A cache that cannot keep it costs only the next listing a request.
+async fn config_of(client: &Client, repo: &str, config: &Descriptor, configs: Option<&Cache>) -> Result<Vec<u8>> {
+    if let Some(bytes) = configs.and_then(|cache| cache.read(config).ok().flatten()) {
+        return Ok(bytes);
+    }
+    let bytes = blobs::fetch_small(client, repo, config).await?;
+    if let Some(cache) = configs {
+        let _ = cache.put(config, &bytes[..]);
+    }
+    Ok(bytes)
 }
 
 /// A tag that is a version names the chart's version (`latest` and the like name none): a
