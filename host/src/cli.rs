@@ -1,7 +1,7 @@
 //! The command line, with Helm's flag names: the commands, and the flags that every
 //! registry command shares.
 
-use crate::commands::{cache, copy, downloader, helm, login, logout, pull, push, search, tag, tags};
+use crate::commands::{cache, copy, dependency, downloader, helm, login, logout, pull, push, search, tag, tags};
 use crate::component::exports::helm_oci::plugin::types::ChartLimits;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
@@ -34,6 +34,9 @@ pub enum Command {
     /// Copy a chart (any single manifest) and its blobs to another repository or registry, verified
     #[command(alias = "cp")]
     Copy(copy::CopyArgs),
+    /// Manage a chart's dependencies kept in OCI registries: update, build
+    #[command(subcommand, alias = "dep", alias = "dependencies")]
+    Dependency(dependency::DependencyCommand),
     /// Log in to a registry, checking the credentials before storing them
     Login(login::LoginArgs),
     /// Remove a registry's stored credentials

@@ -19,6 +19,7 @@ mod commands;
 mod digest;
 mod error;
 mod fs;
+mod gojson;
 mod net;
 mod oci;
 #[cfg(test)]
@@ -32,6 +33,9 @@ mod exports {
     use crate::bindings::exports::helm_oci::plugin::about;
     use crate::bindings::exports::helm_oci::plugin::cache::{
         self, CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
+    };
+    use crate::bindings::exports::helm_oci::plugin::dependencies::{
+        self, Declared, DependenciesResult, DependencyOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::discovery::{
         self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
@@ -113,6 +117,20 @@ mod exports {
 
         fn copy(options: CopyOptions) -> Result<Copied, Error> {
             api::promotion::copy(options)
+        }
+    }
+
+    impl dependencies::Guest for Component {
+        fn read(chart_dir: String) -> Result<Declared, Error> {
+            api::dependencies::read(&chart_dir)
+        }
+
+        fn update(options: DependencyOptions) -> Result<DependenciesResult, Error> {
+            api::dependencies::update(options)
+        }
+
+        fn build(options: DependencyOptions) -> Result<DependenciesResult, Error> {
+            api::dependencies::build(options)
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod copy;
+pub mod dependency;
 pub mod downloader;
 pub mod helm;
 pub mod login;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tags(args) => tags::run(args, debug).await,
         Command::Tag(args) => tag::run(args, debug).await,
         Command::Copy(args) => copy::run(args, debug).await,
+        Command::Dependency(command) => dependency::run(command, debug).await,
         Command::Search(args) => search::run(args, debug).await,
         Command::Install(args) => helm::run(helm::Verb::Install, args, cli.debug, debug).await,
         Command::Upgrade(args) => helm::run(helm::Verb::Upgrade, args, cli.debug, debug).await,

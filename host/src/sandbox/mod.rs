@@ -10,6 +10,7 @@ pub use interrupt::Interrupted;
 use crate::component::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
+use crate::component::exports::helm_oci::plugin::dependencies::{Declared, DependenciesResult, DependencyOptions};
 use crate::component::exports::helm_oci::plugin::discovery::{
     IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
 };
@@ -267,6 +268,21 @@ impl Session {
     pub async fn prune(&mut self, cache: &str) -> Result<Pruned> {
         let call = self.plugin.helm_oci_plugin_cache().call_prune(&mut *self.store, cache);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn read_dependencies(&mut self, chart_dir: &str) -> Result<Declared> {
+        let call = self.plugin.helm_oci_plugin_dependencies().call_read(&mut *self.store, chart_dir);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn update_dependencies(&mut self, options: &DependencyOptions) -> Result<DependenciesResult> {
+        let call = self.plugin.helm_oci_plugin_dependencies().call_update(&mut *self.store, options);
+        guarded(call, options.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+    }
+
+    pub async fn build_dependencies(&mut self, options: &DependencyOptions) -> Result<DependenciesResult> {
+        let call = self.plugin.helm_oci_plugin_dependencies().call_build(&mut *self.store, options);
+        guarded(call, options.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn tags(&mut self, options: &TagsOptions) -> Result<TagList> {

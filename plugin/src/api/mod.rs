@@ -2,6 +2,7 @@
 //! what the command returns becomes the records the host reads. Each call runs on the
 //! network layer's executor, to its end or its deadline.
 
+pub mod dependencies;
 mod error;
 pub mod promotion;
 

@@ -1,11 +1,14 @@
 //! Helm charts on disk and in archives, by Helm's rules: Chart.yaml, the loader's rules for
-//! which files count, `.helmignore`, directory walks, archives, and packaging.
+//! which files count, `.helmignore`, directory walks, archives, packaging, and the
+//! dependencies a chart declares with the lock file that pins them.
 
 pub mod archive;
+pub mod dependencies;
 pub mod directory;
 pub mod ignore;
 pub mod legacy;
 pub mod load;
+pub mod lock;
 pub mod metadata;
 pub mod package;
 pub mod yaml;

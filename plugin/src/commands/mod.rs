@@ -3,6 +3,7 @@
 mod artifact;
 pub mod cache;
 pub mod copy;
+pub mod dependency;
 pub mod index;
 pub mod login;
 pub mod pull;

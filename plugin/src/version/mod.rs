@@ -4,7 +4,7 @@
 
 mod constraint;
 
-pub use constraint::{Wanted, newest_first};
+pub use constraint::{Constraint, Wanted, newest_first};
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -1,0 +1,165 @@
+//! `helm oci dependency update|build CHART_DIR`: the chart directory and the chart cache
+//! read-write, and the registry of every chart repository the chart's dependencies (and
+//! its lock) name, each with its mirrors. The component reads the chart first (the host does
+//! not parse charts), then does the work on the same instance.
+
+use crate::cli::{LimitArgs, RemoteArgs};
+use crate::component::exports::helm_oci::plugin::dependencies::{
+    Declared, DependenciesResult, Dependency, DependencyOptions, Source,
+};
+use crate::output;
+use crate::sandbox::{Grants, Session};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use wasmtime_wasi::FsPerms;
+
+#[derive(Subcommand)]
+pub enum DependencyCommand {
+    /// Update charts/ from the dependencies in Chart.yaml (requirements.yaml for apiVersion v1) and write the lock file
+    #[command(alias = "up")]
+    Update(DependencyArgs),
+    /// Rebuild charts/ from the lock file (Chart.lock, or requirements.lock), each chart verified against its locked digest
+    Build(DependencyArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Dependencies must live in OCI registries: repository oci://HOST/PATH (the chart is \
+                  HOST/PATH/NAME),\nocirepo://HOST/NS or ocirepo+http://HOST/NS; a dependency with no repository is \
+                  vendored under charts/NAME.\nFor https:// chart repositories, file:// paths and @aliases use \
+                  Helm's own `helm dependency update`.\n--username/--password are used for every dependency's \
+                  registry (not for mirrors), as Helm's registry client uses them.")]
+pub struct DependencyArgs {
+    /// The chart directory
+    #[arg(default_value = ".")]
+    chart: PathBuf,
+    /// Use the local chart cache alone, with no request to a registry
+    #[arg(long)]
+    offline: bool,
+    /// Accepted for Helm's sake and ignored: OCI dependencies need no repository index to refresh
+    #[arg(long)]
+    skip_refresh: bool,
+    /// Refused: charts in a registry carry no provenance file for helm-oci to check
+    #[arg(long)]
+    verify: bool,
+    /// Accepted for Helm's sake and ignored (it only serves --verify)
+    #[arg(long, value_name = "FILE")]
+    keyring: Option<PathBuf>,
+    #[command(flatten)]
+    remote_args: RemoteArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Which of the two.
+#[derive(Clone, Copy, PartialEq)]
+enum Verb {
+    Update,
+    Build,
+}
+
+pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
+    let (verb, args) = match command {
+        DependencyCommand::Update(args) => (Verb::Update, args),
+        DependencyCommand::Build(args) => (Verb::Build, args),
+    };
+    if args.verify {
+        bail!("--verify is not supported: charts in a registry carry no provenance file for helm-oci to check");
+    }
+    let chart = super::absolute(&args.chart)?;
+    if !chart.join("Chart.yaml").is_file() {
+        if !chart.is_dir() {
+            bail!("could not find {}: not a chart directory", args.chart.display());
+        }
+        bail!("{}: Chart.yaml file is missing; only unpacked charts can be updated", args.chart.display());
+    }
+    super::pull::writable(&chart)?;
+    let cache = super::cache()?;
+    let grants = vec![(chart.clone(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
+    let mut session = Session::start(Grants { dirs: grants }).await?;
+    let declared = session.read_dependencies(&super::utf8(&chart)?).await?;
+    let sources = if args.offline { Vec::new() } else { grant(&mut session, &declared, verb, &args, debug).await? };
+    let options = DependencyOptions {
+        chart_dir: super::utf8(&chart)?,
+        cache: super::utf8(&cache)?,
+        sources,
+        offline: args.offline,
+        limits: Some(args.limits.limits()),
+        debug,
+        timeout_ms: args.remote_args.connection.timeout_ms(),
+    };
+    let done = match verb {
+        Verb::Update => session.update_dependencies(&options).await?,
+        Verb::Build => session.build_dependencies(&options).await?,
+    };
+    print(&done, debug);
+    Ok(())
+}
+
+/// Grants each chart repository the work may read (the declared ones; for a build with a
+/// lock, also the locked ones), once each, with its mirrors and credential.
+async fn grant(
+    session: &mut Session,
+    declared: &Declared,
+    verb: Verb,
+    args: &DependencyArgs,
+    debug: bool,
+) -> Result<Vec<Source>> {
+    let locked = if verb == Verb::Build { declared.locked.as_slice() } else { &[] };
+    let mut sources: Vec<Source> = Vec::new();
+    for dependency in declared.dependencies.iter().chain(locked) {
+        let Dependency { chart: Some(chart), plain_http, .. } = dependency else { continue };
+        let known = |s: &Source| s.chart.registry == chart.registry && s.chart.repository == chart.repository;
+        if sources.iter().any(known) {
+            continue;
+        }
+        // A pull fetches the config and the chart layer at once.
+        let mut reach = args.remote_args.connection.reach(debug, 2);
+        reach.plain_http |= *plain_http;
+        let (registry, endpoint) = (&chart.registry, &chart.endpoint);
+        let (connection, mirrors) =
+            super::with_mirrors(session, (registry, endpoint, &chart.repository), reach, |session, reach| {
+                super::connect_to(session, registry, endpoint, &args.remote_args, reach)
+            })
+            .await
+            .with_context(|| format!("dependency {:?}", dependency.name))?;
+        sources.push(Source {
+            chart: chart.clone(),
+            plain_http: connection.plain_http,
+            credential: connection.credential,
+            mirrors,
+        });
+    }
+    Ok(sources)
+}
+
+/// What Helm's downloader manager prints for the same work, then the lock file written.
+fn print(done: &DependenciesResult, debug: bool) {
+    output::warnings(&done.warnings);
+    if done.saved.is_empty() {
+        return;
+    }
+    println!("Saving {} charts", done.saved.len());
+    for saved in &done.saved {
+        match &saved.pulled {
+            Some(pulled) => {
+                println!("Downloading {} from repo {}", saved.name, saved.repository);
+                println!("Pulled: {}", pulled.reference);
+                println!("Digest: {}", pulled.digest);
+            }
+            None => println!(
+                "Dependency {} did not declare a repository. Assuming it exists in the charts directory",
+                saved.name
+            ),
+        }
+    }
+    println!("Deleting outdated charts");
+    if debug {
+        for removed in &done.removed {
+            eprintln!("[debug] removed {removed}");
+        }
+        if let Some(lock) = &done.lock_file {
+            eprintln!("[debug] wrote {lock}");
+        }
+    }
+}

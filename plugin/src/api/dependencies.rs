@@ -1,0 +1,86 @@
+//! WIT <-> domain for dependencies: the chart's declared and locked dependencies out, the
+//! host's grants in, what `update` and `build` did out.
+
+use super::{Result, connection_of, limits_of, mirrors_of, reference_of, reference_record, run};
+use crate::bindings::exports::helm_oci::plugin::dependencies::{
+    Declared, DependenciesResult, Dependency, DependencyOptions, PulledChart, Saved,
+};
+use crate::bindings::exports::helm_oci::plugin::types::RemoteOptions;
+use crate::commands::dependency::{self, Access, Needed, Options, Outcome};
+use crate::oci::client::Connection;
+use crate::oci::location::Location;
+use crate::trace::Trace;
+use std::path::PathBuf;
+
+pub fn read(chart_dir: &str) -> Result<Declared> {
+    let (lock_file, dependencies, locked) = dependency::read(&PathBuf::from(chart_dir))?;
+    let record = |n: Needed| {
+        let (chart, plain_http) = match n.location {
+            Location::Vendored => (None, false),
+            Location::Registry { chart, plain_http } => (Some(reference_record(chart)), plain_http),
+        };
+        Dependency { name: n.name, version: n.version, repository: n.repository, chart, plain_http }
+    };
+    Ok(Declared {
+        lock_file: lock_file.to_string(),
+        dependencies: dependencies.into_iter().map(record).collect(),
+        locked: locked.into_iter().map(record).collect(),
+    })
+}
+
+pub fn update(options: DependencyOptions) -> Result<DependenciesResult> {
+    let timeout = options.timeout_ms;
+    Ok(result(run(timeout, dependency::update(options_of(options)?))?))
+}
+
+pub fn build(options: DependencyOptions) -> Result<DependenciesResult> {
+    let timeout = options.timeout_ms;
+    Ok(result(run(timeout, dependency::build(options_of(options)?))?))
+}
+
+fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
+    let (debug, timeout_ms) = (options.debug, options.timeout_ms);
+    let accesses = options
+        .sources
+        .into_iter()
+        .map(|s| {
+            let registry = RemoteOptions { plain_http: s.plain_http, credential: s.credential, debug, timeout_ms };
+            Ok(Access {
+                chart: reference_of(&s.chart)?,
+                mirrors: mirrors_of(s.mirrors, &registry)?,
+                connection: connection_of(registry),
+            })
+        })
+        .collect::<crate::error::Result<_>>()?;
+    Ok(Options {
+        chart_dir: PathBuf::from(options.chart_dir),
+        cache: PathBuf::from(options.cache),
+        accesses,
+        offline: options.offline,
+        limits: limits_of(options.limits),
+        connection: Connection { trace: Trace::new(debug), ..Connection::default() },
+    })
+}
+
+fn result(outcome: Outcome) -> DependenciesResult {
+    let text = |p: &PathBuf| p.display().to_string();
+    DependenciesResult {
+        saved: outcome
+            .saved
+            .into_iter()
+            .map(|s| Saved {
+                pulled: s.pulled.map(|(reference, path)| PulledChart {
+                    reference: reference.to_string(),
+                    digest: s.locked.manifest_digest.clone().unwrap_or_default(),
+                    path: text(&path),
+                }),
+                name: s.locked.name,
+                repository: s.locked.repository,
+                version: s.locked.version,
+            })
+            .collect(),
+        removed: outcome.removed.iter().map(text).collect(),
+        lock_file: outcome.lock_file.as_ref().map(text),
+        warnings: outcome.warnings,
+    }
+}

@@ -1,0 +1,156 @@
+//! A chart directory's dependencies as Helm's `dependency update|build` read them:
+//! Chart.yaml with requirements.yaml laid over it, and the lock file beside them.
+
+use super::lock::Lock;
+use super::metadata::{Dependency, Metadata};
+use crate::error::{Error, Kind, Result};
+use crate::fs::inside::{self, Refusal};
+use std::path::Path;
+
+/// The lock file of an apiVersion v2 chart.
+pub const CHART_LOCK: &str = "Chart.lock";
+/// The lock file of an apiVersion v1 chart (Helm 2's).
+pub const REQUIREMENTS_LOCK: &str = "requirements.lock";
+
+/// What a chart declares and has locked.
+#[derive(Debug)]
+pub struct Declared {
+    pub meta: Metadata,
+    /// The dependencies, validated and cleaned as Helm's loader leaves them.
+    pub dependencies: Vec<Dependency>,
+    /// The lock file Helm would read, if there is one.
+    pub lock: Option<Lock>,
+}
+
+impl Declared {
+    /// An apiVersion v1 chart (or one with none, as Helm reads it): requirements.yaml and
+    /// requirements.lock.
+    pub fn is_v1(&self) -> bool {
+        self.meta.api_version == "v1"
+    }
+
+    /// The lock file Helm writes for this chart.
+    pub fn lock_file(&self) -> &'static str {
+        if self.is_v1() { REQUIREMENTS_LOCK } else { CHART_LOCK }
+    }
+}
+
+/// Reads the chart directory `root` as Helm's loader does for these commands. As there, the
+/// lock is whichever of Chart.lock and requirements.lock comes last (the latter), whatever
+/// the apiVersion.
+pub fn read(root: &Path) -> Result<Declared> {
+    let origin = root.display().to_string();
+    let chart_yaml = file(root, "Chart.yaml")?
+        .ok_or_else(|| Error::invalid_chart(&origin, "Chart.yaml file is missing; not a chart directory"))?;
+    let requirements = file(root, "requirements.yaml")?;
+    let meta = Metadata::from_yaml(&chart_yaml, requirements.as_deref(), &origin)?;
+    let mut lock = None;
+    for name in [CHART_LOCK, REQUIREMENTS_LOCK] {
+        if let Some(bytes) = file(root, name)? {
+            let parsed = Lock::parse(&bytes)
+                .map_err(|why| Error::invalid_chart(&origin, format!("cannot load {name}: {why}")))?;
+            lock = Some(parsed);
+        }
+    }
+    let dependencies = meta.dependencies().cloned().collect();
+    Ok(Declared { meta, dependencies, lock })
+}
+
+/// Whether `rel` (a `/`-separated path in the chart) exists, through symlinks that stay in it.
+pub fn exists(root: &Path, rel: &str) -> Result<bool> {
+    match inside::resolve(root, rel) {
+        Ok(_) => Ok(true),
+        Err(Refusal::Missing) => Ok(false),
+        Err(refusal) => Err(refused(root, rel, refusal)),
+    }
+}
+
+/// A file of the chart, read through symlinks only while they stay inside it; None if absent.
+pub fn file(root: &Path, rel: &str) -> Result<Option<Vec<u8>>> {
+    let real = match inside::resolve(root, rel) {
+        Ok(real) => root.join(real),
+        Err(Refusal::Missing) => return Ok(None),
+        Err(refusal) => return Err(refused(root, rel, refusal)),
+    };
+    std::fs::read(&real).map(Some).map_err(|e| Error::io(&real, e))
+}
+
+fn refused(root: &Path, rel: &str, refusal: Refusal) -> Error {
+    let path = root.join(rel).display().to_string();
+    let why = match refusal {
+        Refusal::Absolute => "it is a symlink to an absolute path, which charts may not follow".to_string(),
+        Refusal::Outside(target) => format!("it links to {target:?}, outside the chart"),
+        Refusal::Loop => "its symlinks go round in a loop".to_string(),
+        Refusal::Missing => "it does not exist".to_string(),
+        Refusal::Io(why) => return Error::new(Kind::Io, path, why),
+    };
+    Error::invalid_chart(path, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(files: &[(&str, &str)]) -> tempdir::Dir {
+        let dir = tempdir::Dir::new();
+        for (name, text) in files {
+            std::fs::write(dir.0.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    /// A directory removed on drop, for native tests.
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                let path = std::env::temp_dir().join(format!("helm-oci-deps-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_v2_chart_declares_in_chart_yaml_and_locks_in_chart_lock() {
+        let dir = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: db\n  version: ^1\n  repository: oci://r/charts\n",
+            ),
+            ("Chart.lock", "dependencies: []\ndigest: sha256:x\n"),
+        ]);
+        let declared = read(&dir.0).unwrap();
+        assert!(!declared.is_v1());
+        assert_eq!(declared.lock_file(), "Chart.lock");
+        assert_eq!(declared.dependencies[0].repository, "oci://r/charts");
+        assert_eq!(declared.lock.unwrap().digest, "sha256:x");
+    }
+
+    #[test]
+    fn a_chart_without_api_version_is_v1_with_requirements() {
+        let dir = chart(&[
+            ("Chart.yaml", "name: app\nversion: 1.0.0\n"),
+            ("requirements.yaml", "dependencies:\n- name: db\n  version: 1.x\n  repository: oci://r/charts\n"),
+        ]);
+        let declared = read(&dir.0).unwrap();
+        assert!(declared.is_v1());
+        assert_eq!(declared.lock_file(), "requirements.lock");
+        assert_eq!(declared.dependencies.len(), 1);
+        assert!(declared.lock.is_none());
+    }
+
+    #[test]
+    fn a_missing_chart_yaml_or_a_broken_lock_is_refused() {
+        let empty = chart(&[]);
+        assert!(read(&empty.0).unwrap_err().to_string().contains("Chart.yaml file is missing"));
+        let broken = chart(&[("Chart.yaml", "apiVersion: v2\nname: a\nversion: 1.0.0\n"), ("Chart.lock", "[")]);
+        assert!(read(&broken.0).unwrap_err().to_string().contains("cannot load Chart.lock"));
+    }
+}

@@ -1,0 +1,332 @@
+//! `dependency update|build`: a chart's OCI dependencies pulled through the cache (and the
+//! mirrors) into `charts/` as the chart layers' exact bytes, and the lock file that pins each
+//! to its version and manifest digest, as Helm's downloader manager does it for its own
+//! repositories. Nothing lands in `charts/` until every dependency is fetched and verified.
+
+use super::pull::{self, Pull, Pulled};
+use crate::chart::dependencies::{self, Declared};
+use crate::chart::load::Limits;
+use crate::chart::lock::{self, Lock, Locked};
+use crate::chart::metadata::Metadata;
+use crate::error::{Error, Result};
+use crate::fs::granted;
+use crate::fs::temp::{TempDir, TempFile};
+use crate::net::clock;
+use crate::oci::client::Connection;
+use crate::oci::location::{Location, locate};
+use crate::oci::mirrors::Mirror;
+use crate::oci::reference::Ref;
+use crate::oci::timestamp;
+use crate::version::{Constraint, Version};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One dependency, and where it comes from.
+pub struct Needed {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+    pub location: Location,
+}
+
+/// The chart's dependencies (for the host to grant their registries): those it declares and
+/// those its lock names, each located; any in a repository outside a registry is refused.
+pub fn read(chart_dir: &Path) -> Result<(&'static str, Vec<Needed>, Vec<Needed>)> {
+    let declared = dependencies::read(chart_dir)?;
+    let needed = |name: &str, version: &str, repository: &str| -> Result<Needed> {
+        let location = locate(name, repository)?;
+        Ok(Needed { name: name.into(), version: version.into(), repository: repository.into(), location })
+    };
+    let wanted = declared.dependencies.iter().map(|d| needed(&d.name, &d.version, &d.repository));
+    let locked = declared.lock.iter().flat_map(|l| &l.dependencies).map(|d| needed(&d.name, &d.version, &d.repository));
+    Ok((declared.lock_file(), wanted.collect::<Result<_>>()?, locked.collect::<Result<_>>()?))
+}
+
+/// How the host lets the component reach one chart's repository.
+pub struct Access {
+    /// The chart's repository, as `read` located it.
+    pub chart: Ref,
+    pub connection: Connection,
+    pub mirrors: Vec<Mirror>,
+}
+
+/// What to do the work with.
+pub struct Options {
+    /// The chart directory, granted read-write.
+    pub chart_dir: PathBuf,
+    /// The chart cache, granted read-write.
+    pub cache: PathBuf,
+    pub accesses: Vec<Access>,
+    /// The cache alone, with no request.
+    pub offline: bool,
+    pub limits: Limits,
+    /// For the places no access covers (`offline`), and the trace.
+    pub connection: Connection,
+}
+
+/// One dependency done, in the order the lock lists them.
+pub struct Saved {
+    /// The dependency as locked (with the manifest digest of a chart from a registry).
+    pub locked: Locked,
+    /// For a chart from a registry: the reference pulled, and the archive now in `charts/`.
+    pub pulled: Option<(Ref, PathBuf)>,
+}
+
+/// What a run did.
+pub struct Outcome {
+    pub saved: Vec<Saved>,
+    /// Older archives of the same dependencies, removed from `charts/`.
+    pub removed: Vec<PathBuf>,
+    /// The lock file written, if one was (update writes it unless it locks the same).
+    pub lock_file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// `helm dependency update`: resolves each dependency's constraint against its repository's
+/// tags (through the cache and the mirrors), vendors the archives and writes the lock.
+pub async fn update(options: Options) -> Result<Outcome> {
+    let declared = dependencies::read(&options.chart_dir)?;
+    if declared.dependencies.is_empty() {
+        return Ok(Outcome { saved: Vec::new(), removed: Vec::new(), lock_file: None, warnings: Vec::new() });
+    }
+    for d in &declared.dependencies {
+        constraint(&d.name, &d.version)?;
+    }
+    let asked: Vec<Locked> = declared.dependencies.iter().map(Locked::asked).collect();
+    let mut outcome = fetch(&options, &asked).await?;
+    let locked: Vec<Locked> = outcome.saved.iter().map(|s| s.locked.clone()).collect();
+    let lock = Lock {
+        generated: timestamp::rfc3339(clock::wall_seconds()),
+        digest: lock_digest(&declared, &locked),
+        dependencies: locked,
+    };
+    // As Helm, a lock that already says the same is left as it is.
+    if declared.lock.as_ref().is_none_or(|old| !old.locks_the_same(&lock)) {
+        let path = options.chart_dir.join(declared.lock_file());
+        write_atomically(&options.chart_dir, &path, lock.to_yaml().as_bytes())?;
+        outcome.lock_file = Some(path);
+    }
+    Ok(outcome)
+}
+
+/// `helm dependency build`: vendors exactly what the lock names, each at its locked version
+/// and, where the lock records one, its manifest digest. Without a lock, an update (as Helm).
+pub async fn build(options: Options) -> Result<Outcome> {
+    let declared = dependencies::read(&options.chart_dir)?;
+    let Some(lock) = &declared.lock else { return update(options).await };
+    in_sync(&declared, lock)?;
+    let mut outcome = fetch(&options, &lock.dependencies).await?;
+    for d in lock.dependencies.iter().filter(|d| d.manifest_digest.is_none() && !d.repository.is_empty()) {
+        outcome.warnings.push(format!(
+            "{} records no manifest digest for {:?}: its version tag was taken as the registry has it now",
+            declared.lock_file(),
+            d.name
+        ));
+    }
+    Ok(outcome)
+}
+
+/// The lock's digest for this chart: Helm 3's for Chart.lock; for requirements.lock, Helm
+/// 2's, which Helm 2 requires and Helm 3 and 4 accept when theirs does not match.
+fn lock_digest(declared: &Declared, locked: &[Locked]) -> String {
+    if declared.is_v1() { lock::hash_v2(&declared.dependencies) } else { lock::hash(&declared.dependencies, locked) }
+}
+
+/// Refuses a lock whose digest does not cover the declared dependencies, in Helm's words.
+fn in_sync(declared: &Declared, lock: &Lock) -> Result<()> {
+    let reqs = &declared.dependencies;
+    if lock::hash(reqs, &lock.dependencies) == lock.digest {
+        return Ok(());
+    }
+    let why = if !declared.is_v1() {
+        "the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml). Please update the dependencies with 'helm dependency update'"
+    } else if lock::hash_v2(reqs) == lock.digest {
+        return Ok(());
+    } else {
+        "the lock file (requirements.lock) is out of sync with the dependencies file (requirements.yaml). Please update the dependencies"
+    };
+    Err(Error::invalid_chart("", why))
+}
+
+/// Helm's check of a dependency's version: a constraint (an exact version is one too).
+fn constraint(name: &str, version: &str) -> Result<Constraint> {
+    let bad = |why: String| {
+        Error::invalid_chart("", format!("dependency {name:?} has an invalid version/constraint format: {why}"))
+    };
+    if version.trim().is_empty() {
+        return Err(bad("improper constraint: ".into()));
+    }
+    Constraint::parse(version).map_err(bad)
+}
+
+/// Fetches each of `wanted` (a version or constraint each) into a staging directory in
+/// `charts/`, checks the vendored ones, and only then moves the archives into place and
+/// removes the older archives of the same dependencies.
+async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
+    let root = &options.chart_dir;
+    let charts = root.join("charts");
+    match std::fs::symlink_metadata(&charts) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(Error::invalid_chart(charts.display().to_string(), "it is not a directory")),
+        Err(_) => granted::create_dir_all(&charts).map_err(|e| Error::io(&charts, e))?,
+    }
+    let staging = TempDir::create_in(&charts)?;
+    let mut saved = Vec::new();
+    let mut warnings = Vec::new();
+    for d in wanted {
+        match locate(&d.name, &d.repository)? {
+            Location::Vendored => {
+                vendored(root, d)?;
+                saved.push(Saved { locked: Locked { manifest_digest: None, ..d.clone() }, pulled: None });
+            }
+            Location::Registry { chart, .. } => {
+                let pulled = pulled(options, &chart, d, staging.path()).await?;
+                warnings.extend(pulled.warnings);
+                let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
+                let archive = charts.join(file_name(&pulled.path));
+                saved.push(Saved { locked, pulled: Some((pulled.reference, archive)) });
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    for (_, path) in saved.iter().filter_map(|s| s.pulled.as_ref()) {
+        let name = file_name(path);
+        if !kept.contains(&name) {
+            granted::rename(&staging.path().join(&name), path).map_err(|e| Error::io(path, e))?;
+            kept.push(name);
+        }
+    }
+    let removed = remove_outdated(&charts, &saved, &kept);
+    Ok(Outcome { saved, removed, lock_file: None, warnings })
+}
+
+/// One dependency pulled through the cache into `staging`: the newest version its
+/// constraint admits, or its locked version, whose manifest must be the locked one.
+async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> Result<Pulled> {
+    let access =
+        options.accesses.iter().find(|a| a.chart.registry == chart.registry && a.chart.repository == chart.repository);
+    let (connection, mirrors) = match access {
+        Some(a) => (a.connection.clone(), a.mirrors.clone()),
+        None if options.offline => (options.connection.clone(), Vec::new()),
+        None => {
+            return Err(Error::invalid_reference(chart.to_string(), "the host granted no access to this repository"));
+        }
+    };
+    let pull = Pull {
+        reference: chart.clone(),
+        version: Some(d.version.clone()),
+        devel: false,
+        destination: staging.to_path_buf(),
+        untar: false,
+        connection,
+        limits: options.limits,
+        cache: options.cache.clone(),
+        offline: options.offline,
+        mirrors,
+    };
+    let pulled = pull::run(pull).await?;
+    if pulled.meta.name != d.name {
+        return Err(Error::invalid_chart(
+            pulled.reference.to_string(),
+            format!("the chart is named {:?}, not {:?} as the dependency says", pulled.meta.name, d.name),
+        ));
+    }
+    if let Some(locked) = d.manifest_digest.as_ref().filter(|l| **l != pulled.digest) {
+        return Err(Error::mismatch(
+            format!("{} (dependency {:?}, as locked)", pulled.reference, d.name),
+            locked,
+            &pulled.digest,
+        ));
+    }
+    Ok(pulled)
+}
+
+/// A chart vendored as `charts/NAME` must be there, and its version must satisfy the
+/// constraint, as Helm checks it.
+fn vendored(root: &Path, d: &Locked) -> Result<()> {
+    let rel = format!("charts/{}", d.name);
+    let subject = root.join(&rel).display().to_string();
+    if !dependencies::exists(root, &rel)? {
+        return Err(Error::not_found(
+            subject,
+            "directory not found (a dependency with no repository is vendored there)",
+        ));
+    }
+    let constraint = constraint(&d.name, &d.version)?;
+    let chart_yaml = dependencies::file(root, &format!("{rel}/Chart.yaml"))?.ok_or_else(|| {
+        Error::invalid_chart(format!("unable to load chart '{subject}'"), "Chart.yaml file is missing")
+    })?;
+    let meta = Metadata::from_yaml(&chart_yaml, None, &subject)?;
+    let admitted = Version::parse(&meta.version).is_ok_and(|v| constraint.matches(&v, false));
+    if !admitted {
+        return Err(Error::invalid_chart(
+            "",
+            format!("dependency {} at version {} does not satisfy the constraint {}", d.name, meta.version, d.version),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes `charts/NAME-VERSION.tgz` archives of the dependencies fetched from a registry,
+/// other than those just written; nothing else in `charts/` is touched. Best effort: an
+/// archive that cannot be removed stays.
+fn remove_outdated(charts: &Path, saved: &[Saved], kept: &[String]) -> Vec<PathBuf> {
+    let names: Vec<&str> = saved.iter().filter(|s| s.pulled.is_some()).map(|s| s.locked.name.as_str()).collect();
+    let Ok(entries) = std::fs::read_dir(charts) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let outdated = !kept.contains(&file)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && names.iter().any(|name| is_archive_of(&file, name));
+        if outdated && std::fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// Whether `file` is `NAME-VERSION.tgz` for this chart name.
+fn is_archive_of(file: &str, name: &str) -> bool {
+    file.strip_suffix(".tgz")
+        .and_then(|stem| stem.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|version| Version::parse(version).is_ok())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Writes `bytes` to `path` (in the granted `dir`) by way of a temp file and a rename.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut temp = TempFile::create_in(dir)?;
+    let temp_path = temp.path().to_path_buf();
+    temp.file().write_all(bytes).map_err(|e| Error::io(&temp_path, e))?;
+    temp.persist(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_archives_of_the_same_chart_are_outdated() {
+        assert!(is_archive_of("db-1.2.3.tgz", "db"));
+        assert!(is_archive_of("db-v1.2.3-rc.1.tgz", "db"));
+        assert!(!is_archive_of("db-extra-1.2.3.tgz", "db"));
+        assert!(!is_archive_of("db-1.2.3.tar.gz", "db"));
+        assert!(!is_archive_of("dbx-1.2.3.tgz", "db"));
+        assert!(!is_archive_of("db", "db"));
+    }
+
+    #[test]
+    fn versions_are_helms_constraints() {
+        assert!(constraint("db", "^1.0.0").is_ok());
+        assert!(constraint("db", "1.2.3").is_ok());
+        let e = constraint("db", "").unwrap_err().to_string();
+        assert!(e.contains("dependency \"db\" has an invalid version/constraint format"), "{e}");
+        assert!(constraint("db", "^^1").is_err());
+    }
+}

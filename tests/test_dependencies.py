@@ -1,0 +1,240 @@
+"""`helm oci dependency update|build`: a chart's OCI dependencies resolved against the
+registry's tags (through the cache and the mirrors), vendored into charts/ as the chart
+layers' exact bytes, and locked in Chart.lock (requirements.lock for apiVersion v1) with
+Helm's own digest plus each chart's manifest digest; `build` reproduces charts/ byte for
+byte and refuses a tag that moved. Against real registries (one behind a recording Front)
+and Helm 4.3's loader and linter."""
+import hashlib
+import json
+import shutil
+
+import pytest
+import yaml
+
+from conftest import Registry, helm4, write_chart
+from fronts import Front
+from test_discovery import seed
+from test_mirrors import configure, copy, mirror  # noqa: F401 (a fixture)
+
+DB_VERSIONS = ["0.9.0", "1.0.0", "1.2.0", "2.0.0"]
+WEB_VERSIONS = ["2.0.0", "2.1.0", "2.1.5", "2.2.0"]
+
+
+@pytest.fixture
+def origin(tmp_path):
+    """The registry with charts/db and charts/web, behind a Front that records requests."""
+    reg = Registry(tmp_path / "origin")
+    for v in DB_VERSIONS:
+        seed(reg, "charts/db", v, description=f"db {v}")
+    for v in WEB_VERSIONS:
+        seed(reg, "charts/web", v, description=f"web {v}")
+    with Front(reg.host) as front:
+        front.registry = reg
+        yield front
+    reg.stop()
+
+
+def go_json(value):
+    """JSON as Go's encoding/json writes it: compact, `<`, `>`, `&`, U+2028/9 escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text.encode()
+
+
+def helm_dependency(d):
+    """A dependency as Go marshals Helm's chart.Dependency: its field order, omitempty."""
+    out = {"name": d["name"]}
+    if d.get("version"):
+        out["version"] = d["version"]
+    out["repository"] = d.get("repository", "")
+    for key in ("condition", "tags", "enabled", "import-values", "alias"):
+        if d.get(key):
+            out[key] = d[key]
+    return out
+
+
+def hash_req(declared, locked):
+    """Helm 3/4's resolver.HashReq."""
+    data = go_json([[helm_dependency(d) for d in declared], [helm_dependency(d) for d in locked]])
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def hash_v2_req(declared):
+    """Helm 2's HashReq (Helm 3's HashV2Req)."""
+    data = go_json({"dependencies": [helm_dependency(d) for d in declared]})
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def snapshot(directory):
+    """Every file under `directory`, by relative path, with its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def layer_of(reg, repo, tag):
+    manifest = reg.manifest(repo, tag)
+    layer = json.loads(manifest)["layers"][0]["digest"]
+    return reg.blob(repo, layer), "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def app_chart(tmp_path, origin, extra_deps=()):
+    """A v2 chart depending on db (^1.0.0) and web (~2.1) in the origin, and on a chart
+    vendored under charts/local (no repository), with an outdated db archive and an unrelated
+    file already in charts/."""
+    deps = [
+        {"name": "db", "version": "^1.0.0", "repository": f"oci://{origin.host}/charts", "condition": "db.enabled"},
+        {"name": "web", "version": "~2.1", "repository": f"oci://{origin.host}/charts/", "alias": "front",
+         "tags": ["frontend"], "import-values": [{"child": "exports", "parent": "web"}]},
+        {"name": "local", "version": ">=0.3.0 <1", "repository": ""},
+        *extra_deps,
+    ]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    write_chart(chart / "charts", name="local", version="0.3.1")
+    (chart / "charts" / "db-0.9.0.tgz").write_bytes(b"an older archive of db")
+    (chart / "charts" / "_notes.txt").write_text("not a dependency\n")
+    return chart, deps
+
+
+def test_update_vendors_the_layers_and_locks_them_with_helms_digest(helm_oci, origin, mirror, tmp_path):
+    copy(origin.registry, "charts/web", mirror, "copies/web", "2.1.5")
+    copy(origin.registry, "charts/web", mirror, "copies/web", "2.1.0")
+    configure(helm_oci, f"{origin.host}/charts/web", (f"{mirror.host}/copies/web", True))
+    chart, deps = app_chart(tmp_path, origin)
+
+    p = helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert p.stdout.splitlines()[0] == "Saving 3 charts"
+    assert f"Downloading db from repo oci://{origin.host}/charts" in p.stdout
+    assert "Dependency local did not declare a repository. Assuming it exists in the charts directory" in p.stdout
+    assert p.stdout.splitlines()[-1] == "Deleting outdated charts"
+    assert [path for _, path, _ in origin.seen if "charts/web" in path] == [], "web came from the mirror"
+
+    charts = chart / "charts"
+    assert sorted(p.name for p in charts.iterdir()) == ["_notes.txt", "db-1.2.0.tgz", "local", "web-2.1.5.tgz"]
+    db_layer, db_manifest = layer_of(origin.registry, "charts/db", "1.2.0")
+    web_layer, web_manifest = layer_of(mirror, "copies/web", "2.1.5")
+    assert (charts / "db-1.2.0.tgz").read_bytes() == db_layer
+    assert (charts / "web-2.1.5.tgz").read_bytes() == web_layer
+
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert sorted(lock) == ["dependencies", "digest", "generated"]
+    assert lock["dependencies"] == [
+        {"name": "db", "repository": f"oci://{origin.host}/charts", "version": "1.2.0", "manifestDigest": db_manifest},
+        {"name": "web", "repository": f"oci://{origin.host}/charts/", "version": "2.1.5",
+         "manifestDigest": web_manifest},
+        {"name": "local", "repository": "", "version": ">=0.3.0 <1"},
+    ]
+    assert lock["digest"] == hash_req(deps, lock["dependencies"])
+    # One value worked out by hand from Go's encoding/json and chart.Dependency.
+    by_hand = (
+        f'[[{{"name":"db","version":"^1.0.0","repository":"oci://{origin.host}/charts","condition":"db.enabled"}},'
+        f'{{"name":"web","version":"~2.1","repository":"oci://{origin.host}/charts/","tags":["frontend"],'
+        f'"import-values":[{{"child":"exports","parent":"web"}}],"alias":"front"}},'
+        f'{{"name":"local","version":"\\u003e=0.3.0 \\u003c1","repository":""}}],'
+        f'[{{"name":"db","version":"1.2.0","repository":"oci://{origin.host}/charts"}},'
+        f'{{"name":"web","version":"2.1.5","repository":"oci://{origin.host}/charts/"}},'
+        f'{{"name":"local","version":"\\u003e=0.3.0 \\u003c1","repository":""}}]]'
+    )
+    assert lock["digest"] == "sha256:" + hashlib.sha256(by_hand.encode()).hexdigest()
+
+    shown = helm4("show", chart)
+    assert "name: app" in shown
+    linted = json.loads(helm4("lint", chart))
+    assert not linted["Errors"] and all(m["Severity"] < 2 for m in linted["Messages"]), linted
+
+    # Nothing changed upstream: a second update locks the same and leaves the lock alone.
+    before = (chart / "Chart.lock").read_bytes()
+    helm_oci.run("dep", "up", chart, "--plain-http")
+    assert (chart / "Chart.lock").read_bytes() == before
+
+
+def test_build_in_a_fresh_cache_reproduces_charts_byte_for_byte(helm_oci, origin, mirror, tmp_path):
+    copy(origin.registry, "charts/web", mirror, "copies/web", "2.1.5")
+    configure(helm_oci, f"{origin.host}/charts/web", (f"{mirror.host}/copies/web", True))
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    built = snapshot(chart / "charts")
+    lock = (chart / "Chart.lock").read_bytes()
+
+    shutil.rmtree(chart / "charts")
+    write_chart(chart / "charts", name="local", version="0.3.1")
+    (chart / "charts" / "_notes.txt").write_text("not a dependency\n")
+    shutil.rmtree(tmp_path / "helm-cache")
+    p = helm_oci.run("dependency", "build", chart, "--plain-http")
+    assert "Saving 3 charts" in p.stdout
+    assert snapshot(chart / "charts") == {k: v for k, v in built.items() if k != "db-0.9.0.tgz"}
+    assert (chart / "Chart.lock").read_bytes() == lock, "build does not rewrite the lock"
+
+
+def test_a_v1_chart_locks_requirements_with_the_hash_helm_2_and_3_accept(helm_oci, origin, tmp_path):
+    deps = [{"name": "db", "version": "~1.0", "repository": f"ocirepo+http://{origin.host}/charts"}]
+    chart = write_chart(tmp_path / "src", name="legacy", version="0.1.0", apiVersion="v1")
+    (chart / "requirements.yaml").write_text(yaml.safe_dump({"dependencies": deps}))
+
+    helm_oci.run("dependency", "update", chart)
+    assert not (chart / "Chart.lock").exists()
+    lock = yaml.safe_load((chart / "requirements.lock").read_text())
+    assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("db", "1.0.0")]
+    assert lock["digest"] == hash_v2_req(deps)
+    assert "name: legacy" in helm4("show", chart)
+    built = snapshot(chart / "charts")
+
+    shutil.rmtree(chart / "charts")
+    shutil.rmtree(tmp_path / "helm-cache")
+    helm_oci.run("dependency", "build", chart)
+    assert snapshot(chart / "charts") == built
+
+
+def test_a_tag_moved_upstream_fails_the_build_and_leaves_charts_alone(helm_oci, origin, tmp_path):
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    before = snapshot(chart / "charts")
+
+    seed(origin.registry, "charts/db", "1.2.0", description="the same version, other content")
+    (chart / "charts" / "db-1.2.0.tgz").unlink()
+    before.pop("db-1.2.0.tgz")
+    line = helm_oci.fails("dependency", "build", chart, "--plain-http")
+    assert "digest mismatch" in line and f"{origin.host}/charts/db:1.2.0" in line, line
+    assert snapshot(chart / "charts") == before
+    assert not [p for p in (chart / "charts").iterdir() if p.name.startswith(".helm-oci-")]
+
+
+def test_a_lock_out_of_sync_fails_with_helms_message(helm_oci, origin, tmp_path):
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    chart_yaml = chart / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace('"^1.0.0"', '"^2.0.0"'))
+    before = snapshot(chart)
+
+    line = helm_oci.fails("dependency", "build", chart, "--plain-http")
+    assert line == ("Error: the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml). "
+                    "Please update the dependencies with 'helm dependency update'")
+    assert snapshot(chart) == before
+
+
+def test_offline_works_from_the_cache_alone_and_names_what_it_lacks(helm_oci, origin, tmp_path):
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    built = snapshot(chart / "charts")
+    origin.registry.stop()
+
+    (chart / "charts" / "db-1.2.0.tgz").unlink()
+    helm_oci.run("dependency", "build", chart, "--offline")
+    assert snapshot(chart / "charts") == built
+    helm_oci.run("dependency", "update", chart, "--offline")
+    assert snapshot(chart / "charts") == built
+
+    more = {"name": "cache", "version": "1.0.0", "repository": f"oci://{origin.host}/other"}
+    offline, _ = app_chart(tmp_path / "more", origin, extra_deps=[more])
+    line = helm_oci.fails("dependency", "update", offline, "--offline")
+    assert f"{origin.host}/other/cache:1.0.0" in line and "not in the chart cache" in line, line
+
+
+@pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable"])
+def test_repositories_outside_a_registry_are_refused(helm_oci, tmp_path, repository):
+    deps = [{"name": "db", "version": "1.0.0", "repository": repository}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    before = snapshot(chart)
+    line = helm_oci.fails("dependency", "update", chart)
+    assert line.startswith('Error: dependency "db": repository') and "helm dependency update" in line, line
+    assert snapshot(chart) == before
