@@ -169,3 +169,23 @@ def test_a_corrupt_compiled_file_is_rebuilt(helm_oci, tmp_path):
     p = run()
     assert p.returncode == 0 and p.stdout.startswith("helm-oci "), p.stderr
     assert compiled.read_bytes() != b"garbage where compiled code was", "the corrupt file was compiled anew"
+
+
+def test_an_interrupted_dependency_update_leaves_nothing_in_charts(helm_oci, slow_front, tmp_path):
+    """The dependencies are staged in charts/ while they download: a stopped run removes
+    the staging too, not only the temp files in the directories it was granted."""
+    parent = write_chart(tmp_path / "parent", name="parent", version="1.0.0",
+                         dependencies=[{"name": "mychart", "version": "0.1.0",
+                                        "repository": f"oci://{slow_front.host}/charts"}])
+    charts = parent / "charts"
+    charts.mkdir()
+    (charts / "README").write_text("ours\n")
+    p = subprocess.Popen([str(BIN), "dependency", "update", str(parent), PLAIN], env=helm_oci.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_temp(cache_blobs(helm_oci))
+    assert any(n.startswith(".helm-oci-") for n in files_left(charts)), "staging under way"
+    p.send_signal(signal.SIGTERM)
+    _, stderr = p.communicate(timeout=30)
+    assert p.returncode == 143 and stderr.strip() == "Error: interrupted by SIGTERM"
+    assert files_left(charts) == ["README"]
+    assert not (parent / "Chart.lock").exists()

@@ -59,7 +59,7 @@ pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let readable = if meta.is_dir() { chart.clone() } else { chart.parent().unwrap_or(Path::new("/")).to_path_buf() };
     let cache = super::cache()?;
     let dirs = vec![(readable, FsPerms::ReadOnly), (cache.clone(), FsPerms::ReadWrite)];
-    let mut session = Session::start(Grants { dirs }).await?;
+    let mut session = Session::start(Grants { dirs, ..Grants::default() }).await?;
     let reference = session.parse_reference(&args.reference).await?;
     let options = SaveOptions {
         cache: super::utf8(&cache)?,
@@ -113,5 +113,5 @@ async fn cached(perms: FsPerms, mut more: Vec<(PathBuf, FsPerms)>) -> Result<(Se
     let cache = if perms == FsPerms::ReadWrite { super::cache()? } else { super::cache_to_read()? };
     let path = super::utf8(&cache)?;
     more.push((cache, perms));
-    Ok((Session::start(Grants { dirs: more }).await?, path))
+    Ok((Session::start(Grants { dirs: more, ..Grants::default() }).await?, path))
 }

@@ -76,7 +76,9 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     super::pull::writable(&chart)?;
     let cache = super::cache()?;
     let grants = vec![(chart.clone(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
-    let mut session = Session::start(Grants { dirs: grants }).await?;
+    // Dependencies are staged in charts/ until every one is verified.
+    let temp_dirs = vec![chart.join("charts")];
+    let mut session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
     let declared = session.read_dependencies(&super::utf8(&chart)?).await?;
     let sources = if args.offline { Vec::new() } else { grant(&mut session, &declared, verb, &args, debug).await? };
     let options = DependencyOptions {

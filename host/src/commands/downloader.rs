@@ -94,7 +94,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let cache = super::cache()?;
             let dir = TempDir::create()?;
             let grants = vec![(dir.path().to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
-            let mut session = Session::start(Grants { dirs: grants }).await?;
+            let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
             let reference = session.parse_reference(&reference).await?;
             // Pull fetches the config and the chart layer at once.
             let reach = Reach { plain_http, tls, debug, ahead: 2 };

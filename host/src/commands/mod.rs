@@ -160,7 +160,7 @@ fn cache() -> Result<PathBuf> {
 fn cache_to_keep() -> (Option<PathBuf>, Grants) {
     let cache = cache().ok();
     let dirs = cache.iter().map(|dir| (dir.clone(), FsPerms::ReadWrite)).collect();
-    (cache, Grants { dirs })
+    (cache, Grants { dirs, ..Grants::default() })
 }
 
 /// The chart cache, created if missing (an empty one lists nothing).

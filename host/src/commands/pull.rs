@@ -63,7 +63,7 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
 pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bool, debug: bool) -> Result<PullResult> {
     let cache = super::cache()?;
     let grants = vec![(dest.to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
-    let mut session = Session::start(Grants { dirs: grants }).await?;
+    let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
     let reference = session.parse_reference(chart_ref).await?;
     let (connection, mirrors) = if source.offline {
         (RemoteOptions { plain_http: false, credential: None, debug, timeout_ms: None }, Vec::new())

@@ -38,7 +38,7 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     } else {
         chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
     };
-    let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)] }).await?;
+    let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)], ..Grants::default() }).await?;
     let remote = session.parse_reference(remote).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
@@ -56,7 +56,8 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
 /// Pushes the chart saved in the cache under a reference to that reference.
 async fn push_cached(args: &PushArgs, debug: bool) -> Result<()> {
     let cache = super::cache_to_read()?;
-    let mut session = Session::start(Grants { dirs: vec![(cache.clone(), FsPerms::ReadOnly)] }).await?;
+    let mut session =
+        Session::start(Grants { dirs: vec![(cache.clone(), FsPerms::ReadOnly)], ..Grants::default() }).await?;
     let reference = session.parse_reference(&args.chart).await?;
     let connection = super::connect(&mut session, &reference, &args.remote_args, debug, 3)?;
     let options = PushCachedOptions { cache: super::utf8(&cache)?, reference, connection };

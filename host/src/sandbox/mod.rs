@@ -51,6 +51,9 @@ pub struct Reach {
 pub struct Grants {
     /// Host directories, preopened at the same absolute path inside the guest.
     pub dirs: Vec<(PathBuf, FsPerms)>,
+    /// Directories below those where the component also keeps temp files (a chart's
+    /// `charts/` while its dependencies are staged), cleaned like them when a run is stopped.
+    pub temp_dirs: Vec<PathBuf>,
 }
 
 struct NetPolicy {
@@ -172,6 +175,7 @@ impl Session {
             .iter()
             .filter(|(_, p)| *p == FsPerms::ReadWrite)
             .flat_map(|(d, _)| [d.clone(), d.join("blobs").join("sha256")])
+            .chain(grants.temp_dirs.iter().cloned())
             .collect();
         Ok(Session { store: ManuallyDrop::new(store), plugin, run, writable })
     }
