@@ -14,6 +14,7 @@ import pytest
 
 from conftest import Registry, free_port, htpasswd, sha256
 from fronts import Front
+from pki import CA
 from test_discovery import seed
 from test_downloader import download, plugin_env
 
@@ -288,3 +289,33 @@ def test_a_bad_configuration_is_one_error_line(helm_oci, origin, tmp_path, text,
     line = helm_oci.fails("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path, "--plain-http")
     assert str(config) in line and why in line
     assert origin_paths(origin) == [] and list(tmp_path.glob("*.tgz")) == []
+
+
+def test_a_tls_mirror_of_a_plain_registry_is_trusted_through_ca_file(helm_oci, origin, tmp_path):
+    """Each place keeps its own scheme: the registry over plain HTTP (--plain-http), the mirror
+    over HTTPS with a certificate from the CA --ca-file names, which the registry never sees."""
+    ca = CA(tmp_path / "pki")
+    cert, key = ca.issue("mirror")
+    secure = Registry(tmp_path / "secure", tls={"certificate": str(cert), "key": str(key)})
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", src, "--plain-http")
+        helm_oci.run("remove", f"{origin.host}/charts/alpha:1.0.0")
+        helm_oci.run("push", src / "alpha-1.0.0.tgz", f"oci://{secure.host}/charts", "--ca-file", ca.cert)
+        configure(helm_oci, origin.host, (secure.host, False))
+        origin.seen.clear()
+        out = tmp_path / "out"
+        p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", out, "--plain-http",
+                         "--ca-file", ca.cert, "--debug")
+        assert origin_paths(origin) == [] and "WARNING" not in p.stderr
+        assert f"https://{secure.host}/v2/charts/alpha/manifests/1.0.0" in p.stderr
+        assert (out / "alpha-1.0.0.tgz").read_bytes() == (src / "alpha-1.0.0.tgz").read_bytes()
+
+        # Without the CA the mirror's certificate is not trusted: passed over, with a warning.
+        helm_oci.run("remove", f"{origin.host}/charts/alpha:1.0.0")
+        p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path / "again", "--plain-http")
+        assert f"WARNING: the mirror {secure.host}/charts/alpha was passed over" in p.stderr
+        assert "/v2/charts/alpha/manifests/1.0.0" in origin_paths(origin)
+    finally:
+        secure.stop()
