@@ -4,11 +4,11 @@
 //! kept as they are.
 
 use crate::error::{Error, Result};
-use crate::fs::temp::TempFile;
+use crate::fs::temp;
 use crate::oci::timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::Path;
 
 const INDEX_FILE: &str = "index.json";
@@ -128,9 +128,7 @@ impl Index {
     pub fn write(&self, root: &Path) -> Result<()> {
         let path = root.join(INDEX_FILE);
         let bytes = serde_json::to_vec_pretty(self).expect("an index serialises");
-        let mut file = TempFile::create_in(root)?;
-        file.file().write_all(&bytes).map_err(|e| Error::io(&path, e))?;
-        file.persist(&path)
+        temp::write_atomically(root, &path, &bytes)
     }
 }
 

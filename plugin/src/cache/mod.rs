@@ -24,9 +24,8 @@ pub use index::{Entry, Index, Shown};
 
 use crate::error::{Error, Result};
 use crate::fs::granted;
-use crate::fs::temp::TempFile;
+use crate::fs::temp;
 use crate::oci::helm::Descriptor;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const LAYOUT_FILE: &str = "oci-layout";
@@ -50,9 +49,7 @@ impl Cache {
         granted::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         let layout = root.join(LAYOUT_FILE);
         if !layout.is_file() {
-            let mut file = TempFile::create_in(root)?;
-            file.file().write_all(LAYOUT.as_bytes()).map_err(|e| Error::io(&layout, e))?;
-            file.persist(&layout)?;
+            temp::write_atomically(root, &layout, LAYOUT.as_bytes())?;
         }
         Ok(cache)
     }

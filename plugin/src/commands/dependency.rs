@@ -10,7 +10,7 @@ use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
 use crate::error::{Error, Result};
 use crate::fs::granted;
-use crate::fs::temp::{TempDir, TempFile};
+use crate::fs::temp::{self, TempDir};
 use crate::net::clock;
 use crate::oci::client::Connection;
 use crate::oci::location::{Location, locate};
@@ -18,7 +18,6 @@ use crate::oci::mirrors::Mirror;
 use crate::oci::reference::Ref;
 use crate::oci::timestamp;
 use crate::version::{Constraint, Version};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One dependency, and where it comes from.
@@ -103,7 +102,7 @@ pub async fn update(options: Options) -> Result<Outcome> {
     // As Helm, a lock that already says the same is left as it is.
     if declared.lock.as_ref().is_none_or(|old| !old.locks_the_same(&lock)) {
         let path = options.chart_dir.join(declared.lock_file());
-        write_atomically(&options.chart_dir, &path, lock.to_yaml().as_bytes())?;
+        temp::write_atomically(&options.chart_dir, &path, lock.to_yaml().as_bytes())?;
         outcome.lock_file = Some(path);
     }
     Ok(outcome)
@@ -297,14 +296,6 @@ fn is_archive_of(file: &str, name: &str) -> bool {
 
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// Writes `bytes` to `path` (in the granted `dir`) by way of a temp file and a rename.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut temp = TempFile::create_in(dir)?;
-    let temp_path = temp.path().to_path_buf();
-    temp.file().write_all(bytes).map_err(|e| Error::io(&temp_path, e))?;
-    temp.persist(path)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::granted::{self, Writer};
 use crate::error::{Error, Result};
 use crate::net::clock;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -104,6 +105,14 @@ impl Drop for TempFile {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// Writes `bytes` as the file `to` (in the granted `dir`) through a temp file and a rename:
+/// readers see the old file or the new one, never part of one.
+pub fn write_atomically(dir: &Path, to: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = TempFile::create_in(dir)?;
+    file.file().write_all(bytes).map_err(|e| Error::io(to, e))?;
+    file.persist(to)
 }
 
 /// A directory being filled; removed with its content on drop.
