@@ -181,18 +181,20 @@ pub fn tags(options: TagsOptions) -> Result<TagList> {
 pub fn search(options: SearchOptions) -> Result<SearchResult> {
     let timeout = options.connection.timeout_ms;
     let search = search::Search {
-        registry: options.registry,
-        namespace: options.namespace,
+        listing: search::Listing {
+            registry: options.registry,
+            namespace: options.namespace,
+            repositories: options.repositories,
+            page_size: options.page_size,
+            concurrency: concurrency(options.concurrency),
+            mirrors: mirrors_of(options.mirrors, &options.connection)?,
+            cache: options.cache.map(PathBuf::from),
+            connection: connection_of(options.connection),
+        },
         term: options.term,
-        repositories: options.repositories,
         wanted: wanted(&options.versions)?,
         all_versions: options.all_versions,
         fail_fast: options.fail_fast,
-        page_size: options.page_size,
-        concurrency: concurrency(options.concurrency),
-        mirrors: mirrors_of(options.mirrors, &options.connection)?,
-        cache: options.cache.map(PathBuf::from),
-        connection: connection_of(options.connection),
         unlisted: search::search_instead,
     };
     let found = run(timeout, search::run(search))?;
@@ -216,15 +218,17 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
 pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
     let timeout = options.connection.timeout_ms;
     let index = index::Index {
-        registry: options.registry,
-        namespace: options.namespace,
-        repositories: options.repositories,
+        listing: search::Listing {
+            registry: options.registry,
+            namespace: options.namespace,
+            repositories: options.repositories,
+            page_size: options.page_size,
+            concurrency: concurrency(options.concurrency),
+            mirrors: mirrors_of(options.mirrors, &options.connection)?,
+            cache: options.cache.map(PathBuf::from),
+            connection: connection_of(options.connection),
+        },
         scheme: options.url_scheme,
-        page_size: options.page_size,
-        concurrency: concurrency(options.concurrency),
-        mirrors: mirrors_of(options.mirrors, &options.connection)?,
-        cache: options.cache.map(PathBuf::from),
-        connection: connection_of(options.connection),
     };
     let built = run(timeout, index::run(index))?;
     Ok(RepositoryIndex {

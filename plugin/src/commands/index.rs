@@ -8,34 +8,19 @@
 //! own Chart.yaml fields only, so that Helm's strict parsers take it) plus `urls`, `digest`
 //! and `created`.
 
-use super::search::{self, Hit, Search};
+use super::search::{self, Hit, Listing, Search};
 use crate::error::{Error, Result};
 use crate::net::clock;
-use crate::oci::client::Connection;
-use crate::oci::mirrors::Mirror;
 use crate::oci::timestamp;
 use crate::version::Wanted;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Which registry namespace to index, and how its entries point back at it.
 pub struct Index {
-    /// The registry as the user wrote it.
-    pub registry: String,
-    /// Only repositories under this path; empty for all.
-    pub namespace: String,
-    /// These repositories (under the namespace) instead of the catalog.
-    pub repositories: Vec<String>,
+    pub listing: Listing,
     /// The URL scheme of the entries' `urls`: the downloader's (`ocirepo`, `ocirepo+http`).
     pub scheme: String,
-    pub page_size: Option<u32>,
-    pub concurrency: usize,
-    pub connection: Connection,
-    /// Mirrors of the namespace, read first (as `search` reads them).
-    pub mirrors: Vec<Mirror>,
-    /// The chart cache, where the configs read are kept and found again.
-    pub cache: Option<PathBuf>,
 }
 
 /// An index, and what it left out.
@@ -51,30 +36,20 @@ pub struct Built {
 
 pub async fn run(index: Index) -> Result<Built> {
     let every_version = Wanted::from_flags(None, None, None, true).map_err(|why| Error::invalid_reference("", why))?;
+    let (registry, namespace) = (index.listing.registry.clone(), index.listing.namespace.clone());
     let found = search::run(Search {
-        registry: index.registry.clone(),
-        namespace: index.namespace.clone(),
+        listing: index.listing,
         term: None,
-        repositories: index.repositories,
         wanted: every_version,
         all_versions: true,
         fail_fast: false,
-        page_size: index.page_size,
-        concurrency: index.concurrency,
-        connection: index.connection,
-        mirrors: index.mirrors,
-        cache: index.cache,
         unlisted: |registry| format!("add a namespace you may list as the repository ({registry}/NAMESPACE)"),
     })
     .await?;
-    let namespace = index.namespace.trim_matches('/');
+    let namespace = namespace.trim_matches('/');
     let mut entries: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for hit in &found.hits {
-        entries.entry(chart_key(namespace, &hit.repository)).or_default().push(entry(
-            &index.scheme,
-            &index.registry,
-            hit,
-        ));
+        entries.entry(chart_key(namespace, &hit.repository)).or_default().push(entry(&index.scheme, &registry, hit));
     }
     let versions = found.hits.len();
     let document = json!({

@@ -20,20 +20,15 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::pin::pin;
 
-/// Where to search, and what for.
-pub struct Search {
+/// Which repositories a listing reads (those of a registry, or of a namespace of it), and
+/// how: what a search and a chart index share.
+pub struct Listing {
     /// The registry as the user wrote it.
     pub registry: String,
     /// Only repositories under this path; empty for all.
     pub namespace: String,
-    /// Only repository paths containing this, ignoring case.
-    pub term: Option<String>,
     /// These repositories (under the namespace) instead of the catalog.
     pub repositories: Vec<String>,
-    pub wanted: Wanted,
-    /// Every wanted version, not only the newest.
-    pub all_versions: bool,
-    pub fail_fast: bool,
     pub page_size: Option<u32>,
     pub concurrency: usize,
     pub connection: Connection,
@@ -42,6 +37,17 @@ pub struct Search {
     pub mirrors: Vec<Mirror>,
     /// The chart cache, where the configs read are kept and found again.
     pub cache: Option<PathBuf>,
+}
+
+/// Where to search, and what for.
+pub struct Search {
+    pub listing: Listing,
+    /// Only repository paths containing this, ignoring case.
+    pub term: Option<String>,
+    pub wanted: Wanted,
+    /// Every wanted version, not only the newest.
+    pub all_versions: bool,
+    pub fail_fast: bool,
     /// What to do instead when the registry will not list its catalog, for a registry.
     pub unlisted: fn(&str) -> String,
 }
@@ -75,18 +81,18 @@ pub struct Found {
 const PASSED_OVER_SHOWN: usize = 3;
 
 pub async fn run(search: Search) -> Result<Found> {
-    let endpoint = reference::endpoint(&search.registry)?;
-    let namespace = search.namespace.trim_matches('/');
+    let endpoint = reference::endpoint(&search.listing.registry)?;
+    let namespace = search.listing.namespace.trim_matches('/');
     if !namespace.is_empty() && !namespace.split('/').all(is_path_component) {
         return Err(Error::invalid_reference(
             format!("namespace {namespace:?}"),
             "it is not a repository path (lower-case letters, digits and separators)",
         ));
     }
-    let configs = search.cache.as_deref().map(Cache::create).transpose()?;
-    let limit = Limit::new(search.concurrency);
-    let client = Client::new(&endpoint, &search.connection).limited(limit.clone());
-    let sources = Sources::new(client, &search.mirrors, Some(&limit));
+    let configs = search.listing.cache.as_deref().map(Cache::create).transpose()?;
+    let limit = Limit::new(search.listing.concurrency);
+    let client = Client::new(&endpoint, &search.listing.connection).limited(limit.clone());
+    let sources = Sources::new(client, &search.listing.mirrors, Some(&limit));
     let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
     let term = search.term.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
     let wanted_repo = |repo: &str| repo.starts_with(&prefix) && term.as_ref().is_none_or(|t| repo.contains(t.as_str()));
@@ -94,8 +100,8 @@ pub async fn run(search: Search) -> Result<Found> {
     // Entries and pages of the catalog read so far: an empty catalog, and one refused from
     // its first page, each get their own advice.
     let (listed, pages) = (Cell::new(0usize), Cell::new(0usize));
-    let repositories: LocalBoxStream<Result<String>> = if search.repositories.is_empty() {
-        lists::catalog(sources.origin(), search.page_size)
+    let repositories: LocalBoxStream<Result<String>> = if search.listing.repositories.is_empty() {
+        lists::catalog(sources.origin(), search.listing.page_size)
             .inspect_ok(|page| {
                 listed.set(listed.get() + page.len());
                 pages.set(pages.get() + 1);
@@ -105,7 +111,7 @@ pub async fn run(search: Search) -> Result<Found> {
             .boxed_local()
     } else {
         let named: Vec<String> =
-            search.repositories.iter().map(|r| format!("{prefix}{}", r.trim_matches('/'))).collect();
+            search.listing.repositories.iter().map(|r| format!("{prefix}{}", r.trim_matches('/'))).collect();
         for repo in &named {
             validate_repository(repo).map_err(|why| Error::invalid_reference(format!("--repository {repo:?}"), why))?;
         }
@@ -122,13 +128,13 @@ pub async fn run(search: Search) -> Result<Found> {
                 mirrors::first(&places, async |place| versions_of(place, search, &repo, configs).await).await;
             Ok((repo, versions))
         })
-        .buffer_unordered(search.concurrency.max(1));
+        .buffer_unordered(search.listing.concurrency.max(1));
 
     let mut found = Found { hits: Vec::new(), skipped: Vec::new(), warnings: Vec::new() };
     while let Some(outcome) = outcomes.next().await {
         let (repo, versions) = match outcome {
             Ok(searched) => searched,
-            Err(e) if pages.get() == 0 => return Err(catalog_refused(e, (search.unlisted)(&search.registry))),
+            Err(e) if pages.get() == 0 => return Err(catalog_refused(e, (search.unlisted)(&search.listing.registry))),
             Err(e) => return Err(e),
         };
         match versions {
@@ -141,12 +147,12 @@ pub async fn run(search: Search) -> Result<Found> {
         }
     }
     drop(outcomes);
-    if search.repositories.is_empty() && listed.get() == 0 {
+    if search.listing.repositories.is_empty() && listed.get() == 0 {
         return Err(Error::not_found(
-            format!("the catalog of {}", search.registry),
+            format!("the catalog of {}", search.listing.registry),
             format!(
                 "the registry lists no repositories; name them with --repository, or list one chart's versions with `helm oci tags oci://{}/REPOSITORY`",
-                search.registry
+                search.listing.registry
             ),
         ));
     }
@@ -166,9 +172,9 @@ pub async fn run(search: Search) -> Result<Found> {
 /// manifest and config of each kept. A repository that holds no chart gives none.
 async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, configs: Option<&Cache>) -> Result<Vec<Hit>> {
     let (client, at) = (place.client, place.repository.as_str());
-    let name = format!("{}/{repo}", search.registry);
+    let name = format!("{}/{repo}", search.listing.registry);
     let mut versions: Vec<(Version, String)> = Vec::new();
-    let mut pages = pin!(lists::tag_pages(client, at, search.page_size, &name));
+    let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &name));
     while let Some(page) = pages.try_next().await? {
         versions.extend(search.wanted.pick(page));
         newest_first(&mut versions);
@@ -177,7 +183,7 @@ async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, configs: Op
         }
     }
     let described = bounded(
-        search.concurrency,
+        search.listing.concurrency,
         versions.iter().map(|(_, tag)| {
             let subject = format!("{name}:{tag}");
             async move { charts::describe(client, at, tag, &subject, configs).await }
