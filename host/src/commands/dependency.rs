@@ -118,11 +118,7 @@ async fn grant(
         // A pull fetches the config and the chart layer at once.
         let mut reach = args.remote_args.connection.reach(debug, 2);
         reach.plain_http |= *plain_http;
-        let (registry, endpoint) = (&chart.registry, &chart.endpoint);
-        let (connection, mirrors) =
-            super::with_mirrors(session, (registry, endpoint, &chart.repository), reach, |session, reach| {
-                super::connect_to(session, registry, endpoint, &args.remote_args, reach)
-            })
+        let (connection, mirrors) = super::connect_reading(session, chart, &args.remote_args, reach)
             .await
             .with_context(|| format!("dependency {:?}", dependency.name))?;
         sources.push(Source {

@@ -92,10 +92,8 @@ async fn connect_reading(
     session: &mut Session,
     reference: &Reference,
     args: &RemoteArgs,
-    debug: bool,
-    ahead: usize,
+    reach: Reach,
 ) -> Result<(RemoteOptions, Vec<Mirror>)> {
-    let reach = args.connection.reach(debug, ahead);
     let (registry, endpoint) = (&reference.registry, &reference.endpoint);
     with_mirrors(session, (registry, endpoint, &reference.repository), reach, |session, reach| {
         connect_to(session, registry, endpoint, args, reach)

@@ -69,7 +69,13 @@ pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bo
         (RemoteOptions { plain_http: false, credential: None, debug, timeout_ms: None }, Vec::new())
     } else {
         // Pull fetches the config and the chart layer at once.
-        super::connect_reading(&mut session, &reference, &source.remote_args, debug, 2).await?
+        super::connect_reading(
+            &mut session,
+            &reference,
+            &source.remote_args,
+            source.remote_args.connection.reach(debug, 2),
+        )
+        .await?
     };
     let options = PullOptions {
         reference,

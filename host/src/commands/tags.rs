@@ -32,8 +32,13 @@ pub async fn run(args: TagsArgs, debug: bool) -> Result<()> {
     let repository = session.parse_reference(&args.chart_ref).await?;
     // Without --all a listing is one request after another.
     let ahead = if args.all { args.bulk.concurrency as usize } else { 1 };
-    let (connection, mirrors) =
-        super::connect_reading(&mut session, &repository, &args.remote_args, debug, ahead).await?;
+    let (connection, mirrors) = super::connect_reading(
+        &mut session,
+        &repository,
+        &args.remote_args,
+        args.remote_args.connection.reach(debug, ahead),
+    )
+    .await?;
     let options = TagsOptions {
         repository,
         versions: VersionQuery { constraint: args.version, version_from: None, version_to: None, devel: args.devel },
