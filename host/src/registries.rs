@@ -5,10 +5,11 @@
 //! containers' registries.conf maps a prefix to a location.
 
 use crate::paths;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use std::fs;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// The file as written.
 #[derive(Deserialize, Default, Debug)]
@@ -55,7 +56,7 @@ pub struct Mirrored {
 /// matches.
 pub fn mirrors(registry: &str, endpoint: &str, repository: &str) -> Result<Vec<Mirrored>> {
     let Some(config) = read()? else { return Ok(Vec::new()) };
-    Ok(matching(&config, &[format!("{registry}/{repository}"), format!("{endpoint}/{repository}")]))
+    Ok(matching(config, &[format!("{registry}/{repository}"), format!("{endpoint}/{repository}")]))
 }
 
 /// The repositories the configuration lists for exactly `registry/namespace` (or `registry`
@@ -68,14 +69,20 @@ pub fn repositories(registry: &str, endpoint: &str, namespace: &str) -> Result<V
     Ok(entry.map(|e| e.repositories.clone()).unwrap_or_default())
 }
 
-/// The configuration; None if there is none.
-fn read() -> Result<Option<Config>> {
-    let file = paths::registries_config();
-    match fs::read_to_string(&file) {
-        Ok(text) => parse(&text, &file).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read the registries configuration {}", file.display())),
-    }
+/// The configuration, read once a run (a command may ask for many repositories); None if
+/// there is none.
+fn read() -> Result<Option<&'static Config>> {
+    static READ: OnceLock<Result<Option<Config>, String>> = OnceLock::new();
+    let read = READ.get_or_init(|| {
+        let file = paths::registries_config();
+        let config = match fs::read_to_string(&file) {
+            Ok(text) => parse(&text, &file).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read the registries configuration {}", file.display())),
+        };
+        config.map_err(|e| format!("{e:#}"))
+    });
+    read.as_ref().map(Option::as_ref).map_err(|e| anyhow!("{e}"))
 }
 
 /// The configuration, checked.
