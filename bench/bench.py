@@ -80,6 +80,29 @@ def median_ms(cmd, runs, env, before=None):
     return statistics.median(times)
 
 
+def uncached(env, *more):
+    """A `before` for median_ms: empties the chart cache (and removes `more`), so that each run
+    reads everything from the registry again."""
+    def empty():
+        for path in (Path(env["HELM_CACHE_HOME"]) / "oci", *more):
+            shutil.rmtree(path, ignore_errors=True)
+    return empty
+
+
+def first_run_ms(work, env):
+    """helm-oci's first run, with no compiled code: `version` from a copy of the installation
+    whose .cwasm (kept beside the binary) is removed before each of 5 runs."""
+    install = work / "install"
+    install.mkdir()
+    for name in ("helm-oci", "helm-oci.wasm"):
+        shutil.copy2(BIN.parent / name, install / name)
+
+    def uncompiled():
+        for compiled in install.glob("*.cwasm"):
+            compiled.unlink()
+    return median_ms([str(install / "helm-oci"), "version"], 5, env, before=uncompiled)
+
+
 def helm_time_ms(op, args, runs, fresh=False, flags=(), env=None):
     """Helm's library timing one operation in-process (`helm4.py [FLAGS] time`): the median
     of `runs`, in ms."""
@@ -115,11 +138,7 @@ class Ours:
         measures warm pulls)."""
         cmd = [str(BIN), "pull", f"oci://{self.host}/ours/mychart", "--version", "0.1.0", "-d", str(self.out),
                *self.setup.ours]
-
-        def cold():
-            shutil.rmtree(self.out, ignore_errors=True)
-            shutil.rmtree(Path(self.env["HELM_CACHE_HOME"]) / "oci", ignore_errors=True)
-        return median_ms(cmd, runs, self.env, before=cold)
+        return median_ms(cmd, runs, self.env, before=uncached(self.env, self.out))
 
 
 def network(setup, pkg, work, env, runs):
@@ -228,16 +247,7 @@ def main():
         print(f"{'helm-oci push DIR (whole process)':44} {big_ours:7.1f}ms")
         print(f"{'Helm package + push (in-process, kept)':44} {big_helm:7.1f}ms   ratio {big_ours / big_helm:.2f}")
 
-        # A copy of the installation, whose compiled code (kept beside the binary) can be removed.
-        install = work / "install"
-        install.mkdir()
-        for name in ("helm-oci", "helm-oci.wasm"):
-            shutil.copy2(BIN.parent / name, install / name)
-
-        def uncompiled():
-            for compiled in install.glob("*.cwasm"):
-                compiled.unlink()
-        first = median_ms([str(install / "helm-oci"), "version"], 5, env, before=uncompiled)
+        first = first_run_ms(work, env)
         version = median_ms([str(BIN), "version"], runs, env)
         # 50 MB in files of 5 MiB, the most Helm takes in one file.
         fifty = write_chart(work / "fifty", name="fifty", extra={f"files/blob{i}.bin": os.urandom(5 << 20) for i in range(10)})

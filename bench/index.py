@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent.parent / "shared" / "tools"))
 
-from bench import median_ms, workspace  # noqa: E402
+from bench import median_ms, uncached, workspace  # noqa: E402
 from conftest import BIN, HELM4, REPO, Registry  # noqa: E402
 from latency_relay import LatencyRelay  # noqa: E402
 from search import seed  # noqa: E402
@@ -68,8 +68,7 @@ def downloader_ms(url, runs, env, cold):
     """The downloader's process making the index; `cold` empties the chart cache before each run."""
     cmd = [str(BIN), "downloader", "", "", "", url]
     if cold:
-        return median_ms(cmd, runs, env, before=lambda: shutil.rmtree(Path(env["HELM_CACHE_HOME"]) / "oci",
-                                                                      ignore_errors=True))
+        return median_ms(cmd, runs, env, before=uncached(env))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     return median_ms(cmd, runs, env)
 

@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import BIN, median_ms, plain_setup, tls_setup, workspace
+from bench import BIN, first_run_ms, median_ms, plain_setup, tls_setup, uncached, workspace
 
 NODE = Path(__file__).resolve().parent.parent / "examples" / "node"
 CLI = ["node", str(NODE / "cli.js")]
@@ -46,30 +46,18 @@ def push_pull(setup, work, env, runs):
         "node": (CLI, flags, node_env),
     }
 
-    def cold():
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(Path(env["HELM_CACHE_HOME"]) / "oci", ignore_errors=True)
-
     times = {}
     for name, (cmd, extra, cmd_env) in hosts.items():
         push = [*cmd, "push", str(HELLO), f"oci://{host}/{name}", *extra]
         subprocess.run(push, env=cmd_env, check=True, stdout=subprocess.DEVNULL)  # the chart is there from now on
         pull = [*cmd, "pull", f"oci://{host}/{name}/hello", "--version", "0.1.0", "-d", str(out), *extra]
-        times[name] = (median_ms(push, runs, cmd_env), median_ms(pull, runs, cmd_env, before=cold))
+        times[name] = (median_ms(push, runs, cmd_env), median_ms(pull, runs, cmd_env, before=uncached(env, out)))
     return [(f"{op}, {setup.name}", times["native"][i], times["node"][i]) for i, op in enumerate(("push", "pull"))]
 
 
 def first_runs(work, env, runs):
     """(native, Node) rows: start-up, and the first run with nothing compiled."""
-    install = work / "install"
-    install.mkdir()
-    for name in ("helm-oci", "helm-oci.wasm"):
-        shutil.copy2(BIN.parent / name, install / name)
-
-    def uncompiled():
-        for compiled in install.glob("*.cwasm"):
-            compiled.unlink()
-    native_first = median_ms([str(install / "helm-oci"), "version"], 5, env, before=uncompiled)
+    native_first = first_run_ms(work, env)
     transpile, node_first = [], []
     for _ in range(5):
         shutil.rmtree(NODE / "gen", ignore_errors=True)
