@@ -6,6 +6,7 @@ use crate::chart::archive;
 use crate::chart::load::{Limits, Loader};
 use crate::chart::metadata::Metadata;
 use crate::chart::yaml;
+use crate::gojson::go_json;
 use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference;
 use crate::version::{Version, Wanted};
@@ -84,7 +85,7 @@ proptest! {
         let descriptor = |d: &String| Descriptor::new(helm::CHART, format!("sha256:{d}"), 7);
         let config = Descriptor { media_type: helm::CONFIG.into(), ..descriptor(&digests[0]) };
         let manifest = Manifest::for_chart(config, digests.iter().map(descriptor).collect(), annotations.clone());
-        let back: Manifest = serde_json::from_slice(&helm::go_json(&manifest)).unwrap();
+        let back: Manifest = serde_json::from_slice(&go_json(&manifest)).unwrap();
         prop_assert_eq!(back.annotations, annotations);
         prop_assert_eq!(back.layers, manifest.layers);
     }
@@ -93,7 +94,7 @@ proptest! {
     fn chart_yaml_fields_survive_into_the_config(name in "[a-z][a-z0-9-]{0,20}", description in "[ -~]{0,40}") {
         let yaml = format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\ndescription: {}\n", serde_json::to_string(&description).unwrap());
         let meta = Metadata::from_yaml(yaml.as_bytes(), None, "Chart.yaml").unwrap();
-        let back = Metadata::from_config(&helm::go_json(&meta), "config").unwrap();
+        let back = Metadata::from_config(&go_json(&meta), "config").unwrap();
         prop_assert_eq!(back.name, name);
         prop_assert_eq!(back.description, description);
     }

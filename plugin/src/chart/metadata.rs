@@ -279,7 +279,7 @@ fn sanitized(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::helm::go_json;
+    use crate::gojson::go_json;
 
     fn parse(yaml: &str) -> Result<Metadata> {
         Metadata::from_yaml(yaml.as_bytes(), None, "Chart.yaml")

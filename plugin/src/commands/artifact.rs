@@ -7,6 +7,7 @@ use crate::chart::load::{self, Limits, Loader};
 use crate::chart::{archive, directory, metadata::Metadata, package};
 use crate::digest::{self, Hashing};
 use crate::error::{Error, Result};
+use crate::gojson::go_json;
 use crate::net::clock;
 use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference::{self, Ref};
@@ -74,13 +75,13 @@ impl Artifact {
                 remote.clone()
             }
         };
-        let config_bytes = helm::go_json(&meta);
+        let config_bytes = go_json(&meta);
         let config = Descriptor::of(helm::CONFIG, &config_bytes);
         let (layer, _) = source.layer();
         let prov = source.provenance()?.map(|bytes| (Descriptor::of(helm::PROVENANCE, &bytes), bytes));
         let layers = std::iter::once(layer.clone()).chain(prov.iter().map(|(d, _)| d.clone())).collect();
         let annotations = helm::chart_annotations(&meta, &timestamp::rfc3339(source.created()));
-        let manifest = helm::go_json(&Manifest::for_chart(config.clone(), layers, annotations));
+        let manifest = go_json(&Manifest::for_chart(config.clone(), layers, annotations));
         let manifest_digest = digest::of_bytes(&manifest);
         Ok(Artifact { target, meta, manifest, manifest_digest, config, config_bytes, layer, prov, source, warnings })
     }

@@ -175,12 +175,11 @@ pub fn chart_annotations(meta: &Metadata, created: &str) -> BTreeMap<String, Str
     out
 }
 
-pub use crate::gojson::go_json;
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chart::metadata::Maintainer;
+    use crate::gojson::go_json;
 
     #[test]
     fn annotations_follow_helm() {
