@@ -334,6 +334,14 @@ class Recorder(_Server):
         _Server.__init__(self, Handler)
 
 
+def passing(prefix, upstream):
+    """A Front `intercept` that sends requests for paths under `prefix` to `upstream` instead:
+    a token service answered for by the registry's own host, as GHCR's and Harbor's are."""
+    def intercept(method, path, headers):
+        return _fetch(upstream, method, path, _passed_on(headers), b"") if path.startswith(prefix) else None
+    return intercept
+
+
 def uploads_sent_to(host):
     """A Front `tamper` of a hostile registry: every upload location it hands out names `host`."""
     def tamper(method, path, status, headers, body):

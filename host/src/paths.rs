@@ -25,14 +25,23 @@ fn config_home() -> PathBuf {
         .unwrap_or_else(|| home().join(".config").join("helm"))
 }
 
-/// helm-oci's chart cache, an OCI image layout: `$HELM_CACHE_HOME/oci`, Helm 2's
-/// `$HELM_HOME/cache/oci`, else `$XDG_CACHE_HOME/helm/oci` or `~/.cache/helm/oci`.
-pub fn cache_dir() -> PathBuf {
+/// `$HELM_CACHE_HOME`, Helm 2's `$HELM_HOME/cache`, else `$XDG_CACHE_HOME/helm` or `~/.cache/helm`.
+fn cache_home() -> PathBuf {
     var("HELM_CACHE_HOME")
         .or_else(|| var("HELM_HOME").map(|h| h.join("cache")))
         .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join("helm")))
         .unwrap_or_else(|| home().join(".cache").join("helm"))
-        .join("oci")
+}
+
+/// helm-oci's chart cache, an OCI image layout: `<cache home>/oci`.
+pub fn cache_dir() -> PathBuf {
+    cache_home().join("oci")
+}
+
+/// The registries' remembered authentication challenges, beside the chart cache but not in
+/// it, where the component cannot write: `<cache home>/helm-oci/challenges.json`.
+pub fn challenges_file() -> PathBuf {
+    cache_home().join("helm-oci").join("challenges.json")
 }
 
 /// Helm's registry credentials: `$HELM_REGISTRY_CONFIG`, else `<config home>/registry/config.json`.

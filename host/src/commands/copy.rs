@@ -3,8 +3,8 @@
 
 use crate::cli::RemoteArgs;
 use crate::component::exports::helm_oci::plugin::promotion::{Access, CopyOptions};
-use crate::output;
 use crate::sandbox::{Grants, Session};
+use crate::{challenges, output};
 use anyhow::Result;
 use clap::Args;
 
@@ -32,11 +32,20 @@ pub async fn run(args: CopyArgs, debug: bool) -> Result<()> {
     let connection = super::connect(&mut session, &destination, &args.remote_args, debug, 3)?;
     let source_access = if source.endpoint.eq_ignore_ascii_case(&destination.endpoint) {
         // One registry, one session in the component: the destination's credential serves both.
-        Access { plain_http: connection.plain_http, credential: connection.credential.clone() }
+        Access {
+            plain_http: connection.plain_http,
+            credential: connection.credential.clone(),
+            challenge: connection.challenge.clone(),
+        }
     } else {
         let reach = args.remote_args.connection.reach(debug, 2);
         session.allow_registry(&source.endpoint, &reach)?;
-        Access { plain_http: reach.plain_http, credential: super::credential_for(&source.registry, None, None)? }
+        let credential = super::credential_for(&source.registry, None, None)?;
+        Access {
+            plain_http: reach.plain_http,
+            credential,
+            challenge: challenges::remembered(&source.endpoint, reach.plain_http),
+        }
     };
     let options = CopyOptions { source, destination, connection, source_access };
     output::copied(&session.copy(&options).await?);

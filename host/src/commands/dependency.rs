@@ -125,6 +125,7 @@ async fn grant(
             chart: chart.clone(),
             plain_http: connection.plain_http,
             credential: connection.credential,
+            challenge: connection.challenge,
             mirrors,
         });
     }

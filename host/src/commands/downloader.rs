@@ -15,7 +15,7 @@ use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::sandbox::{Grants, Reach, Session};
 use crate::transport::TlsFlags;
-use crate::{output, registries};
+use crate::{challenges, output, registries};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
@@ -132,7 +132,14 @@ fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach)
     session.allow_registry(endpoint, reach)?;
     let passed = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
     let credential = super::credential_for(registry, passed("HELM_PLUGIN_USERNAME"), passed("HELM_PLUGIN_PASSWORD"))?;
-    Ok(RemoteOptions { plain_http: reach.plain_http, credential, debug: reach.debug, timeout_ms: Some(TIMEOUT_MS) })
+    let challenge = challenges::remembered(endpoint, reach.plain_http);
+    Ok(RemoteOptions {
+        plain_http: reach.plain_http,
+        credential,
+        challenge,
+        debug: reach.debug,
+        timeout_ms: Some(TIMEOUT_MS),
+    })
 }
 
 fn write_out(content: &[u8]) -> Result<()> {

@@ -3,8 +3,8 @@
 
 use crate::cli::ConnectionArgs;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
-use crate::credentials;
 use crate::sandbox::{Grants, Session};
+use crate::{challenges, credentials};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{IsTerminal, Read};
@@ -56,6 +56,7 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
     let options = RemoteOptions {
         plain_http: connection.plain_http,
         credential: Some(credential),
+        challenge: challenges::remembered(&endpoint, connection.plain_http),
         debug,
         timeout_ms: connection.timeout_ms(),
     };

@@ -18,7 +18,7 @@ pub mod version;
 use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::types::{Credential, Mirror, Reference, RemoteOptions};
 use crate::sandbox::{Grants, Reach, Session};
-use crate::{credentials, paths, registries};
+use crate::{challenges, credentials, paths, registries};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,8 @@ fn connect_to(
     session.allow_registry(endpoint, reach)?;
     let credential = credential_for(registry, args.username.clone(), args.password.clone())?;
     let timeout_ms = args.connection.timeout_ms();
-    Ok(RemoteOptions { plain_http: reach.plain_http, credential, debug: reach.debug, timeout_ms })
+    let challenge = challenges::remembered(endpoint, reach.plain_http);
+    Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
 
 /// `connect` for a command that reads: the registry, and the mirrors configured for the
@@ -126,7 +127,8 @@ async fn with_mirrors(
         session
             .allow_registry(&repository.endpoint, &Reach { plain_http: mirror.plain_http, ahead, ..reach.clone() })?;
         let credential = credentials::find(&repository.registry)?;
-        granted.push(Mirror { repository, plain_http: mirror.plain_http, credential });
+        let challenge = challenges::remembered(&repository.endpoint, mirror.plain_http);
+        granted.push(Mirror { repository, plain_http: mirror.plain_http, credential, challenge });
     }
     Ok((connection, granted))
 }

@@ -66,7 +66,7 @@ pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bo
     let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
     let reference = session.parse_reference(chart_ref).await?;
     let (connection, mirrors) = if source.offline {
-        (RemoteOptions { plain_http: false, credential: None, debug, timeout_ms: None }, Vec::new())
+        (RemoteOptions { plain_http: false, credential: None, challenge: None, debug, timeout_ms: None }, Vec::new())
     } else {
         // Pull fetches the config and the chart layer at once.
         super::connect_reading(

@@ -20,8 +20,8 @@ use crate::component::exports::helm_oci::plugin::registry::{
 };
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
 use crate::component::{self, Plugin};
-use crate::output;
 use crate::transport::{IoFuture, TlsFlags, Transport};
+use crate::{challenges, output};
 use anyhow::{Context, Result};
 use policy::{Access, Verdict};
 use std::mem::ManuallyDrop;
@@ -81,7 +81,10 @@ impl WasiHttpHooks for NetPolicy {
             let uri = request.uri().clone();
             let (response, io) = transport.send(request, options).await?;
             let (parts, body) = response.into_parts();
-            access.lock().expect("access lock").learn(&uri, &verdict, &parts);
+            let challenged = access.lock().expect("access lock").learn(&uri, &verdict, &parts);
+            if let Some((request, challenge)) = challenged {
+                challenges::learn(&request, &challenge);
+            }
             Ok((http::Response::from_parts(parts, body), io))
         })
     }

@@ -52,21 +52,29 @@ impl Access {
         Some(Verdict::Redirect)
     }
 
-    /// Learns the grants a registry (or a storage host it sent us to) hands out.
-    pub fn learn(&mut self, request: &http::Uri, verdict: &Verdict, response: &http::response::Parts) {
-        let Some(request) = Url::parse(&request.to_string()) else { return };
+    /// Learns the grants a registry (or a storage host it sent us to) hands out. Returns the
+    /// request and the challenge of a registry's 401 answer, which may be worth remembering.
+    pub fn learn(
+        &mut self,
+        request: &http::Uri,
+        verdict: &Verdict,
+        response: &http::response::Parts,
+    ) -> Option<(Url, Challenge)> {
+        let request = Url::parse(&request.to_string())?;
         let header = |name| response.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
         if matches!(verdict, Verdict::Registry | Verdict::Redirect) && response.status.is_redirection() {
             self.redirects.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)));
         }
         if *verdict == Verdict::Registry && response.status == http::StatusCode::UNAUTHORIZED {
             // The component answers the first challenge it can read; so does this.
-            let challenge = header(http::header::WWW_AUTHENTICATE).find_map(Challenge::parse);
-            let realm = challenge.filter(|c| c.is("bearer")).and_then(|c| request.join(c.param("realm")?));
+            let challenge = header(http::header::WWW_AUTHENTICATE).find_map(Challenge::parse)?;
+            let realm = Some(&challenge).filter(|c| c.is("bearer")).and_then(|c| request.join(c.param("realm")?));
             if let Some(realm) = realm.filter(|r| !self.realms.iter().any(|known| same_endpoint(known, r))) {
                 self.realms.push(realm);
             }
+            return Some((request, challenge));
         }
+        None
     }
 }
 

@@ -44,7 +44,8 @@ fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
         .sources
         .into_iter()
         .map(|s| {
-            let registry = RemoteOptions { plain_http: s.plain_http, credential: s.credential, debug, timeout_ms };
+            let (plain_http, credential, challenge) = (s.plain_http, s.credential, s.challenge);
+            let registry = RemoteOptions { plain_http, credential, challenge, debug, timeout_ms };
             Ok(Access {
                 chart: reference_of(&s.chart)?,
                 mirrors: mirrors_of(s.mirrors, &registry)?,

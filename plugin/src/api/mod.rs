@@ -296,7 +296,12 @@ fn connection_of(options: RemoteOptions) -> Connection {
         WitCredential::Basic(b) => Credential::Basic { username: b.username, password: b.password },
         WitCredential::IdentityToken(t) => Credential::IdentityToken(t),
     });
-    Connection { plain_http: options.plain_http, credential, trace: Trace::new(options.debug) }
+    Connection {
+        plain_http: options.plain_http,
+        credential,
+        challenge: options.challenge,
+        trace: Trace::new(options.debug),
+    }
 }
 
 /// The host's mirrors, each held to the rules a parsed reference meets, and traced when the
@@ -305,8 +310,8 @@ fn mirrors_of(mirrors: Vec<WitMirror>, registry: &RemoteOptions) -> crate::error
     mirrors
         .into_iter()
         .map(|m| {
-            let credential = m.credential;
-            let connection = RemoteOptions { plain_http: m.plain_http, credential, ..registry.clone() };
+            let (credential, challenge) = (m.credential, m.challenge);
+            let connection = RemoteOptions { plain_http: m.plain_http, credential, challenge, ..registry.clone() };
             Ok(Mirror { repository: reference_of(&m.repository)?, connection: connection_of(connection) })
         })
         .collect()

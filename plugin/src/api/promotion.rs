@@ -22,9 +22,10 @@ pub fn tag(options: TagOptions) -> Result<Tagged> {
 
 pub fn copy(options: CopyOptions) -> Result<Copied> {
     let timeout = options.connection.timeout_ms;
-    let Access { plain_http, credential } = options.source_access;
+    let Access { plain_http, credential, challenge } = options.source_access;
     // The source's session traces (or not) as the call does.
-    let source = RemoteOptions { plain_http, credential, debug: options.connection.debug, timeout_ms: timeout };
+    let debug = options.connection.debug;
+    let source = RemoteOptions { plain_http, credential, challenge, debug, timeout_ms: timeout };
     let copy = copy::Copy {
         source: reference_of(&options.source)?,
         destination: reference_of(&options.destination)?,

@@ -18,6 +18,8 @@ const CHALLENGE_ANSWERS: u32 = 2;
 pub struct Connection {
     pub plain_http: bool,
     pub credential: Option<Credential>,
+    /// The `WWW-Authenticate` challenge the registry sent on an earlier run, if the host kept it.
+    pub challenge: Option<String>,
     pub trace: Trace,
 }
 
@@ -34,8 +36,8 @@ pub struct Client {
 impl Client {
     /// A session with the registry API at `endpoint` (`host[:port]`).
     pub fn new(endpoint: &str, connection: &Connection) -> Client {
-        let Connection { plain_http, credential, trace } = connection.clone();
-        let auth = Auth::new(credential, trace);
+        let Connection { plain_http, credential, challenge, trace } = connection.clone();
+        let auth = Auth::new(credential, challenge.as_deref(), &Url::new(!plain_http, endpoint, "/v2/"), trace);
         Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit: None, trace }
     }
 

@@ -2,6 +2,11 @@
 //! credential with every request. `Bearer` means a token for each request's own scopes,
 //! from the realm the challenge names: fetched with the credential if there is one,
 //! anonymously otherwise, cached by scope set, and fetched once however many ask.
+//!
+//! The host may also hand over the challenge the registry answered with on an earlier run.
+//! The first requests then go out authenticated instead of bare, which saves the round
+//! trip of the 401. Such a challenge is only a guess: if its token service fails, requests
+//! go out bare again and the live challenge takes over.
 
 mod cache;
 mod scope;
@@ -17,7 +22,7 @@ use base64::Engine as _;
 use cache::{Token, TokenCache};
 use futures::FutureExt;
 use helm_oci_headers::Challenge;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use token::Realm;
 
 /// Credentials the host found for a registry.
@@ -47,11 +52,13 @@ impl Credential {
 pub struct Auth {
     credential: Option<Credential>,
     scheme: RefCell<Scheme>,
+    /// The scheme is the one remembered from an earlier run; no live challenge has come yet.
+    remembered: Cell<bool>,
     tokens: TokenCache,
     trace: Trace,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq)]
 enum Scheme {
     /// No challenge seen yet: requests go out without credentials.
     Unknown,
@@ -67,8 +74,23 @@ pub struct Authorization {
 }
 
 impl Auth {
-    pub fn new(credential: Option<Credential>, trace: Trace) -> Auth {
-        Auth { credential, scheme: RefCell::new(Scheme::Unknown), tokens: TokenCache::default(), trace }
+    /// `remembered` is the challenge the registry at `registry` (its `/v2/` URL) answered
+    /// with on an earlier run, if the host kept one. Only a token service on the registry
+    /// itself is taken from it; anything else is ignored.
+    pub fn new(credential: Option<Credential>, remembered: Option<&str>, registry: &Url, trace: Trace) -> Auth {
+        let scheme = remembered
+            .and_then(Challenge::parse)
+            .map_or(Scheme::Unknown, |challenge| remembered_scheme(&challenge, registry, credential.as_ref()));
+        if scheme != Scheme::Unknown {
+            trace.debug(|| format!("answering the challenge {} sent on an earlier run", registry.authority));
+        }
+        Auth {
+            credential,
+            remembered: Cell::new(scheme != Scheme::Unknown),
+            scheme: RefCell::new(scheme),
+            tokens: TokenCache::default(),
+            trace,
+        }
     }
 
     /// Whether the host gave credentials, which decides how a refusal is worded.
@@ -80,6 +102,7 @@ impl Auth {
     /// from its method and path) plus `extra` ones a challenge asked for.
     pub async fn authorization(&self, method: &str, url: &Url, extra: &Scopes) -> Result<Option<Authorization>> {
         let scheme = self.scheme.borrow().clone();
+        let remembered = self.remembered.get();
         let realm = match scheme {
             Scheme::Unknown => return Ok(None),
             Scheme::Basic(header) => return Ok(Some(Authorization { header, token: None })),
@@ -88,8 +111,20 @@ impl Auth {
         let mut scopes = Scopes::for_request(method, &url.path);
         scopes.extend(extra);
         let (credential, trace, asked) = (self.credential.clone(), self.trace, scopes.clone());
-        let token =
-            self.tokens.get(&scopes, move || token::fetch(realm, asked, credential, trace).boxed_local()).await?;
+        let fetched = self.tokens.get(&scopes, move || token::fetch(realm, asked, credential, trace).boxed_local());
+        let token = match fetched.await {
+            Ok(token) => token,
+            // The token service of an earlier run may be gone: the request goes out bare, and
+            // the registry's answer says where tokens come from now.
+            Err(e) if remembered => {
+                self.trace.debug(|| format!("the remembered token service failed ({e}); asking the registry"));
+                if self.remembered.get() {
+                    *self.scheme.borrow_mut() = Scheme::Unknown;
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Some(Authorization { header: format!("Bearer {}", token.value), token: Some((token, scopes)) }))
     }
 
@@ -98,10 +133,12 @@ impl Auth {
     /// fresh token that this client can now provide.
     pub fn challenged(&self, response: &Response, request: &Url, sent: Option<&Authorization>) -> Option<Scopes> {
         let challenge = response.headers("www-authenticate").find_map(Challenge::parse)?;
+        self.remembered.set(false);
         if challenge.is("basic") {
             // Credentials that went with the request were refused; another request may
-            // already have learnt the scheme, which this one then simply uses.
-            if sent.is_some() {
+            // already have learnt the scheme, which this one then simply uses. (A token that
+            // went instead, on a remembered challenge, is no answer to this one.)
+            if sent.is_some_and(|a| a.token.is_none()) {
                 return None;
             }
             *self.scheme.borrow_mut() = Scheme::Basic(self.credential.as_ref()?.basic_header());
@@ -130,5 +167,47 @@ impl Auth {
             *scheme = Scheme::Bearer(realm);
         }
         Some(wanted)
+    }
+}
+
+/// The scheme a remembered challenge stands for: Basic if there is a credential to send, or
+/// Bearer from a token service on the registry itself.
+fn remembered_scheme(challenge: &Challenge, registry: &Url, credential: Option<&Credential>) -> Scheme {
+    if challenge.is("basic") {
+        return credential.map_or(Scheme::Unknown, |c| Scheme::Basic(c.basic_header()));
+    }
+    let realm = challenge.param("realm").filter(|_| challenge.is("bearer")).and_then(|realm| registry.join(realm));
+    match realm {
+        Some(url) if url.https == registry.https && url.is_on(&registry.authority) => {
+            Scheme::Bearer(Realm { url, service: challenge.param("service").map(str::to_string) })
+        }
+        _ => Scheme::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheme(header: &str, registry: &str, credential: bool) -> Scheme {
+        let credential = credential.then(|| Credential::Basic { username: "u".into(), password: "p".into() });
+        remembered_scheme(&Challenge::parse(header).unwrap(), &Url::parse(registry).unwrap(), credential.as_ref())
+    }
+
+    #[test]
+    fn a_remembered_basic_challenge_sends_the_credential_if_there_is_one() {
+        assert_eq!(scheme("Basic", "https://reg/v2/", true), Scheme::Basic("Basic dTpw".into()));
+        assert_eq!(scheme("Basic", "https://reg/v2/", false), Scheme::Unknown);
+    }
+
+    #[test]
+    fn a_remembered_token_service_is_used_only_on_the_registry_itself() {
+        let on_registry = scheme(r#"Bearer realm="/token",service="reg""#, "https://Reg:5000/v2/", false);
+        let realm = Realm { url: Url::parse("https://Reg:5000/token").unwrap(), service: Some("reg".into()) };
+        assert_eq!(on_registry, Scheme::Bearer(realm));
+        assert_eq!(scheme(r#"Bearer realm="https://auth.io/token""#, "https://reg/v2/", true), Scheme::Unknown);
+        assert_eq!(scheme(r#"Bearer realm="http://reg/token""#, "https://reg/v2/", true), Scheme::Unknown);
+        assert_eq!(scheme(r#"Bearer service="reg""#, "https://reg/v2/", true), Scheme::Unknown);
+        assert_eq!(scheme(r#"Negotiate realm="/token""#, "https://reg/v2/", true), Scheme::Unknown);
     }
 }
