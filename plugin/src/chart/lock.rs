@@ -198,6 +198,25 @@ mod tests {
         assert_eq!(hash_v2(&req), digest::of_bytes(v2.as_bytes()));
     }
 
+    /// Known answers: the digests Helm's own tests expect for these dependencies (its
+    /// resolver's HashReq test, and the Helm 2 requirements.lock of its issue 7233 chart).
+    #[test]
+    fn the_digests_are_the_ones_helm_computes() {
+        let lock = |repository: &str| Locked {
+            name: "alpine".into(),
+            repository: repository.into(),
+            version: "0.1.0".into(),
+            manifest_digest: Some("sha256:aa".into()),
+        };
+        let req = declared("- name: alpine\n  version: 0.1.0\n  repository: http://localhost:8879/charts\n");
+        assert_eq!(
+            hash(&req, &[lock("http://localhost:8879/charts")]),
+            "sha256:fb239e836325c5fa14b29d1540a13b7d3ba13151b67fe719f820e0ef6d66aaaf"
+        );
+        let v1 = declared("- name: alpine\n  version: 0.1.0\n  repository: file://../alpine\n");
+        assert_eq!(hash_v2(&v1), "sha256:7b380b1a826e7be1eecb089f66209d6d3df54be4bf879d4a8e6f8a9e871710e5");
+    }
+
     #[test]
     fn every_declared_field_counts_in_the_digest() {
         let req = declared(
