@@ -57,16 +57,16 @@ class Registry:
     """A docker-registry process on a free loopback port, with a config this test wrote.
     `tls` is distribution's http.tls section (certificate, key, clientcas); `auth` its auth
     section (htpasswd or token). `data` is the storage directory, `root/data` unless another
-    registry's is to be served."""
+    registry's is to be served. `http` adds to the http section (say, `http2`)."""
 
-    def __init__(self, root: Path, tls=None, auth=None, data=None):
+    def __init__(self, root: Path, tls=None, auth=None, data=None, http=None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         data = data or root / "data"
         config = root / "config.yml"
-        http = {"addr": self.host, **({"tls": tls} if tls else {})}
+        http = {"addr": self.host, **({"tls": tls} if tls else {}), **(http or {})}
         config.write_text(json.dumps({  # JSON is YAML
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},

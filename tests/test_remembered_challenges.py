@@ -48,9 +48,21 @@ def token_registry(tmp_path, started):
     return front, ts
 
 
+def endpoints_file(helm_oci):
+    return helm_oci.home.parent / "helm-cache" / "helm-oci" / "endpoints.json"
+
+
 def remembered(helm_oci):
-    path = helm_oci.home.parent / "helm-cache" / "helm-oci" / "challenges.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """Each endpoint's remembered challenge."""
+    path = endpoints_file(helm_oci)
+    endpoints = json.loads(path.read_text()) if path.exists() else {}
+    return {key: e["challenge"] for key, e in endpoints.items() if "challenge" in e}
+
+
+def remember(helm_oci, challenges):
+    path = endpoints_file(helm_oci)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({key: {"challenge": c} for key, c in challenges.items()}))
 
 
 def authorizations(front):
@@ -113,10 +125,8 @@ def test_a_token_service_on_another_host_is_learnt_afresh_each_run(helm_oci, tmp
 def test_a_stale_challenge_gives_way_to_the_live_one(helm_oci, tmp_path, started, chart):
     password = password_registry(tmp_path / "a", started)
     tokens, ts = token_registry(tmp_path / "b", started)
-    stale = {f"http://{password.host}": 'Bearer realm="/gone",service="x"', f"http://{tokens.host}": "Basic"}
-    path = helm_oci.home.parent / "helm-cache" / "helm-oci" / "challenges.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(stale))
+    remember(helm_oci, {f"http://{password.host}": 'Bearer realm="/gone",service="x"',
+                        f"http://{tokens.host}": "Basic"})
 
     push(helm_oci, chart, password.host, *CREDENTIALS)
     push(helm_oci, chart, tokens.host, *CREDENTIALS)
@@ -129,9 +139,7 @@ def test_a_planted_challenge_sends_no_credential_elsewhere(helm_oci, tmp_path, s
     front = password_registry(tmp_path, started)
     elsewhere = Recorder()
     started.append(elsewhere)
-    path = helm_oci.home.parent / "helm-cache" / "helm-oci" / "challenges.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({f"http://{front.host}": f'Bearer realm="http://{elsewhere.host}/token"'}))
+    remember(helm_oci, {f"http://{front.host}": f'Bearer realm="http://{elsewhere.host}/token"'})
 
     push(helm_oci, chart, front.host, *CREDENTIALS)
     assert elsewhere.seen == []

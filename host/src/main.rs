@@ -4,11 +4,11 @@
 //! registry hosts the command needs, runs the component with only those, and prints the
 //! result the Helm way. All chart and registry logic lives in the component.
 
-mod challenges;
 mod cli;
 mod commands;
 mod component;
 mod credentials;
+mod learnt;
 mod output;
 mod paths;
 mod registries;

@@ -38,10 +38,10 @@ pub fn cache_dir() -> PathBuf {
     cache_home().join("oci")
 }
 
-/// The registries' remembered authentication challenges, beside the chart cache but not in
-/// it, where the component cannot write: `<cache home>/helm-oci/challenges.json`.
-pub fn challenges_file() -> PathBuf {
-    cache_home().join("helm-oci").join("challenges.json")
+/// What earlier runs learnt about each registry endpoint, beside the chart cache but not in
+/// it, where the component cannot write: `<cache home>/helm-oci/endpoints.json`.
+pub fn endpoints_file() -> PathBuf {
+    cache_home().join("helm-oci").join("endpoints.json")
 }
 
 /// Helm's registry credentials: `$HELM_REGISTRY_CONFIG`, else `<config home>/registry/config.json`.

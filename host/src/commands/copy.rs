@@ -4,7 +4,7 @@
 use crate::cli::RemoteArgs;
 use crate::component::exports::helm_oci::plugin::promotion::{Access, CopyOptions};
 use crate::sandbox::{Grants, Session};
-use crate::{challenges, output};
+use crate::{learnt, output};
 use anyhow::Result;
 use clap::Args;
 
@@ -44,7 +44,7 @@ pub async fn run(args: CopyArgs, debug: bool) -> Result<()> {
         Access {
             plain_http: reach.plain_http,
             credential,
-            challenge: challenges::remembered(&source.endpoint, reach.plain_http),
+            challenge: learnt::challenge(&source.endpoint, reach.plain_http),
         }
     };
     let options = CopyOptions { source, destination, connection, source_access };

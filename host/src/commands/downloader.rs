@@ -15,7 +15,7 @@ use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::sandbox::{Grants, Reach, Session};
 use crate::transport::TlsFlags;
-use crate::{challenges, output, registries};
+use crate::{learnt, output, registries};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
@@ -132,7 +132,7 @@ fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach)
     session.allow_registry(endpoint, reach)?;
     let passed = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
     let credential = super::credential_for(registry, passed("HELM_PLUGIN_USERNAME"), passed("HELM_PLUGIN_PASSWORD"))?;
-    let challenge = challenges::remembered(endpoint, reach.plain_http);
+    let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions {
         plain_http: reach.plain_http,
         credential,

@@ -4,7 +4,7 @@
 use crate::cli::ConnectionArgs;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::sandbox::{Grants, Session};
-use crate::{challenges, credentials};
+use crate::{credentials, learnt};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{IsTerminal, Read};
@@ -56,7 +56,7 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
     let options = RemoteOptions {
         plain_http: connection.plain_http,
         credential: Some(credential),
-        challenge: challenges::remembered(&endpoint, connection.plain_http),
+        challenge: learnt::challenge(&endpoint, connection.plain_http),
         debug,
         timeout_ms: connection.timeout_ms(),
     };

@@ -18,7 +18,7 @@ pub mod version;
 use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::types::{Credential, Mirror, Reference, RemoteOptions};
 use crate::sandbox::{Grants, Reach, Session};
-use crate::{challenges, credentials, paths, registries};
+use crate::{credentials, learnt, paths, registries};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ fn connect_to(
     session.allow_registry(endpoint, reach)?;
     let credential = credential_for(registry, args.username.clone(), args.password.clone())?;
     let timeout_ms = args.connection.timeout_ms();
-    let challenge = challenges::remembered(endpoint, reach.plain_http);
+    let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
 
@@ -127,7 +127,7 @@ async fn with_mirrors(
         session
             .allow_registry(&repository.endpoint, &Reach { plain_http: mirror.plain_http, ahead, ..reach.clone() })?;
         let credential = credentials::find(&repository.registry)?;
-        let challenge = challenges::remembered(&repository.endpoint, mirror.plain_http);
+        let challenge = learnt::challenge(&repository.endpoint, mirror.plain_http);
         granted.push(Mirror { repository, plain_http: mirror.plain_http, credential, challenge });
     }
     Ok((connection, granted))

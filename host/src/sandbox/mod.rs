@@ -21,7 +21,7 @@ use crate::component::exports::helm_oci::plugin::registry::{
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
 use crate::component::{self, Plugin};
 use crate::transport::{IoFuture, TlsFlags, Transport};
-use crate::{challenges, output};
+use crate::{learnt, output};
 use anyhow::{Context, Result};
 use policy::{Access, Verdict};
 use std::mem::ManuallyDrop;
@@ -83,7 +83,7 @@ impl WasiHttpHooks for NetPolicy {
             let (parts, body) = response.into_parts();
             let challenged = access.lock().expect("access lock").learn(&uri, &verdict, &parts);
             if let Some((request, challenge)) = challenged {
-                challenges::learn(&request, &challenge);
+                learnt::learn_challenge(&request, &challenge);
             }
             Ok((http::Response::from_parts(parts, body), io))
         })

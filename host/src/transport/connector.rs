@@ -8,9 +8,12 @@ use http::uri::Scheme;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use std::fmt;
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::Error as HttpError;
 
@@ -46,6 +49,80 @@ impl Target {
 /// An open connection, plain or TLS.
 pub type Conn = TokioIo<Box<dyn Stream>>;
 
+/// A connection just opened, whether the server chose HTTP/2 for it (by ALPN, so only
+/// over TLS), and where the TLS error it fails on will be.
+pub struct Opened {
+    pub io: Conn,
+    pub h2: bool,
+    pub tls_failure: TlsFailure,
+}
+
+/// The TLS error a connection failed on. HTTP/2 passes on only the text of the I/O errors
+/// it meets, so the stream keeps rustls's own error here, where it can still be explained
+/// (under TLS 1.3 a refused client certificate, say, arrives only with the first response).
+#[derive(Clone, Default)]
+pub struct TlsFailure(Arc<OnceLock<rustls::Error>>);
+
+impl TlsFailure {
+    pub fn get(&self) -> Option<&rustls::Error> {
+        self.0.get()
+    }
+
+    fn keep<T>(&self, polled: &Poll<io::Result<T>>) {
+        if let Poll::Ready(Err(e)) = polled
+            && let Some(tls) = tls::rustls_error(e)
+        {
+            let _ = self.0.set(tls.clone());
+        }
+    }
+}
+
+/// A TLS stream that keeps the TLS error it fails on.
+struct Watched<S> {
+    stream: S,
+    failure: TlsFailure,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        self.failure.keep(&polled);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.failure.keep(&polled);
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.failure.keep(&polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.stream).poll_flush(cx);
+        self.failure.keep(&polled);
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// What a connection runs over: TCP, or TLS over TCP.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
@@ -78,12 +155,12 @@ impl Connector {
         self.proxies.for_target(target.https, &target.host, target.port).map_err(Failure::Setup)
     }
 
-    pub async fn open(&self, target: &Target) -> Result<Conn, Failure> {
+    pub async fn open(&self, target: &Target) -> Result<Opened, Failure> {
         let proxy = self.proxy_for(target)?;
         let dial = proxy.as_ref().map_or_else(|| target.authority(), |p| p.authority.clone());
         let mut tcp = tokio::time::timeout(CONNECT_TIMEOUT, open(&dial)).await.map_err(|_| Failure::TimedOut)??;
         if !target.https {
-            return Ok(TokioIo::new(Box::new(tcp)));
+            return Ok(Opened { io: TokioIo::new(Box::new(tcp)), h2: false, tls_failure: TlsFailure::default() });
         }
         if let Some(p) = &proxy {
             tunnel(&mut tcp, &target.authority(), p.authorization.as_deref()).await?;
@@ -93,7 +170,10 @@ impl Connector {
         let tls =
             tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await.map_err(|_| Failure::TimedOut)?;
         let tls = tls.map_err(|e| Failure::Tls(tls::explain(&target.host, &e)))?;
-        Ok(TokioIo::new(Box::new(tls)))
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let tls_failure = TlsFailure::default();
+        let watched = Watched { stream: tls, failure: tls_failure.clone() };
+        Ok(Opened { io: TokioIo::new(Box::new(watched)), h2, tls_failure })
     }
 }
 

@@ -8,7 +8,7 @@ mod proxy;
 pub mod tls;
 
 use bytes::Bytes;
-use connector::{Connector, Target};
+use connector::{Connector, Target, TlsFailure};
 use http_body_util::BodyExt;
 use pool::Pool;
 use std::pin::Pin;
@@ -57,71 +57,74 @@ impl Transport {
             options.as_ref().and_then(pick).unwrap_or(Duration::from_secs(600))
         };
         let (first_byte, between_bytes) = (timeout(|o| o.first_byte_timeout), timeout(|o| o.between_bytes_timeout));
-        match self.pool.connector().proxy_for(&target).map_err(|f| f.code())? {
-            // A plain-HTTP proxy takes the absolute URI, and its credentials in a header.
-            Some(proxy) if !target.https => {
-                if let Some(auth) = proxy.authorization {
-                    let value = auth.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
-                    request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
-                }
-            }
-            _ => {
-                let origin = request.uri().path_and_query().map_or("/", |p| p.as_str());
-                *request.uri_mut() = origin.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let absolute = request.uri().clone();
+        let origin: http::Uri = absolute
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        // A plain-HTTP proxy takes the absolute URI, and its credentials in a header.
+        let mut proxied = false;
+        if let Some(proxy) = self.pool.connector().proxy_for(&target).map_err(|f| f.code())?
+            && !target.https
+        {
+            proxied = true;
+            if let Some(auth) = proxy.authorization {
+                let value = auth.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                request.headers_mut().insert(http::header::PROXY_AUTHORIZATION, value);
             }
         }
         let exchange = async {
             loop {
                 let (mut connection, reused) = self.pool.take(&target).await.map_err(|f| f.code())?;
+                // HTTP/1.1 to the registry itself takes the path alone; HTTP/2 and a proxy, all of it.
+                *request.uri_mut() = if proxied || connection.is_h2() { absolute.clone() } else { origin.clone() };
+                let tls_failure = connection.tls_failure().clone();
                 match connection.try_send_request(request).await {
                     Ok(response) => {
                         self.pool.give_back(&target, connection);
-                        return Ok(response);
+                        return Ok((response, tls_failure));
                     }
                     Err(mut e) => match e.take_message() {
                         // A kept-alive connection the server had closed: the request never
                         // left, so it goes on another.
                         Some(unsent) if reused => request = unsent,
-                        _ => return Err(failure(&target.host, &e.into_error())),
+                        _ => return Err(failure(&target.host, &e.into_error(), &tls_failure)),
                     },
                 }
             }
         };
-        let response =
+        let (response, tls_failure) =
             tokio::time::timeout(first_byte, exchange).await.map_err(|_| HttpError::ConnectionReadTimeout)??;
         let response = response.map(|body| {
-            let host = target.host.clone();
-            Timed { body, host, between_bytes, deadline: Box::pin(tokio::time::sleep(between_bytes)) }.boxed_unsync()
+            let (host, deadline) = (target.host.clone(), Box::pin(tokio::time::sleep(between_bytes)));
+            Timed { body, host, tls_failure, between_bytes, deadline }.boxed_unsync()
         });
         // The pool drives the connection; there is nothing else to keep alive.
         Ok((response, Box::new(async { Ok(()) })))
     }
 }
 
-/// What a failed request means for the component: a server that hangs up or resets the
-/// connection has terminated it (worth a retry). Under TLS 1.3 a server's refusal (say, of
-/// a missing client certificate) arrives only with the first response, so TLS failures are
-/// looked for here too.
-fn failure(host: &str, e: &hyper::Error) -> HttpError {
+/// What a failed request means for the component: a TLS failure (under TLS 1.3 a server's
+/// refusal, say of a missing client certificate, arrives only with the first response) is
+/// said as such; a server that hangs up or resets the connection has terminated it (worth a
+/// retry).
+fn failure(host: &str, e: &hyper::Error, tls_failure: &TlsFailure) -> HttpError {
     use std::io::ErrorKind;
+    if let Some(tls) = tls_failure.get() {
+        return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(tls::explain_error(host, tls)) };
+    }
     if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
         return HttpError::ConnectionTerminated;
     }
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if tls::is_tls(io) {
-                return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(tls::explain(host, io)) };
-            }
-            if matches!(
-                io.kind(),
-                ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::BrokenPipe
-                    | ErrorKind::UnexpectedEof
-            ) {
-                return HttpError::ConnectionTerminated;
-            }
+        // HTTP/2 keeps the I/O error it failed on to itself, out of the chain of sources.
+        let io = c.downcast_ref::<std::io::Error>().or_else(|| c.downcast_ref::<h2::Error>()?.get_io());
+        let terminated =
+            [ErrorKind::ConnectionReset, ErrorKind::ConnectionAborted, ErrorKind::BrokenPipe, ErrorKind::UnexpectedEof];
+        if io.is_some_and(|io| terminated.contains(&io.kind())) {
+            return HttpError::ConnectionTerminated;
         }
         cause = c.source();
     }
@@ -133,6 +136,7 @@ fn failure(host: &str, e: &hyper::Error) -> HttpError {
 struct Timed {
     body: hyper::body::Incoming,
     host: String,
+    tls_failure: TlsFailure,
     between_bytes: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
@@ -151,7 +155,7 @@ impl http_body::Body for Timed {
                 self.deadline.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(failure(&self.host, &e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(failure(&self.host, &e, &self.tls_failure)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),

@@ -21,8 +21,14 @@ pub struct TlsFlags {
     pub insecure: bool,
 }
 
-/// The client configuration the flags describe.
+/// The client configuration the flags describe, offering HTTP/2 and HTTP/1.1 by ALPN.
 pub fn config(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
+    let mut config = client_auth(flags)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -142,34 +148,42 @@ impl ServerCertVerifier for Trust {
     }
 }
 
-/// A TLS failure, said the way a user can act on it: the `TLS: …` text the component shows.
+/// A failed TLS connection, said the way a user can act on it: the `TLS: …` text the
+/// component shows.
 pub fn explain(host: &str, e: &std::io::Error) -> String {
-    use rustls::Error as Tls;
-    let why = match e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>()) {
-        Some(Tls::InvalidCertificate(CertificateError::UnknownIssuer)) => {
-            "certificate signed by unknown authority (trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify)".to_string()
-        }
-        Some(Tls::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        )) => format!("certificate is not valid for {host}"),
-        Some(Tls::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. })) => {
-            "certificate has expired".to_string()
-        }
-        Some(Tls::InvalidMessage(_)) => {
-            "handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)".to_string()
-        }
-        Some(Tls::AlertReceived(alert)) => {
-            format!("refused by the server ({alert:?}; does it need a client certificate? use --cert-file and --key-file)")
-        }
-        Some(other) => other.to_string(),
-        None => e.to_string(),
-    };
-    format!("TLS: {why}")
+    match rustls_error(e) {
+        Some(tls) => explain_error(host, tls),
+        None => format!("TLS: {e}"),
+    }
 }
 
-/// Whether an I/O error is rustls reporting a TLS failure.
-pub fn is_tls(e: &std::io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+/// rustls's own error, if that is what an I/O error is.
+pub fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// `explain`, for rustls's own error.
+pub fn explain_error(host: &str, e: &rustls::Error) -> String {
+    use rustls::Error as Tls;
+    let why = match e {
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "certificate signed by unknown authority (trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify)".to_string()
+        }
+        Tls::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!("certificate is not valid for {host}"),
+        Tls::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "certificate has expired".to_string()
+        }
+        Tls::InvalidMessage(_) => {
+            "handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)".to_string()
+        }
+        Tls::AlertReceived(alert) => {
+            format!("refused by the server ({alert:?}; does it need a client certificate? use --cert-file and --key-file)")
+        }
+        other => other.to_string(),
+    };
+    format!("TLS: {why}")
 }
 
 /// `--insecure-skip-tls-verify`: any certificate is accepted, but the handshake itself is
