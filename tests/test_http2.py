@@ -1,13 +1,14 @@
 """HTTP/2 over TLS, offered by ALPN: a registry that chooses it (distribution does, as Go's
 server) gets connections whose requests are all in flight at once, and from the next run on
 only one connection is opened ahead for them; a registry that keeps to HTTP/1.1 gets one
-connection per request in flight, as before."""
+connection per request in flight, as before; a large upload goes over HTTP/1.1."""
 import json
+import os
 import re
 
 import pytest
 
-from conftest import Registry
+from conftest import Registry, write_chart
 from pki import CA
 
 
@@ -79,3 +80,20 @@ def test_a_registry_that_stopped_offering_http2_is_met_with_http11(helm_oci, ser
     assert opened(pushed) == ["HTTP/1.1"] * 3, pushed.stderr
     assert endpoints(helm_oci) == {}
     assert pushed.stdout.startswith(f"Pushed: {reg.host}/charts/mychart:0.1.0")
+
+
+def test_a_large_upload_goes_over_http11_beside_the_shared_connection(helm_oci, serve, tmp_path):
+    """HTTP/2 would hold an upload to the registry's window a round trip (distribution's is
+    1 MiB); a body larger than that goes on an HTTP/1.1 connection of its own."""
+    reg, flags = serve()
+    big = write_chart(tmp_path / "big", extra={"files/random.bin": os.urandom(3 << 20)})
+    pushed = helm_oci.run("push", big, f"oci://{reg.host}/charts", *flags)
+    assert "HTTP/2" in opened(pushed) and "HTTP/1.1" in opened(pushed), pushed.stderr
+    # The HTTP/1.1 connection is not taken for the registry's own choice.
+    assert endpoints(helm_oci) == {f"https://{reg.host}": {"http2": True}}
+    small = write_chart(tmp_path / "small", name="small")
+    assert opened(helm_oci.run("push", small, f"oci://{reg.host}/charts", *flags)) == ["HTTP/2"]
+    pulled = helm_oci.run("pull", f"oci://{reg.host}/charts/mychart", "--version", "0.1.0", "-d", tmp_path / "out",
+                          *flags)
+    assert opened(pulled) == ["HTTP/2"], pulled.stderr
+    assert (tmp_path / "out" / "mychart-0.1.0.tgz").stat().st_size > 3 << 20

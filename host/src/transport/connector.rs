@@ -27,13 +27,17 @@ pub struct Target {
     /// Without IPv6 brackets.
     pub host: String,
     pub port: u16,
+    /// Over HTTP/1.1 even if the server offers HTTP/2: for large uploads, which HTTP/2 holds
+    /// to the server's window a round trip (distribution's is 1 MiB), where TCP's grows.
+    pub http1_only: bool,
 }
 
 impl Target {
     pub fn of(uri: &Uri) -> Option<Target> {
         let https = uri.scheme() == Some(&Scheme::HTTPS);
         let host = uri.host()?.trim_matches(['[', ']']).to_string();
-        Some(Target { https, host, port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }) })
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Some(Target { https, host, port, http1_only: false })
     }
 
     /// `host:port`, with brackets around an IPv6 address.
@@ -132,8 +136,14 @@ pub struct Connector {
     flags: TlsFlags,
     /// Made on first use: loading the system's CA store costs a few milliseconds that a
     /// plain-HTTP command need not pay.
-    tls: OnceLock<tokio_rustls::TlsConnector>,
+    tls: OnceLock<Tls>,
     proxies: Proxies,
+}
+
+/// The TLS set-up, offering HTTP/2 and HTTP/1.1, or HTTP/1.1 alone.
+pub struct Tls {
+    any: tokio_rustls::TlsConnector,
+    http1: tokio_rustls::TlsConnector,
 }
 
 impl Connector {
@@ -142,11 +152,14 @@ impl Connector {
     }
 
     /// The TLS set-up, read from the system's store and the TLS flags.
-    pub fn tls(&self) -> anyhow::Result<&tokio_rustls::TlsConnector> {
+    pub fn tls(&self) -> anyhow::Result<&Tls> {
         if let Some(tls) = self.tls.get() {
             return Ok(tls);
         }
-        let made = Arc::new(tls::config(&self.flags)?).into();
+        let any = tls::config(&self.flags)?;
+        let mut http1 = any.clone();
+        http1.alpn_protocols.retain(|p| p.as_slice() != b"h2");
+        let made = Tls { any: Arc::new(any).into(), http1: Arc::new(http1).into() };
         Ok(self.tls.get_or_init(|| made))
     }
 
@@ -166,7 +179,8 @@ impl Connector {
             tunnel(&mut tcp, &target.authority(), p.authorization.as_deref()).await?;
         }
         let name = ServerName::try_from(target.host.clone()).map_err(|_| Failure::BadTarget)?;
-        let connector = self.tls().map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        let tls = self.tls().map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        let connector = if target.http1_only { &tls.http1 } else { &tls.any };
         let tls =
             tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await.map_err(|_| Failure::TimedOut)?;
         let tls = tls.map_err(|e| Failure::Tls(tls::explain(&target.host, &e)))?;

@@ -52,7 +52,8 @@ impl Transport {
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-        let target = Target::of(request.uri()).ok_or(HttpError::HttpRequestUriInvalid)?;
+        let mut target = Target::of(request.uri()).ok_or(HttpError::HttpRequestUriInvalid)?;
+        target.http1_only = target.https && content_length(&request) > LARGE_UPLOAD;
         let timeout = |pick: fn(&RequestOptions) -> Option<Duration>| {
             options.as_ref().and_then(pick).unwrap_or(Duration::from_secs(600))
         };
@@ -103,6 +104,16 @@ impl Transport {
         // The pool drives the connection; there is nothing else to keep alive.
         Ok((response, Box::new(async { Ok(()) })))
     }
+}
+
+/// A request body larger than this goes over HTTP/1.1 (see `Target::http1_only`): the
+/// window distribution gives an HTTP/2 upload.
+const LARGE_UPLOAD: u64 = 1 << 20;
+
+/// The size a request says its body has; 0 if it does not say.
+fn content_length(request: &http::Request<WasiBody>) -> u64 {
+    let length = request.headers().get(http::header::CONTENT_LENGTH);
+    length.and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0)
 }
 
 /// What a failed request means for the component: a TLS failure (under TLS 1.3 a server's

@@ -182,7 +182,7 @@ impl Pool {
             Err(e) => Err(e),
         };
         if let Ok(connection) = &connection {
-            if target.https {
+            if target.https && !target.http1_only {
                 learnt::learn_http2(&target.authority(), connection.is_h2());
             }
             let n = self.shared.opened.fetch_add(1, Ordering::Relaxed) + 1;
@@ -251,6 +251,6 @@ impl Slot {
     /// Whether requests to `target` are to share one HTTP/2 connection: the registry chose
     /// HTTP/2 in this run, or if nothing is open yet, on an earlier one.
     fn shares(&self, target: &Target) -> bool {
-        self.h2.unwrap_or_else(|| target.https && learnt::http2(&target.authority()))
+        self.h2.unwrap_or_else(|| target.https && !target.http1_only && learnt::http2(&target.authority()))
     }
 }
