@@ -1,5 +1,6 @@
 //! Opening registry connections for the pool: DNS, TCP with Nagle off, a CONNECT tunnel
-//! through an HTTPS proxy (or a connection to a plain-HTTP proxy), then TLS.
+//! through an HTTPS proxy (or a connection to a plain-HTTP proxy), then TLS, offering
+//! HTTP/2 by ALPN (except for a large upload's connection).
 
 use super::proxy::{Proxies, Proxy};
 use super::tls::{self, TlsFlags};

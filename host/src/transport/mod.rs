@@ -1,6 +1,7 @@
 //! How the component's requests leave the machine: one pooled client per command, so
-//! connections (plain, TLS, mTLS, through proxies) are kept alive and reused per registry.
-//! Opening them is `connector`'s job; TLS is `tls`'s; proxy rules are `proxy`'s.
+//! connections (plain, TLS, mTLS, through proxies; HTTP/1.1, or HTTP/2 where the registry
+//! chooses it) are kept alive and reused per registry. Opening them is `connector`'s job;
+//! TLS is `tls`'s; proxy rules are `proxy`'s.
 
 mod connector;
 mod pool;
