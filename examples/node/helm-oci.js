@@ -66,9 +66,10 @@ export async function search(target, { term, version, devel = false, allVersions
   const [host, ...namespace] = target.replace(/^oci:\/\//, '').split('/');
   const { registry, discovery, gate } = await start();
   const endpoint = call(() => registry.registryEndpoint(host));
-  const options = { registry: host, namespace: namespace.join('/'), term, repositories: [],
-    versions: { constraint: version, devel }, allVersions, failFast: false, concurrency: 8, mirrors: [] };
-  return call(() => discovery.search({ ...options, connection: connect(gate, endpoint, connection) }));
+  const listing = { registry: host, namespace: namespace.join('/'), repositories: [], concurrency: 8, mirrors: [],
+    connection: connect(gate, endpoint, connection) };
+  return call(() => discovery.search({ listing, term, versions: { constraint: version, devel }, allVersions,
+    failFast: false }));
 }
 
 /** Saves a chart directory or .tgz into the cache under `reference`, with no network. */

@@ -50,15 +50,20 @@ pub fn http2(authority: &str) -> bool {
     known(true, authority).http2
 }
 
-/// Keeps what a registry's 401 answer to `request` says about how to authenticate.
+/// Keeps what a registry's 401 answer to `request` says about how to authenticate. What
+/// the run started knowing is not read or written again.
 pub fn learn_challenge(request: &Url, challenge: &Challenge) {
     let kept = kept_form(request, challenge);
-    update(&paths::endpoints_file(), &key(request.https, &request.authority), |e| e.challenge = kept);
+    if known(request.https, &request.authority).challenge != kept {
+        update(&paths::endpoints_file(), &key(request.https, &request.authority), |e| e.challenge = kept);
+    }
 }
 
-/// Keeps whether a TLS endpoint (`host:port`) chose HTTP/2.
+/// Keeps whether a TLS endpoint (`host:port`) chose HTTP/2, as `learn_challenge` does.
 pub fn learn_http2(authority: &str, http2: bool) {
-    update(&paths::endpoints_file(), &key(true, authority), |e| e.http2 = http2);
+    if known(true, authority).http2 != http2 {
+        update(&paths::endpoints_file(), &key(true, authority), |e| e.http2 = http2);
+    }
 }
 
 /// Applies `change` to an endpoint's entry, and writes the file if that changed anything.

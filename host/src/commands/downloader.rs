@@ -10,7 +10,7 @@
 //!   chart archive, pulled through the chart cache and verified.
 
 use super::temp::TempDir;
-use crate::component::exports::helm_oci::plugin::discovery::IndexOptions;
+use crate::component::exports::helm_oci::plugin::discovery::{IndexOptions, Listing};
 use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::sandbox::{Grants, Reach, Session};
@@ -74,17 +74,17 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
                 .await?;
             let scheme = if plain_http { PLAIN_SCHEME } else { SCHEME };
             let repositories = registries::repositories(&registry, &endpoint, &namespace)?;
-            let options = IndexOptions {
+            let listing = Listing {
                 registry,
                 namespace,
                 repositories,
-                url_scheme: scheme.to_string(),
                 page_size: None,
                 concurrency: CONCURRENCY,
                 connection,
                 mirrors,
                 cache: cache.as_deref().map(super::utf8).transpose()?,
             };
+            let options = IndexOptions { listing, url_scheme: scheme.to_string() };
             let built = session.chart_index(&options).await?;
             output::skipped(&built.skipped);
             output::warnings(&built.warnings);

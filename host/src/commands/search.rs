@@ -2,7 +2,7 @@
 //! registry's side (its catalog, tags and configs), as the Helm 3 registry proposals put it.
 
 use crate::cli::{BulkArgs, RemoteArgs};
-use crate::component::exports::helm_oci::plugin::discovery::SearchOptions;
+use crate::component::exports::helm_oci::plugin::discovery::{Listing, SearchOptions};
 use crate::component::exports::helm_oci::plugin::types::VersionQuery;
 use crate::sandbox::Session;
 use crate::{output, registries};
@@ -66,14 +66,21 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
         })
         .await?;
     let options = SearchOptions {
-        registry: registry.to_string(),
-        namespace: namespace.to_string(),
-        term: args.term,
-        repositories: if args.repositories.is_empty() {
-            registries::repositories(registry, &endpoint, namespace)?
-        } else {
-            args.repositories
+        listing: Listing {
+            registry: registry.to_string(),
+            namespace: namespace.to_string(),
+            repositories: if args.repositories.is_empty() {
+                registries::repositories(registry, &endpoint, namespace)?
+            } else {
+                args.repositories
+            },
+            page_size: args.bulk.page_size,
+            concurrency: args.bulk.concurrency,
+            connection,
+            mirrors,
+            cache: cache.as_deref().map(super::utf8).transpose()?,
         },
+        term: args.term,
         versions: VersionQuery {
             constraint: args.version,
             version_from: args.version_from,
@@ -82,11 +89,6 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
         },
         all_versions: args.versions,
         fail_fast: args.fail_fast,
-        page_size: args.bulk.page_size,
-        concurrency: args.bulk.concurrency,
-        connection,
-        mirrors,
-        cache: cache.as_deref().map(super::utf8).transpose()?,
     };
     let found = session.search(&options).await?;
     output::warnings(&found.warnings);

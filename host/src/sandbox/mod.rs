@@ -301,13 +301,17 @@ impl Session {
     pub async fn search(&mut self, options: &SearchOptions) -> Result<SearchResult> {
         let api = self.plugin.helm_oci_plugin_discovery();
         let call = api.call_search(&mut *self.store, options);
-        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+        guarded(call, options.listing.connection.timeout_ms, &self.run, &self.writable)
+            .await?
+            .map_err(output::component_error)
     }
 
     pub async fn chart_index(&mut self, options: &IndexOptions) -> Result<RepositoryIndex> {
         let api = self.plugin.helm_oci_plugin_discovery();
         let call = api.call_chart_index(&mut *self.store, options);
-        guarded(call, options.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
+        guarded(call, options.listing.connection.timeout_ms, &self.run, &self.writable)
+            .await?
+            .map_err(output::component_error)
     }
 }
 

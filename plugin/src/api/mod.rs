@@ -10,7 +10,8 @@ use crate::bindings::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
 use crate::bindings::exports::helm_oci::plugin::discovery::{
-    IndexOptions, RepositoryIndex, SearchHit, SearchOptions, SearchResult, Skipped, TagEntry, TagList, TagsOptions,
+    IndexOptions, Listing as WitListing, RepositoryIndex, SearchHit, SearchOptions, SearchResult, Skipped, TagEntry,
+    TagList, TagsOptions,
 };
 use crate::bindings::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
@@ -178,19 +179,24 @@ pub fn tags(options: TagsOptions) -> Result<TagList> {
     Ok(TagList { entries, warnings })
 }
 
+/// The repositories to read, and how, as search and the chart index both take them.
+fn listing_of(listing: WitListing) -> crate::error::Result<search::Listing> {
+    Ok(search::Listing {
+        registry: listing.registry,
+        namespace: listing.namespace,
+        repositories: listing.repositories,
+        page_size: listing.page_size,
+        concurrency: concurrency(listing.concurrency),
+        mirrors: mirrors_of(listing.mirrors, &listing.connection)?,
+        cache: listing.cache.map(PathBuf::from),
+        connection: connection_of(listing.connection),
+    })
+}
+
 pub fn search(options: SearchOptions) -> Result<SearchResult> {
-    let timeout = options.connection.timeout_ms;
+    let timeout = options.listing.connection.timeout_ms;
     let search = search::Search {
-        listing: search::Listing {
-            registry: options.registry,
-            namespace: options.namespace,
-            repositories: options.repositories,
-            page_size: options.page_size,
-            concurrency: concurrency(options.concurrency),
-            mirrors: mirrors_of(options.mirrors, &options.connection)?,
-            cache: options.cache.map(PathBuf::from),
-            connection: connection_of(options.connection),
-        },
+        listing: listing_of(options.listing)?,
         term: options.term,
         wanted: wanted(&options.versions)?,
         all_versions: options.all_versions,
@@ -216,20 +222,8 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
 }
 
 pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
-    let timeout = options.connection.timeout_ms;
-    let index = index::Index {
-        listing: search::Listing {
-            registry: options.registry,
-            namespace: options.namespace,
-            repositories: options.repositories,
-            page_size: options.page_size,
-            concurrency: concurrency(options.concurrency),
-            mirrors: mirrors_of(options.mirrors, &options.connection)?,
-            cache: options.cache.map(PathBuf::from),
-            connection: connection_of(options.connection),
-        },
-        scheme: options.url_scheme,
-    };
+    let timeout = options.listing.connection.timeout_ms;
+    let index = index::Index { listing: listing_of(options.listing)?, scheme: options.url_scheme };
     let built = run(timeout, index::run(index))?;
     Ok(RepositoryIndex {
         index: built.json,
