@@ -7,6 +7,7 @@ and Helm 4.3's loader and linter."""
 import hashlib
 import json
 import shutil
+import tarfile
 
 import pytest
 import yaml
@@ -228,6 +229,86 @@ def test_offline_works_from_the_cache_alone_and_names_what_it_lacks(helm_oci, or
     offline, _ = app_chart(tmp_path / "more", origin, extra_deps=[more])
     line = helm_oci.fails("dependency", "update", offline, "--offline")
     assert f"{origin.host}/other/cache:1.0.0" in line and "not in the chart cache" in line, line
+
+
+def local_charts(tmp_path):
+    """Two chart directories outside the app chart, as umbrella charts keep them: `common`, a
+    library with a .helmignore and a vendored subchart, and `tools`, named `toolbox` inside."""
+    common = write_chart(tmp_path / "libs", name="common", version="0.2.0", type="library", extra={
+        ".helmignore": "*.md\n",
+        "README.md": "ignored\n",
+        "templates/_helpers.tpl": '{{- define "common.name" -}}common{{- end -}}\n',
+        "charts/inner/Chart.yaml": "apiVersion: v2\nname: inner\nversion: 1.0.0\n",
+    })
+    (common / "templates" / "cm.yaml").unlink()
+    tools = write_chart(tmp_path / "elsewhere", name="toolbox", version="v1.4.0")
+    tools.rename(tools.parent / "tools")
+    return common, tools.parent / "tools"
+
+
+def test_file_dependencies_are_packaged_as_helm_packages_them_and_locked(helm_oci, origin, tmp_path):
+    common, tools = local_charts(tmp_path)
+    extra = [{"name": "common", "version": "~0.2", "repository": "file://../../libs/common"},
+             {"name": "tools", "version": ">=1.0.0", "repository": f"file://{tools}"}]
+    chart, deps = app_chart(tmp_path, origin, extra_deps=extra)
+    (chart / "charts" / "common-0.1.0.tgz").write_bytes(b"an older archive of common")
+    sources = snapshot(tmp_path / "libs"), snapshot(tmp_path / "elsewhere")
+
+    p = helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert p.stdout.splitlines()[0] == "Saving 5 charts"
+    charts = chart / "charts"
+    assert sorted(p.name for p in charts.iterdir()) == [
+        "_notes.txt", "common-0.2.0.tgz", "db-1.2.0.tgz", "local", "toolbox-v1.4.0.tgz", "web-2.1.5.tgz"]
+    assert (snapshot(tmp_path / "libs"), snapshot(tmp_path / "elsewhere")) == sources, "sources are only read"
+
+    # The archive holds the files Helm's own package of the directory holds, with the same
+    # bytes; Chart.yaml is kept as written, where Helm writes its own YAML of the same fields.
+    def members(archive):
+        with tarfile.open(archive) as t:
+            files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        return {**files, "common/Chart.yaml": yaml.safe_load(files["common/Chart.yaml"])}
+    helms = helm4("package", common, tmp_path).strip()
+    assert members(charts / "common-0.2.0.tgz") == members(helms)
+    assert "common/charts/inner/Chart.yaml" in members(helms) and "common/README.md" not in members(helms)
+
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert lock["dependencies"][3:] == [
+        {"name": "common", "repository": "file://../../libs/common", "version": "0.2.0"},
+        {"name": "tools", "repository": f"file://{tools}", "version": "v1.4.0"},
+    ]
+    assert lock["digest"] == hash_req(deps, lock["dependencies"])
+    assert "name: app" in helm4("show", chart)
+
+    # A fresh build packs the same bytes again, from the lock.
+    built = snapshot(charts)
+    shutil.rmtree(charts)
+    write_chart(charts, name="local", version="0.3.1")
+    (charts / "_notes.txt").write_text("not a dependency\n")
+    shutil.rmtree(tmp_path / "helm-cache")
+    helm_oci.run("dependency", "build", chart, "--plain-http")
+    assert snapshot(charts) == {k: v for k, v in built.items() if k != "db-0.9.0.tgz"}
+
+    # The directory moved on to a version the lock does not name: build refuses it.
+    (common / "Chart.yaml").write_text((common / "Chart.yaml").read_text().replace('"0.2.0"', '"0.2.1"'))
+    before = snapshot(chart)
+    line = helm_oci.fails("dependency", "build", chart, "--plain-http")
+    assert line == "Error: dependency common at version 0.2.1 does not satisfy the constraint 0.2.0", line
+    assert snapshot(chart) == before
+
+
+@pytest.mark.parametrize("repository, why", [
+    ("file://../missing", 'Error: dependency "common": directory {src}/missing not found (repository '
+                          '"file://../missing")'),
+    ("file://../../libs/common", "Error: dependency common at version 0.2.0 does not satisfy the constraint ^1.0"),
+    ("file://.", 'Error: dependency "common": repository "file://." names the chart itself'),
+])
+def test_a_file_dependency_that_cannot_be_packaged_fails_naming_it(helm_oci, tmp_path, repository, why):
+    local_charts(tmp_path)
+    deps = [{"name": "common", "version": "^1.0", "repository": repository}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    before = snapshot(tmp_path)
+    assert helm_oci.fails("dependency", "update", chart) == why.format(src=tmp_path / "src")
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable"])

@@ -1,7 +1,8 @@
 //! `helm oci dependency update|build CHART_DIR`: the chart directory and the chart cache
-//! read-write, and the registry of every chart repository the chart's dependencies (and
-//! its lock) name, each with its mirrors. The component reads the chart first (the host does
-//! not parse charts), then does the work on the same instance.
+//! read-write, the directory of every `file://` dependency read-only, and the registry of
+//! every chart repository the chart's dependencies (and its lock) name, each with its
+//! mirrors. The component reads the chart first (the host does not parse charts), then does
+//! the work on the same instance, or on a new one that also has the `file://` directories.
 
 use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::dependencies::{
@@ -24,11 +25,12 @@ pub enum DependencyCommand {
 }
 
 #[derive(Args)]
-#[command(after_help = "Dependencies must live in OCI registries: repository oci://HOST/PATH (the chart is \
-                  HOST/PATH/NAME),\nocirepo://HOST/NS or ocirepo+http://HOST/NS; a dependency with no repository is \
-                  vendored under charts/NAME.\nFor https:// chart repositories, file:// paths and @aliases use \
-                  Helm's own `helm dependency update`.\n--username/--password are used for every dependency's \
-                  registry (not for mirrors), as Helm's registry client uses them.")]
+#[command(after_help = "Dependencies come from OCI registries: repository oci://HOST/PATH (the chart is \
+                  HOST/PATH/NAME),\nocirepo://HOST/NS or ocirepo+http://HOST/NS; file://PATH is a chart directory, \
+                  packaged into charts/;\na dependency with no repository is vendored under charts/NAME.\nFor \
+                  https:// chart repositories and @aliases use Helm's own `helm dependency update`.\n\
+                  --username/--password are used for every dependency's registry (not for mirrors), as Helm's \
+                  registry client uses them.")]
 pub struct DependencyArgs {
     /// The chart directory
     #[arg(default_value = ".")]
@@ -75,11 +77,18 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     }
     super::pull::writable(&chart)?;
     let cache = super::cache()?;
-    let grants = vec![(chart.clone(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
+    let mut grants = vec![(chart.clone(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
     // Dependencies are staged in charts/ until every one is verified.
     let temp_dirs = vec![chart.join("charts")];
-    let mut session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
+    let mut session = Session::start(Grants { dirs: grants.clone(), temp_dirs: temp_dirs.clone() }).await?;
     let declared = session.read_dependencies(&super::utf8(&chart)?).await?;
+    // Preopens are fixed when an instance starts, so directories learnt from the chart need
+    // a new one; charts without `file://` dependencies keep the first.
+    let locals = local_dirs(&declared, verb)?;
+    if !locals.is_empty() {
+        grants.extend(locals.into_iter().map(|dir| (dir, FsPerms::ReadOnly)));
+        session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
+    }
     let sources = if args.offline { Vec::new() } else { grant(&mut session, &declared, verb, &args, debug).await? };
     let options = DependencyOptions {
         chart_dir: super::utf8(&chart)?,
@@ -96,6 +105,29 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     };
     print(&done, debug);
     Ok(())
+}
+
+/// The `file://` directories the work reads (declared; for a build, also locked), each once.
+/// A missing one is Helm's error here, as it cannot be granted.
+fn local_dirs(declared: &Declared, verb: Verb) -> Result<Vec<PathBuf>> {
+    let locked = if verb == Verb::Build { declared.locked.as_slice() } else { &[] };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for dependency in declared.dependencies.iter().chain(locked) {
+        let Some(dir) = &dependency.local else { continue };
+        let dir = PathBuf::from(dir);
+        if !dir.is_dir() {
+            bail!(
+                "dependency {:?}: directory {} not found (repository {:?})",
+                dependency.name,
+                dir.display(),
+                dependency.repository
+            );
+        }
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }
 
 /// Grants each chart repository the work may read (the declared ones; for a build with a
@@ -140,13 +172,19 @@ fn print(done: &DependenciesResult, debug: bool) {
     }
     println!("Saving {} charts", done.saved.len());
     for saved in &done.saved {
-        match &saved.pulled {
-            Some(pulled) => {
+        match (&saved.pulled, &saved.packaged) {
+            (Some(pulled), _) => {
                 println!("Downloading {} from repo {}", saved.name, saved.repository);
                 println!("Pulled: {}", pulled.reference);
                 println!("Digest: {}", pulled.digest);
             }
-            None => println!(
+            // Helm says nothing of these unless asked to.
+            (None, Some(archive)) => {
+                if debug {
+                    eprintln!("[debug] archived {} from repo {} into {archive}", saved.name, saved.repository);
+                }
+            }
+            (None, None) => println!(
                 "Dependency {} did not declare a repository. Assuming it exists in the charts directory",
                 saved.name
             ),

@@ -15,11 +15,12 @@ use std::path::PathBuf;
 pub fn read(chart_dir: &str) -> Result<Declared> {
     let (lock_file, dependencies, locked) = dependency::read(&PathBuf::from(chart_dir))?;
     let record = |n: Needed| {
-        let (chart, plain_http) = match n.location {
-            Location::Vendored => (None, false),
-            Location::Registry { chart, plain_http } => (Some(reference_record(chart)), plain_http),
+        let (chart, plain_http, local) = match n.location {
+            Location::Vendored => (None, false, None),
+            Location::Registry { chart, plain_http } => (Some(reference_record(chart)), plain_http, None),
+            Location::Local(dir) => (None, false, Some(dir.display().to_string())),
         };
-        Dependency { name: n.name, version: n.version, repository: n.repository, chart, plain_http }
+        Dependency { name: n.name, version: n.version, repository: n.repository, chart, plain_http, local }
     };
     Ok(Declared {
         lock_file: lock_file.to_string(),
@@ -70,11 +71,12 @@ fn result(outcome: Outcome) -> DependenciesResult {
             .saved
             .into_iter()
             .map(|s| Saved {
-                pulled: s.pulled.map(|(reference, path)| PulledChart {
+                pulled: s.pulled.as_ref().map(|reference| PulledChart {
                     reference: reference.to_string(),
                     digest: s.locked.manifest_digest.clone().unwrap_or_default(),
-                    path: text(&path),
+                    path: s.archive.as_ref().map(text).unwrap_or_default(),
                 }),
+                packaged: s.archive.as_ref().filter(|_| s.pulled.is_none()).map(text),
                 name: s.locked.name,
                 repository: s.locked.repository,
                 version: s.locked.version,

@@ -1,13 +1,16 @@
 //! `dependency update|build`: a chart's OCI dependencies pulled through the cache (and the
 //! mirrors) into `charts/` as the chart layers' exact bytes, and the lock file that pins each
 //! to its version and manifest digest, as Helm's downloader manager does it for its own
-//! repositories. Nothing lands in `charts/` until every dependency is fetched and verified.
+//! repositories. `file://` dependencies are packaged from their directories, as Helm does.
+//! Nothing lands in `charts/` until every dependency is fetched and verified.
 
 use super::pull::{self, Pull, Pulled};
 use crate::chart::dependencies::{self, Declared};
-use crate::chart::load::Limits;
+use crate::chart::directory;
+use crate::chart::load::{Limits, Loader};
 use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
+use crate::chart::package;
 use crate::error::{Error, Result};
 use crate::fs::granted;
 use crate::fs::temp::{self, TempDir};
@@ -28,12 +31,13 @@ pub struct Needed {
     pub location: Location,
 }
 
-/// The chart's dependencies (for the host to grant their registries): those it declares and
-/// those its lock names, each located; any in a repository outside a registry is refused.
+/// The chart's dependencies (for the host to grant their registries and directories): those
+/// it declares and those its lock names, each located; any in a chart repository that is
+/// neither in a registry nor on disk is refused.
 pub fn read(chart_dir: &Path) -> Result<(&'static str, Vec<Needed>, Vec<Needed>)> {
     let declared = dependencies::read(chart_dir)?;
     let needed = |name: &str, version: &str, repository: &str| -> Result<Needed> {
-        let location = locate(name, repository)?;
+        let location = locate(name, repository, chart_dir)?;
         Ok(Needed { name: name.into(), version: version.into(), repository: repository.into(), location })
     };
     let wanted = declared.dependencies.iter().map(|d| needed(&d.name, &d.version, &d.repository));
@@ -67,8 +71,10 @@ pub struct Options {
 pub struct Saved {
     /// The dependency as locked (with the manifest digest of a chart from a registry).
     pub locked: Locked,
-    /// For a chart from a registry: the reference pulled, and the archive now in `charts/`.
-    pub pulled: Option<(Ref, PathBuf)>,
+    /// The archive now in `charts/`; none for a vendored chart, which is only checked.
+    pub archive: Option<PathBuf>,
+    /// For a chart from a registry: the reference pulled.
+    pub pulled: Option<Ref>,
 }
 
 /// What a run did.
@@ -115,7 +121,9 @@ pub async fn build(options: Options) -> Result<Outcome> {
     let Some(lock) = &declared.lock else { return update(options).await };
     in_sync(&declared, lock)?;
     let mut outcome = fetch(&options, &lock.dependencies).await?;
-    for d in lock.dependencies.iter().filter(|d| d.manifest_digest.is_none() && !d.repository.is_empty()) {
+    let from_a_registry =
+        |d: &Locked| matches!(locate(&d.name, &d.repository, &options.chart_dir), Ok(Location::Registry { .. }));
+    for d in lock.dependencies.iter().filter(|d| d.manifest_digest.is_none() && from_a_registry(d)) {
         outcome.warnings.push(format!(
             "{} records no manifest digest for {:?}: its version tag was taken as the registry has it now",
             declared.lock_file(),
@@ -173,22 +181,31 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
     let mut saved = Vec::new();
     let mut warnings = Vec::new();
     for d in wanted {
-        match locate(&d.name, &d.repository)? {
+        match locate(&d.name, &d.repository, root)? {
             Location::Vendored => {
                 vendored(root, d)?;
-                saved.push(Saved { locked: Locked { manifest_digest: None, ..d.clone() }, pulled: None });
+                saved.push(Saved {
+                    locked: Locked { manifest_digest: None, ..d.clone() },
+                    archive: None,
+                    pulled: None,
+                });
             }
             Location::Registry { chart, .. } => {
                 let pulled = pulled(options, &chart, d, staging.path()).await?;
                 warnings.extend(pulled.warnings);
                 let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
-                let archive = charts.join(file_name(&pulled.path));
-                saved.push(Saved { locked, pulled: Some((pulled.reference, archive)) });
+                let archive = Some(charts.join(file_name(&pulled.path)));
+                saved.push(Saved { locked, archive, pulled: Some(pulled.reference) });
+            }
+            Location::Local(dir) => {
+                let (version, file) = packaged(&dir, d, staging.path(), &options.limits)?;
+                let locked = Locked { version, manifest_digest: None, ..d.clone() };
+                saved.push(Saved { locked, archive: Some(charts.join(file)), pulled: None });
             }
         }
     }
     let mut kept = Vec::new();
-    for (_, path) in saved.iter().filter_map(|s| s.pulled.as_ref()) {
+    for path in saved.iter().filter_map(|s| s.archive.as_ref()) {
         let name = file_name(path);
         if !kept.contains(&name) {
             granted::rename(&staging.path().join(&name), path).map_err(|e| Error::io(path, e))?;
@@ -240,6 +257,30 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
     Ok(pulled)
 }
 
+/// A `file://` dependency: its chart directory loaded and packaged into `staging` as Helm
+/// packages it, if its version satisfies the constraint. Returns the version and the
+/// archive's file name. As Helm, the archive is named for the chart, whatever the dependency
+/// calls it, and the directory's own dependencies are not checked.
+fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits) -> Result<(String, String)> {
+    let subject = dir.display().to_string();
+    if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::not_found(
+            format!("dependency {:?}", d.name),
+            format!("directory {subject} not found (repository {:?})", d.repository),
+        ));
+    }
+    constraint(&d.name, &d.version)?;
+    let (files, newest) = directory::files(dir, limits)?;
+    let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&subject, why))?;
+    admits(d, &chart.meta.version)?;
+    // Stamped with its newest file's time, so that the same directory packs the same bytes.
+    let archive = package::archive(&chart, newest.min(clock::wall_seconds()))
+        .map_err(|why| Error::invalid_chart(&subject, why))?;
+    let file = format!("{}-{}.tgz", chart.meta.name, chart.meta.version);
+    temp::write_atomically(staging, &staging.join(&file), &archive)?;
+    Ok((chart.meta.version, file))
+}
+
 /// A chart vendored as `charts/NAME` must be there, and its version must satisfy the
 /// constraint, as Helm checks it.
 fn vendored(root: &Path, d: &Locked) -> Result<()> {
@@ -251,26 +292,38 @@ fn vendored(root: &Path, d: &Locked) -> Result<()> {
             "directory not found (a dependency with no repository is vendored there)",
         ));
     }
-    let constraint = constraint(&d.name, &d.version)?;
+    constraint(&d.name, &d.version)?;
     let chart_yaml = dependencies::file(root, &format!("{rel}/Chart.yaml"))?.ok_or_else(|| {
         Error::invalid_chart(format!("unable to load chart '{subject}'"), "Chart.yaml file is missing")
     })?;
     let meta = Metadata::from_yaml(&chart_yaml, None, &subject)?;
-    let admitted = Version::parse(&meta.version).is_ok_and(|v| constraint.matches(&v, false));
-    if !admitted {
-        return Err(Error::invalid_chart(
-            "",
-            format!("dependency {} at version {} does not satisfy the constraint {}", d.name, meta.version, d.version),
-        ));
-    }
-    Ok(())
+    admits(d, &meta.version)
 }
 
-/// Removes `charts/NAME-VERSION.tgz` archives of the dependencies fetched from a registry,
-/// other than those just written; nothing else in `charts/` is touched. Best effort: an
-/// archive that cannot be removed stays.
+/// Helm's check that a chart on disk has a version the dependency's constraint admits.
+fn admits(d: &Locked, version: &str) -> Result<()> {
+    let constraint = constraint(&d.name, &d.version)?;
+    if Version::parse(version).is_ok_and(|v| constraint.matches(&v, false)) {
+        return Ok(());
+    }
+    Err(Error::invalid_chart(
+        "",
+        format!("dependency {} at version {version} does not satisfy the constraint {}", d.name, d.version),
+    ))
+}
+
+/// Removes `charts/NAME-VERSION.tgz` archives of the charts just written (NAME is the
+/// chart's, which a `file://` chart need not share with its dependency), other than those
+/// archives themselves; nothing else in `charts/` is touched. Best effort: an archive that
+/// cannot be removed stays.
 fn remove_outdated(charts: &Path, saved: &[Saved], kept: &[String]) -> Vec<PathBuf> {
-    let names: Vec<&str> = saved.iter().filter(|s| s.pulled.is_some()).map(|s| s.locked.name.as_str()).collect();
+    let names: Vec<String> = saved
+        .iter()
+        .filter_map(|s| {
+            let file = file_name(s.archive.as_ref()?);
+            Some(file.strip_suffix(&format!("-{}.tgz", s.locked.version)).unwrap_or(&s.locked.name).to_string())
+        })
+        .collect();
     let Ok(entries) = std::fs::read_dir(charts) else { return Vec::new() };
     let mut removed = Vec::new();
     for entry in entries.flatten() {

@@ -1,9 +1,11 @@
-//! Where a chart dependency's `repository:` points, for the repositories that live in a
-//! registry: `oci://HOST/PATH` (Helm's own), `ocirepo://HOST/NS` and `ocirepo+http://HOST/NS`
-//! (this plugin's downloader schemes), or nothing (a chart vendored under `charts/`).
+//! Where a chart dependency's `repository:` points: a repository in a registry
+//! (`oci://HOST/PATH`, Helm's own, or `ocirepo://HOST/NS` and `ocirepo+http://HOST/NS`, this
+//! plugin's downloader schemes), a chart directory on disk (`file://PATH`), or nothing (a
+//! chart vendored under `charts/`).
 
 use super::reference::{self, Ref};
 use crate::error::{Error, Result};
+use std::path::{Component, Path, PathBuf};
 
 /// Where a dependency comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,14 +14,28 @@ pub enum Location {
     Vendored,
     /// The chart's repository in a registry (no tag), and whether it is reached over http://.
     Registry { chart: Ref, plain_http: bool },
+    /// A chart directory, packaged into `charts/` as Helm packages it.
+    Local(PathBuf),
 }
 
 /// Reads a dependency's repository as Helm resolves OCI dependencies: the chart `name` is
-/// the last path segment below it. Chart repositories Helm reaches over HTTP (`https://`,
-/// `file://`, `@alias`, `alias:`) are refused, naming the dependency.
-pub fn locate(name: &str, repository: &str) -> Result<Location> {
+/// the last path segment below it. A `file://` path is taken from the chart directory
+/// `chart_dir` (an absolute one as it is), with `..` resolved by name as Helm's
+/// `filepath.Join` does. Chart repositories Helm reaches over HTTP (`https://`, `@alias`,
+/// `alias:`) are refused, naming the dependency.
+pub fn locate(name: &str, repository: &str, chart_dir: &Path) -> Result<Location> {
     if repository.is_empty() {
         return Ok(Location::Vendored);
+    }
+    if let Some(path) = repository.strip_prefix("file://") {
+        let dir = cleaned(&chart_dir.join(path));
+        if dir == cleaned(chart_dir) {
+            return Err(Error::invalid_reference(
+                format!("dependency {name:?}"),
+                format!("repository {repository:?} names the chart itself"),
+            ));
+        }
+        return Ok(Location::Local(dir));
     }
     let (plain_http, rest) = match repository.split_once("://") {
         Some(("oci" | "ocirepo", rest)) => (false, rest),
@@ -28,8 +44,9 @@ pub fn locate(name: &str, repository: &str) -> Result<Location> {
             return Err(Error::invalid_reference(
                 format!("dependency {name:?}"),
                 format!(
-                    "repository {repository:?} is not in an OCI registry (oci://, ocirepo://, ocirepo+http://); \
-                     use Helm's own `helm dependency update` for chart repositories, file:// paths and aliases"
+                    "repository {repository:?} is neither in an OCI registry (oci://, ocirepo://, \
+                     ocirepo+http://) nor a file:// path; use Helm's own `helm dependency update` for chart \
+                     repositories and aliases"
                 ),
             ));
         }
@@ -46,14 +63,40 @@ pub fn locate(name: &str, repository: &str) -> Result<Location> {
     Ok(Location::Registry { chart, plain_http })
 }
 
+/// An absolute `path` with `.` and `..` resolved by name, without reading the file system
+/// (as Go's `filepath.Clean`; `..` at the root stays there): the host grants exactly this
+/// path, and the guest must ask for it by the same name.
+fn cleaned(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const CHART_DIR: &str = "/work/charts/app";
+
     fn chart(name: &str, repository: &str) -> (String, bool) {
-        match locate(name, repository).unwrap() {
+        match locate(name, repository, Path::new(CHART_DIR)).unwrap() {
             Location::Registry { chart, plain_http } => (chart.to_string(), plain_http),
-            Location::Vendored => panic!("{repository} is not vendored"),
+            other => panic!("{repository} is {other:?}"),
+        }
+    }
+
+    fn local(repository: &str) -> Result<PathBuf> {
+        match locate("common", repository, Path::new(CHART_DIR))? {
+            Location::Local(dir) => Ok(dir),
+            other => panic!("{repository} is {other:?}"),
         }
     }
 
@@ -68,17 +111,30 @@ mod tests {
 
     #[test]
     fn an_empty_repository_is_a_vendored_chart() {
-        assert_eq!(locate("local", "").unwrap(), Location::Vendored);
+        assert_eq!(locate("local", "", Path::new(CHART_DIR)).unwrap(), Location::Vendored);
+    }
+
+    #[test]
+    fn file_paths_are_taken_from_the_chart_directory_and_cleaned_as_helm_does() {
+        assert_eq!(local("file://../common").unwrap(), Path::new("/work/charts/common"));
+        assert_eq!(local("file://./libs/../common/").unwrap(), Path::new("/work/charts/app/common"));
+        assert_eq!(local("file://sub/common").unwrap(), Path::new("/work/charts/app/sub/common"));
+        assert_eq!(local("file:///srv/charts/common").unwrap(), Path::new("/srv/charts/common"));
+        assert_eq!(local("file://../../../../../common").unwrap(), Path::new("/common"));
+        for itself in ["file://", "file://.", "file://../app/"] {
+            let e = local(itself).unwrap_err().to_string();
+            assert!(e.contains("names the chart itself"), "{e}");
+        }
     }
 
     #[test]
     fn chart_repositories_and_aliases_are_refused_naming_the_dependency() {
-        for repository in ["https://charts.example.com", "file://../db", "@stable", "alias:stable", "http://x/y"] {
-            let e = locate("db", repository).unwrap_err();
+        for repository in ["https://charts.example.com", "@stable", "alias:stable", "http://x/y", "file:/x"] {
+            let e = locate("db", repository, Path::new(CHART_DIR)).unwrap_err();
             assert!(e.to_string().starts_with("dependency \"db\": repository"), "{e}");
             assert!(e.to_string().contains("helm dependency update"), "{e}");
         }
-        assert!(locate("db", "oci://r.example/charts:1.0").is_err());
-        assert!(locate("db", "oci://").is_err());
+        assert!(locate("db", "oci://r.example/charts:1.0", Path::new(CHART_DIR)).is_err());
+        assert!(locate("db", "oci://", Path::new(CHART_DIR)).is_err());
     }
 }
