@@ -231,6 +231,27 @@ def test_offline_works_from_the_cache_alone_and_names_what_it_lacks(helm_oci, or
     assert f"{origin.host}/other/cache:1.0.0" in line and "not in the chart cache" in line, line
 
 
+def test_dependencies_are_fetched_at_once(helm_oci, origin, tmp_path):
+    """Helm fetches one dependency after another, each a tag list, a manifest and its blobs
+    away; here the registry holds every answer back 50 ms, and all four tag lists are asked
+    for together. The lock still lists them in the order declared."""
+    for name in ("cache", "queue"):
+        seed(origin.registry, f"charts/{name}", "1.0.0")
+    with Front(origin.registry.host, delay=0.05) as slow:
+        deps = [{"name": n, "version": "*", "repository": f"oci://{slow.host}/charts"}
+                for n in ("web", "db", "queue", "cache")]
+        chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+        helm_oci.run("dependency", "update", chart, "--plain-http")
+        lists = [(start, end) for method, path, start, end in slow.timeline if path.endswith("/tags/list")]
+    assert len(lists) == 4
+    assert max(start for start, _ in lists) < min(end for _, end in lists), lists
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [
+        ("web", "2.2.0"), ("db", "2.0.0"), ("queue", "1.0.0"), ("cache", "1.0.0")]
+    assert sorted(p.name for p in (chart / "charts").iterdir()) == [
+        "cache-1.0.0.tgz", "db-2.0.0.tgz", "queue-1.0.0.tgz", "web-2.2.0.tgz"]
+
+
 def local_charts(tmp_path):
     """Two chart directories outside the app chart, as umbrella charts keep them: `common`, a
     library with a .helmignore and a vendored subchart, and `tools`, named `toolbox` inside."""

@@ -21,6 +21,7 @@ use crate::oci::mirrors::Mirror;
 use crate::oci::reference::Ref;
 use crate::oci::timestamp;
 use crate::version::{Constraint, Version};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
 
 /// One dependency, and where it comes from.
@@ -166,9 +167,13 @@ fn constraint(name: &str, version: &str) -> Result<Constraint> {
     Constraint::parse(version).map_err(bad)
 }
 
+/// How many dependencies are fetched at once (Helm fetches one at a time); a pull has up
+/// to two requests in flight.
+const AT_ONCE: usize = 8;
+
 /// Fetches each of `wanted` (a version or constraint each) into a staging directory in
-/// `charts/`, checks the vendored ones, and only then moves the archives into place and
-/// removes the older archives of the same dependencies.
+/// `charts/`, several at once, checks the vendored ones, and only then moves the archives
+/// into place and removes the older archives of the same dependencies.
 async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
     let root = &options.chart_dir;
     let charts = root.join("charts");
@@ -178,32 +183,12 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
         Err(_) => granted::create_dir_all(&charts).map_err(|e| Error::io(&charts, e))?,
     }
     let staging = TempDir::create_in(&charts)?;
-    let mut saved = Vec::new();
-    let mut warnings = Vec::new();
-    for d in wanted {
-        match locate(&d.name, &d.repository, root)? {
-            Location::Vendored => {
-                vendored(root, d)?;
-                saved.push(Saved {
-                    locked: Locked { manifest_digest: None, ..d.clone() },
-                    archive: None,
-                    pulled: None,
-                });
-            }
-            Location::Registry { chart, .. } => {
-                let pulled = pulled(options, &chart, d, staging.path()).await?;
-                warnings.extend(pulled.warnings);
-                let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
-                let archive = Some(charts.join(file_name(&pulled.path)));
-                saved.push(Saved { locked, archive, pulled: Some(pulled.reference) });
-            }
-            Location::Local(dir) => {
-                let (version, file) = packaged(&dir, d, staging.path(), &options.limits)?;
-                let locked = Locked { version, manifest_digest: None, ..d.clone() };
-                saved.push(Saved { locked, archive: Some(charts.join(file)), pulled: None });
-            }
-        }
-    }
+    let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted)
+        .map(|d| fetched(options, d, &charts, staging.path()))
+        .buffered(AT_ONCE)
+        .try_collect()
+        .await?;
+    let (saved, warnings): (Vec<Saved>, Vec<Vec<String>>) = done.into_iter().unzip();
     let mut kept = Vec::new();
     for path in saved.iter().filter_map(|s| s.archive.as_ref()) {
         let name = file_name(path);
@@ -213,7 +198,30 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
         }
     }
     let removed = remove_outdated(&charts, &saved, &kept);
-    Ok(Outcome { saved, removed, lock_file: None, warnings })
+    Ok(Outcome { saved, removed, lock_file: None, warnings: warnings.concat() })
+}
+
+/// One dependency checked (vendored), pulled or packaged into `staging`, with its warnings.
+async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: &Path) -> Result<(Saved, Vec<String>)> {
+    let root = &options.chart_dir;
+    Ok(match locate(&d.name, &d.repository, root)? {
+        Location::Vendored => {
+            vendored(root, d)?;
+            let locked = Locked { manifest_digest: None, ..d.clone() };
+            (Saved { locked, archive: None, pulled: None }, Vec::new())
+        }
+        Location::Registry { chart, .. } => {
+            let pulled = pulled(options, &chart, d, staging).await?;
+            let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
+            let archive = Some(charts.join(file_name(&pulled.path)));
+            (Saved { locked, archive, pulled: Some(pulled.reference) }, pulled.warnings)
+        }
+        Location::Local(dir) => {
+            let (version, file) = packaged(&dir, d, staging, &options.limits)?;
+            let locked = Locked { version, manifest_digest: None, ..d.clone() };
+            (Saved { locked, archive: Some(charts.join(file)), pulled: None }, Vec::new())
+        }
+    })
 }
 
 /// One dependency pulled through the cache into `staging`: the newest version its
