@@ -6,8 +6,10 @@ byte and refuses a tag that moved. Against real registries (one behind a recordi
 and Helm 4.3's loader and linter."""
 import hashlib
 import json
+import os
 import shutil
 import tarfile
+import time
 
 import pytest
 import yaml
@@ -168,14 +170,16 @@ def test_build_in_a_fresh_cache_reproduces_charts_byte_for_byte(helm_oci, origin
 
 
 def test_a_v1_chart_locks_requirements_with_the_hash_helm_2_and_3_accept(helm_oci, origin, tmp_path):
-    deps = [{"name": "db", "version": "~1.0", "repository": f"ocirepo+http://{origin.host}/charts"}]
+    local_charts(tmp_path)
+    deps = [{"name": "db", "version": "~1.0", "repository": f"ocirepo+http://{origin.host}/charts"},
+            {"name": "common", "version": "0.2.0", "repository": "file://../../libs/common"}]
     chart = write_chart(tmp_path / "src", name="legacy", version="0.1.0", apiVersion="v1")
     (chart / "requirements.yaml").write_text(yaml.safe_dump({"dependencies": deps}))
 
     helm_oci.run("dependency", "update", chart)
     assert not (chart / "Chart.lock").exists()
     lock = yaml.safe_load((chart / "requirements.lock").read_text())
-    assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("db", "1.0.0")]
+    assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("db", "1.0.0"), ("common", "0.2.0")]
     assert lock["digest"] == hash_v2_req(deps)
     assert "name: legacy" in helm4("show", chart)
     built = snapshot(chart / "charts")
@@ -233,11 +237,17 @@ def test_offline_works_from_the_cache_alone_and_names_what_it_lacks(helm_oci, or
 
 def test_dependencies_are_fetched_at_once(helm_oci, origin, tmp_path):
     """Helm fetches one dependency after another, each a tag list, a manifest and its blobs
-    away; here the registry holds every answer back 50 ms, and all four tag lists are asked
-    for together. The lock still lists them in the order declared."""
+    away; here the registry holds every answer back 50 ms (the first declared chart's tag
+    list 300 ms more), and all four tag lists are asked for together. The lock still lists
+    them in the order declared."""
     for name in ("cache", "queue"):
         seed(origin.registry, f"charts/{name}", "1.0.0")
-    with Front(origin.registry.host, delay=0.05) as slow:
+
+    def slower_web(method, path, headers):
+        if "/charts/web/tags/" in path:
+            time.sleep(0.3)
+
+    with Front(origin.registry.host, delay=0.05, intercept=slower_web) as slow:
         deps = [{"name": n, "version": "*", "repository": f"oci://{slow.host}/charts"}
                 for n in ("web", "db", "queue", "cache")]
         chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
@@ -252,9 +262,14 @@ def test_dependencies_are_fetched_at_once(helm_oci, origin, tmp_path):
         "cache-1.0.0.tgz", "db-2.0.0.tgz", "queue-1.0.0.tgz", "web-2.2.0.tgz"]
 
 
+# A time the source files are set to, and one SOURCE_DATE_EPOCH gives instead.
+FILES_TIME, EPOCH = 1_600_000_000, 1_700_000_000
+
+
 def local_charts(tmp_path):
-    """Two chart directories outside the app chart, as umbrella charts keep them: `common`, a
-    library with a .helmignore and a vendored subchart, and `tools`, named `toolbox` inside."""
+    """Two chart directories outside the app chart, as umbrella charts keep them, every file
+    dated FILES_TIME: `common`, a library with a .helmignore and a vendored subchart, and
+    `tools`, named `toolbox` inside."""
     common = write_chart(tmp_path / "libs", name="common", version="0.2.0", type="library", extra={
         ".helmignore": "*.md\n",
         "README.md": "ignored\n",
@@ -263,73 +278,131 @@ def local_charts(tmp_path):
     })
     (common / "templates" / "cm.yaml").unlink()
     tools = write_chart(tmp_path / "elsewhere", name="toolbox", version="v1.4.0")
-    tools.rename(tools.parent / "tools")
-    return common, tools.parent / "tools"
+    tools = tools.rename(tools.parent / "tools")
+    for path in [*common.rglob("*"), *tools.rglob("*")]:
+        os.utime(path, (FILES_TIME, FILES_TIME))
+    return common, tools
+
+
+def members(archive, name):
+    """The files of an archive with their bytes (Chart.yaml as the YAML it holds), and the
+    times they are stamped with."""
+    with tarfile.open(archive) as t:
+        files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        times = {m.mtime for m in t.getmembers()}
+    return {**files, f"{name}/Chart.yaml": yaml.safe_load(files[f"{name}/Chart.yaml"])}, times
 
 
 def test_file_dependencies_are_packaged_as_helm_packages_them_and_locked(helm_oci, origin, tmp_path):
     common, tools = local_charts(tmp_path)
     extra = [{"name": "common", "version": "~0.2", "repository": "file://../../libs/common"},
-             {"name": "tools", "version": ">=1.0.0", "repository": f"file://{tools}"}]
+             {"name": "tools", "version": ">=1.0.0", "repository": f"file://{tools}/"},
+             {"name": "common", "alias": "again", "version": "0.2.x", "repository": "file://../../libs/common"}]
     chart, deps = app_chart(tmp_path, origin, extra_deps=extra)
-    (chart / "charts" / "common-0.1.0.tgz").write_bytes(b"an older archive of common")
+    charts = chart / "charts"
+    (charts / "common-0.1.0.tgz").write_bytes(b"an older archive of common")
+    (charts / "toolbox-v1.3.0.tgz").write_bytes(b"an older archive of tools, named for the chart")
     sources = snapshot(tmp_path / "libs"), snapshot(tmp_path / "elsewhere")
 
     p = helm_oci.run("dependency", "update", chart, "--plain-http")
-    assert p.stdout.splitlines()[0] == "Saving 5 charts"
-    charts = chart / "charts"
+    assert p.stdout.splitlines()[0] == "Saving 6 charts"
     assert sorted(p.name for p in charts.iterdir()) == [
         "_notes.txt", "common-0.2.0.tgz", "db-1.2.0.tgz", "local", "toolbox-v1.4.0.tgz", "web-2.1.5.tgz"]
     assert (snapshot(tmp_path / "libs"), snapshot(tmp_path / "elsewhere")) == sources, "sources are only read"
 
     # The archive holds the files Helm's own package of the directory holds, with the same
-    # bytes; Chart.yaml is kept as written, where Helm writes its own YAML of the same fields.
-    def members(archive):
-        with tarfile.open(archive) as t:
-            files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
-        return {**files, "common/Chart.yaml": yaml.safe_load(files["common/Chart.yaml"])}
+    # bytes (Chart.yaml is kept as written, where Helm writes its own YAML of the same
+    # fields), all stamped with the newest file's time.
     helms = helm4("package", common, tmp_path).strip()
-    assert members(charts / "common-0.2.0.tgz") == members(helms)
-    assert "common/charts/inner/Chart.yaml" in members(helms) and "common/README.md" not in members(helms)
+    ours, times = members(charts / "common-0.2.0.tgz", "common")
+    assert ours == members(helms, "common")[0]
+    assert "common/charts/inner/Chart.yaml" in ours and "common/README.md" not in ours
+    assert times == {FILES_TIME}
 
     lock = yaml.safe_load((chart / "Chart.lock").read_text())
     assert lock["dependencies"][3:] == [
         {"name": "common", "repository": "file://../../libs/common", "version": "0.2.0"},
-        {"name": "tools", "repository": f"file://{tools}", "version": "v1.4.0"},
+        {"name": "tools", "repository": f"file://{tools}/", "version": "v1.4.0"},
+        {"name": "common", "repository": "file://../../libs/common", "version": "0.2.0"},
     ]
     assert lock["digest"] == hash_req(deps, lock["dependencies"])
     assert "name: app" in helm4("show", chart)
 
-    # A fresh build packs the same bytes again, from the lock.
+    # A fresh build packs the same bytes again, from the lock; so does one offline.
     built = snapshot(charts)
     shutil.rmtree(charts)
     write_chart(charts, name="local", version="0.3.1")
     (charts / "_notes.txt").write_text("not a dependency\n")
     shutil.rmtree(tmp_path / "helm-cache")
     helm_oci.run("dependency", "build", chart, "--plain-http")
-    assert snapshot(charts) == {k: v for k, v in built.items() if k != "db-0.9.0.tgz"}
+    assert snapshot(charts) == built
+    (charts / "common-0.2.0.tgz").unlink()
+    helm_oci.run("dependency", "build", chart, "--offline")
+    assert snapshot(charts) == built
 
-    # The directory moved on to a version the lock does not name: build refuses it.
+    # SOURCE_DATE_EPOCH stamps the archives, as it does `helm package`'s.
+    helm_oci.run("dependency", "update", chart, "--plain-http", env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+    assert members(charts / "common-0.2.0.tgz", "common")[1] == {EPOCH}
+
+    # The directory moved on to a version the lock does not name: build refuses it, in Helm's words.
     (common / "Chart.yaml").write_text((common / "Chart.yaml").read_text().replace('"0.2.0"', '"0.2.1"'))
     before = snapshot(chart)
     line = helm_oci.fails("dependency", "build", chart, "--plain-http")
-    assert line == "Error: dependency common at version 0.2.1 does not satisfy the constraint 0.2.0", line
+    assert line == "Error: can't get a valid version for dependency common", line
     assert snapshot(chart) == before
 
 
+@pytest.mark.parametrize("local_last", [True, False])
+def test_two_dependencies_giving_one_archive_name_end_as_in_helm(helm_oci, origin, tmp_path, local_last):
+    """Helm writes them one after another, so the one declared last stays; fetched at once,
+    they still do."""
+    write_chart(tmp_path / "libs", name="db", version="1.2.0", description="the local db")
+    deps = [{"name": "db", "version": "1.2.0", "repository": f"oci://{origin.host}/charts"},
+            {"name": "db", "alias": "other", "version": "1.2.0", "repository": "file://../../libs/db"}]
+    deps = deps if local_last else deps[::-1]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert sorted(p.name for p in (chart / "charts").iterdir()) == ["db-1.2.0.tgz"]
+    meta = members(chart / "charts" / "db-1.2.0.tgz", "db")[0]["db/Chart.yaml"]
+    assert meta["description"] == ("the local db" if local_last else "db 1.2.0")
+
+
+def test_a_lock_naming_a_directory_since_removed_is_out_of_sync(helm_oci, tmp_path):
+    common, tools = local_charts(tmp_path)
+    deps = [{"name": "tools", "version": "^1", "repository": f"file://{tools}"}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    helm_oci.run("dependency", "update", chart)
+    shutil.rmtree(tools)
+    chart_yaml = chart / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace(f"file://{tools}", "file://../../libs/common"))
+    line = helm_oci.fails("dependency", "build", chart)
+    assert line.startswith("Error: the lock file (Chart.lock) is out of sync"), line
+
+
 @pytest.mark.parametrize("repository, why", [
-    ("file://../missing", 'Error: dependency "common": directory {src}/missing not found (repository '
-                          '"file://../missing")'),
-    ("file://../../libs/common", "Error: dependency common at version 0.2.0 does not satisfy the constraint ^1.0"),
-    ("file://.", 'Error: dependency "common": repository "file://." names the chart itself'),
+    ("file://../missing", "Error: directory {tmp}/src/missing not found"),
+    ("file://../../libs/common",
+     'Error: can\'t get a valid version for 1 subchart(s): "common" (repository "file://../../libs/common", '
+     'version "^1.0"). Make sure a matching chart version exists in the repo, or change the version constraint '
+     'in Chart.yaml'),
+    ("file://../../elsewhere", "Error: {tmp}/elsewhere: Chart.yaml file is missing"),
+    ("file://.", 'Error: dependency "common": repository "file://." names {tmp}/src/app, which holds the chart'),
+    ("file://..", 'Error: dependency "common": repository "file://.." names {tmp}/src, which holds the chart'),
+    ("file://{tmp}/helm-cache",
+     'Error: dependency "common": repository "file://{tmp}/helm-cache" names {tmp}/helm-cache, which holds '
+     'the chart cache'),
 ])
-def test_a_file_dependency_that_cannot_be_packaged_fails_naming_it(helm_oci, tmp_path, repository, why):
+def test_a_file_dependency_that_cannot_be_packaged_fails_as_helm_says(helm_oci, tmp_path, repository, why):
+    """Each fails before anything is written or granted: no charts/ appears."""
     local_charts(tmp_path)
+    repository = repository.format(tmp=tmp_path)
     deps = [{"name": "common", "version": "^1.0", "repository": repository}]
     chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    helm_oci.run("list")  # the chart cache is there
     before = snapshot(tmp_path)
-    assert helm_oci.fails("dependency", "update", chart) == why.format(src=tmp_path / "src")
+    assert helm_oci.fails("dependency", "update", chart) == why.format(tmp=tmp_path)
     assert snapshot(tmp_path) == before
+    assert not (chart / "charts").exists()
 
 
 @pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable"])

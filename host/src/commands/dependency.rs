@@ -12,7 +12,8 @@ use crate::output;
 use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use wasmtime_wasi::FsPerms;
 
 #[derive(Subcommand)]
@@ -84,7 +85,7 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     let declared = session.read_dependencies(&super::utf8(&chart)?).await?;
     // Preopens are fixed when an instance starts, so directories learnt from the chart need
     // a new one; charts without `file://` dependencies keep the first.
-    let locals = local_dirs(&declared, verb)?;
+    let locals = local_dirs(&declared, verb, &chart, &cache)?;
     if !locals.is_empty() {
         grants.extend(locals.into_iter().map(|dir| (dir, FsPerms::ReadOnly)));
         session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
@@ -96,6 +97,7 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
         sources,
         offline: args.offline,
         limits: Some(args.limits.limits()),
+        source_date_epoch: super::push::source_date_epoch()?,
         debug,
         timeout_ms: args.remote_args.connection.timeout_ms(),
     };
@@ -107,23 +109,42 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     Ok(())
 }
 
-/// The `file://` directories the work reads (declared; for a build, also locked), each once.
-/// A missing one is Helm's error here, as it cannot be granted.
-fn local_dirs(declared: &Declared, verb: Verb) -> Result<Vec<PathBuf>> {
+/// The `file://` directories to grant (declared; for a build, also locked), each once. Only
+/// chart directories are granted, and none that holds the chart or the cache, whatever
+/// Chart.yaml names. A declared one that is missing fails here, with Helm's message; one the
+/// lock alone names is left to the component, which first checks the lock is in sync.
+fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Result<Vec<PathBuf>> {
     let locked = if verb == Verb::Build { declared.locked.as_slice() } else { &[] };
     let mut dirs: Vec<PathBuf> = Vec::new();
-    for dependency in declared.dependencies.iter().chain(locked) {
+    for (dependency, is_declared) in
+        declared.dependencies.iter().map(|d| (d, true)).chain(locked.iter().map(|d| (d, false)))
+    {
         let Some(dir) = &dependency.local else { continue };
         let dir = PathBuf::from(dir);
-        if !dir.is_dir() {
-            bail!(
-                "dependency {:?}: directory {} not found (repository {:?})",
-                dependency.name,
-                dir.display(),
-                dependency.repository
-            );
+        let real = match fs::canonicalize(&dir) {
+            Ok(real) if real.is_dir() => real,
+            _ if !is_declared => continue,
+            _ => bail!("directory {} not found", dir.display()),
+        };
+        for (holds, what) in [(chart, "the chart"), (cache, "the chart cache")] {
+            if fs::canonicalize(holds).is_ok_and(|held| held.starts_with(&real)) {
+                bail!(
+                    "dependency {:?}: repository {:?} names {}, which holds {what}",
+                    dependency.name,
+                    dependency.repository,
+                    dir.display()
+                );
+            }
         }
-        if !dirs.contains(&dir) {
+        if !real.join("Chart.yaml").is_file() {
+            if !is_declared {
+                continue;
+            }
+            bail!("{}: Chart.yaml file is missing", dir.display());
+        }
+        // Inside the chart, it is readable already.
+        let inside = dir.starts_with(chart) && fs::canonicalize(chart).is_ok_and(|c| real.starts_with(c));
+        if !inside && !dirs.contains(&dir) {
             dirs.push(dir);
         }
     }

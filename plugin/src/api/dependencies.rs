@@ -60,6 +60,7 @@ fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
         accesses,
         offline: options.offline,
         limits: limits_of(options.limits),
+        source_date_epoch: options.source_date_epoch,
         connection: Connection { trace: Trace::new(debug), ..Connection::default() },
     })
 }
@@ -74,9 +75,9 @@ fn result(outcome: Outcome) -> DependenciesResult {
                 pulled: s.pulled.as_ref().map(|reference| PulledChart {
                     reference: reference.to_string(),
                     digest: s.locked.manifest_digest.clone().unwrap_or_default(),
-                    path: s.archive.as_ref().map(text).unwrap_or_default(),
+                    path: s.archive.as_ref().map(|a| text(&a.path)).unwrap_or_default(),
                 }),
-                packaged: s.archive.as_ref().filter(|_| s.pulled.is_none()).map(text),
+                packaged: s.archive.as_ref().filter(|_| s.pulled.is_none()).map(|a| text(&a.path)),
                 name: s.locked.name,
                 repository: s.locked.repository,
                 version: s.locked.version,

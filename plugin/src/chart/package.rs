@@ -3,10 +3,34 @@
 //! stamped with one time, so the same chart always gives the same bytes and digest. The
 //! archive is made once, in memory, where it is hashed and from where it is uploaded.
 
-use super::load::{self, Chart};
+use super::directory;
+use super::load::{self, Chart, Limits, Loader};
+use crate::error::{Error, Result};
+use crate::net::clock;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
+use std::path::Path;
+
+/// A chart directory packaged: the chart as loaded, its archive, and the time stamped on it.
+pub struct Packaged {
+    pub chart: Chart,
+    pub archive: Vec<u8>,
+    pub created: i64,
+}
+
+/// Loads the chart directory `root` by Helm's rules and packages it, stamped with
+/// `source_date_epoch` if set, else with its newest file's time, so that the same files
+/// always give the same bytes; a time in the future (a clock set wrong, a file from
+/// elsewhere) is never stamped.
+pub fn directory(root: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Packaged> {
+    let origin = root.display().to_string();
+    let (files, newest) = directory::files(root, limits)?;
+    let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
+    let created = source_date_epoch.unwrap_or(newest).min(clock::wall_seconds());
+    let archive = self::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
+    Ok(Packaged { chart, archive, created })
+}
 
 /// The chart's `.tgz`, every entry stamped `mtime` (seconds since the epoch).
 pub fn archive(chart: &Chart, mtime: i64) -> Result<Vec<u8>, String> {

@@ -4,7 +4,8 @@
 //! puts it in the cache.
 
 use crate::chart::load::{self, Limits, Loader};
-use crate::chart::{archive, directory, metadata::Metadata, package};
+use crate::chart::package::{self, Packaged};
+use crate::chart::{archive, metadata::Metadata};
 use crate::digest::{self, Hashing};
 use crate::error::{Error, Result};
 use crate::gojson::go_json;
@@ -107,14 +108,9 @@ impl Source {
     fn open(path: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Source> {
         let origin = path.display().to_string();
         let stat = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        // A time in the future (a clock set wrong, a file from elsewhere) is never stamped.
-        let now = clock::wall_seconds();
         if stat.is_dir() {
-            let (files, newest) = directory::files(path, limits)?;
-            let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
+            let Packaged { chart, archive, created } = package::directory(path, limits, source_date_epoch)?;
             load::check_dependencies(&chart).map_err(|why| Error::invalid_chart(&origin, why))?;
-            let created = source_date_epoch.unwrap_or(newest).min(now);
-            let archive = package::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
             return Ok(Source::Packaged { archive, meta: chart.meta, created });
         }
         // The archive is hashed as it is checked: one read before the upload's.
@@ -125,7 +121,8 @@ impl Source {
         // Helm stamps `created` with the archive's modification time.
         let mtime =
             stat.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64);
-        let created = source_date_epoch.unwrap_or(mtime).min(now);
+        // A time in the future (a clock set wrong, a file from elsewhere) is never stamped.
+        let created = source_date_epoch.unwrap_or(mtime).min(clock::wall_seconds());
         Ok(Source::Archive { path: path.to_path_buf(), meta: chart.meta, created, digest, size })
     }
 

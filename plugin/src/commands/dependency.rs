@@ -6,11 +6,10 @@
 
 use super::pull::{self, Pull, Pulled};
 use crate::chart::dependencies::{self, Declared};
-use crate::chart::directory;
-use crate::chart::load::{Limits, Loader};
+use crate::chart::load::Limits;
 use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
-use crate::chart::package;
+use crate::chart::package::{self, Packaged};
 use crate::error::{Error, Result};
 use crate::fs::granted;
 use crate::fs::temp::{self, TempDir};
@@ -64,6 +63,8 @@ pub struct Options {
     /// The cache alone, with no request.
     pub offline: bool,
     pub limits: Limits,
+    /// The time stamped on `file://` charts' archives instead of their newest file's.
+    pub source_date_epoch: Option<i64>,
     /// For the places no access covers (`offline`), and the trace.
     pub connection: Connection,
 }
@@ -73,9 +74,18 @@ pub struct Saved {
     /// The dependency as locked (with the manifest digest of a chart from a registry).
     pub locked: Locked,
     /// The archive now in `charts/`; none for a vendored chart, which is only checked.
-    pub archive: Option<PathBuf>,
+    pub archive: Option<Archive>,
     /// For a chart from a registry: the reference pulled.
     pub pulled: Option<Ref>,
+}
+
+/// An archive written into `charts/`.
+pub struct Archive {
+    pub path: PathBuf,
+    /// The chart's own name, which a `file://` chart need not share with its dependency.
+    pub chart: String,
+    /// Where it was staged.
+    staged: PathBuf,
 }
 
 /// What a run did.
@@ -99,6 +109,7 @@ pub async fn update(options: Options) -> Result<Outcome> {
         constraint(&d.name, &d.version)?;
     }
     let asked: Vec<Locked> = declared.dependencies.iter().map(Locked::asked).collect();
+    unresolved_locals(&options.chart_dir, &asked)?;
     let mut outcome = fetch(&options, &asked).await?;
     let locked: Vec<Locked> = outcome.saved.iter().map(|s| s.locked.clone()).collect();
     let lock = Lock {
@@ -113,6 +124,31 @@ pub async fn update(options: Options) -> Result<Outcome> {
         outcome.lock_file = Some(path);
     }
     Ok(outcome)
+}
+
+/// Helm's resolver's check, before anything is fetched: each `file://` chart's version must
+/// meet its constraint, and all that do not are named at once.
+fn unresolved_locals(chart_dir: &Path, asked: &[Locked]) -> Result<()> {
+    let mut missing = Vec::new();
+    for d in asked {
+        if let Location::Local(dir) = locate(&d.name, &d.repository, chart_dir)?
+            && !admits(d, &local_version(&dir)?)?
+        {
+            missing.push(format!("{:?} (repository {:?}, version {:?})", d.name, d.repository, d.version));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid_chart(
+        "",
+        format!(
+            "can't get a valid version for {} subchart(s): {}. Make sure a matching chart version exists in the repo, \
+             or change the version constraint in Chart.yaml",
+            missing.len(),
+            missing.join(", ")
+        ),
+    ))
 }
 
 /// `helm dependency build`: vendors exactly what the lock names, each at its locked version
@@ -173,37 +209,51 @@ const AT_ONCE: usize = 8;
 
 /// Fetches each of `wanted` (a version or constraint each) into a staging directory in
 /// `charts/`, several at once, checks the vendored ones, and only then moves the archives
-/// into place and removes the older archives of the same dependencies.
+/// into place and removes the older archives of the same dependencies. A `charts/` this
+/// made is removed again if the work fails.
 async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
-    let root = &options.chart_dir;
-    let charts = root.join("charts");
-    match std::fs::symlink_metadata(&charts) {
-        Ok(m) if m.is_dir() => {}
+    let charts = options.chart_dir.join("charts");
+    let made = match std::fs::symlink_metadata(&charts) {
+        Ok(m) if m.is_dir() => false,
         Ok(_) => return Err(Error::invalid_chart(charts.display().to_string(), "it is not a directory")),
-        Err(_) => granted::create_dir_all(&charts).map_err(|e| Error::io(&charts, e))?,
+        Err(_) => {
+            granted::create_dir_all(&charts).map_err(|e| Error::io(&charts, e))?;
+            true
+        }
+    };
+    let outcome = staged(options, wanted, &charts).await;
+    if outcome.is_err() && made {
+        let _ = std::fs::remove_dir(&charts);
     }
-    let staging = TempDir::create_in(&charts)?;
-    let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted)
-        .map(|d| fetched(options, d, &charts, staging.path()))
+    outcome
+}
+
+/// `fetch` once `charts/` is there: each dependency is staged in a directory of its own, so
+/// that two that give the same archive name end as in Helm, the one declared last in place.
+async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<Outcome> {
+    let staging = TempDir::create_in(charts)?;
+    let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted.iter().enumerate())
+        .map(|(i, d)| fetched(options, d, charts, staging.path().join(i.to_string())))
         .buffered(AT_ONCE)
         .try_collect()
         .await?;
     let (saved, warnings): (Vec<Saved>, Vec<Vec<String>>) = done.into_iter().unzip();
-    let mut kept = Vec::new();
-    for path in saved.iter().filter_map(|s| s.archive.as_ref()) {
-        let name = file_name(path);
-        if !kept.contains(&name) {
-            granted::rename(&staging.path().join(&name), path).map_err(|e| Error::io(path, e))?;
-            kept.push(name);
-        }
+    for archive in saved.iter().filter_map(|s| s.archive.as_ref()) {
+        granted::rename(&archive.staged, &archive.path).map_err(|e| Error::io(&archive.path, e))?;
     }
-    let removed = remove_outdated(&charts, &saved, &kept);
+    let removed = remove_outdated(charts, &saved);
     Ok(Outcome { saved, removed, lock_file: None, warnings: warnings.concat() })
 }
 
 /// One dependency checked (vendored), pulled or packaged into `staging`, with its warnings.
-async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: &Path) -> Result<(Saved, Vec<String>)> {
+async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf) -> Result<(Saved, Vec<String>)> {
     let root = &options.chart_dir;
+    let stage = || granted::create_dir_all(&staging).map_err(|e| Error::io(&staging, e));
+    let archive = |chart: &str, file: String| Archive {
+        path: charts.join(&file),
+        chart: chart.into(),
+        staged: staging.join(file),
+    };
     Ok(match locate(&d.name, &d.repository, root)? {
         Location::Vendored => {
             vendored(root, d)?;
@@ -211,15 +261,18 @@ async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: &Path) -
             (Saved { locked, archive: None, pulled: None }, Vec::new())
         }
         Location::Registry { chart, .. } => {
-            let pulled = pulled(options, &chart, d, staging).await?;
+            stage()?;
+            let pulled = pulled(options, &chart, d, &staging).await?;
+            let archive = archive(&pulled.meta.name, file_name(&pulled.path));
             let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
-            let archive = Some(charts.join(file_name(&pulled.path)));
-            (Saved { locked, archive, pulled: Some(pulled.reference) }, pulled.warnings)
+            (Saved { locked, archive: Some(archive), pulled: Some(pulled.reference) }, pulled.warnings)
         }
         Location::Local(dir) => {
-            let (version, file) = packaged(&dir, d, staging, &options.limits)?;
-            let locked = Locked { version, manifest_digest: None, ..d.clone() };
-            (Saved { locked, archive: Some(charts.join(file)), pulled: None }, Vec::new())
+            stage()?;
+            let meta = packaged(&dir, d, &staging, &options.limits, options.source_date_epoch)?;
+            let archive = archive(&meta.name, format!("{}-{}.tgz", meta.name, meta.version));
+            let locked = Locked { version: meta.version, manifest_digest: None, ..d.clone() };
+            (Saved { locked, archive: Some(archive), pulled: None }, Vec::new())
         }
     })
 }
@@ -265,28 +318,36 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
     Ok(pulled)
 }
 
-/// A `file://` dependency: its chart directory loaded and packaged into `staging` as Helm
-/// packages it, if its version satisfies the constraint. Returns the version and the
-/// archive's file name. As Helm, the archive is named for the chart, whatever the dependency
-/// calls it, and the directory's own dependencies are not checked.
-fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits) -> Result<(String, String)> {
+/// A `file://` dependency: its chart directory packaged into `staging` as Helm packages it,
+/// if its version satisfies the constraint (for `build`, the locked version). As Helm, the
+/// archive is named for the chart, whatever the dependency calls it, and the directory's own
+/// dependencies are not checked.
+fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits, epoch: Option<i64>) -> Result<Metadata> {
+    local_version(dir)?;
+    let Packaged { chart, archive, .. } = package::directory(dir, limits, epoch)?;
+    if !admits(d, &chart.meta.version)? {
+        return Err(Error::invalid_chart("", format!("can't get a valid version for dependency {}", d.name)));
+    }
+    let file = staging.join(format!("{}-{}.tgz", chart.meta.name, chart.meta.version));
+    temp::write_atomically(staging, &file, &archive)?;
+    Ok(chart.meta)
+}
+
+/// The version in a `file://` dependency's Chart.yaml, failing as Helm's resolver does for a
+/// directory that is not there.
+fn local_version(dir: &Path) -> Result<String> {
     let subject = dir.display().to_string();
     if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::not_found(
-            format!("dependency {:?}", d.name),
-            format!("directory {subject} not found (repository {:?})", d.repository),
-        ));
+        return Err(Error::not_found("", format!("directory {subject} not found")));
     }
-    constraint(&d.name, &d.version)?;
-    let (files, newest) = directory::files(dir, limits)?;
-    let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&subject, why))?;
-    admits(d, &chart.meta.version)?;
-    // Stamped with its newest file's time, so that the same directory packs the same bytes.
-    let archive = package::archive(&chart, newest.min(clock::wall_seconds()))
-        .map_err(|why| Error::invalid_chart(&subject, why))?;
-    let file = format!("{}-{}.tgz", chart.meta.name, chart.meta.version);
-    temp::write_atomically(staging, &staging.join(&file), &archive)?;
-    Ok((chart.meta.version, file))
+    let chart_yaml = match std::fs::read(dir.join("Chart.yaml")) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::invalid_chart(subject, "Chart.yaml file is missing"));
+        }
+        Err(e) => return Err(Error::io(&dir.join("Chart.yaml"), e)),
+    };
+    Ok(Metadata::from_yaml(&chart_yaml, None, &subject)?.version)
 }
 
 /// A chart vendored as `charts/NAME` must be there, and its version must satisfy the
@@ -300,45 +361,38 @@ fn vendored(root: &Path, d: &Locked) -> Result<()> {
             "directory not found (a dependency with no repository is vendored there)",
         ));
     }
-    constraint(&d.name, &d.version)?;
     let chart_yaml = dependencies::file(root, &format!("{rel}/Chart.yaml"))?.ok_or_else(|| {
         Error::invalid_chart(format!("unable to load chart '{subject}'"), "Chart.yaml file is missing")
     })?;
     let meta = Metadata::from_yaml(&chart_yaml, None, &subject)?;
-    admits(d, &meta.version)
+    if !admits(d, &meta.version)? {
+        return Err(Error::invalid_chart(
+            "",
+            format!("dependency {} at version {} does not satisfy the constraint {}", d.name, meta.version, d.version),
+        ));
+    }
+    Ok(())
 }
 
-/// Helm's check that a chart on disk has a version the dependency's constraint admits.
-fn admits(d: &Locked, version: &str) -> Result<()> {
+/// Whether the dependency's constraint admits a chart of `version`, as Helm checks it.
+fn admits(d: &Locked, version: &str) -> Result<bool> {
     let constraint = constraint(&d.name, &d.version)?;
-    if Version::parse(version).is_ok_and(|v| constraint.matches(&v, false)) {
-        return Ok(());
-    }
-    Err(Error::invalid_chart(
-        "",
-        format!("dependency {} at version {version} does not satisfy the constraint {}", d.name, d.version),
-    ))
+    Ok(Version::parse(version).is_ok_and(|v| constraint.matches(&v, false)))
 }
 
 /// Removes `charts/NAME-VERSION.tgz` archives of the charts just written (NAME is the
 /// chart's, which a `file://` chart need not share with its dependency), other than those
 /// archives themselves; nothing else in `charts/` is touched. Best effort: an archive that
 /// cannot be removed stays.
-fn remove_outdated(charts: &Path, saved: &[Saved], kept: &[String]) -> Vec<PathBuf> {
-    let names: Vec<String> = saved
-        .iter()
-        .filter_map(|s| {
-            let file = file_name(s.archive.as_ref()?);
-            Some(file.strip_suffix(&format!("-{}.tgz", s.locked.version)).unwrap_or(&s.locked.name).to_string())
-        })
-        .collect();
+fn remove_outdated(charts: &Path, saved: &[Saved]) -> Vec<PathBuf> {
+    let written: Vec<&Archive> = saved.iter().filter_map(|s| s.archive.as_ref()).collect();
     let Ok(entries) = std::fs::read_dir(charts) else { return Vec::new() };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let outdated = !kept.contains(&file)
+        let outdated = written.iter().all(|a| a.path != entry.path())
             && entry.file_type().is_ok_and(|t| t.is_file())
-            && names.iter().any(|name| is_archive_of(&file, name));
+            && written.iter().any(|a| is_archive_of(&file, &a.chart));
         if outdated && std::fs::remove_file(entry.path()).is_ok() {
             removed.push(entry.path());
         }
