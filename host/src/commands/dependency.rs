@@ -54,6 +54,9 @@ pub struct DependencyArgs {
     limits: LimitArgs,
 }
 
+/// How many dependencies the component pulls at once.
+const PULLS_AT_ONCE: usize = 8;
+
 /// Which of the two.
 #[derive(Clone, Copy, PartialEq)]
 enum Verb {
@@ -168,8 +171,11 @@ async fn grant(
         if sources.iter().any(known) {
             continue;
         }
-        // A pull fetches the config and the chart layer at once.
-        let mut reach = args.remote_args.connection.reach(debug, 2);
+        // A pull fetches the config and the chart layer at once, and the component pulls up
+        // to 8 dependencies at once: connections beyond those for 8 pulls would go unused.
+        let pulls_before = sources.iter().filter(|s| s.chart.registry == chart.registry).count();
+        let ahead = if pulls_before < PULLS_AT_ONCE { 2 } else { 0 };
+        let mut reach = args.remote_args.connection.reach(debug, ahead);
         reach.plain_http |= *plain_http;
         let (connection, mirrors) = super::connect_reading(session, chart, &args.remote_args, reach)
             .await
