@@ -5,7 +5,8 @@ static directory on loopback whose index.yaml lists the same charts (made from o
 YAML, with http:// URLs). Both are Helm's `repo add` timed in-process by Helm's library, so
 the only difference is where the index comes from; the downloader's own process is also
 timed alone, cold (an empty chart cache: every manifest and config is read) and warm (the
-configs kept in the chart cache by the run before: only tag lists and manifests are read).
+manifests and configs kept in the chart cache by the run before: only tag lists are read,
+and a HEAD of each manifest).
 Helm's own runs through the downloader share one chart cache, so all but the first are warm.
 Also through a relay adding 20 ms of round trip. Not a test: nothing fails on a timing.
 
@@ -142,7 +143,7 @@ def main():
             print(f"{label:42}{ms:8.0f}ms{ms / plain:15.2f}x")
         cold = 1 + len(index["entries"]) + 2 * listed
         print(f"\nrequests per index: about {cold} cold (catalog page(s), a tag list per chart, a manifest and "
-              f"a config per version), {cold - listed} warm (no configs); the static repository: 1")
+              f"a config per version), {cold - listed} warm (a HEAD per version instead); the static repository: 1")
     finally:
         relay.stop()
         registry.stop()

@@ -7,6 +7,7 @@ use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
 use crate::fs::temp::TempFile;
 use crate::oci::helm::Descriptor;
+use crate::oci::manifests::MANIFEST_MAX;
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
 use std::path::PathBuf;
@@ -37,6 +38,18 @@ impl Cache {
         };
         self.verified(blob, (&digest::of_bytes(&bytes), bytes.len() as u64))?;
         Ok(Some(bytes))
+    }
+
+    /// A manifest blob, verified; None if it is not cached. Its size is unknown until read:
+    /// at most what a manifest may be.
+    pub fn manifest(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        // A digest in index.json that names no blob (another tool's doing) is no manifest.
+        let Ok(path) = self.blob_path(digest) else { return Ok(None) };
+        let size = fs::metadata(path).map_or(0, |m| m.len());
+        if size == 0 || size > MANIFEST_MAX {
+            return Ok(None);
+        }
+        self.read(&Descriptor::new("", digest.to_string(), size))
     }
 
     /// Reads a blob through and verifies it; false if it is not cached.

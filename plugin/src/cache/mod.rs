@@ -17,6 +17,7 @@ mod blobs;
 mod gc;
 pub mod held;
 mod index;
+pub mod listed;
 mod lock;
 
 pub use gc::Collected;

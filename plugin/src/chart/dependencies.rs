@@ -90,31 +90,14 @@ fn refused(root: &Path, rel: &str, refusal: Refusal) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::scratch;
 
-    fn chart(files: &[(&str, &str)]) -> tempdir::Dir {
-        let dir = tempdir::Dir::new();
+    fn chart(files: &[(&str, &str)]) -> scratch::Dir {
+        let dir = scratch::Dir::new();
         for (name, text) in files {
             std::fs::write(dir.0.join(name), text).unwrap();
         }
         dir
-    }
-
-    /// A directory removed on drop, for native tests.
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-                let path = std::env::temp_dir().join(format!("helm-oci-deps-{}-{n}", std::process::id()));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir(path)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

@@ -138,8 +138,7 @@ impl Source<'_> {
             },
         };
         if let Some(digest) = cached {
-            // Its size is unknown until read: at most what a manifest may be.
-            match self.cached_manifest(&digest) {
+            match self.cache.manifest(&digest) {
                 Ok(Some(bytes)) => return Ok((bytes, digest)),
                 Ok(None) => {}
                 Err(e) if matches!(e.kind, Kind::DigestMismatch { .. }) && !self.offline => {
@@ -157,17 +156,6 @@ impl Source<'_> {
         let digest = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
         self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
         Ok((fetched.bytes, digest))
-    }
-
-    /// A manifest blob from the cache, verified; None if it is not there.
-    fn cached_manifest(&self, digest: &str) -> Result<Option<Vec<u8>>> {
-        // A digest in index.json that names no blob (another tool's doing) is no manifest.
-        let Ok(path) = self.cache.blob_path(digest) else { return Ok(None) };
-        let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        if size == 0 || size > MANIFEST_MAX {
-            return Ok(None);
-        }
-        self.cache.read(&Descriptor::new("", digest.to_string(), size))
     }
 
     /// Puts the pulled reference in the index. Another process's garbage collection may

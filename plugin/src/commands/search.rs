@@ -6,10 +6,11 @@
 //! registry's own. Configs are kept in the chart cache, if given, and read from it again.
 
 use crate::cache::Cache;
+use crate::cache::listed::Listed;
 use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
-use crate::oci::charts::{self, Described};
+use crate::oci::charts::{self, Described, Kept};
 use crate::oci::client::{Client, Connection};
 use crate::oci::lists;
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
@@ -89,7 +90,9 @@ pub async fn run(search: Search) -> Result<Found> {
             "it is not a repository path (lower-case letters, digits and separators)",
         ));
     }
-    let configs = search.listing.cache.as_deref().map(Cache::create).transpose()?;
+    let cache = search.listing.cache.as_deref().map(Cache::create).transpose()?;
+    let memory = cache.as_ref().map(Listed::open);
+    let kept = cache.as_ref().zip(memory.as_ref()).map(|(cache, listed)| Kept { cache, listed });
     let limit = Limit::new(search.listing.concurrency);
     let client = Client::new(&endpoint, &search.listing.connection).limited(limit.clone());
     let sources = Sources::new(client, &search.listing.mirrors, Some(&limit));
@@ -118,14 +121,13 @@ pub async fn run(search: Search) -> Result<Found> {
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
 
-    let (sources, search, prefix, configs) = (&sources, &search, prefix.as_str(), configs.as_ref());
+    let (sources, search, prefix, kept) = (&sources, &search, prefix.as_str(), kept.as_ref());
     let mut outcomes = repositories
         .try_filter(|repo| std::future::ready(wanted_repo(repo)))
         .map(move |item| async move {
             let repo = item?;
             let places = sources.places(&repo, repo.strip_prefix(prefix).unwrap_or(&repo));
-            let versions =
-                mirrors::first(&places, async |place| versions_of(place, search, &repo, configs).await).await;
+            let versions = mirrors::first(&places, async |place| versions_of(place, search, &repo, kept).await).await;
             Ok((repo, versions))
         })
         .buffer_unordered(search.listing.concurrency.max(1));
@@ -147,6 +149,9 @@ pub async fn run(search: Search) -> Result<Found> {
         }
     }
     drop(outcomes);
+    if let Some(memory) = &memory {
+        memory.save();
+    }
     if search.listing.repositories.is_empty() && listed.get() == 0 {
         return Err(Error::not_found(
             format!("the catalog of {}", search.listing.registry),
@@ -170,23 +175,28 @@ pub async fn run(search: Search) -> Result<Found> {
 /// One repository's wanted versions that are charts, as one place has them: its tags (of
 /// which only the wanted ones are kept, only the newest without `all_versions`), then the
 /// manifest and config of each kept. A repository that holds no chart gives none.
-async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, configs: Option<&Cache>) -> Result<Vec<Hit>> {
+async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, kept: Option<&Kept<'_>>) -> Result<Vec<Hit>> {
     let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.listing.registry);
     let mut versions: Vec<(Version, String)> = Vec::new();
+    let mut all_tags = Vec::new();
     let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &name));
     while let Some(page) = pages.try_next().await? {
+        all_tags.extend(page.iter().cloned());
         versions.extend(search.wanted.pick(page));
         newest_first(&mut versions);
         if !search.all_versions {
             versions.truncate(1);
         }
     }
+    if let Some(kept) = kept {
+        kept.listed.keep_only(client.endpoint(), at, &all_tags);
+    }
     let described = bounded(
         search.listing.concurrency,
         versions.iter().map(|(_, tag)| {
             let subject = format!("{name}:{tag}");
-            async move { charts::describe(client, at, tag, &subject, configs).await }
+            async move { charts::describe(client, at, tag, &subject, kept).await }
         }),
     )
     .await;

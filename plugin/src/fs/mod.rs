@@ -4,4 +4,6 @@
 
 pub mod granted;
 pub mod inside;
+#[cfg(test)]
+pub mod scratch;
 pub mod temp;

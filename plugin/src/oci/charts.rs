@@ -7,6 +7,7 @@ use super::manifests::{self, MANIFEST_MAX};
 use super::timestamp::parse_rfc3339;
 use super::{blobs, reference};
 use crate::cache::Cache;
+use crate::cache::listed::Listed;
 use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Result};
@@ -23,30 +24,36 @@ pub struct Described {
     pub created: Option<String>,
 }
 
+/// What a listing keeps in the chart cache between runs: the manifests and configs it read
+/// (content-addressed), and which manifest each tag named.
+pub struct Kept<'a> {
+    pub cache: &'a Cache,
+    pub listed: &'a Listed,
+}
+
 /// Reads the chart a tag (or digest) points at; None if it is not a Helm chart (an image, a
 /// signature). A chart whose manifest or config is broken, or whose version is not the
-/// one its tag says, is an error. With `configs` (the chart cache), a config kept there is
-/// read from it, and one fetched is kept, so that listing again reads only manifests.
+/// one its tag says, is an error. With `kept`, what the cache holds is read from it, and what
+/// is fetched is kept, so that listing again reads only what changed (see `manifest`).
 pub async fn describe(
     client: &Client,
     repo: &str,
     tag: &str,
     subject: &str,
-    configs: Option<&Cache>,
+    kept: Option<&Kept<'_>>,
 ) -> Result<Option<Described>> {
-    let fetched = manifests::fetch(client, repo, tag, subject).await?;
     let pinned = digest::is_valid(tag).then_some(tag);
-    let manifest_digest = fetched.verified_digest(pinned, subject)?;
+    let (bytes, manifest_digest) = manifest(client, repo, tag, pinned, subject, kept).await?;
     // Only the config's media type decides; anything else (an index, a Docker image) is
     // simply not a chart.
-    let generic: serde_json::Value = serde_json::from_slice(&fetched.bytes)
+    let generic: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid_chart(subject, format!("the manifest is not valid JSON: {e}")))?;
     if generic.pointer("/config/mediaType").and_then(|t| t.as_str()) != Some(helm::CONFIG) {
         return Ok(None);
     }
     let manifest = serde_json::from_value::<Manifest>(generic)
         .map_err(|e| Error::invalid_chart(subject, format!("the manifest is not valid: {e}")))?;
-    drop(fetched);
+    drop(bytes);
     // Helm's config makes the layout Helm's own, never the early split one.
     let ChartLayers::Packaged { config, chart, .. } = manifest.chart_layers(subject)? else {
         return Ok(None);
@@ -59,11 +66,43 @@ pub async fn describe(
     // Only what is described is kept while the config is fetched: a search may have many
     // of these waiting for a turn.
     drop(manifest);
-    let meta = Metadata::from_config(&config_of(client, repo, &config, configs).await?, subject)?;
+    let meta = Metadata::from_config(&config_of(client, repo, &config, kept.map(|k| k.cache)).await?, subject)?;
     if pinned.is_none() {
         tag_agrees(tag, &meta, subject)?;
     }
     Ok(Some(Described { digest: manifest_digest, meta, archive, created }))
+}
+
+/// A manifest's bytes and digest. With `kept`: a digest asked for that the cache holds is
+/// read from it; a tag that a HEAD finds still naming the manifest it named when last
+/// listed is read from the cache too (Docker Hub counts no HEAD against its pull limit);
+/// anything else is fetched, verified, and kept.
+async fn manifest(
+    client: &Client,
+    repo: &str,
+    tag: &str,
+    pinned: Option<&str>,
+    subject: &str,
+    kept: Option<&Kept<'_>>,
+) -> Result<(Vec<u8>, String)> {
+    if let Some(kept) = kept
+        && let Some(digest) = pinned.map(str::to_string).or_else(|| kept.listed.remembered(client.endpoint(), repo, tag))
+        // A manifest the cache lost, or holds damaged, is fetched again.
+        && let Some(bytes) = kept.cache.manifest(&digest).ok().flatten()
+        && (pinned.is_some() || manifests::resolve(client, repo, tag).await.ok().flatten().as_ref() == Some(&digest))
+    {
+        return Ok((bytes, digest));
+    }
+    let fetched = manifests::fetch(client, repo, tag, subject).await?;
+    let digest = fetched.verified_digest(pinned, subject)?;
+    if let Some(kept) = kept {
+        // A cache that cannot keep it costs only the next listing a request.
+        let _ = kept.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..]);
+        if pinned.is_none() {
+            kept.listed.found(client.endpoint(), repo, tag, &digest);
+        }
+    }
+    Ok((fetched.bytes, digest))
 }
 
 /// A config blob: from the cache if it holds it (verified), else fetched (verified) and kept
