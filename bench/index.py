@@ -5,7 +5,7 @@ static directory on loopback whose index.yaml lists the same charts (made from o
 YAML, with http:// URLs). Both are Helm's `repo add` timed in-process by Helm's library, so
 the only difference is where the index comes from; the downloader's own process is also
 timed alone, cold (an empty chart cache: every manifest and config is read) and warm (the
-manifests and configs kept in the chart cache by the run before: only tag lists are read,
+configs and manifests the chart cache kept from the run before: only tag lists are read,
 and a HEAD of each manifest).
 Helm's own runs through the downloader share one chart cache, so all but the first are warm.
 Also through a relay adding 20 ms of round trip. Not a test: nothing fails on a timing.

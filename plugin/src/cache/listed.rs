@@ -1,81 +1,115 @@
-//! Which manifest each tag named when a listing (search, the chart index) last read it:
-//! `<cache>/listed.json`, `{"ENDPOINT/REPOSITORY": {"TAG": "sha256:…"}}`. It is only a
-//! hint: a tag found here whose manifest the cache holds is checked with a HEAD, which
-//! Docker Hub does not count against its pull limit, instead of being read again; anything
-//! else is read. The file is rewritten whole when a listing ends (temp file, rename); of two
-//! listings at once the later one's is kept, which costs the other's tags a read next time.
+//! What each tag held when a listing (search, the chart index) last read it: its manifest,
+//! by digest and bytes, one file per repository under `<cache>/listed/`. A listing asks
+//! with a HEAD (which Docker Hub does not count against its pull limit) whether a tag it
+//! remembers still names the same digest, and then reads nothing more; the bytes are
+//! checked against the digest before they are used, so the memory is only ever a hint.
+//!
+//! A repository's file is read when a listing first needs it and rewritten whole (temp
+//! file, rename) when the listing ends, if it changed; of two listings at once the later
+//! one's is kept, which costs the other's tags a read next time. One file per repository
+//! keeps a listing from reading or writing what it does not list, and a cold one from
+//! writing a file per manifest.
 
 use super::Cache;
-use crate::fs::temp;
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use crate::digest;
+use crate::fs::{granted, temp};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-const FILE: &str = "listed.json";
+const DIR: &str = "listed";
 
-type Memory = BTreeMap<String, BTreeMap<String, String>>;
+/// A repository's memory: each tag's manifest.
+#[derive(Default, Serialize, Deserialize)]
+struct Repository {
+    /// The registry endpoint and repository path, as a check on the file's name.
+    name: String,
+    tags: BTreeMap<String, Manifest>,
+}
 
-/// The memory, read when a listing starts and written back by `save`.
+#[derive(Clone, Serialize, Deserialize)]
+struct Manifest {
+    digest: String,
+    /// The manifest's exact bytes (JSON, so UTF-8).
+    bytes: String,
+}
+
+/// The memory of one listing: repositories read as it needs them, written back by `save`.
 pub struct Listed {
-    path: PathBuf,
-    memory: RefCell<Memory>,
-    changed: Cell<bool>,
+    dir: PathBuf,
+    /// Each repository read, and whether this listing changed it.
+    repositories: RefCell<HashMap<String, (Repository, bool)>>,
 }
 
 impl Listed {
-    /// The memory kept in `cache`; a file that is missing or unreadable remembers nothing.
     pub fn open(cache: &Cache) -> Listed {
-        let path = cache.root().join(FILE);
-        let memory =
-            std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
-        Listed { path, memory: RefCell::new(memory), changed: Cell::new(false) }
+        Listed { dir: cache.root().join(DIR), repositories: RefCell::default() }
     }
 
-    /// The manifest `tag` named in `repository` at the registry `endpoint` when last listed.
-    pub fn remembered(&self, endpoint: &str, repository: &str, tag: &str) -> Option<String> {
-        self.memory.borrow().get(&key(endpoint, repository))?.get(tag).cloned()
+    /// The manifest `tag` named in `repository` at the registry `endpoint` when last listed,
+    /// as its digest and bytes, if the bytes are what the digest says.
+    pub fn remembered(&self, endpoint: &str, repository: &str, tag: &str) -> Option<(String, Vec<u8>)> {
+        self.with(endpoint, repository, |memory, _| {
+            let manifest = memory.tags.get(tag)?;
+            let bytes = manifest.bytes.as_bytes();
+            (digest::of_bytes(bytes) == manifest.digest).then(|| (manifest.digest.clone(), bytes.to_vec()))
+        })
     }
 
     /// Remembers the manifest `tag` names now.
-    pub fn found(&self, endpoint: &str, repository: &str, tag: &str, digest: &str) {
-        let mut memory = self.memory.borrow_mut();
-        let tags = memory.entry(key(endpoint, repository)).or_default();
-        if tags.get(tag).is_none_or(|known| known != digest) {
-            tags.insert(tag.to_string(), digest.to_string());
-            self.changed.set(true);
-        }
+    pub fn found(&self, endpoint: &str, repository: &str, tag: &str, digest: &str, bytes: &[u8]) {
+        let Ok(text) = std::str::from_utf8(bytes) else { return };
+        self.with(endpoint, repository, |memory, changed| {
+            if memory.tags.get(tag).is_none_or(|known| known.digest != digest || known.bytes != text) {
+                memory.tags.insert(tag.to_string(), Manifest { digest: digest.to_string(), bytes: text.to_string() });
+                *changed = true;
+            }
+        })
     }
 
     /// Forgets the tags of `repository` that its tag list no longer has.
     pub fn keep_only(&self, endpoint: &str, repository: &str, listed: &[String]) {
-        let mut memory = self.memory.borrow_mut();
-        let Some(tags) = memory.get_mut(&key(endpoint, repository)) else { return };
-        let before = tags.len();
-        tags.retain(|tag, _| listed.contains(tag));
-        if tags.len() != before {
-            self.changed.set(true);
-        }
+        self.with(endpoint, repository, |memory, changed| {
+            let before = memory.tags.len();
+            memory.tags.retain(|tag, _| listed.contains(tag));
+            *changed |= memory.tags.len() != before;
+        })
     }
 
-    /// Writes the memory back if it changed. A cache that cannot keep it costs the next
-    /// listing reads, not this one a failure.
+    /// Writes back each repository this listing changed. A cache that cannot keep one costs
+    /// the next listing reads, not this one a failure.
     pub fn save(&self) {
-        if !self.changed.get() {
+        let repositories = self.repositories.borrow();
+        let changed: Vec<(&String, &Repository)> = repositories
+            .iter()
+            .filter(|(_, (_, changed))| *changed)
+            .map(|(file, (memory, _))| (file, memory))
+            .collect();
+        if changed.is_empty() || granted::create_dir_all(&self.dir).is_err() {
             return;
         }
-        if let (Some(bytes), Some(dir)) = (self.bytes(), self.path.parent()) {
-            let _ = temp::write_atomically(dir, &self.path, &bytes);
+        for (file, memory) in changed {
+            if let Ok(bytes) = serde_json::to_vec(memory) {
+                let _ = temp::write_atomically(&self.dir, &self.dir.join(file), &bytes);
+            }
         }
     }
 
-    /// The memory as the file holds it.
-    fn bytes(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(&*self.memory.borrow()).ok()
+    /// Runs `f` on a repository's memory (read from its file the first time), with the flag
+    /// that says it changed.
+    fn with<T>(&self, endpoint: &str, repository: &str, f: impl FnOnce(&mut Repository, &mut bool) -> T) -> T {
+        let name = format!("{endpoint}/{repository}");
+        // Named by a digest of the name, which may hold any character a path may not.
+        let file = format!("{}.json", digest::of_bytes(name.as_bytes()).trim_start_matches("sha256:"));
+        let mut repositories = self.repositories.borrow_mut();
+        let (memory, changed) = repositories.entry(file).or_insert_with_key(|file| {
+            let read = std::fs::read(self.dir.join(file)).ok();
+            let memory = read.and_then(|bytes| serde_json::from_slice::<Repository>(&bytes).ok());
+            (memory.filter(|m| m.name == name).unwrap_or(Repository { name, tags: BTreeMap::new() }), false)
+        });
+        f(memory, changed)
     }
-}
-
-fn key(endpoint: &str, repository: &str) -> String {
-    format!("{endpoint}/{repository}")
 }
 
 #[cfg(test)]
@@ -83,49 +117,81 @@ mod tests {
     use super::*;
     use crate::fs::scratch;
 
-    /// What the next listing finds, once `listed` is saved (written here as `save` would,
-    /// since native tests have no wasi:random for its temp name).
+    const MANIFEST: &[u8] = br#"{"schemaVersion":2,"config":{}}"#;
+
+    /// What the next listing finds once `listed` is saved (written here as `save` would,
+    /// since native tests have no wasi:random for its temp names).
     fn next(dir: &scratch::Dir, listed: &Listed) -> Listed {
-        std::fs::write(dir.0.join(FILE), listed.bytes().unwrap()).unwrap();
+        std::fs::create_dir_all(&listed.dir).unwrap();
+        for (file, (memory, _)) in listed.repositories.borrow().iter() {
+            std::fs::write(listed.dir.join(file), serde_json::to_vec(memory).unwrap()).unwrap();
+        }
         Listed::open(&Cache::open(&dir.0))
+    }
+
+    fn changed(listed: &Listed) -> bool {
+        listed.repositories.borrow().values().any(|(_, changed)| *changed)
     }
 
     #[test]
     fn what_is_found_is_remembered_by_the_next_listing() {
         let dir = scratch::Dir::new();
         let listed = Listed::open(&Cache::open(&dir.0));
+        let d = digest::of_bytes(MANIFEST);
         assert_eq!(listed.remembered("r.example", "charts/db", "1.0.0"), None);
-        listed.found("r.example", "charts/db", "1.0.0", "sha256:aa");
-        listed.found("r.example", "charts/db", "1.1.0", "sha256:bb");
-        listed.found("r.example", "charts/web", "1.0.0", "sha256:cc");
-        assert!(listed.changed.get());
+        listed.found("r.example", "charts/db", "1.0.0", &d, MANIFEST);
+        listed.found("r.example", "charts/web", "1.0.0", &d, MANIFEST);
+        assert!(changed(&listed));
         let next = next(&dir, &listed);
-        assert_eq!(next.remembered("r.example", "charts/db", "1.0.0").as_deref(), Some("sha256:aa"));
-        assert_eq!(next.remembered("r.example", "charts/web", "1.0.0").as_deref(), Some("sha256:cc"));
+        assert_eq!(next.remembered("r.example", "charts/db", "1.0.0"), Some((d.clone(), MANIFEST.to_vec())));
+        assert_eq!(next.remembered("r.example", "charts/web", "1.0.0"), Some((d.clone(), MANIFEST.to_vec())));
+        assert_eq!(next.remembered("r.example", "charts/db", "1.1.0"), None);
         assert_eq!(next.remembered("other.example", "charts/db", "1.0.0"), None);
-        next.found("r.example", "charts/db", "1.0.0", "sha256:aa");
-        assert!(!next.changed.get(), "nothing new to write");
+        next.found("r.example", "charts/db", "1.0.0", &d, MANIFEST);
+        assert!(!changed(&next), "nothing new to write");
     }
 
     #[test]
     fn tags_gone_from_the_list_are_forgotten() {
         let dir = scratch::Dir::new();
         let listed = Listed::open(&Cache::open(&dir.0));
-        listed.found("r", "db", "1.0.0", "sha256:aa");
-        listed.found("r", "db", "1.1.0", "sha256:bb");
+        let d = digest::of_bytes(MANIFEST);
+        listed.found("r", "db", "1.0.0", &d, MANIFEST);
+        listed.found("r", "db", "1.1.0", &d, MANIFEST);
         let listed = next(&dir, &listed);
         listed.keep_only("r", "db", &["1.1.0".to_string(), "2.0.0".to_string()]);
-        assert!(listed.changed.get());
+        assert!(changed(&listed));
         let next = next(&dir, &listed);
         assert_eq!(next.remembered("r", "db", "1.0.0"), None);
-        assert_eq!(next.remembered("r", "db", "1.1.0").as_deref(), Some("sha256:bb"));
+        assert!(next.remembered("r", "db", "1.1.0").is_some());
     }
 
     #[test]
-    fn a_damaged_file_remembers_nothing() {
+    fn bytes_that_are_not_what_their_digest_says_are_not_used_and_are_replaced() {
         let dir = scratch::Dir::new();
-        std::fs::write(dir.0.join(FILE), b"{\"r/db\": [").unwrap();
         let listed = Listed::open(&Cache::open(&dir.0));
+        let d = digest::of_bytes(MANIFEST);
+        listed.found("r", "db", "1.0.0", &d, b"damaged bytes");
+        let listed = next(&dir, &listed);
         assert_eq!(listed.remembered("r", "db", "1.0.0"), None);
+        listed.found("r", "db", "1.0.0", &d, MANIFEST);
+        assert!(changed(&listed));
+        assert_eq!(next(&dir, &listed).remembered("r", "db", "1.0.0"), Some((d, MANIFEST.to_vec())));
+    }
+
+    #[test]
+    fn a_damaged_or_misplaced_file_remembers_nothing() {
+        let dir = scratch::Dir::new();
+        let listed = Listed::open(&Cache::open(&dir.0));
+        listed.found("r", "db", "1.0.0", &digest::of_bytes(MANIFEST), MANIFEST);
+        let listed = next(&dir, &listed);
+        let files: Vec<_> = std::fs::read_dir(&listed.dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let [file] = &files[..] else { panic!("{files:?}") };
+        // Another repository's memory under this one's name.
+        let moved = std::fs::read_to_string(file).unwrap().replace("\"r/db\"", "\"r/web\"");
+        std::fs::write(file, moved).unwrap();
+        assert_eq!(Listed::open(&Cache::open(&dir.0)).remembered("r", "db", "1.0.0"), None);
+        std::fs::write(file, b"{\"name\": [").unwrap();
+        assert_eq!(Listed::open(&Cache::open(&dir.0)).remembered("r", "db", "1.0.0"), None);
     }
 }

@@ -24,8 +24,8 @@ pub struct Described {
     pub created: Option<String>,
 }
 
-/// What a listing keeps in the chart cache between runs: the manifests and configs it read
-/// (content-addressed), and which manifest each tag named.
+/// What a listing keeps in the chart cache between runs: the configs it read
+/// (content-addressed), and each tag's manifest.
 pub struct Kept<'a> {
     pub cache: &'a Cache,
     pub listed: &'a Listed,
@@ -73,10 +73,9 @@ pub async fn describe(
     Ok(Some(Described { digest: manifest_digest, meta, archive, created }))
 }
 
-/// A manifest's bytes and digest. With `kept`: a digest asked for that the cache holds is
-/// read from it; a tag that a HEAD finds still naming the manifest it named when last
-/// listed is read from the cache too (Docker Hub counts no HEAD against its pull limit);
-/// anything else is fetched, verified, and kept.
+/// A manifest's bytes and digest. With `kept`, a tag that a HEAD finds still naming the
+/// manifest it named when last listed is not read again (Docker Hub counts no HEAD against
+/// its pull limit); a tag read is remembered.
 async fn manifest(
     client: &Client,
     repo: &str,
@@ -85,22 +84,17 @@ async fn manifest(
     subject: &str,
     kept: Option<&Kept<'_>>,
 ) -> Result<(Vec<u8>, String)> {
+    let kept = kept.filter(|_| pinned.is_none());
     if let Some(kept) = kept
-        && let Some(digest) = pinned.map(str::to_string).or_else(|| kept.listed.remembered(client.endpoint(), repo, tag))
-        // A manifest the cache lost, or holds damaged, is fetched again.
-        && let Some(bytes) = kept.cache.manifest(&digest).ok().flatten()
-        && (pinned.is_some() || manifests::resolve(client, repo, tag).await.ok().flatten().as_ref() == Some(&digest))
+        && let Some((digest, bytes)) = kept.listed.remembered(client.endpoint(), repo, tag)
+        && manifests::resolve(client, repo, tag).await.ok().flatten().as_ref() == Some(&digest)
     {
         return Ok((bytes, digest));
     }
     let fetched = manifests::fetch(client, repo, tag, subject).await?;
     let digest = fetched.verified_digest(pinned, subject)?;
     if let Some(kept) = kept {
-        // A cache that cannot keep it costs only the next listing a request.
-        let _ = kept.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..]);
-        if pinned.is_none() {
-            kept.listed.found(client.endpoint(), repo, tag, &digest);
-        }
+        kept.listed.found(client.endpoint(), repo, tag, &digest, &fetched.bytes);
     }
     Ok((fetched.bytes, digest))
 }
