@@ -274,6 +274,8 @@ def test_a_second_search_asks_only_whether_each_tag_moved(helm_oci, tmp_path):
         assert sorted(manifest_requests(front)) == [("GET", "1.0.0"), ("HEAD", "1.0.0"), ("HEAD", "1.1.0"),
                                                     ("HEAD", "2.0.0")]
     reg.stop()
+    helm_oci.run("prune")
+    assert not memory_file.parent.exists(), "prune forgets what listings remembered"
 
 
 def test_version_bounds_are_inclusive(helm_oci, seeded):

@@ -42,6 +42,11 @@ pub struct Listed {
     repositories: RefCell<HashMap<String, (Repository, bool)>>,
 }
 
+/// Forgets every listing's memory (best effort).
+pub fn forget(cache: &Cache) {
+    let _ = std::fs::remove_dir_all(cache.root().join(DIR));
+}
+
 impl Listed {
     pub fn open(cache: &Cache) -> Listed {
         Listed { dir: cache.root().join(DIR), repositories: RefCell::default() }

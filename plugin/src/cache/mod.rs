@@ -102,6 +102,8 @@ impl Cache {
     /// Deletes every blob no entry uses (but recent ones) and leftovers of killed runs.
     pub fn prune(&self) -> Result<Collected> {
         let (_lock, index) = self.locked()?;
+        // What listings remember is only a hint, and grows with every repository listed.
+        listed::forget(self);
         gc::collect(self, &index, None)
     }
 
