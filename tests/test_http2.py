@@ -97,3 +97,19 @@ def test_a_large_upload_goes_over_http11_beside_the_shared_connection(helm_oci, 
                           *flags)
     assert opened(pulled) == ["HTTP/2"], pulled.stderr
     assert (tmp_path / "out" / "mychart-0.1.0.tgz").stat().st_size > 3 << 20
+
+
+def test_dependencies_from_many_repositories_of_an_http2_registry_share_one_connection(
+        helm_oci, serve, chart, tmp_path):
+    """Each dependency's repository is granted on its own, and each grant opens connections
+    ahead; once the registry is known to choose HTTP/2, all of them want the one."""
+    reg, flags = serve()
+    names = ("db", "web", "queue", "cache")
+    for name in names:
+        helm_oci.run("push", write_chart(tmp_path / name, name=name, version="1.0.0"), f"oci://{reg.host}/charts",
+                     *flags)
+    deps = [{"name": n, "version": "^1", "repository": f"oci://{reg.host}/charts"} for n in names]
+    app = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    p = helm_oci.run("dependency", "update", app, *flags)
+    assert opened(p) == ["HTTP/2"], p.stderr
+    assert sorted(f.name for f in (app / "charts").iterdir()) == [f"{n}-1.0.0.tgz" for n in sorted(names)]

@@ -7,6 +7,7 @@ import base64
 import itertools
 import json
 import os
+import socket
 import urllib.error
 
 import pytest
@@ -330,6 +331,18 @@ def test_https_proxy_tunnels_with_connect(helm_oci, named_registry, ca, chart, t
     assert digest_of(p) == digest
     assert proxy.seen and {(m, target) for m, target, _ in proxy.seen} == {("CONNECT", host)}
     assert all("Proxy-Authorization" not in h for _, _, h in proxy.seen)
+
+
+def test_a_proxy_that_never_answers_connect_fails_within_the_connect_timeout(helm_oci, tmp_path):
+    """A stuck tunnel is a proxy error after 30 s, as a stuck TCP connect is, not a wait
+    for the whole command's --timeout (5 minutes here)."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        line = helm_oci.fails("tags", "oci://registry.invalid/charts/mychart",
+                              env={"HTTPS_PROXY": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+    finally:
+        silent.close()
+    assert "the proxy did not answer CONNECT within 30s" in line, line
 
 
 def test_https_proxy_credentials_go_to_the_proxy(helm_oci, named_registry, ca, chart):

@@ -103,7 +103,8 @@ fn kept_form(request: &Url, challenge: &Challenge) -> Option<String> {
         return Some("Basic".to_string());
     }
     let realm = request.join(challenge.param("realm").filter(|_| challenge.is("bearer"))?)?;
-    if realm.https != request.https || !realm.is_on(&request.authority) {
+    // A path starting `//` would read back as another host's.
+    if realm.https != request.https || !realm.is_on(&request.authority) || realm.path.starts_with("//") {
         return None;
     }
     let mut kept = format!("Bearer realm=\"{}\"", quoted(&realm.path));
@@ -164,6 +165,8 @@ mod tests {
         assert_eq!(kept("https://reg/v2/", r#"Bearer realm="http://reg/token""#), None);
         assert_eq!(kept("https://reg/v2/", r#"Bearer service="reg""#), None);
         assert_eq!(kept("https://reg/v2/", "Negotiate abc"), None);
+        // On the registry, but a path that would read back as another host's.
+        assert_eq!(kept("https://reg/v2/", r#"Bearer realm="https://reg//evil.example/token""#), None);
     }
 
     #[test]

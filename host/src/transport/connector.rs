@@ -36,7 +36,8 @@ pub struct Target {
 impl Target {
     pub fn of(uri: &Uri) -> Option<Target> {
         let https = uri.scheme() == Some(&Scheme::HTTPS);
-        let host = uri.host()?.trim_matches(['[', ']']).to_string();
+        // Host names are case-insensitive: one pool slot, and one TLS name, whatever the case.
+        let host = uri.host()?.trim_matches(['[', ']']).to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         Some(Target { https, host, port, http1_only: false })
     }
@@ -177,7 +178,11 @@ impl Connector {
             return Ok(Opened { io: TokioIo::new(Box::new(tcp)), h2: false, tls_failure: TlsFailure::default() });
         }
         if let Some(p) = &proxy {
-            tunnel(&mut tcp, &target.authority(), p.authorization.as_deref()).await?;
+            let authority = target.authority();
+            let tunnelled = tunnel(&mut tcp, &authority, p.authorization.as_deref());
+            tokio::time::timeout(CONNECT_TIMEOUT, tunnelled).await.map_err(|_| {
+                Failure::Proxy(format!("did not answer CONNECT within {}s", CONNECT_TIMEOUT.as_secs()))
+            })??;
         }
         let name = ServerName::try_from(target.host.clone()).map_err(|_| Failure::BadTarget)?;
         let tls = self.tls().map_err(|e| Failure::Setup(format!("{e:#}")))?;
@@ -273,3 +278,16 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_named_in_lower_case_with_its_port() {
+        let target = |uri: &str| Target::of(&uri.parse().unwrap()).unwrap();
+        assert_eq!(target("https://Registry.Example/v2/"), target("https://registry.example:443/v2/"));
+        assert_eq!(target("http://[::1]:5000/v2/").authority(), "[::1]:5000");
+        assert!(!target("http://reg/v2/").https);
+    }
+}

@@ -9,10 +9,11 @@ use super::connector::{Connector, Failure, Opened, Target, TlsFailure};
 use crate::learnt;
 use hyper::body::Incoming;
 use hyper::client::conn::{TrySendError, http1, http2};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::WasiBody;
 
@@ -68,6 +69,11 @@ impl Connection {
 /// 400 MB/s at 20 ms of round trip.
 const STREAM_WINDOW: u32 = 8 << 20;
 
+/// A shared HTTP/2 connection quiet this long is pinged, and closed if no answer comes
+/// within `KEEP_ALIVE_TIMEOUT`.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Open connections per target, shared by every request of the command.
 #[derive(Clone)]
 pub struct Pool {
@@ -104,12 +110,19 @@ impl Pool {
         &self.shared.connector
     }
 
-    /// Starts opening `n` connections to `target`, for requests still to come: one, if the
-    /// registry chose HTTP/2 last time, as they will all share it.
+    /// Starts opening `n` connections to `target`, for requests still to come: if the
+    /// registry chose HTTP/2 last time, at most one, and none while one is open or opening,
+    /// as they will all share it.
     pub fn open_ahead(&self, target: &Target, n: usize) {
         let mut slots = self.shared.slots.lock().expect("pool lock");
         let slot = slots.entry(target.clone()).or_default();
-        let n = if slot.shares(target) { n.min(1) } else { n };
+        let n = if !slot.shares(target) {
+            n
+        } else if slot.opening > 0 || slot.shared.as_ref().is_some_and(Connection::is_ready) {
+            0
+        } else {
+            n.min(1)
+        };
         slot.opening += n;
         drop(slots);
         for _ in 0..n {
@@ -132,6 +145,8 @@ impl Pool {
                 }
             }
             let (tx, rx) = oneshot::channel();
+            // Requests that gave up waiting (timed out) need no connection.
+            slot.waiting.retain(|w| !w.is_closed());
             slot.waiting.push_back(tx);
             // A connection for each request waiting, unless they are to share the one opening.
             let open = slot.opening < slot.waiting.len() && !(slot.opening > 0 && slot.shares(target));
@@ -168,6 +183,13 @@ impl Pool {
                 // a large chart does not come at hyper's default 2 MiB a round trip.
                 let mut builder = http2::Builder::new(TokioExecutor::new());
                 builder.initial_stream_window_size(STREAM_WINDOW).initial_connection_window_size(2 * STREAM_WINDOW);
+                // Every request shares this one connection, so one that went dead without a
+                // word (a NAT or load balancer dropping it) must be found out and replaced,
+                // not waited on until each request's own timeout.
+                builder
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(KEEP_ALIVE_INTERVAL)
+                    .keep_alive_timeout(KEEP_ALIVE_TIMEOUT);
                 builder.handshake(io).await.map_err(handshake).map(|(sender, driver)| {
                     tokio::spawn(driver);
                     Connection { sender: Sender::H2(sender), tls_failure }
@@ -212,6 +234,7 @@ impl Pool {
             if slot.opening > 0 && slot.shares(target) {
                 return;
             }
+            slot.waiting.retain(|w| !w.is_closed());
             let missing = slot.waiting.len().saturating_sub(slot.opening);
             slot.opening += missing;
             missing
@@ -229,7 +252,11 @@ impl Pool {
         let mut slots = self.shared.slots.lock().expect("pool lock");
         let slot = slots.entry(target.clone()).or_default();
         if let Some(opened) = connection.as_ref().ok().and_then(Connection::share) {
-            let shared = slot.shared.get_or_insert(opened);
+            // One opened alongside stays shared only while it works.
+            if slot.shared.as_ref().is_none_or(|c| !c.is_ready()) {
+                slot.shared = Some(opened);
+            }
+            let shared = slot.shared.as_ref().expect("just set");
             for waiter in slot.waiting.drain(..) {
                 let _ = waiter.send(Ok(shared.share().expect("an HTTP/2 connection")));
             }

@@ -8,7 +8,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::{AlertDescription, CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -178,9 +178,22 @@ pub fn explain_error(host: &str, e: &rustls::Error) -> String {
         Tls::InvalidMessage(_) => {
             "handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)".to_string()
         }
-        Tls::AlertReceived(alert) => {
+        // The alerts a server sends when it wants a client certificate it did not get, or
+        // does not trust the one it got.
+        Tls::AlertReceived(
+            alert @ (AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::HandshakeFailure),
+        ) => {
             format!("refused by the server ({alert:?}; does it need a client certificate? use --cert-file and --key-file)")
         }
+        Tls::AlertReceived(AlertDescription::ProtocolVersion) => {
+            "refused by the server (ProtocolVersion): it speaks neither TLS 1.2 nor TLS 1.3".to_string()
+        }
+        Tls::AlertReceived(alert) => format!("refused by the server ({alert:?})"),
         other => other.to_string(),
     };
     format!("TLS: {why}")
@@ -223,5 +236,20 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_alerts_about_certificates_suggest_a_client_certificate() {
+        let said = |alert| explain_error("reg", &rustls::Error::AlertReceived(alert));
+        for alert in [AlertDescription::CertificateRequired, AlertDescription::BadCertificate] {
+            assert!(said(alert).contains("use --cert-file and --key-file"), "{}", said(alert));
+        }
+        assert_eq!(said(AlertDescription::UnrecognisedName), "TLS: refused by the server (UnrecognisedName)");
+        assert!(said(AlertDescription::ProtocolVersion).contains("neither TLS 1.2 nor TLS 1.3"));
     }
 }
