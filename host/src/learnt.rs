@@ -127,7 +127,9 @@ fn read(file: &Path) -> Endpoints {
 fn write(file: &Path, all: &Endpoints) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(".endpoints.{}.tmp", std::process::id()));
+    // Not the process id alone: containers sharing a cache repeat process ids.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let temp = dir.join(format!(".endpoints.{}-{nanos}.tmp", std::process::id()));
     let written = fs::write(&temp, serde_json::to_vec_pretty(all)?).and_then(|()| fs::rename(&temp, file));
     if written.is_err() {
         let _ = fs::remove_file(&temp);

@@ -8,14 +8,17 @@ use http::Uri;
 use http::uri::Scheme;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::task::JoinSet;
 use wasmtime_wasi_http::Error as HttpError;
 
 /// Connecting (and the TLS handshake) must be quick; a registry that takes longer is down.
@@ -197,23 +200,66 @@ impl Connector {
     }
 }
 
-/// Resolves and connects, trying each address in turn.
+/// How long an address has to connect before the next one is tried beside it: Go's
+/// fallback delay, RFC 8305's connection attempt delay.
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(300);
+
+/// Resolves and connects to the first address that answers.
 async fn open(dial: &str) -> Result<TcpStream, Failure> {
     let addresses: Vec<_> = tokio::net::lookup_host(dial).await.map_err(|_| Failure::NotFound)?.collect();
+    let tcp = first_to_answer(interleaved(addresses)).await?;
+    // Requests are small writes answered at once; Nagle's algorithm would hold each TLS
+    // record back for the peer's delayed ACK (~40 ms a request).
+    tcp.set_nodelay(true).map_err(|_| Failure::Unreachable)?;
+    Ok(tcp)
+}
+
+/// Tries `addresses` in turn, each one that has not connected within `NEXT_ADDRESS_AFTER`
+/// (or has failed) still trying while the next starts, as Go and RFC 8305's "happy
+/// eyeballs" do: an address that swallows packets (a broken IPv6 route, say) then costs
+/// that delay, not the whole connect timeout.
+async fn first_to_answer(addresses: Vec<SocketAddr>) -> Result<TcpStream, Failure> {
+    let mut waiting = addresses.into_iter();
+    let mut attempts = JoinSet::new();
     let mut last = Failure::NotFound;
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(tcp) => {
-                // Requests are small writes answered at once; Nagle's algorithm would hold each
-                // TLS record back for the peer's delayed ACK (~40 ms a request).
-                tcp.set_nodelay(true).map_err(|_| Failure::Unreachable)?;
-                return Ok(tcp);
+    loop {
+        if let Some(address) = waiting.next() {
+            attempts.spawn(TcpStream::connect(address));
+        }
+        if attempts.is_empty() {
+            return Err(last);
+        }
+        let next_turn = tokio::time::sleep(NEXT_ADDRESS_AFTER);
+        tokio::pin!(next_turn);
+        // Until one connects, all under way fail, or the next address's turn comes.
+        loop {
+            tokio::select! {
+                done = attempts.join_next() => match done {
+                    Some(Ok(Ok(tcp))) => return Ok(tcp),
+                    Some(Ok(Err(e))) if e.kind() == io::ErrorKind::ConnectionRefused => last = Failure::Refused,
+                    Some(Ok(Err(_))) => last = Failure::Unreachable,
+                    Some(Err(_)) => {}
+                    None => break,
+                },
+                () = &mut next_turn, if waiting.len() > 0 => break,
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => last = Failure::Refused,
-            Err(_) => last = Failure::Unreachable,
         }
     }
-    Err(last)
+}
+
+/// Addresses with their families taken in turn, the resolver's first family first, each in
+/// the resolver's order (RFC 8305 §4): a host with several IPv6 addresses that do not work
+/// gets to its IPv4 ones after one delay, not after one per IPv6 address.
+fn interleaved(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(first) = addresses.first().map(SocketAddr::is_ipv6) else { return addresses };
+    let (mut same, mut other): (VecDeque<_>, VecDeque<_>) = addresses.into_iter().partition(|a| a.is_ipv6() == first);
+    let mut out = Vec::with_capacity(same.len() + other.len());
+    while let Some(a) = same.pop_front() {
+        out.push(a);
+        out.extend(other.pop_front());
+    }
+    out.extend(other);
+    out
 }
 
 /// Opens a tunnel through an HTTP proxy with `CONNECT`.
@@ -282,6 +328,46 @@ impl std::error::Error for Failure {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_families_take_turns_from_the_resolvers_first() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let (v6a, v6b, v6c, v4a, v4b) = (a("[::1]:1"), a("[::2]:1"), a("[::3]:1"), a("127.0.0.1:1"), a("127.0.0.2:1"));
+        assert_eq!(interleaved(vec![v6a, v6b, v6c, v4a, v4b]), vec![v6a, v4a, v6b, v4b, v6c]);
+        assert_eq!(interleaved(vec![v4a, v6a, v6b]), vec![v4a, v6a, v6b]);
+        assert_eq!(interleaved(vec![v4b, v4a]), vec![v4b, v4a]);
+        assert_eq!(interleaved(vec![]), vec![]);
+    }
+
+    /// An address whose listener's queue is full swallows SYNs, as a broken route does.
+    async fn swallowing() -> (tokio::net::TcpListener, SocketAddr, Vec<TcpStream>) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        while let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(address)).await {
+            queued.push(tcp);
+            assert!(queued.len() < 64, "the listener's queue never filled");
+        }
+        (listener, address, queued)
+    }
+
+    #[tokio::test]
+    async fn an_address_that_swallows_packets_gives_way_to_the_next() {
+        let (_full, swallows, _queued) = swallowing().await;
+        let answers = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = answers.local_addr().unwrap();
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, first_to_answer(vec![swallows, good])).await;
+        assert_eq!(tcp.expect("connected before the timeout").unwrap().peer_addr().unwrap(), good);
+    }
+
+    #[tokio::test]
+    async fn when_every_address_fails_the_last_failure_is_said() {
+        let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert!(matches!(first_to_answer(vec![refusing]).await, Err(Failure::Refused)));
+        assert!(matches!(first_to_answer(vec![]).await, Err(Failure::NotFound)));
+    }
 
     #[test]
     fn a_target_is_named_in_lower_case_with_its_port() {

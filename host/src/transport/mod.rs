@@ -77,8 +77,9 @@ impl Transport {
             }
         }
         let exchange = async {
+            let mut unsent_tries = 0;
             loop {
-                let (mut connection, reused) = self.pool.take(&target).await.map_err(|f| f.code())?;
+                let mut connection = self.pool.take(&target).await.map_err(|f| f.code())?;
                 // HTTP/1.1 to the registry itself takes the path alone; HTTP/2 and a proxy, all of it.
                 *request.uri_mut() = if proxied || connection.is_h2() { absolute.clone() } else { origin.clone() };
                 let tls_failure = connection.tls_failure().clone();
@@ -88,9 +89,12 @@ impl Transport {
                         return Ok((response, tls_failure));
                     }
                     Err(mut e) => match e.take_message() {
-                        // A kept-alive connection the server had closed: the request never
-                        // left, so it goes on another.
-                        Some(unsent) if reused => request = unsent,
+                        // A connection that closed before the request left it (a kept-alive one
+                        // the server had closed, say): whatever its method, it goes on another.
+                        Some(unsent) if unsent_tries < UNSENT_TRIES => {
+                            unsent_tries += 1;
+                            request = unsent;
+                        }
                         _ => return Err(failure(&target.host, &e.into_error(), &tls_failure)),
                     },
                 }
@@ -106,6 +110,9 @@ impl Transport {
         Ok((response, Box::new(async { Ok(()) })))
     }
 }
+
+/// How many connections a request that never left one is tried on after the first.
+const UNSENT_TRIES: usize = 3;
 
 /// A request body larger than this goes over HTTP/1.1 (see `Target::http1_only`): the
 /// window distribution gives an HTTP/2 upload.

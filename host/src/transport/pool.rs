@@ -130,18 +130,18 @@ impl Pool {
         }
     }
 
-    /// A connection ready for a request, and whether it served one before.
-    pub async fn take(&self, target: &Target) -> Result<(Connection, bool), Failure> {
+    /// A connection ready for a request.
+    pub async fn take(&self, target: &Target) -> Result<Connection, Failure> {
         let answer = {
             let mut slots = self.shared.slots.lock().expect("pool lock");
             let slot = slots.entry(target.clone()).or_default();
             match slot.shared.as_ref().filter(|c| c.is_ready()).and_then(Connection::share) {
-                Some(shared) => return Ok((shared, true)),
+                Some(shared) => return Ok(shared),
                 None => slot.shared = None,
             }
             while let Some(connection) = slot.idle.pop() {
                 if connection.is_ready() {
-                    return Ok((connection, true));
+                    return Ok(connection);
                 }
             }
             let (tx, rx) = oneshot::channel();
@@ -159,8 +159,7 @@ impl Pool {
             }
             rx
         };
-        let connection = answer.await.map_err(|_| Failure::Setup("the connection pool shut down".into()))??;
-        Ok((connection, false))
+        answer.await.map_err(|_| Failure::Setup("the connection pool shut down".into()))?
     }
 
     /// Hands a connection back once it can take the next request (its response read). A
