@@ -21,14 +21,14 @@ use std::path::PathBuf;
 const DIR: &str = "listed";
 
 /// A repository's memory: each tag's manifest.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Repository {
     /// The registry endpoint and repository path, as a check on the file's name.
     name: String,
     tags: BTreeMap<String, Manifest>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Manifest {
     digest: String,
     /// The manifest's exact bytes (JSON, so UTF-8).
