@@ -118,6 +118,7 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
 /// lock alone names is left to the component, which first checks the lock is in sync.
 fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Result<Vec<PathBuf>> {
     let locked = if verb == Verb::Build { declared.locked.as_slice() } else { &[] };
+    let (chart_real, cache_real) = (fs::canonicalize(chart).ok(), fs::canonicalize(cache).ok());
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (dependency, is_declared) in
         declared.dependencies.iter().map(|d| (d, true)).chain(locked.iter().map(|d| (d, false)))
@@ -129,8 +130,8 @@ fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Re
             _ if !is_declared => continue,
             _ => bail!("directory {} not found", dir.display()),
         };
-        for (holds, what) in [(chart, "the chart"), (cache, "the chart cache")] {
-            if fs::canonicalize(holds).is_ok_and(|held| held.starts_with(&real)) {
+        for (held, what) in [(&chart_real, "the chart"), (&cache_real, "the chart cache")] {
+            if held.as_ref().is_some_and(|held| held.starts_with(&real)) {
                 bail!(
                     "dependency {:?}: repository {:?} names {}, which holds {what}",
                     dependency.name,
@@ -146,7 +147,7 @@ fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Re
             bail!("{}: Chart.yaml file is missing", dir.display());
         }
         // Inside the chart, it is readable already.
-        let inside = dir.starts_with(chart) && fs::canonicalize(chart).is_ok_and(|c| real.starts_with(c));
+        let inside = dir.starts_with(chart) && chart_real.as_ref().is_some_and(|c| real.starts_with(c));
         if !inside && !dirs.contains(&dir) {
             dirs.push(dir);
         }

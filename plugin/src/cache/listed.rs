@@ -38,7 +38,7 @@ struct Manifest {
 /// The memory of one listing: repositories read as it needs them, written back by `save`.
 pub struct Listed {
     dir: PathBuf,
-    /// Each repository read, and whether this listing changed it.
+    /// Each repository read, by name, and whether this listing changed it.
     repositories: RefCell<HashMap<String, (Repository, bool)>>,
 }
 
@@ -86,17 +86,14 @@ impl Listed {
     /// the next listing reads, not this one a failure.
     pub fn save(&self) {
         let repositories = self.repositories.borrow();
-        let changed: Vec<(&String, &Repository)> = repositories
-            .iter()
-            .filter(|(_, (_, changed))| *changed)
-            .map(|(file, (memory, _))| (file, memory))
-            .collect();
+        let changed: Vec<&Repository> =
+            repositories.values().filter(|(_, changed)| *changed).map(|(memory, _)| memory).collect();
         if changed.is_empty() || granted::create_dir_all(&self.dir).is_err() {
             return;
         }
-        for (file, memory) in changed {
+        for memory in changed {
             if let Ok(bytes) = serde_json::to_vec(memory) {
-                let _ = temp::write_atomically(&self.dir, &self.dir.join(file), &bytes);
+                let _ = temp::write_atomically(&self.dir, &self.file(&memory.name), &bytes);
             }
         }
     }
@@ -104,16 +101,20 @@ impl Listed {
     /// Runs `f` on a repository's memory (read from its file the first time), with the flag
     /// that says it changed.
     fn with<T>(&self, endpoint: &str, repository: &str, f: impl FnOnce(&mut Repository, &mut bool) -> T) -> T {
-        let name = format!("{endpoint}/{repository}");
-        // Named by a digest of the name, which may hold any character a path may not.
-        let file = format!("{}.json", digest::of_bytes(name.as_bytes()).trim_start_matches("sha256:"));
         let mut repositories = self.repositories.borrow_mut();
-        let (memory, changed) = repositories.entry(file).or_insert_with_key(|file| {
-            let read = std::fs::read(self.dir.join(file)).ok();
+        let (memory, changed) = repositories.entry(format!("{endpoint}/{repository}")).or_insert_with_key(|name| {
+            let read = std::fs::read(self.file(name)).ok();
             let memory = read.and_then(|bytes| serde_json::from_slice::<Repository>(&bytes).ok());
-            (memory.filter(|m| m.name == name).unwrap_or(Repository { name, tags: BTreeMap::new() }), false)
+            let empty = || Repository { name: name.clone(), tags: BTreeMap::new() };
+            (memory.filter(|m| m.name == *name).unwrap_or_else(empty), false)
         });
         f(memory, changed)
+    }
+
+    /// A repository's file, named by a digest of its name, which may hold any character a
+    /// path may not.
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", digest::of_bytes(name.as_bytes()).trim_start_matches("sha256:")))
     }
 }
 
@@ -128,8 +129,8 @@ mod tests {
     /// since native tests have no wasi:random for its temp names).
     fn next(dir: &scratch::Dir, listed: &Listed) -> Listed {
         std::fs::create_dir_all(&listed.dir).unwrap();
-        for (file, (memory, _)) in listed.repositories.borrow().iter() {
-            std::fs::write(listed.dir.join(file), serde_json::to_vec(memory).unwrap()).unwrap();
+        for (name, (memory, _)) in listed.repositories.borrow().iter() {
+            std::fs::write(listed.file(name), serde_json::to_vec(memory).unwrap()).unwrap();
         }
         Listed::open(&Cache::open(&dir.0))
     }

@@ -323,7 +323,7 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
 /// archive is named for the chart, whatever the dependency calls it, and the directory's own
 /// dependencies are not checked.
 fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits, epoch: Option<i64>) -> Result<Metadata> {
-    local_version(dir)?;
+    present(dir)?;
     let Packaged { chart, archive, .. } = package::directory(dir, limits, epoch)?;
     if !admits(d, &chart.meta.version)? {
         return Err(Error::invalid_chart("", format!("can't get a valid version for dependency {}", d.name)));
@@ -336,10 +336,8 @@ fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits, epoch: Opti
 /// The version in a `file://` dependency's Chart.yaml, failing as Helm's resolver does for a
 /// directory that is not there.
 fn local_version(dir: &Path) -> Result<String> {
+    present(dir)?;
     let subject = dir.display().to_string();
-    if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::not_found("", format!("directory {subject} not found")));
-    }
     let chart_yaml = match std::fs::read(dir.join("Chart.yaml")) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -348,6 +346,14 @@ fn local_version(dir: &Path) -> Result<String> {
         Err(e) => return Err(Error::io(&dir.join("Chart.yaml"), e)),
     };
     Ok(Metadata::from_yaml(&chart_yaml, None, &subject)?.version)
+}
+
+/// A `file://` dependency's directory must be there, as Helm's resolver says.
+fn present(dir: &Path) -> Result<()> {
+    if std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    Err(Error::not_found("", format!("directory {} not found", dir.display())))
 }
 
 /// A chart vendored as `charts/NAME` must be there, and its version must satisfy the
