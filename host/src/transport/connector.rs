@@ -206,12 +206,23 @@ const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(300);
 
 /// Resolves and connects to the first address that answers.
 async fn open(dial: &str) -> Result<TcpStream, Failure> {
-    let addresses: Vec<_> = tokio::net::lookup_host(dial).await.map_err(|_| Failure::NotFound)?.collect();
+    let resolved = tokio::net::lookup_host(dial).await;
+    let addresses: Vec<_> =
+        resolved.map_err(|e| if resolver_busy(&e) { Failure::ResolverBusy } else { Failure::NotFound })?.collect();
     let tcp = first_to_answer(interleaved(addresses)).await?;
     // Requests are small writes answered at once; Nagle's algorithm would hold each TLS
     // record back for the peer's delayed ACK (~40 ms a request).
     tcp.set_nodelay(true).map_err(|_| Failure::Unreachable)?;
     Ok(tcp)
+}
+
+/// Whether a failed lookup is the resolver's "try again" (EAI_AGAIN: no answer from the DNS
+/// server for now, common on a busy CI runner), not an unknown host. The standard library
+/// keeps the code to itself and says it only as the C library's text for it.
+fn resolver_busy(e: &io::Error) -> bool {
+    // SAFETY: gai_strerror returns a static, NUL-terminated string for any code.
+    let again = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(libc::EAI_AGAIN)) };
+    again.to_str().is_ok_and(|again| e.to_string().ends_with(again))
 }
 
 /// Tries `addresses` in turn, each one that has not connected within `NEXT_ADDRESS_AFTER`
@@ -292,6 +303,8 @@ async fn tunnel(tcp: &mut TcpStream, target: &str, authorization: Option<&str>) 
 pub enum Failure {
     BadTarget,
     NotFound,
+    /// The resolver had no answer for now (worth a retry).
+    ResolverBusy,
     Refused,
     TimedOut,
     Unreachable,
@@ -306,6 +319,7 @@ impl Failure {
         match self {
             Failure::BadTarget => HttpError::HttpRequestUriInvalid,
             Failure::NotFound => HttpError::DnsError { rcode: Some("host not found".into()), info_code: None },
+            Failure::ResolverBusy => HttpError::DnsTimeout,
             Failure::Refused => HttpError::ConnectionRefused,
             Failure::TimedOut => HttpError::ConnectionTimeout,
             Failure::Unreachable => HttpError::DestinationUnavailable,
@@ -367,6 +381,19 @@ mod tests {
         let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         assert!(matches!(first_to_answer(vec![refusing]).await, Err(Failure::Refused)));
         assert!(matches!(first_to_answer(vec![]).await, Err(Failure::NotFound)));
+    }
+
+    #[test]
+    fn only_the_resolvers_try_again_is_taken_for_a_busy_resolver() {
+        // As the standard library says a failed getaddrinfo.
+        let said = |code| {
+            let text = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(code)) }.to_str().unwrap();
+            io::Error::other(format!("failed to lookup address information: {text}"))
+        };
+        assert!(resolver_busy(&said(libc::EAI_AGAIN)));
+        assert!(!resolver_busy(&said(libc::EAI_NONAME)));
+        assert!(!resolver_busy(&said(libc::EAI_FAIL)));
+        assert!(!resolver_busy(&io::Error::from(io::ErrorKind::InvalidInput)));
     }
 
     #[test]

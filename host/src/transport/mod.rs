@@ -4,12 +4,14 @@
 //! TLS is `tls`'s; proxy rules are `proxy`'s.
 
 mod connector;
+mod deadline;
 mod pool;
 mod proxy;
 pub mod tls;
 
 use bytes::Bytes;
 use connector::{Connector, Target, TlsFailure};
+use deadline::Progress;
 use http_body_util::BodyExt;
 use pool::Pool;
 use std::pin::Pin;
@@ -50,11 +52,15 @@ impl Transport {
     /// streams afterwards, and the connection goes back to the pool when it is read.
     pub async fn send(
         &self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+        let start = tokio::time::Instant::now();
+        let progress = Progress::default();
+        let length = content_length(&request);
+        let mut request = request.map(|body| progress.watch(body, length));
         let mut target = Target::of(request.uri()).ok_or(HttpError::HttpRequestUriInvalid)?;
-        target.http1_only = target.https && content_length(&request) > LARGE_UPLOAD;
+        target.http1_only = target.https && length > LARGE_UPLOAD;
         let timeout = |pick: fn(&RequestOptions) -> Option<Duration>| {
             options.as_ref().and_then(pick).unwrap_or(Duration::from_secs(600))
         };
@@ -100,8 +106,10 @@ impl Transport {
                 }
             }
         };
-        let (response, tls_failure) =
-            tokio::time::timeout(first_byte, exchange).await.map_err(|_| HttpError::ConnectionReadTimeout)??;
+        let (response, tls_failure) = tokio::select! {
+            exchanged = exchange => exchanged?,
+            failure = progress.expired(start, first_byte, between_bytes) => return Err(failure),
+        };
         let response = response.map(|body| {
             let (host, deadline) = (target.host.clone(), Box::pin(tokio::time::sleep(between_bytes)));
             Timed { body, host, tls_failure, between_bytes, deadline }.boxed_unsync()
@@ -189,5 +197,118 @@ impl http_body::Body for Timed {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A request body that yields `parts` parts of 1 KiB, one per `every`, then, if
+    /// `stall`, never ends.
+    struct Drip {
+        parts: usize,
+        every: Duration,
+        stall: bool,
+        next: Pin<Box<tokio::time::Sleep>>,
+    }
+
+    impl http_body::Body for Drip {
+        type Data = Bytes;
+        type Error = HttpError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut TaskContext<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+            if self.parts == 0 {
+                return if self.stall { Poll::Pending } else { Poll::Ready(None) };
+            }
+            std::task::ready!(self.next.as_mut().poll(cx));
+            let every = self.every;
+            self.next.as_mut().reset(tokio::time::Instant::now() + every);
+            self.parts -= 1;
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'x'; 1024])))))
+        }
+    }
+
+    /// A server that reads one request whole, then answers 200 unless `answer` is false.
+    async fn server(answer: bool) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut read = Vec::new();
+            let mut buf = [0; 4096];
+            loop {
+                let n = tcp.read(&mut buf).await.unwrap();
+                read.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&read).to_lowercase();
+                let Some(end) = text.find("\r\n\r\n") else { continue };
+                let length: usize =
+                    text.split("content-length: ").nth(1).unwrap().split("\r\n").next().unwrap().parse().unwrap();
+                if read.len() >= end + 4 + length {
+                    break;
+                }
+                assert!(n > 0, "the client hung up mid-request");
+            }
+            if answer {
+                tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+            }
+            // Held open until the client is done.
+            let _ = tcp.read(&mut buf).await;
+        });
+        addr
+    }
+
+    async fn put(
+        addr: std::net::SocketAddr,
+        body: Drip,
+        first_byte_ms: u64,
+        between_bytes_ms: u64,
+    ) -> Result<u16, HttpError> {
+        // A body that stalls says it has a part more than it sends.
+        let length = (body.parts + usize::from(body.stall)) * 1024;
+        let request = http::Request::put(format!("http://{addr}/upload"))
+            .header(http::header::CONTENT_LENGTH, length)
+            .body(body.boxed_unsync())
+            .unwrap();
+        let options = RequestOptions {
+            connect_timeout: None,
+            first_byte_timeout: Some(Duration::from_millis(first_byte_ms)),
+            between_bytes_timeout: Some(Duration::from_millis(between_bytes_ms)),
+        };
+        let transport = Transport::new(&TlsFlags::default(), false);
+        let (response, _) = transport.send(request, Some(options)).await?;
+        Ok(response.status().as_u16())
+    }
+
+    fn drip(parts: usize, every_ms: u64, stall: bool) -> Drip {
+        let every = Duration::from_millis(every_ms);
+        Drip { parts, every, stall, next: Box::pin(tokio::time::sleep(every)) }
+    }
+
+    #[tokio::test]
+    async fn an_upload_longer_than_the_first_byte_timeout_is_not_cut_short() {
+        let addr = server(true).await;
+        // 8 parts 100 ms apart: 800 ms to send, against 300 ms for the answer.
+        assert_eq!(put(addr, drip(8, 100, false), 300, 400).await.unwrap(), 200);
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_stalls_fails_after_the_between_bytes_timeout() {
+        let addr = server(true).await;
+        let started = std::time::Instant::now();
+        let failure = put(addr, drip(2, 50, true), 10_000, 300).await.unwrap_err();
+        assert!(matches!(failure, HttpError::ConnectionWriteTimeout), "{failure:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "the stall went unnoticed for {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_takes_the_body_but_never_answers_times_out() {
+        let addr = server(false).await;
+        let failure = put(addr, drip(2, 50, false), 300, 10_000).await.unwrap_err();
+        assert!(matches!(failure, HttpError::ConnectionReadTimeout), "{failure:?}");
     }
 }

@@ -193,7 +193,9 @@ pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Bod
     request.set_path_with_query(Some(&url.path)).map_err(|_| unusable("path"))?;
 
     let options = RequestOptions::new();
-    // Connecting must be quick; a registry computing a large digest may take a while to answer.
+    // Connecting must be quick; a registry computing a large digest may take a while to
+    // answer (counted from the last byte of the request's body); a body, going out or coming
+    // back, must keep moving.
     options.set_connect_timeout(Some(30 * SECOND)).ok();
     options.set_first_byte_timeout(Some(300 * SECOND)).ok();
     options.set_between_bytes_timeout(Some(120 * SECOND)).ok();
@@ -346,6 +348,7 @@ fn describe(code: &ErrorCode) -> (bool, String) {
     let transient = matches!(
         code,
         ErrorCode::ConnectionRefused
+            | ErrorCode::DnsTimeout
             | ErrorCode::ConnectionTerminated
             | ErrorCode::ConnectionTimeout
             | ErrorCode::ConnectionReadTimeout
@@ -360,10 +363,12 @@ fn describe(code: &ErrorCode) -> (bool, String) {
         ErrorCode::ConnectionRefused => "connection refused".to_string(),
         ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => "host not found".to_string(),
         ErrorCode::DestinationUnavailable => "host unreachable".to_string(),
-        ErrorCode::DnsTimeout | ErrorCode::ConnectionTimeout => "connection timed out".to_string(),
+        ErrorCode::DnsTimeout => "the DNS resolver did not answer (temporary failure in name resolution)".to_string(),
+        ErrorCode::ConnectionTimeout => "connection timed out".to_string(),
         ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
             "timed out waiting for the registry".to_string()
         }
+        ErrorCode::ConnectionWriteTimeout => "the upload stalled: the registry stopped taking data".to_string(),
         ErrorCode::ConnectionTerminated | ErrorCode::HttpResponseIncomplete => {
             "connection closed unexpectedly".to_string()
         }
@@ -380,4 +385,27 @@ fn describe(code: &ErrorCode) -> (bool, String) {
         other => format!("{other:?}"),
     };
     (transient, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasip2::http::types::DnsErrorPayload;
+
+    #[test]
+    fn a_busy_resolver_is_worth_a_retry_and_an_unknown_host_is_not() {
+        let (transient, why) = describe(&ErrorCode::DnsTimeout);
+        assert!(transient);
+        assert!(why.contains("name resolution"), "{why}");
+        let (transient, why) = describe(&ErrorCode::DnsError(DnsErrorPayload { rcode: None, info_code: None }));
+        assert!(!transient);
+        assert_eq!(why, "host not found");
+    }
+
+    #[test]
+    fn a_stalled_upload_is_said_as_such_and_retried() {
+        let (transient, why) = describe(&ErrorCode::ConnectionWriteTimeout);
+        assert!(transient);
+        assert!(why.contains("upload stalled"), "{why}");
+    }
 }
