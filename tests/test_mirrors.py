@@ -319,3 +319,15 @@ def test_a_tls_mirror_of_a_plain_registry_is_trusted_through_ca_file(helm_oci, o
         assert "/v2/charts/alpha/manifests/1.0.0" in origin_paths(origin)
     finally:
         secure.stop()
+
+
+def test_an_unreadable_ca_file_is_refused_before_any_request_when_only_a_mirror_uses_tls(helm_oci, origin, tmp_path):
+    """The registry over plain HTTP comes first; the TLS flags still matter to its HTTPS
+    mirror, so they are checked before anything is asked, not found wrong by the mirror's
+    first connection (which would pass the mirror over and quietly read the registry)."""
+    configure(helm_oci, origin.host, (f"127.0.0.1:{free_port()}", False))
+    missing = tmp_path / "missing-ca.pem"
+    line = helm_oci.fails("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path, "--plain-http",
+                          "--ca-file", missing)
+    assert line.startswith("Error: reading --ca-file") and str(missing) in line
+    assert origin_paths(origin) == [] and list(tmp_path.glob("*.tgz")) == []

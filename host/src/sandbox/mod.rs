@@ -187,18 +187,12 @@ impl Session {
     /// transport set up with the command's TLS flags, and starts opening connections to it.
     pub fn allow_registry(&mut self, endpoint: &str, reach: &Reach) -> Result<()> {
         let net = &mut self.store.data_mut().net;
-        let transport = match &net.transport {
-            Some(transport) => transport.clone(),
-            None => {
-                let transport = Arc::new(Transport::new(&reach.tls, reach.debug));
-                // An HTTPS command finds out about unusable TLS flags before it starts.
-                if !reach.plain_http {
-                    transport.check_tls()?;
-                }
-                net.transport = Some(transport.clone());
-                transport
-            }
-        };
+        let transport = net.transport.get_or_insert_with(|| Arc::new(Transport::new(&reach.tls, reach.debug))).clone();
+        // A command finds out about unusable TLS flags before it starts, whichever of its
+        // registries is the first over HTTPS.
+        if !reach.plain_http {
+            transport.check_tls()?;
+        }
         net.access.lock().expect("access lock").allow_registry(endpoint, reach.plain_http);
         transport.open_ahead(endpoint, !reach.plain_http, reach.ahead);
         Ok(())
