@@ -5,12 +5,14 @@ cache it reads by tag: its pull always goes to the registry). Not a test.
 
   * a warm pull of a digest-pinned reference (no request at all);
   * a warm pull by tag (one HEAD), on loopback and through a relay adding 20 ms;
+  * a pull of a chart the cache lacks, into a cache of a few blobs and of 20,000;
   * `list` of a cache holding 1,000 charts.
 
-Usage: python3 bench/cache.py [--runs N] [--charts N]   (after host/build.sh and tests/setup.sh)
+Usage: python3 bench/cache.py [--runs N] [--charts N] [--blobs N]   (after host/build.sh and tests/setup.sh)
 """
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +32,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--charts", type=int, default=1000)
+    ap.add_argument("--blobs", type=int, default=20000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -60,6 +63,25 @@ def main():
                            check=True, capture_output=True)
             rows.append(("warm pull by tag, 20 ms away (one HEAD)", None, pull(far),
                          helm_time_ms("show", [far], args.runs, True)))
+
+            # A pull of a chart the cache lacks writes its blobs; how long that takes should not
+            # grow with the blobs the cache holds (an index of a large namespace keeps thousands).
+            blob_dir = work / "cache" / "oci" / "blobs" / "sha256"
+            manifest = json.loads((blob_dir / digest.split(":")[1]).read_bytes())
+            own = [digest, manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+
+            def uncached_pull():
+                def forget():
+                    shutil.rmtree(out, ignore_errors=True)
+                    for d in own:
+                        (blob_dir / d.split(":")[1]).unlink(missing_ok=True)
+                return median_ms([str(BIN), "pull", tag_ref, "-d", str(out), "--plain-http"], args.runs, env,
+                                 before=forget)
+            few = len(list(blob_dir.iterdir()))
+            rows.append((f"pull, chart not cached, cache of {few} blobs", None, uncached_pull(), helm))
+            for _ in range(args.blobs):
+                (blob_dir / os.urandom(32).hex()).write_bytes(b"another chart's blob")
+            rows.append((f"pull, chart not cached, cache of {args.blobs:,} blobs", None, uncached_pull(), helm))
 
             for i in range(args.charts):
                 subprocess.run([str(BIN), "save", chart, f"localhost:5000/many/mychart:0.1.{i}"], env=env,

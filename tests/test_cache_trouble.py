@@ -472,7 +472,7 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
             done = subprocess.run(["mount", "-o", "remount,ro", str(cache_home)], capture_output=True)
             assert done.returncode == 0, done.stderr
         else:
-            for d in (oci(cache_home), oci(cache_home) / "blobs" / "sha256", cache_home):
+            for d in (oci(cache_home), oci(cache_home) / "blobs" / "sha256", oci(cache_home) / "incoming", cache_home):
                 d.chmod(0o555)
         other = write_chart(tmp_path / "other", name="other")
         helm_oci.run("push", other, f"oci://{registry.host}/charts", PLAIN,
@@ -493,7 +493,7 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
         if as_root:
             subprocess.run(["umount", str(cache_home)], check=False)
         else:
-            for d in (cache_home, oci(cache_home), oci(cache_home) / "blobs" / "sha256"):
+            for d in (cache_home, oci(cache_home), oci(cache_home) / "blobs" / "sha256", oci(cache_home) / "incoming"):
                 d.chmod(0o755)
 
 

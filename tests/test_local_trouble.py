@@ -38,9 +38,9 @@ def start_pull(helm_oci, front, out):
                             env=helm_oci.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def cache_blobs(helm_oci):
-    """Where the chart cache writes its blobs (and their temp files)."""
-    return Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
+def cache_incoming(helm_oci):
+    """Where the chart cache writes its blobs' temp files (not among its blobs)."""
+    return Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "incoming"
 
 
 def wait_for_temp(out, deadline=20):
@@ -57,18 +57,18 @@ def test_an_interrupted_pull_leaves_nothing(helm_oci, slow_front, tmp_path, sig,
     out = tmp_path / "out"
     p = start_pull(helm_oci, slow_front, out)
     # The chart layer is downloaded into the cache, then copied out.
-    blobs = cache_blobs(helm_oci)
-    wait_for_temp(blobs)
+    incoming = cache_incoming(helm_oci)
+    wait_for_temp(incoming)
     p.send_signal(sig)
     _, stderr = p.communicate(timeout=30)
     assert p.returncode == code
     assert stderr.strip() == f"Error: interrupted by {sig.name}"
     assert files_left(out) == []
-    assert not [n for n in files_left(blobs) if n.startswith(".helm-oci-")]
+    assert not [n for n in files_left(incoming) if n.startswith(".helm-oci-")]
 
 
 def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, registry, tmp_path):
-    out = cache_blobs(helm_oci)
+    out = cache_incoming(helm_oci)
     p = start_pull(helm_oci, slow_front, tmp_path / "out")
     wait_for_temp(out)
     p.kill()
@@ -85,6 +85,23 @@ def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, regis
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
     assert [n for n in files_left(out) if n.startswith(".helm-oci-")] == [fresh.name]
     assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+
+
+def test_prune_removes_temp_files_left_among_the_blobs(helm_oci, registry, tmp_path):
+    """Where runs before incoming/ wrote them; a run no longer lists the blobs to sweep them
+    (too slow in a large cache), prune does."""
+    helm_oci.run("push", write_chart(tmp_path / "src"), f"oci://{registry.host}/charts", PLAIN)
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    blobs = Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
+    left = blobs / ".helm-oci-0123456789abcdef-0000000000000000.tmp"
+    left.write_bytes(b"half a blob")
+    old = time.time() - 3600
+    os.utime(left, (old, old))
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "again", PLAIN)
+    assert left.exists(), "a pull does not list the blobs"
+    helm_oci.run("prune")
+    assert not left.exists()
+    assert len([n for n in files_left(blobs) if not n.startswith(".")]) == 3
 
 
 def mount(target: Path, *options):
@@ -182,7 +199,7 @@ def test_an_interrupted_dependency_update_leaves_nothing_in_charts(helm_oci, slo
     (charts / "README").write_text("ours\n")
     p = subprocess.Popen([str(BIN), "dependency", "update", str(parent), PLAIN], env=helm_oci.env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_temp(cache_blobs(helm_oci))
+    wait_for_temp(cache_incoming(helm_oci))
     assert any(n.startswith(".helm-oci-") for n in files_left(charts)), "staging under way"
     p.send_signal(signal.SIGTERM)
     _, stderr = p.communicate(timeout=30)

@@ -105,6 +105,10 @@ const MEMORY_MAX: usize = 1 << 30;
 const EPOCH: Duration = Duration::from_millis(10);
 /// How long past its own deadline a component that does not stop is given.
 const GRACE: Duration = Duration::from_secs(2);
+/// The chart cache's directories of temp files, besides its root (the component's
+/// `cache::INCOMING` and `cache::listed::DIR`).
+const CACHE_INCOMING: &str = "incoming";
+const CACHE_LISTED: &str = "listed";
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -172,12 +176,12 @@ impl Session {
             }
         });
         let plugin = component::instantiate(&mut store, &component, &linker).await?;
-        // The chart cache writes its blobs' temp files beside its blobs, a level down.
+        // The chart cache writes temp files in two directories of its own, too.
         let writable = grants
             .dirs
             .iter()
             .filter(|(_, p)| *p == FsPerms::ReadWrite)
-            .flat_map(|(d, _)| [d.clone(), d.join("blobs").join("sha256")])
+            .flat_map(|(d, _)| [d.clone(), d.join(CACHE_INCOMING), d.join(CACHE_LISTED)])
             .chain(grants.temp_dirs.iter().cloned())
             .collect();
         Ok(Session { store: ManuallyDrop::new(store), plugin, run, writable })

@@ -1,6 +1,6 @@
-//! Blobs in the cache, named by their sha256. One is written under a temp name beside the
-//! others, verified, and renamed into place; writing the same blob twice at once is
-//! harmless. Reads verify the digest: a corrupt blob is deleted and reported as such.
+//! Blobs in the cache, named by their sha256. One is written under a temp name in the
+//! cache's `incoming/`, verified, and renamed into place; writing the same blob twice at
+//! once is harmless. Reads verify the digest: a corrupt blob is deleted and reported as such.
 
 use super::Cache;
 use crate::digest::{self, Hasher};
@@ -101,7 +101,7 @@ impl Cache {
     /// A blob being written: it is kept only if what was written is what it names.
     pub fn writer(&self, blob: &Descriptor) -> Result<BlobWriter> {
         let path = self.blob_path(&blob.digest)?;
-        let file = TempFile::create_in(&self.blob_dir())?;
+        let file = TempFile::create_in(&self.incoming_dir())?;
         Ok(BlobWriter { file, hasher: Hasher::default(), blob: blob.clone(), path })
     }
 }

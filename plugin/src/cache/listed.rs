@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+/// The host knows the name too: it removes a stopped run's temp files from there.
 const DIR: &str = "listed";
 
 /// A repository's memory: each tag's manifest.

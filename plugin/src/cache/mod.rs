@@ -6,12 +6,17 @@
 //! <cache>/index.json            one entry per reference, annotated with its full name
 //! <cache>/index.json.lock       held while index.json is rewritten
 //! <cache>/blobs/sha256/<hex>    manifests, configs and chart layers, each kept once
+//! <cache>/incoming/             blobs being written
+//! <cache>/listed/<hash>.json    each repository's tags and manifests, as last listed
 //! ```
 //!
 //! Blobs are named by their content, so writing one needs no lock: it is written under a
-//! temp name, verified, and renamed into place. Only `index.json` is shared mutable state;
-//! it is rewritten whole (temp file, rename) under a lock file created exclusively (there
-//! is no `flock` in wasi:filesystem). Every read of a blob verifies its digest.
+//! temp name in `incoming/`, verified, and renamed into place. Not beside the blobs: a run
+//! sweeps the directory it writes temp files in of what killed runs left there, and listing
+//! tens of thousands of blobs would cost more than the pull it precedes. Only `index.json`
+//! is shared mutable state; it is rewritten whole (temp file, rename) under a lock file
+//! created exclusively (there is no `flock` in wasi:filesystem). Every read of a blob
+//! verifies its digest.
 
 mod blobs;
 mod gc;
@@ -30,6 +35,9 @@ use crate::oci::helm::Descriptor;
 use std::path::{Path, PathBuf};
 
 const LAYOUT_FILE: &str = "oci-layout";
+/// Where blobs are written before they are renamed into `blobs/sha256`. The host knows
+/// the name too: it removes a stopped run's temp files from there.
+const INCOMING: &str = "incoming";
 const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// A cache directory, granted by the host.
@@ -46,8 +54,9 @@ impl Cache {
     /// Opens a cache for writing, laying it out if it is new.
     pub fn create(root: &Path) -> Result<Cache> {
         let cache = Cache::open(root);
-        let blobs = cache.blob_dir();
-        granted::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        for dir in [cache.blob_dir(), cache.incoming_dir()] {
+            granted::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
         let layout = root.join(LAYOUT_FILE);
         if !layout.is_file() {
             temp::write_atomically(root, &layout, LAYOUT.as_bytes())?;
@@ -61,6 +70,10 @@ impl Cache {
 
     fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
+    }
+
+    fn incoming_dir(&self) -> PathBuf {
+        self.root.join(INCOMING)
     }
 
     /// The index as it stands; entries may change as soon as it is read.
