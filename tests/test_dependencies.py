@@ -17,6 +17,7 @@ import yaml
 from conftest import Registry, helm4, write_chart
 from fronts import Front
 from test_discovery import seed
+from test_downloader import helm4_env, installed
 from test_mirrors import configure, copy, mirror  # noqa: F401 (a fixture)
 
 DB_VERSIONS = ["0.9.0", "1.0.0", "1.2.0", "2.0.0"]
@@ -405,11 +406,61 @@ def test_a_file_dependency_that_cannot_be_packaged_fails_as_helm_says(helm_oci, 
     assert not (chart / "charts").exists()
 
 
-@pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable"])
+@pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable", "alias:stable"])
 def test_repositories_outside_a_registry_are_refused(helm_oci, tmp_path, repository):
+    """Directly, or through an alias Helm knows for one."""
+    repositories = tmp_path / "repositories.yaml"
+    repositories.write_text("apiVersion: v1\nrepositories:\n- name: stable\n  url: https://charts.example.com/stable\n"
+                            "  username: someone\n  password: secret\n")
     deps = [{"name": "db", "version": "1.0.0", "repository": repository}]
     chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
     before = snapshot(chart)
-    line = helm_oci.fails("dependency", "update", chart)
-    assert line.startswith('Error: dependency "db": repository') and "helm dependency update" in line, line
+    line = helm_oci.fails("dependency", "update", chart, env={"HELM_REPOSITORY_CONFIG": str(repositories)})
+    assert line.startswith('Error: dependency "db": repository "https://charts.example.com/stable"'), line
+    assert "helm dependency update" in line and "secret" not in line, line
     assert snapshot(chart) == before
+
+
+def test_aliases_of_an_ocirepo_repository_stand_for_its_url_as_in_helm(helm_oci, origin, tmp_path):
+    """Real Helm adds the registry namespace as a repository through the downloader; a chart
+    naming it `@myoci` and `alias:myoci` is then locked as Helm's downloader manager locks it:
+    each alias replaced by the URL, in the lock and in the digest. A v1 chart's lock keeps
+    Helm 2's digest, of the aliases as written."""
+    env = helm4_env(tmp_path, installed(tmp_path))
+    url = f"ocirepo+http://{origin.host}/charts"
+    helm4("repo-add", "myoci", url, env=env)
+    known = {"HELM_REPOSITORY_CONFIG": env["HELM_REPOSITORY_CONFIG"]}
+    deps = [{"name": "db", "version": "^1.0.0", "repository": "@myoci"},
+            {"name": "web", "version": "~2.1", "repository": "alias:myoci"}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+
+    p = helm_oci.run("dependency", "update", chart, env=known)
+    assert f"Downloading db from repo {url}" in p.stdout
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert [(d["name"], d["repository"], d["version"]) for d in lock["dependencies"]] == [
+        ("db", url, "1.2.0"), ("web", url, "2.1.5")]
+    assert lock["digest"] == hash_req([{**d, "repository": url} for d in deps], lock["dependencies"])
+    assert "name: app" in helm4("show", chart)
+    built = snapshot(chart / "charts")
+    assert sorted(built) == ["db-1.2.0.tgz", "web-2.1.5.tgz"]
+    shutil.rmtree(chart / "charts")
+    helm_oci.run("dependency", "build", chart, env=known)
+    assert snapshot(chart / "charts") == built
+
+    legacy = write_chart(tmp_path / "legacy", name="legacy", version="0.1.0", apiVersion="v1")
+    (legacy / "requirements.yaml").write_text(yaml.safe_dump({"dependencies": deps}))
+    helm_oci.run("dependency", "update", legacy, env=known)
+    lock = yaml.safe_load((legacy / "requirements.lock").read_text())
+    assert [d["repository"] for d in lock["dependencies"]] == [url, url]
+    assert lock["digest"] == hash_v2_req(deps)
+    shutil.rmtree(legacy / "charts")
+    helm_oci.run("dependency", "build", legacy, env=known)
+    assert snapshot(legacy / "charts") == built
+
+    # An alias Helm does not know is named, in Helm's words, before anything is fetched.
+    unknown = write_chart(tmp_path / "unknown", name="app", version="1.0.0",
+                          dependencies=[{**deps[0], "repository": "@elsewhere"}, deps[1]])
+    origin.seen.clear()
+    line = helm_oci.fails("dependency", "update", unknown, env=known)
+    assert line == "Error: no repository definition for @elsewhere. Please add them via 'helm repo add'"
+    assert origin.seen == [] and not (unknown / "charts").exists()

@@ -12,6 +12,7 @@ mod learnt;
 mod output;
 mod paths;
 mod registries;
+mod repositories;
 mod sandbox;
 mod transport;
 

@@ -49,6 +49,14 @@ pub fn registry_config() -> PathBuf {
     var("HELM_REGISTRY_CONFIG").unwrap_or_else(|| config_home().join("registry").join("config.json"))
 }
 
+/// Helm's chart repositories (`helm repo add`): `$HELM_REPOSITORY_CONFIG` (Helm 3 and 4),
+/// `$HELM_PATH_REPOSITORY_FILE` (Helm 2), else `<config home>/repositories.yaml`.
+pub fn repository_config() -> PathBuf {
+    var("HELM_REPOSITORY_CONFIG")
+        .or_else(|| var("HELM_PATH_REPOSITORY_FILE"))
+        .unwrap_or_else(|| config_home().join("repositories.yaml"))
+}
+
 /// The registries configuration (mirrors, repository lists): `<config home>/oci/registries.yaml`.
 pub fn registries_config() -> PathBuf {
     config_home().join("oci").join("registries.yaml")

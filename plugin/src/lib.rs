@@ -35,7 +35,7 @@ mod exports {
         self, CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
     };
     use crate::bindings::exports::helm_oci::plugin::dependencies::{
-        self, Declared, DependenciesResult, DependencyOptions,
+        self, ChartRepository, Declared, DependenciesResult, DependencyOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::discovery::{
         self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
@@ -121,8 +121,8 @@ mod exports {
     }
 
     impl dependencies::Guest for Component {
-        fn read(chart_dir: String) -> Result<Declared, Error> {
-            api::dependencies::read(&chart_dir)
+        fn read(chart_dir: String, repositories: Vec<ChartRepository>) -> Result<Declared, Error> {
+            api::dependencies::read(&chart_dir, repositories)
         }
 
         fn update(options: DependencyOptions) -> Result<DependenciesResult, Error> {

@@ -6,10 +6,10 @@
 
 use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::dependencies::{
-    Declared, DependenciesResult, Dependency, DependencyOptions, Source,
+    ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, Source,
 };
-use crate::output;
 use crate::sandbox::{Grants, Session};
+use crate::{output, repositories};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::fs;
@@ -28,8 +28,9 @@ pub enum DependencyCommand {
 #[derive(Args)]
 #[command(after_help = "Dependencies come from OCI registries: repository oci://HOST/PATH (the chart is \
                   HOST/PATH/NAME),\nocirepo://HOST/NS or ocirepo+http://HOST/NS; file://PATH is a chart directory, \
-                  packaged into charts/;\na dependency with no repository is vendored under charts/NAME.\nFor \
-                  https:// chart repositories and @aliases use Helm's own `helm dependency update`.\n\
+                  packaged into charts/;\na dependency with no repository is vendored under charts/NAME; \
+                  @NAME (or alias:NAME) stands for the URL `helm repo add NAME` gave.\nFor https:// chart \
+                  repositories use Helm's own `helm dependency update`.\n\
                   --username/--password are used for every dependency's registry (not for mirrors), as Helm's \
                   registry client uses them.")]
 pub struct DependencyArgs {
@@ -85,7 +86,9 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     // Dependencies are staged in charts/ until every one is verified.
     let temp_dirs = vec![chart.join("charts")];
     let mut session = Session::start(Grants { dirs: grants.clone(), temp_dirs: temp_dirs.clone() }).await?;
-    let declared = session.read_dependencies(&super::utf8(&chart)?).await?;
+    // `repository: "@NAME"` names one of Helm's repositories.
+    let known = repositories::known()?.into_iter().map(|(name, url)| ChartRepository { name, url }).collect::<Vec<_>>();
+    let declared = session.read_dependencies(&super::utf8(&chart)?, &known).await?;
     // Preopens are fixed when an instance starts, so directories learnt from the chart need
     // a new one; charts without `file://` dependencies keep the first.
     let locals = local_dirs(&declared, verb, &chart, &cache)?;
@@ -97,6 +100,7 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     let options = DependencyOptions {
         chart_dir: super::utf8(&chart)?,
         cache: super::utf8(&cache)?,
+        repositories: known,
         sources,
         offline: args.offline,
         limits: Some(args.limits.limits()),

@@ -10,7 +10,9 @@ pub use interrupt::Interrupted;
 use crate::component::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
-use crate::component::exports::helm_oci::plugin::dependencies::{Declared, DependenciesResult, DependencyOptions};
+use crate::component::exports::helm_oci::plugin::dependencies::{
+    ChartRepository, Declared, DependenciesResult, DependencyOptions,
+};
 use crate::component::exports::helm_oci::plugin::discovery::{
     IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
 };
@@ -275,8 +277,8 @@ impl Session {
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
-    pub async fn read_dependencies(&mut self, chart_dir: &str) -> Result<Declared> {
-        let call = self.plugin.helm_oci_plugin_dependencies().call_read(&mut *self.store, chart_dir);
+    pub async fn read_dependencies(&mut self, chart_dir: &str, repositories: &[ChartRepository]) -> Result<Declared> {
+        let call = self.plugin.helm_oci_plugin_dependencies().call_read(&mut *self.store, chart_dir, repositories);
         guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 

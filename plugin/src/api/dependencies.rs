@@ -3,17 +3,19 @@
 
 use super::{Result, connection_of, limits_of, mirrors_of, reference_of, reference_record, run};
 use crate::bindings::exports::helm_oci::plugin::dependencies::{
-    Declared, DependenciesResult, Dependency, DependencyOptions, PulledChart, Saved,
+    ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, PulledChart, Saved,
 };
 use crate::bindings::exports::helm_oci::plugin::types::RemoteOptions;
+use crate::chart::dependencies::Repository;
 use crate::commands::dependency::{self, Access, Needed, Options, Outcome};
 use crate::oci::client::Connection;
 use crate::oci::location::Location;
 use crate::trace::Trace;
 use std::path::PathBuf;
 
-pub fn read(chart_dir: &str) -> Result<Declared> {
-    let (lock_file, dependencies, locked) = dependency::read(&PathBuf::from(chart_dir))?;
+pub fn read(chart_dir: &str, repositories: Vec<ChartRepository>) -> Result<Declared> {
+    let repositories = repositories_of(repositories);
+    let (lock_file, dependencies, locked) = dependency::read(&PathBuf::from(chart_dir), &repositories)?;
     let record = |n: Needed| {
         let (chart, plain_http, local) = match n.location {
             Location::Vendored => (None, false, None),
@@ -39,6 +41,10 @@ pub fn build(options: DependencyOptions) -> Result<DependenciesResult> {
     Ok(result(run(timeout, dependency::build(options_of(options)?))?))
 }
 
+fn repositories_of(repositories: Vec<ChartRepository>) -> Vec<Repository> {
+    repositories.into_iter().map(|r| Repository { name: r.name, url: r.url }).collect()
+}
+
 fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
     let (debug, timeout_ms) = (options.debug, options.timeout_ms);
     let accesses = options
@@ -57,6 +63,7 @@ fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
     Ok(Options {
         chart_dir: PathBuf::from(options.chart_dir),
         cache: PathBuf::from(options.cache),
+        repositories: repositories_of(options.repositories),
         accesses,
         offline: options.offline,
         limits: limits_of(options.limits),

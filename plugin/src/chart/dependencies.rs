@@ -12,12 +12,23 @@ pub const CHART_LOCK: &str = "Chart.lock";
 /// The lock file of an apiVersion v1 chart (Helm 2's).
 pub const REQUIREMENTS_LOCK: &str = "requirements.lock";
 
+/// A chart repository Helm knows by name (its repositories.yaml).
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub name: String,
+    pub url: String,
+}
+
 /// What a chart declares and has locked.
 #[derive(Debug)]
 pub struct Declared {
     pub meta: Metadata,
-    /// The dependencies, validated and cleaned as Helm's loader leaves them.
+    /// The dependencies, validated and cleaned as Helm's loader leaves them, with each
+    /// repository alias replaced by its URL, as Helm's downloader manager replaces it before
+    /// resolving, locking and hashing.
     pub dependencies: Vec<Dependency>,
+    /// The dependencies as written, aliases and all: what Helm 2 hashed.
+    pub written: Vec<Dependency>,
     /// The lock file Helm would read, if there is one.
     pub lock: Option<Lock>,
 }
@@ -35,10 +46,10 @@ impl Declared {
     }
 }
 
-/// Reads the chart directory `root` as Helm's loader does for these commands. As there, the
-/// lock is whichever of Chart.lock and requirements.lock comes last (the latter), whatever
-/// the apiVersion.
-pub fn read(root: &Path) -> Result<Declared> {
+/// Reads the chart directory `root` as Helm's loader does for these commands, its aliases
+/// (`@NAME`, `alias:NAME`) taken from `repositories`. As there, the lock is whichever of
+/// Chart.lock and requirements.lock comes last (the latter), whatever the apiVersion.
+pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
     let origin = root.display().to_string();
     let chart_yaml = file(root, "Chart.yaml")?
         .ok_or_else(|| Error::invalid_chart(&origin, "Chart.yaml file is missing; not a chart directory"))?;
@@ -52,8 +63,32 @@ pub fn read(root: &Path) -> Result<Declared> {
             lock = Some(parsed);
         }
     }
-    let dependencies = meta.dependencies().cloned().collect();
-    Ok(Declared { meta, dependencies, lock })
+    let written: Vec<Dependency> = meta.dependencies().cloned().collect();
+    let dependencies = unaliased(&written, repositories)?;
+    Ok(Declared { meta, dependencies, written, lock })
+}
+
+/// `dependencies` with each repository alias replaced by the URL `repositories` gives it;
+/// aliases it lacks are named all at once, in Helm's words.
+fn unaliased(dependencies: &[Dependency], repositories: &[Repository]) -> Result<Vec<Dependency>> {
+    let mut missing = Vec::new();
+    let mut out = dependencies.to_vec();
+    for d in &mut out {
+        let Some(name) = d.repository.strip_prefix('@').or_else(|| d.repository.strip_prefix("alias:")) else {
+            continue;
+        };
+        match repositories.iter().find(|r| r.name == name) {
+            Some(known) => d.repository = known.url.clone(),
+            None => missing.push(d.repository.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    Err(Error::invalid_chart(
+        "",
+        format!("no repository definition for {}. Please add them via 'helm repo add'", missing.join(", ")),
+    ))
 }
 
 /// Whether `rel` (a `/`-separated path in the chart) exists, through symlinks that stay in it.
@@ -109,7 +144,7 @@ mod tests {
             ),
             ("Chart.lock", "dependencies: []\ndigest: sha256:x\n"),
         ]);
-        let declared = read(&dir.0).unwrap();
+        let declared = read(&dir.0, &[]).unwrap();
         assert!(!declared.is_v1());
         assert_eq!(declared.lock_file(), "Chart.lock");
         assert_eq!(declared.dependencies[0].repository, "oci://r/charts");
@@ -122,7 +157,7 @@ mod tests {
             ("Chart.yaml", "name: app\nversion: 1.0.0\n"),
             ("requirements.yaml", "dependencies:\n- name: db\n  version: 1.x\n  repository: oci://r/charts\n"),
         ]);
-        let declared = read(&dir.0).unwrap();
+        let declared = read(&dir.0, &[]).unwrap();
         assert!(declared.is_v1());
         assert_eq!(declared.lock_file(), "requirements.lock");
         assert_eq!(declared.dependencies.len(), 1);
@@ -130,10 +165,30 @@ mod tests {
     }
 
     #[test]
+    fn aliases_stand_for_the_urls_helm_knows_and_unknown_ones_are_named_at_once() {
+        let deps = "- {name: a, version: ^1, repository: '@oci'}\n- {name: b, version: ^1, repository: 'alias:oci'}\n\
+                    - {name: c, version: ^1, repository: oci://r/c}\n";
+        let dir =
+            chart(&[("Chart.yaml", &format!("apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n{deps}"))]);
+        let oci = Repository { name: "oci".into(), url: "ocirepo://r.example/ns".into() };
+        let declared = read(&dir.0, &[Repository { name: "other".into(), url: "https://x".into() }, oci]).unwrap();
+        let repositories: Vec<_> = declared.dependencies.iter().map(|d| d.repository.as_str()).collect();
+        assert_eq!(repositories, ["ocirepo://r.example/ns", "ocirepo://r.example/ns", "oci://r/c"]);
+        let written: Vec<_> = declared.written.iter().map(|d| d.repository.as_str()).collect();
+        assert_eq!(written, ["@oci", "alias:oci", "oci://r/c"]);
+
+        let why = read(&dir.0, &[]).unwrap_err().to_string();
+        assert!(
+            why.contains("no repository definition for @oci, alias:oci. Please add them via 'helm repo add'"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn a_missing_chart_yaml_or_a_broken_lock_is_refused() {
         let empty = chart(&[]);
-        assert!(read(&empty.0).unwrap_err().to_string().contains("Chart.yaml file is missing"));
+        assert!(read(&empty.0, &[]).unwrap_err().to_string().contains("Chart.yaml file is missing"));
         let broken = chart(&[("Chart.yaml", "apiVersion: v2\nname: a\nversion: 1.0.0\n"), ("Chart.lock", "[")]);
-        assert!(read(&broken.0).unwrap_err().to_string().contains("cannot load Chart.lock"));
+        assert!(read(&broken.0, &[]).unwrap_err().to_string().contains("cannot load Chart.lock"));
     }
 }

@@ -5,7 +5,7 @@
 //! Nothing lands in `charts/` until every dependency is fetched and verified.
 
 use super::pull::{self, Pull, Pulled};
-use crate::chart::dependencies::{self, Declared};
+use crate::chart::dependencies::{self, Declared, Repository};
 use crate::chart::load::Limits;
 use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
@@ -32,10 +32,10 @@ pub struct Needed {
 }
 
 /// The chart's dependencies (for the host to grant their registries and directories): those
-/// it declares and those its lock names, each located; any in a chart repository that is
-/// neither in a registry nor on disk is refused.
-pub fn read(chart_dir: &Path) -> Result<(&'static str, Vec<Needed>, Vec<Needed>)> {
-    let declared = dependencies::read(chart_dir)?;
+/// it declares (aliases read through `repositories`) and those its lock names, each
+/// located; any in a chart repository that is neither in a registry nor on disk is refused.
+pub fn read(chart_dir: &Path, repositories: &[Repository]) -> Result<(&'static str, Vec<Needed>, Vec<Needed>)> {
+    let declared = dependencies::read(chart_dir, repositories)?;
     let needed = |name: &str, version: &str, repository: &str| -> Result<Needed> {
         let location = locate(name, repository, chart_dir)?;
         Ok(Needed { name: name.into(), version: version.into(), repository: repository.into(), location })
@@ -59,6 +59,8 @@ pub struct Options {
     pub chart_dir: PathBuf,
     /// The chart cache, granted read-write.
     pub cache: PathBuf,
+    /// Helm's chart repositories, which aliases name.
+    pub repositories: Vec<Repository>,
     pub accesses: Vec<Access>,
     /// The cache alone, with no request.
     pub offline: bool,
@@ -101,7 +103,7 @@ pub struct Outcome {
 /// `helm dependency update`: resolves each dependency's constraint against its repository's
 /// tags (through the cache and the mirrors), vendors the archives and writes the lock.
 pub async fn update(options: Options) -> Result<Outcome> {
-    let declared = dependencies::read(&options.chart_dir)?;
+    let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
     if declared.dependencies.is_empty() {
         return Ok(Outcome { saved: Vec::new(), removed: Vec::new(), lock_file: None, warnings: Vec::new() });
     }
@@ -154,7 +156,7 @@ fn unresolved_locals(chart_dir: &Path, asked: &[Locked]) -> Result<()> {
 /// `helm dependency build`: vendors exactly what the lock names, each at its locked version
 /// and, where the lock records one, its manifest digest. Without a lock, an update (as Helm).
 pub async fn build(options: Options) -> Result<Outcome> {
-    let declared = dependencies::read(&options.chart_dir)?;
+    let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
     let Some(lock) = &declared.lock else { return update(options).await };
     in_sync(&declared, lock)?;
     let mut outcome = fetch(&options, &lock.dependencies).await?;
@@ -171,9 +173,10 @@ pub async fn build(options: Options) -> Result<Outcome> {
 }
 
 /// The lock's digest for this chart: Helm 3's for Chart.lock; for requirements.lock, Helm
-/// 2's, which Helm 2 requires and Helm 3 and 4 accept when theirs does not match.
+/// 2's, which Helm 2 requires and Helm 3 and 4 accept when theirs does not match. Helm 3's
+/// covers the dependencies with their aliases replaced, Helm 2's as written.
 fn lock_digest(declared: &Declared, locked: &[Locked]) -> String {
-    if declared.is_v1() { lock::hash_v2(&declared.dependencies) } else { lock::hash(&declared.dependencies, locked) }
+    if declared.is_v1() { lock::hash_v2(&declared.written) } else { lock::hash(&declared.dependencies, locked) }
 }
 
 /// Refuses a lock whose digest does not cover the declared dependencies, in Helm's words.
@@ -184,7 +187,7 @@ fn in_sync(declared: &Declared, lock: &Lock) -> Result<()> {
     }
     let why = if !declared.is_v1() {
         "the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml). Please update the dependencies with 'helm dependency update'"
-    } else if lock::hash_v2(reqs) == lock.digest {
+    } else if lock::hash_v2(&declared.written) == lock.digest {
         return Ok(());
     } else {
         "the lock file (requirements.lock) is out of sync with the dependencies file (requirements.yaml). Please update the dependencies"

@@ -21,8 +21,8 @@ pub enum Location {
 /// Reads a dependency's repository as Helm resolves OCI dependencies: the chart `name` is
 /// the last path segment below it. A `file://` path is taken from the chart directory
 /// `chart_dir` (an absolute one as it is), with `..` resolved by name as Helm's
-/// `filepath.Join` does. Chart repositories Helm reaches over HTTP (`https://`, `@alias`,
-/// `alias:`) are refused, naming the dependency.
+/// `filepath.Join` does. Chart repositories Helm reaches over HTTP (`https://`, or an alias
+/// not read as its URL) are refused, naming the dependency.
 pub fn locate(name: &str, repository: &str, chart_dir: &Path) -> Result<Location> {
     if repository.is_empty() {
         return Ok(Location::Vendored);
@@ -39,7 +39,7 @@ pub fn locate(name: &str, repository: &str, chart_dir: &Path) -> Result<Location
                 format!(
                     "repository {repository:?} is neither in an OCI registry (oci://, ocirepo://, \
                      ocirepo+http://) nor a file:// path; use Helm's own `helm dependency update` for chart \
-                     repositories and aliases"
+                     repositories outside a registry"
                 ),
             ));
         }
