@@ -1,8 +1,11 @@
-//! When a request has waited too long. Its first-byte timeout counts from the moment its
-//! body has gone out, not from the start: a large chart pushed over a slow uplink may take
-//! longer to send than a registry may take to answer. While the body goes out, it must keep
-//! moving: a stall longer than the between-bytes timeout fails it, as a quiet response
-//! body does.
+//! When a request has waited too long. Its first-byte timeout counts from the moment the
+//! last of its body was handed to the connection (into hyper's, TLS's and the kernel's
+//! buffers, a few MiB at most), not from the start: a large chart pushed over a slow uplink
+//! may take longer to send than a registry may take to answer. While the body goes out, the
+//! connection must keep taking it: a stall longer than the between-bytes timeout fails it,
+//! as a quiet response body does. Time the body's own producer takes (the component reading
+//! the chart, or a source registry in a copy) is not the destination's stall, and is left
+//! to the producer's own timeouts.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -25,6 +28,8 @@ enum Sent {
     Nothing,
     /// Some of it, the last part at this instant.
     Some(Instant),
+    /// The connection asked for more and the body's producer has none yet.
+    Producing,
     /// All of it, at this instant.
     All(Instant),
 }
@@ -36,8 +41,9 @@ impl Default for Progress {
 }
 
 impl Progress {
-    /// Records how far the body has gone. Whoever waits is woken only when the body starts
-    /// or ends, which may bring its deadline closer; another part only puts it off.
+    /// Records how far the body has gone. Whoever waits is woken only when that changes in
+    /// kind (the body starts, waits on its producer, moves again, ends), which may bring its
+    /// deadline closer; another part only puts it off.
     fn set(&self, sent: Sent) {
         self.0.send_if_modified(|was| {
             let started_or_ended = std::mem::discriminant(was) != std::mem::discriminant(&sent);
@@ -54,14 +60,20 @@ impl Progress {
 
     /// Resolves, with what to say, once the request has waited too long: `first_byte` for
     /// an answer (from the start until a byte of its body went out, from its last byte
-    /// after), `between_bytes` between two parts of its body.
+    /// after), `between_bytes` for the connection to take the next part of its body.
     pub async fn expired(&self, start: Instant, first_byte: Duration, between_bytes: Duration) -> HttpError {
         let mut changes = self.0.subscribe();
         loop {
-            let (deadline, failure) = match *changes.borrow_and_update() {
-                Sent::Nothing => (start + first_byte, HttpError::ConnectionReadTimeout),
-                Sent::Some(at) => (at + between_bytes, HttpError::ConnectionWriteTimeout),
-                Sent::All(at) => (at + first_byte, HttpError::ConnectionReadTimeout),
+            let deadline = match *changes.borrow_and_update() {
+                Sent::Nothing => Some((start + first_byte, HttpError::ConnectionReadTimeout)),
+                Sent::Some(at) => Some((at + between_bytes, HttpError::ConnectionWriteTimeout)),
+                Sent::Producing => None,
+                Sent::All(at) => Some((at + first_byte, HttpError::ConnectionReadTimeout)),
+            };
+            let Some((deadline, failure)) = deadline else {
+                // The sender holds the channel open, so this waits for the body to move.
+                let _ = changes.changed().await;
+                continue;
             };
             if Instant::now() >= deadline {
                 return failure;
@@ -97,7 +109,8 @@ impl Body for Watched {
                 if all { Sent::All(Instant::now()) } else { Sent::Some(Instant::now()) }
             }
             Poll::Ready(None) => Sent::All(Instant::now()),
-            _ => return polled,
+            Poll::Pending => Sent::Producing,
+            Poll::Ready(Some(Err(_))) => return polled,
         };
         self.progress.set(sent);
         polled

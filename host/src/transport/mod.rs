@@ -205,10 +205,11 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A request body that yields `parts` parts of 1 KiB, one per `every`, then, if
-    /// `stall`, never ends.
+    /// A request body that yields `parts` parts of `size` bytes, one per `every`, then, if
+    /// `stall`, has nothing more for ever (its producer stalls).
     struct Drip {
         parts: usize,
+        size: usize,
         every: Duration,
         stall: bool,
         next: Pin<Box<tokio::time::Sleep>>,
@@ -229,34 +230,59 @@ mod tests {
             let every = self.every;
             self.next.as_mut().reset(tokio::time::Instant::now() + every);
             self.parts -= 1;
-            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'x'; 1024])))))
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'x'; self.size])))))
         }
     }
 
-    /// A server that reads one request whole, then answers 200 unless `answer` is false.
-    async fn server(answer: bool) -> std::net::SocketAddr {
+    fn drip(parts: usize, every_ms: u64, stall: bool) -> Drip {
+        let every = Duration::from_millis(every_ms);
+        Drip { parts, size: 1024, every, stall, next: Box::pin(tokio::time::sleep(every)) }
+    }
+
+    /// What the test server does once it has the request's head.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Then {
+        /// Reads the body whole and answers 200.
+        Answer,
+        /// Reads the body whole and says nothing.
+        Hang,
+        /// Reads no more of the body.
+        StopReading,
+    }
+
+    /// A server for one request; it holds the connection open until the client lets go.
+    async fn server(then: Then) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let (mut tcp, _) = listener.accept().await.unwrap();
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
             let mut read = Vec::new();
-            let mut buf = [0; 4096];
-            loop {
-                let n = tcp.read(&mut buf).await.unwrap();
-                read.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&read).to_lowercase();
-                let Some(end) = text.find("\r\n\r\n") else { continue };
-                let length: usize =
-                    text.split("content-length: ").nth(1).unwrap().split("\r\n").next().unwrap().parse().unwrap();
-                if read.len() >= end + 4 + length {
-                    break;
+            let mut buf = vec![0; 64 << 10];
+            let (end, length) = loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => read.extend_from_slice(&buf[..n]),
                 }
-                assert!(n > 0, "the client hung up mid-request");
+                let text = String::from_utf8_lossy(&read).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length =
+                        text.split("content-length: ").nth(1).and_then(|l| l.split("\r\n").next()?.parse().ok());
+                    break (end + 4, length.unwrap_or(0));
+                }
+            };
+            if then == Then::StopReading {
+                std::future::pending::<()>().await;
             }
-            if answer {
-                tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+            let mut left = (end + length).saturating_sub(read.len());
+            while left > 0 {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
             }
-            // Held open until the client is done.
+            if then == Then::Answer {
+                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+            }
             let _ = tcp.read(&mut buf).await;
         });
         addr
@@ -268,8 +294,8 @@ mod tests {
         first_byte_ms: u64,
         between_bytes_ms: u64,
     ) -> Result<u16, HttpError> {
-        // A body that stalls says it has a part more than it sends.
-        let length = (body.parts + usize::from(body.stall)) * 1024;
+        // A body whose producer stalls says it has a part more than it sends.
+        let length = (body.parts + usize::from(body.stall)) * body.size;
         let request = http::Request::put(format!("http://{addr}/upload"))
             .header(http::header::CONTENT_LENGTH, length)
             .body(body.boxed_unsync())
@@ -284,31 +310,45 @@ mod tests {
         Ok(response.status().as_u16())
     }
 
-    fn drip(parts: usize, every_ms: u64, stall: bool) -> Drip {
-        let every = Duration::from_millis(every_ms);
-        Drip { parts, every, stall, next: Box::pin(tokio::time::sleep(every)) }
-    }
-
     #[tokio::test]
     async fn an_upload_longer_than_the_first_byte_timeout_is_not_cut_short() {
-        let addr = server(true).await;
+        let addr = server(Then::Answer).await;
         // 8 parts 100 ms apart: 800 ms to send, against 300 ms for the answer.
         assert_eq!(put(addr, drip(8, 100, false), 300, 400).await.unwrap(), 200);
     }
 
     #[tokio::test]
-    async fn an_upload_that_stalls_fails_after_the_between_bytes_timeout() {
-        let addr = server(true).await;
+    async fn a_registry_that_stops_taking_the_body_fails_after_the_between_bytes_timeout() {
+        let addr = server(Then::StopReading).await;
+        // 64 MiB, always ready: more than the connection's buffers can hold.
+        let body = Drip {
+            parts: 64,
+            size: 1 << 20,
+            every: Duration::ZERO,
+            stall: false,
+            next: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        };
         let started = std::time::Instant::now();
-        let failure = put(addr, drip(2, 50, true), 10_000, 300).await.unwrap_err();
+        let failure = put(addr, body, 10_000, 300).await.unwrap_err();
         assert!(matches!(failure, HttpError::ConnectionWriteTimeout), "{failure:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "the stall went unnoticed for {:?}", started.elapsed());
     }
 
     #[tokio::test]
-    async fn a_registry_that_takes_the_body_but_never_answers_times_out() {
-        let addr = server(false).await;
-        let failure = put(addr, drip(2, 50, false), 300, 10_000).await.unwrap_err();
+    async fn a_body_waiting_on_its_producer_is_not_the_registrys_stall() {
+        let addr = server(Then::Answer).await;
+        // The producer (a source registry in a copy, say) has its own timeouts.
+        let waiting = tokio::time::timeout(Duration::from_secs(1), put(addr, drip(2, 50, true), 300, 200)).await;
+        assert!(waiting.is_err(), "a producer's pause failed the upload: {waiting:?}");
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_takes_the_body_but_never_answers_times_out_after_the_body() {
+        let addr = server(Then::Hang).await;
+        let started = std::time::Instant::now();
+        // 600 ms of body, then 300 ms for the answer.
+        let failure = put(addr, drip(6, 100, false), 300, 10_000).await.unwrap_err();
         assert!(matches!(failure, HttpError::ConnectionReadTimeout), "{failure:?}");
+        assert!(started.elapsed() >= Duration::from_millis(850), "timed out after {:?}", started.elapsed());
     }
 }

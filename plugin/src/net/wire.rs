@@ -194,8 +194,8 @@ pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Bod
 
     let options = RequestOptions::new();
     // Connecting must be quick; a registry computing a large digest may take a while to
-    // answer (counted from the last byte of the request's body); a body, going out or coming
-    // back, must keep moving.
+    // answer (counted once the last of the request's body is handed to the connection); a
+    // body, going out or coming back, must keep moving.
     options.set_connect_timeout(Some(30 * SECOND)).ok();
     options.set_first_byte_timeout(Some(300 * SECOND)).ok();
     options.set_between_bytes_timeout(Some(120 * SECOND)).ok();
