@@ -90,18 +90,21 @@ def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, regis
 def test_prune_removes_temp_files_left_among_the_blobs(helm_oci, registry, tmp_path):
     """Where runs before incoming/ wrote them; a run no longer lists the blobs to sweep them
     (too slow in a large cache), prune does."""
-    helm_oci.run("push", write_chart(tmp_path / "src"), f"oci://{registry.host}/charts", PLAIN)
-    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    for name in ("first", "second"):
+        helm_oci.run("push", write_chart(tmp_path / name, name=name), f"oci://{registry.host}/charts", PLAIN,
+                     env={"HELM_CACHE_HOME": str(tmp_path / "publisher-cache")})
+    helm_oci.run("pull", f"oci://{registry.host}/charts/first:0.1.0", "-d", tmp_path / "out", PLAIN)
     blobs = Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256"
     left = blobs / ".helm-oci-0123456789abcdef-0000000000000000.tmp"
     left.write_bytes(b"half a blob")
     old = time.time() - 3600
     os.utime(left, (old, old))
-    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "again", PLAIN)
+    # A chart the cache lacks: its blobs are written, and the directory they are written in swept.
+    helm_oci.run("pull", f"oci://{registry.host}/charts/second:0.1.0", "-d", tmp_path / "out", PLAIN)
     assert left.exists(), "a pull does not list the blobs"
     helm_oci.run("prune")
     assert not left.exists()
-    assert len([n for n in files_left(blobs) if not n.startswith(".")]) == 3
+    assert len([n for n in files_left(blobs) if not n.startswith(".")]) == 6
 
 
 def mount(target: Path, *options):

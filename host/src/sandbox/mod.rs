@@ -107,10 +107,9 @@ const MEMORY_MAX: usize = 1 << 30;
 const EPOCH: Duration = Duration::from_millis(10);
 /// How long past its own deadline a component that does not stop is given.
 const GRACE: Duration = Duration::from_secs(2);
-/// The chart cache's directories of temp files, besides its root (the component's
-/// `cache::INCOMING` and `cache::listed::DIR`).
+/// The chart cache's directory of temp files, besides its root (the component's
+/// `cache::INCOMING`).
 const CACHE_INCOMING: &str = "incoming";
-const CACHE_LISTED: &str = "listed";
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -178,12 +177,12 @@ impl Session {
             }
         });
         let plugin = component::instantiate(&mut store, &component, &linker).await?;
-        // The chart cache writes temp files in two directories of its own, too.
+        // The chart cache writes temp files in a directory of its own, too.
         let writable = grants
             .dirs
             .iter()
             .filter(|(_, p)| *p == FsPerms::ReadWrite)
-            .flat_map(|(d, _)| [d.clone(), d.join(CACHE_INCOMING), d.join(CACHE_LISTED)])
+            .flat_map(|(d, _)| [d.clone(), d.join(CACHE_INCOMING)])
             .chain(grants.temp_dirs.iter().cloned())
             .collect();
         Ok(Session { store: ManuallyDrop::new(store), plugin, run, writable })

@@ -101,7 +101,7 @@ impl Cache {
     /// A blob being written: it is kept only if what was written is what it names.
     pub fn writer(&self, blob: &Descriptor) -> Result<BlobWriter> {
         let path = self.blob_path(&blob.digest)?;
-        let file = TempFile::create_in(&self.incoming_dir())?;
+        let file = TempFile::create_in(&self.incoming()?)?;
         Ok(BlobWriter { file, hasher: Hasher::default(), blob: blob.clone(), path })
     }
 }

@@ -18,7 +18,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-/// The host knows the name too: it removes a stopped run's temp files from there.
 const DIR: &str = "listed";
 
 /// A repository's memory: each tag's manifest.
@@ -38,6 +37,9 @@ struct Manifest {
 
 /// The memory of one listing: repositories read as it needs them, written back by `save`.
 pub struct Listed {
+    /// The cache, whose `incoming/` its files are written in before they are renamed into
+    /// `dir`.
+    cache: Cache,
     dir: PathBuf,
     /// Each repository read, by name, and whether this listing changed it.
     repositories: RefCell<HashMap<String, (Repository, bool)>>,
@@ -50,7 +52,7 @@ pub fn forget(cache: &Cache) {
 
 impl Listed {
     pub fn open(cache: &Cache) -> Listed {
-        Listed { dir: cache.root().join(DIR), repositories: RefCell::default() }
+        Listed { cache: Cache::open(cache.root()), dir: cache.root().join(DIR), repositories: RefCell::default() }
     }
 
     /// The manifest `tag` named in `repository` at the registry `endpoint` when last listed,
@@ -92,9 +94,10 @@ impl Listed {
         if changed.is_empty() || granted::create_dir_all(&self.dir).is_err() {
             return;
         }
+        let Ok(incoming) = self.cache.incoming() else { return };
         for memory in changed {
             if let Ok(bytes) = serde_json::to_vec(memory) {
-                let _ = temp::write_atomically(&self.dir, &self.file(&memory.name), &bytes);
+                let _ = temp::write_atomically(&incoming, &self.file(&memory.name), &bytes);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! <cache>/index.json            one entry per reference, annotated with its full name
 //! <cache>/index.json.lock       held while index.json is rewritten
 //! <cache>/blobs/sha256/<hex>    manifests, configs and chart layers, each kept once
-//! <cache>/incoming/             blobs being written
+//! <cache>/incoming/             blobs and listings being written
 //! <cache>/listed/<hash>.json    each repository's tags and manifests, as last listed
 //! ```
 //!
@@ -35,8 +35,8 @@ use crate::oci::helm::Descriptor;
 use std::path::{Path, PathBuf};
 
 const LAYOUT_FILE: &str = "oci-layout";
-/// Where blobs are written before they are renamed into `blobs/sha256`. The host knows
-/// the name too: it removes a stopped run's temp files from there.
+/// Where blobs and listing memories are written before they are renamed into place. The
+/// host knows the name too: it removes a stopped run's temp files from there.
 const INCOMING: &str = "incoming";
 const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -54,9 +54,8 @@ impl Cache {
     /// Opens a cache for writing, laying it out if it is new.
     pub fn create(root: &Path) -> Result<Cache> {
         let cache = Cache::open(root);
-        for dir in [cache.blob_dir(), cache.incoming_dir()] {
-            granted::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        }
+        let blobs = cache.blob_dir();
+        granted::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         let layout = root.join(LAYOUT_FILE);
         if !layout.is_file() {
             temp::write_atomically(root, &layout, LAYOUT.as_bytes())?;
@@ -74,6 +73,16 @@ impl Cache {
 
     fn incoming_dir(&self) -> PathBuf {
         self.root.join(INCOMING)
+    }
+
+    /// `incoming/`, made on the first write: a cache laid out before it existed may be
+    /// mounted read-only, and must still serve reads.
+    fn incoming(&self) -> Result<PathBuf> {
+        let dir = self.incoming_dir();
+        if !dir.is_dir() {
+            granted::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Ok(dir)
     }
 
     /// The index as it stands; entries may change as soon as it is read.
