@@ -21,8 +21,7 @@ struct Entry {
     url: String,
 }
 
-/// Each repository Helm knows, as (name, URL); none if Helm has no repositories file, as
-/// Helm reads a missing one.
+/// Each repository Helm knows, as (name, URL); none if Helm has no repositories file.
 pub fn known() -> Result<Vec<(String, String)>> {
     let path = paths::repository_config();
     let text = match fs::read_to_string(&path) {

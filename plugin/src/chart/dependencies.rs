@@ -68,8 +68,10 @@ pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
     Ok(Declared { meta, dependencies, written, lock })
 }
 
-/// `dependencies` with each repository alias replaced by the URL `repositories` gives it;
-/// aliases it lacks are named all at once, in Helm's words.
+/// `dependencies` with each repository alias replaced by the URL `repositories` gives it.
+/// Aliases it lacks are named all at once, with the message Helm gives an unknown `@NAME`
+/// (an unknown `alias:NAME` Helm takes for a URL, and fails on later). A URL that carries
+/// credentials is refused, without saying it: it would land in the lock and in messages.
 fn unaliased(dependencies: &[Dependency], repositories: &[Repository]) -> Result<Vec<Dependency>> {
     let mut missing = Vec::new();
     let mut out = dependencies.to_vec();
@@ -78,6 +80,16 @@ fn unaliased(dependencies: &[Dependency], repositories: &[Repository]) -> Result
             continue;
         };
         match repositories.iter().find(|r| r.name == name) {
+            Some(known) if has_userinfo(&known.url) => {
+                return Err(Error::invalid_chart(
+                    format!("dependency {:?}", d.name),
+                    format!(
+                        "repository {:?}: the URL of Helm's repository {name:?} carries credentials, which helm-oci \
+                         will not write into the lock file; use `helm oci login` for the registry instead",
+                        d.repository
+                    ),
+                ));
+            }
             Some(known) => d.repository = known.url.clone(),
             None => missing.push(d.repository.clone()),
         }
@@ -120,6 +132,12 @@ fn refused(root: &Path, rel: &str, refusal: Refusal) -> Error {
         Refusal::Io(why) => return Error::new(Kind::Io, path, why),
     };
     Error::invalid_chart(path, why)
+}
+
+/// Whether a URL names a user (and perhaps a password) before its host.
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().is_some_and(|authority| authority.contains('@'))
 }
 
 #[cfg(test)]
@@ -176,6 +194,13 @@ mod tests {
         assert_eq!(repositories, ["ocirepo://r.example/ns", "ocirepo://r.example/ns", "oci://r/c"]);
         let written: Vec<_> = declared.written.iter().map(|d| d.repository.as_str()).collect();
         assert_eq!(written, ["@oci", "alias:oci", "oci://r/c"]);
+
+        let secret = Repository { name: "oci".into(), url: "ocirepo://user:s3cret@r.example/ns".into() };
+        let why = read(&dir.0, &[secret]).unwrap_err().to_string();
+        assert!(why.contains("carries credentials") && !why.contains("s3cret"), "{why}");
+        for url in ["ocirepo://r.example/ns", "ocirepo://r.example/ns@x", "https://r.example/a?b=c@d"] {
+            assert!(!has_userinfo(url), "{url}");
+        }
 
         let why = read(&dir.0, &[]).unwrap_err().to_string();
         assert!(
