@@ -78,10 +78,10 @@ def main():
                 return median_ms([str(BIN), "pull", tag_ref, "-d", str(out), "--plain-http"], args.runs, env,
                                  before=forget)
             few = len(list(blob_dir.iterdir()))
-            rows.append((f"pull, chart not cached, cache of {few} blobs", None, uncached_pull(), helm))
+            rows.append((f"pull, chart not cached, cache of {few} blobs", None, uncached_pull(), None))
             for _ in range(args.blobs):
                 (blob_dir / os.urandom(32).hex()).write_bytes(b"another chart's blob")
-            rows.append((f"pull, chart not cached, cache of {args.blobs:,} blobs", None, uncached_pull(), helm))
+            rows.append((f"pull, chart not cached, cache of {args.blobs:,} blobs", None, uncached_pull(), None))
 
             for i in range(args.charts):
                 subprocess.run([str(BIN), "save", chart, f"localhost:5000/many/mychart:0.1.{i}"], env=env,

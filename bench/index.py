@@ -164,7 +164,7 @@ def main():
         print(f"{'Helm repo add, static repository':42}{plain:8.0f}ms")
         for label, ms in rows:
             print(f"{label:42}{ms:8.0f}ms{ms / plain:15.2f}x")
-        print(f"\none loopback run each: wall time, and the CPU time of the downloader and of the registry")
+        print("\none loopback run each: wall time, and the CPU time of the downloader and of the registry")
         for label, cold in (("cold", True), ("warm", False)):
             wall, ours, theirs = where_the_time_goes(f"ocirepo+http://{registry.host}/charts/index.yaml", env,
                                                      registry, cold)
