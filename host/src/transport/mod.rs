@@ -234,9 +234,9 @@ mod tests {
         }
     }
 
-    fn drip(parts: usize, every_ms: u64, stall: bool) -> Drip {
+    fn drip(parts: usize, size: usize, every_ms: u64, stall: bool) -> Drip {
         let every = Duration::from_millis(every_ms);
-        Drip { parts, size: 1024, every, stall, next: Box::pin(tokio::time::sleep(every)) }
+        Drip { parts, size, every, stall, next: Box::pin(tokio::time::sleep(every)) }
     }
 
     /// What the test server does once it has the request's head.
@@ -314,22 +314,15 @@ mod tests {
     async fn an_upload_longer_than_the_first_byte_timeout_is_not_cut_short() {
         let addr = server(Then::Answer).await;
         // 8 parts 100 ms apart: 800 ms to send, against 300 ms for the answer.
-        assert_eq!(put(addr, drip(8, 100, false), 300, 400).await.unwrap(), 200);
+        assert_eq!(put(addr, drip(8, 1024, 100, false), 300, 400).await.unwrap(), 200);
     }
 
     #[tokio::test]
     async fn a_registry_that_stops_taking_the_body_fails_after_the_between_bytes_timeout() {
         let addr = server(Then::StopReading).await;
         // 64 MiB, always ready: more than the connection's buffers can hold.
-        let body = Drip {
-            parts: 64,
-            size: 1 << 20,
-            every: Duration::ZERO,
-            stall: false,
-            next: Box::pin(tokio::time::sleep(Duration::ZERO)),
-        };
         let started = std::time::Instant::now();
-        let failure = put(addr, body, 10_000, 300).await.unwrap_err();
+        let failure = put(addr, drip(64, 1 << 20, 0, false), 10_000, 300).await.unwrap_err();
         assert!(matches!(failure, HttpError::ConnectionWriteTimeout), "{failure:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "the stall went unnoticed for {:?}", started.elapsed());
     }
@@ -338,7 +331,7 @@ mod tests {
     async fn a_body_waiting_on_its_producer_is_not_the_registrys_stall() {
         let addr = server(Then::Answer).await;
         // The producer (a source registry in a copy, say) has its own timeouts.
-        let waiting = tokio::time::timeout(Duration::from_secs(1), put(addr, drip(2, 50, true), 300, 200)).await;
+        let waiting = tokio::time::timeout(Duration::from_secs(1), put(addr, drip(2, 1024, 50, true), 300, 200)).await;
         assert!(waiting.is_err(), "a producer's pause failed the upload: {waiting:?}");
     }
 
@@ -347,7 +340,7 @@ mod tests {
         let addr = server(Then::Hang).await;
         let started = std::time::Instant::now();
         // 600 ms of body, then 300 ms for the answer.
-        let failure = put(addr, drip(6, 100, false), 300, 10_000).await.unwrap_err();
+        let failure = put(addr, drip(6, 1024, 100, false), 300, 10_000).await.unwrap_err();
         assert!(matches!(failure, HttpError::ConnectionReadTimeout), "{failure:?}");
         assert!(started.elapsed() >= Duration::from_millis(850), "timed out after {:?}", started.elapsed());
     }

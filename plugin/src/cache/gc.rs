@@ -37,9 +37,9 @@ pub fn collect(cache: &Cache, index: &Index, removed: Option<&Entry>) -> Result<
     if let Some(entry) = removed {
         uses(cache, &descriptor(entry), &mut released, 0);
     }
+    temp::sweep(&cache.incoming_dir());
     // Runs before the cache kept its temp files in incoming/ left theirs among the blobs.
     let dir = cache.blob_dir();
-    temp::sweep(&cache.incoming_dir());
     temp::sweep(&dir);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,

@@ -37,10 +37,9 @@ struct Manifest {
 
 /// The memory of one listing: repositories read as it needs them, written back by `save`.
 pub struct Listed {
-    /// The cache, whose `incoming/` its files are written in before they are renamed into
-    /// `dir`.
+    /// The cache it lives in, whose `incoming/` its files are written in before they are
+    /// renamed into place.
     cache: Cache,
-    dir: PathBuf,
     /// Each repository read, by name, and whether this listing changed it.
     repositories: RefCell<HashMap<String, (Repository, bool)>>,
 }
@@ -52,7 +51,7 @@ pub fn forget(cache: &Cache) {
 
 impl Listed {
     pub fn open(cache: &Cache) -> Listed {
-        Listed { cache: Cache::open(cache.root()), dir: cache.root().join(DIR), repositories: RefCell::default() }
+        Listed { cache: cache.clone(), repositories: RefCell::default() }
     }
 
     /// The manifest `tag` named in `repository` at the registry `endpoint` when last listed,
@@ -91,7 +90,7 @@ impl Listed {
         let repositories = self.repositories.borrow();
         let changed: Vec<&Repository> =
             repositories.values().filter(|(_, changed)| *changed).map(|(memory, _)| memory).collect();
-        if changed.is_empty() || granted::create_dir_all(&self.dir).is_err() {
+        if changed.is_empty() || granted::create_dir_all(&self.dir()).is_err() {
             return;
         }
         let Ok(incoming) = self.cache.incoming() else { return };
@@ -115,10 +114,14 @@ impl Listed {
         f(memory, changed)
     }
 
+    fn dir(&self) -> PathBuf {
+        self.cache.root().join(DIR)
+    }
+
     /// A repository's file, named by a digest of its name, which may hold any character a
     /// path may not.
     fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{}.json", digest::of_bytes(name.as_bytes()).trim_start_matches("sha256:")))
+        self.dir().join(format!("{}.json", digest::of_bytes(name.as_bytes()).trim_start_matches("sha256:")))
     }
 }
 
@@ -132,7 +135,7 @@ mod tests {
     /// What the next listing finds once `listed` is saved (written here as `save` would,
     /// since native tests have no wasi:random for its temp names).
     fn next(dir: &scratch::Dir, listed: &Listed) -> Listed {
-        std::fs::create_dir_all(&listed.dir).unwrap();
+        std::fs::create_dir_all(listed.dir()).unwrap();
         for (name, (memory, _)) in listed.repositories.borrow().iter() {
             std::fs::write(listed.file(name), serde_json::to_vec(memory).unwrap()).unwrap();
         }
@@ -195,7 +198,7 @@ mod tests {
         let listed = Listed::open(&Cache::open(&dir.0));
         listed.found("r", "db", "1.0.0", &digest::of_bytes(MANIFEST), MANIFEST);
         let listed = next(&dir, &listed);
-        let files: Vec<_> = std::fs::read_dir(&listed.dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<_> = std::fs::read_dir(listed.dir()).unwrap().map(|e| e.unwrap().path()).collect();
         let [file] = &files[..] else { panic!("{files:?}") };
         // Another repository's memory under this one's name.
         let moved = std::fs::read_to_string(file).unwrap().replace("\"r/db\"", "\"r/web\"");

@@ -41,6 +41,7 @@ const INCOMING: &str = "incoming";
 const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// A cache directory, granted by the host.
+#[derive(Clone)]
 pub struct Cache {
     root: PathBuf,
 }
