@@ -8,14 +8,18 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import Registry, helm4, write_chart
+from conftest import HELM4, Registry, helm4, htpasswd, write_chart
 from fronts import Front
+from pki import CA
 from test_discovery import seed
 from test_downloader import helm4_env, installed
 from test_mirrors import configure, copy, mirror  # noqa: F401 (a fixture)
@@ -464,3 +468,69 @@ def test_aliases_of_an_ocirepo_repository_stand_for_its_url_as_in_helm(helm_oci,
     line = helm_oci.fails("dependency", "update", unknown, env=known)
     assert line == "Error: no repository definition for @elsewhere. Please add them via 'helm repo add'"
     assert origin.seen == [] and not (unknown / "charts").exists()
+
+
+REPO_ADD = """
+import ctypes, json, sys
+sys.path.insert(0, sys.argv[1])
+import helm4
+lib = helm4.load()
+name, url, username, password, ca_file = (a.encode() for a in sys.argv[2:])
+h = helm4.H()
+if lib.helm_sdkpy_config_create(b"default", None, None, b"{}", ctypes.byref(h)) or lib.helm_sdkpy_repo_add(
+        h, name, url, username, password, json.dumps({"ca_file": ca_file.decode()}).encode()):
+    sys.exit(ctypes.string_at(lib.helm_sdkpy_last_error()).decode())
+"""
+
+
+def helm4_repo_add(env, name, url, username, password, ca_file):
+    """Helm 4.3's `helm repo add NAME URL --username U --password P --ca-file F` (helm4.py's
+    repo-add takes no credentials): Helm fetches the index through the downloader with them,
+    then writes the entry to the repositories file."""
+    p = subprocess.run([sys.executable, "-c", REPO_ADD, str(HELM4.parent), name, url, username, password, str(ca_file)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
+def test_a_repository_is_reached_with_the_password_and_ca_file_helm_repo_add_gave_it(helm_oci, origin, tmp_path):
+    """Helm's downloader manager reaches a repository with the username, password and TLS
+    files it was added with, and so does `dependency update|build`: over TLS (a CA of the
+    test's) with a password, an `@alias` dependency needs no login and no TLS flag. Flags
+    given to the command win over the repository's."""
+    ca = CA(tmp_path / "pki")
+    cert, key = ca.issue("registry")
+    users = htpasswd(tmp_path / "htpasswd", {"alice": "s3cret-pass"})
+    secure = Registry(tmp_path / "secure", data=origin.registry.root / "data",
+                      tls={"certificate": str(cert), "key": str(key)},
+                      auth={"htpasswd": {"realm": "test", "path": str(users)}})
+    try:
+        env = helm4_env(tmp_path, installed(tmp_path))
+        url = f"ocirepo://{secure.host}/charts"
+        helm4_repo_add(env, "secure", url, "alice", "s3cret-pass", ca.cert)
+        added = yaml.safe_load(Path(env["HELM_REPOSITORY_CONFIG"]).read_text())["repositories"]
+        assert [(r["name"], r["username"], r["caFile"]) for r in added] == [("secure", "alice", str(ca.cert))]
+        known = {"HELM_REPOSITORY_CONFIG": env["HELM_REPOSITORY_CONFIG"]}
+        chart = write_chart(tmp_path / "src", name="app", version="1.0.0",
+                            dependencies=[{"name": "db", "version": "^1.0.0", "repository": "@secure"}])
+
+        p = helm_oci.run("dependency", "update", chart, env=known)
+        assert f"Pulled: {secure.host}/charts/db:1.2.0" in p.stdout
+        built = snapshot(chart / "charts")
+        assert list(built) == ["db-1.2.0.tgz"]
+        shutil.rmtree(chart / "charts")
+        helm_oci.run("dependency", "build", chart, env=known)
+        assert snapshot(chart / "charts") == built
+
+        # Each part counts: the same entry without its CA file, or without its password,
+        # does not reach the registry; a password given to the command is the one used.
+        shutil.rmtree(chart / "charts")
+        for drop, said in (("caFile", "certificate signed by unknown authority"),
+                           ("password", "authentication required")):
+            stripped = tmp_path / f"without-{drop}.yaml"
+            stripped.write_text(yaml.safe_dump({"repositories": [{k: v for k, v in added[0].items() if k != drop}]}))
+            line = helm_oci.fails("dependency", "build", chart, env={"HELM_REPOSITORY_CONFIG": str(stripped)})
+            assert said in line, line
+        line = helm_oci.fails("dependency", "build", chart, "--username", "alice", "--password", "wrong", env=known)
+        assert "credentials were rejected" in line and "s3cret" not in line, line
+    finally:
+        secure.stop()

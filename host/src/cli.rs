@@ -121,7 +121,7 @@ impl ConnectionArgs {
             key_file: self.key_file.clone(),
             insecure: self.insecure_skip_tls_verify,
         };
-        Reach { plain_http: self.plain_http, tls, debug, ahead }
+        Reach { plain_http: self.plain_http, tls, own_tls: None, debug, ahead }
     }
 
     /// The `--timeout`, in milliseconds, as the component takes it.

@@ -1,11 +1,14 @@
 //! Helm's chart repositories file (`helm repo add` writes it), read for the names a chart's
-//! dependencies may give as `repository: "@NAME"` or `"alias:NAME"`. Only names and URLs
-//! reach the component: the file also holds the repositories' passwords.
+//! dependencies may give as `repository: "@NAME"` or `"alias:NAME"`, and for how each
+//! repository is reached: its credentials and TLS files. Only names and URLs reach the
+//! component.
 
 use crate::paths;
+use crate::transport::TlsFlags;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::fs;
+use std::path::PathBuf;
 
 #[derive(Deserialize, Default)]
 struct File {
@@ -13,16 +16,66 @@ struct File {
     repositories: Option<Vec<Entry>>,
 }
 
+/// One repository, with the fields `helm repo add` writes (Go's `repo.Entry`).
 #[derive(Deserialize)]
 struct Entry {
     #[serde(default)]
     name: String,
     #[serde(default)]
     url: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default, rename = "certFile")]
+    cert_file: String,
+    #[serde(default, rename = "keyFile")]
+    key_file: String,
+    #[serde(default, rename = "caFile")]
+    ca_file: String,
+    #[serde(default)]
+    insecure_skip_tls_verify: bool,
 }
 
-/// Each repository Helm knows, as (name, URL); none if Helm has no repositories file.
-pub fn known() -> Result<Vec<(String, String)>> {
+/// A repository Helm knows.
+pub struct Repository {
+    pub name: String,
+    pub url: String,
+    /// Set if the repository was added with a username.
+    pub username: Option<String>,
+    /// Set if the repository was added with a password.
+    pub password: Option<String>,
+    /// The TLS files and checks it was added with.
+    pub tls: TlsFlags,
+}
+
+impl Repository {
+    /// Whether `url` names this repository, as Helm's `urlutil.Equal` compares them: a
+    /// trailing `/` makes no difference.
+    pub fn is_at(&self, url: &str) -> bool {
+        self.url.trim_end_matches('/') == url.trim_end_matches('/')
+    }
+
+    /// The command's TLS flags, each one it leaves unset taken from the repository's.
+    pub fn tls_under(&self, command: &TlsFlags) -> TlsFlags {
+        let pick = |given: &Option<PathBuf>, own: &Option<PathBuf>| given.clone().or_else(|| own.clone());
+        // The certificate and key go together: the command's pair, else the repository's.
+        let (cert_file, key_file) = if command.cert_file.is_some() {
+            (command.cert_file.clone(), command.key_file.clone())
+        } else {
+            (self.tls.cert_file.clone(), self.tls.key_file.clone())
+        };
+        TlsFlags {
+            ca_file: pick(&command.ca_file, &self.tls.ca_file),
+            cert_file,
+            key_file,
+            insecure: command.insecure || self.tls.insecure,
+        }
+    }
+}
+
+/// Each repository Helm knows; none if Helm has no repositories file.
+pub fn known() -> Result<Vec<Repository>> {
     let path = paths::repository_config();
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
@@ -34,5 +87,55 @@ pub fn known() -> Result<Vec<(String, String)>> {
     } else {
         yaml_serde::from_str(&text).with_context(|| format!("{} is not a valid repositories file", path.display()))?
     };
-    Ok(file.repositories.unwrap_or_default().into_iter().map(|e| (e.name, e.url)).collect())
+    let set = |value: String| (!value.is_empty()).then_some(value);
+    let file_of = |value: String| set(value).map(PathBuf::from);
+    let repositories = file.repositories.unwrap_or_default().into_iter().map(|e| Repository {
+        name: e.name,
+        url: e.url,
+        username: set(e.username),
+        password: set(e.password),
+        tls: TlsFlags {
+            ca_file: file_of(e.ca_file),
+            cert_file: file_of(e.cert_file),
+            key_file: file_of(e.key_file),
+            insecure: e.insecure_skip_tls_verify,
+        },
+    });
+    Ok(repositories.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository(url: &str, tls: TlsFlags) -> Repository {
+        Repository { name: "r".into(), url: url.into(), username: None, password: None, tls }
+    }
+
+    #[test]
+    fn a_trailing_slash_names_the_same_repository() {
+        let r = repository("ocirepo://r.example/charts/", TlsFlags::default());
+        assert!(r.is_at("ocirepo://r.example/charts") && r.is_at("ocirepo://r.example/charts/"));
+        assert!(!r.is_at("ocirepo://r.example/chart") && !r.is_at("ocirepo+http://r.example/charts"));
+    }
+
+    #[test]
+    fn the_commands_flags_win_and_the_repository_fills_the_rest() {
+        let path = |p: &str| Some(PathBuf::from(p));
+        let own = TlsFlags {
+            ca_file: path("repo-ca"),
+            cert_file: path("repo-cert"),
+            key_file: path("repo-key"),
+            insecure: true,
+        };
+        let r = repository("ocirepo://r.example", own.clone());
+        assert!(r.tls_under(&TlsFlags::default()) == own);
+        let command = TlsFlags { ca_file: path("ca"), cert_file: path("cert"), key_file: path("key"), insecure: false };
+        let merged = r.tls_under(&command);
+        assert_eq!((merged.ca_file, merged.cert_file, merged.key_file), (path("ca"), path("cert"), path("key")));
+        assert!(merged.insecure);
+        let only_ca = TlsFlags { ca_file: path("ca"), ..TlsFlags::default() };
+        let merged = r.tls_under(&only_ca);
+        assert_eq!((merged.ca_file, merged.cert_file), (path("ca"), path("repo-cert")));
+    }
 }

@@ -8,7 +8,8 @@ use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::dependencies::{
     ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, Source,
 };
-use crate::sandbox::{Grants, Session};
+use crate::repositories::Repository;
+use crate::sandbox::{Grants, Reach, Session};
 use crate::{output, repositories};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -32,7 +33,8 @@ pub enum DependencyCommand {
                   @NAME (or alias:NAME) stands for the URL `helm repo add NAME` gave.\nFor https:// chart \
                   repositories use Helm's own `helm dependency update`.\n\
                   --username/--password are used for every dependency's registry (not for mirrors), as Helm's \
-                  registry client uses them.")]
+                  registry client uses them;\na repository `helm repo add` set up gets its own username, password and \
+                  TLS files, where no flag gives them.")]
 pub struct DependencyArgs {
     /// The chart directory
     #[arg(default_value = ".")]
@@ -87,7 +89,9 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     let temp_dirs = vec![chart.join("charts")];
     let mut session = Session::start(Grants { dirs: grants.clone(), temp_dirs: temp_dirs.clone() }).await?;
     // `repository: "@NAME"` names one of Helm's repositories.
-    let known = repositories::known()?.into_iter().map(|(name, url)| ChartRepository { name, url }).collect::<Vec<_>>();
+    let repositories = repositories::known()?;
+    let known: Vec<_> =
+        repositories.iter().map(|r| ChartRepository { name: r.name.clone(), url: r.url.clone() }).collect();
     let declared = session.read_dependencies(&super::utf8(&chart)?, &known).await?;
     // Preopens are fixed when an instance starts, so directories learnt from the chart need
     // a new one; charts without `file://` dependencies keep the first.
@@ -96,7 +100,11 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
         grants.extend(locals.into_iter().map(|dir| (dir, FsPerms::ReadOnly)));
         session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
     }
-    let sources = if args.offline { Vec::new() } else { grant(&mut session, &declared, verb, &args, debug).await? };
+    let sources = if args.offline {
+        Vec::new()
+    } else {
+        grant(&mut session, (&declared, &repositories), verb, &args, debug).await?
+    };
     let options = DependencyOptions {
         chart_dir: super::utf8(&chart)?,
         cache: super::utf8(&cache)?,
@@ -160,10 +168,12 @@ fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Re
 }
 
 /// Grants each chart repository the work may read (the declared ones; for a build with a
-/// lock, also the locked ones), once each, with its mirrors and credential.
+/// lock, also the locked ones), once each, with its mirrors and credential. A repository
+/// `helm repo add` set up is reached as Helm's downloader manager reaches it: with the
+/// username, password and TLS files it was added with, where the command gives none.
 async fn grant(
     session: &mut Session,
-    declared: &Declared,
+    (declared, repositories): (&Declared, &[Repository]),
     verb: Verb,
     args: &DependencyArgs,
     debug: bool,
@@ -182,7 +192,26 @@ async fn grant(
         let ahead = if pulls_before < PULLS_AT_ONCE { 2 } else { 0 };
         let mut reach = args.remote_args.connection.reach(debug, ahead);
         reach.plain_http |= *plain_http;
-        let (connection, mirrors) = super::connect_reading(session, chart, &args.remote_args, reach)
+        let added = repositories.iter().find(|r| r.is_at(&dependency.repository));
+        let remote = &args.remote_args;
+        let given = match (added, &remote.username, &remote.password) {
+            (Some(added), None, None) => (added.username.clone(), added.password.clone()),
+            _ => (remote.username.clone(), remote.password.clone()),
+        };
+        let (registry, endpoint) = (&chart.registry, &chart.endpoint);
+        let (connection, mirrors) =
+            super::with_mirrors(session, (registry, endpoint, &chart.repository), reach, |session, reach| {
+                let own_tls = added.map(|added| added.tls_under(&reach.tls));
+                let reach = Reach { own_tls, ..reach.clone() };
+                let connected =
+                    super::connect_as(session, (registry, endpoint), given, remote.connection.timeout_ms(), &reach);
+                match added {
+                    Some(added) => {
+                        connected.with_context(|| format!("repository {:?} as `helm repo add` set it up", added.name))
+                    }
+                    None => connected,
+                }
+            })
             .await
             .with_context(|| format!("dependency {:?}", dependency.name))?;
         sources.push(Source {

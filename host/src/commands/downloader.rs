@@ -66,7 +66,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let (cache, grants) = super::cache_to_keep();
             let mut session = Session::start(grants).await?;
             let endpoint = session.registry_endpoint(&registry).await?;
-            let reach = Reach { plain_http, tls, debug, ahead: CONCURRENCY as usize };
+            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: CONCURRENCY as usize };
             let (connection, mirrors) =
                 super::with_mirrors(&mut session, (&registry, &endpoint, &namespace), reach, |session, reach| {
                     connect(session, &registry, &endpoint, reach)
@@ -97,7 +97,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
             let reference = session.parse_reference(&reference).await?;
             // Pull fetches the config and the chart layer at once.
-            let reach = Reach { plain_http, tls, debug, ahead: 2 };
+            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 2 };
             let (registry, endpoint) = (&reference.registry, &reference.endpoint);
             let (connection, mirrors) = super::with_mirrors(
                 &mut session,

@@ -79,9 +79,21 @@ fn connect_to(
     args: &RemoteArgs,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
+    let given = (args.username.clone(), args.password.clone());
+    connect_as(session, (registry, endpoint), given, args.connection.timeout_ms(), reach)
+}
+
+/// `connect_to` with the username and password given for this registry (if any; else the
+/// stored credential), and the command's timeout.
+fn connect_as(
+    session: &mut Session,
+    (registry, endpoint): (&str, &str),
+    (username, password): (Option<String>, Option<String>),
+    timeout_ms: Option<u64>,
+    reach: &Reach,
+) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = credential_for(registry, args.username.clone(), args.password.clone())?;
-    let timeout_ms = args.connection.timeout_ms();
+    let credential = credential_for(registry, username, password)?;
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
@@ -124,8 +136,10 @@ async fn with_mirrors(
             .await
             .with_context(|| format!("the mirror {} in {}", mirror.repository, paths::registries_config().display()))?;
         let ahead = if i == 0 { reach.ahead } else { 0 };
-        session
-            .allow_registry(&repository.endpoint, &Reach { plain_http: mirror.plain_http, ahead, ..reach.clone() })?;
+        session.allow_registry(
+            &repository.endpoint,
+            &Reach { plain_http: mirror.plain_http, own_tls: None, ahead, ..reach.clone() },
+        )?;
         let credential = credentials::find(&repository.registry)?;
         let challenge = learnt::challenge(&repository.endpoint, mirror.plain_http);
         granted.push(Mirror { repository, plain_http: mirror.plain_http, credential, challenge });

@@ -41,7 +41,11 @@ use wasmtime_wasi_http::{
 #[derive(Clone)]
 pub struct Reach {
     pub plain_http: bool,
+    /// The command's TLS flags: for this registry (unless it has its own), and for hosts no
+    /// registry names (redirect targets).
     pub tls: TlsFlags,
+    /// This registry's own TLS settings: a chart repository's, as `helm repo add` set it up.
+    pub own_tls: Option<TlsFlags>,
     /// Report each connection opened.
     pub debug: bool,
     /// Connections to open before the component asks: as many as it will use at once.
@@ -188,15 +192,15 @@ impl Session {
         Ok(Session { store: ManuallyDrop::new(store), plugin, run, writable })
     }
 
-    /// Lets requests reach one registry endpoint (over plain HTTP only if asked), through a
-    /// transport set up with the command's TLS flags, and starts opening connections to it.
+    /// Lets requests reach one registry endpoint (over plain HTTP only if asked), with its
+    /// TLS settings, and starts opening connections to it.
     pub fn allow_registry(&mut self, endpoint: &str, reach: &Reach) -> Result<()> {
         let net = &mut self.store.data_mut().net;
         let transport = net.transport.get_or_insert_with(|| Arc::new(Transport::new(&reach.tls, reach.debug))).clone();
         // A command finds out about unusable TLS flags before it starts, whichever of its
         // registries is the first over HTTPS.
         if !reach.plain_http {
-            transport.check_tls()?;
+            transport.grant_tls(endpoint, reach.own_tls.as_ref().unwrap_or(&reach.tls))?;
         }
         net.access.lock().expect("access lock").allow_registry(endpoint, reach.plain_http);
         transport.open_ahead(endpoint, !reach.plain_http, reach.ahead);

@@ -8,12 +8,12 @@ use http::Uri;
 use http::uri::Scheme;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -136,16 +136,44 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-/// Opens connections for one command, with its TLS flags and the environment's proxies.
+/// Opens connections for one command, with its TLS flags (or those a registry was granted
+/// with) and the environment's proxies.
 pub struct Connector {
-    flags: TlsFlags,
-    /// Made on first use: loading the system's CA store costs a few milliseconds that a
-    /// plain-HTTP command need not pay.
-    tls: OnceLock<Tls>,
+    /// For hosts granted no flags of their own: the command's, and redirect targets.
+    tls: Arc<TlsSetup>,
+    /// Registries granted other flags (a chart repository's, from `helm repo add`), by
+    /// `host:port`.
+    granted: Mutex<HashMap<String, Arc<TlsSetup>>>,
     proxies: Proxies,
 }
 
+/// TLS flags and the set-up made from them on first use: loading the system's CA store
+/// costs a few milliseconds that a plain-HTTP command need not pay.
+struct TlsSetup {
+    flags: TlsFlags,
+    made: OnceLock<Tls>,
+}
+
+impl TlsSetup {
+    fn new(flags: &TlsFlags) -> TlsSetup {
+        TlsSetup { flags: flags.clone(), made: OnceLock::new() }
+    }
+
+    /// The set-up, read from the system's store and the flags.
+    fn tls(&self) -> anyhow::Result<&Tls> {
+        if let Some(tls) = self.made.get() {
+            return Ok(tls);
+        }
+        let any = tls::config(&self.flags)?;
+        let mut http1 = any.clone();
+        http1.alpn_protocols.retain(|p| p.as_slice() != b"h2");
+        let made = Tls { any: Arc::new(any).into(), http1: Arc::new(http1).into() };
+        Ok(self.made.get_or_init(|| made))
+    }
+}
+
 /// The TLS set-up, offering HTTP/2 and HTTP/1.1, or HTTP/1.1 alone.
+#[derive(Clone)]
 pub struct Tls {
     any: tokio_rustls::TlsConnector,
     http1: tokio_rustls::TlsConnector,
@@ -153,19 +181,29 @@ pub struct Tls {
 
 impl Connector {
     pub fn new(flags: &TlsFlags) -> Connector {
-        Connector { flags: flags.clone(), tls: OnceLock::new(), proxies: Proxies::from_env() }
+        Connector { tls: Arc::new(TlsSetup::new(flags)), granted: Mutex::default(), proxies: Proxies::from_env() }
     }
 
-    /// The TLS set-up, read from the system's store and the TLS flags.
-    pub fn tls(&self) -> anyhow::Result<&Tls> {
-        if let Some(tls) = self.tls.get() {
-            return Ok(tls);
+    /// Connections to `target` use these TLS flags. One registry has one set of them in a
+    /// command: a second, different set is refused rather than one of them ignored.
+    pub fn grant_tls(&self, target: &Target, flags: &TlsFlags) -> anyhow::Result<()> {
+        let mut granted = self.granted.lock().expect("TLS grants lock");
+        match granted.get(&target.authority()) {
+            Some(setup) if setup.flags == *flags => {}
+            Some(_) => anyhow::bail!("{} is given two different sets of TLS settings", target.authority()),
+            None => {
+                let setup = if *flags == self.tls.flags { self.tls.clone() } else { Arc::new(TlsSetup::new(flags)) };
+                granted.insert(target.authority(), setup);
+            }
         }
-        let any = tls::config(&self.flags)?;
-        let mut http1 = any.clone();
-        http1.alpn_protocols.retain(|p| p.as_slice() != b"h2");
-        let made = Tls { any: Arc::new(any).into(), http1: Arc::new(http1).into() };
-        Ok(self.tls.get_or_init(|| made))
+        Ok(())
+    }
+
+    /// The TLS set-up for `target` (made now if it was not yet): the one it was granted,
+    /// else the command's.
+    pub fn tls(&self, target: &Target) -> anyhow::Result<Tls> {
+        let granted = self.granted.lock().expect("TLS grants lock").get(&target.authority()).cloned();
+        Ok(granted.as_ref().unwrap_or(&self.tls).tls()?.clone())
     }
 
     /// The proxy requests to `target` go through, if any.
@@ -188,7 +226,7 @@ impl Connector {
             })??;
         }
         let name = ServerName::try_from(target.host.clone()).map_err(|_| Failure::BadTarget)?;
-        let tls = self.tls().map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        let tls = self.tls(target).map_err(|e| Failure::Setup(format!("{e:#}")))?;
         let connector = if target.http1_only { &tls.http1 } else { &tls.any };
         let tls =
             tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await.map_err(|_| Failure::TimedOut)?;
@@ -394,6 +432,25 @@ mod tests {
         assert!(!resolver_busy(&said(libc::EAI_NONAME)));
         assert!(!resolver_busy(&said(libc::EAI_FAIL)));
         assert!(!resolver_busy(&io::Error::from(io::ErrorKind::InvalidInput)));
+    }
+
+    #[test]
+    fn each_registry_keeps_the_tls_settings_it_was_granted() {
+        let target = |uri: &str| Target::of(&uri.parse().unwrap()).unwrap();
+        let (first, second, redirect) =
+            (target("https://one.example/"), target("https://two.example:5000/"), target("https://s3.example/"));
+        let own = TlsFlags { ca_file: Some("/nonexistent/ca.pem".into()), ..TlsFlags::default() };
+        let connector = Connector::new(&TlsFlags::default());
+        connector.grant_tls(&first, &TlsFlags::default()).unwrap();
+        connector.grant_tls(&second, &own).unwrap();
+        connector.grant_tls(&second, &own).unwrap();
+        // The second registry's own CA file is read for it alone.
+        let unreadable = connector.tls(&second).err().expect("the CA file is missing").to_string();
+        assert!(unreadable.contains("/nonexistent/ca.pem"), "{unreadable}");
+        assert!(connector.tls(&first).is_ok() && connector.tls(&redirect).is_ok());
+        // One registry, two sets of settings: refused, whichever came first.
+        assert!(connector.grant_tls(&first, &own).is_err());
+        assert!(connector.grant_tls(&second, &TlsFlags::default()).is_err());
     }
 
     #[test]

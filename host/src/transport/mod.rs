@@ -34,9 +34,14 @@ impl Transport {
         Transport { pool: Pool::new(Connector::new(flags), debug) }
     }
 
-    /// Sets up TLS now, so that unusable TLS flags are reported before any work starts.
-    pub fn check_tls(&self) -> anyhow::Result<()> {
-        self.pool.connector().tls().map(drop)
+    /// Connections to a registry endpoint (`host[:port]`) over HTTPS use these TLS flags,
+    /// set up now, so that unusable ones are reported before any work starts.
+    pub fn grant_tls(&self, endpoint: &str, flags: &TlsFlags) -> anyhow::Result<()> {
+        let uri: http::Uri = format!("https://{endpoint}/").parse()?;
+        let target = Target::of(&uri).ok_or_else(|| anyhow::anyhow!("{endpoint:?} is not a registry host"))?;
+        let connector = self.pool.connector();
+        connector.grant_tls(&target, flags)?;
+        connector.tls(&target).map(drop)
     }
 
     /// Opens `n` connections to a registry endpoint (`host[:port]`) while the component

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 /// The TLS flags every registry command takes.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, PartialEq)]
 pub struct TlsFlags {
     pub ca_file: Option<PathBuf>,
     pub cert_file: Option<PathBuf>,
