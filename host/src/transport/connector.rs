@@ -190,7 +190,9 @@ impl Connector {
         let mut granted = self.granted.lock().expect("TLS grants lock");
         match granted.get(&target.authority()) {
             Some(setup) if setup.flags == *flags => {}
-            Some(_) => anyhow::bail!("{} is given two different sets of TLS settings", target.authority()),
+            Some(_) => {
+                anyhow::bail!("{} is already reached with other TLS settings in this command", target.authority())
+            }
             None => {
                 let setup = if *flags == self.tls.flags { self.tls.clone() } else { Arc::new(TlsSetup::new(flags)) };
                 granted.insert(target.authority(), setup);
