@@ -13,6 +13,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ import yaml
 from conftest import HELM4, Registry, helm4, htpasswd, write_chart
 from fronts import Front
 from pki import CA
+from tokenserver import TokenServer
 from test_discovery import seed
 from test_downloader import helm4_env, installed
 from test_mirrors import configure, copy, mirror  # noqa: F401 (a fixture)
@@ -521,16 +523,48 @@ def test_a_repository_is_reached_with_the_password_and_ca_file_helm_repo_add_gav
         helm_oci.run("dependency", "build", chart, env=known)
         assert snapshot(chart / "charts") == built
 
-        # Each part counts: the same entry without its CA file, or without its password,
-        # does not reach the registry; a password given to the command is the one used.
+        # Each part counts: the same entry without its CA file, or without its username and
+        # password, does not reach the registry; flags given to the command win.
         shutil.rmtree(chart / "charts")
-        for drop, said in (("caFile", "certificate signed by unknown authority"),
-                           ("password", "authentication required")):
-            stripped = tmp_path / f"without-{drop}.yaml"
-            stripped.write_text(yaml.safe_dump({"repositories": [{k: v for k, v in added[0].items() if k != drop}]}))
+        for dropped, said in ((("caFile",), "certificate signed by unknown authority"),
+                              (("username", "password"), "no credentials were found")):
+            stripped = tmp_path / f"without-{dropped[0]}.yaml"
+            stripped.write_text(yaml.safe_dump({"repositories": [
+                {k: v for k, v in added[0].items() if k not in dropped}]}))
             line = helm_oci.fails("dependency", "build", chart, env={"HELM_REPOSITORY_CONFIG": str(stripped)})
             assert said in line, line
         line = helm_oci.fails("dependency", "build", chart, "--username", "alice", "--password", "wrong", env=known)
-        assert "credentials were rejected" in line and "s3cret" not in line, line
+        assert line.endswith("the credentials were rejected") and "s3cret" not in line, line
+        line = helm_oci.fails("dependency", "build", chart, "--ca-file", CA(tmp_path / "other").cert, env=known)
+        assert line.startswith(f"Error: cannot reach {secure.host}: TLS: "), line
     finally:
         secure.stop()
+
+
+def test_a_repositorys_token_service_is_reached_with_the_repositorys_ca_file(helm_oci, tmp_path):
+    """A registry whose token service is another host (as GitLab's is) under the same private
+    CA: the CA file `helm repo add` gave the repository holds for the token service too, as
+    it does when Helm runs the downloader with it."""
+    ca = CA(tmp_path / "pki")
+    cert, key = ca.issue("registry")
+    tokens = TokenServer(tmp_path / "tokens", users={"alice": "s3cret-pass"}, tls=ca.issue("tokens"))
+    reg = Registry(tmp_path / "registry", tls={"certificate": str(cert), "key": str(key)}, auth=tokens.registry_auth())
+    try:
+        assert urlsplit(tokens.realm).netloc != reg.host
+        for version in ("1.0.0", "1.2.0"):
+            source = write_chart(tmp_path / "src" / version, name="db", version=version)
+            helm_oci.run("push", source, f"oci://{reg.host}/charts", "--ca-file", ca.cert,
+                         "--username", "alice", "--password", "s3cret-pass")
+        env = helm4_env(tmp_path, installed(tmp_path))
+        helm4_repo_add(env, "secure", f"ocirepo://{reg.host}/charts", "alice", "s3cret-pass", ca.cert)
+        known = {"HELM_REPOSITORY_CONFIG": env["HELM_REPOSITORY_CONFIG"]}
+        chart = write_chart(tmp_path / "app", name="app", version="1.0.0",
+                            dependencies=[{"name": "db", "version": "^1.0.0", "repository": "@secure"}])
+        tokens.requests.clear()
+        p = helm_oci.run("dependency", "update", chart, env=known)
+        assert f"Pulled: {reg.host}/charts/db:1.2.0" in p.stdout
+        assert tokens.requests and all(r["user"] == "alice" for r in tokens.requests)
+        assert sorted(snapshot(chart / "charts")) == ["db-1.2.0.tgz"]
+    finally:
+        reg.stop()
+        tokens.stop()

@@ -16,25 +16,26 @@ struct File {
     repositories: Option<Vec<Entry>>,
 }
 
-/// One repository, with the fields `helm repo add` writes (Go's `repo.Entry`).
+/// One repository, with the fields `helm repo add` writes (Go's `repo.Entry`; a field
+/// left null reads as Go's zero value).
 #[derive(Deserialize)]
 struct Entry {
     #[serde(default)]
-    name: String,
+    name: Option<String>,
     #[serde(default)]
-    url: String,
+    url: Option<String>,
     #[serde(default)]
-    username: String,
+    username: Option<String>,
     #[serde(default)]
-    password: String,
+    password: Option<String>,
     #[serde(default, rename = "certFile")]
-    cert_file: String,
+    cert_file: Option<String>,
     #[serde(default, rename = "keyFile")]
-    key_file: String,
+    key_file: Option<String>,
     #[serde(default, rename = "caFile")]
-    ca_file: String,
+    ca_file: Option<String>,
     #[serde(default)]
-    insecure_skip_tls_verify: bool,
+    insecure_skip_tls_verify: Option<bool>,
 }
 
 /// A repository Helm knows.
@@ -50,17 +51,18 @@ pub struct Repository {
 }
 
 impl Repository {
-    /// Whether `url` names this repository, as Helm's `urlutil.Equal` compares them: a
-    /// trailing `/` makes no difference.
+    /// Whether `url` names this repository, as Helm's `urlutil.Equal` compares them: the
+    /// scheme in any case, and the path cleaned (`//`, `.`, `..` and a trailing `/` make no
+    /// difference).
     pub fn is_at(&self, url: &str) -> bool {
-        self.url.trim_end_matches('/') == url.trim_end_matches('/')
+        normal(&self.url) == normal(url)
     }
 
     /// The command's TLS flags, each one it leaves unset taken from the repository's.
     pub fn tls_under(&self, command: &TlsFlags) -> TlsFlags {
         let pick = |given: &Option<PathBuf>, own: &Option<PathBuf>| given.clone().or_else(|| own.clone());
         // The certificate and key go together: the command's pair, else the repository's.
-        let (cert_file, key_file) = if command.cert_file.is_some() {
+        let (cert_file, key_file) = if command.cert_file.is_some() || command.key_file.is_some() {
             (command.cert_file.clone(), command.key_file.clone())
         } else {
             (self.tls.cert_file.clone(), self.tls.key_file.clone())
@@ -87,21 +89,39 @@ pub fn known() -> Result<Vec<Repository>> {
     } else {
         yaml_serde::from_str(&text).with_context(|| format!("{} is not a valid repositories file", path.display()))?
     };
-    let set = |value: String| (!value.is_empty()).then_some(value);
-    let file_of = |value: String| set(value).map(PathBuf::from);
+    let set = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let file_of = |value: Option<String>| set(value).map(PathBuf::from);
     let repositories = file.repositories.unwrap_or_default().into_iter().map(|e| Repository {
-        name: e.name,
-        url: e.url,
+        name: e.name.unwrap_or_default(),
+        url: e.url.unwrap_or_default(),
         username: set(e.username),
         password: set(e.password),
         tls: TlsFlags {
             ca_file: file_of(e.ca_file),
             cert_file: file_of(e.cert_file),
             key_file: file_of(e.key_file),
-            insecure: e.insecure_skip_tls_verify,
+            insecure: e.insecure_skip_tls_verify.unwrap_or_default(),
         },
     });
     Ok(repositories.collect())
+}
+
+/// A repository URL as `urlutil.Equal` compares it: the scheme lower-cased, the path
+/// cleaned as Go's `filepath.Clean` cleans it, an empty one as `/`.
+fn normal(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut kept: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            part => kept.push(part),
+        }
+    }
+    format!("{}://{authority}/{}", scheme.to_ascii_lowercase(), kept.join("/"))
 }
 
 #[cfg(test)]
@@ -113,10 +133,31 @@ mod tests {
     }
 
     #[test]
-    fn a_trailing_slash_names_the_same_repository() {
-        let r = repository("ocirepo://r.example/charts/", TlsFlags::default());
-        assert!(r.is_at("ocirepo://r.example/charts") && r.is_at("ocirepo://r.example/charts/"));
-        assert!(!r.is_at("ocirepo://r.example/chart") && !r.is_at("ocirepo+http://r.example/charts"));
+    fn urls_are_compared_as_helm_compares_them() {
+        let r = repository("ocirepo://r.example/team/charts/", TlsFlags::default());
+        for same in [
+            "ocirepo://r.example/team/charts",
+            "OCIREPO://r.example//team/./charts/",
+            "ocirepo://r.example/team/x/../charts",
+        ] {
+            assert!(r.is_at(same), "{same}");
+        }
+        for other in
+            ["ocirepo://r.example/team/chart", "ocirepo+http://r.example/team/charts", "ocirepo://r.example/charts"]
+        {
+            assert!(!r.is_at(other), "{other}");
+        }
+        assert!(repository("ocirepo://r.example", TlsFlags::default()).is_at("ocirepo://r.example/"));
+    }
+
+    #[test]
+    fn null_fields_read_as_unset() {
+        let file: File = yaml_serde::from_str(
+            "repositories:\n- name: r\n  url: ocirepo://r.example\n  username: ~\n  caFile: null\n  insecure_skip_tls_verify: ~\n",
+        )
+        .unwrap();
+        let entry = &file.repositories.unwrap()[0];
+        assert!(entry.username.is_none() && entry.ca_file.is_none() && entry.insecure_skip_tls_verify.is_none());
     }
 
     #[test]

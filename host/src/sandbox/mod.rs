@@ -41,8 +41,8 @@ use wasmtime_wasi_http::{
 #[derive(Clone)]
 pub struct Reach {
     pub plain_http: bool,
-    /// The command's TLS flags: for this registry (unless it has its own), and for hosts no
-    /// registry names (redirect targets).
+    /// The command's TLS flags: for this registry (unless it has its own), and for hosts
+    /// reached before any registry names them.
     pub tls: TlsFlags,
     /// This registry's own TLS settings: a chart repository's, as `helm repo add` set it up.
     pub own_tls: Option<TlsFlags>,
@@ -87,8 +87,12 @@ impl WasiHttpHooks for NetPolicy {
             let uri = request.uri().clone();
             let (response, io) = transport.send(request, options).await?;
             let (parts, body) = response.into_parts();
-            let challenged = access.lock().expect("access lock").learn(&uri, &verdict, &parts);
-            if let Some((request, challenge)) = challenged {
+            let learnt = access.lock().expect("access lock").learn(&uri, &verdict, &parts);
+            // A registry's token service and storage hosts are reached as the registry is.
+            for named in &learnt.named {
+                transport.share_tls(&uri, named.https, &named.authority);
+            }
+            if let Some((request, challenge)) = learnt.challenge {
                 learnt::learn_challenge(&request, &challenge);
             }
             Ok((http::Response::from_parts(parts, body), io))
@@ -197,8 +201,7 @@ impl Session {
     pub fn allow_registry(&mut self, endpoint: &str, reach: &Reach) -> Result<()> {
         let net = &mut self.store.data_mut().net;
         let transport = net.transport.get_or_insert_with(|| Arc::new(Transport::new(&reach.tls, reach.debug))).clone();
-        // A command finds out about unusable TLS flags before it starts, whichever of its
-        // registries is the first over HTTPS.
+        // A command finds out about unusable TLS settings before it starts.
         if !reach.plain_http {
             transport.grant_tls(endpoint, reach.own_tls.as_ref().unwrap_or(&reach.tls))?;
         }

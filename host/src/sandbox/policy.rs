@@ -52,30 +52,42 @@ impl Access {
         Some(Verdict::Redirect)
     }
 
-    /// Learns the grants a registry (or a storage host it sent us to) hands out. Returns the
-    /// request and the challenge of a registry's 401 answer, which may be worth remembering.
-    pub fn learn(
-        &mut self,
-        request: &http::Uri,
-        verdict: &Verdict,
-        response: &http::response::Parts,
-    ) -> Option<(Url, Challenge)> {
-        let request = Url::parse(&request.to_string())?;
+    /// Learns the grants a registry (or a storage host it sent us to) hands out: the hosts
+    /// it names, and the request and challenge of a registry's 401 answer, which may be
+    /// worth remembering.
+    pub fn learn(&mut self, request: &http::Uri, verdict: &Verdict, response: &http::response::Parts) -> Learnt {
+        let mut learnt = Learnt::default();
+        let Some(request) = Url::parse(&request.to_string()) else { return learnt };
         let header = |name| response.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
         if matches!(verdict, Verdict::Registry | Verdict::Redirect) && response.status.is_redirection() {
-            self.redirects.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)));
+            learnt.named.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)));
+            self.redirects.extend(learnt.named.iter().cloned());
         }
         if *verdict == Verdict::Registry && response.status == http::StatusCode::UNAUTHORIZED {
             // The component answers the first challenge it can read; so does this.
-            let challenge = header(http::header::WWW_AUTHENTICATE).find_map(Challenge::parse)?;
+            let Some(challenge) = header(http::header::WWW_AUTHENTICATE).find_map(Challenge::parse) else {
+                return learnt;
+            };
             let realm = Some(&challenge).filter(|c| c.is("bearer")).and_then(|c| request.join(c.param("realm")?));
-            if let Some(realm) = realm.filter(|r| !self.realms.iter().any(|known| same_endpoint(known, r))) {
-                self.realms.push(realm);
+            if let Some(realm) = realm {
+                if !self.realms.iter().any(|known| same_endpoint(known, &realm)) {
+                    self.realms.push(realm.clone());
+                }
+                learnt.named.push(realm);
             }
-            return Some((request, challenge));
+            learnt.challenge = Some((request, challenge));
         }
-        None
+        learnt
     }
+}
+
+/// What one answer taught.
+#[derive(Default)]
+pub struct Learnt {
+    /// The hosts it named (redirect targets, a token service), now granted.
+    pub named: Vec<Url>,
+    /// A registry's 401 answer: the request, and the challenge it sent.
+    pub challenge: Option<(Url, Challenge)>,
 }
 
 /// Same scheme, host, port and path, whatever the query.
@@ -130,7 +142,8 @@ mod tests {
         let mut a = access();
         let request = uri("https://reg:5000/v2/a/tags/list");
         let challenge = [("www-authenticate", r#"BEARER Realm="https://auth.io/token",service="reg""#)];
-        a.learn(&request, &Verdict::Registry, &answer(401, &challenge));
+        let learnt = a.learn(&request, &Verdict::Registry, &answer(401, &challenge));
+        assert_eq!(learnt.named, [Url::new(true, "auth.io", "/token")]);
         assert_eq!(a.judge(&uri("https://auth.io/token?scope=x&service=reg")), Some(Verdict::Realm));
         assert_eq!(a.judge(&uri("https://auth.io/token?scope=y")), Some(Verdict::Realm));
         assert!(a.judge(&uri("https://auth.io/other")).is_none());
@@ -158,7 +171,8 @@ mod tests {
     fn a_redirect_grants_its_target_once() {
         let mut a = access();
         let request = uri("https://reg:5000/v2/a/blobs/sha256:1");
-        a.learn(&request, &Verdict::Registry, &answer(307, &[("location", "https://cdn.io/b?sig=1")]));
+        let learnt = a.learn(&request, &Verdict::Registry, &answer(307, &[("location", "https://cdn.io/b?sig=1")]));
+        assert_eq!(learnt.named, [Url::new(true, "cdn.io", "/b?sig=1")]);
         assert!(a.judge(&uri("https://cdn.io/b?sig=2")).is_none());
         assert_eq!(a.judge(&uri("https://cdn.io/b?sig=1")), Some(Verdict::Redirect));
         assert!(a.judge(&uri("https://cdn.io/b?sig=1")).is_none());
@@ -171,7 +185,7 @@ mod tests {
     fn only_the_registry_grants_realms() {
         let mut a = access();
         let challenge = answer(401, &[("www-authenticate", r#"Bearer realm="https://evil.io/t""#)]);
-        a.learn(&uri("https://cdn.io/b"), &Verdict::Redirect, &challenge);
+        assert!(a.learn(&uri("https://cdn.io/b"), &Verdict::Redirect, &challenge).named.is_empty());
         assert!(a.judge(&uri("https://evil.io/t")).is_none());
     }
 }

@@ -190,15 +190,27 @@ impl Connector {
         let mut granted = self.granted.lock().expect("TLS grants lock");
         match granted.get(&target.authority()) {
             Some(setup) if setup.flags == *flags => {}
-            Some(_) => {
-                anyhow::bail!("{} is already reached with other TLS settings in this command", target.authority())
-            }
+            Some(_) => anyhow::bail!(
+                "{} is already reached with other TLS settings in this command (by another dependency \
+                 or a mirror); give the command --ca-file, --cert-file/--key-file or \
+                 --insecure-skip-tls-verify so that they agree",
+                target.authority()
+            ),
             None => {
-                let setup = if *flags == self.tls.flags { self.tls.clone() } else { Arc::new(TlsSetup::new(flags)) };
-                granted.insert(target.authority(), setup);
+                // Registries granted the same settings share one set-up, made once.
+                let same = granted.values().chain([&self.tls]).find(|setup| setup.flags == *flags).cloned();
+                granted.insert(target.authority(), same.unwrap_or_else(|| Arc::new(TlsSetup::new(flags))));
             }
         }
         Ok(())
+    }
+
+    /// Connections to `to` use the TLS settings `from` was granted, unless `to` has some.
+    pub fn share_tls(&self, from: &Target, to: &Target) {
+        let mut granted = self.granted.lock().expect("TLS grants lock");
+        if let Some(setup) = granted.get(&from.authority()).cloned() {
+            granted.entry(to.authority()).or_insert(setup);
+        }
     }
 
     /// The TLS set-up for `target` (made now if it was not yet): the one it was granted,
@@ -206,6 +218,11 @@ impl Connector {
     pub fn tls(&self, target: &Target) -> anyhow::Result<Tls> {
         let granted = self.granted.lock().expect("TLS grants lock").get(&target.authority()).cloned();
         Ok(granted.as_ref().unwrap_or(&self.tls).tls()?.clone())
+    }
+
+    /// The command's own TLS set-up, made now if it was not yet.
+    pub fn command_tls(&self) -> anyhow::Result<Tls> {
+        Ok(self.tls.tls()?.clone())
     }
 
     /// The proxy requests to `target` go through, if any.
@@ -439,20 +456,30 @@ mod tests {
     #[test]
     fn each_registry_keeps_the_tls_settings_it_was_granted() {
         let target = |uri: &str| Target::of(&uri.parse().unwrap()).unwrap();
-        let (first, second, redirect) =
-            (target("https://one.example/"), target("https://two.example:5000/"), target("https://s3.example/"));
-        let own = TlsFlags { ca_file: Some("/nonexistent/ca.pem".into()), ..TlsFlags::default() };
-        let connector = Connector::new(&TlsFlags::default());
-        connector.grant_tls(&first, &TlsFlags::default()).unwrap();
-        connector.grant_tls(&second, &own).unwrap();
-        connector.grant_tls(&second, &own).unwrap();
-        // The second registry's own CA file is read for it alone.
-        let unreadable = connector.tls(&second).err().expect("the CA file is missing").to_string();
-        assert!(unreadable.contains("/nonexistent/ca.pem"), "{unreadable}");
-        assert!(connector.tls(&first).is_ok() && connector.tls(&redirect).is_ok());
+        let (own, plain, tokens, elsewhere) = (
+            target("https://one.example:5000/"),
+            target("https://two.example/"),
+            target("https://auth.example/"),
+            target("https://s3.example/"),
+        );
+        let unreadable = |ca: &str| TlsFlags { ca_file: Some(ca.into()), ..TlsFlags::default() };
+        let connector = Connector::new(&unreadable("/nonexistent/command-ca.pem"));
+        let said = |target: &Target| connector.tls(target).err().expect("a missing CA file").to_string();
+        // A registry granted its own settings first: the command's stay the default.
+        connector.grant_tls(&own, &unreadable("/nonexistent/own-ca.pem")).unwrap();
+        connector.grant_tls(&own, &unreadable("/nonexistent/own-ca.pem")).unwrap();
+        assert!(said(&own).contains("own-ca.pem"), "{}", said(&own));
+        assert!(said(&elsewhere).contains("command-ca.pem"), "{}", said(&elsewhere));
+        connector.grant_tls(&plain, &unreadable("/nonexistent/command-ca.pem")).unwrap();
+        assert!(said(&plain).contains("command-ca.pem"));
+        // A host a registry's answer names is reached as that registry is.
+        connector.share_tls(&own, &tokens);
+        assert!(said(&tokens).contains("own-ca.pem"));
+        connector.share_tls(&plain, &tokens);
+        assert!(said(&tokens).contains("own-ca.pem"), "a host keeps the settings it has");
         // One registry, two sets of settings: refused, whichever came first.
-        assert!(connector.grant_tls(&first, &own).is_err());
-        assert!(connector.grant_tls(&second, &TlsFlags::default()).is_err());
+        assert!(connector.grant_tls(&own, &TlsFlags::default()).is_err());
+        assert!(connector.grant_tls(&plain, &unreadable("/nonexistent/own-ca.pem")).is_err());
     }
 
     #[test]

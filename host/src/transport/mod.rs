@@ -20,6 +20,11 @@ use std::time::Duration;
 pub use tls::TlsFlags;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+/// The target `https://AUTHORITY/` names.
+fn https_target(authority: &str) -> Option<Target> {
+    Target::of(&format!("https://{authority}/").parse().ok()?)
+}
+
 /// The work of moving a response body, which wasi:http drives beside the response.
 pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
@@ -35,13 +40,24 @@ impl Transport {
     }
 
     /// Connections to a registry endpoint (`host[:port]`) over HTTPS use these TLS flags,
-    /// set up now, so that unusable ones are reported before any work starts.
+    /// set up now (with the command's own), so that unusable ones are reported before any
+    /// work starts.
     pub fn grant_tls(&self, endpoint: &str, flags: &TlsFlags) -> anyhow::Result<()> {
-        let uri: http::Uri = format!("https://{endpoint}/").parse()?;
-        let target = Target::of(&uri).ok_or_else(|| anyhow::anyhow!("{endpoint:?} is not a registry host"))?;
+        let target = https_target(endpoint).ok_or_else(|| anyhow::anyhow!("{endpoint:?} is not a registry host"))?;
         let connector = self.pool.connector();
         connector.grant_tls(&target, flags)?;
-        connector.tls(&target).map(drop)
+        connector.tls(&target)?;
+        connector.command_tls().map(drop)
+    }
+
+    /// Connections to a host that the answer to a request named (its registry's token
+    /// service, a storage host it redirects to) use the TLS settings that request's host
+    /// was granted, unless the host has its own.
+    pub fn share_tls(&self, from: &http::Uri, https: bool, authority: &str) {
+        let (Some(from), Some(to)) = (Target::of(from), https_target(authority)) else { return };
+        if https {
+            self.pool.connector().share_tls(&from, &to);
+        }
     }
 
     /// Opens `n` connections to a registry endpoint (`host[:port]`) while the component
