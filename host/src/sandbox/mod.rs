@@ -42,7 +42,7 @@ use wasmtime_wasi_http::{
 pub struct Reach {
     pub plain_http: bool,
     /// The command's TLS flags: for this registry (unless it has its own), and for hosts
-    /// reached before any registry names them.
+    /// with no settings of their own (those a registry's answer names get the registry's).
     pub tls: TlsFlags,
     /// This registry's own TLS settings: a chart repository's, as `helm repo add` set it up.
     pub own_tls: Option<TlsFlags>,
