@@ -45,6 +45,11 @@ impl Target {
         Some(Target { https, host, port, http1_only: false })
     }
 
+    /// The target of `http[s]://AUTHORITY/`.
+    pub fn at(https: bool, authority: &str) -> Option<Target> {
+        Target::of(&format!("{}://{authority}/", if https { "https" } else { "http" }).parse().ok()?)
+    }
+
     /// `host:port`, with brackets around an IPv6 address.
     pub fn authority(&self) -> String {
         if self.host.contains(':') {
@@ -139,10 +144,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 /// Opens connections for one command, with its TLS flags (or those a registry was granted
 /// with) and the environment's proxies.
 pub struct Connector {
-    /// For hosts granted no flags of their own: the command's, and redirect targets.
+    /// The command's: for hosts granted none of their own.
     tls: Arc<TlsSetup>,
-    /// Registries granted other flags (a chart repository's, from `helm repo add`), by
-    /// `host:port`.
+    /// What each registry was granted (the command's, or a chart repository's from `helm
+    /// repo add`), and each host a registry's answer named, by `host:port`.
     granted: Mutex<HashMap<String, Arc<TlsSetup>>>,
     proxies: Proxies,
 }

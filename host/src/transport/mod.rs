@@ -20,11 +20,6 @@ use std::time::Duration;
 pub use tls::TlsFlags;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
-/// The target `https://AUTHORITY/` names.
-fn https_target(authority: &str) -> Option<Target> {
-    Target::of(&format!("https://{authority}/").parse().ok()?)
-}
-
 /// The work of moving a response body, which wasi:http drives beside the response.
 pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
@@ -43,7 +38,8 @@ impl Transport {
     /// set up now (with the command's own), so that unusable ones are reported before any
     /// work starts.
     pub fn grant_tls(&self, endpoint: &str, flags: &TlsFlags) -> anyhow::Result<()> {
-        let target = https_target(endpoint).ok_or_else(|| anyhow::anyhow!("{endpoint:?} is not a registry host"))?;
+        let target =
+            Target::at(true, endpoint).ok_or_else(|| anyhow::anyhow!("{endpoint:?} is not a registry host"))?;
         let connector = self.pool.connector();
         connector.grant_tls(&target, flags)?;
         connector.tls(&target)?;
@@ -54,8 +50,7 @@ impl Transport {
     /// service, a storage host it redirects to) use the TLS settings that request's host
     /// was granted, unless the host has its own.
     pub fn share_tls(&self, from: &http::Uri, https: bool, authority: &str) {
-        let (Some(from), Some(to)) = (Target::of(from), https_target(authority)) else { return };
-        if https {
+        if let (true, Some(from), Some(to)) = (https, Target::of(from), Target::at(https, authority)) {
             self.pool.connector().share_tls(&from, &to);
         }
     }
@@ -63,8 +58,7 @@ impl Transport {
     /// Opens `n` connections to a registry endpoint (`host[:port]`) while the component
     /// starts, so that its first requests, and those it makes at once, find them open.
     pub fn open_ahead(&self, endpoint: &str, https: bool, n: usize) {
-        let uri = format!("{}://{endpoint}/", if https { "https" } else { "http" });
-        if let Some(target) = uri.parse().ok().as_ref().and_then(Target::of) {
+        if let Some(target) = Target::at(https, endpoint) {
             self.pool.open_ahead(&target, n);
         }
     }
