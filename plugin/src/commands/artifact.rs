@@ -51,7 +51,7 @@ impl Artifact {
             ));
         }
         let source = Source::open(path, limits, source_date_epoch)?;
-        let meta = source.meta().clone();
+        let meta = source.meta.clone();
         let version_tag = reference::normalise_tag(&meta.version);
         let mut warnings = Vec::new();
         let target = match &remote.tag {
@@ -78,10 +78,10 @@ impl Artifact {
         };
         let config_bytes = go_json(&meta);
         let config = Descriptor::of(helm::CONFIG, &config_bytes);
-        let (layer, _) = source.layer();
+        let layer = source.layer.clone();
         let prov = source.provenance()?.map(|bytes| (Descriptor::of(helm::PROVENANCE, &bytes), bytes));
         let layers = std::iter::once(layer.clone()).chain(prov.iter().map(|(d, _)| d.clone())).collect();
-        let annotations = helm::chart_annotations(&meta, &timestamp::rfc3339(source.created()));
+        let annotations = helm::chart_annotations(&meta, &timestamp::rfc3339(source.created));
         let manifest = go_json(&Manifest::for_chart(config.clone(), layers, annotations));
         let manifest_digest = digest::of_bytes(&manifest);
         Ok(Artifact { target, meta, manifest, manifest_digest, config, config_bytes, layer, prov, source, warnings })
@@ -89,7 +89,7 @@ impl Artifact {
 
     /// The blobs the manifest names, each with where its bytes are.
     pub fn blobs(&self) -> Vec<(&Descriptor, Content<'_>)> {
-        let mut blobs = vec![(&self.config, Content::Bytes(&self.config_bytes)), (&self.layer, self.source.layer().1)];
+        let mut blobs = vec![(&self.config, Content::Bytes(&self.config_bytes)), (&self.layer, self.source.content())];
         if let Some((prov, bytes)) = &self.prov {
             blobs.push((prov, Content::Bytes(bytes)));
         }
@@ -97,11 +97,20 @@ impl Artifact {
     }
 }
 
-/// The chart: a directory packaged in memory, or an archive read from its file. Either way
-/// the chart has loaded by Helm's rules first, so what is pushed Helm can load.
-enum Source {
-    Packaged { archive: Vec<u8>, meta: Metadata, created: i64 },
-    Archive { path: PathBuf, meta: Metadata, created: i64, digest: String, size: u64 },
+/// The chart: as loaded, with the time stamped on it, its layer's descriptor (hashed once,
+/// as it was packaged or read) and where the layer's bytes are. Either way the chart has
+/// loaded by Helm's rules first, so what is pushed Helm can load.
+struct Source {
+    meta: Metadata,
+    created: i64,
+    layer: Descriptor,
+    bytes: Bytes,
+}
+
+/// A directory's archive, packaged in memory, or an archive's file.
+enum Bytes {
+    Packaged(Vec<u8>),
+    Archive(PathBuf),
 }
 
 impl Source {
@@ -111,7 +120,8 @@ impl Source {
         if stat.is_dir() {
             let Packaged { chart, archive, created } = package::directory(path, limits, source_date_epoch)?;
             load::check_dependencies(&chart).map_err(|why| Error::invalid_chart(&origin, why))?;
-            return Ok(Source::Packaged { archive, meta: chart.meta, created });
+            let layer = Descriptor::of(helm::CHART, &archive);
+            return Ok(Source { meta: chart.meta, created, layer, bytes: Bytes::Packaged(archive) });
         }
         // The archive is hashed as it is checked: one read before the upload's.
         let mut reader = Hashing::new(io::BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?));
@@ -123,35 +133,21 @@ impl Source {
             stat.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64);
         // A time in the future (a clock set wrong, a file from elsewhere) is never stamped.
         let created = source_date_epoch.unwrap_or(mtime).min(clock::wall_seconds());
-        Ok(Source::Archive { path: path.to_path_buf(), meta: chart.meta, created, digest, size })
+        let layer = Descriptor::new(helm::CHART, digest, size);
+        Ok(Source { meta: chart.meta, created, layer, bytes: Bytes::Archive(path.to_path_buf()) })
     }
 
-    fn meta(&self) -> &Metadata {
-        match self {
-            Source::Packaged { meta, .. } | Source::Archive { meta, .. } => meta,
+    /// Where the chart layer's bytes come from.
+    fn content(&self) -> Content<'_> {
+        match &self.bytes {
+            Bytes::Packaged(archive) => Content::Bytes(archive),
+            Bytes::Archive(path) => Content::File(path),
         }
-    }
-
-    fn created(&self) -> i64 {
-        match self {
-            Source::Packaged { created, .. } | Source::Archive { created, .. } => *created,
-        }
-    }
-
-    /// The chart layer's descriptor and where its bytes come from.
-    fn layer(&self) -> (Descriptor, Content<'_>) {
-        let (digest, size, content) = match self {
-            Source::Packaged { archive, .. } => {
-                (digest::of_bytes(archive), archive.len() as u64, Content::Bytes(archive))
-            }
-            Source::Archive { path, digest, size, .. } => (digest.clone(), *size, Content::File(path)),
-        };
-        (Descriptor::new(helm::CHART, digest, size), content)
     }
 
     /// The provenance file Helm pushes along with an archive, if one sits beside it.
     fn provenance(&self) -> Result<Option<Vec<u8>>> {
-        let Source::Archive { path, .. } = self else { return Ok(None) };
+        let Bytes::Archive(path) = &self.bytes else { return Ok(None) };
         let prov = PathBuf::from(format!("{}.prov", path.display()));
         if !prov.is_file() {
             return Ok(None);
