@@ -71,6 +71,11 @@ CORPUS = [
     (".helmignore", {"Chart.yaml": V2, ".helmignore": "*.bak\nsecret/\n", "a.bak": "x", "secret/key": "k",
                      "templates/.hidden": "h", "templates/ok.yaml": "ok: 1\n"}, None),
     ("values.schema.json", {"Chart.yaml": V2, "values.schema.json": '{"type": "object"}'}, None),
+    # Helm's `!` keeps only what it names: here Chart.yaml and values.yaml, not templates/.
+    (".helmignore negation", {"Chart.yaml": V2, ".helmignore": "*.md\n!*.yaml\n", "NOTES.md": "n", "notes.txt": "t",
+                              "values.yaml": "a: 1\n", "templates/cm.yaml": "a: 1\n"}, None),
+    (".helmignore with a byte-order mark", {"Chart.yaml": V2, ".helmignore": "\ufeffsecret.txt\n", "secret.txt": "s"},
+     None),
     ("dependency missing from charts/", {"Chart.yaml": DEPENDS_ON_REDIS},
      "found in Chart.yaml, but missing in charts/ directory: redis"),
     ("invalid values.yaml", {"Chart.yaml": V2, "values.yaml": "a: [\n"}, "cannot load values.yaml"),
@@ -81,6 +86,12 @@ CORPUS = [
     ("four-part version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.2.3.4\n"}, "is invalid"),
     ("invalid type", {"Chart.yaml": V2 + "type: plugin\n"}, "application or library"),
     ("invalid values.schema.json", {"Chart.yaml": V2, "values.schema.json": "{"}, "invalid JSON"),
+    (".helmignore negation that drops Chart.yaml", {"Chart.yaml": V2, ".helmignore": "*.md\n!KEEP.md\n",
+                                                     "KEEP.md": "k"}, "Chart.yaml file is missing"),
+    (".helmignore with **", {"Chart.yaml": V2, ".helmignore": "sub/**/x.txt\n"},
+     ".helmignore: double-star (**) syntax is not supported"),
+    (".helmignore with a bad pattern", {"Chart.yaml": V2, ".helmignore": "[abc\n"},
+     '.helmignore: syntax error in pattern "[abc"'),
     ("over 100 MiB", {"Chart.yaml": V2, **{f"files/{i}.bin": bytes(4 << 20) for i in range(26)}}, "maximum size"),
 ]
 

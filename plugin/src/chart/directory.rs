@@ -26,11 +26,13 @@ pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
         }
         Err(e) => return Err(Error::io(&root.join("Chart.yaml"), e)),
     }
-    let rules = match fs::read_to_string(root.join(".helmignore")) {
-        Ok(text) => Rules::with_defaults(&text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Rules::with_defaults(""),
+    let text = match fs::read(root.join(".helmignore")) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(&root.join(".helmignore"), e)),
     };
+    let rules = Rules::with_defaults(&text)
+        .map_err(|why| Error::invalid_chart(root.display().to_string(), format!(".helmignore: {why}")))?;
     let mut walk = Walk { root, rules, limits, files: Vec::new(), mtime: 0, total: 0 };
     walk.dir("", "", 0)?;
     Ok((walk.files, walk.mtime))
