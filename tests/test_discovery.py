@@ -207,6 +207,21 @@ def test_search_namespace_term_and_versions(helm_oci, seeded):
     assert [h["name"] for h in hits] == [f"{seeded.host}/other/delta"] and stderr == ""
 
 
+def test_short_versions_are_listed_and_a_stray_tag_hides_only_itself(helm_oci, registry):
+    """A chart may be version `1.2` or `v2` (Helm packages both): its own tag is no floating
+    tag. A version tag whose chart is another version is passed over alone, not with every
+    other version of its repository."""
+    for version in ("1.2", "v2", "1.3.0"):
+        seed(registry, "charts/short", version)
+    seed(registry, "charts/short", "1.3.0", tag="1.4.0")
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--versions")
+    assert [h["version"] for h in hits] == ["v2", "1.3.0", "1.2"]
+    assert stderr.splitlines() == [
+        f"WARNING: skipped charts/short: {registry.host}/charts/short:1.4.0: the registry served version 1.3.0"
+        " where the tag says 1.4.0"]
+    helm_oci.fails("search", f"{registry.host}/charts", "--versions", "--plain-http", "--fail-fast")
+
+
 def test_a_second_search_reads_the_configs_from_the_chart_cache(helm_oci, seeded):
     """Configs are content-addressed: the first search keeps them in the chart cache, the next
     reads only tags and manifests, and a config corrupted there is fetched again."""

@@ -172,6 +172,17 @@ def test_the_whole_registry_is_one_repository(seeded, tmp_path):
     assert "charts/image" not in index["entries"]
 
 
+def test_an_index_lists_short_versions_and_passes_over_only_a_stray_tag(registry, tmp_path):
+    for version in ("1.2", "v2"):
+        seed(registry, "short/web", version)
+    seed(registry, "short/web", "v2", tag="2.1.0")
+    env = plugin_env(tmp_path)
+    p = download(env, f"ocirepo+http://{registry.host}/short/index.yaml")
+    assert p.returncode == 0, p.stderr
+    assert versions(json.loads(p.stdout)) == {"web": {"1.2", "v2"}}
+    assert p.stderr.decode().startswith(f"WARNING: skipped short/web: {registry.host}/short/web:2.1.0: ")
+
+
 def test_an_index_lists_what_its_urls_fetch_even_after_a_tag_moves(seeded, tmp_path):
     env = plugin_env(tmp_path)
     before = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/other/index.yaml"))

@@ -3,7 +3,9 @@ import io
 import json
 import os
 import tarfile
+import urllib.error
 
+import pytest
 from conftest import files_left, sha256, write_chart
 
 
@@ -113,6 +115,35 @@ def test_full_reference_with_its_own_tag_warns(helm_oci, registry, chart, tmp_pa
     out = tmp_path / "out"
     helm_oci.run("pull", f"{registry.host}/myrepo/mychart:latest", "-d", out, "--plain-http")
     assert files_left(out) == ["mychart-0.1.0.tgz"]
+
+
+def test_a_push_to_another_versions_tag_is_refused(helm_oci, registry, chart):
+    """Helm's push refuses a tag other than the chart's version; a tag that reads as another
+    version would make every pull and listing of it fail, so it is refused before any request."""
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts/mychart:2.0.0", "--plain-http")
+    assert 'tag "2.0.0" reads as another chart version than mychart 0.1.0' in line
+    with pytest.raises(urllib.error.HTTPError):
+        registry.manifest("charts/mychart", "2.0.0")
+    # A tag that is no version, or a floating one, still goes (with the warning of a tag
+    # Helm's --version does not find).
+    for tag in ("stable", "0.1"):
+        p = helm_oci.run("push", chart, f"oci://{registry.host}/charts/mychart:{tag}", "--plain-http")
+        assert p.stderr.startswith("WARNING: ")
+
+
+def test_a_tag_beside_a_digest_must_name_it(helm_oci, registry, tmp_path):
+    """As Helm: `name:tag@digest` is pulled by digest, and refused if the tag names another
+    manifest; a tag that does not exist is no refusal."""
+    _, old = pushed_digest(helm_oci.run("push", write_chart(tmp_path / "a", version="0.1.0"),
+                                        f"oci://{registry.host}/charts", "--plain-http").stdout)
+    helm_oci.run("push", write_chart(tmp_path / "b", version="0.2.0"), f"oci://{registry.host}/charts", "--plain-http")
+    out = tmp_path / "out"
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.2.0@{old}", "-d", out, "--plain-http")
+    assert f"the tag of {registry.host}/charts/mychart:0.2.0@{old}: digest mismatch: expected {old}" in line
+    assert not out.exists() or files_left(out) == []
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0@{old}", "-d", out, "--plain-http")
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:9.9.9@{old}", "-d", tmp_path / "out2", "--plain-http")
+    assert files_left(out) == ["mychart-0.1.0.tgz"] and files_left(tmp_path / "out2") == ["mychart-0.1.0.tgz"]
 
 
 def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_path):

@@ -10,10 +10,12 @@ use crate::digest::{self, Hashing};
 use crate::error::{Error, Result};
 use crate::gojson::go_json;
 use crate::net::clock;
+use crate::oci::charts;
 use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference::{self, Ref};
 use crate::oci::timestamp;
 use crate::oci::upload::Content;
+use crate::version::Version;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,20 @@ impl Artifact {
                     ));
                 }
                 Ref { repository: format!("{}/{}", remote.repository, meta.name), ..remote.with_tag(&version_tag) }
+            }
+            Some(tag)
+                if Version::of_tag(tag).is_some()
+                    && *tag != version_tag
+                    && !charts::floats_over(tag, &meta.version) =>
+            {
+                // Helm, `helm oci pull` and every listing take a version tag for what it says.
+                return Err(Error::invalid_reference(
+                    remote.to_string(),
+                    format!(
+                        "tag {tag:?} reads as another chart version than {} {}; leave the tag out to push to {version_tag:?}, or use one that is no version",
+                        meta.name, meta.version
+                    ),
+                ));
             }
             Some(tag) => {
                 if *tag != version_tag {

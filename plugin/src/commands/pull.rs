@@ -302,6 +302,15 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
             })?);
         }
     }
+    // As in Helm, a tag beside a digest must name that digest, if the tag exists at all.
+    if let (Some(tag), Some(pinned)) = (&r.tag, &r.digest) {
+        match manifests::resolve(place.client, &place.repository, tag).await? {
+            Some(current) if current != *pinned => {
+                return Err(Error::mismatch(format!("the tag of {r}"), pinned, current));
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 

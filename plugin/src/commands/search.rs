@@ -140,8 +140,9 @@ pub async fn run(search: Search) -> Result<Found> {
             Err(e) => return Err(e),
         };
         match versions {
-            Ok((hits, passed_over)) => {
+            Ok(((hits, unusable), passed_over)) => {
                 found.hits.extend(hits);
+                found.skipped.extend(unusable);
                 found.warnings.extend(passed_over);
             }
             Err(e) if search.fail_fast => return Err(e),
@@ -174,8 +175,15 @@ pub async fn run(search: Search) -> Result<Found> {
 
 /// One repository's wanted versions that are charts, as one place has them: its tags (of
 /// which only the wanted ones are kept, only the newest without `all_versions`), then the
-/// manifest and config of each kept. A repository that holds no chart gives none.
-async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, kept: Option<&Kept<'_>>) -> Result<Vec<Hit>> {
+/// manifest and config of each kept. A repository that holds no chart gives none. A
+/// version that is no usable chart (a broken config, a tag whose chart is another version)
+/// is given apart, with why (which names its tag), so that it hides no other version.
+async fn versions_of(
+    place: &Place<'_>,
+    search: &Search,
+    repo: &str,
+    kept: Option<&Kept<'_>>,
+) -> Result<(Vec<Hit>, Vec<(String, Error)>)> {
     let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.listing.registry);
     let mut versions: Vec<(Version, String)> = Vec::new();
@@ -200,16 +208,18 @@ async fn versions_of(place: &Place<'_>, search: &Search, repo: &str, kept: Optio
         }),
     )
     .await;
-    let mut hits = Vec::new();
+    let (mut hits, mut unusable) = (Vec::new(), Vec::new());
     for ((version, tag), chart) in versions.into_iter().zip(described) {
-        match chart? {
+        match chart {
             // A floating tag (`1.2` on 1.2.3) is another name for a version listed under its own.
-            Some(chart) if charts::floats_over(&tag, &chart.meta.version) => {}
-            Some(chart) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
-            None => {}
+            Ok(Some(chart)) if charts::floats_over(&tag, &chart.meta.version) => {}
+            Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
+            Ok(None) => {}
+            Err(e) if e.kind == Kind::InvalidChart && !search.fail_fast => unusable.push((repo.to_string(), e)),
+            Err(e) => return Err(e),
         }
     }
-    Ok(hits)
+    Ok((hits, unusable))
 }
 
 /// A catalog the registry will not list (its first page refused), said with what to do

@@ -90,7 +90,7 @@ pub fn other_version(manifest: &Manifest, tag: &str) -> Option<String> {
     Some(format!(
         "tag {tag:?} reads as chart version {}, but the chart is {version}: `helm oci pull` of that tag \
          refuses it, and listings that read every version (`helm oci search --versions`, the ocirepo:// \
-         index) pass over the repository",
+         index) leave it out",
         tag.replace('_', "+")
     ))
 }

@@ -129,8 +129,12 @@ pub fn tag_agrees(tag: &str, meta: &Metadata, subject: &str) -> Result<()> {
 }
 
 /// Whether `tag` is a floating tag over `version`: one or two numbers (`1`, `v1.2`) that
-/// begin the numbers of a release (`1.2.3`).
+/// begin the numbers of a release (`1.2.3`), and not that release's own tag (a chart may
+/// be version `1.2`).
 pub fn floats_over(tag: &str, version: &str) -> bool {
+    if reference::normalise_tag(version) == tag {
+        return false;
+    }
     let numbers: Option<Vec<u64>> = tag.strip_prefix('v').unwrap_or(tag).split('.').map(|n| n.parse().ok()).collect();
     let (Some(numbers), Ok(version)) = (numbers, Version::parse(version)) else { return false };
     let own = [version.major, version.minor, version.patch];
@@ -151,9 +155,15 @@ mod tests {
             assert!(floats_over(tag, version), "{tag} over {version}");
             assert!(tag_agrees(tag, &meta(version), "s").is_ok(), "{tag} on {version}");
         }
-        for (tag, version) in
-            [("1.3", "1.2.3"), ("2", "1.2.3"), ("1.2", "1.2.3-rc.1"), ("1.2.3", "1.2.3"), ("x", "1.0.0")]
-        {
+        for (tag, version) in [
+            ("1.3", "1.2.3"),
+            ("2", "1.2.3"),
+            ("1.2", "1.2.3-rc.1"),
+            ("1.2.3", "1.2.3"),
+            ("x", "1.0.0"),
+            ("1.2", "1.2"),
+            ("v2", "v2"),
+        ] {
             assert!(!floats_over(tag, version), "{tag} over {version}");
         }
     }
