@@ -183,6 +183,20 @@ def test_an_index_lists_short_versions_and_passes_over_only_a_stray_tag(registry
     assert p.stderr.decode().startswith(f"WARNING: skipped short/web: {registry.host}/short/web:2.1.0: ")
 
 
+def test_an_index_keeps_any_rfc3339_created_and_reads_a_config_without_api_version(registry, tmp_path):
+    """Other tools stamp `created` with fractions or an offset, and may leave apiVersion out
+    of the config; Helm reads both (the chart as v1)."""
+    stamps = {"1.0.0": "2020-01-02T03:04:05.123456789Z", "1.1.0": "2020-01-02T04:04:05+01:00"}
+    for version, created in stamps.items():
+        _, layer = chart_files("web", version)
+        registry.put_chart("stamped/web", version, json.dumps({"name": "web", "version": version}).encode(), layer,
+                           annotations={"org.opencontainers.image.created": created})
+    index = json.loads(downloaded(plugin_env(tmp_path), f"ocirepo+http://{registry.host}/stamped/index.yaml"))
+    entries = {e["version"]: e for e in index["entries"]["web"]}
+    assert {v: e["created"] for v, e in entries.items()} == stamps
+    assert {e["apiVersion"] for e in entries.values()} == {"v1"}
+
+
 def test_an_index_lists_what_its_urls_fetch_even_after_a_tag_moves(seeded, tmp_path):
     env = plugin_env(tmp_path)
     before = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/other/index.yaml"))

@@ -169,8 +169,13 @@ impl Metadata {
 
     /// Reads the config blob of a pulled chart, holding it to the same rules.
     pub fn from_config(bytes: &[u8], origin: &str) -> Result<Metadata> {
-        let meta: Metadata = serde_json::from_slice(bytes)
+        let mut meta: Metadata = serde_json::from_slice(bytes)
             .map_err(|e| Error::invalid_chart(origin, format!("the chart config is not valid JSON: {e}")))?;
+        // Helm pulls a chart whose config has no apiVersion (other tools push such configs),
+        // and its loader reads a Chart.yaml without one as v1.
+        if meta.api_version.is_empty() {
+            meta.api_version = "v1".into();
+        }
         meta.checked(origin)
     }
 
@@ -283,6 +288,13 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<Metadata> {
         Metadata::from_yaml(yaml.as_bytes(), None, "Chart.yaml")
+    }
+
+    #[test]
+    fn a_config_without_api_version_reads_as_v1() {
+        let meta = Metadata::from_config(br#"{"name":"app","version":"1.0.0"}"#, "config").unwrap();
+        assert_eq!(meta.api_version, "v1");
+        assert!(Metadata::from_config(br#"{"apiVersion":"v9","name":"app","version":"1.0.0"}"#, "config").is_err());
     }
 
     fn invalid(yaml: &str) -> String {

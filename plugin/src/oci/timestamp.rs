@@ -8,20 +8,42 @@ pub fn rfc3339(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
-/// Reads back what `rfc3339` writes (`YYYY-MM-DDTHH:MM:SSZ`); anything else is None.
+/// Seconds since the Unix epoch of an RFC 3339 timestamp, as Go's `time.RFC3339` reads
+/// one: `YYYY-MM-DDTHH:MM:SS`, an optional fraction (dropped), then `Z` or `±HH:MM`.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
-    {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let n = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
+    let n = |from: usize, to: usize| {
+        let digits = text.get(from..to)?;
+        digits.bytes().all(|c| c.is_ascii_digit()).then(|| digits.parse::<i64>().ok())?
+    };
     let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
     let (hh, mm, ss) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+    let mut zone = 19;
+    if b[zone] == b'.' {
+        let digits = b[zone + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        zone += 1 + digits;
+    }
+    let offset = match &b[zone..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (n(zone + 1, zone + 3)?, n(zone + 4, zone + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            (oh * 3600 + om * 60) * if *sign == b'-' { -1 } else { 1 }
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
 /// Howard Hinnant's civil-to-days algorithm, the inverse of `civil_from_days`.
@@ -63,8 +85,25 @@ mod tests {
         for secs in [0, 951_782_400, 1_763_719_199, 4_102_444_800] {
             assert_eq!(super::parse_rfc3339(&super::rfc3339(secs)), Some(secs));
         }
-        for bad in ["", "2025-11-21", "2025-13-01T00:00:00Z", "2025-11-21T09:59:59+01:00"] {
+        for bad in [
+            "",
+            "2025-11-21",
+            "2025-13-01T00:00:00Z",
+            "2025-11-21T09:59:59",
+            "2025-11-21T09:59:59.Z",
+            "2025-11-21T09:59:59+1:00",
+            "2025-11-21 09:59:59Z",
+            "2025-11-21T09:59:+9Z",
+        ] {
             assert_eq!(super::parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn parses_fractions_and_offsets_as_go_does() {
+        let at = 1_763_719_199;
+        assert_eq!(super::parse_rfc3339("2025-11-21T09:59:59.123456789Z"), Some(at));
+        assert_eq!(super::parse_rfc3339("2025-11-21T10:59:59.5+01:00"), Some(at));
+        assert_eq!(super::parse_rfc3339("2025-11-21T04:29:59-05:30"), Some(at));
     }
 }
