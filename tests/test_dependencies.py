@@ -176,6 +176,22 @@ def test_build_in_a_fresh_cache_reproduces_charts_byte_for_byte(helm_oci, origin
     assert (chart / "Chart.lock").read_bytes() == lock, "build does not rewrite the lock"
 
 
+def test_build_passes_over_a_mirror_whose_tag_names_other_content(helm_oci, origin, mirror, tmp_path):
+    """A locked chart is taken from a mirror only with its locked digest: a mirror holding
+    other content under the same tag is passed over for the registry, which still has it."""
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    built = snapshot(chart / "charts")
+    seed(mirror, "copies/db", "1.2.0", description="other content under the locked tag")
+    configure(helm_oci, f"{origin.host}/charts/db", (f"{mirror.host}/copies/db", True))
+    shutil.rmtree(chart / "charts")
+    write_chart(chart / "charts", name="local", version="0.3.1")
+    shutil.rmtree(tmp_path / "helm-cache")
+    p = helm_oci.run("dependency", "build", chart, "--plain-http")
+    assert snapshot(chart / "charts") == {k: v for k, v in built.items() if k not in ("db-0.9.0.tgz", "_notes.txt")}
+    assert f"the mirror {mirror.host}/copies/db was passed over" in p.stderr and "digest mismatch" in p.stderr
+
+
 def test_a_v1_chart_locks_requirements_with_the_hash_helm_2_and_3_accept(helm_oci, origin, tmp_path):
     local_charts(tmp_path)
     deps = [{"name": "db", "version": "~1.0", "repository": f"ocirepo+http://{origin.host}/charts"},

@@ -10,7 +10,7 @@ use crate::chart::load::Limits;
 use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
 use crate::chart::package::{self, Packaged};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::fs::granted;
 use crate::fs::temp::{self, TempDir};
 use crate::net::clock;
@@ -281,7 +281,7 @@ async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf)
 }
 
 /// One dependency pulled through the cache into `staging`: the newest version its
-/// constraint admits, or its locked version, whose manifest must be the locked one.
+/// constraint admits, or its locked version by its locked manifest's digest.
 async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> Result<Pulled> {
     let access =
         options.accesses.iter().find(|a| a.chart.registry == chart.registry && a.chart.repository == chart.repository);
@@ -292,8 +292,10 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
             return Err(Error::invalid_reference(chart.to_string(), "the host granted no access to this repository"));
         }
     };
+    // A locked chart is pulled by its manifest's digest: a mirror serves it only with that
+    // digest, and a tag moved since fails at the registry.
     let pull = Pull {
-        reference: chart.clone(),
+        reference: Ref { digest: d.manifest_digest.clone(), ..chart.clone() },
         version: Some(d.version.clone()),
         devel: false,
         destination: staging.to_path_buf(),
@@ -304,18 +306,16 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
         offline: options.offline,
         mirrors,
     };
-    let pulled = pull::run(pull).await?;
+    let pulled = pull::run(pull).await.map_err(|e| match e.kind {
+        Kind::DigestMismatch { .. } => {
+            Error { subject: format!("{} (dependency {:?}, as locked)", e.subject, d.name), ..e }
+        }
+        _ => e,
+    })?;
     if pulled.meta.name != d.name {
         return Err(Error::invalid_chart(
             pulled.reference.to_string(),
             format!("the chart is named {:?}, not {:?} as the dependency says", pulled.meta.name, d.name),
-        ));
-    }
-    if let Some(locked) = d.manifest_digest.as_ref().filter(|l| **l != pulled.digest) {
-        return Err(Error::mismatch(
-            format!("{} (dependency {:?}, as locked)", pulled.reference, d.name),
-            locked,
-            &pulled.digest,
         ));
     }
     Ok(pulled)
