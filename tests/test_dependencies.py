@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conftest import HELM4, Registry, helm4, htpasswd, write_chart
+from conftest import HELM4, Registry, helm4, htpasswd, tgz, write_chart
 from fronts import Front
 from pki import CA
 from tokenserver import TokenServer
@@ -88,6 +88,10 @@ def layer_of(reg, repo, tag):
     return reg.blob(repo, layer), "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
+def chart_archive(name, version):
+    return tgz({f"{name}/Chart.yaml": f"apiVersion: v2\nname: {name}\nversion: {version}\n".encode()})
+
+
 def app_chart(tmp_path, origin, extra_deps=()):
     """A v2 chart depending on db (^1.0.0) and web (~2.1) in the origin, and on a chart
     vendored under charts/local (no repository), with an outdated db archive and an unrelated
@@ -101,7 +105,7 @@ def app_chart(tmp_path, origin, extra_deps=()):
     ]
     chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
     write_chart(chart / "charts", name="local", version="0.3.1")
-    (chart / "charts" / "db-0.9.0.tgz").write_bytes(b"an older archive of db")
+    (chart / "charts" / "db-0.9.0.tgz").write_bytes(chart_archive("db", "0.9.0"))
     (chart / "charts" / "_notes.txt").write_text("not a dependency\n")
     return chart, deps
 
@@ -156,6 +160,35 @@ def test_update_vendors_the_layers_and_locks_them_with_helms_digest(helm_oci, or
     before = (chart / "Chart.lock").read_bytes()
     helm_oci.run("dep", "up", chart, "--plain-http")
     assert (chart / "Chart.lock").read_bytes() == before
+
+
+def test_update_removes_outdated_archives_as_helm_does(helm_oci, origin, tmp_path):
+    """As Helm's safeMoveDeps: every other archive in charts/ that loads as a chart goes (an
+    older version, a dependency no longer declared), unless it is named like a dependency
+    vendored in charts/; a file that is no chart stays, whatever its name."""
+    chart, _ = app_chart(tmp_path, origin)
+    charts = chart / "charts"
+    (charts / "gone-1.0.0.tgz").write_bytes(chart_archive("gone", "1.0.0"))
+    (charts / "renamed.tgz").write_bytes(chart_archive("web", "1.0.0"))
+    (charts / "local-0.1.0.tgz").write_bytes(chart_archive("local", "0.1.0"))
+    (charts / "db-0.0.1.tgz").write_bytes(b"not a chart, named like one")
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert sorted(p.name for p in charts.iterdir()) == [
+        "_notes.txt", "db-0.0.1.tgz", "db-1.2.0.tgz", "local", "local-0.1.0.tgz", "web-2.1.5.tgz"]
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_before_anything_changes(helm_oci, origin, tmp_path):
+    """As Helm, which refuses to write a lock over a symlink; an absolute one is refused as
+    every symlink out of a chart is."""
+    chart, _ = app_chart(tmp_path, origin)
+    (chart / "locks").mkdir()
+    (chart / "locks" / "app.lock").write_text("dependencies: []\n")
+    (chart / "Chart.lock").symlink_to("locks/app.lock")
+    before = snapshot(chart / "charts")
+    line = helm_oci.fails("dependency", "update", chart, "--plain-http")
+    assert 'the Chart.lock file is a symlink to "locks/app.lock"' in line, line
+    assert snapshot(chart / "charts") == before
+    assert (chart / "locks" / "app.lock").read_text() == "dependencies: []\n"
 
 
 def test_build_in_a_fresh_cache_reproduces_charts_byte_for_byte(helm_oci, origin, mirror, tmp_path):
@@ -323,8 +356,8 @@ def test_file_dependencies_are_packaged_as_helm_packages_them_and_locked(helm_oc
              {"name": "common", "alias": "again", "version": "0.2.x", "repository": "file://../../libs/common"}]
     chart, deps = app_chart(tmp_path, origin, extra_deps=extra)
     charts = chart / "charts"
-    (charts / "common-0.1.0.tgz").write_bytes(b"an older archive of common")
-    (charts / "toolbox-v1.3.0.tgz").write_bytes(b"an older archive of tools, named for the chart")
+    (charts / "common-0.1.0.tgz").write_bytes(chart_archive("common", "0.1.0"))
+    (charts / "toolbox-v1.3.0.tgz").write_bytes(chart_archive("toolbox", "v1.3.0"))
     sources = snapshot(tmp_path / "libs"), snapshot(tmp_path / "elsewhere")
 
     p = helm_oci.run("dependency", "update", chart, "--plain-http")

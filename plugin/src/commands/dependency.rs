@@ -5,8 +5,9 @@
 //! Nothing lands in `charts/` until every dependency is fetched and verified.
 
 use super::pull::{self, Pull, Pulled};
+use crate::chart::archive;
 use crate::chart::dependencies::{self, Declared, Repository};
-use crate::chart::load::Limits;
+use crate::chart::load::{Limits, Loader};
 use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
 use crate::chart::package::{self, Packaged};
@@ -84,8 +85,6 @@ pub struct Saved {
 /// An archive written into `charts/`.
 pub struct Archive {
     pub path: PathBuf,
-    /// The chart's own name, which a `file://` chart need not share with its dependency.
-    pub chart: String,
     /// Where it was staged.
     staged: PathBuf,
 }
@@ -93,7 +92,7 @@ pub struct Archive {
 /// What a run did.
 pub struct Outcome {
     pub saved: Vec<Saved>,
-    /// Older archives of the same dependencies, removed from `charts/`.
+    /// Outdated archives removed from `charts/` (see `remove_outdated`).
     pub removed: Vec<PathBuf>,
     /// The lock file written, if one was (update writes it unless it locks the same).
     pub lock_file: Option<PathBuf>,
@@ -110,6 +109,8 @@ pub async fn update(options: Options) -> Result<Outcome> {
     for d in &declared.dependencies {
         constraint(&d.name, &d.version)?;
     }
+    let lock_path = options.chart_dir.join(declared.lock_file());
+    not_a_symlink(&lock_path, declared.lock_file())?;
     let asked: Vec<Locked> = declared.dependencies.iter().map(Locked::asked).collect();
     unresolved_locals(&options.chart_dir, &asked)?;
     let mut outcome = fetch(&options, &asked).await?;
@@ -121,11 +122,22 @@ pub async fn update(options: Options) -> Result<Outcome> {
     };
     // As Helm, a lock that already says the same is left as it is.
     if declared.lock.as_ref().is_none_or(|old| !old.locks_the_same(&lock)) {
-        let path = options.chart_dir.join(declared.lock_file());
-        temp::write_atomically(&options.chart_dir, &path, lock.to_yaml().as_bytes())?;
-        outcome.lock_file = Some(path);
+        temp::write_atomically(&options.chart_dir, &lock_path, lock.to_yaml().as_bytes())?;
+        outcome.lock_file = Some(lock_path);
     }
     Ok(outcome)
+}
+
+/// Helm refuses to write a lock file over a symlink. Checked before anything is fetched, so
+/// that `charts/` is not updated without its lock.
+fn not_a_symlink(path: &Path, name: &str) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            Err(Error::invalid_chart(path.display().to_string(), format!("the {name} file is a symlink to {target:?}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Helm's resolver's check, before anything is fetched: each `file://` chart's version must
@@ -212,8 +224,8 @@ const AT_ONCE: usize = 8;
 
 /// Fetches each of `wanted` (a version or constraint each) into a staging directory in
 /// `charts/`, several at once, checks the vendored ones, and only then moves the archives
-/// into place and removes the older archives of the same dependencies. A `charts/` this
-/// made is removed again if the work fails.
+/// into place and removes the outdated ones. A `charts/` this made is removed again if the
+/// work fails.
 async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
     let charts = options.chart_dir.join("charts");
     let made = match std::fs::symlink_metadata(&charts) {
@@ -244,7 +256,7 @@ async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<O
     for archive in saved.iter().filter_map(|s| s.archive.as_ref()) {
         granted::rename(&archive.staged, &archive.path).map_err(|e| Error::io(&archive.path, e))?;
     }
-    let removed = remove_outdated(charts, &saved);
+    let removed = remove_outdated(charts, &saved, &options.limits);
     Ok(Outcome { saved, removed, lock_file: None, warnings: warnings.concat() })
 }
 
@@ -252,11 +264,7 @@ async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<O
 async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf) -> Result<(Saved, Vec<String>)> {
     let root = &options.chart_dir;
     let stage = || granted::create_dir_all(&staging).map_err(|e| Error::io(&staging, e));
-    let archive = |chart: &str, file: String| Archive {
-        path: charts.join(&file),
-        chart: chart.into(),
-        staged: staging.join(file),
-    };
+    let archive = |file: String| Archive { path: charts.join(&file), staged: staging.join(file) };
     Ok(match locate(&d.name, &d.repository, root)? {
         Location::Vendored => {
             vendored(root, d)?;
@@ -266,14 +274,14 @@ async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf)
         Location::Registry { chart, .. } => {
             stage()?;
             let pulled = pulled(options, &chart, d, &staging).await?;
-            let archive = archive(&pulled.meta.name, file_name(&pulled.path));
+            let archive = archive(file_name(&pulled.path));
             let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: Some(pulled.reference) }, pulled.warnings)
         }
         Location::Local(dir) => {
             stage()?;
             let meta = packaged(&dir, d, &staging, &options.limits, options.source_date_epoch)?;
-            let archive = archive(&meta.name, format!("{}-{}.tgz", meta.name, meta.version));
+            let archive = archive(format!("{}-{}.tgz", meta.name, meta.version));
             let locked = Locked { version: meta.version, manifest_digest: None, ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: None }, Vec::new())
         }
@@ -389,33 +397,34 @@ fn admits(d: &Locked, version: &str) -> Result<bool> {
     Ok(Version::parse(version).is_ok_and(|v| constraint.matches(&v, false)))
 }
 
-/// Removes `charts/NAME-VERSION.tgz` archives of the charts just written (NAME is the
-/// chart's, which a `file://` chart need not share with its dependency), other than those
-/// archives themselves; nothing else in `charts/` is touched. Best effort: an archive that
-/// cannot be removed stays.
-fn remove_outdated(charts: &Path, saved: &[Saved]) -> Vec<PathBuf> {
-    let written: Vec<&Archive> = saved.iter().filter_map(|s| s.archive.as_ref()).collect();
+/// Removes from `charts/`, as Helm's `safeMoveDeps` does, every file other than the
+/// archives just written that loads as a chart, unless that chart has the name of a
+/// dependency vendored in `charts/` (no repository): older archives, and archives of
+/// dependencies no longer declared. What does not load as a chart (notes, junk) stays.
+/// Best effort: a file that cannot be removed stays.
+fn remove_outdated(charts: &Path, saved: &[Saved], limits: &Limits) -> Vec<PathBuf> {
+    let written: Vec<&Path> = saved.iter().filter_map(|s| s.archive.as_ref()).map(|a| a.path.as_path()).collect();
+    let vendored: Vec<&str> = saved.iter().filter(|s| s.archive.is_none()).map(|s| s.locked.name.as_str()).collect();
     let Ok(entries) = std::fs::read_dir(charts) else { return Vec::new() };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let outdated = written.iter().all(|a| a.path != entry.path())
-            && entry.file_type().is_ok_and(|t| t.is_file())
-            && written.iter().any(|a| is_archive_of(&file, &a.chart));
-        if outdated && std::fs::remove_file(entry.path()).is_ok() {
-            removed.push(entry.path());
+        let path = entry.path();
+        if written.contains(&path.as_path()) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let outdated = chart_in(&path, limits).is_some_and(|name| !vendored.contains(&name.as_str()));
+        if outdated && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
         }
     }
     removed.sort();
     removed
 }
 
-/// Whether `file` is `NAME-VERSION.tgz` for this chart name.
-fn is_archive_of(file: &str, name: &str) -> bool {
-    file.strip_suffix(".tgz")
-        .and_then(|stem| stem.strip_prefix(name))
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|version| Version::parse(version).is_ok())
+/// The name of the chart in an archive, if it loads as one.
+fn chart_in(path: &Path, limits: &Limits) -> Option<String> {
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    archive::load(&mut reader, &Loader::new(*limits, false), 0).ok().map(|chart| chart.meta.name)
 }
 
 fn file_name(path: &Path) -> String {
@@ -425,16 +434,6 @@ fn file_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_archives_of_the_same_chart_are_outdated() {
-        assert!(is_archive_of("db-1.2.3.tgz", "db"));
-        assert!(is_archive_of("db-v1.2.3-rc.1.tgz", "db"));
-        assert!(!is_archive_of("db-extra-1.2.3.tgz", "db"));
-        assert!(!is_archive_of("db-1.2.3.tar.gz", "db"));
-        assert!(!is_archive_of("dbx-1.2.3.tgz", "db"));
-        assert!(!is_archive_of("db", "db"));
-    }
 
     #[test]
     fn versions_are_helms_constraints() {
