@@ -146,6 +146,14 @@ def test_a_tag_beside_a_digest_must_name_it(helm_oci, registry, tmp_path):
     assert files_left(out) == ["mychart-0.1.0.tgz"] and files_left(tmp_path / "out2") == ["mychart-0.1.0.tgz"]
 
 
+def test_credentials_in_a_reference_are_refused_without_printing_them(helm_oci, registry, chart, tmp_path):
+    for command in (["pull", f"oci://me:s3cret@{registry.host}/charts/mychart", "-d", tmp_path],
+                    ["push", chart, f"oci://me:s3cret@{registry.host}/charts"],
+                    ["login", f"me:s3cret@{registry.host}", "-u", "me", "-p", "x"]):
+        line = helm_oci.fails(*command, "--plain-http" if command[0] != "login" else "--insecure")
+        assert "it holds credentials before the host" in line and "s3cret" not in line, line
+
+
 def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_path):
     # Incompressible, above the 8 MiB single-PUT limit, each file within Helm's 5 MiB.
     blobs = {f"files/blob{i}.bin": os.urandom(4 << 20) for i in range(3)}

@@ -32,6 +32,7 @@ pub fn parse(input: &str) -> Result<Ref> {
     if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("it contains white space"));
     }
+    no_credentials(rest.split('/').next().unwrap_or_default(), "reference")?;
     let (first, path) = match rest.split_once('/') {
         Some((first, path)) => (first, Some(path)),
         None => (rest, None),
@@ -72,8 +73,21 @@ pub fn parse(input: &str) -> Result<Ref> {
 
 /// The host:port serving a registry's API, for a registry named on its own (as `login` takes it).
 pub fn endpoint(registry: &str) -> Result<String> {
+    no_credentials(registry, "registry")?;
     validate_host(registry).map_err(|why| Error::invalid_reference(format!("invalid registry {registry:?}"), why))?;
     Ok(api_host(registry))
+}
+
+/// Refuses `user:password@` before a host, without repeating it: it would print the
+/// password in every message that names the host.
+fn no_credentials(authority: &str, what: &str) -> Result<()> {
+    if !authority.contains('@') {
+        return Ok(());
+    }
+    Err(Error::invalid_reference(
+        format!("invalid {what}"),
+        "it holds credentials before the host; give them with --username and --password, or `helm oci login`",
+    ))
 }
 
 fn api_host(registry: &str) -> String {
@@ -292,6 +306,12 @@ mod tests {
         assert!(err("oci://h.io/app@sha256:xyz").contains("digest"));
         assert!(err("oci://h.io/app name").contains("white space"));
         assert!(err("oci://bad_host/app").contains("host"));
+        for with_password in ["oci://user:s3cret@h.io/app", "user:s3cret@h.io/app:1.0.0"] {
+            let said = err(with_password);
+            assert!(said.contains("credentials") && !said.contains("s3cret"), "{said}");
+        }
+        let said = endpoint("user:s3cret@h.io").unwrap_err().to_string();
+        assert!(said.contains("credentials") && !said.contains("s3cret"), "{said}");
     }
 
     #[test]
