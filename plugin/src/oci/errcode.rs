@@ -34,8 +34,8 @@ pub async fn error_from(response: Response, subject: &str, credentials_sent: boo
     }
 }
 
-/// The first error's code and message; the body's start as the message if it is not the
-/// spec's shape.
+/// The first error's code and message; else the body's start on one line, or, for an HTML
+/// page (a web server or a proxy's error page, not a registry), only that it is one.
 fn parse(body: &[u8]) -> (String, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
@@ -48,8 +48,16 @@ fn parse(body: &[u8]) -> (String, String) {
     }
     match serde_json::from_slice::<Errors>(body).ok().and_then(|e| e.errors.into_iter().next()) {
         Some(entry) => (entry.code.unwrap_or_default(), entry.message.unwrap_or_default()),
-        None => (String::new(), String::from_utf8_lossy(body).trim().chars().take(200).collect()),
+        None => (String::new(), plain(&String::from_utf8_lossy(body))),
     }
+}
+
+fn plain(text: &str) -> String {
+    let start = text.trim_start().get(..15).unwrap_or_default().to_ascii_lowercase();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return "the server answered with a web page, not as a registry does".into();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(200).collect()
 }
 
 #[cfg(test)]
@@ -61,6 +69,10 @@ mod tests {
         let spec = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}}]}"#;
         assert_eq!(parse(spec), ("MANIFEST_INVALID".into(), "manifest invalid".into()));
         assert_eq!(parse(b"  upstream broke \n"), (String::new(), "upstream broke".into()));
+        assert_eq!(parse(b"line one\r\n  line two\n"), (String::new(), "line one line two".into()));
+        let page = b"\n<!DOCTYPE HTML PUBLIC>\n<html><title>Error response</title>";
+        assert_eq!(parse(page).1, "the server answered with a web page, not as a registry does");
+        assert_eq!(parse(b"<html>\n<body>502</body>").1, "the server answered with a web page, not as a registry does");
         assert_eq!(parse(br#"{"errors":[]}"#).0, "");
     }
 }
