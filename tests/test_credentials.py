@@ -290,3 +290,61 @@ def test_login_writes_through_a_symlinked_config(helm_oci, htpasswd_registry, tm
     helm_oci.run("login", htpasswd_registry.host, "-u", USER, "-p", PASSWORD, "--plain-http")
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert json.loads(real.read_text())["auths"][htpasswd_registry.host] == GOOD
+
+
+def test_empty_or_lone_username_and_password_fall_back_to_the_login(helm_oci, htpasswd_registry, chart, tmp_path):
+    """Helm's registry client takes --username/--password only when both are non-empty (CI
+    passes unset secrets as ""); otherwise the stored login, for every command."""
+    host = htpasswd_registry.host
+    helm_oci.run("login", host, "-u", USER, "-p", PASSWORD, "--plain-http")
+    ref = f"oci://{host}/charts/mychart"
+    for given in (["--username", "", "--password", ""], ["--username", USER], ["--password", "wrong"],
+                  ["--username", "nobody", "--password", ""]):
+        helm_oci.run("push", chart, f"oci://{host}/charts", "--plain-http", *given)
+        helm_oci.run("pull", ref, "--version", "0.1.0", "-d", tmp_path / "out", "--plain-http", *given)
+        helm_oci.run("tags", ref, "--plain-http", *given)
+        helm_oci.run("tag", f"{ref}:0.1.0", "stable", "--plain-http", *given)
+        helm_oci.run("copy", f"{ref}:0.1.0", f"oci://{host}/copies/mychart", "--plain-http", *given)
+    # Both given, they are what is sent.
+    line = helm_oci.fails("tags", ref, "--plain-http", "--username", USER, "--password", "wrong")
+    assert "authentication required" in line
+
+
+def test_an_unusable_docker_config_gives_no_credential(helm_oci, registry, chart, tmp_path):
+    """A Docker config naming a helper that is not installed (Docker Desktop's `desktop`), or
+    one that is not JSON, is passed over as Helm's registry client passes it over."""
+    docker = helm_oci.home / ".docker" / "config.json"
+    for config in ('{"auths": {}, "credsStore": "desktop"}', '{bad', '{"auths": {"%s": {"auth": "!!"}}}' % registry.host):
+        docker.parent.mkdir(parents=True, exist_ok=True)
+        docker.write_text(config)
+        helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+        p = helm_oci.run("tags", f"oci://{registry.host}/charts/mychart", "--plain-http", "--debug")
+        assert "[debug] passing over Docker's config: " in p.stderr
+    p = helm_oci.run("tags", f"oci://{registry.host}/charts/mychart", "--plain-http", "--debug",
+                     env={"DOCKER_CONFIG": str(write_json(tmp_path / "docker" / "config.json",
+                                                          {"credsStore": "desktop"}).parent)})
+    assert "docker-credential-desktop (named by credHelpers or credsStore in a Docker-format config) is not on PATH" \
+        in p.stderr
+
+
+def test_a_docker_helper_that_fails_still_stops_the_command(helm_oci, registry, chart, tmp_path):
+    env = script_helper(tmp_path / "bin", "locked", "cat >/dev/null\necho 'keychain locked' >&2\nexit 2\n")
+    write_json(helm_oci.home / ".docker" / "config.json", {"credsStore": "locked"})
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", "--plain-http", env=env)
+    assert line == "Error: docker-credential-locked get failed: keychain locked"
+
+
+@pytest.mark.parametrize("config", ['{bad', '{"credsStore": "desktop"}'])
+def test_an_unusable_helm_registry_config_still_fails(helm_oci, registry, chart, config):
+    helm_oci.registry_config.parent.mkdir(parents=True)
+    helm_oci.registry_config.write_text(config)
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    assert str(helm_oci.registry_config) in line or "docker-credential-desktop" in line
+
+
+def test_logout_says_it_removes_only_what_it_removes(helm_oci, htpasswd_registry):
+    host = htpasswd_registry.host
+    p = helm_oci.run("logout", host, check=False)
+    assert p.stdout == "" and helm_oci.error_line(p) == f"Error: not logged in to {host}"
+    helm_oci.run("login", host, "-u", USER, "-p", PASSWORD, "--plain-http")
+    assert helm_oci.run("logout", host).stdout == f"Removing login credentials for {host}\n"

@@ -146,3 +146,49 @@ def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
 
     line = pull_through_hostile_front(helm_oci, registry, image_config, tmp_path / "out")
     assert "is not a Helm chart" in line
+
+
+@pytest.mark.parametrize("args,line", [
+    (["pull", "oci://localhost:5000/charts/x", "--foo"], "Error: unexpected argument '--foo' found"),
+    (["pull"], "Error: the following required arguments were not provided: <CHART_REF>"),
+    (["tags", "oci://localhost:5000/charts/x", "-o", "xml"],
+     "Error: invalid value 'xml' for '--output <OUTPUT>' [possible values: table, json, yaml]"),
+    (["login", "localhost:5000", "-u", "u", "--password", "p", "--password-stdin"],
+     "Error: the argument '--password <PASSWORD>' cannot be used with '--password-stdin[=<BOOL>]'"),
+    (["push", "chart", "oci://localhost:5000/charts", "--cert-file", "c.pem"],
+     "Error: the following required arguments were not provided: --key-file <FILE>"),
+    (["pull", "oci://localhost:5000/charts/x", "--timeout", "soon"],
+     "Error: invalid value 'soon' for '--timeout <DURATION>': \"soon\" is not a duration like 30s, 5m or 1h30m"),
+    (["frobnicate"], "Error: unrecognized subcommand 'frobnicate'"),
+])
+def test_usage_errors_are_one_line_and_exit_1(helm_oci, args, line):
+    """As Helm's cobra (SilenceUsage) reports them: one `Error:` line, no usage, exit 1."""
+    assert helm_oci.fails(*args) == line
+
+
+def test_help_and_version_still_print_on_stdout(helm_oci):
+    for args in (["--help"], ["pull", "-h"], ["chart"], ["version"]):
+        p = helm_oci.run(*args)
+        assert p.stdout and p.stderr == "", args
+
+
+def test_boolean_flags_take_a_value_as_go_does(helm_oci, registry, chart, tmp_path):
+    """Helm's flags (Go's pflag) take `--flag`, `--flag=true` and `--flag=false`, not `--flag true`."""
+    ref = f"oci://{registry.host}/charts/mychart"
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http=true",
+                 "--insecure-skip-tls-verify=false")
+    helm_oci.run("pull", ref, "--version", "0.1.0", "-d", tmp_path / "tgz", "--plain-http=true", "--untar=false")
+    assert files_left(tmp_path / "tgz") == ["mychart-0.1.0.tgz"]
+    helm_oci.run("pull", ref, "--version", "0.1.0", "-d", tmp_path / "dir", "--plain-http", "--untar=true",
+                 "--devel=false")
+    assert files_left(tmp_path / "dir") == ["mychart"]
+    # The last one given holds; false means false.
+    line = helm_oci.fails("pull", ref, "--version", "0.1.0", "-d", tmp_path / "tls", "--plain-http",
+                          "--plain-http=false")
+    assert "TLS" in line and "--plain-http" in line
+    line = helm_oci.fails("pull", ref, "-d", tmp_path / "x", "--plain-http", "true")
+    assert line == "Error: unexpected argument 'true' found"
+    line = helm_oci.fails("pull", ref, "--plain-http=maybe")
+    assert line.startswith("Error: invalid value 'maybe' for '--plain-http")
+    p = helm_oci.run("login", registry.host, "-u", "u", "-p", "p", "--plain-http=true", "--insecure=true")
+    assert p.stdout == "Login Succeeded\n"

@@ -1,12 +1,17 @@
-//! The command line, with Helm's flag names: the commands, and the flags that every
+//! The command line, with Helm's flag names and read as Helm reads one (boolean flags as
+//! Go takes them, usage errors as one `Error:` line): the commands, and the flags that every
 //! registry command shares.
 
 use crate::commands::{cache, copy, dependency, downloader, helm, login, logout, pull, push, search, tag, tags};
-use crate::component::exports::helm_oci::plugin::types::ChartLimits;
+use crate::component::exports::helm_oci::plugin::types::{ChartLimits, Credential};
+use crate::credentials;
 use crate::sandbox::Reach;
 use crate::transport::TlsFlags;
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -89,6 +94,76 @@ pub enum ChartCommand {
     Remove(cache::RemoveArgs),
 }
 
+/// Parses `args` with `P`'s definition, its boolean flags read as Go reads them (see
+/// `go_booleans`).
+pub fn parse<P: Parser>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Result<P, clap::Error> {
+    let mut matches = go_booleans(P::command()).try_get_matches_from(args)?;
+    P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut P::command()))
+}
+
+/// Every boolean flag of `command` and its subcommands, as Helm's flag parser (Go's pflag)
+/// takes one: `--flag`, or `--flag=VALUE` with a value Go reads as a boolean, so that
+/// scripts written for Helm (`--plain-http=true`, `--untar=false`) work. Never the value as
+/// the next word: `--flag true` is the flag, then a positional `true`. Given twice, the last
+/// one holds.
+fn go_booleans(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| if matches!(arg.get_action(), ArgAction::SetTrue) { go_boolean(arg) } else { arg })
+        .mut_subcommands(go_booleans)
+}
+
+fn go_boolean(arg: Arg) -> Arg {
+    let id = arg.get_id().clone();
+    arg.action(ArgAction::Set)
+        .num_args(0..=1)
+        .require_equals(true)
+        .default_missing_value("true")
+        .default_value("false")
+        .hide_default_value(true)
+        .value_name("BOOL")
+        .value_parser(go_bool)
+        .overrides_with(id)
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads one.
+pub fn go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("{text:?} is not a boolean (true or false)")),
+    }
+}
+
+/// Ends a run whose command line clap did not accept, as Helm's cobra (with `SilenceUsage`)
+/// ends one: help, asked for or for a command given without its subcommand, on stdout and
+/// exit 0; anything else one `Error:` line on stderr and exit 1, without the usage.
+pub fn refused(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        // clap prints this help on stderr, as an error.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            print!("{}", e.render());
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("Error: {}", one_line(e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// clap's message (up to its tip or usage) on one line, without its `error: `: the lines
+/// after the first name what it is about (the missing arguments, the possible values).
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let line = lines.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
 /// How to reach a registry: the connection flags every registry command shares.
 #[derive(Args)]
 pub struct ConnectionArgs {
@@ -141,6 +216,13 @@ pub struct RemoteArgs {
     /// Registry password or identity token (overrides stored credentials)
     #[arg(long)]
     pub password: Option<String>,
+}
+
+impl RemoteArgs {
+    /// The credential `--username` and `--password` give, if they give one (both non-empty).
+    pub fn login(&self) -> Option<Credential> {
+        credentials::given(self.username.as_deref(), self.password.as_deref())
+    }
 }
 
 /// How a listing is printed, as Helm's `--output` takes it.
@@ -232,6 +314,19 @@ fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn booleans_as_go_takes_them() {
+        let debug = |line: &str| parse::<Cli>(line.split_whitespace()).map(|cli| cli.debug);
+        assert!(!debug("helm-oci version").unwrap());
+        assert!(debug("helm-oci --debug version").unwrap());
+        assert!(debug("helm-oci version --debug=true").unwrap());
+        assert!(debug("helm-oci --debug=0 version --debug=T").unwrap());
+        assert!(!debug("helm-oci --debug version --debug=false").unwrap());
+        assert!(debug("helm-oci --debug=maybe version").is_err());
+        // The value is never the next word: here `true` is the (unknown) command.
+        assert!(debug("helm-oci --debug true version").is_err());
+    }
 
     #[test]
     fn durations_as_go_writes_them() {

@@ -16,11 +16,13 @@ mod repositories;
 mod sandbox;
 mod transport;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::parse::<cli::Cli>(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => return cli::refused(&e),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let result = runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(commands::run(cli)));
     match result {

@@ -15,7 +15,7 @@ use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::sandbox::{Grants, Reach, Session};
 use crate::transport::TlsFlags;
-use crate::{learnt, output, registries};
+use crate::{credentials, learnt, output, registries};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
@@ -130,8 +130,10 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
 /// else the stored one.
 fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let passed = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let credential = super::credential_for(registry, passed("HELM_PLUGIN_USERNAME"), passed("HELM_PLUGIN_PASSWORD"))?;
+    let passed = |name| std::env::var(name).ok();
+    let given =
+        credentials::given(passed("HELM_PLUGIN_USERNAME").as_deref(), passed("HELM_PLUGIN_PASSWORD").as_deref());
+    let credential = super::credential_for(registry, given, reach.debug)?;
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions {
         plain_http: reach.plain_http,

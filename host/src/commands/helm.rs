@@ -11,6 +11,7 @@ pub use syntax::Verb;
 
 use super::pull::{self, ChartSource};
 use super::temp::TempDir;
+use crate::cli;
 use anyhow::{Result, anyhow};
 use clap::{Args, CommandFactory, Parser};
 use std::fmt;
@@ -56,7 +57,7 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     if split.help {
         return print_help(verb);
     }
-    let own = OwnFlags::try_parse_from(&split.own).map_err(|e| anyhow!(clap_error(&e)))?;
+    let own: OwnFlags = cli::parse(&split.own).map_err(|e| anyhow!(cli::one_line(&e)))?;
     let debug = debug || debug_flag || split.debug;
     let target = syntax::target(verb, split.positionals)?;
     let bin = detect::helm_bin();
@@ -97,14 +98,6 @@ fn print_help(verb: Verb) -> Result<()> {
     Ok(())
 }
 
-/// clap's message (up to its usage), on one line.
-fn clap_error(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let lines: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
-    let line = lines.join(" ");
-    line.strip_prefix("error: ").unwrap_or(&line).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,9 +134,9 @@ mod tests {
 
     #[test]
     fn own_flag_errors_are_one_line() {
-        let e = OwnFlags::try_parse_from(["--cert-file", "c.pem"]).err().unwrap();
-        assert_eq!(clap_error(&e), "the following required arguments were not provided: --key-file <FILE>");
-        let e = OwnFlags::try_parse_from(["--version"]).err().unwrap();
-        assert_eq!(clap_error(&e), "a value is required for '--version <VERSION>' but none was supplied");
+        let e = cli::parse::<OwnFlags>(["--cert-file", "c.pem"]).err().unwrap();
+        assert_eq!(cli::one_line(&e), "the following required arguments were not provided: --key-file <FILE>");
+        let e = cli::parse::<OwnFlags>(["--version"]).err().unwrap();
+        assert_eq!(cli::one_line(&e), "a value is required for '--version <VERSION>' but none was supplied");
     }
 }

@@ -12,9 +12,9 @@ pub struct LogoutArgs {
 
 pub fn run(args: LogoutArgs) -> Result<()> {
     let registry = super::registry_host(&args.host);
-    println!("Removing login credentials for {registry}");
     if !credentials::remove(&registry)? {
         bail!("not logged in to {registry}");
     }
+    println!("Removing login credentials for {registry}");
     Ok(())
 }

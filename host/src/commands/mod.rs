@@ -59,8 +59,8 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Grants the session the reference's registry, with `ahead` connections opened at once,
-/// and picks the credential for it: the command's `--username`/`--password`, else what
-/// the stores hold.
+/// and picks the credential for it: the command's `--username`/`--password` (when both are
+/// given), else what the stores hold.
 fn connect(
     session: &mut Session,
     reference: &Reference,
@@ -79,21 +79,20 @@ fn connect_to(
     args: &RemoteArgs,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
-    let given = (args.username.clone(), args.password.clone());
-    connect_as(session, (registry, endpoint), given, args.connection.timeout_ms(), reach)
+    connect_as(session, (registry, endpoint), args.login(), args.connection.timeout_ms(), reach)
 }
 
-/// `connect_to` with the username and password given for this registry (if any; else the
-/// stored credential), and the command's timeout.
+/// `connect_to` with the credential given for this registry (if any; else the stored one),
+/// and the command's timeout.
 fn connect_as(
     session: &mut Session,
     (registry, endpoint): (&str, &str),
-    (username, password): (Option<String>, Option<String>),
+    given: Option<Credential>,
     timeout_ms: Option<u64>,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = credential_for(registry, username, password)?;
+    let credential = credential_for(registry, given, reach.debug)?;
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
@@ -140,20 +139,19 @@ async fn with_mirrors(
             &repository.endpoint,
             &Reach { plain_http: mirror.plain_http, own_tls: None, ahead, ..reach.clone() },
         )?;
-        let credential = credentials::find(&repository.registry)?;
+        let credential = credentials::find(&repository.registry, reach.debug)?;
         let challenge = learnt::challenge(&repository.endpoint, mirror.plain_http);
         granted.push(Mirror { repository, plain_http: mirror.plain_http, credential, challenge });
     }
     Ok((connection, granted))
 }
 
-/// The credential for a registry: the one given for this run (a username or password), else
-/// what the stores hold.
-fn credential_for(registry: &str, username: Option<String>, password: Option<String>) -> Result<Option<Credential>> {
-    Ok(match (username, password) {
-        (None, None) => credentials::find(registry)?,
-        (username, password) => Some(credentials::basic(username.unwrap_or_default(), password.unwrap_or_default())),
-    })
+/// The credential for a registry: the one given for this run, else what the stores hold.
+fn credential_for(registry: &str, given: Option<Credential>, debug: bool) -> Result<Option<Credential>> {
+    match given {
+        Some(credential) => Ok(Some(credential)),
+        None => credentials::find(registry, debug),
+    }
 }
 
 /// A registry as the user may write it for login and logout: `oci://` and a trailing `/` are dropped.

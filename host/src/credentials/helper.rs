@@ -46,9 +46,10 @@ pub fn run(helper: &str, action: &str, input: &str) -> Result<Answer> {
     command.arg(action);
     match invoke(command, input, DEADLINE) {
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::NotFound) => {
-            bail!(
+            Err(super::Unusable(format!(
                 "the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH"
-            )
+            ))
+            .into())
         }
         other => other.with_context(|| format!("the credential helper {program}")),
     }

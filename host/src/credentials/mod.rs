@@ -37,16 +37,50 @@ fn same_registry(stored: &str, key: &str) -> bool {
     host_of(stored) == host_of(key)
 }
 
-/// The credential for a registry, looking where Helm looks, in Helm's order.
-pub fn find(registry: &str) -> Result<Option<Credential>> {
-    let key = key_for(registry);
-    for file in [paths::registry_config(), paths::docker_config()] {
-        if let Some(credential) = find_in(&file, &key)? {
-            return Ok(Some(credential));
+/// A username and password given for one run (flags, `helm repo add`, Helm's getter), taken
+/// as Helm's registry client takes them: only when both are non-empty (CI passes unset
+/// secrets as ""); otherwise the stored login is used.
+pub fn given(username: Option<&str>, password: Option<&str>) -> Option<Credential> {
+    match (username, password) {
+        (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
+            Some(basic(username.to_string(), password.to_string()))
         }
+        _ => None,
     }
-    Ok(None)
 }
+
+/// The credential for a registry, looking where Helm looks, in Helm's order.
+pub fn find(registry: &str, debug: bool) -> Result<Option<Credential>> {
+    let key = key_for(registry);
+    if let Some(credential) = find_in(&paths::registry_config(), &key)? {
+        return Ok(Some(credential));
+    }
+    // Docker's config is other tools' too (Docker Desktop names its `desktop` helper there,
+    // and a CI image may copy the file without the helper): as in Helm's registry client,
+    // one that cannot be used gives no credential rather than stopping every command.
+    find_in(&paths::docker_config(), &key).or_else(|e| {
+        if !e.is::<Unusable>() {
+            return Err(e);
+        }
+        if debug {
+            eprintln!("[debug] passing over Docker's config: {e:#}");
+        }
+        Ok(None)
+    })
+}
+
+/// A config that cannot be used as it is: unreadable, not JSON, an entry that cannot be
+/// decoded, or a credential helper it names that is not installed.
+#[derive(Debug)]
+struct Unusable(String);
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unusable {}
 
 fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
     let Some(config) = read(file)? else { return Ok(None) };
@@ -66,13 +100,13 @@ fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
                 .ok()
-                .and_then(|d| String::from_utf8(d).ok())
-                .with_context(|| {
-                    format!("{}: the auth entry for {key} is not base64 of user:password", file.display())
-                })?;
-            match decoded.split_once(':') {
+                .and_then(|d| String::from_utf8(d).ok());
+            match decoded.as_deref().and_then(|d| d.split_once(':')) {
                 Some((u, p)) => (u.to_string(), p.to_string()),
-                None => bail!("{}: the auth entry for {key} is not base64 of user:password", file.display()),
+                None => {
+                    let why = format!("{}: the auth entry for {key} is not base64 of user:password", file.display());
+                    return Err(Unusable(why).into());
+                }
             }
         }
         None => match (text("username"), text("password")) {
@@ -164,10 +198,15 @@ fn auths_of<'a>(config: &'a mut Value, file: &Path) -> Result<&'a mut Map<String
 fn read(file: &Path) -> Result<Option<Value>> {
     match fs::read(file) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("reading {}", file.display())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| reading(file)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+        Err(e) => Err(e).with_context(|| reading(file)),
     }
+}
+
+/// What a config that cannot be read or parsed is reported as.
+fn reading(file: &Path) -> Unusable {
+    Unusable(format!("reading {}", file.display()))
 }
 
 /// Replaces the file atomically with a private (0600) copy, so a crash or a concurrent

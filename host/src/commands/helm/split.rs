@@ -2,6 +2,7 @@
 //! (read from `ChartSource`'s clap definition), Helm's flags in their order, and the
 //! positional arguments.
 
+use crate::cli;
 use crate::commands::pull::ChartSource;
 use clap::Args;
 use std::collections::HashMap;
@@ -128,7 +129,7 @@ pub fn split(args: &[String]) -> Split {
                 out.help = true;
                 continue;
             }
-            "--debug" => out.debug |= !inline || go_true(&token["--debug=".len()..]),
+            "--debug" => out.debug |= !inline || cli::go_bool(&token["--debug=".len()..]) == Ok(true),
             _ => {}
         }
         out.helm.push(token.clone());
@@ -174,11 +175,6 @@ fn helm_takes_value(name: &str) -> bool {
             matches!((chars.next(), chars.next()), (Some(c), None) if HELM_VALUE_SHORTS.contains(&c))
         }
     }
-}
-
-/// A boolean flag's value read as Go's `strconv.ParseBool` reads a true one.
-fn go_true(value: &str) -> bool {
-    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 
 #[cfg(test)]
