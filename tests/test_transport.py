@@ -345,6 +345,16 @@ def test_a_proxy_that_never_answers_connect_fails_within_the_connect_timeout(hel
     assert "the proxy did not answer CONNECT within 30s" in line, line
 
 
+def test_a_proxy_that_cannot_be_reached_is_named_as_the_proxy(helm_oci):
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    line = helm_oci.fails("tags", "oci://registry.invalid/charts/mychart",
+                          env={"HTTPS_PROXY": f"http://127.0.0.1:{port}"})
+    assert line == (f"Error: cannot reach registry.invalid: the proxy 127.0.0.1:{port} cannot be reached"
+                    " (connection refused)")
+
+
 def test_https_proxy_credentials_go_to_the_proxy(helm_oci, named_registry, ca, chart):
     with Proxy() as proxy:
         env = {"HTTPS_PROXY": f"http://proxy-user:pr0xy@{proxy.host}"}

@@ -238,7 +238,12 @@ impl Connector {
     pub async fn open(&self, target: &Target) -> Result<Opened, Failure> {
         let proxy = self.proxy_for(target)?;
         let dial = proxy.as_ref().map_or_else(|| target.authority(), |p| p.authority.clone());
-        let mut tcp = tokio::time::timeout(CONNECT_TIMEOUT, open(&dial)).await.map_err(|_| Failure::TimedOut)??;
+        let dialled = tokio::time::timeout(CONNECT_TIMEOUT, open(&dial)).await.unwrap_or(Err(Failure::TimedOut));
+        // A proxy that cannot be reached is said as such, not as the registry.
+        let mut tcp = dialled.map_err(|failure| match &proxy {
+            Some(p) => Failure::Proxy(format!("{} cannot be reached ({})", p.authority, failure.dialling())),
+            None => failure,
+        })?;
         if !target.https {
             return Ok(Opened { io: TokioIo::new(Box::new(tcp)), h2: false, tls_failure: TlsFailure::default() });
         }
@@ -376,6 +381,17 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// What went wrong in dialling an address, in words.
+    fn dialling(&self) -> &'static str {
+        match self {
+            Failure::NotFound => "host not found",
+            Failure::ResolverBusy => "the DNS resolver did not answer",
+            Failure::Refused => "connection refused",
+            Failure::TimedOut => "connection timed out",
+            _ => "unreachable",
+        }
+    }
+
     /// The wasi:http error code the component receives.
     pub fn code(&self) -> HttpError {
         match self {
