@@ -9,6 +9,7 @@ import sys
 import tarfile
 
 import pytest
+import yaml
 
 from conftest import HELM4, write_chart
 
@@ -76,6 +77,61 @@ CORPUS = [
                               "values.yaml": "a: 1\n", "templates/cm.yaml": "a: 1\n"}, None),
     (".helmignore with a byte-order mark", {"Chart.yaml": V2, ".helmignore": "\ufeffsecret.txt\n", "secret.txt": "s"},
      None),
+    # YAML as go-yaml v2 reads it (YAML 1.1), typed as sigs.k8s.io/yaml and Go's JSON type it.
+    ("YAML 1.1 numbers for text", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 010\nappVersion: 0x1F\n"
+                                   "description: 1_000\nhome: +12\nicon: 0b10\nkubeVersion: 1e6\n"
+                                   "keywords: [0o17, 08, 1234567.0, .5, -0]\n"}, None),
+    ("YAML 1.1 booleans", {"Chart.yaml": V2 + "deprecated: yes\ndescription: on\nannotations: {n: Off, y: 1}\n"}, None),
+    ("quoted scalars stay text", {"Chart.yaml": V2 + "description: 'yes'\nappVersion: \"010\"\nhome: '1e6'\n"}, None),
+    # Helm reads the chart's own Chart.yaml for its apiVersion alone first, where no field is
+    # text; its subcharts' only as Metadata.
+    ("an infinite appVersion", {"Chart.yaml": V2 + "appVersion: .inf\n"}, "json: unsupported value: +Inf"),
+    ("infinities for text in a subchart", {"Chart.yaml": V2, "charts/s/Chart.yaml": sub("s") + "appVersion: .inf\n"
+                                           "annotations: {a: -.inf, b: .NaN}\n"}, None),
+    ("keys in another case", {"Chart.yaml": "APIVERSION: v2\nName: corpus\nversion: 0.1.0\nappversion: '2'\n"}, None),
+    ("merge keys", {"Chart.yaml": V2 + "dependencies:\n- &dep {name: a, version: 1.0.0, repository: 'oci://x'}\n"
+                                       "- {<<: *dep, name: b}\nx: &meta {description: merged, home: h}\n"
+                                       "<<: *meta\nhome: explicit\n",
+                    "values.yaml": "base: &b {a: 1}\nmore: {<<: *b, c: 2}\n",
+                    "charts/a/Chart.yaml": sub("a"), "charts/b/Chart.yaml": sub("b")}, None),
+    ("merge keys, a list of them, before a key", {"Chart.yaml": V2 + "x: &p {description: p, home: p}\n"
+                                                  "z: &q {description: q, icon: q}\nhome: own\n<<: [*q, *p]\n"}, None),
+    ("NaN in Chart.yaml", {"Chart.yaml": V2 + "extra: {ratio: .nan}\n"}, "json: unsupported value: NaN"),
+    ("an infinite number", {"Chart.yaml": V2 + "sources: [a]\nweight: -.inf\n"}, "json: unsupported value: -Inf"),
+    ("NaN in values.yaml", {"Chart.yaml": V2, "values.yaml": "a: .nan\n"}, "json: unsupported value: NaN"),
+    ("deprecated as a string", {"Chart.yaml": V2 + "deprecated: \"true\"\n"}, "expected a boolean"),
+    ("deprecated as a number", {"Chart.yaml": V2 + "deprecated: 1\n"}, "expected a boolean"),
+    ("enabled as a string", {"Chart.yaml": V2 + "dependencies:\n- {name: a, repository: r, enabled: 'true'}\n",
+                             "charts/a/Chart.yaml": sub("a")}, "expected a boolean"),
+    ("enabled as a YAML 1.1 boolean", {"Chart.yaml": V2 + "dependencies:\n- {name: a, repository: r, enabled: on}\n",
+                                       "charts/a/Chart.yaml": sub("a")}, None),
+    ("merge of a scalar", {"Chart.yaml": V2 + "x: {<<: 1}\n"}, "map merge requires map or sequence of maps"),
+    ("a null key", {"Chart.yaml": V2 + "~: 1\n"}, "unsupported map key"),
+    # Half-migrated charts: Helm lays requirements.yaml (item by item) over Chart.yaml.
+    ("v2 with requirements.yaml and requirements.lock", {
+        "Chart.yaml": V2, "requirements.yaml": "dependencies:\n- name: redis\n  version: 1.x\n"
+                                               "  repository: https://charts.example.com\n",
+        "requirements.lock": "dependencies:\n- name: redis\n  repository: https://charts.example.com\n"
+                             "  version: 1.2.3\ndigest: sha256:abc\ngenerated: \"2024-01-01T00:00:00Z\"\n",
+        "charts/redis/Chart.yaml": sub("redis")}, None),
+    ("v2 with dependencies in both", {
+        "Chart.yaml": V2 + "description: mine\ndependencies:\n- {name: redis, repository: r, condition: redis.on}\n"
+                           "- {name: db, repository: r}\n",
+        "requirements.yaml": "description: theirs\ndependencies:\n- {name: redis, version: 1.x}\n",
+        "Chart.lock": "dependencies: []\ndigest: sha256:one\n", "requirements.lock": "dependencies: []\ndigest: two\n",
+        "charts/redis/Chart.yaml": sub("redis")}, None),
+    ("v1 with dependencies in Chart.yaml", {
+        "Chart.yaml": "apiVersion: v1\nname: corpus\nversion: 0.1.0\ndescription: a <v1> chart\n"
+                      "dependencies:\n- {name: redis, version: 1.x, repository: r}\n",
+        "charts/redis/Chart.yaml": sub("redis")}, None),
+    ("v1 with dependencies in Chart.yaml and requirements.yaml", {
+        "Chart.yaml": "apiVersion: v1\nname: corpus\nversion: 0.1.0\n"
+                      "dependencies:\n- {name: redis, repository: r, condition: c}\n- {name: db, repository: r}\n",
+        "requirements.yaml": "dependencies:\n- {name: redis, version: 1.x}\n",
+        "charts/redis/Chart.yaml": sub("redis"), "charts/db/Chart.yaml": sub("db")}, None),
+    ("v1 with a dependency of Chart.yaml missing from charts/", {
+        "Chart.yaml": "apiVersion: v1\nname: corpus\nversion: 0.1.0\ndependencies:\n- {name: redis, repository: r}\n"},
+     "found in Chart.yaml, but missing in charts/ directory: redis"),
     ("dependency missing from charts/", {"Chart.yaml": DEPENDS_ON_REDIS},
      "found in Chart.yaml, but missing in charts/ directory: redis"),
     ("invalid values.yaml", {"Chart.yaml": V2, "values.yaml": "a: [\n"}, "cannot load values.yaml"),
@@ -122,6 +178,15 @@ def names(archive: bytes):
         return sorted(m.name for m in t.getmembers() if not m.isdir())
 
 
+def lock(archive: bytes):
+    """The lock Helm reads from a packaged chart (the last of the two files it reads), less
+    its time, which Helm writes in its own form."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        locks = [yaml.safe_load(t.extractfile(m)) for m in t.getmembers()
+                 if m.name in ("corpus/Chart.lock", "corpus/requirements.lock")]
+    return locks and {k: v for k, v in locks[-1].items() if k != "generated"}
+
+
 def pushed(registry, repo, tag):
     """The config (parsed) and the chart layer's bytes of a pushed chart."""
     manifest = json.loads(registry.manifest(repo, tag))
@@ -146,11 +211,20 @@ def test_helm_oci_and_helm_agree(helm_oci, registry, tmp_path, files, refusal):
     helm_config, helm_archive = pushed(registry, "helm/corpus", tag)
     our_config, our_archive = pushed(registry, "ours/corpus", tag)
     assert our_config == helm_config
-    assert names(our_archive) == names(helm_archive)
-    # And what helm-oci pushed, Helm loads (Helm cannot name its own `_` tags in a reference).
+    # Chart.yaml goes as it is, and so with it a v2 chart's requirements.yaml where that
+    # changes what Helm reads (Helm writes what it read into Chart.yaml instead).
+    ours = names(our_archive)
+    if "corpus/requirements.yaml" not in names(helm_archive):
+        ours = [n for n in ours if n != "corpus/requirements.yaml"]
+    assert ours == names(helm_archive)
+    assert lock(our_archive) == lock(helm_archive)
+    # And what helm-oci pushed, Helm loads as it loads its own (Helm cannot name its own `_`
+    # tags in a reference).
     if "_" not in tag:
-        subprocess.run([sys.executable, str(HELM4), "show", f"oci://{registry.host}/ours/corpus:{tag}"], check=True,
-                       capture_output=True)
+        shown = [subprocess.run([sys.executable, str(HELM4), "show", f"oci://{registry.host}/{repo}/corpus:{tag}"],
+                                check=True, capture_output=True, text=True).stdout for repo in ("ours", "helm")]
+        chart_yaml = [[line for line in s.splitlines() if not line.startswith(("Pulled:", "Digest:"))] for s in shown]
+        assert chart_yaml[0] == chart_yaml[1]
 
 
 def test_a_file_over_5_mib_needs_a_higher_max_file_size(helm_oci, registry, tmp_path):

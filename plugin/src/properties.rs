@@ -92,7 +92,8 @@ proptest! {
 
     #[test]
     fn chart_yaml_fields_survive_into_the_config(name in "[a-z][a-z0-9-]{0,20}", description in "[ -~]{0,40}") {
-        let yaml = format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\ndescription: {}\n", serde_json::to_string(&description).unwrap());
+        let quoted = |text: &str| serde_json::to_string(text).unwrap();
+        let yaml = format!("apiVersion: v2\nname: {}\nversion: 1.0.0\ndescription: {}\n", quoted(&name), quoted(&description));
         let meta = Metadata::from_yaml(yaml.as_bytes(), None, "Chart.yaml").unwrap();
         let back = Metadata::from_config(&go_json(&meta), "config").unwrap();
         prop_assert_eq!(back.name, name);

@@ -2,7 +2,8 @@
 //! leaves out, and how the subcharts under `charts/` are found and loaded in turn. Files
 //! come from a directory walk or an archive; either way the same rules decide.
 
-use super::metadata::Metadata;
+use super::lock::LOCK;
+use super::metadata::{Dependency, Metadata};
 use super::{archive, yaml};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -48,6 +49,9 @@ pub enum Content {
 /// its subcharts, loaded the same way.
 pub struct Chart {
     pub meta: Metadata,
+    /// The dependencies `helm package` looks for under `charts/`: those of the chart as
+    /// loaded, even where packaging leaves them out of its metadata (v1 charts).
+    pub declared: Vec<Dependency>,
     pub files: Vec<File>,
     pub subcharts: Vec<Chart>,
 }
@@ -86,6 +90,11 @@ impl Loader {
     /// Applies Helm's rules to a chart's files; `depth` counts the subchart archives it is
     /// inside. The error is Helm's wording of the cause.
     pub fn load(&self, files: Vec<File>, depth: usize) -> Result<Chart, String> {
+        if depth == 0
+            && let Some(chart_yaml) = files.iter().find(|f| f.name == "Chart.yaml")
+        {
+            Metadata::detectable(&bytes(&chart_yaml.content)?)?;
+        }
         load(files, self, depth)
     }
 }
@@ -120,9 +129,13 @@ fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String
         match name {
             "Chart.yaml" => kept.push(file),
             "Chart.lock" | "requirements.lock" => {
-                yaml::first_document(&bytes(&file.content)?).map_err(|e| format!("cannot load {name}: {e}"))?;
-                // Helm writes Chart.lock only for v2 charts, requirements.lock only for v1.
-                if (name == "Chart.lock") != v1 {
+                yaml::first_document(&bytes(&file.content)?, &LOCK).map_err(|e| format!("cannot load {name}: {e}"))?;
+                if !v1 {
+                    // Helm's lock is the last of the two it read, and for a v2 chart it
+                    // writes that as Chart.lock (a v1 chart keeps requirements.lock as it is).
+                    kept.retain(|f: &File| f.name != "Chart.lock");
+                    kept.push(File { name: "Chart.lock".into(), content: file.content });
+                } else if name == "requirements.lock" {
                     kept.push(file);
                 }
             }
@@ -130,7 +143,11 @@ fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String
                 yaml::values(&bytes(&file.content)?).map_err(|e| format!("cannot load values.yaml: {e}"))?;
                 kept.push(file);
             }
-            "requirements.yaml" if !v1 => {}
+            // Helm lays a v2 chart's requirements.yaml over its metadata too, then writes that
+            // metadata into Chart.yaml. Chart.yaml goes as it is here, so requirements.yaml
+            // goes with it where it changes what Helm reads.
+            "requirements.yaml"
+                if !v1 && Metadata::from_yaml(&chart_yaml, None, "").is_ok_and(|alone| alone == meta) => {}
             _ if name.starts_with("charts/") && !name.ends_with(".prov") => {
                 let rest = &name["charts/".len()..];
                 let group = rest.split('/').next().unwrap_or_default().to_string();
@@ -175,15 +192,16 @@ fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String
         };
         subcharts.push(sub);
     }
-    Ok(Chart { meta, files: kept, subcharts })
+    let declared = meta.dependencies().cloned().collect();
+    Ok(Chart { meta, declared, files: kept, subcharts })
 }
 
 /// Refuses a chart whose declared dependencies are not all under `charts/`, as `helm
 /// package` does.
 pub fn check_dependencies(chart: &Chart) -> Result<(), String> {
     let missing: Vec<&str> = chart
-        .meta
-        .dependencies()
+        .declared
+        .iter()
         .filter(|d| !chart.subcharts.iter().any(|s| s.meta.name == d.name))
         .map(|d| d.name.as_str())
         .collect();
@@ -255,6 +273,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names(&chart), ["Chart.yaml", "Chart.lock", "charts/sub.prov", "templates/a.yaml"]);
+        // The last lock Helm reads is the one it writes as Chart.lock.
+        assert!(
+            matches!(&chart.files[1].content, Content::Data(d) if d == b"dependencies: []\n" && chart.files[1].name == "Chart.lock")
+        );
         assert_eq!(chart.subcharts.len(), 1);
         assert_eq!(names(&chart.subcharts[0]), ["Chart.yaml"]);
 
@@ -270,6 +292,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names(&v1), ["Chart.yaml", "requirements.yaml", "requirements.lock"]);
+    }
+
+    #[test]
+    fn a_v2_chart_keeps_requirements_that_change_its_metadata() {
+        let requirements = "dependencies:\n- {name: db, repository: r}\n";
+        let chart = load(
+            files(&[("Chart.yaml", V2), ("requirements.yaml", requirements), ("requirements.lock", "{}")]),
+            &Limits::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(names(&chart), ["Chart.yaml", "requirements.yaml", "Chart.lock"]);
+        assert_eq!(chart.meta.dependencies().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["db"]);
+        assert!(load(files(&[("Chart.yaml", V2), ("Chart.lock", "a: .nan\n")]), &Limits::default(), true).is_err());
+        let infinite = format!("{V2}appVersion: .inf\n");
+        let refused = load(files(&[("Chart.yaml", &infinite)]), &Limits::default(), true).err().unwrap();
+        assert_eq!(refused, "cannot load Chart.yaml: json: unsupported value: +Inf");
+        let sub = load(files(&[("Chart.yaml", V2), ("charts/s/Chart.yaml", &infinite)]), &Limits::default(), true);
+        assert_eq!(sub.unwrap().subcharts[0].meta.app_version, "+Inf", "Helm reads subcharts with its v2 loader alone");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Helm's dependency lock file (`Chart.lock`, `requirements.lock`): its digest, computed
 //! byte for byte as Helm computes it, and the file itself, read and written.
 
-use super::metadata::Dependency;
-use super::yaml;
+use super::metadata::{DEPENDENCY, Dependency};
+use super::yaml::{self, Target};
 use crate::digest;
 use crate::gojson::go_json;
 use serde::Serialize;
@@ -12,6 +12,13 @@ use serde_json::Value;
 /// Helm reads lock files with sigs.k8s.io/yaml, which ignores keys its struct lacks, so Helm
 /// 2, 3 and 4 load such a lock (and leave the key out of their own digest).
 pub const MANIFEST_DIGEST_KEY: &str = "manifestDigest";
+
+/// Helm's `Lock` as sigs.k8s.io/yaml reads it (`generated`, a `time.Time`, reads its own JSON).
+pub static LOCK: Target = Target::Struct(&[
+    ("generated", Target::Any),
+    ("digest", Target::Text),
+    ("dependencies", Target::List(&DEPENDENCY)),
+]);
 
 /// A lock file's content.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +83,7 @@ pub fn hash_v2(declared: &[Dependency]) -> String {
 impl Lock {
     /// Reads a lock file as Helm does: unknown keys are ignored; scalars are read as text.
     pub fn parse(bytes: &[u8]) -> Result<Lock, String> {
-        let root = match yaml::first_document(bytes)? {
+        let root = match yaml::first_document(bytes, &LOCK)? {
             Value::Object(map) => map,
             Value::Null => Default::default(),
             _ => return Err("it is not a mapping".into()),
@@ -270,7 +277,7 @@ mod tests {
             ("1_000", false),
         ] {
             assert_eq!(scalar(text) == text, plain, "{text}");
-            let back = yaml::first_document(format!("k: {}", scalar(text)).as_bytes()).unwrap();
+            let back = yaml::first_document(format!("k: {}", scalar(text)).as_bytes(), &Target::Any).unwrap();
             assert_eq!(back["k"], Value::String(text.into()), "{text}");
         }
     }

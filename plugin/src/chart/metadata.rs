@@ -1,13 +1,54 @@
 //! Chart.yaml: its fields, Helm's validation rules (and its clean-up of text fields), and
 //! the config blob Helm derives from it.
 
-use super::yaml;
+use super::yaml::{self, Target};
 use crate::error::{Error, Result};
+use crate::gojson::go_json;
 use crate::version::Version;
 use helm_oci_headers::is_format;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// What Helm 4 first reads a chart's Chart.yaml into, to learn its apiVersion
+/// (`chartBase` in pkg/chart/loader).
+static CHART_BASE: Target = Target::Struct(&[("apiVersion", Target::Text)]);
+
+/// Helm's `Maintainer` as sigs.k8s.io/yaml reads it.
+static MAINTAINER: Target = Target::Struct(&[("name", Target::Text), ("email", Target::Text), ("url", Target::Text)]);
+
+/// Helm's `Dependency` as sigs.k8s.io/yaml reads it.
+pub static DEPENDENCY: Target = Target::Struct(&[
+    ("name", Target::Text),
+    ("version", Target::Text),
+    ("repository", Target::Text),
+    ("condition", Target::Text),
+    ("tags", Target::List(&Target::Text)),
+    ("enabled", Target::Any),
+    ("import-values", Target::List(&Target::Any)),
+    ("alias", Target::Text),
+]);
+
+/// Helm's `Metadata` as sigs.k8s.io/yaml reads it.
+static METADATA: Target = Target::Struct(&[
+    ("name", Target::Text),
+    ("home", Target::Text),
+    ("sources", Target::List(&Target::Text)),
+    ("version", Target::Text),
+    ("description", Target::Text),
+    ("keywords", Target::List(&Target::Text)),
+    ("maintainers", Target::List(&MAINTAINER)),
+    ("icon", Target::Text),
+    ("apiVersion", Target::Text),
+    ("condition", Target::Text),
+    ("tags", Target::Text),
+    ("appVersion", Target::Text),
+    ("deprecated", Target::Any),
+    ("annotations", Target::Map(&Target::Text)),
+    ("kubeVersion", Target::Text),
+    ("dependencies", Target::List(&DEPENDENCY)),
+    ("type", Target::Text),
+]);
 
 /// Chart.yaml's fields in the order of Helm's Go struct, so the JSON config blob matches Helm's.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,8 +126,8 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// A scalar where Helm wants text: YAML writes `appVersion: 1.16` as a number, and Helm
-/// keeps the text; null is empty.
+/// A scalar where Helm wants text; null is empty. From YAML it is text already (as
+/// sigs.k8s.io/yaml writes numbers bound for strings); a config blob may hold a number.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Scalar {
@@ -127,18 +168,10 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A boolean, as YAML 1.1 (which Helm reads) also writes it: `yes`, `on`, `true`, …
+/// A boolean: only a YAML boolean (`true`, or YAML 1.1's `yes`, `on`, …, resolved as such
+/// by the YAML reader) or null, as Go's JSON takes nothing else for a `bool` field.
 fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    match Option::<Scalar>::deserialize(d)? {
-        None => Ok(false),
-        Some(Scalar::Bool(b)) => Ok(b),
-        Some(Scalar::Text(t)) => match t.as_str() {
-            "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Ok(true),
-            "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Ok(false),
-            other => Err(serde::de::Error::custom(format!("{other:?} is not a boolean"))),
-        },
-        Some(_) => Err(serde::de::Error::custom("a number is not a boolean")),
-    }
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or_default())
 }
 
 impl Metadata {
@@ -146,25 +179,45 @@ impl Metadata {
     /// lays over it) and holds it to Helm's rules; `origin` names the file in messages.
     pub fn from_yaml(chart_yaml: &[u8], requirements: Option<&[u8]>, origin: &str) -> Result<Metadata> {
         let cannot = |file: &str, e: String| Error::invalid_chart(origin, format!("cannot load {file}: {e}"));
-        let mut fields = match yaml::first_document(chart_yaml).map_err(|e| cannot("Chart.yaml", e))? {
-            Value::Object(map) => map,
-            Value::Null => Default::default(),
+        let mut fields = match yaml::first_document(chart_yaml, &METADATA).map_err(|e| cannot("Chart.yaml", e))? {
+            Value::Object(map) => Value::Object(map),
+            Value::Null => Value::Object(Default::default()),
             _ => return Err(cannot("Chart.yaml", "it is not a mapping".into())),
         };
         // Helm 2 accepted charts without an apiVersion; Helm reads them as v1.
         if fields.get("apiVersion").is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
-            fields.insert("apiVersion".into(), Value::String("v1".into()));
+            fields["apiVersion"] = Value::String("v1".into());
         }
         if let Some(requirements) = requirements {
-            match yaml::first_document(requirements).map_err(|e| cannot("requirements.yaml", e))? {
-                Value::Object(over) => fields.extend(over),
+            match yaml::first_document(requirements, &METADATA).map_err(|e| cannot("requirements.yaml", e))? {
+                over @ Value::Object(_) => decode_onto(&mut fields, over, &METADATA),
                 Value::Null => {}
                 _ => return Err(cannot("requirements.yaml", "it is not a mapping".into())),
             }
         }
-        let meta: Metadata =
-            serde_json::from_value(Value::Object(fields)).map_err(|e| cannot("Chart.yaml", e.to_string()))?;
+        let meta: Metadata = serde_json::from_value(fields).map_err(|e| cannot("Chart.yaml", e.to_string()))?;
         meta.checked(origin)
+    }
+
+    /// Helm 4 reads the Chart.yaml of the chart it is given (not its subcharts') for its
+    /// apiVersion alone first; there every other field takes any value, so a NaN or an
+    /// infinity anywhere in it cannot become JSON.
+    pub fn detectable(chart_yaml: &[u8]) -> Result<(), String> {
+        yaml::first_document(chart_yaml, &CHART_BASE).map(drop).map_err(|e| format!("cannot load Chart.yaml: {e}"))
+    }
+
+    /// Whether Chart.yaml itself lists dependencies (which `helm package` leaves out of a v1
+    /// chart's Chart.yaml). A Chart.yaml that does not load lists none.
+    pub fn lists_dependencies(chart_yaml: &[u8]) -> bool {
+        yaml::first_document(chart_yaml, &METADATA)
+            .is_ok_and(|doc| doc.get("dependencies").and_then(Value::as_array).is_some_and(|d| !d.is_empty()))
+    }
+
+    /// The Chart.yaml `helm package` writes for a v1 chart: the metadata without its
+    /// dependencies (requirements.yaml, which goes with it, holds them). It is JSON, which
+    /// every YAML reader reads as Helm's own YAML.
+    pub fn v1_chart_yaml(&self) -> Vec<u8> {
+        go_json(&Metadata { dependencies: Vec::new(), ..self.clone() })
     }
 
     /// Reads the config blob of a pulled chart, holding it to the same rules.
@@ -266,6 +319,37 @@ impl Metadata {
     }
 }
 
+/// Go's JSON decoding onto what is decoded already, as Helm reads requirements.yaml into
+/// the metadata Chart.yaml filled: the fields it names are replaced, except that null
+/// leaves text and booleans as they were (and clears lists and maps), a map gains its keys,
+/// and a list of structs is decoded item by item onto the items already there.
+fn decode_onto(into: &mut Value, over: Value, target: &Target) {
+    match (into, over, target) {
+        (into, Value::Null, _) => {
+            if into.is_array() || into.is_object() {
+                *into = Value::Null;
+            }
+        }
+        (Value::Object(into), Value::Object(over), Target::Struct(_)) => {
+            for (key, value) in over {
+                let (_, field) = target.field(&key);
+                decode_onto(into.entry(key).or_insert(Value::Null), value, field);
+            }
+        }
+        (Value::Object(into), Value::Object(over), Target::Map(_)) => into.extend(over),
+        (Value::Array(into), Value::Array(over), Target::List(item @ Target::Struct(_))) => {
+            into.truncate(over.len());
+            for (i, value) in over.into_iter().enumerate() {
+                match into.get_mut(i) {
+                    Some(existing) => decode_onto(existing, value, item),
+                    None => into.push(value),
+                }
+            }
+        }
+        (into, over, _) => *into = over,
+    }
+}
+
 /// Go's `sanitizeString` in Helm: white space becomes a space, unprintable characters go.
 fn sanitized(text: &str) -> String {
     text.chars()
@@ -284,7 +368,6 @@ fn sanitized(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gojson::go_json;
 
     fn parse(yaml: &str) -> Result<Metadata> {
         Metadata::from_yaml(yaml.as_bytes(), None, "Chart.yaml")
@@ -308,14 +391,14 @@ mod tests {
     fn config_json_matches_helms_field_order() {
         let m = parse(
             "apiVersion: v2\nname: app\nversion: 1.2.3\nappVersion: 1.16\ndescription: A <chart>\n\
-             type: application\nmaintainers:\n- name: A\n  email: a@x\nannotations:\n  n: 1\n",
+             type: application\nmaintainers:\n- name: A\n  email: a@x\nannotations:\n  note: 1\n",
         )
         .unwrap();
         assert_eq!(m.app_version, "1.16");
         let json = String::from_utf8(go_json(&m)).unwrap();
         assert_eq!(
             json,
-            r#"{"name":"app","version":"1.2.3","description":"A \u003cchart\u003e","maintainers":[{"name":"A","email":"a@x"}],"apiVersion":"v2","appVersion":"1.16","annotations":{"n":"1"},"type":"application"}"#
+            r#"{"name":"app","version":"1.2.3","description":"A \u003cchart\u003e","maintainers":[{"name":"A","email":"a@x"}],"apiVersion":"v2","appVersion":"1.16","annotations":{"note":"1"},"type":"application"}"#
         );
     }
 
@@ -366,6 +449,64 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.dependencies().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["redis"]);
+    }
+
+    #[test]
+    fn fields_are_typed_as_helms_go_structs() {
+        let m = parse(
+            "apiVersion: v2\nname: app\nversion: 010\nappVersion: .inf\ndescription: yes\nhome: 1e6\n\
+             deprecated: on\nkeywords: [0x1F, 1_000]\ndependencies:\n- {name: a, version: +12, enabled: yes}\n",
+        )
+        .unwrap();
+        assert_eq!((m.version.as_str(), m.app_version.as_str(), m.description.as_str()), ("8", "+Inf", "true"));
+        assert_eq!((m.home.as_str(), m.deprecated), ("1e+06", true));
+        assert_eq!(m.keywords, ["31", "1000"]);
+        let d = m.dependencies().next().unwrap();
+        assert_eq!((d.version.as_str(), d.enabled), ("12", true));
+        let v2 = "apiVersion: v2\nname: app\nversion: 1.0.0\n";
+        assert!(invalid(&format!("{v2}deprecated: \"true\"\n")).contains("expected a boolean"));
+        assert!(
+            invalid(&format!("{v2}dependencies:\n- {{name: a, enabled: 'true'}}\n")).contains("expected a boolean")
+        );
+        assert!(invalid(&format!("{v2}anything: [.nan]\n")).contains("json: unsupported value: NaN"));
+    }
+
+    #[test]
+    fn keys_are_matched_and_merged_as_helm_reads_them() {
+        let m = parse(
+            "apiVersion: v2\nName: app\nVERSION: 1.0.0\ndependencies:\n- &a {name: a, version: 1.0.0, repository: oci://x}\n\
+             - {<<: *a, name: b}\n",
+        )
+        .unwrap();
+        let deps: Vec<_> =
+            m.dependencies().map(|d| (d.name.as_str(), d.version.as_str(), d.repository.as_str())).collect();
+        assert_eq!(deps, [("a", "1.0.0", "oci://x"), ("b", "1.0.0", "oci://x")]);
+    }
+
+    #[test]
+    fn requirements_are_decoded_onto_chart_yaml_as_go_decodes() {
+        let m = Metadata::from_yaml(
+            b"apiVersion: v2\nname: app\nversion: 1.0.0\ndescription: kept\nannotations: {a: x}\n\
+              dependencies:\n- {name: a, repository: r, condition: c}\n- {name: b, repository: r}\n",
+            Some(b"description: ~\nannotations: {b: y}\ndependencies:\n- {name: z, version: 2.x}\n"),
+            "Chart.yaml",
+        )
+        .unwrap();
+        assert_eq!(m.description, "kept");
+        assert_eq!(m.annotations.len(), 2);
+        let d: Vec<_> = m.dependencies().collect();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].name.as_str(), d[0].version.as_str(), d[0].condition.as_str()), ("z", "2.x", "c"));
+    }
+
+    #[test]
+    fn a_v1_chart_yaml_is_packaged_without_its_dependencies() {
+        let chart_yaml = b"apiVersion: v1\nname: app\nversion: 1.0.0\ndependencies: [{name: a, repository: r}]\n";
+        assert!(Metadata::lists_dependencies(chart_yaml));
+        assert!(!Metadata::lists_dependencies(b"apiVersion: v1\nname: app\nversion: 1.0.0\ndependencies: []\n"));
+        let m = Metadata::from_yaml(chart_yaml, None, "Chart.yaml").unwrap();
+        let packaged = Metadata::from_yaml(&m.v1_chart_yaml(), None, "Chart.yaml").unwrap();
+        assert_eq!(packaged, Metadata { dependencies: Vec::new(), ..m });
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! archive is made once, in memory, where it is hashed and from where it is uploaded.
 
 use super::directory;
-use super::load::{self, Chart, Limits, Loader};
+use super::load::{self, Chart, Content, Limits, Loader};
+use super::metadata::Metadata;
 use crate::error::{Error, Result};
 use crate::net::clock;
 use flate2::Compression;
@@ -26,10 +27,31 @@ pub struct Packaged {
 pub fn directory(root: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Packaged> {
     let origin = root.display().to_string();
     let (files, newest) = directory::files(root, limits)?;
-    let chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
+    let mut chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
+    without_v1_dependencies(&mut chart).map_err(|why| Error::invalid_chart(&origin, why))?;
     let created = source_date_epoch.unwrap_or(newest).min(clock::wall_seconds());
     let archive = self::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
     Ok(Packaged { chart, archive, created })
+}
+
+/// `helm package` writes a v1 chart's Chart.yaml without the dependencies it lists (its
+/// requirements.yaml, which goes with it, holds them), so the chart Helm loads from the
+/// package, and whose metadata it pushes as the config, has only requirements.yaml's. Such
+/// a Chart.yaml is written as Helm's metadata; any other goes as it is.
+fn without_v1_dependencies(chart: &mut Chart) -> Result<(), String> {
+    for sub in &mut chart.subcharts {
+        without_v1_dependencies(sub)?;
+    }
+    let file = |chart: &Chart, name: &str| chart.files.iter().position(|f| f.name == name);
+    let Some(at) = file(chart, "Chart.yaml") else { return Ok(()) };
+    if chart.meta.api_version != "v1" || !Metadata::lists_dependencies(&load::bytes(&chart.files[at].content)?) {
+        return Ok(());
+    }
+    let chart_yaml = chart.meta.v1_chart_yaml();
+    let requirements = file(chart, "requirements.yaml").map(|i| load::bytes(&chart.files[i].content)).transpose()?;
+    chart.meta = Metadata::from_yaml(&chart_yaml, requirements.as_deref(), "").map_err(|e| e.cause)?;
+    chart.files[at].content = Content::Data(chart_yaml);
+    Ok(())
 }
 
 /// zlib-rs's level 5. It differs from the default 6 only in trying 32 earlier matches, not
@@ -120,6 +142,24 @@ mod tests {
             ]
         );
         assert_eq!(tgz, archive(&top, 1_700_000_000).unwrap(), "the same chart gives the same bytes");
+    }
+
+    #[test]
+    fn a_v1_chart_yaml_loses_its_dependencies_to_requirements() {
+        let mut v1 = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v1\nname: app\nversion: 1.0.0\ndependencies: [{name: a, repository: r, condition: c}]\n",
+            ),
+            ("requirements.yaml", "dependencies: [{name: b, repository: r}]\n"),
+        ]);
+        assert_eq!(v1.meta.dependencies().map(|d| d.condition.as_str()).collect::<Vec<_>>(), ["c"]);
+        without_v1_dependencies(&mut v1).unwrap();
+        let deps: Vec<_> = v1.meta.dependencies().map(|d| (d.name.as_str(), d.condition.as_str())).collect();
+        assert_eq!(deps, [("b", "")]);
+        assert_eq!(v1.declared[0].name, "b");
+        let packaged = load::bytes(&v1.files[0].content).unwrap();
+        assert!(!Metadata::lists_dependencies(&packaged));
     }
 
     #[test]

@@ -1,19 +1,66 @@
-//! YAML read the way Helm reads it (sigs.k8s.io/yaml over yaml.v2): a UTF-8 byte-order mark
-//! is dropped, a repeated key takes the last value, and scalar keys become strings, so a
-//! document turns into JSON that the chart types then read.
+//! YAML read the way Helm reads it: sigs.k8s.io/yaml over go-yaml v2. go-yaml v2 reads YAML
+//! 1.1 (its resolve.go: `yes`/`on` are booleans, `010` octal, `1_000` a thousand) and applies
+//! merge keys (`<<: *anchor`); sigs.k8s.io/yaml then turns the result into JSON, writing a
+//! number or boolean as text where the Go field it is bound for is a string, and failing on
+//! NaN or an infinity anywhere else. A UTF-8 byte-order mark is dropped, a repeated key takes
+//! the last value, and scalar keys become strings.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The first document of a YAML file (the rest are ignored, as yaml.v2 does); an empty
-/// file is null.
-pub fn first_document(bytes: &[u8]) -> Result<Value, String> {
+/// The shape of the Go value a document is read into, as far as sigs.k8s.io/yaml and Go's
+/// JSON decoding care: which values are strings, and which mappings are structs (whose keys
+/// match their fields' names case-insensitively, as Go's JSON does).
+pub enum Target {
+    /// `interface{}`, a boolean or anything else that takes values as they are.
+    Any,
+    /// A Go string.
+    Text,
+    List(&'static Target),
+    Map(&'static Target),
+    /// A struct: its fields' JSON names and shapes.
+    Struct(&'static [(&'static str, Target)]),
+}
+
+impl Target {
+    /// The field a key of this struct fills (its exact name, else one equal but for case)
+    /// and that field's shape; keys of anything else keep their name.
+    pub fn field<'a>(&'a self, key: &str) -> (Option<&'static str>, &'a Target) {
+        match self {
+            Target::Struct(fields) => {
+                let found = fields
+                    .iter()
+                    .find(|(name, _)| *name == key)
+                    .or_else(|| fields.iter().find(|(name, _)| equal_fold(name, key)));
+                found.map_or((None, &Target::Any), |(name, target)| (Some(*name), target))
+            }
+            Target::Map(target) => (None, target),
+            _ => (None, &Target::Any),
+        }
+    }
+}
+
+/// Go's `bytes.EqualFold` for a field name (ASCII) against a key: ASCII case aside, only
+/// the Kelvin sign folds to `k` and the long `ſ` to `s`.
+fn equal_fold(name: &str, key: &str) -> bool {
+    let fold = |c: char| match c {
+        '\u{212A}' => 'k',
+        'ſ' => 's',
+        c => c.to_ascii_lowercase(),
+    };
+    name.chars().count() == key.chars().count() && name.chars().zip(key.chars()).all(|(a, b)| fold(a) == fold(b))
+}
+
+/// The first document of a YAML file (the rest are ignored, as yaml.v2 does), read for
+/// `target`; an empty file is null.
+pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     match yaml_serde::Deserializer::from_slice(bytes).next() {
-        Some(document) => Tree::deserialize(document).map(|t| t.0).map_err(|e| e.to_string()),
+        Some(document) => to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, target),
         None => Ok(Value::Null),
     }
 }
@@ -24,7 +71,7 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut merged = Map::new();
     for document in yaml_serde::Deserializer::from_slice(bytes) {
-        match Tree::deserialize(document).map_err(|e| e.to_string())?.0 {
+        match to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, &Target::Any)? {
             Value::Null => {}
             Value::Object(map) => merge(&mut merged, map),
             other => return Err(format!("a document is {}, not a mapping", kind(&other))),
@@ -56,83 +103,327 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// A YAML node as JSON, read with Helm's rules for keys and repeats.
-struct Tree(Value);
+/// A YAML node as go-yaml v2 decodes it into `interface{}`.
+#[derive(Debug, PartialEq)]
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Text(String),
+    List(Vec<Node>),
+    Map(BTreeMap<String, Node>),
+    /// A plain `<<`: a merge as a key, the text `<<` anywhere else.
+    Merge,
+}
 
-impl<'de> Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tree, D::Error> {
-        d.deserialize_any(TreeVisitor).map(Tree)
+/// The node as JSON bound for `target`, converted as sigs.k8s.io/yaml converts it.
+fn to_json(node: Node, target: &Target) -> Result<Value, String> {
+    Ok(match (node, target) {
+        (Node::Map(map), _) => {
+            let mut out = Map::new();
+            // In key order, as Go's JSON sees them: of keys filling the same field, the last wins.
+            for (key, value) in map {
+                let (field, target) = target.field(&key);
+                out.insert(field.map_or(key, str::to_string), to_json(value, target)?);
+            }
+            Value::Object(out)
+        }
+        (Node::List(items), target) => {
+            let target = if let Target::List(target) = target { target } else { &Target::Any };
+            Value::Array(items.into_iter().map(|item| to_json(item, target)).collect::<Result<_, _>>()?)
+        }
+        (Node::Null, _) => Value::Null,
+        (Node::Text(text), _) => Value::String(text),
+        (Node::Merge, _) => Value::String("<<".into()),
+        (scalar, Target::Text) => Value::String(text(&scalar)),
+        (Node::Bool(b), _) => Value::Bool(b),
+        (Node::Int(i), _) => Value::Number(i.into()),
+        (Node::Uint(u), _) => Value::Number(u.into()),
+        (Node::Float(f), _) => {
+            Value::Number(Number::from_f64(f).ok_or_else(|| format!("json: unsupported value: {}", go_float32(f)))?)
+        }
+    })
+}
+
+/// A scalar as sigs.k8s.io/yaml writes it for a string field.
+fn text(scalar: &Node) -> String {
+    match scalar {
+        Node::Bool(b) => b.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::Uint(u) => u.to_string(),
+        Node::Float(f) => go_float32(*f),
+        _ => unreachable!("only scalars are written as text"),
     }
 }
 
-struct TreeVisitor;
+/// Go's `FormatFloat(f, 'g', -1, 32)`: `NaN`, `+Inf`, `-Inf`, else the shortest digits of
+/// the float32, laid out as `%e` for exponents below -4 or from 6 up, as `%f` otherwise.
+fn go_float32(f: f64) -> String {
+    let f = f as f32;
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} has a decimal exponent");
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let digit = |i: i32| if i >= 0 && (i as usize) < digits.len() { digits[i as usize] as char } else { '0' };
+    if !(-4..6).contains(&exp) {
+        let rest: String = (1..digits.len() as i32).map(digit).collect();
+        let point = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{}{point}{rest}e{esign}{:02}", digit(0), exp.abs());
+    }
+    let point = exp + 1;
+    let whole: String = if point > 0 { (0..point).map(digit).collect() } else { "0".into() };
+    let decimals = (digits.len() as i32 - point).max(0);
+    let fraction: String = (point..point + decimals).map(digit).collect();
+    if fraction.is_empty() { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") }
+}
 
-impl<'de> Visitor<'de> for TreeVisitor {
-    type Value = Value;
+/// A plain scalar that yaml_serde (YAML 1.2) left as text, as go-yaml v2 resolves it.
+fn resolve(plain: &str) -> Node {
+    match plain {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => return Node::Bool(true),
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Node::Bool(false);
+        }
+        "" | "~" | "null" | "Null" | "NULL" => return Node::Null,
+        ".nan" | ".NaN" | ".NAN" => return Node::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Node::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Node::Float(f64::NEG_INFINITY),
+        "<<" => return Node::Merge,
+        _ => {}
+    }
+    match plain.as_bytes()[0] {
+        b'.' => float(plain).map_or_else(|| Node::Text(plain.into()), Node::Float),
+        b'0'..=b'9' | b'+' | b'-' => number(plain).unwrap_or_else(|| Node::Text(plain.into())),
+        _ => Node::Text(plain.into()),
+    }
+}
+
+/// resolve.go for what starts with a digit or sign: underscores dropped, then Go's
+/// `ParseInt(s, 0, 64)` (`0x`, `0o`, `0b`, a leading `0` for octal), `ParseUint`, a float
+/// of YAML's form, or binary after `0b`/`-0b` (which may carry a sign of its own).
+fn number(plain: &str) -> Option<Node> {
+    let plain = plain.replace('_', "");
+    if let Some(i) = go_int(&plain) {
+        return Some(Node::Int(i));
+    }
+    if let Some(u) = go_uint(&plain) {
+        return Some(Node::Uint(u));
+    }
+    if yaml_float(&plain)
+        && let Some(f) = float(&plain)
+    {
+        return Some(Node::Float(f));
+    }
+    if let Some(binary) = plain.strip_prefix("0b") {
+        return i64::from_str_radix(binary, 2)
+            .map(Node::Int)
+            .or_else(|_| u64::from_str_radix(binary, 2).map(Node::Uint))
+            .ok();
+    }
+    let binary = plain.strip_prefix("-0b")?;
+    i64::from_str_radix(&format!("-{binary}"), 2).map(Node::Int).ok()
+}
+
+/// Go's `ParseInt(s, 0, 64)`.
+fn go_int(s: &str) -> Option<i64> {
+    let (negative, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let magnitude = go_uint(digits)? as i128;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// Go's `ParseUint(s, 0, 64)`: no sign; `0x`, `0o`, `0b` (either case) or a leading `0`
+/// choose the base.
+fn go_uint(s: &str) -> Option<u64> {
+    let prefixed = |p: &u8| match p.to_ascii_lowercase() {
+        b'b' => Some(2),
+        b'o' => Some(8),
+        b'x' => Some(16),
+        _ => None,
+    };
+    let (radix, digits) = match s.as_bytes() {
+        [] => return None,
+        [b'0', p, _, ..] if prefixed(p).is_some() => (prefixed(p)?, &s[2..]),
+        [b'0'] => return Some(0),
+        [b'0', ..] => (8, &s[1..]),
+        _ => (10, s),
+    };
+    if !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// resolve.go's `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn yaml_float(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (number, exponent) = s.split_once(['e', 'E']).unwrap_or((s, "0"));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    let number = match number.split_once('.') {
+        Some(("", fraction)) => digits(fraction),
+        Some((whole, fraction)) => digits(whole) && (fraction.is_empty() || digits(fraction)),
+        None => digits(number),
+    };
+    number && digits(exponent)
+}
+
+/// Go's `ParseFloat(s, 64)` for YAML's decimal forms: out of range is no float.
+fn float(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// Reads a node; it holds the document's bytes to tell a plain scalar from a quoted one,
+/// which YAML 1.1 resolves differently and yaml_serde does not say.
+#[derive(Clone, Copy)]
+struct NodeSeed<'de>(&'de [u8]);
+
+impl NodeSeed<'_> {
+    /// Whether a scalar yaml_serde lends from the document was quoted: it lends a quoted
+    /// scalar's text from just inside its quotes, and a plain scalar never follows a quote.
+    fn quoted(&self, scalar: &str) -> bool {
+        let offset = (scalar.as_ptr() as usize).wrapping_sub(self.0.as_ptr() as usize);
+        offset > 0 && offset <= self.0.len() && matches!(self.0[offset - 1], b'"' | b'\'')
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'de> {
+    type Value = Node;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'de> {
+    type Value = Node;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("YAML")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Int(v))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(i64::try_from(v).map_or(Node::Uint(v), Node::Int))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // JSON has no infinities or NaN; YAML's `.inf` and `.nan` stay as their text.
-        Ok(Number::from_f64(v).map_or_else(|| Value::String(v.to_string()), Value::Number))
+    /// Beyond 64 bits go-yaml v2 reads a decimal as a float.
+    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+        Ok(Node::Float(v as f64))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
+    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+        Ok(Node::Float(v as f64))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    /// A scalar lent from the document: plain ones are resolved as YAML 1.1.
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node, E> {
+        Ok(if self.quoted(v) { Node::Text(v.into()) } else { resolve(v) })
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    /// A scalar not lent is quoted with escapes, a block, or plain over several lines
+    /// (which holds white space, so resolves to no number or boolean): text either way.
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Text(v.to_string()))
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Tree::deserialize(d).map(|t| t.0)
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut items = Vec::new();
-        while let Some(Tree(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
-        Ok(Value::Array(items))
+        Ok(Node::List(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some((Tree(key), Tree(value))) = map.next_entry()? {
-            let key = match key {
-                Value::String(s) => s,
-                Value::Null => "null".to_string(),
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                other => return Err(de::Error::custom(format!("a mapping key is {}, not a scalar", kind(&other)))),
-            };
-            // A repeated key replaces the earlier value, as in yaml.v2.
-            out.insert(key, value);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry_seed(self, self)? {
+            match key {
+                // go-yaml v2 merges where the key stands: later keys override what it
+                // brings, and it overrides earlier ones.
+                Node::Merge => merge_key(&mut out, value).map_err(de::Error::custom)?,
+                key => {
+                    // A repeated key replaces the earlier value, as in yaml.v2.
+                    out.insert(key_text(key).map_err(de::Error::custom)?, value);
+                }
+            }
         }
-        Ok(Value::Object(out))
+        Ok(Node::Map(out))
+    }
+}
+
+/// go-yaml v2's merge: a mapping's entries, or those of a list of mappings, earlier
+/// mappings taking precedence.
+fn merge_key(into: &mut BTreeMap<String, Node>, value: Node) -> Result<(), String> {
+    const WANT_MAP: &str = "map merge requires map or sequence of maps as the value";
+    let maps = match value {
+        Node::Map(map) => vec![map],
+        Node::List(items) => items
+            .into_iter()
+            .map(|i| if let Node::Map(m) = i { Ok(m) } else { Err(WANT_MAP) })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(WANT_MAP.into()),
+    };
+    for map in maps.into_iter().rev() {
+        into.extend(map);
+    }
+    Ok(())
+}
+
+/// A mapping key as sigs.k8s.io/yaml writes it; it knows no null or uint64 keys.
+fn key_text(key: Node) -> Result<String, String> {
+    match key {
+        Node::Text(s) => Ok(s),
+        Node::Merge => Ok("<<".into()),
+        Node::Bool(_) | Node::Int(_) => Ok(text(&key)),
+        Node::Float(_) => {
+            let text = text(&key);
+            Ok(match text.as_str() {
+                "+Inf" => ".inf".into(),
+                "-Inf" => "-.inf".into(),
+                "NaN" => ".nan".into(),
+                _ => text,
+            })
+        }
+        Node::Null => Err("unsupported map key of type: <nil>".into()),
+        Node::Uint(u) => Err(format!("unsupported map key of type: uint64, key: {u}")),
+        Node::List(_) | Node::Map(_) => Err("invalid map key: a mapping key is not a scalar".into()),
     }
 }
 
@@ -141,22 +432,108 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn any(yaml: &str) -> Value {
+        first_document(yaml.as_bytes(), &Target::Any).unwrap()
+    }
+
+    const TEXT: Target = Target::Map(&Target::Text);
+
+    fn text_of(yaml: &str) -> Value {
+        first_document(format!("k: {yaml}").as_bytes(), &TEXT).unwrap()["k"].clone()
+    }
+
     #[test]
     fn reads_like_helm() {
-        let doc =
-            first_document(b"\xEF\xBB\xBFname: a\nname: b\n1: one\ntrue: yes\nlist: [1, 2.5]\n---\nname: c\n").unwrap();
-        assert_eq!(doc, json!({"name": "b", "1": "one", "true": "yes", "list": [1, 2.5]}));
-        assert_eq!(first_document(b"").unwrap(), Value::Null);
-        assert!(first_document(b"a: [\n").is_err());
-        assert!(first_document(b"? [a, b]\n: c\n").is_err());
+        let doc = any("\u{FEFF}name: a\nname: b\n1: one\ntrue: yes\nlist: [1, 2.5]\n---\nname: c\n");
+        assert_eq!(doc, json!({"name": "b", "1": "one", "true": true, "list": [1, 2.5]}));
+        assert_eq!(first_document(b"", &Target::Any).unwrap(), Value::Null);
+        assert!(first_document(b"a: [\n", &Target::Any).is_err());
+        assert!(first_document(b"? [a, b]\n: c\n", &Target::Any).is_err());
+        assert!(first_document(b"~: c\n", &Target::Any).unwrap_err().contains("unsupported map key"));
+    }
+
+    #[test]
+    fn scalars_resolve_as_yaml_1_1() {
+        for (plain, resolved) in [
+            ("010", json!(8)),
+            ("0x1F", json!(31)),
+            ("0X1f", json!(31)),
+            ("0o17", json!(15)),
+            ("0b10", json!(2)),
+            ("-0b11", json!(-3)),
+            ("1_000", json!(1000)),
+            ("+12", json!(12)),
+            ("08", json!(8.0)),
+            ("1.5e3", json!(1500.0)),
+            (".5", json!(0.5)),
+            ("18446744073709551615", json!(18446744073709551615u64)),
+            ("yes", json!(true)),
+            ("Off", json!(false)),
+            ("'yes'", json!("yes")),
+            ("\"010\"", json!("010")),
+            ("0x", json!("0x")),
+            ("1e400", json!("1e400")),
+            ("inf", json!("inf")),
+            ("2024-01-01", json!("2024-01-01")),
+            ("1.2.3", json!("1.2.3")),
+        ] {
+            assert_eq!(any(&format!("k: {plain}"))["k"], resolved, "{plain}");
+        }
+    }
+
+    #[test]
+    fn numbers_bound_for_strings_become_go_text() {
+        for (plain, text) in [
+            ("010", "8"),
+            ("1.10", "1.1"),
+            ("1e6", "1e+06"),
+            ("1234567.0", "1.234567e+06"),
+            ("100000.0", "100000"),
+            ("0.0001", "0.0001"),
+            ("0.00001", "1e-05"),
+            ("3.14159265358979", "3.1415927"),
+            ("-0.0", "-0"),
+            ("1e39", "+Inf"),
+            (".inf", "+Inf"),
+            ("-.inf", "-Inf"),
+            (".nan", "NaN"),
+            ("on", "true"),
+            ("~", ""),
+        ] {
+            let want = if plain == "~" { Value::Null } else { json!(text) };
+            assert_eq!(text_of(plain), want, "{plain}");
+        }
+        let nan = first_document(b"a: .nan\n", &Target::Any).unwrap_err();
+        assert_eq!(nan, "json: unsupported value: NaN");
+        assert!(first_document(b"a: [-.inf]\n", &TEXT).unwrap_err().contains("-Inf"));
+    }
+
+    #[test]
+    fn struct_fields_match_keys_whatever_their_case() {
+        static FIELDS: Target = Target::Struct(&[("appVersion", Target::Text), ("name", Target::Text)]);
+        let doc = first_document(b"APPVERSION: 1.0\nName: a\nname: b\nother: 2\n", &FIELDS).unwrap();
+        assert_eq!(doc, json!({"appVersion": "1", "name": "b", "other": 2}));
+    }
+
+    #[test]
+    fn merge_keys_apply_as_in_go_yaml_v2() {
+        let doc = any("base: &b {a: 1, b: 1}\nother: &o {b: 2, c: 2}\n\
+                       after: {<<: *b, a: 3}\nbefore: {a: 3, <<: *b}\nlist: {<<: [*o, *b]}\nquoted: {'<<': 1}\n");
+        assert_eq!(doc["after"], json!({"a": 3, "b": 1}));
+        assert_eq!(doc["before"], json!({"a": 1, "b": 1}));
+        assert_eq!(doc["list"], json!({"a": 1, "b": 2, "c": 2}));
+        assert_eq!(doc["quoted"], json!({"<<": 1}));
+        assert!(first_document(b"a: {<<: 1}\n", &Target::Any).unwrap_err().contains("map merge requires"));
+        assert!(first_document(b"a: {<<: [1]}\n", &Target::Any).unwrap_err().contains("map merge requires"));
     }
 
     #[test]
     fn values_documents_merge_and_must_be_mappings() {
-        let merged = values(b"a: {x: 1, y: 2}\nb: 1\n---\n---\na: {y: 3}\n").unwrap();
-        assert_eq!(Value::Object(merged), json!({"a": {"x": 1, "y": 3}, "b": 1}));
+        let merged = values(b"a: {p: 1, q: 2}\nb: 1\n---\n---\na: {q: 3}\ny: n\n").unwrap();
+        assert_eq!(Value::Object(merged), json!({"a": {"p": 1, "q": 3}, "b": 1, "true": false}));
         assert!(values(b"- a\n- b\n").unwrap_err().contains("a list"));
         assert!(values(b"a: b: c\n").is_err());
         assert!(values(b"# only a comment\n").unwrap().is_empty());
+        assert!(values(b"a: .nan\n").unwrap_err().contains("unsupported value: NaN"));
     }
 }
