@@ -170,6 +170,8 @@ def test_help_and_version_still_print_on_stdout(helm_oci):
     for args in (["--help"], ["pull", "-h"], ["chart"], ["version"]):
         p = helm_oci.run(*args)
         assert p.stdout and p.stderr == "", args
+    # As Helm runs it, whatever the binary is called.
+    assert "Usage: helm oci pull [OPTIONS] <CHART_REF>" in helm_oci.run("pull", "--help").stdout
 
 
 def test_boolean_flags_take_a_value_as_go_does(helm_oci, registry, chart, tmp_path):

@@ -15,7 +15,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "helm oci", about = "Keep Helm charts in OCI registries", disable_version_flag = true)]
+#[command(
+    name = "helm oci",
+    bin_name = "helm oci",
+    about = "Keep Helm charts in OCI registries",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Enable verbose output (Helm passes it as HELM_DEBUG)
     #[arg(long, global = true)]
