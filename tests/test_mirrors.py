@@ -236,6 +236,17 @@ def test_search_reads_each_repository_from_the_mirror_and_the_catalog_from_the_o
     assert any(p == f"/v2/charts/alpha/blobs/{config}" for p in origin_paths(origin))
 
 
+def test_a_mirrors_unusable_version_sends_search_to_the_origin(helm_oci, origin, mirror):
+    """A version that is no usable chart at a mirror (here its 2.0.0 tag holds chart 1.0.0)
+    fails the mirror, not the version: the origin has it right."""
+    manifest = copy(origin.registry, "charts/alpha", mirror, "copies/charts/alpha", "1.0.0")
+    mirror.put_manifest("copies/charts/alpha", "2.0.0", manifest)
+    configure(helm_oci, f"{origin.host}/charts", (f"{mirror.host}/copies/charts", True))
+    p = helm_oci.run("search", f"{origin.host}/charts", "alpha", "--versions", "-o", "json", "--plain-http")
+    assert [h["version"] for h in json.loads(p.stdout)] == ["2.0.0", "1.0.0"]
+    assert f"WARNING: the mirror {mirror.host}/copies/charts/alpha was passed over" in p.stderr, p.stderr
+
+
 def test_the_downloader_reads_through_the_mirror(origin, mirror, tmp_path):
     """`helm repo add` through the downloader: the index lists what the origin's catalog
     has, read from the mirror where it has a copy; the charts Helm then downloads come from

@@ -147,11 +147,13 @@ def test_a_tag_beside_a_digest_must_name_it(helm_oci, registry, tmp_path):
 
 
 def test_credentials_in_a_reference_are_refused_without_printing_them(helm_oci, registry, chart, tmp_path):
-    for command in (["pull", f"oci://me:s3cret@{registry.host}/charts/mychart", "-d", tmp_path],
-                    ["push", chart, f"oci://me:s3cret@{registry.host}/charts"],
-                    ["login", f"me:s3cret@{registry.host}", "-u", "me", "-p", "x"]):
-        line = helm_oci.fails(*command, "--plain-http" if command[0] != "login" else "--insecure")
-        assert "it holds credentials before the host" in line and "s3cret" not in line, line
+    for command in (["pull", f"oci://me:s3cret@{registry.host}/charts/mychart", "-d", tmp_path, "--plain-http"],
+                    ["pull", f"https://me:s3 cret@{registry.host}/charts/mychart", "-d", tmp_path, "--plain-http"],
+                    ["push", chart, f"oci://me:s3cret@{registry.host}/charts", "--plain-http"],
+                    ["login", f"me:s3cret@{registry.host}", "-u", "me", "-p", "x", "--insecure"],
+                    ["logout", f"me:s3cret@{registry.host}"]):
+        line = helm_oci.fails(*command)
+        assert "it holds credentials before the host" in line and "s3" not in line, line
 
 
 def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_path):

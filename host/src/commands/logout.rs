@@ -12,6 +12,10 @@ pub struct LogoutArgs {
 
 pub fn run(args: LogoutArgs) -> Result<()> {
     let registry = super::registry_host(&args.host);
+    // Not repeated in any message: it would print a password given as user:password@host.
+    if registry.contains('@') {
+        bail!("invalid registry: it holds credentials before the host; a logout needs the host alone");
+    }
     if !credentials::remove(&registry)? {
         bail!("not logged in to {registry}");
     }

@@ -109,8 +109,6 @@ pub async fn update(options: Options) -> Result<Outcome> {
     for d in &declared.dependencies {
         constraint(&d.name, &d.version)?;
     }
-    let lock_path = options.chart_dir.join(declared.lock_file());
-    not_a_symlink(&lock_path, declared.lock_file())?;
     let asked: Vec<Locked> = declared.dependencies.iter().map(Locked::asked).collect();
     unresolved_locals(&options.chart_dir, &asked)?;
     let mut outcome = fetch(&options, &asked).await?;
@@ -122,14 +120,16 @@ pub async fn update(options: Options) -> Result<Outcome> {
     };
     // As Helm, a lock that already says the same is left as it is.
     if declared.lock.as_ref().is_none_or(|old| !old.locks_the_same(&lock)) {
+        let lock_path = options.chart_dir.join(declared.lock_file());
+        not_a_symlink(&lock_path, declared.lock_file())?;
         temp::write_atomically(&options.chart_dir, &lock_path, lock.to_yaml().as_bytes())?;
         outcome.lock_file = Some(lock_path);
     }
     Ok(outcome)
 }
 
-/// Helm refuses to write a lock file over a symlink. Checked before anything is fetched, so
-/// that `charts/` is not updated without its lock.
+/// Helm refuses to write a lock file over a symlink (and only then: a symlinked lock that
+/// already locks the same is left alone), once `charts/` is updated, as here.
 fn not_a_symlink(path: &Path, name: &str) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
@@ -314,12 +314,14 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
         offline: options.offline,
         mirrors,
     };
-    let pulled = pull::run(pull).await.map_err(|e| match e.kind {
+    let mut pulled = pull::run(pull).await.map_err(|e| match e.kind {
         Kind::DigestMismatch { .. } => {
             Error { subject: format!("{} (dependency {:?}, as locked)", e.subject, d.name), ..e }
         }
         _ => e,
     })?;
+    // Said as Helm says it, by tag; the lock holds the digest.
+    pulled.reference.digest = None;
     if pulled.meta.name != d.name {
         return Err(Error::invalid_chart(
             pulled.reference.to_string(),

@@ -229,15 +229,12 @@ async fn download(client: &Client, cache: &Cache, repo: &str, blob: &Descriptor)
 /// Settles the tag from the cache alone: the reference's own tag or digest, the exact
 /// `--version`, or the newest cached version the constraint admits.
 fn resolve_cached(cache: &Cache, r: &mut Ref, asked: &Asked) -> Result<()> {
-    if r.digest.is_some() {
-        return Ok(());
-    }
     let wanted = match asked {
         Asked::Exact(v) => {
             *r = tagged(r, v)?;
             return Ok(());
         }
-        Asked::Newest(_, _) if r.tag.is_some() => return Ok(()),
+        Asked::Newest(_, _) if r.tag.is_some() || r.digest.is_some() => return Ok(()),
         Asked::Newest(wanted, _) => wanted,
     };
     let (found, _) = held::find(cache, r, wanted)?
@@ -302,14 +299,13 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
             })?);
         }
     }
-    // As in Helm, a tag beside a digest must name that digest, if the tag exists at all.
-    if let (Some(tag), Some(pinned)) = (&r.tag, &r.digest) {
-        match manifests::resolve(place.client, &place.repository, tag).await? {
-            Some(current) if current != *pinned => {
-                return Err(Error::mismatch(format!("the tag of {r}"), pinned, current));
-            }
-            _ => {}
-        }
+    // As in Helm, a tag beside a digest must name that digest, if the tag can be resolved
+    // at all (the chart is pulled by the digest either way).
+    if let (Some(tag), Some(pinned)) = (&r.tag, &r.digest)
+        && let Ok(Some(current)) = manifests::resolve(place.client, &place.repository, tag).await
+        && current != *pinned
+    {
+        return Err(Error::mismatch(format!("the tag of {r}"), pinned, current));
     }
     Ok(())
 }

@@ -177,7 +177,8 @@ pub async fn run(search: Search) -> Result<Found> {
 /// which only the wanted ones are kept, only the newest without `all_versions`), then the
 /// manifest and config of each kept. A repository that holds no chart gives none. A
 /// version that is no usable chart (a broken config, a tag whose chart is another version)
-/// is given apart, with why (which names its tag), so that it hides no other version.
+/// is given apart, with why (which names its tag), so that it hides no other version; from
+/// a mirror it fails the mirror instead.
 async fn versions_of(
     place: &Place<'_>,
     search: &Search,
@@ -215,7 +216,10 @@ async fn versions_of(
             Ok(Some(chart)) if charts::floats_over(&tag, &chart.meta.version) => {}
             Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
             Ok(None) => {}
-            Err(e) if e.kind == Kind::InvalidChart && !search.fail_fast => unusable.push((repo.to_string(), e)),
+            // A mirror's unusable version fails the mirror, so that the registry is read.
+            Err(e) if e.kind == Kind::InvalidChart && !search.fail_fast && !place.is_mirror() => {
+                unusable.push((repo.to_string(), e))
+            }
             Err(e) => return Err(e),
         }
     }

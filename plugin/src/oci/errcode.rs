@@ -53,7 +53,7 @@ fn parse(body: &[u8]) -> (String, String) {
 }
 
 fn plain(text: &str) -> String {
-    let start = text.trim_start().get(..15).unwrap_or_default().to_ascii_lowercase();
+    let start = text.trim_start().chars().take(15).collect::<String>().to_ascii_lowercase();
     if start.starts_with("<!doctype html") || start.starts_with("<html") {
         return "the server answered with a web page, not as a registry does".into();
     }
@@ -73,6 +73,7 @@ mod tests {
         let page = b"\n<!DOCTYPE HTML PUBLIC>\n<html><title>Error response</title>";
         assert_eq!(parse(page).1, "the server answered with a web page, not as a registry does");
         assert_eq!(parse(b"<html>\n<body>502</body>").1, "the server answered with a web page, not as a registry does");
+        assert_eq!(parse(b"<html></html>").1, "the server answered with a web page, not as a registry does");
         assert_eq!(parse(br#"{"errors":[]}"#).0, "");
     }
 }

@@ -65,6 +65,12 @@ pub struct Place<'a> {
     mirror: Option<String>,
 }
 
+impl Place<'_> {
+    pub fn is_mirror(&self) -> bool {
+        self.mirror.is_some()
+    }
+}
+
 /// The first place where `read` succeeds, and a warning for each mirror passed over on the
 /// way (a mirror that only lacks what was asked is said in the trace alone: that is what
 /// mirrors holding part of a registry do).

@@ -20,6 +20,9 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// Parses `oci://host/path[:tag|@digest]`, or the same without `oci://`.
 pub fn parse(input: &str) -> Result<Ref> {
+    // Before any message repeats the input.
+    let after_scheme = input.split_once("://").map_or(input, |(_, rest)| rest);
+    no_credentials(after_scheme.split('/').next().unwrap_or_default(), "reference")?;
     let bad = |why: &str| Error::invalid_reference(format!("invalid reference {input:?}"), why);
     let (explicit_host, rest) = match input.split_once("://") {
         Some(("oci", rest)) => (true, rest),
@@ -32,7 +35,6 @@ pub fn parse(input: &str) -> Result<Ref> {
     if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("it contains white space"));
     }
-    no_credentials(rest.split('/').next().unwrap_or_default(), "reference")?;
     let (first, path) = match rest.split_once('/') {
         Some((first, path)) => (first, Some(path)),
         None => (rest, None),
@@ -306,7 +308,12 @@ mod tests {
         assert!(err("oci://h.io/app@sha256:xyz").contains("digest"));
         assert!(err("oci://h.io/app name").contains("white space"));
         assert!(err("oci://bad_host/app").contains("host"));
-        for with_password in ["oci://user:s3cret@h.io/app", "user:s3cret@h.io/app:1.0.0"] {
+        for with_password in [
+            "oci://user:s3cret@h.io/app",
+            "user:s3cret@h.io/app:1.0.0",
+            "https://u:s3cret@h.io/a",
+            "oci://u:s3 cret@h.io/a",
+        ] {
             let said = err(with_password);
             assert!(said.contains("credentials") && !said.contains("s3cret"), "{said}");
         }
