@@ -3,6 +3,8 @@
 //! repository is reached: its credentials and TLS files. Only names and URLs reach the
 //! component.
 
+use crate::component::exports::helm_oci::plugin::types::Credential;
+use crate::credentials;
 use crate::paths;
 use crate::transport::TlsFlags;
 use anyhow::{Context, Result};
@@ -42,10 +44,8 @@ struct Entry {
 pub struct Repository {
     pub name: String,
     pub url: String,
-    /// Set if the repository was added with a username.
-    pub username: Option<String>,
-    /// Set if the repository was added with a password.
-    pub password: Option<String>,
+    /// The username and password it was added with, if both were given.
+    pub login: Option<Credential>,
     /// The TLS files and checks it was added with.
     pub tls: TlsFlags,
 }
@@ -89,13 +89,11 @@ pub fn known() -> Result<Vec<Repository>> {
     } else {
         yaml_serde::from_str(&text).with_context(|| format!("{} is not a valid repositories file", path.display()))?
     };
-    let set = |value: Option<String>| value.filter(|v| !v.is_empty());
-    let file_of = |value: Option<String>| set(value).map(PathBuf::from);
+    let file_of = |value: Option<String>| value.filter(|v| !v.is_empty()).map(PathBuf::from);
     let repositories = file.repositories.unwrap_or_default().into_iter().map(|e| Repository {
         name: e.name.unwrap_or_default(),
         url: e.url.unwrap_or_default(),
-        username: set(e.username),
-        password: set(e.password),
+        login: credentials::given(e.username.as_deref(), e.password.as_deref()),
         tls: TlsFlags {
             ca_file: file_of(e.ca_file),
             cert_file: file_of(e.cert_file),
@@ -129,7 +127,7 @@ mod tests {
     use super::*;
 
     fn repository(url: &str, tls: TlsFlags) -> Repository {
-        Repository { name: "r".into(), url: url.into(), username: None, password: None, tls }
+        Repository { name: "r".into(), url: url.into(), login: None, tls }
     }
 
     #[test]

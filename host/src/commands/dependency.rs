@@ -10,7 +10,7 @@ use crate::component::exports::helm_oci::plugin::dependencies::{
 };
 use crate::repositories::Repository;
 use crate::sandbox::{Grants, Reach, Session};
-use crate::{credentials, output, repositories};
+use crate::{output, repositories};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::fs;
@@ -194,9 +194,7 @@ async fn grant(
         reach.plain_http |= *plain_http;
         let added = repositories.iter().find(|r| r.is_at(&dependency.repository));
         let remote = &args.remote_args;
-        let given = remote.login().or_else(|| {
-            added.and_then(|added| credentials::given(added.username.as_deref(), added.password.as_deref()))
-        });
+        let given = remote.login().or_else(|| added.and_then(|added| added.login.clone()));
         let (registry, endpoint) = (&chart.registry, &chart.endpoint);
         let (connection, mirrors) =
             super::with_mirrors(session, (registry, endpoint, &chart.repository), reach, |session, reach| {
