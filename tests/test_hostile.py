@@ -244,6 +244,20 @@ def test_a_dripping_registry_meets_the_deadline(helm_oci, registry, chart, tmp_p
     assert files_left(tmp_path / "out") == []
 
 
+def test_a_zero_timeout_waits_without_limit_as_in_go(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+
+    def drip(method, path, status, headers, body):
+        return (status, headers, Slow(body, 160, 1.5)) if "/blobs/" in path else (status, headers, body)
+
+    with Front(registry.host, drip) as front:
+        start = time.monotonic()
+        helm_oci.run("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN,
+                     "--timeout", "0")
+        assert time.monotonic() - start > 1
+    assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+
+
 def test_retry_after_is_not_waited_past_the_deadline(helm_oci, registry, tmp_path):
     always = (503, [("Retry-After", "60")], b"")
     with Front(registry.host, intercept=lambda *r: always) as front:

@@ -170,6 +170,16 @@ def test_password_stdin(helm_oci, tls_registry, ca, chart):
     helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert)
 
 
+def test_password_stdin_loses_one_line_ending_as_in_helm(helm_oci, tls_registry, ca):
+    login = ("login", tls_registry.host, "-u", USER, "--password-stdin", "--ca-file", ca.cert)
+    assert helm_oci.run(*login, input=PASSWORD + "\r\n").stdout.strip() == "Login Succeeded"
+    helm_oci.registry_config.unlink()
+    # Only the last line ending goes: a blank line more is part of the password, a wrong one.
+    line = helm_oci.fails(*login, input=PASSWORD + "\n\n")
+    assert line.endswith("the registry rejected the username or password"), line
+    assert not helm_oci.registry_config.exists()
+
+
 def test_username_and_password_flags_override_without_login(helm_oci, tls_registry, ca, chart, tmp_path):
     helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert,
                  "--username", USER, "--password", PASSWORD)

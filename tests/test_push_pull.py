@@ -99,6 +99,24 @@ def test_pull_without_version_takes_the_newest_stable(helm_oci, registry, tmp_pa
     assert files_left(out) == ["mychart-1.10.0.tgz"]
 
 
+def test_pull_takes_several_charts_and_stops_at_the_first_that_fails(helm_oci, registry, tmp_path):
+    for name in ("one", "two"):
+        helm_oci.run("push", write_chart(tmp_path / name, name=name), f"oci://{registry.host}/charts", "--plain-http")
+    out = tmp_path / "out"
+    base = f"oci://{registry.host}/charts"
+    p = helm_oci.run("pull", f"{base}/one:0.1.0", f"{base}/two:0.1.0", "-d", out, "--plain-http")
+    assert [l for l in p.stdout.splitlines() if l.startswith("Pulled: ")] == [
+        f"Pulled: {registry.host}/charts/one:0.1.0", f"Pulled: {registry.host}/charts/two:0.1.0"]
+    assert files_left(out) == ["one-0.1.0.tgz", "two-0.1.0.tgz"]
+    # As in Helm: what came before the failing one stays, and nothing after it is pulled.
+    out = tmp_path / "out2"
+    p = helm_oci.run("pull", f"{base}/two:0.1.0", f"{base}/missing:0.1.0", f"{base}/one:0.1.0",
+                     "-d", out, "--plain-http", check=False)
+    assert p.stdout.startswith(f"Pulled: {registry.host}/charts/two:0.1.0\n")
+    assert "missing" in helm_oci.error_line(p)
+    assert files_left(out) == ["two-0.1.0.tgz"]
+
+
 def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path):
     c = write_chart(tmp_path / "src", version="1.0.0+build.7")
     _, digest = pushed_digest(helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http").stdout)

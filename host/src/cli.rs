@@ -187,7 +187,7 @@ pub struct ConnectionArgs {
     /// Skip TLS certificate checks for the chart upload or download
     #[arg(long, alias = "insecure")]
     insecure_skip_tls_verify: bool,
-    /// Time to wait for the whole command, as Go writes durations (30s, 5m, 1h)
+    /// Time to wait for the whole command, as Go writes durations (30s, 5m, 1h; 0 waits without limit)
     #[arg(long, value_name = "DURATION", default_value = "5m0s", value_parser = parse_duration)]
     timeout: Duration,
 }
@@ -204,9 +204,10 @@ impl ConnectionArgs {
         Reach { plain_http: self.plain_http, tls, own_tls: None, debug, ahead }
     }
 
-    /// The `--timeout`, in milliseconds, as the component takes it.
+    /// The `--timeout`, in milliseconds, as the component takes it: none for a zero
+    /// timeout, which Go's clients read as no limit.
     pub fn timeout_ms(&self) -> Option<u64> {
-        Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX))
+        (!self.timeout.is_zero()).then(|| u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX))
     }
 }
 
@@ -273,7 +274,11 @@ impl LimitArgs {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration like 30s, 5m or 1h30m");
     let mut total = Duration::ZERO;
-    let mut rest = text.trim();
+    // Go takes a leading `+`, and a bare `0` without a unit.
+    let mut rest = text.trim().strip_prefix('+').unwrap_or(text.trim());
+    if rest == "0" {
+        return Ok(total);
+    }
     if rest.is_empty() {
         return Err(bad());
     }
@@ -339,7 +344,9 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        for bad in ["", "5", "m", "5x", "-1s", "1e9999h"] {
+        assert_eq!(parse_duration("+2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in ["", "+", "5", "00", "m", "5x", "-1s", "1e9999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -39,7 +39,9 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
         None if args.password_stdin => {
             let mut p = String::new();
             std::io::stdin().read_to_string(&mut p).context("reading the password from stdin")?;
-            p.trim_end_matches(['\n', '\r']).to_string()
+            // As Helm: one line ending is the terminal's, anything before it the password's.
+            let p = p.strip_suffix('\n').unwrap_or(&p);
+            p.strip_suffix('\r').unwrap_or(p).to_string()
         }
         None if interactive => rpassword::prompt_password("Password: ").context("reading the password")?,
         None => bail!("a password is required: use --password or --password-stdin"),

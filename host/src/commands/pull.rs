@@ -1,4 +1,4 @@
-//! `helm oci pull REF`: the destination and the chart cache read-write, and the
+//! `helm oci pull REF...`: the destination and the chart cache read-write, and each
 //! reference's registry (none with `--offline`).
 
 use crate::cli::{LimitArgs, RemoteArgs};
@@ -14,8 +14,9 @@ use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
 pub struct PullArgs {
-    /// Chart reference: oci://host[:port]/path/name[:tag|@sha256:…]
-    chart_ref: String,
+    /// Chart references: oci://host[:port]/path/name[:tag|@sha256:…], one or more
+    #[arg(required = true, value_name = "CHART_REF")]
+    chart_refs: Vec<String>,
     /// Location to write the chart to
     #[arg(short = 'd', long, default_value = ".")]
     destination: PathBuf,
@@ -54,7 +55,11 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     let dest = super::absolute(&dest)?;
     fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     writable(&dest)?;
-    output::pulled(&fetch(&args.chart_ref, &args.source, &dest, args.untar, debug).await?);
+    // As `helm pull` does with several charts: one after another, stopping at the first
+    // that fails, with what was pulled before it kept and reported.
+    for chart_ref in &args.chart_refs {
+        output::pulled(&fetch(chart_ref, &args.source, &dest, args.untar, debug).await?);
+    }
     Ok(())
 }
 
