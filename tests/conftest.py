@@ -113,10 +113,10 @@ class Registry:
                     "layers": [{"mediaType": layer_type, **self.put_blob(repo, layer)}], **manifest_fields}
         return self.put_manifest(repo, tag, json.dumps(manifest).encode())
 
-    def put_manifest(self, repo, ref, data: bytes):
-        """Puts an image manifest's bytes as they are; returns them."""
+    def put_manifest(self, repo, ref, data: bytes, media_type="application/vnd.oci.image.manifest.v1+json"):
+        """Puts a manifest's bytes as they are (an image manifest unless told); returns them."""
         put = urllib.request.Request(self.url(f"/v2/{repo}/manifests/{ref}"), method="PUT", data=data,
-                                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+                                     headers={"Content-Type": media_type})
         urllib.request.urlopen(put).close()
         return data
 

@@ -222,6 +222,33 @@ def test_short_versions_are_listed_and_a_stray_tag_hides_only_itself(helm_oci, r
     helm_oci.fails("search", f"{registry.host}/charts", "--versions", "--plain-http", "--fail-fast")
 
 
+def test_floating_tags_and_indexes_do_not_get_in_the_way(helm_oci, registry, tmp_path):
+    """Floating tags (`1`, `1.4` on 1.4.2, as `helm oci tag` puts them) are no candidates for
+    a constraint; a tag naming an index (a signature's `sha256-…` tag) is no chart; and a
+    newest version that is no chart does not hide the older ones."""
+    for version in ("1.0.0", "1.4.2"):
+        seed(registry, "charts/alpha", version)
+    seed(registry, "charts/alpha", "1.4.2", tag="1")
+    seed(registry, "charts/alpha", "1.4.2", tag="1.4")
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
+    registry.put_manifest("charts/alpha", "sha256-" + "a" * 64, json.dumps(index).encode(),
+                          media_type="application/vnd.oci.image.index.v1+json")
+    seed_image(registry, "charts/alpha", "2.0.0")
+    ref = f"oci://{registry.host}/charts/alpha"
+    for constraint in ("1.0.x", "<1.4.1", "~1.0"):
+        p = helm_oci.run("pull", ref, "--version", constraint, "-d", tmp_path / constraint, "--plain-http")
+        assert p.stdout.startswith(f"Pulled: {registry.host}/charts/alpha:1.0.0\n"), constraint
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--version", "~1.0")
+    assert [h["version"] for h in hits] == ["1.0.0"] and stderr == ""
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts")
+    assert [h["version"] for h in hits] == ["1.4.2"] and stderr == ""
+    assert tags(helm_oci, registry, "charts/alpha") == ["2.0.0", "1.4.2", "1.0.0"]
+    p = helm_oci.run("tags", ref, "--plain-http", "--all", "-o", "json")
+    assert [(e["tag"], e.get("version")) for e in json.loads(p.stdout)] == [
+        ("2.0.0", "2.0.0"), ("1.4.2", "1.4.2"), ("1.0.0", "1.0.0"),
+        ("1", "1.4.2"), ("1.4", "1.4.2"), ("sha256-" + "a" * 64, None)]
+
+
 def test_a_second_search_reads_the_configs_from_the_chart_cache(helm_oci, seeded):
     """Configs are content-addressed: the first search keeps them in the chart cache, the next
     reads only tags and manifests, and a config corrupted there is fetched again."""

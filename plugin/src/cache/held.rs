@@ -50,7 +50,7 @@ pub fn find(cache: &Cache, r: &Ref, wanted: &Wanted) -> Result<Option<(Ref, Entr
     }
     let prefix = format!("{}/{}:", r.registry, r.repository);
     let tags = index.manifests.iter().filter_map(|e| e.reference()?.strip_prefix(&prefix).map(str::to_string));
-    let Some((_, tag)) = wanted.pick(tags.collect::<Vec<_>>()).into_iter().next() else { return Ok(None) };
+    let Some(tag) = wanted.newest(tags.collect()) else { return Ok(None) };
     let r = r.with_tag(&tag);
     let name = name_of(&r);
     Ok(index.manifests.into_iter().find(|e| e.reference() == Some(name.as_str())).map(|e| (r, e)))

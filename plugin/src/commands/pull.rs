@@ -286,8 +286,7 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
         Asked::Newest(..) if r.tag.is_some() || r.digest.is_some() => {}
         Asked::Newest(wanted, constraint) => {
             let tags = lists::tags(place.client, &place.repository, None, &r.to_string()).await?;
-            let newest = wanted.pick(tags.iter().cloned()).into_iter().next().map(|(_, tag)| tag);
-            r.tag = Some(newest.ok_or_else(|| {
+            r.tag = Some(wanted.newest(tags.clone()).ok_or_else(|| {
                 let why = match constraint {
                     Some(c) => format!("no chart version matches {c:?}"),
                     None if tags.iter().any(|t| Version::of_tag(t).is_some()) => {

@@ -15,7 +15,7 @@ use crate::oci::client::{Client, Connection};
 use crate::oci::lists;
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::{self, is_path_component, validate_repository};
-use crate::version::{Version, Wanted, newest_first};
+use crate::version::{Version, Wanted};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -174,11 +174,11 @@ pub async fn run(search: Search) -> Result<Found> {
 }
 
 /// One repository's wanted versions that are charts, as one place has them: its tags (of
-/// which only the wanted ones are kept, only the newest without `all_versions`), then the
-/// manifest and config of each kept. A repository that holds no chart gives none. A
-/// version that is no usable chart (a broken config, a tag whose chart is another version)
-/// is given apart, with why (which names its tag), so that it hides no other version; from
-/// a mirror it fails the mirror instead.
+/// which only the wanted ones are kept), then the manifest and config of each kept, all of
+/// them with `all_versions`, else one after another, newest first, until one is a chart. A
+/// repository that holds no chart gives none. A version that is no usable chart (a broken
+/// config, a tag whose chart is another version) is given apart, with why (which names its
+/// tag), so that it hides no other version; from a mirror it fails the mirror instead.
 async fn versions_of(
     place: &Place<'_>,
     search: &Search,
@@ -187,40 +187,43 @@ async fn versions_of(
 ) -> Result<(Vec<Hit>, Vec<(String, Error)>)> {
     let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.listing.registry);
-    let mut versions: Vec<(Version, String)> = Vec::new();
     let mut all_tags = Vec::new();
     let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &name));
     while let Some(page) = pages.try_next().await? {
-        all_tags.extend(page.iter().cloned());
-        versions.extend(search.wanted.pick(page));
-        newest_first(&mut versions);
-        if !search.all_versions {
-            versions.truncate(1);
-        }
+        all_tags.extend(page);
     }
     if let Some(kept) = kept {
         kept.listed.keep_only(client.endpoint(), at, &all_tags);
     }
-    let described = bounded(
-        search.listing.concurrency,
-        versions.iter().map(|(_, tag)| {
-            let subject = format!("{name}:{tag}");
-            async move { charts::describe(client, at, tag, &subject, kept).await }
-        }),
-    )
-    .await;
+    // Floating tags are told apart only with the whole list at hand.
+    let mut candidates = search.wanted.pick(all_tags).into_iter();
+    let batch = if search.all_versions { usize::MAX } else { 1 };
     let (mut hits, mut unusable) = (Vec::new(), Vec::new());
-    for ((version, tag), chart) in versions.into_iter().zip(described) {
-        match chart {
-            // A floating tag (`1.2` on 1.2.3) is another name for a version listed under its own.
-            Ok(Some(chart)) if charts::floats_over(&tag, &chart.meta.version) => {}
-            Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
-            Ok(None) => {}
-            // A mirror's unusable version fails the mirror, so that the registry is read.
-            Err(e) if e.kind == Kind::InvalidChart && !search.fail_fast && !place.is_mirror() => {
-                unusable.push((repo.to_string(), e))
+    while hits.is_empty() || search.all_versions {
+        let versions: Vec<(Version, String)> = candidates.by_ref().take(batch).collect();
+        if versions.is_empty() {
+            break;
+        }
+        let described = bounded(
+            search.listing.concurrency,
+            versions.iter().map(|(_, tag)| {
+                let subject = format!("{name}:{tag}");
+                async move { charts::describe(client, at, tag, &subject, kept).await }
+            }),
+        )
+        .await;
+        for ((version, tag), chart) in versions.into_iter().zip(described) {
+            match chart {
+                // A floating tag (`1.2` on 1.2.3) is another name for a version listed under its own.
+                Ok(Some(chart)) if charts::floats_over(&tag, &chart.meta.version) => {}
+                Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
+                Ok(None) => {}
+                // A mirror's unusable version fails the mirror, so that the registry is read.
+                Err(e) if e.kind == Kind::InvalidChart && !search.fail_fast && !place.is_mirror() => {
+                    unusable.push((repo.to_string(), e))
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
     }
     Ok((hits, unusable))

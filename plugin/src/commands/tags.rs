@@ -9,7 +9,7 @@ use crate::oci::client::{Client, Connection};
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::Ref;
 use crate::oci::{charts, lists};
-use crate::version::{Version, Wanted};
+use crate::version::{self, Version, Wanted};
 
 /// Which repository, and which of its tags.
 pub struct Tags {
@@ -33,9 +33,9 @@ pub struct Entry {
     pub digest: Option<String>,
 }
 
-/// Version tags newest first (ties by tag), then with `all` the others by name, from the
-/// first mirror that lists the repository, else the registry. The warnings are for mirrors
-/// passed over.
+/// Version tags newest first (ties by tag), then with `all` the others (floating tags among
+/// them) by name, from the first mirror that lists the repository, else the registry. The
+/// warnings are for mirrors passed over.
 pub async fn run(tags: Tags) -> Result<(Vec<Entry>, Vec<String>)> {
     let r = &tags.repository;
     if r.tag.is_some() || r.digest.is_some() {
@@ -52,10 +52,13 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
     let (client, repository) = (place.client, &place.repository);
     let subject = tags.repository.to_string();
     let listed = lists::tags(client, repository, tags.page_size, &subject).await?;
-    let mut others: Vec<String> = listed.iter().filter(|t| Version::of_tag(t).is_none()).cloned().collect();
+    // A floating tag (`1.2` beside 1.2.3) is read, as tags that are no version are.
+    let floating = version::floating(&listed);
+    let mut others: Vec<String> =
+        listed.iter().filter(|t| Version::of_tag(t).is_none() || floating.contains(t.as_str())).cloned().collect();
     let mut entries: Vec<Entry> = tags
         .wanted
-        .pick(listed)
+        .pick(listed.iter().filter(|t| !floating.contains(t.as_str())).cloned())
         .into_iter()
         .map(|(_, tag)| Entry { version: Some(tag.replace('_', "+")), tag, digest: None })
         .collect();

@@ -91,7 +91,9 @@ async fn manifest(
     {
         return Ok((bytes, digest));
     }
-    let fetched = manifests::fetch(client, repo, tag, subject).await?;
+    // Indexes accepted too: a registry refuses one (404) to an `Accept` without them, and a
+    // tag may name one (a multi-platform image, a signature's `sha256-…` tag).
+    let fetched = manifests::fetch_any(client, repo, tag, subject).await?;
     let digest = fetched.verified_digest(pinned, subject)?;
     if let Some(kept) = kept {
         kept.listed.found(client.endpoint(), repo, tag, &digest, &fetched.bytes);

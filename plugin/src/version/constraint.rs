@@ -178,10 +178,20 @@ impl Wanted {
         newest_first(&mut picked);
         picked
     }
+
+    /// The tag of the newest wanted version, chosen without reading what the tags hold: a
+    /// floating tag (`1.4` beside 1.4.2, see `floating`), which reads as a version (1.4.0)
+    /// its chart is not, only if no other tag is wanted.
+    pub fn newest(&self, tags: Vec<String>) -> Option<String> {
+        let floating = super::floating(&tags);
+        let picked = self.pick(tags.iter().cloned());
+        let mut tags = picked.iter().map(|(_, tag)| tag);
+        tags.clone().find(|tag| !floating.contains(tag.as_str())).or_else(|| tags.next()).cloned()
+    }
 }
 
 /// Orders tagged versions newest first; equal versions (`1.0.0`, `v1.0.0`) by tag.
-pub fn newest_first(tagged: &mut [(Version, String)]) {
+fn newest_first(tagged: &mut [(Version, String)]) {
     tagged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
@@ -470,6 +480,21 @@ mod tests {
         let one_names_a_prerelease = Wanted::from_flags(Some("^2.0.0-0 || ^3.0.0"), None, None, false).unwrap();
         assert!(one_names_a_prerelease.admits(&v("2.0.0-beta.1")));
         assert!(!one_names_a_prerelease.admits(&v("3.1.0-alpha.1")), "only in the alternative that names one");
+    }
+
+    #[test]
+    fn the_newest_is_no_floating_tag_unless_no_other_is_wanted() {
+        let newest = |constraint: &str, tags: &[&str]| {
+            let wanted = Wanted::from_flags(Some(constraint), None, None, false).unwrap();
+            wanted.newest(tags.iter().map(|t| t.to_string()).collect())
+        };
+        let floated = ["1", "1.4", "1.0.0", "1.4.2", "latest"];
+        assert_eq!(newest("1.0.x", &floated).as_deref(), Some("1.0.0"));
+        assert_eq!(newest("<1.4.1", &floated).as_deref(), Some("1.0.0"));
+        assert_eq!(newest("*", &floated).as_deref(), Some("1.4.2"));
+        // A chart whose version is `1.2`, beside a later 1.2.1.
+        assert_eq!(newest("<1.2.1", &["1.2", "1.2.1"]).as_deref(), Some("1.2"));
+        assert_eq!(newest(">2", &floated), None);
     }
 
     #[test]

@@ -4,9 +4,10 @@
 
 mod constraint;
 
-pub use constraint::{Constraint, Wanted, newest_first};
+pub use constraint::{Constraint, Wanted};
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::fmt;
 
 /// A parsed version.
@@ -66,6 +67,25 @@ impl Version {
     pub fn is_prerelease(&self) -> bool {
         !self.pre.is_empty()
     }
+}
+
+/// The short tags among `tags` (`1`, `v1.2`: fewer than three numbers) that begin a release
+/// tagged beside them (`1.2.3`): floating tags, as `helm oci tag` puts them, which read as
+/// versions (`1.2.0`) the chart behind them is not. A short tag with no such release stays
+/// a version: a chart may be version `1.2` (Helm packages it), and its tag is `1.2`.
+pub fn floating(tags: &[String]) -> HashSet<&str> {
+    let numbers = |tag: &str| -> Option<Vec<u64>> {
+        tag.strip_prefix('v').unwrap_or(tag).split('.').map(|n| n.parse().ok()).collect()
+    };
+    let short = |tag: &str| numbers(tag).filter(|n| n.len() < 3);
+    let mut begun: HashSet<Vec<u64>> = HashSet::new();
+    for tag in tags.iter().filter(|t| short(t).is_none()) {
+        if let Some(release) = Version::of_tag(tag).filter(|v| !v.is_prerelease()) {
+            begun.insert(vec![release.major]);
+            begun.insert(vec![release.major, release.minor]);
+        }
+    }
+    tags.iter().map(String::as_str).filter(|t| short(t).is_some_and(|n| begun.contains(&n))).collect()
 }
 
 /// Prerelease identifiers: non-empty, `[0-9A-Za-z-]`, numeric ones without leading zeros.
@@ -167,6 +187,20 @@ mod tests {
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn short_tags_beside_a_release_they_begin_are_floating() {
+        let tags: Vec<String> =
+            ["1", "1.4", "v1.0", "1.0.0", "1.4.2", "2", "2.1", "2.1.0-rc.1", "3.0", "3.0.0_build.1", "latest"]
+                .map(String::from)
+                .into();
+        let mut floating: Vec<&str> = floating(&tags).into_iter().collect();
+        floating.sort();
+        // `2` and `2.1` begin only a prerelease: they are versions of their own.
+        assert_eq!(floating, ["1", "1.4", "3.0", "v1.0"]);
+        let own: Vec<String> = ["1.2", "v2", "1.3.0"].map(String::from).into();
+        assert!(super::floating(&own).is_empty(), "a chart may be version 1.2 or v2");
     }
 
     #[test]
