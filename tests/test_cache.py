@@ -3,8 +3,9 @@ through it, against a real registry."""
 import filecmp
 import hashlib
 import json
+import time
 
-from conftest import helm4, write_chart
+from conftest import files_left, helm4, write_chart
 from fronts import Front
 
 PLAIN = "--plain-http"
@@ -76,6 +77,40 @@ def test_pinned_pull_from_a_warm_cache_needs_no_registry(helm_oci, registry, cha
     # --offline takes a tag, or the newest cached version, from the cache alone.
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--offline", "-d", tmp_path / "c", "--untar")
     assert (tmp_path / "c" / "mychart" / "Chart.yaml").exists()
+
+
+def test_a_digest_cached_for_another_repository_is_asked_of_the_registry(helm_oci, registry, chart, tmp_path):
+    """The cache holds content by digest, but a pin under another repository says nothing of
+    what that repository has: the registry is asked, as Helm asks it."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    first = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "a", PLAIN)
+    digest = first.stdout.split("Digest: ")[1].strip()
+    line = helm_oci.fails("pull", f"oci://{registry.host}/elsewhere/mychart@{digest}", "-d", tmp_path / "b", PLAIN)
+    assert "not found" in line, line
+    line = helm_oci.fails("pull", f"oci://{registry.host}/elsewhere/mychart@{digest}", "--offline",
+                          "-d", tmp_path / "b")
+    assert "not in the chart cache" in line, line
+    assert not (tmp_path / "b").exists() or files_left(tmp_path / "b") == []
+    assert [r["ref"] for r in listed(helm_oci)] == [f"{registry.host}/charts/mychart:0.1.0"]
+    # Where the registry has it, the pin is pulled, with no blob downloaded again.
+    helm_oci.run("push", chart, f"oci://{registry.host}/elsewhere", PLAIN)
+    with Front(registry.host) as front:
+        helm_oci.run("pull", f"oci://{front.host}/elsewhere/mychart@{digest}", "-d", tmp_path / "c", PLAIN)
+        assert [(m, p) for m, p, _ in front.seen] == [("GET", f"/v2/elsewhere/mychart/manifests/{digest}")]
+
+
+def test_a_warm_pull_leaves_the_index_as_it_was(helm_oci, registry, chart, tmp_path):
+    """An entry already naming what was pulled keeps its time of entry, and the index is
+    neither locked nor written."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    ref = f"oci://{registry.host}/charts/mychart:0.1.0"
+    helm_oci.run("pull", ref, "-d", tmp_path / "a", PLAIN)
+    index = cache_dir(helm_oci) / "index.json"
+    before, stat = index.read_bytes(), index.stat()
+    time.sleep(1.1)
+    helm_oci.run("pull", ref, "-d", tmp_path / "b", PLAIN)
+    helm_oci.run("pull", ref, "-d", tmp_path / "c", "--offline")
+    assert index.read_bytes() == before and index.stat().st_mtime_ns == stat.st_mtime_ns
 
 
 def test_a_warm_tag_pull_makes_one_head_and_a_moved_tag_fetches_only_what_is_missing(

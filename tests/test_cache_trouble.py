@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import BIN, files_left, helm4, sha256, tgz, write_chart
+from fronts import Front
 
 PLAIN = "--plain-http"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -531,6 +532,50 @@ def test_a_held_lock_makes_a_save_wait(helm_oci, cache, stocked, tmp_path):
     assert stdout.splitlines()[-1] == "0.1.0: saved" and stderr == ""
     assert 1.0 <= time.monotonic() - start < 15
     assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
+
+
+def test_a_held_lock_is_waited_for_only_until_the_deadline(helm_oci, registry, cache, chart, tmp_path):
+    """A pull that cannot record itself for the lock still pulls, within its --timeout."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    oci(cache).mkdir(parents=True)
+    lock = oci(cache) / "index.json.lock"
+    lock.write_text("held by another helm-oci\n")
+    start = time.monotonic()
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN,
+                     "--timeout", "2s")
+    assert time.monotonic() - start < 5
+    assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+    assert p.stderr.startswith("WARNING: ") and "could not record it" in p.stderr and "--timeout" in p.stderr
+    assert lock.read_text() == "held by another helm-oci\n"
+
+
+def test_blobs_a_concurrent_remove_takes_are_fetched_again(helm_oci, registry, cache, chart, tmp_path):
+    """`remove` in another process may take a pull's blobs between their download and the
+    write: the pull fetches them again."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    ref = f"{registry.host}/charts/mychart:0.1.0"
+    manifest = json.loads(registry.manifest("charts/mychart", "0.1.0"))
+    helm_oci.run("pull", f"oci://{ref}", "-d", tmp_path / "a", PLAIN)
+    # The chart layer is gone from the cache, its config is not: the pull downloads the layer
+    # alone, slowly, and the remove takes the config meanwhile.
+    (oci(cache) / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]).unlink()
+
+    def slow_blobs(method, path, status, headers, body):
+        if "/blobs/" in path:
+            time.sleep(1.5)
+        return status, headers, body
+
+    with Front(registry.host, slow_blobs) as front:
+        pull = subprocess.Popen([str(BIN), "pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d",
+                                 str(tmp_path / "b"), PLAIN], env=helm_oci.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(0.7)
+        helm_oci.run("remove", ref)
+        assert not (oci(cache) / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1]).exists()
+        stdout, stderr = pull.communicate(timeout=60)
+    assert pull.returncode == 0, stderr
+    assert (tmp_path / "b" / "mychart-0.1.0.tgz").read_bytes() == (tmp_path / "a" / "mychart-0.1.0.tgz").read_bytes()
+    assert set(verify_layout(cache)) == {f"{front.host}/charts/mychart:0.1.0"}
 
 
 # --- 6. Pushing what was saved ---------------------------------------------------------------

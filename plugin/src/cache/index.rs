@@ -89,6 +89,19 @@ impl Entry {
         }
     }
 
+    /// Whether this entry says all that `other` says, but when it entered the cache: the
+    /// same reference, content and annotations.
+    pub fn says_as(&self, other: &Entry) -> bool {
+        let without_created = |e: &Entry| {
+            let mut a = e.annotations.clone();
+            a.remove(CREATED);
+            a
+        };
+        self.digest == other.digest
+            && self.reference() == other.reference()
+            && without_created(self) == without_created(other)
+    }
+
     /// The reference's full name, `host/repository:tag` (or `@digest`); None for an entry
     /// another tool wrote without one.
     pub fn reference(&self) -> Option<&str> {

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::fs::{granted, temp};
-use crate::net::clock;
+use crate::net::{clock, executor};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -50,11 +50,21 @@ impl Lock {
                 take_over(root, &path, &seen, &token);
                 continue;
             }
-            if clock::now().saturating_sub(start) > WAIT {
+            let now = clock::now();
+            if now.saturating_sub(start) > WAIT {
                 return Err(Error::new(
                     Kind::Io,
                     path.display().to_string(),
                     "the chart cache stayed locked by another helm-oci; if none is running, remove this file",
+                ));
+            }
+            // The wait polls the file system, out of the executor's sight: it keeps to the
+            // command's deadline itself.
+            if executor::deadline().is_some_and(|deadline| now >= deadline) {
+                return Err(Error::new(
+                    Kind::TimedOut,
+                    path.display().to_string(),
+                    "the chart cache stayed locked by another helm-oci until the deadline (see --timeout); if none is running, remove this file",
                 ));
             }
             // 5 to 20 ms, at random, so that waiters do not all retry at once.

@@ -95,6 +95,11 @@ impl Cache {
     /// it needs is present: another process's garbage collection may have removed one
     /// since it was written, and then the caller must write it again (`Missing`).
     pub fn tag(&self, entry: Entry, blobs: &[&Descriptor]) -> Result<Tagged> {
+        // An entry already saying this stays as it is, unlocked and unwritten: its `created`
+        // says when the content entered the cache.
+        if self.index()?.manifests.iter().any(|e| e.says_as(&entry)) && blobs.iter().all(|b| self.has(b)) {
+            return Ok(Tagged::Done);
+        }
         let (lock, mut index) = self.locked()?;
         let missing: Vec<String> = blobs.iter().filter(|b| !self.has(b)).map(|b| b.digest.clone()).collect();
         if !missing.is_empty() {

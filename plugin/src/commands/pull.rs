@@ -92,13 +92,24 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     }
     check_blobs(&layers, &pull.limits, &subject)?;
     let manifest_blob = Descriptor::of(manifest.own_media_type(), &manifest_bytes);
-    source.blobs(&layers.blobs(), &mut warnings).await?;
-    let (meta, archive) = held::chart(cache, &layers, &pull.limits, &subject)?;
-    check_version(&r, asked, &manifest, &meta, &subject)?;
-    let path = if pull.untar {
-        held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?
-    } else {
-        held::write_archive(&archive, &pull.destination, &meta, &pull.limits, &subject)?
+    // Another process's `remove` may take blobs between their download and the write: they
+    // are fetched again.
+    let mut tries = 1;
+    let (meta, path) = loop {
+        source.blobs(&layers.blobs(), &mut warnings).await?;
+        let written = held::chart(cache, &layers, &pull.limits, &subject).and_then(|(meta, archive)| {
+            check_version(&r, asked, &manifest, &meta, &subject)?;
+            let path = if pull.untar {
+                held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?
+            } else {
+                held::write_archive(&archive, &pull.destination, &meta, &pull.limits, &subject)?
+            };
+            Ok((meta, path))
+        });
+        match written {
+            Err(_) if tries < TAG_TRIES && !pull.offline && layers.blobs().iter().any(|b| !cache.has(b)) => tries += 1,
+            written => break written?,
+        }
     };
     // Only a chart that passed every check gets its name in the cache. The chart is
     // pulled by now: a cache that cannot record it is worth a warning, not a failure.
@@ -122,11 +133,12 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// The manifest's bytes and digest: a digest the cache holds is read from it; a cached
-    /// tag is checked with a HEAD and read from the cache if it still points there.
+    /// The manifest's bytes and digest: a digest the cache holds for this repository is read
+    /// from it (held for another, it says nothing of what this one has); a cached tag is
+    /// checked with a HEAD and read from the cache if it still points there.
     async fn manifest(&self, r: &Ref, warnings: &mut Vec<String>) -> Result<(Vec<u8>, String)> {
         let cached = match &r.digest {
-            Some(digest) => Some(digest.clone()),
+            Some(_) => held::find(self.cache, r, &Wanted::default())?.map(|(_, entry)| entry.digest),
             None => match held::find(self.cache, r, &Wanted::default())? {
                 Some((_, entry)) if self.offline => Some(entry.digest),
                 Some((_, entry)) => {

@@ -7,7 +7,7 @@
 //! holds up nothing else.
 
 use futures::stream::{self, StreamExt};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -34,6 +34,13 @@ struct Reactor {
 
 thread_local! {
     static REACTOR: RefCell<Reactor> = RefCell::default();
+    static DEADLINE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// The deadline of the `block_on` running, for waits that cannot yield to it (the cache
+/// lock's, which polls the file system).
+pub fn deadline() -> Option<u64> {
+    DEADLINE.get()
 }
 
 /// Runs a future to completion, waiting on the pollables its parts register; None if the
@@ -44,16 +51,19 @@ pub fn block_on<F: Future>(future: F, deadline: Option<u64>) -> Option<F::Output
     let waker = Waker::from(woken.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
+    let outer = DEADLINE.replace(deadline);
     let deadline = deadline.map(wasip2::clocks::monotonic_clock::subscribe_instant);
-    loop {
+    let outcome = loop {
         woken.0.store(false, Ordering::Relaxed);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return Some(out);
+            break Some(out);
         }
         if !woken.0.load(Ordering::Relaxed) && !wait_for_any(deadline.as_ref()) {
-            return None;
+            break None;
         }
-    }
+    };
+    DEADLINE.set(outer);
+    outcome
 }
 
 /// Runs the futures with at most `limit` of them in flight, and collects every output in
