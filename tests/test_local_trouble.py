@@ -80,11 +80,31 @@ def test_a_killed_pull_is_cleaned_up_by_the_next_run(helm_oci, slow_front, regis
     old = time.time() - 3600
     for name in left:
         os.utime(out / name, (old, old))
-    fresh = out / ".helm-oci-fresh-0000.tmp"
+    fresh = out / ".helm-oci-abc-0123456789abcdef.tmp"
     fresh.write_bytes(b"someone else's, in flight")
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
     assert [n for n in files_left(out) if n.startswith(".helm-oci-")] == [fresh.name]
     assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+
+
+def test_the_sweep_takes_only_names_a_run_makes(helm_oci, registry, chart, tmp_path):
+    """A user's file or directory that merely begins like a temp name, however old, is not
+    a leftover (nor is a chart named `.helm-oci-x`)."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    out = tmp_path / "out"
+    (out / ".helm-oci-notes").mkdir(parents=True)
+    (out / ".helm-oci-notes" / "important.txt").write_text("x\n")
+    (out / ".helm-oci-config.yaml").write_text("k: v\n")
+    (out / ".helm-oci-x-1.0.0.tgz").write_bytes(b"a chart named .helm-oci-x")
+    left = out / ".helm-oci-00ff-0123456789abcdef.tmp"
+    left.write_bytes(b"a killed run's")
+    old = time.time() - 3600
+    for p in out.iterdir():
+        os.utime(p, (old, old))
+    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", out, PLAIN)
+    assert files_left(out) == [".helm-oci-config.yaml", ".helm-oci-notes", ".helm-oci-x-1.0.0.tgz",
+                               "mychart-0.1.0.tgz"]
+    assert (out / ".helm-oci-notes" / "important.txt").read_text() == "x\n"
 
 
 def test_prune_removes_temp_files_left_among_the_blobs(helm_oci, registry, tmp_path):

@@ -50,7 +50,7 @@ pub fn collect(cache: &Cache, index: &Index, removed: Option<&Entry>) -> Result<
     let mut collected = Collected::default();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(temp::TEMP_PREFIX) || used.contains(&name) {
+        if temp::is_temp_name(&name) || used.contains(&name) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };

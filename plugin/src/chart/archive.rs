@@ -5,7 +5,7 @@
 
 use super::load::{self, Chart, Content, File, Limits, Loader};
 use crate::fs::granted;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -84,7 +84,9 @@ fn read<R: Read, E: From<String>>(
     let limits = &loader.limits;
     // Everything unpacked counts against the load's allowance, headers (long names among
     // them) and what lies after the archive's end included.
-    let mut archive = tar::Archive::new(Allowance { inner: GzDecoder::new(reader), loader });
+    // Every gzip member, as Go's gzip reader reads them: Helm would see files in a second
+    // member that the first alone hides.
+    let mut archive = tar::Archive::new(Allowance { inner: MultiGzDecoder::new(reader), loader });
     let mut remaining = limits.chart_size;
     let mut count = 0;
     for (entries, entry) in archive.entries().map_err(|e| e.to_string())?.enumerate() {
@@ -92,6 +94,15 @@ fn read<R: Read, E: From<String>>(
             return Err(format!("the archive holds more than {MAX_ENTRIES} entries").into());
         }
         let mut entry = entry.map_err(|e| e.to_string())?;
+        // Go reads a PAX header by its length prefixes, the tar crate line by line, skipping
+        // lines it cannot read: were any skipped, the two would see different names.
+        if let Some(mut records) = entry.pax_extensions().map_err(|e| e.to_string())?
+            && records.any(|record| record.is_err())
+        {
+            let why =
+                format!("the archive's PAX header of {:?} is malformed", String::from_utf8_lossy(&entry.path_bytes()));
+            return Err(why.into());
+        }
         let kind = entry.header().entry_type();
         if kind.is_dir() || matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
             continue;
@@ -173,6 +184,10 @@ fn chart_path(raw: &str) -> Result<(String, String), String> {
     }
     if clean.is_empty() {
         return Err(format!("chart illegally contains content outside the base directory: {raw:?}"));
+    }
+    // Helm refuses any path inside the chart that begins with `..` (`..data` too).
+    if clean[0].starts_with("..") {
+        return Err("chart illegally references parent directory".into());
     }
     if clean[0].len() == 2 && clean[0].ends_with(':') && clean[0].as_bytes()[0].is_ascii_alphabetic() {
         return Err("chart contains illegally named files".into());
@@ -285,5 +300,59 @@ mod tests {
         assert!(chart_path("app//etc/passwd").is_err());
         assert!(chart_path("app").is_err());
         assert!(chart_path("app/c:/x").is_err());
+        for parent in ["app/..data", "app/..d/x.yaml", "app/a/../../b"] {
+            assert_eq!(chart_path(parent).unwrap_err(), "chart illegally references parent directory", "{parent}");
+        }
+        assert!(chart_path("app/templates/..data").is_ok());
+    }
+
+    #[test]
+    fn every_gzip_member_is_read_as_go_reads_them() {
+        // A tar without its end blocks in one member, the rest in a second: Helm reads both.
+        let mut first = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(CHART.len() as u64);
+        h.set_cksum();
+        first.append_data(&mut h, "app/Chart.yaml", CHART).unwrap();
+        let first = first.get_ref().clone();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&first).unwrap();
+        let mut two = gz.finish().unwrap();
+        two.extend(tgz(&[("app/templates/hidden.yaml", b"kind: Secret\n")]));
+        let chart = load(&two[..], &Limits::default(), true).unwrap();
+        assert!(chart.files.iter().any(|f| f.name == "templates/hidden.yaml"));
+    }
+
+    #[test]
+    fn a_pax_header_read_otherwise_by_go_is_refused() {
+        // A name with a newline, and a comment hiding a path record: Go reads these by their
+        // length prefixes, the tar crate by lines.
+        let record = |key: &str, value: &str| {
+            let body = format!(" {key}={value}\n");
+            let mut len = body.len() + 1;
+            while format!("{len}{body}").len() != len {
+                len += 1;
+            }
+            format!("{len}{body}")
+        };
+        for pax in [record("path", "app/README\n.md"), record("comment", "x\n30 path=app/templates/evil.yaml")] {
+            let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+            let mut h = tar::Header::new_ustar();
+            h.set_size(CHART.len() as u64);
+            h.set_cksum();
+            tar.append_data(&mut h, "app/Chart.yaml", CHART).unwrap();
+            let mut x = tar::Header::new_ustar();
+            x.set_entry_type(tar::EntryType::XHeader);
+            x.set_size(pax.len() as u64);
+            x.set_cksum();
+            tar.append_data(&mut x, "PaxHeaders/x", pax.as_bytes()).unwrap();
+            let mut f = tar::Header::new_ustar();
+            f.set_size(2);
+            f.set_cksum();
+            tar.append_data(&mut f, "app/templates/evil.yaml", &b"{}"[..]).unwrap();
+            let tgz = tar.into_inner().unwrap().finish().unwrap();
+            let e = load(&tgz[..], &Limits::default(), false).err().unwrap();
+            assert!(e.contains("PAX header") && e.contains("malformed"), "{e}");
+        }
     }
 }

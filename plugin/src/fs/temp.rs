@@ -51,12 +51,23 @@ fn temp_path(dir: &Path, suffix: &str) -> PathBuf {
     RUN.with(|run| dir.join(format!("{TEMP_PREFIX}{run}-{id:016x}{suffix}")))
 }
 
+/// Whether `name` is one a run makes (see `temp_path`; the cache lock's `.stale-lock` too):
+/// the prefix alone would take a user's `.helm-oci-notes`, or a chart named `.helm-oci-x`.
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else { return false };
+    let Some(rest) = [".tmp", ".d", ".stale-lock"].iter().find_map(|suffix| rest.strip_suffix(suffix)) else {
+        return false;
+    };
+    let hex = |s: &str, most: usize| (1..=most).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+    rest.split_once('-').is_some_and(|(run, id)| hex(run, 32) && id.len() == 16 && hex(id, 16))
+}
+
 /// Removes what killed runs left in `dir`: temp names untouched for `STALE`. Best effort.
 pub fn sweep(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
     for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+        if !is_temp_name(&entry.file_name().to_string_lossy()) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
@@ -135,5 +146,32 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_names_a_run_makes_are_temp_names() {
+        for ours in [
+            ".helm-oci-00002e290f32b50b-3e5553b5e88c379b.tmp",
+            ".helm-oci-ab-0123456789abcdef.d",
+            ".helm-oci-00002e290f32b50b-81f2d01458fdeb0c.stale-lock",
+        ] {
+            assert!(is_temp_name(ours), "{ours}");
+        }
+        for theirs in [
+            ".helm-oci-notes",
+            ".helm-oci-config.yaml",
+            ".helm-oci-x-1.0.0.tgz",
+            ".helm-oci-ab-0123456789abcdef.tgz",
+            ".helm-oci-ab-0123456789abcdeg.tmp",
+            ".helm-oci--0123456789abcdef.tmp",
+            "helm-oci-ab-0123456789abcdef.tmp",
+        ] {
+            assert!(!is_temp_name(theirs), "{theirs}");
+        }
     }
 }
