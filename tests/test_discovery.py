@@ -185,8 +185,22 @@ def test_search_prints_helms_table(helm_oci, seeded):
                         f"{name}\tv1.3.0       \t1.3        \tBeta <b> & co\n")
     p = helm_oci.run("search", seeded.host, "nothing-like-it", "--plain-http")
     assert p.stdout == "No results found\n"
-    assert helm_oci.fails("search", seeded.host, "nothing-like-it", "--plain-http",
-                          "--fail-on-no-result") == "Error: no results found"
+    for output in ("table", "json"):
+        p = helm_oci.run("search", seeded.host, "nothing-like-it", "--plain-http", "--fail-on-no-result",
+                         "-o", output, check=False)
+        # As in Helm, the error alone: nothing on stdout for a pipeline to take as a listing.
+        assert helm_oci.error_line(p) == "Error: no results found" and p.stdout == "", output
+
+
+def test_search_leaves_out_version_0_0_0_unless_devel_as_helm_does(helm_oci, registry):
+    for version in ("0.0.0", "0.1.0-rc.1"):
+        seed(registry, "charts/zero", version)
+    hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--versions")
+    assert hits == []
+    hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--versions", "--devel")
+    assert [h["version"] for h in hits] == ["0.1.0-rc.1", "0.0.0"]
+    hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--version", ">=0.0.0")
+    assert [h["version"] for h in hits] == ["0.0.0"]
 
 
 def test_search_yaml_has_helms_fields_sorted(helm_oci, seeded):
@@ -247,6 +261,24 @@ def test_floating_tags_and_indexes_do_not_get_in_the_way(helm_oci, registry, tmp
     assert [(e["tag"], e.get("version")) for e in json.loads(p.stdout)] == [
         ("2.0.0", "2.0.0"), ("1.4.2", "1.4.2"), ("1.0.0", "1.0.0"),
         ("1", "1.4.2"), ("1.4", "1.4.2"), ("sha256-" + "a" * 64, None)]
+
+
+def test_tags_all_passes_over_an_unreadable_tag_and_lists_each_tag_once(helm_oci, registry):
+    seed(registry, "charts/alpha", "1.0.0")
+    seed(registry, "charts/alpha", "1.0.0", tag="stable")
+    registry.put_chart("charts/alpha", "latest", b'{"name": "alpha"}', tgz({"alpha/Chart.yaml": b"name: alpha\n"}))
+
+    def twice(method, path, status, headers, body):
+        if "/tags/list" in path:
+            listed = json.loads(body)
+            body = json.dumps({**listed, "tags": listed["tags"] * 2}).encode()
+        return status, headers, body
+
+    with Front(registry.host, twice) as front:
+        p = helm_oci.run("tags", f"oci://{front.host}/charts/alpha", "--plain-http", "--all", "-o", "json")
+    assert [(e["tag"], e.get("version")) for e in json.loads(p.stdout)] == [("1.0.0", "1.0.0"), ("stable", "1.0.0")]
+    assert p.stderr.startswith(f"WARNING: skipped tag latest: {front.host}/charts/alpha:latest: ")
+    assert len(p.stderr.splitlines()) == 1, p.stderr
 
 
 def test_a_second_search_reads_the_configs_from_the_chart_cache(helm_oci, seeded):

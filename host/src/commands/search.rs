@@ -92,9 +92,10 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
     };
     let found = session.search(&options).await?;
     output::warnings(&found.warnings);
-    output::search(&found, args.bulk.output, args.max_col_width)?;
+    // As Helm's search: the error instead of an empty listing, so stdout holds nothing.
     if found.hits.is_empty() && args.fail_on_no_result {
+        output::skipped(&found.skipped);
         anyhow::bail!("no results found");
     }
-    Ok(())
+    output::search(&found, args.bulk.output, args.max_col_width)
 }

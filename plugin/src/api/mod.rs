@@ -195,10 +195,16 @@ fn listing_of(listing: WitListing) -> crate::error::Result<search::Listing> {
 
 pub fn search(options: SearchOptions) -> Result<SearchResult> {
     let timeout = options.listing.connection.timeout_ms;
+    let mut versions = options.versions;
+    // As Helm's `search repo`: no constraint is `>0.0.0` (`>0.0.0-0` with --devel), which
+    // leaves version 0.0.0 out.
+    if versions.constraint.is_none() && versions.version_from.is_none() && versions.version_to.is_none() {
+        versions.constraint = Some(if versions.devel { ">0.0.0-0" } else { ">0.0.0" }.to_string());
+    }
     let search = search::Search {
         listing: listing_of(options.listing)?,
         term: options.term,
-        wanted: wanted(&options.versions)?,
+        wanted: wanted(&versions)?,
         all_versions: options.all_versions,
         fail_fast: options.fail_fast,
         unlisted: search::search_instead,

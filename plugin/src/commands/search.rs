@@ -192,6 +192,7 @@ async fn versions_of(
     while let Some(page) = pages.try_next().await? {
         all_tags.extend(page);
     }
+    let all_tags = lists::unique(all_tags);
     if let Some(kept) = kept {
         kept.listed.keep_only(client.endpoint(), at, &all_tags);
     }

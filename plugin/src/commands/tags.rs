@@ -2,7 +2,7 @@
 //! the versions asked for; with `all`, the other tags too, each read to learn the chart
 //! version it points to.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
 use crate::oci::client::{Client, Connection};
@@ -44,11 +44,16 @@ pub async fn run(tags: Tags) -> Result<(Vec<Entry>, Vec<String>)> {
     let limit = Limit::new(tags.concurrency);
     let origin = Client::new(&r.endpoint, &tags.connection).limited(limit.clone());
     let sources = Sources::new(origin, &tags.mirrors, Some(&limit));
-    mirrors::first(&sources.places(&r.repository, ""), async |place| listed_at(&tags, place).await).await
+    let ((entries, mut skipped), mut warnings) =
+        mirrors::first(&sources.places(&r.repository, ""), async |place| listed_at(&tags, place).await).await?;
+    warnings.append(&mut skipped);
+    Ok((entries, warnings))
 }
 
-/// The entries, as one place lists and describes them.
-async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
+/// The entries, as one place lists and describes them, and a warning for each other tag
+/// that could not be read (a broken manifest or config, one gone since it was listed): it
+/// hides only itself, as in `search`. At a mirror, it fails the mirror instead.
+async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<(Vec<Entry>, Vec<String>)> {
     let (client, repository) = (place.client, &place.repository);
     let subject = tags.repository.to_string();
     let listed = lists::tags(client, repository, tags.page_size, &subject).await?;
@@ -56,6 +61,7 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
     let floating = version::floating(&listed);
     let mut others: Vec<String> =
         listed.iter().filter(|t| Version::of_tag(t).is_none() || floating.contains(t.as_str())).cloned().collect();
+    let mut skipped = Vec::new();
     let mut entries: Vec<Entry> = tags
         .wanted
         .pick(listed.iter().filter(|t| !floating.contains(t.as_str())).cloned())
@@ -73,7 +79,14 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
         )
         .await;
         for (tag, described) in others.into_iter().zip(read) {
-            let entry = match described? {
+            let described = match described {
+                Err(e) if matches!(e.kind, Kind::InvalidChart | Kind::NotFound) && !place.is_mirror() => {
+                    skipped.push(format!("skipped tag {tag}: {e}"));
+                    continue;
+                }
+                described => described?,
+            };
+            let entry = match described {
                 Some(chart) => {
                     let admitted = Version::parse(&chart.meta.version).is_ok_and(|v| tags.wanted.admits(&v));
                     admitted.then_some(Entry { tag, version: Some(chart.meta.version), digest: Some(chart.digest) })
@@ -84,5 +97,5 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<Vec<Entry>> {
             entries.extend(entry);
         }
     }
-    Ok(entries)
+    Ok((entries, skipped))
 }

@@ -117,7 +117,14 @@ impl<'c> Pages<'c> {
 /// Every tag of a repository; `subject` names it in errors.
 pub async fn tags(client: &Client, repo: &str, page_size: Option<u32>, subject: &str) -> Result<Vec<String>> {
     let pages: Vec<Vec<String>> = tag_pages(client, repo, page_size, subject).try_collect().await?;
-    Ok(pages.concat())
+    Ok(unique(pages.concat()))
+}
+
+/// The tags in the order listed, each once: a registry may list one on several pages.
+pub fn unique(mut tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|tag| seen.insert(tag.clone()));
+    tags
 }
 
 /// A repository's tags a page at a time, for callers that keep only some of them.
