@@ -45,6 +45,15 @@ def test_push_directory_then_pull_gives_the_same_archive(helm_oci, registry, cha
     assert (out2 / "mychart-0.1.0.tgz").read_bytes() == pulled
 
 
+def test_a_namespace_with_a_trailing_slash_is_joined_as_helm_joins_it(helm_oci, registry, chart):
+    """Helm joins the namespace and the chart's name with path.Join: `oci://host/ns/` is
+    `oci://host/ns`. CI scripts build it as `oci://$REGISTRY/$NAMESPACE/`."""
+    p = helm_oci.run("push", chart, f"oci://{registry.host}/charts/", "--plain-http")
+    assert pushed_digest(p.stdout)[0] == f"{registry.host}/charts/mychart:0.1.0"
+    p = helm_oci.run("save", chart, f"{registry.host}/charts//")
+    assert f"ref:     {registry.host}/charts/mychart:0.1.0" in p.stdout, p.stdout
+
+
 def test_the_same_directory_always_gives_the_same_digest(helm_oci, registry, chart):
     first = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/a", "--plain-http").stdout)[1]
     second = pushed_digest(helm_oci.run("push", chart, f"oci://{registry.host}/b", "--plain-http").stdout)[1]

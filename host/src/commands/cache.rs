@@ -60,7 +60,7 @@ pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let cache = super::cache()?;
     let dirs = vec![(readable, FsPerms::ReadOnly), (cache.clone(), FsPerms::ReadWrite)];
     let mut session = Session::start(Grants { dirs, ..Grants::default() }).await?;
-    let reference = session.parse_reference(&args.reference).await?;
+    let reference = session.parse_reference(super::namespace(&args.reference)).await?;
     let options = SaveOptions {
         cache: super::utf8(&cache)?,
         chart: super::utf8(&chart)?,

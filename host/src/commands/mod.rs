@@ -182,6 +182,16 @@ fn cache_to_read() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Where push and save put a chart, as Helm joins it with the chart's name (`path.Join`):
+/// `oci://host/ns/` is `oci://host/ns`.
+fn namespace(target: &str) -> &str {
+    match target.trim_end_matches('/') {
+        // `oci://` alone stays as it is, for the reference's own error.
+        trimmed if trimmed.ends_with(':') => target,
+        trimmed => trimmed,
+    }
+}
+
 fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
