@@ -118,11 +118,23 @@ def test_creds_store_in_helms_config(helm_oci, htpasswd_registry, helper, chart)
     assert ("get", htpasswd_registry.host) in [(a, i.strip()) for a, i in helper.calls()]
 
 
-def test_helper_without_the_host_falls_back_to_the_files_auths(helm_oci, htpasswd_registry, helper, chart):
-    write_json(helm_oci.registry_config, {"credsStore": "test", "auths": {htpasswd_registry.host: GOOD}})
+def test_a_named_helper_alone_holds_the_logins_as_in_helm(helm_oci, htpasswd_registry, helper, chart):
+    """Where a file names a helper, Helm (oras) and Docker ask the helper alone: an `auths`
+    entry left from before is no login, and logout leaves none behind."""
+    host = htpasswd_registry.host
+    write_json(helm_oci.registry_config, {"credsStore": "test", "auths": {host: GOOD}})
     helper.holds("elsewhere.example.com", USER, "not this one")
-    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=helper.env)
-    assert ("get", htpasswd_registry.host) in [(a, i.strip()) for a, i in helper.calls()]
+    line = helm_oci.fails("push", chart, f"oci://{host}/charts", "--plain-http", env=helper.env)
+    assert "authentication required" in line
+    assert ("get", host) in [(a, i.strip()) for a, i in helper.calls()]
+    helm_oci.run("login", host, "-u", USER, "-p", PASSWORD, "--plain-http", env=helper.env)
+    helm_oci.run("push", chart, f"oci://{host}/charts", "--plain-http", env=helper.env)
+    p = helm_oci.run("logout", host, env=helper.env)
+    assert p.stdout.strip() == f"Removing login credentials for {host}"
+    assert host not in helper.store()
+    assert host not in json.loads(helm_oci.registry_config.read_text())["auths"]
+    line = helm_oci.fails("push", chart, f"oci://{host}/charts", "--plain-http", env=helper.env)
+    assert "authentication required" in line
 
 
 def test_login_and_logout_go_through_the_creds_store(helm_oci, htpasswd_registry, helper, chart):
@@ -267,11 +279,18 @@ def script_helper(directory: Path, name: str, script: str):
     return {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}
 
 
-def test_a_helper_that_fails_without_a_word_has_nothing_and_the_file_still_counts(helm_oci, htpasswd_registry,
-                                                                                  chart, tmp_path):
+def test_a_helper_that_fails_without_a_word_has_nothing(helm_oci, htpasswd_registry, chart, tmp_path):
     env = script_helper(tmp_path / "bin", "silent", "exit 1\n")
     write_json(helm_oci.registry_config, {"credsStore": "silent", "auths": {htpasswd_registry.host: GOOD}})
-    helm_oci.run("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=env)
+    line = helm_oci.fails("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http", env=env)
+    assert "authentication required" in line
+
+
+def test_a_helper_that_cannot_erase_says_why(helm_oci, htpasswd_registry, tmp_path):
+    env = script_helper(tmp_path / "bin", "locked", "cat >/dev/null\necho 'the keyring is locked' >&2\nexit 1\n")
+    write_json(helm_oci.registry_config, {"credsStore": "locked"})
+    line = helm_oci.fails("logout", htpasswd_registry.host, env=env)
+    assert line == "Error: docker-credential-locked erase failed: the keyring is locked"
 
 
 def test_a_helpers_stdout_never_reaches_an_error(helm_oci, htpasswd_registry, chart, tmp_path):

@@ -84,10 +84,10 @@ impl std::error::Error for Unusable {}
 
 fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
     let Some(config) = read(file)? else { return Ok(None) };
-    if let Some(helper) = helper_for(&config, key)
-        && let Some(credential) = helper_get(&helper, key)?
-    {
-        return Ok(Some(credential));
+    // Where a helper is named, it alone holds the logins, as in oras and Docker: an `auths`
+    // entry left from before is no login (`logout` erased the helper's).
+    if let Some(helper) = helper_for(&config, key) {
+        return helper_get(&helper, key);
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let Some(entry) = auths.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v) else { return Ok(None) };
@@ -173,15 +173,20 @@ pub fn remove(registry: &str) -> Result<bool> {
     let file = paths::registry_config();
     let key = key_for(registry);
     let Some(mut config) = read(&file)? else { return Ok(false) };
+    let mut erased = false;
     if let Some(helper) = helper_for(&config, &key) {
         let out = helper::run(&helper, "erase", &key)?;
-        return Ok(out.succeeded);
+        if !out.succeeded && !out.not_found() {
+            bail!("docker-credential-{helper} erase failed: {}", out.complaint());
+        }
+        erased = out.succeeded;
     }
+    // An `auths` entry goes too, as Docker's logout removes it beside the helper's.
     let auths = auths_of(&mut config, &file)?;
     let before = auths.len();
     auths.retain(|k, _| !same_registry(k, &key));
     if auths.len() == before {
-        return Ok(false);
+        return Ok(erased);
     }
     write(&file, &config)?;
     Ok(true)
