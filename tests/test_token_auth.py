@@ -117,6 +117,13 @@ def test_token_rejected_as_expired_is_renewed(helm_oci, serve, chart, tmp_path):
     pull(helm_oci, reg.host, tmp_path / "out")
 
 
+def test_a_negative_expires_in_is_read_as_none(helm_oci, serve, chart, tmp_path):
+    """oras and Docker ignore an `expires_in` that is no lifetime; so does helm-oci."""
+    ts, reg = serve(expires_in=-5)
+    push(helm_oci, chart, reg.host, *CREDENTIALS)
+    pull(helm_oci, reg.host, tmp_path / "out")
+
+
 def test_token_expiring_mid_run_is_renewed_before_use(helm_oci, serve, chart, tmp_path):
     """Tokens live 1 s; the manifest answer is held back past that, so the blob downloads
     after it need a fresh token. The registry tolerates 60 s of clock skew, so it would take

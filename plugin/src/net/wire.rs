@@ -170,7 +170,7 @@ pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Bod
     }
     let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     let fields = Fields::from_list(&fields)
-        .map_err(|e| Error::network(url.to_string(), format!("the request headers were refused: {e:?}")))?;
+        .map_err(|_| Error::network(url.to_string(), "a request header holds characters HTTP does not allow"))?;
     // An empty DELETE or PUT says so; left unsaid, it would go out chunked, which some
     // proxies cannot read.
     if !matches!(body, Body::Empty) || !matches!(method, "GET" | "HEAD") {

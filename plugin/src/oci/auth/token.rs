@@ -60,7 +60,8 @@ pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>,
     struct Answer {
         token: Option<String>,
         access_token: Option<String>,
-        expires_in: Option<u64>,
+        // Any number: oras and Docker read a negative or fractional one as none.
+        expires_in: Option<serde_json::Number>,
     }
     let body = response.bytes(TOKEN_MAX).await?;
     let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
@@ -69,7 +70,19 @@ pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>,
     let value = answer.access_token.or(answer.token).filter(|t| !t.is_empty());
     let value =
         value.ok_or_else(|| Error::network(format!("the token service {service}"), "it answered without a token"))?;
-    Ok(Token { value, renew_at: renew_at(clock::now(), answer.expires_in) })
+    if !carriable(&value) {
+        return Err(Error::network(
+            format!("the token service {service}"),
+            "it answered a token holding spaces or control characters, which no request can carry",
+        ));
+    }
+    Ok(Token { value, renew_at: renew_at(clock::now(), answer.expires_in.and_then(|n| n.as_u64())) })
+}
+
+/// Whether a token can go into an `Authorization` header as it is: one that cannot would
+/// fail every request, with a less telling error.
+fn carriable(token: &str) -> bool {
+    token.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A token is renewed once nine tenths of its lifetime are gone, so it never expires in flight.
@@ -127,6 +140,14 @@ async fn send_retrying(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_with_white_space_or_controls_cannot_be_carried() {
+        assert!(carriable("eyJhbGciOi.J9-_~+/="));
+        for bad in ["a b", "ab\r\nX-Injected: 1", "tab\t", "caf\u{e9}"] {
+            assert!(!carriable(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn tokens_are_renewed_before_they_expire() {
