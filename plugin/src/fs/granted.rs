@@ -92,7 +92,24 @@ fn error(code: ErrorCode) -> io::Error {
         ErrorCode::NameTooLong => (K::Other, "file name too long"),
         ErrorCode::Loop => (K::Other, "too many levels of symbolic links"),
         ErrorCode::FileTooLarge => (K::Other, "file too large"),
-        other => return io::Error::other(format!("{other:?}")),
+        ErrorCode::NotEmpty => (K::Other, "directory not empty"),
+        ErrorCode::Busy | ErrorCode::TextFileBusy => (K::Other, "device or resource busy"),
+        ErrorCode::Io => (K::Other, "input/output error"),
+        ErrorCode::CrossDevice => (K::Other, "invalid cross-device link"),
+        // The rest by their WASI names (`would-block` as "would block"), never as a struct.
+        other => return io::Error::other(other.name().replace('-', " ")),
     };
     io::Error::new(kind, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_reads_as_words() {
+        assert_eq!(error(ErrorCode::NotEmpty).to_string(), "directory not empty");
+        assert_eq!(error(ErrorCode::WouldBlock).to_string(), "would block");
+        assert_eq!(error(ErrorCode::NoEntry).kind(), io::ErrorKind::NotFound);
+    }
 }
