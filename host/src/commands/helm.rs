@@ -50,7 +50,7 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     // From here on SIGINT and SIGTERM are this run's to handle: up to Helm's start they stop
     // it (the temp directory goes as `dir` is dropped), then they go to Helm.
     let mut signals = process::Signals::listen()?;
-    let mut split = split::split(&args.args);
+    let mut split = split::split(verb, &args.args);
     if debug_flag && !split.debug {
         split.helm.insert(0, "--debug".into());
     }

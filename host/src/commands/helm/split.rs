@@ -2,6 +2,7 @@
 //! (read from `ChartSource`'s clap definition), Helm's flags in their order, and the
 //! positional arguments.
 
+use super::Verb;
 use crate::cli;
 use crate::commands::pull::ChartSource;
 use clap::Args;
@@ -96,7 +97,7 @@ pub struct Split {
 /// Splits `args` as Helm's flag parser reads a command line: a flag that takes a value
 /// takes the next argument whatever it is, `--flag=value` is one argument, and everything
 /// after `--` is positional.
-pub fn split(args: &[String]) -> Split {
+pub fn split(verb: Verb, args: &[String]) -> Split {
     let own = own_flags();
     let mut out = Split::default();
     let mut tokens = args.iter();
@@ -133,7 +134,7 @@ pub fn split(args: &[String]) -> Split {
             _ => {}
         }
         out.helm.push(token.clone());
-        if !inline && helm_takes_value(name) {
+        if !inline && helm_takes_value(verb, name) {
             out.helm.extend(tokens.next().cloned());
         }
     }
@@ -167,8 +168,10 @@ fn own_short_with_value(own: &HashMap<String, bool>, token: &str) -> bool {
     }
 }
 
-fn helm_takes_value(name: &str) -> bool {
+fn helm_takes_value(verb: Verb, name: &str) -> bool {
     match name.strip_prefix('-').and_then(|s| s.strip_prefix('-')) {
+        // Helm 4's upgrade takes `--server-side true|false|auto`; install's is a boolean.
+        Some(_) if name == "--server-side" => verb == Verb::Upgrade,
         Some(_) => HELM_VALUE_FLAGS.contains(&name),
         None => {
             let mut chars = name.chars().skip(1);
@@ -186,10 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn helm_4s_upgrade_takes_a_value_for_server_side_and_install_does_not() {
+        let upgrade = split(Verb::Upgrade, &args("rel oci://r/c --server-side false"));
+        assert_eq!((upgrade.helm, upgrade.positionals), (args("--server-side false"), args("rel oci://r/c")));
+        let install = split(Verb::Install, &args("rel oci://r/c --server-side"));
+        assert_eq!((install.helm, install.positionals), (args("--server-side"), args("rel oci://r/c")));
+    }
+
+    #[test]
     fn own_flags_are_taken_out_and_helms_stay_in_order() {
-        let s = split(&args(
-            "rel oci://r/c --version 0.1.0 -n ns --plain-http --set a=b -f values.yaml --wait --devel --username=u",
-        ));
+        let s = split(
+            Verb::Install,
+            &args(
+                "rel oci://r/c --version 0.1.0 -n ns --plain-http --set a=b -f values.yaml --wait --devel --username=u",
+            ),
+        );
         assert_eq!(s.positionals, args("rel oci://r/c"));
         assert_eq!(s.own, args("--version 0.1.0 --plain-http --devel --username=u"));
         assert_eq!(s.helm, args("-n ns --set a=b -f values.yaml --wait"));
@@ -217,14 +231,14 @@ mod tests {
             assert_eq!(own.get(flag), Some(&takes_value), "{flag}");
         }
         assert_eq!(own.get("--timeout"), None);
-        let s = split(&args("oci://r/c --timeout 10m --insecure"));
+        let s = split(Verb::Install, &args("oci://r/c --timeout 10m --insecure"));
         assert_eq!(s.helm, args("--timeout 10m"));
         assert_eq!(s.own, args("--insecure"));
     }
 
     #[test]
     fn a_value_flag_takes_the_next_argument_whatever_it_is() {
-        let s = split(&args("-n rel oci://r/c --version --devel --set --x=1"));
+        let s = split(Verb::Install, &args("-n rel oci://r/c --version --devel --set --x=1"));
         assert_eq!(s.helm, args("-n rel --set --x=1"));
         assert_eq!(s.own, args("--version --devel"));
         assert_eq!(s.positionals, args("oci://r/c"));
@@ -232,7 +246,7 @@ mod tests {
 
     #[test]
     fn values_written_with_equals_or_attached_are_one_argument() {
-        let s = split(&args("-n=ns -fvalues.yaml --namespace=ns rel --ca-file=/ca.pem oci://r/c"));
+        let s = split(Verb::Install, &args("-n=ns -fvalues.yaml --namespace=ns rel --ca-file=/ca.pem oci://r/c"));
         assert_eq!(s.helm, args("-n=ns -fvalues.yaml --namespace=ns"));
         assert_eq!(s.own, args("--ca-file=/ca.pem"));
         assert_eq!(s.positionals, args("rel oci://r/c"));
@@ -240,45 +254,45 @@ mod tests {
 
     #[test]
     fn helm_switches_and_optional_values_take_nothing() {
-        let s = split(&args("--dry-run rel --wait=watcher --atomic oci://r/c -g"));
+        let s = split(Verb::Install, &args("--dry-run rel --wait=watcher --atomic oci://r/c -g"));
         assert_eq!(s.helm, args("--dry-run --wait=watcher --atomic -g"));
         assert_eq!(s.positionals, args("rel oci://r/c"));
     }
 
     #[test]
     fn debug_goes_to_helm_and_turns_ours_on() {
-        let s = split(&args("rel oci://r/c --debug"));
+        let s = split(Verb::Install, &args("rel oci://r/c --debug"));
         assert!(s.debug);
         assert_eq!(s.helm, args("--debug"));
-        let s = split(&args("rel oci://r/c --debug=false"));
+        let s = split(Verb::Install, &args("rel oci://r/c --debug=false"));
         assert!(!s.debug);
         assert_eq!(s.helm, args("--debug=false"));
-        assert!(split(&args("--debug=true oci://r/c")).debug);
+        assert!(split(Verb::Install, &args("--debug=true oci://r/c")).debug);
     }
 
     #[test]
     fn help_is_asked_only_where_a_flag_stands() {
-        assert!(split(&args("--help")).help);
-        assert!(split(&args("rel oci://r/c -h")).help);
-        let s = split(&args("rel oci://r/c --set --help"));
+        assert!(split(Verb::Install, &args("--help")).help);
+        assert!(split(Verb::Install, &args("rel oci://r/c -h")).help);
+        let s = split(Verb::Install, &args("rel oci://r/c --set --help"));
         assert!(!s.help);
         assert_eq!(s.helm, args("--set --help"));
     }
 
     #[test]
     fn after_a_double_dash_everything_is_positional() {
-        let s = split(&args("--wait -- rel oci://r/c"));
+        let s = split(Verb::Install, &args("--wait -- rel oci://r/c"));
         assert_eq!(s.helm, args("--wait"));
         assert_eq!(s.positionals, args("rel oci://r/c"));
-        let s = split(&args("-- --weird oci://r/c"));
+        let s = split(Verb::Install, &args("-- --weird oci://r/c"));
         assert_eq!(s.positionals, args("--weird oci://r/c"));
     }
 
     #[test]
     fn a_flag_missing_its_value_at_the_end_stays_alone() {
-        let s = split(&args("oci://r/c --version"));
+        let s = split(Verb::Install, &args("oci://r/c --version"));
         assert_eq!(s.own, args("--version"));
-        let s = split(&args("oci://r/c -f"));
+        let s = split(Verb::Install, &args("oci://r/c -f"));
         assert_eq!(s.helm, args("-f"));
     }
 }
