@@ -109,6 +109,26 @@ def test_blob_downloads_follow_redirects_without_the_credentials(helm_oci, auth_
     assert all("Authorization" not in h for _, _, h in storage.seen)
 
 
+def test_manifests_follow_a_redirect_as_helm_does(helm_oci, auth_registry, chart, tmp_path):
+    """Go's client (and so Helm) follows a registry's redirect of a manifest GET or HEAD;
+    credentials go along only on the registry's own host."""
+    digest = push(helm_oci, chart, auth_registry.host, PLAIN, *CREDENTIALS)
+
+    def moved(method, path, status, headers, body):
+        if "/manifests/" in path and "moved=1" not in path:
+            return 307, [("Location", f"{path}?moved=1")], b""
+        return status, headers, body
+
+    with Front(auth_registry.host, moved) as front:
+        p, _ = pull(helm_oci, front.host, tmp_path / "out", PLAIN, *CREDENTIALS)
+        again, _ = pull(helm_oci, front.host, tmp_path / "again", PLAIN, *CREDENTIALS)
+    assert digest_of(p) == digest == digest_of(again)
+    followed = [(m, path) for m, path, _ in front.seen if "moved=1" in path]
+    # The first pull's GET, the second's HEAD (the manifest is cached by then).
+    assert ("GET", "/v2/charts/mychart/manifests/0.1.0?moved=1") in followed
+    assert ("HEAD", "/v2/charts/mychart/manifests/0.1.0?moved=1") in followed
+
+
 def test_a_failing_storage_host_is_reached_again_only_through_the_registry(helm_oci, registry, chart, tmp_path):
     """A redirect target is granted for one request. When it answers 503, the client does not
     resend to it (that would be refused) but asks the registry again for a fresh redirect."""

@@ -1,7 +1,7 @@
 //! Blobs: whether a repository has one, and downloads that follow redirects to storage
 //! hosts, resume with `Range` where the connection broke, and are hashed as they are read.
 
-use super::client::Client;
+use super::client::{Client, MAX_REDIRECTS};
 use super::helm::Descriptor;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
@@ -10,8 +10,6 @@ use crate::net::{clock, retry};
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 
-/// How many redirects a blob download may follow.
-const MAX_REDIRECTS: usize = 5;
 /// How many times an interrupted blob download resumes.
 const DOWNLOAD_RESUMES: u32 = 5;
 

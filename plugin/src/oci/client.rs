@@ -12,6 +12,8 @@ use crate::trace::Trace;
 /// How many 401 challenges one request answers: the first may only say which scheme and
 /// scope to use; the second may say that the token just fetched was already expired.
 const CHALLENGE_ANSWERS: u32 = 2;
+/// How many redirects one request may follow.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// How to reach a registry, as the host set it up for this call.
 #[derive(Clone, Debug, Default)]
@@ -74,6 +76,28 @@ impl Client {
     /// `limit` bytes, so that a body breaking off midway is retried like a failed request.
     pub async fn get_whole(&self, url: &Url, headers: &[(&str, String)], limit: u64) -> Result<Response> {
         self.exchange("GET", url, headers, &[], Some(limit)).await
+    }
+
+    /// A GET (read whole, at most `limit` bytes) or HEAD that follows redirects, as Go's
+    /// client and so Helm do: a registry may serve manifests from another path or host.
+    pub async fn following(&self, method: &str, url: &Url, headers: &[(&str, String)], limit: u64) -> Result<Response> {
+        let mut url = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let response = match method {
+                "GET" => self.get_whole(&url, headers, limit).await?,
+                _ => self.send(method, &url, headers, &[]).await?,
+            };
+            if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+                return Ok(response);
+            }
+            let location = response
+                .header("location")
+                .ok_or_else(|| Error::network(url.to_string(), "redirect without a location"))?;
+            url = url.join(location).ok_or_else(|| {
+                Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}"))
+            })?;
+        }
+        Err(Error::network(url.to_string(), format!("more than {MAX_REDIRECTS} redirects")))
     }
 
     async fn exchange(

@@ -78,7 +78,7 @@ pub async fn fetch_any(client: &Client, repo: &str, reference: &str, subject: &s
 
 async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: &str, accept: &str) -> Result<Fetched> {
     let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let response = client.get_whole(&url, &[("accept", accept.to_string())], MANIFEST_MAX).await?;
+    let response = client.following("GET", &url, &[("accept", accept.to_string())], MANIFEST_MAX).await?;
     if response.status != 200 {
         return Err(client.refusal(response, subject).await);
     }
@@ -91,7 +91,7 @@ async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: 
 /// count against its pull limit); None if the tag does not exist or the registry does not say.
 pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<String>> {
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let response = client.send("HEAD", &url, &[("accept", ACCEPT.to_string())], &[]).await?;
+    let response = client.following("HEAD", &url, &[("accept", ACCEPT.to_string())], 0).await?;
     match response.status {
         200 => Ok(response.header("docker-content-digest").filter(|d| digest::is_valid(d)).map(str::to_string)),
         404 => Ok(None),
