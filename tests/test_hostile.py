@@ -126,6 +126,18 @@ def test_unpacked_size_is_capped_as_helm_caps_it(helm_oci, registry, tmp_path, u
                  "--max-file-size", "7Mi")
 
 
+def test_deeply_nested_yaml_is_refused_at_once_as_go_yaml_refuses_it(helm_oci, registry, tmp_path):
+    """libyaml spends time on every open flow collection at every token: `[[[[…` 400 KB long
+    would keep a pull busy for its whole timeout. go-yaml (Helm) stops at depth 10,000."""
+    bomb = b"a: " + b"[" * 200_000 + b"]" * 200_000 + b"\n"
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML, "mychart/values.yaml": bomb})
+    start = time.monotonic()
+    line = pull(helm_oci, registry.host, tmp_path / "out")
+    assert "exceeded max depth of 10000" in line, line
+    assert time.monotonic() - start < 10
+    assert files_left(tmp_path / "out") == []
+
+
 # 3. Terminal escapes in what a registry or a token service says.
 
 HOSTILE_TEXT = "\x1b[2J\x1b]0;pwned\x07\r\nERROR fake log line" + "A" * 60_000

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod dependencies;
 pub mod directory;
+mod flow_depth;
 pub mod ignore;
 pub mod legacy;
 pub mod load;

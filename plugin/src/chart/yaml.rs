@@ -59,6 +59,7 @@ fn equal_fold(name: &str, key: &str) -> bool {
 /// `target`; an empty file is null.
 pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    super::flow_depth::check(bytes)?;
     match yaml_serde::Deserializer::from_slice(bytes).next() {
         Some(document) => to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, target),
         None => Ok(Value::Null),
@@ -69,6 +70,7 @@ pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
 /// `LoadValues` merges them.
 pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    super::flow_depth::check(bytes)?;
     let mut merged = Map::new();
     for document in yaml_serde::Deserializer::from_slice(bytes) {
         match to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, &Target::Any)? {
