@@ -40,11 +40,21 @@ impl Url {
     /// relative path) against this URL, the way browsers do. None if it is unusable.
     pub fn join(&self, location: &str) -> Option<Url> {
         let location = location.trim();
-        if location.contains("://") {
-            return Url::parse(location);
-        }
-        if let Some(rest) = location.strip_prefix("//") {
-            return Url::parse(&format!("{}://{rest}", if self.https { "https" } else { "http" }));
+        let joined = if location.contains("://") {
+            Url::parse(location)?
+        } else if let Some(rest) = location.strip_prefix("//") {
+            Url::parse(&format!("{}://{rest}", if self.https { "https" } else { "http" }))?
+        } else {
+            self.join_path(location)
+        };
+        Some(Url { path: without_dot_segments(&joined.path), ..joined })
+    }
+
+    /// A location on this URL's own host.
+    fn join_path(&self, location: &str) -> Url {
+        // An empty reference is the URL itself (RFC 3986 §5.2.2).
+        if location.is_empty() {
+            return self.clone();
         }
         let path = if location.starts_with('/') {
             location.to_string()
@@ -54,7 +64,7 @@ impl Url {
             let base = self.path_only();
             format!("{}{location}", &base[..base.rfind('/').map_or(0, |i| i + 1)])
         };
-        Some(Url { path: strip_fragment(path), ..self.clone() })
+        Url { path: strip_fragment(path), ..self.clone() }
     }
 
     /// The path without its query.
@@ -76,6 +86,32 @@ impl Url {
     pub fn is_on(&self, authority: &str) -> bool {
         self.authority.eq_ignore_ascii_case(authority)
     }
+}
+
+/// The path with its `.` and `..` segments resolved (RFC 3986 §5.2.4), as browsers and Go's
+/// client resolve them; the query is left as it is.
+fn without_dot_segments(path: &str) -> String {
+    let (path, query) = path.split_at(path.find('?').unwrap_or(path.len()));
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => {
+                kept.push(other);
+                continue;
+            }
+        }
+        // `/a/b/..` is `/a/`: a dot segment at the end leaves the directory.
+        if last {
+            kept.push("");
+        }
+    }
+    format!("/{}{query}", kept.join("/"))
 }
 
 /// A fragment is the client's business and never goes on the wire.
@@ -157,6 +193,11 @@ mod tests {
         assert_eq!(join("x"), Url::new(false, "reg:5000", "/v2/a/blobs/uploads/x"));
         assert_eq!(join("?n=1"), Url::new(false, "reg:5000", "/v2/a/blobs/uploads/?n=1"));
         assert_eq!(join("/p#frag"), Url::new(false, "reg:5000", "/p"));
+        assert_eq!(join("../../../../v2/b/x"), Url::new(false, "reg:5000", "/v2/b/x"));
+        assert_eq!(join("./x/../y?q=/../z"), Url::new(false, "reg:5000", "/v2/a/blobs/uploads/y?q=/../z"));
+        assert_eq!(join(".."), Url::new(false, "reg:5000", "/v2/a/blobs/"));
+        assert_eq!(join("https://cdn.io/a/./b/../c"), Url::new(true, "cdn.io", "/a/c"));
+        assert_eq!(join(""), base);
         assert!(base.join("ftp://x/y").is_none());
         assert!(base.join("https:///nohost").is_none());
         assert!(base.join("https://user@evil/x").is_none());
