@@ -490,6 +490,12 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
         assert [r["ref"] for r in listed(helm_oci)] == ["localhost:5000/ns/mychart:0.1.0"]
         helm_oci.run("export", "localhost:5000/ns/mychart:0.1.0", "-d", tmp_path / "exported")
         assert tree(tmp_path / "exported" / "mychart") == tree(chart)
+        # Nor does an offline pull of what it holds (a cache baked read-only into an image).
+        helm_oci.run("pull", "oci://localhost:5000/ns/mychart:0.1.0", "--offline", "-d", tmp_path / "offline")
+        assert files_left(tmp_path / "offline") == ["mychart-0.1.0.tgz"]
+        line = helm_oci.fails("pull", "oci://localhost:5000/ns/other:0.1.0", "--offline", "-d", tmp_path / "none")
+        assert "not in the chart cache" in line
+        assert snapshot(oci(cache_home)) == before
     finally:
         if as_root:
             subprocess.run(["umount", str(cache_home)], check=False)

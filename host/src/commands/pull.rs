@@ -66,8 +66,16 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
 /// Pulls a chart through the cache into `dest` (an existing, writable directory): as a
 /// `.tgz`, or unpacked.
 pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bool, debug: bool) -> Result<PullResult> {
-    let cache = super::cache()?;
-    let grants = vec![(dest.to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
+    // Offline, a cache that cannot be written (baked read-only into an image, say) is still
+    // read: a chart it holds needs no write there.
+    let (cache, perms) = if source.offline {
+        let cache = super::cache_to_read()?;
+        let perms = if writable(&cache).is_ok() { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        (cache, perms)
+    } else {
+        (super::cache()?, FsPerms::ReadWrite)
+    };
+    let grants = vec![(dest.to_path_buf(), FsPerms::ReadWrite), (cache.clone(), perms)];
     let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
     let reference = session.parse_reference(chart_ref).await?;
     let (connection, mirrors) = if source.offline {

@@ -56,7 +56,11 @@ impl Cache {
     pub fn create(root: &Path) -> Result<Cache> {
         let cache = Cache::open(root);
         let blobs = cache.blob_dir();
-        granted::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        // Made only if missing: a cache laid out already may be mounted read-only, and an
+        // offline pull of what it holds writes nothing there.
+        if !blobs.is_dir() {
+            granted::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        }
         let layout = root.join(LAYOUT_FILE);
         if !layout.is_file() {
             temp::write_atomically(root, &layout, LAYOUT.as_bytes())?;
