@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import yaml
 
 from conftest import Registry, config_json, helm4, tgz, write_chart
 from fronts import Front
@@ -192,6 +193,17 @@ def test_search_prints_helms_table(helm_oci, seeded):
         assert helm_oci.error_line(p) == "Error: no results found" and p.stdout == "", output
 
 
+def test_search_yaml_quotes_what_yaml_1_1_would_read_as_another_type(helm_oci, registry):
+    """As go-yaml v2 (sigs.k8s.io/yaml, Helm's) writes them: any YAML reader gets the
+    strings back, PyYAML (YAML 1.1) included."""
+    seed(registry, "charts/odd", "1.2", appVersion="on", description="2024-01-15")
+    p = helm_oci.run("search", f"{registry.host}/charts", "--plain-http", "-o", "yaml")
+    assert p.stdout == (f"- app_version: \"on\"\n  description: \"2024-01-15\"\n  name: {registry.host}/charts/odd\n"
+                        "  version: \"1.2\"\n")
+    assert yaml.safe_load(p.stdout) == [{"app_version": "on", "description": "2024-01-15",
+                                         "name": f"{registry.host}/charts/odd", "version": "1.2"}]
+
+
 def test_search_leaves_out_version_0_0_0_unless_devel_as_helm_does(helm_oci, registry):
     for version in ("0.0.0", "0.1.0-rc.1"):
         seed(registry, "charts/zero", version)
@@ -205,7 +217,7 @@ def test_search_leaves_out_version_0_0_0_unless_devel_as_helm_does(helm_oci, reg
 
 def test_search_yaml_has_helms_fields_sorted(helm_oci, seeded):
     p = helm_oci.run("search", f"{seeded.host}/other", "--plain-http", "-o", "yaml")
-    assert p.stdout == (f"- app_version: ''\n  description: Elsewhere\n  name: {seeded.host}/other/delta\n"
+    assert p.stdout == (f"- app_version: \"\"\n  description: Elsewhere\n  name: {seeded.host}/other/delta\n"
                         "  version: 3.0.0\n")
 
 
