@@ -580,6 +580,9 @@ def test_blobs_a_concurrent_remove_takes_are_fetched_again(helm_oci, registry, c
         assert not (oci(cache) / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1]).exists()
         stdout, stderr = pull.communicate(timeout=60)
     assert pull.returncode == 0, stderr
+    # The config was fetched again only once the layer had come, its blob gone meanwhile.
+    blob_gets = [path.rsplit("/", 1)[-1] for m, path, _ in front.seen if m == "GET" and "/blobs/" in path]
+    assert blob_gets == [manifest["layers"][0]["digest"], manifest["config"]["digest"]], blob_gets
     assert (tmp_path / "b" / "mychart-0.1.0.tgz").read_bytes() == (tmp_path / "a" / "mychart-0.1.0.tgz").read_bytes()
     assert set(verify_layout(cache)) == {f"{front.host}/charts/mychart:0.1.0"}
 

@@ -250,8 +250,9 @@ def test_short_versions_are_listed_and_a_stray_tag_hides_only_itself(helm_oci, r
 
 def test_floating_tags_and_indexes_do_not_get_in_the_way(helm_oci, registry, tmp_path):
     """Floating tags (`1`, `1.4` on 1.4.2, as `helm oci tag` puts them) are no candidates for
-    a constraint; a tag naming an index (a signature's `sha256-…` tag) is no chart; and a
-    newest version that is no chart does not hide the older ones."""
+    a constraint, and a tag naming an index (a signature's `sha256-…` tag) is no chart. A
+    repository whose newest version is an image reads as an image repository without
+    --versions: no search reads every tag of every image repository."""
     for version in ("1.0.0", "1.4.2"):
         seed(registry, "charts/alpha", version)
     seed(registry, "charts/alpha", "1.4.2", tag="1")
@@ -267,6 +268,11 @@ def test_floating_tags_and_indexes_do_not_get_in_the_way(helm_oci, registry, tmp
     hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--version", "~1.0")
     assert [h["version"] for h in hits] == ["1.0.0"] and stderr == ""
     hits, stderr = search_json(helm_oci, f"{registry.host}/charts")
+    assert hits == [] and stderr == ""
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--versions")
+    assert [h["version"] for h in hits] == ["1.4.2", "1.0.0"] and stderr == ""
+    # Below the image, the newest chart is found past the floating tags.
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--version", "<2")
     assert [h["version"] for h in hits] == ["1.4.2"] and stderr == ""
     assert tags(helm_oci, registry, "charts/alpha") == ["2.0.0", "1.4.2", "1.0.0"]
     p = helm_oci.run("tags", ref, "--plain-http", "--all", "-o", "json")

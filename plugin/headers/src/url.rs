@@ -40,6 +40,10 @@ impl Url {
     /// relative path) against this URL, the way browsers do. None if it is unusable.
     pub fn join(&self, location: &str) -> Option<Url> {
         let location = location.trim();
+        // An empty one is no redirect: Go's client hands such an answer back as it is.
+        if location.is_empty() {
+            return None;
+        }
         let joined = if location.contains("://") {
             Url::parse(location)?
         } else if let Some(rest) = location.strip_prefix("//") {
@@ -52,10 +56,6 @@ impl Url {
 
     /// A location on this URL's own host.
     fn join_path(&self, location: &str) -> Url {
-        // An empty reference is the URL itself (RFC 3986 §5.2.2).
-        if location.is_empty() {
-            return self.clone();
-        }
         let path = if location.starts_with('/') {
             location.to_string()
         } else if let Some(query) = location.strip_prefix('?') {
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(join("./x/../y?q=/../z"), Url::new(false, "reg:5000", "/v2/a/blobs/uploads/y?q=/../z"));
         assert_eq!(join(".."), Url::new(false, "reg:5000", "/v2/a/blobs/"));
         assert_eq!(join("https://cdn.io/a/./b/../c"), Url::new(true, "cdn.io", "/a/c"));
-        assert_eq!(join(""), base);
+        assert!(base.join(" ").is_none());
         assert!(base.join("ftp://x/y").is_none());
         assert!(base.join("https:///nohost").is_none());
         assert!(base.join("https://user@evil/x").is_none());

@@ -104,7 +104,13 @@ fn read<R: Read, E: From<String>>(
             return Err(why.into());
         }
         let kind = entry.header().entry_type();
-        if kind.is_dir() || matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
+        // The tar crate applies a PAX or GNU long-name header only with a ustar or GNU magic;
+        // Go applies one whatever its magic, to the entry after it. Handed over here, it
+        // would name that entry otherwise than Helm does.
+        if matches!(kind, tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink) {
+            return Err(String::from("the archive holds an extended header its reader cannot apply").into());
+        }
+        if kind.is_dir() || kind == tar::EntryType::XGlobalHeader {
             continue;
         }
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -321,6 +327,25 @@ mod tests {
         two.extend(tgz(&[("app/templates/hidden.yaml", b"kind: Secret\n")]));
         let chart = load(&two[..], &Limits::default(), true).unwrap();
         assert!(chart.files.iter().any(|f| f.name == "templates/hidden.yaml"));
+    }
+
+    #[test]
+    fn an_extended_header_the_tar_crate_does_not_apply_is_refused() {
+        // A PAX header with the old (v7) magic: Go applies its path to the next entry.
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let mut h = tar::Header::new_ustar();
+        h.set_size(CHART.len() as u64);
+        h.set_cksum();
+        tar.append_data(&mut h, "app/Chart.yaml", CHART).unwrap();
+        let pax = b"29 path=app/templates/x.yaml\n";
+        let mut x = tar::Header::new_old();
+        x.set_entry_type(tar::EntryType::XHeader);
+        x.set_size(pax.len() as u64);
+        x.set_cksum();
+        tar.append_data(&mut x, "PaxHeaders/x", &pax[..]).unwrap();
+        let tgz = tar.into_inner().unwrap().finish().unwrap();
+        let e = load(&tgz[..], &Limits::default(), false).err().unwrap();
+        assert!(e.contains("extended header"), "{e}");
     }
 
     #[test]

@@ -175,8 +175,9 @@ pub async fn run(search: Search) -> Result<Found> {
 
 /// One repository's wanted versions that are charts, as one place has them: its tags (of
 /// which only the wanted ones are kept), then the manifest and config of each kept, all of
-/// them with `all_versions`, else one after another, newest first, until one is a chart. A
-/// repository that holds no chart gives none. A version that is no usable chart (a broken
+/// them with `all_versions`, else one after another, newest first, past floating tags and
+/// unusable charts, until one is a chart. A repository whose newest wanted version is no
+/// chart (an image) gives none, read no further. A version that is no usable chart (a broken
 /// config, a tag whose chart is another version) is given apart, with why (which names its
 /// tag), so that it hides no other version; from a mirror it fails the mirror instead.
 async fn versions_of(
@@ -200,7 +201,8 @@ async fn versions_of(
     let mut candidates = search.wanted.pick(all_tags).into_iter();
     let batch = if search.all_versions { usize::MAX } else { 1 };
     let (mut hits, mut unusable) = (Vec::new(), Vec::new());
-    while hits.is_empty() || search.all_versions {
+    let mut not_charts = false;
+    while (hits.is_empty() && !not_charts) || search.all_versions {
         let versions: Vec<(Version, String)> = candidates.by_ref().take(batch).collect();
         if versions.is_empty() {
             break;
@@ -218,9 +220,14 @@ async fn versions_of(
                 // A floating tag (`1.2` on 1.2.3) is another name for a version listed under its own.
                 Ok(Some(chart)) if charts::floats_over(&tag, &chart.meta.version) => {}
                 Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
-                Ok(None) => {}
-                // A mirror's unusable version fails the mirror, so that the registry is read.
-                Err(e) if e.kind == Kind::InvalidChart && !search.fail_fast && !place.is_mirror() => {
+                Ok(None) => not_charts = true,
+                // A mirror's unusable version fails the mirror, so that the registry is read;
+                // a tag gone since the listing is passed over too.
+                Err(e)
+                    if matches!(e.kind, Kind::InvalidChart | Kind::NotFound)
+                        && !search.fail_fast
+                        && !place.is_mirror() =>
+                {
                     unusable.push((repo.to_string(), e))
                 }
                 Err(e) => return Err(e),

@@ -93,7 +93,8 @@ fn error(code: ErrorCode) -> io::Error {
         ErrorCode::Loop => (K::Other, "too many levels of symbolic links"),
         ErrorCode::FileTooLarge => (K::Other, "file too large"),
         ErrorCode::NotEmpty => (K::Other, "directory not empty"),
-        ErrorCode::Busy | ErrorCode::TextFileBusy => (K::Other, "device or resource busy"),
+        ErrorCode::Busy => (K::Other, "device or resource busy"),
+        ErrorCode::TextFileBusy => (K::Other, "text file busy"),
         ErrorCode::Io => (K::Other, "input/output error"),
         ErrorCode::CrossDevice => (K::Other, "invalid cross-device link"),
         // The rest by their WASI names (`would-block` as "would block"), never as a struct.
