@@ -116,7 +116,7 @@ mod tests {
             format!("x: 1\n# c\ra: {deep}"),
             format!("a: [\"x\\\n  \", {deep}"),
             format!("a: {}", "[{\"k\":\"]]\", \"v\": ".repeat(MAX_DEPTH + 1)),
-            format!("{}", "[[#]]\n".repeat(MAX_DEPTH)),
+            "[[#]]\n".repeat(MAX_DEPTH),
         ] {
             assert!(check(hidden.as_bytes()).is_err(), "{:?}", &hidden[..40]);
         }
