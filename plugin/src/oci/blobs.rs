@@ -1,7 +1,7 @@
 //! Blobs: whether a repository has one, and downloads that follow redirects to storage
 //! hosts, resume with `Range` where the connection broke, and are hashed as they are read.
 
-use super::client::{Client, MAX_REDIRECTS};
+use super::client::{Client, MAX_REDIRECTS, is_redirect, redirected};
 use super::helm::Descriptor;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
@@ -213,14 +213,7 @@ async fn follow(client: &Client, repo: &str, digest: &str, from: u64) -> Result<
             206 if response.header("content-range").is_some_and(|r| r.starts_with(&format!("bytes {from}-"))) => {
                 return Ok((response, 0));
             }
-            301 | 302 | 303 | 307 | 308 => {
-                let location = response
-                    .header("location")
-                    .ok_or_else(|| Error::network(url.to_string(), "redirect without a location"))?;
-                url = url.join(location).ok_or_else(|| {
-                    Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}"))
-                })?;
-            }
+            status if is_redirect(status) => url = redirected(&url, &response)?,
             // A request to the registry was retried already; one to a storage host was not.
             _ if url.is_on(client.endpoint()) => return Err(client.refusal(response, &subject).await),
             _ => return Err(client.refusal_once(response, &subject).await),

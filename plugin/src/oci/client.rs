@@ -15,6 +15,18 @@ const CHALLENGE_ANSWERS: u32 = 2;
 /// How many redirects one request may follow.
 pub const MAX_REDIRECTS: usize = 5;
 
+pub fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Where a redirect from `url` leads.
+pub fn redirected(url: &Url, response: &Response) -> Result<Url> {
+    let location =
+        response.header("location").ok_or_else(|| Error::network(url.to_string(), "redirect without a location"))?;
+    url.join(location)
+        .ok_or_else(|| Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}")))
+}
+
 /// How to reach a registry, as the host set it up for this call.
 #[derive(Clone, Debug, Default)]
 pub struct Connection {
@@ -87,15 +99,10 @@ impl Client {
                 "GET" => self.get_whole(&url, headers, limit).await?,
                 _ => self.send(method, &url, headers, &[]).await?,
             };
-            if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+            if !is_redirect(response.status) {
                 return Ok(response);
             }
-            let location = response
-                .header("location")
-                .ok_or_else(|| Error::network(url.to_string(), "redirect without a location"))?;
-            url = url.join(location).ok_or_else(|| {
-                Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}"))
-            })?;
+            url = redirected(&url, &response)?;
         }
         Err(Error::network(url.to_string(), format!("more than {MAX_REDIRECTS} redirects")))
     }
