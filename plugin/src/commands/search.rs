@@ -197,7 +197,8 @@ async fn versions_of(
     if let Some(kept) = kept {
         kept.listed.keep_only(client.endpoint(), at, &all_tags);
     }
-    // Floating tags are told apart only with the whole list at hand.
+    // Every wanted version is a candidate: without `all_versions`, the next is read only
+    // when the newer one is no usable chart.
     let mut candidates = search.wanted.pick(all_tags).into_iter();
     let batch = if search.all_versions { usize::MAX } else { 1 };
     let (mut hits, mut unusable) = (Vec::new(), Vec::new());
