@@ -241,13 +241,16 @@ def test_a_manifests_digests_are_checked_before_they_reach_a_url(helm_oci, regis
 
 # 11. Deadlines and sizes.
 
+def dripping_blobs(chunk, pause):
+    """A front tamper that sends every blob `chunk` bytes at a time, `pause` seconds apart."""
+    def drip(method, path, status, headers, body):
+        return (status, headers, Slow(body, chunk, pause)) if "/blobs/" in path else (status, headers, body)
+    return drip
+
+
 def test_a_dripping_registry_meets_the_deadline(helm_oci, registry, chart, tmp_path):
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
-
-    def drip(method, path, status, headers, body):
-        return (status, headers, Slow(body, 1, 1.0)) if "/blobs/" in path else (status, headers, body)
-
-    with Front(registry.host, drip) as front:
+    with Front(registry.host, dripping_blobs(1, 1.0)) as front:
         start = time.monotonic()
         line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN,
                               "--timeout", "2s")
@@ -258,11 +261,7 @@ def test_a_dripping_registry_meets_the_deadline(helm_oci, registry, chart, tmp_p
 
 def test_a_zero_timeout_waits_without_limit_as_in_go(helm_oci, registry, chart, tmp_path):
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
-
-    def drip(method, path, status, headers, body):
-        return (status, headers, Slow(body, 160, 1.5)) if "/blobs/" in path else (status, headers, body)
-
-    with Front(registry.host, drip) as front:
+    with Front(registry.host, dripping_blobs(160, 1.5)) as front:
         start = time.monotonic()
         helm_oci.run("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN,
                      "--timeout", "0")

@@ -137,17 +137,14 @@ impl Source<'_> {
     /// from it (held for another, it says nothing of what this one has); a cached tag is
     /// checked with a HEAD and read from the cache if it still points there.
     async fn manifest(&self, r: &Ref, warnings: &mut Vec<String>) -> Result<(Vec<u8>, String)> {
-        let cached = match &r.digest {
-            Some(_) => held::find(self.cache, r, &Wanted::default())?.map(|(_, entry)| entry.digest),
-            None => match held::find(self.cache, r, &Wanted::default())? {
-                Some((_, entry)) if self.offline => Some(entry.digest),
-                Some((_, entry)) => {
-                    let tag = r.tag.as_deref().expect("resolved to a tag");
-                    let current = manifests::resolve(self.place.client, &self.place.repository, tag).await?;
-                    current.filter(|d| *d == entry.digest)
-                }
-                None => None,
-            },
+        let cached = match held::find(self.cache, r, &Wanted::default())? {
+            None => None,
+            Some((_, entry)) if r.digest.is_some() || self.offline => Some(entry.digest),
+            Some((_, entry)) => {
+                let tag = r.tag.as_deref().expect("resolved to a tag");
+                let current = manifests::resolve(self.place.client, &self.place.repository, tag).await?;
+                current.filter(|d| *d == entry.digest)
+            }
         };
         if let Some(digest) = cached {
             match self.cache.manifest(&digest) {
