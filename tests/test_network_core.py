@@ -3,6 +3,7 @@ open than requests in flight at once, far fewer than requests made), over plain 
 TLS; pull has its config and chart layer in flight together; and bearer tokens are fetched
 once per scope set, each for one repository."""
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,26 @@ def test_push_checks_its_blobs_at_once(helm_oci, registry, chart):
     # What the tag points at, the config and the chart layer.
     assert len(heads) == 3
     assert all(overlapping(a, b) for a in heads for b in heads)
+
+
+def test_a_push_already_there_ends_without_its_blob_checks(helm_oci, registry, chart):
+    """Once the tag is known to name this very manifest, the registry has its blobs: the push
+    ends then, without waiting for blob checks still in flight (as oras-go's copy stops once
+    the destination has the root)."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    released = threading.Event()
+
+    def held_blob_checks(method, path, headers):
+        if method == "HEAD" and "/blobs/" in path:
+            released.wait(60)
+
+    with Front(registry.host, intercept=held_blob_checks) as front:
+        try:
+            p = helm_oci.run("push", chart, f"oci://{front.host}/charts", PLAIN, "--timeout", "20s")
+        finally:
+            released.set()
+    assert p.stdout.startswith(f"Pushed: {front.host}/charts/mychart:0.1.0\n")
+    assert not [m for m, _, _ in front.seen if m in ("PUT", "POST", "PATCH")]
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ use crate::oci::helm::{self, Descriptor};
 use crate::oci::reference::Ref;
 use crate::oci::upload::Content;
 use crate::oci::{blobs, manifests, upload};
-use futures::future::join;
+use futures::future::{Either, select};
 use std::path::{Path, PathBuf};
+use std::pin::pin;
 
 /// What to push, and where.
 pub struct Push {
@@ -79,12 +80,28 @@ pub async fn upload(
     let repo = &target.repository;
     let manifest_digest = digest::of_bytes(manifest);
     // While the blobs are checked (and uploaded if missing), ask what the tag points at:
-    // if it is this very manifest already, the push is done.
-    let uploads = bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(client, repo, blob, content)));
-    let (tagged, uploaded) = join(manifests::resolve(client, repo, reference), uploads).await;
-    uploaded.into_iter().collect::<Result<Vec<()>>>()?;
+    // if it is this very manifest already, the push is done, whatever the blob checks
+    // still in flight would say (the registry took that manifest with its blobs), as
+    // oras-go's copy stops when the destination has the root.
+    let uploads =
+        pin!(bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(client, repo, blob, content))));
+    let resolve = pin!(manifests::resolve(client, repo, reference));
     // Asking was an optimisation: whatever went wrong there, the PUT below says it properly.
-    if tagged.ok().flatten().as_deref() == Some(manifest_digest.as_str()) {
+    let already = |tagged: &Result<Option<String>>| {
+        tagged.as_ref().ok().and_then(Option::as_deref) == Some(manifest_digest.as_str())
+    };
+    let already = match select(resolve, uploads).await {
+        Either::Left((tagged, _)) if already(&tagged) => true,
+        Either::Left((_, uploads)) => {
+            uploads.await.into_iter().collect::<Result<Vec<()>>>()?;
+            false
+        }
+        Either::Right((uploaded, resolve)) => {
+            uploaded.into_iter().collect::<Result<Vec<()>>>()?;
+            already(&resolve.await)
+        }
+    };
+    if already {
         client.trace.debug(|| format!("{target} is already {manifest_digest}"));
         return Ok(());
     }
