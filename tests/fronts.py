@@ -349,3 +349,25 @@ def uploads_sent_to(host):
             headers = [(k, f"http://{host}/steal" if k.lower() == "location" else v) for k, v in headers]
         return status, headers, body
     return tamper
+
+
+class Garbled(_Server):
+    """A server that answers every request with the raw bytes `reply`, whatever they are (not
+    HTTP, say), then hangs up; `seen` records each request as (method, path)."""
+
+    def __init__(self, reply: bytes):
+        self.seen = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def any(self):
+                server.seen.append((self.command, self.path))
+                self.wfile.write(reply)
+                self.close_connection = True
+
+            do_GET = do_HEAD = any
+
+        _Server.__init__(self, Handler)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import config_json, files_left, tgz, write_chart
-from fronts import Answering, Front, Slow
+from fronts import Garbled, Answering, Front, Slow
 
 PLAIN = "--plain-http"
 CHART_YAML = b"apiVersion: v2\nname: mychart\nversion: 1.0.0\n"
@@ -295,6 +295,22 @@ def test_a_layer_announced_too_large_is_not_fetched(helm_oci, registry, chart, t
     assert not [p for m, p, _ in front.seen if "/blobs/" in p]
 
 
+def test_a_huge_error_answer_still_says_its_status(helm_oci, registry, chart, tmp_path):
+    """An error page larger than any manifest is not read whole: its start is enough to say
+    what the registry answered, which is what matters."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    page = b'{"errors":[{"code":"UNSUPPORTED","message":"no manifests today"}]}' + b" " * (6 << 20)
+
+    def refuse(m, path, headers):
+        if "/manifests/" in path:
+            return 400, [("Content-Type", "application/json")], page
+
+    with Front(registry.host, intercept=refuse) as front:
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    assert "no manifests today" in line and "larger than" not in line, line
+    assert files_left(tmp_path / "out") == []
+
+
 # 12. Numbers a registry chooses.
 
 def test_a_huge_chunk_minimum_is_refused(helm_oci, registry, tmp_path):
@@ -317,3 +333,23 @@ def test_a_token_that_never_expires(helm_oci, registry, chart, tmp_path):
     with Answering(lambda m, p: (200, [], token)) as tokens, Front(registry.host, intercept=challenge_to(tokens)) as front:
         helm_oci.run("pull", f"oci://{front.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
     assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+
+
+# 13. Answers that are not HTTP.
+
+@pytest.mark.parametrize("reply", [
+    b"SSH-2.0-OpenSSH_9.6\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\n" + b"X-Filler: x\r\n" * 100_000 + b"\r\n",
+])
+def test_an_answer_that_is_not_http_is_said_so_at_once(helm_oci, tmp_path, reply):
+    """Something that is not a registry answering (an SSH server on the port, say) is no
+    passing trouble: it is said as such, with no retries."""
+    server = Garbled(reply)
+    try:
+        line = pull(helm_oci, server.host, tmp_path / "out")
+    finally:
+        server.stop()
+    assert line.startswith(f"Error: invalid HTTP response from {server.host}: "), line
+    assert ("headers are too large" in line) == (len(reply) > 100_000), line
+    assert len(server.seen) == 1, server.seen

@@ -149,12 +149,20 @@ fn content_length(request: &http::Request<WasiBody>) -> u64 {
 
 /// What a failed request means for the component: a TLS failure (under TLS 1.3 a server's
 /// refusal, say of a missing client certificate, arrives only with the first response) is
-/// said as such; a server that hangs up or resets the connection has terminated it (worth a
-/// retry).
+/// said as such; an answer that is not HTTP (another service on the port) is a protocol
+/// error, and one whose head is too large says so; anything else that ends an exchange (a
+/// server that hangs up or resets the connection, an HTTP/2 stream reset) has terminated
+/// it, which is worth a retry.
 fn failure(host: &str, e: &hyper::Error, tls_failure: &TlsFailure) -> HttpError {
     use std::io::ErrorKind;
     if let Some(tls) = tls_failure.get() {
         return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(tls::explain_error(host, tls)) };
+    }
+    if e.is_parse_too_large() {
+        return HttpError::HttpResponseHeaderSectionSize(None);
+    }
+    if e.is_parse() || e.is_parse_status() {
+        return HttpError::HttpProtocolError;
     }
     if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
         return HttpError::ConnectionTerminated;
@@ -170,7 +178,7 @@ fn failure(host: &str, e: &hyper::Error, tls_failure: &TlsFailure) -> HttpError 
         }
         cause = c.source();
     }
-    HttpError::HttpProtocolError
+    HttpError::ConnectionTerminated
 }
 
 /// A response body that fails if the server goes quiet for longer than the component allows,

@@ -24,6 +24,9 @@ const PIECE: usize = 64 << 10;
 /// service can hand out a token, and a registry a location, of any length.
 const HEADERS_MAX: usize = 64 << 10;
 const PATH_MAX: usize = 16 << 10;
+/// How much of an unsuccessful answer's body is read: its words for the user are at its
+/// start, and the rest is not worth the memory.
+pub const WORDS_MAX: usize = 64 << 10;
 
 /// What to send as the request body.
 pub enum Body<'a> {
@@ -143,13 +146,21 @@ impl Response {
     /// The body's first `limit` bytes at most, ignoring the rest and any failure reading it:
     /// for an error answer, whose words help but are not needed.
     pub async fn prefix(mut self, limit: usize) -> Vec<u8> {
+        self.keep_prefix(limit).await;
+        self.unread.take().unwrap_or_default()
+    }
+
+    /// Reads the body's first `limit` bytes at most (ignoring any failure) and keeps them as
+    /// the whole body: the rest is never read.
+    async fn keep_prefix(&mut self, limit: usize) {
         let mut out = Vec::new();
         while out.len() < limit
             && let Ok(Some(chunk)) = self.chunk().await
         {
             out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
         }
-        out
+        self.body.stream = None;
+        self.unread = Some(out);
     }
 }
 
@@ -247,7 +258,13 @@ pub async fn send_whole(
 ) -> Result<Response> {
     let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
     let mut response = send(method, url, headers, body).await?;
-    response.buffer(limit).await?;
+    if (200..300).contains(&response.status) {
+        response.buffer(limit).await?;
+    } else {
+        // Another answer's body only has words for the user, which start it: an error page
+        // larger than `limit` must not hide what was answered.
+        response.keep_prefix(WORDS_MAX.min(limit as usize)).await;
+    }
     Ok(response)
 }
 
@@ -339,7 +356,13 @@ fn network_error(url: &Url, code: &ErrorCode) -> Error {
         );
     }
     let (transient, why) = describe(code);
-    let error = Error::network(format!("cannot reach {host}"), why);
+    let subject = match code {
+        ErrorCode::HttpProtocolError | ErrorCode::HttpResponseHeaderSectionSize(_) => {
+            format!("invalid HTTP response from {host}")
+        }
+        _ => format!("cannot reach {host}"),
+    };
+    let error = Error::network(subject, why);
     if transient { error.transient() } else { error }
 }
 
@@ -357,7 +380,6 @@ fn describe(code: &ErrorCode) -> (bool, String) {
             | ErrorCode::DestinationUnavailable
             | ErrorCode::HttpResponseIncomplete
             | ErrorCode::HttpResponseTimeout
-            | ErrorCode::HttpProtocolError
     );
     let why = match code {
         ErrorCode::ConnectionRefused => "connection refused".to_string(),
@@ -380,7 +402,10 @@ fn describe(code: &ErrorCode) -> (bool, String) {
         ErrorCode::TlsAlertReceived(a) => {
             a.alert_message.clone().unwrap_or_else(|| "TLS alert from the server".to_string())
         }
-        ErrorCode::HttpProtocolError => "the connection failed mid-request".to_string(),
+        ErrorCode::HttpProtocolError => {
+            "the answer is malformed (is something other than a registry listening there?)".to_string()
+        }
+        ErrorCode::HttpResponseHeaderSectionSize(_) => "its headers are too large".to_string(),
         ErrorCode::InternalError(Some(m)) => m.clone(),
         other => format!("{other:?}"),
     };

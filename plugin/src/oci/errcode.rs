@@ -2,16 +2,13 @@
 //! (`{"errors":[{"code","message","detail"}]}`), turned into the matching error kind.
 
 use crate::error::{Error, Kind};
-use crate::net::wire::Response;
-
-/// How much of an error answer is read; the rest is not worth the memory.
-const ERROR_BODY_MAX: usize = 64 << 10;
+use crate::net::wire::{Response, WORDS_MAX};
 
 /// The error an unexpected answer stands for, keeping the registry's own words. Whether
 /// credentials were sent decides what a 401 tells the user to do.
 pub async fn error_from(response: Response, subject: &str, credentials_sent: bool) -> Error {
     let status = response.status;
-    let body = response.prefix(ERROR_BODY_MAX).await;
+    let body = response.prefix(WORDS_MAX).await;
     let (code, message) = parse(&body);
     let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
     match status {
