@@ -129,6 +129,43 @@ def test_manifests_follow_a_redirect_as_helm_does(helm_oci, auth_registry, chart
     assert ("HEAD", "/v2/charts/mychart/manifests/0.1.0?moved=1") in followed
 
 
+def test_blob_checks_follow_a_redirect_to_the_storage_host(helm_oci, auth_registry, chart, tmp_path):
+    """A registry that serves blobs from object storage may redirect a blob HEAD too: the
+    check follows it (without the credentials) and finds the blob, so nothing is uploaded."""
+    digest = push(helm_oci, chart, auth_registry.host, PLAIN, *CREDENTIALS)
+
+    def storage_heads(storage):
+        def tamper(method, path, status, headers, body):
+            if method == "HEAD" and "/manifests/" in path:
+                return 404, [], b""  # the tag looks new, so every blob is checked
+            if method == "HEAD" and "/blobs/" in path and status == 200:
+                return 307, [("Location", f"http://{storage.host}{path}?X-Amz-Signature=0123abcd")], b""
+            return status, headers, body
+        return tamper
+
+    with Storage(auth_registry.host, BASIC) as storage, \
+            Front(auth_registry.host, storage_heads(storage)) as front:
+        assert push(helm_oci, chart, front.host, PLAIN, *CREDENTIALS) == digest
+    assert sorted(m for m, _, _ in storage.seen) == ["HEAD", "HEAD"]
+    assert all("Authorization" not in h for _, _, h in storage.seen)
+    assert not [p for m, p, _ in front.seen if m in ("POST", "PATCH") or (m == "PUT" and "/blobs/" in p)]
+
+
+def test_tag_lists_follow_a_redirect(helm_oci, auth_registry, tmp_path):
+    for version in ("0.1.0", "0.2.0"):
+        push(helm_oci, write_chart(tmp_path / version, version=version), auth_registry.host, PLAIN, *CREDENTIALS)
+
+    def moved(method, path, status, headers, body):
+        if "/tags/list" in path and "moved=1" not in path:
+            return 307, [("Location", path + ("&" if "?" in path else "?") + "moved=1")], b""
+        return status, headers, body
+
+    with Front(auth_registry.host, moved) as front:
+        p = helm_oci.run("tags", f"oci://{front.host}/charts/mychart", PLAIN, *CREDENTIALS)
+    assert p.stdout.split() == ["VERSION", "0.2.0", "0.1.0"]
+    assert any("/tags/list" in path and "moved=1" in path for _, path, _ in front.seen)
+
+
 def test_a_failing_storage_host_is_reached_again_only_through_the_registry(helm_oci, registry, chart, tmp_path):
     """A redirect target is granted for one request. When it answers 503, the client does not
     resend to it (that would be refused) but asks the registry again for a fresh redirect."""

@@ -16,7 +16,7 @@ const DOWNLOAD_RESUMES: u32 = 5;
 /// Whether the repository already holds a blob, so pushing it can be skipped.
 pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
     let url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
-    let response = client.send("HEAD", &url, &[], &[]).await?;
+    let response = client.following("HEAD", &url, &[], 0).await?;
     match response.status {
         200 => Ok(true),
         404 => Ok(false),

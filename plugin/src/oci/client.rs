@@ -91,8 +91,20 @@ impl Client {
     }
 
     /// A GET (read whole, at most `limit` bytes) or HEAD that follows redirects, as Go's
-    /// client and so Helm do: a registry may serve manifests from another path or host.
+    /// client and so Helm do: a registry may serve manifests, blobs and lists from another
+    /// path or host.
     pub async fn following(&self, method: &str, url: &Url, headers: &[(&str, String)], limit: u64) -> Result<Response> {
+        Ok(self.following_to(method, url, headers, limit).await?.0)
+    }
+
+    /// `following`, and the URL that gave the answer, which its relative links are from.
+    pub async fn following_to(
+        &self,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, String)],
+        limit: u64,
+    ) -> Result<(Response, Url)> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let response = match method {
@@ -100,7 +112,7 @@ impl Client {
                 _ => self.send(method, &url, headers, &[]).await?,
             };
             if !is_redirect(response.status) {
-                return Ok(response);
+                return Ok((response, url));
             }
             url = redirected(&url, &response)?;
         }

@@ -78,7 +78,7 @@ impl<'c> Pages<'c> {
                 format!("the registry's list of {} goes on for more than {} pages", self.kind.noun, self.kind.pages),
             ));
         }
-        let response = self.client.get_whole(&url, &[], PAGE_MAX).await?;
+        let (response, url) = self.client.following_to("GET", &url, &[], PAGE_MAX).await?;
         if response.status != 200 {
             return Err(self.client.refusal(response, subject).await);
         }
