@@ -56,3 +56,21 @@ def test_a_pushed_tgz_with_provenance_carries_it(helm_oci, registry, tmp_path):
     assert types["application/vnd.cncf.helm.chart.provenance.v1.prov"]["digest"] == sha256(prov)
     assert [l["digest"] for l in manifest["layers"]] == sorted(l["digest"] for l in manifest["layers"])
     helm4("show", f"oci://{registry.host}/charts/mychart:0.1.0")
+
+
+def test_numbers_in_import_values_are_written_as_helm_writes_them(helm_oci, registry, tmp_path):
+    """Helm reads import-values through JSON as Go floats: `1.0` and `1e3` go into the
+    config as `1` and `1000`, and an integer past 2^53 loses its last digits."""
+    chart = write_chart(tmp_path / "src")
+    write_chart(chart / "charts", name="db")
+    with open(chart / "Chart.yaml", "a") as f:
+        f.write("dependencies:\n- name: db\n  version: 0.1.0\n  import-values:\n"
+                "  - {child: a, parent: b, w: 1.0, x: 1e3, big: 9007199254740993, z: [0.25, -2.0]}\n")
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    helm4("push", packaged, f"oci://{registry.host}/helm")
+    helm_oci.run("push", chart, f"oci://{registry.host}/ours", "--plain-http")
+    theirs = json.loads(registry.manifest("helm/mychart", "0.1.0"))["config"]
+    ours = json.loads(registry.manifest("ours/mychart", "0.1.0"))["config"]
+    config = registry.blob("ours/mychart", ours["digest"])
+    assert b'"w":1,' in config and b'"x":1000,' in config and b'"big":9007199254740992,' in config, config
+    assert ours == theirs

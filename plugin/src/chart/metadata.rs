@@ -116,7 +116,7 @@ pub struct Dependency {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false", deserialize_with = "boolean")]
     pub enabled: bool,
-    #[serde(default, rename = "import-values", skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(default, rename = "import-values", skip_serializing_if = "Vec::is_empty", deserialize_with = "go_values")]
     pub import_values: Vec<Value>,
     #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "scalar")]
     pub alias: String,
@@ -166,6 +166,31 @@ fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Values Helm holds as Go's `interface{}`, which it reads through JSON: every number is a
+/// float64 there, so `1.0` and `1e3` are written back as `1` and `1000`, and an integer past
+/// 2^53 loses its last digits, in the config and in the lock digest alike.
+fn go_values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    Ok(nullable::<D, Value>(d)?.into_iter().map(as_go_reads).collect())
+}
+
+fn as_go_reads(value: Value) -> Value {
+    match value {
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or_default();
+            // Go writes an integral float64 below 1e21 without a fraction or exponent; i64
+            // covers every one a chart plausibly holds.
+            if f.fract() == 0.0 && f.abs() < 1e18 {
+                Value::from(f as i64)
+            } else {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(as_go_reads).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, as_go_reads(v))).collect()),
+        other => other,
+    }
 }
 
 /// A boolean: only a YAML boolean (`true`, or YAML 1.1's `yes`, `on`, …, resolved as such
@@ -385,6 +410,17 @@ mod tests {
             Err(e) if e.kind == crate::error::Kind::InvalidChart => e.to_string(),
             other => panic!("expected invalid-chart, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn numbers_in_import_values_are_go_float64s() {
+        let m = parse(
+            "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: db\n  repository: oci://r/c\n  \
+             import-values:\n  - {child: a, parent: b, w: 1.0, x: 1e3, big: 9007199254740993, z: [0.25, -2.0]}\n",
+        )
+        .unwrap();
+        let json = String::from_utf8(go_json(&m.dependencies[0].as_ref().unwrap().import_values)).unwrap();
+        assert_eq!(json, r#"[{"big":9007199254740992,"child":"a","parent":"b","w":1,"x":1000,"z":[0.25,-2]}]"#);
     }
 
     #[test]
