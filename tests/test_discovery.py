@@ -281,6 +281,24 @@ def test_floating_tags_and_indexes_do_not_get_in_the_way(helm_oci, registry, tmp
         ("1", "1.4.2"), ("1.4", "1.4.2"), ("sha256-" + "a" * 64, None)]
 
 
+def test_a_version_is_listed_under_whatever_tag_spells_it(helm_oci, registry, tmp_path):
+    """Helm pulls a tag that spells the chart's version otherwise (`v1.0.0` for 1.0.0, `3.1`
+    for 3.1.0), and so do helm-oci's pull and listings; a version with its own tag beside
+    such a spelling is listed once, under its own."""
+    seed(registry, "charts/beta", "3.1.0", tag="3.1")
+    seed(registry, "charts/beta", "v2.0.0", tag="2.0.0")
+    seed(registry, "charts/beta", "1.0.0")
+    seed(registry, "charts/beta", "1.0.0", tag="v1.0.0")
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--versions")
+    assert [h["version"] for h in hits] == ["3.1.0", "v2.0.0", "1.0.0"] and stderr == ""
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts")
+    assert [h["version"] for h in hits] == ["3.1.0"] and stderr == ""
+    for tag in ("v1.0.0", "3.1", "2.0.0"):
+        p = helm_oci.run("pull", f"oci://{registry.host}/charts/beta:{tag}", "-d", tmp_path / tag, "--plain-http")
+        assert p.stdout.startswith(f"Pulled: {registry.host}/charts/beta:{tag}\n") and p.stderr == ""
+    assert "version: 1.0.0" in helm4("show", f"oci://{registry.host}/charts/beta:v1.0.0")
+
+
 def test_tags_all_passes_over_an_unreadable_tag_and_lists_each_tag_once(helm_oci, registry):
     seed(registry, "charts/alpha", "1.0.0")
     seed(registry, "charts/alpha", "1.0.0", tag="stable")

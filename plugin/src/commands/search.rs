@@ -18,6 +18,7 @@ use crate::oci::reference::{self, is_path_component, validate_repository};
 use crate::version::{Version, Wanted};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::pin::pin;
 
@@ -197,6 +198,7 @@ async fn versions_of(
     if let Some(kept) = kept {
         kept.listed.keep_only(client.endpoint(), at, &all_tags);
     }
+    let listed: HashSet<String> = all_tags.iter().cloned().collect();
     // Every wanted version is a candidate: without `all_versions`, the next is read only
     // when the newer one is no usable chart.
     let mut candidates = search.wanted.pick(all_tags).into_iter();
@@ -218,8 +220,9 @@ async fn versions_of(
         .await;
         for ((version, tag), chart) in versions.into_iter().zip(described) {
             match chart {
-                // A floating tag (`1.2` on 1.2.3) is another name for a version listed under its own.
-                Ok(Some(chart)) if charts::floats_over(&tag, &chart.meta.version) => {}
+                // A floating tag (`1.2` on 1.2.3) or another spelling (`v1.2.3`) is another
+                // name for a version listed under its own tag.
+                Ok(Some(chart)) if charts::another_name(&tag, &chart.meta.version, &listed) => {}
                 Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
                 Ok(None) => not_charts = true,
                 // A mirror's unusable version fails the mirror, so that the registry is read;

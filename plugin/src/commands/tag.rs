@@ -9,7 +9,6 @@ use crate::oci::client::{Client, Connection};
 use crate::oci::helm::Manifest;
 use crate::oci::manifests;
 use crate::oci::reference::{self, Ref};
-use crate::version::Version;
 
 /// Which manifest, and the tags to add.
 pub struct Tag {
@@ -84,7 +83,7 @@ fn new_tags(asked: &[String]) -> Result<Vec<String>> {
 /// they say, and so do helm-oci's pull and listings.
 pub fn other_version(manifest: &Manifest, tag: &str) -> Option<String> {
     let version = manifest.chart_version()?;
-    if Version::of_tag(tag).is_none() || reference::normalise_tag(version) == tag || charts::floats_over(tag, version) {
+    if charts::names_version(tag, version) {
         return None;
     }
     Some(format!(

@@ -12,6 +12,7 @@ use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::version::Version;
+use std::collections::HashSet;
 
 /// A chart in the registry: its manifest's digest, its metadata, and what a chart
 /// repository's index says of it besides.
@@ -115,19 +116,31 @@ async fn config_of(client: &Client, repo: &str, config: &Descriptor, configs: Op
 }
 
 /// A tag that is a version names the chart's version (`latest` and the like name none): a
-/// registry serving another chart under it is refused. A floating tag (`1.2` on 1.2.3, as
-/// `helm oci tag` puts one) agrees with the versions under it, as Helm pulls it.
+/// registry serving another chart under it is refused. See `names_version`.
 pub fn tag_agrees(tag: &str, meta: &Metadata, subject: &str) -> Result<()> {
-    if Version::parse(&tag.replace('_', "+")).is_ok()
-        && reference::normalise_tag(&meta.version) != tag
-        && !floats_over(tag, &meta.version)
-    {
+    if !names_version(tag, &meta.version) {
         return Err(Error::invalid_chart(
             subject,
             format!("the registry served version {} where the tag says {tag}", meta.version),
         ));
     }
     Ok(())
+}
+
+/// Whether `tag` may stand for chart `version`: it is no version at all (`latest`), or it
+/// is that version however spelt (`v1.0.0` or `1.0.0`, `1.2` for 1.2.0, `_` for `+`), or a
+/// floating tag over it (`1.2` on 1.2.3, as `helm oci tag` puts one), as Helm pulls them.
+pub fn names_version(tag: &str, version: &str) -> bool {
+    let Some(named) = Version::of_tag(tag) else { return true };
+    let same = Version::parse(version).is_ok_and(|v| v == named && v.build == named.build);
+    same || floats_over(tag, version)
+}
+
+/// Whether `tag` is another name for `version` (`1.2` or `v1.2.3` for 1.2.3) while the
+/// version's own tag is among `tags`: a listing shows the version once, under its own.
+pub fn another_name(tag: &str, version: &str, tags: &HashSet<String>) -> bool {
+    let own = reference::normalise_tag(version);
+    own != tag && tags.contains(&own)
 }
 
 /// Whether `tag` is a floating tag over `version`: one or two numbers (`1`, `v1.2`) that
@@ -178,5 +191,19 @@ mod tests {
         let lie = tag_agrees("1.2.4", &meta("1.2.3"), "reg/app:1.2.4").unwrap_err();
         assert_eq!(lie.to_string(), "reg/app:1.2.4: the registry served version 1.2.3 where the tag says 1.2.4");
         assert!(tag_agrees("1.3", &meta("1.2.3"), "s").is_err());
+        assert!(tag_agrees("1.2.3_build.2", &meta("1.2.3+build.1"), "s").is_err());
+        assert!(tag_agrees("1.2.3-rc.1", &meta("1.2.3"), "s").is_err());
+    }
+
+    #[test]
+    fn a_version_spelt_otherwise_is_that_version() {
+        for (tag, version) in [("v1.0.0", "1.0.0"), ("1.0.0", "v1.0.0"), ("3.1", "3.1.0"), ("v1.2.3_b", "1.2.3+b")] {
+            assert!(tag_agrees(tag, &meta(version), "s").is_ok(), "{tag} on {version}");
+        }
+        let tags: HashSet<String> = ["1.0.0", "v1.0.0", "3.1", "1.2"].map(String::from).into();
+        assert!(another_name("v1.0.0", "1.0.0", &tags));
+        assert!(!another_name("1.0.0", "1.0.0", &tags));
+        assert!(!another_name("3.1", "3.1.0", &tags), "no 3.1.0 tag: the version is listed under 3.1");
+        assert!(!another_name("1.2", "1.2.3", &tags));
     }
 }
