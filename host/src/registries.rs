@@ -92,7 +92,13 @@ fn parse(text: &str, file: &Path) -> Result<Config> {
     }
     let config: Config = yaml_serde::from_str(text)
         .with_context(|| format!("{} is not a valid registries configuration", file.display()))?;
+    let mut prefixes = std::collections::HashSet::new();
     for entry in &config.registries {
+        // One entry per prefix, as containers' registries.conf wants: a second would quietly
+        // take the first one's place, with its mirrors or repositories.
+        if !prefixes.insert(bare(&entry.prefix)) {
+            bail!("{}: prefix {:?} is listed more than once", file.display(), bare(&entry.prefix));
+        }
         let locations = entry.mirrors.iter().map(|m| ("location", &m.location));
         for (what, text) in std::iter::once(("prefix", &entry.prefix)).chain(locations) {
             let scheme = text.contains("://") && !text.starts_with("oci://");
@@ -180,6 +186,8 @@ mod tests {
         let bad = config("registries:\n  - prefix: reg\n    mirrors:\n      - location: https://m/x\n");
         assert!(bad.unwrap_err().to_string().contains("not host[:port][/path]"));
         assert!(config("registries:\n  - prefix: ''\n").is_err());
+        let twice = config("registries:\n  - prefix: reg/a\n  - prefix: oci://reg/a/\n    repositories: [db]\n");
+        assert!(format!("{:#}", twice.unwrap_err()).contains("prefix \"reg/a\" is listed more than once"));
         assert!(config("").unwrap().registries.is_empty());
     }
 }
