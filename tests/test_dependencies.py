@@ -165,16 +165,17 @@ def test_update_vendors_the_layers_and_locks_them_with_helms_digest(helm_oci, or
 def test_update_removes_outdated_archives_as_helm_does(helm_oci, origin, tmp_path):
     """As Helm's safeMoveDeps: every other archive in charts/ that loads as a chart goes (an
     older version, a dependency no longer declared), unless it is named like a dependency
-    vendored in charts/; a file that is no chart stays, whatever its name."""
+    vendored in charts/; a file that is no chart stays (one the loader passes over: Helm
+    loads the chart first, and fails on any other)."""
     chart, _ = app_chart(tmp_path, origin)
     charts = chart / "charts"
     (charts / "gone-1.0.0.tgz").write_bytes(chart_archive("gone", "1.0.0"))
     (charts / "renamed.tgz").write_bytes(chart_archive("web", "1.0.0"))
     (charts / "local-0.1.0.tgz").write_bytes(chart_archive("local", "0.1.0"))
-    (charts / "db-0.0.1.tgz").write_bytes(b"not a chart, named like one")
+    (charts / "_db-0.0.1.tgz").write_bytes(b"not a chart, named like one")
     helm_oci.run("dependency", "update", chart, "--plain-http")
     assert sorted(p.name for p in charts.iterdir()) == [
-        "_notes.txt", "db-0.0.1.tgz", "db-1.2.0.tgz", "local", "local-0.1.0.tgz", "web-2.1.5.tgz"]
+        "_db-0.0.1.tgz", "_notes.txt", "db-1.2.0.tgz", "local", "local-0.1.0.tgz", "web-2.1.5.tgz"]
 
 
 def test_a_lock_file_that_is_a_symlink_is_not_written(helm_oci, origin, tmp_path):
@@ -464,6 +465,22 @@ def test_a_file_dependency_that_cannot_be_packaged_fails_as_helm_says(helm_oci, 
     assert helm_oci.fails("dependency", "update", chart) == why.format(tmp=tmp_path)
     assert snapshot(tmp_path) == before
     assert not (chart / "charts").exists()
+
+
+@pytest.mark.parametrize("verb", ["update", "build"])
+def test_a_chart_helm_cannot_load_is_refused_before_anything_is_fetched(helm_oci, origin, tmp_path, verb):
+    """Helm loads the chart whole first: a stray file in charts/ (not an archive, not a
+    chart directory) fails its load, and so the command, with nothing fetched or written."""
+    deps = [{"name": "db", "version": "^1.0", "repository": f"oci://{origin.host}/charts"}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps,
+                        extra={"charts/README.txt": "vendored charts go here\n"})
+    helm_oci.run("list")  # the chart cache is there
+    before = snapshot(tmp_path)
+    line = helm_oci.fails("dependency", verb, chart, "--plain-http")
+    assert line.startswith(f"Error: {chart}: ") and "README.txt" in line, line
+    assert snapshot(tmp_path) == before
+    helm = subprocess.run([sys.executable, HELM4, "package", chart, tmp_path / "pkg"], capture_output=True, text=True)
+    assert helm.returncode != 0 and "README.txt" in helm.stderr, "Helm refuses the same chart"
 
 
 @pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable", "alias:stable"])

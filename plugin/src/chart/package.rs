@@ -26,12 +26,21 @@ pub struct Packaged {
 /// elsewhere) is never stamped.
 pub fn directory(root: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Packaged> {
     let origin = root.display().to_string();
-    let (files, newest) = directory::files(root, limits)?;
-    let mut chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
+    let (mut chart, newest) = load_directory(root, limits, true)?;
     without_v1_dependencies(&mut chart).map_err(|why| Error::invalid_chart(&origin, why))?;
     let created = source_date_epoch.unwrap_or(newest).min(clock::wall_seconds());
     let archive = self::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
     Ok(Packaged { chart, archive, created })
+}
+
+/// Loads the chart directory `root` by Helm's rules (its `loader.LoadDir`), keeping the
+/// files' contents if `keep`; with the newest file's time.
+pub fn load_directory(root: &Path, limits: &Limits, keep: bool) -> Result<(Chart, i64)> {
+    let (files, newest) = directory::files(root, limits)?;
+    let chart = Loader::new(*limits, keep)
+        .load(files, 0)
+        .map_err(|why| Error::invalid_chart(root.display().to_string(), why))?;
+    Ok((chart, newest))
 }
 
 /// `helm package` writes a v1 chart's Chart.yaml without the dependencies it lists (its

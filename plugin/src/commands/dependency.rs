@@ -102,6 +102,12 @@ pub struct Outcome {
 /// `helm dependency update`: resolves each dependency's constraint against its repository's
 /// tags (through the cache and the mirrors), vendors the archives and writes the lock.
 pub async fn update(options: Options) -> Result<Outcome> {
+    loadable(&options)?;
+    resolve(options).await
+}
+
+/// `update`, once the chart is known to load.
+async fn resolve(options: Options) -> Result<Outcome> {
     let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
     if declared.dependencies.is_empty() {
         return Ok(Outcome { saved: Vec::new(), removed: Vec::new(), lock_file: None, warnings: Vec::new() });
@@ -126,6 +132,12 @@ pub async fn update(options: Options) -> Result<Outcome> {
         outcome.lock_file = Some(lock_path);
     }
     Ok(outcome)
+}
+
+/// As Helm, the chart is first loaded whole: one Helm cannot load (a stray file in
+/// `charts/`, say) is refused before anything is fetched or written.
+fn loadable(options: &Options) -> Result<()> {
+    package::load_directory(&options.chart_dir, &options.limits, false).map(drop)
 }
 
 /// Helm refuses to write a lock file over a symlink (and only then: a symlinked lock that
@@ -168,8 +180,9 @@ fn unresolved_locals(chart_dir: &Path, asked: &[Locked]) -> Result<()> {
 /// `helm dependency build`: vendors exactly what the lock names, each at its locked version
 /// and, where the lock records one, its manifest digest. Without a lock, an update (as Helm).
 pub async fn build(options: Options) -> Result<Outcome> {
+    loadable(&options)?;
     let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
-    let Some(lock) = &declared.lock else { return update(options).await };
+    let Some(lock) = &declared.lock else { return resolve(options).await };
     in_sync(&declared, lock)?;
     let mut outcome = fetch(&options, &lock.dependencies).await?;
     let from_a_registry =
