@@ -279,6 +279,17 @@ def test_a_lock_out_of_sync_fails_with_helms_message(helm_oci, origin, tmp_path)
     assert snapshot(chart) == before
 
 
+def test_an_empty_lock_is_no_lock_and_build_updates_as_helm_does(helm_oci, origin, tmp_path):
+    """An empty or comment-only Chart.lock decodes to no lock in Helm, whose build then runs
+    an update."""
+    chart, _ = app_chart(tmp_path, origin)
+    (chart / "Chart.lock").write_text("# locked by CI\n")
+    helm_oci.run("dependency", "build", chart, "--plain-http")
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert [d["name"] for d in lock["dependencies"]] and lock["digest"].startswith("sha256:")
+    assert (chart / "charts" / "db-1.2.0.tgz").exists()
+
+
 def test_offline_works_from_the_cache_alone_and_names_what_it_lacks(helm_oci, origin, tmp_path):
     chart, _ = app_chart(tmp_path, origin)
     helm_oci.run("dependency", "update", chart, "--plain-http")

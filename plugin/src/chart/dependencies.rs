@@ -58,9 +58,8 @@ pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
     let mut lock = None;
     for name in [CHART_LOCK, REQUIREMENTS_LOCK] {
         if let Some(bytes) = file(root, name)? {
-            let parsed = Lock::parse(&bytes)
+            lock = Lock::parse(&bytes)
                 .map_err(|why| Error::invalid_chart(&origin, format!("cannot load {name}: {why}")))?;
-            lock = Some(parsed);
         }
     }
     let written: Vec<Dependency> = meta.dependencies().cloned().collect();

@@ -81,11 +81,12 @@ pub fn hash_v2(declared: &[Dependency]) -> String {
 }
 
 impl Lock {
-    /// Reads a lock file as Helm does: unknown keys are ignored; scalars are read as text.
-    pub fn parse(bytes: &[u8]) -> Result<Lock, String> {
+    /// Reads a lock file as Helm does: unknown keys are ignored; scalars are read as text;
+    /// an empty (or comment-only) file is no lock at all, as it decodes to a nil one.
+    pub fn parse(bytes: &[u8]) -> Result<Option<Lock>, String> {
         let root = match yaml::first_document(bytes, &LOCK)? {
             Value::Object(map) => map,
-            Value::Null => Default::default(),
+            Value::Null => return Ok(None),
             _ => return Err("it is not a mapping".into()),
         };
         let entries = match root.get("dependencies") {
@@ -93,7 +94,11 @@ impl Lock {
             Some(Value::Array(items)) => items.iter().map(locked).collect::<Result<_, _>>()?,
             Some(_) => return Err("dependencies is not a list".into()),
         };
-        Ok(Lock { generated: text(root.get("generated")), digest: text(root.get("digest")), dependencies: entries })
+        Ok(Some(Lock {
+            generated: text(root.get("generated")),
+            digest: text(root.get("digest")),
+            dependencies: entries,
+        }))
     }
 
     /// The file as Helm writes it (sigs.k8s.io/yaml: keys in order, list items unindented),
@@ -259,7 +264,7 @@ mod tests {
             "dependencies:\n- name: db\n  repository: oci://r.example:5000/charts\n  version: 1.4.0\n  manifestDigest: sha256:aa\n\
              - name: local\n  repository: \"\"\n  version: \"1.2\"\ndigest: sha256:ff\ngenerated: \"2026-11-22T10:00:00Z\"\n"
         );
-        assert_eq!(Lock::parse(text.as_bytes()).unwrap(), lock);
+        assert_eq!(Lock::parse(text.as_bytes()).unwrap(), Some(lock));
     }
 
     #[test]
@@ -287,9 +292,12 @@ mod tests {
         let lock = Lock::parse(
             b"dependencies:\n- name: db\n  repository: oci://r/charts\n  version: 1.0.0\ndigest: sha256:ab\ngenerated: \"2024-01-02T03:04:05.123+01:00\"\n",
         )
+        .unwrap()
         .unwrap();
         assert_eq!(lock.dependencies[0].manifest_digest, None);
         assert_eq!(lock.generated, "2024-01-02T03:04:05.123+01:00");
         assert!(Lock::parse(b"dependencies: 3\n").is_err());
+        assert_eq!(Lock::parse(b"# nothing locked yet\n"), Ok(None));
+        assert_eq!(Lock::parse(b""), Ok(None));
     }
 }
