@@ -13,6 +13,12 @@ use futures::future::LocalBoxFuture;
 /// How many times an interrupted blob download resumes.
 const DOWNLOAD_RESUMES: u32 = 5;
 
+/// How errors name a blob: where it is, as references name manifests, so that a copy
+/// between two registries says which one failed.
+pub fn named(client: &Client, repo: &str, digest: &str) -> String {
+    format!("blob {}/{repo}@{digest}", client.endpoint())
+}
+
 /// Whether the repository already holds a blob, so pushing it can be skipped.
 pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
     let url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
@@ -20,7 +26,7 @@ pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
     match response.status {
         200 => Ok(true),
         404 => Ok(false),
-        _ => Err(client.refusal(response, &format!("blob {digest}")).await),
+        _ => Err(client.refusal(response, &named(client, repo, digest)).await),
     }
 }
 
@@ -28,7 +34,7 @@ pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
 pub async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
     let bytes = download(client, repo, blob).await?.bytes().await?;
     digest::verify(
-        &format!("blob {}", blob.digest),
+        &named(client, repo, &blob.digest),
         (&blob.digest, blob.size),
         (&digest::of_bytes(&bytes), bytes.len() as u64),
     )?;
@@ -67,7 +73,8 @@ impl<'c> Download<'c> {
             };
             if self.resumes >= DOWNLOAD_RESUMES {
                 let cause = format!("{why}; gave up after {} resumes", self.resumes);
-                return Err(Error::network(format!("downloading blob {}", self.blob.digest), cause));
+                let subject = format!("downloading {}", named(self.client, &self.repo, &self.blob.digest));
+                return Err(Error::network(subject, cause));
             }
             self.resume(&why).await?;
         }
@@ -135,8 +142,8 @@ impl Checked<'_> {
         if let Some(failure) = self.failure {
             return Err(failure);
         }
-        let blob = &self.download.blob;
-        let subject = format!("blob {}", blob.digest);
+        let Download { client, repo, blob, .. } = &self.download;
+        let subject = named(client, repo, &blob.digest);
         if self.beyond {
             let (expected, actual) = (format!("{} bytes", blob.size), format!("more than {} bytes", blob.size));
             return Err(Error::mismatch(subject, expected, actual));
@@ -205,7 +212,7 @@ async fn open(client: &Client, repo: &str, digest: &str, from: u64) -> Result<(c
 async fn follow(client: &Client, repo: &str, digest: &str, from: u64) -> Result<(crate::net::wire::Response, u64)> {
     let mut url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
     let range: Vec<(&str, String)> = if from > 0 { vec![("range", format!("bytes={from}-"))] } else { vec![] };
-    let subject = format!("blob {digest}");
+    let subject = named(client, repo, digest);
     for _ in 0..=MAX_REDIRECTS {
         let response = client.send("GET", &url, &range, &[]).await?;
         match response.status {
