@@ -652,3 +652,12 @@ def test_a_repositorys_token_service_is_reached_with_the_repositorys_ca_file(hel
     finally:
         reg.stop()
         tokens.stop()
+
+
+def test_verify_is_refused_rather_than_ignored(helm_oci, origin, tmp_path):
+    """Provenance is not checked yet: asking for it must fail, not pass unchecked."""
+    chart, _ = app_chart(tmp_path, origin)
+    before = snapshot(tmp_path)
+    line = helm_oci.fails("dependency", "build", chart, "--verify", "--plain-http")
+    assert line == "Error: --verify is not supported: helm-oci does not check a chart's provenance file (its .prov layer) yet"
+    assert snapshot(tmp_path) == before

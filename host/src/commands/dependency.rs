@@ -45,7 +45,7 @@ pub struct DependencyArgs {
     /// Accepted for Helm's sake and ignored: OCI dependencies need no repository index to refresh
     #[arg(long)]
     skip_refresh: bool,
-    /// Refused: charts in a registry carry no provenance file for helm-oci to check
+    /// Refused: helm-oci does not check provenance files yet
     #[arg(long)]
     verify: bool,
     /// Accepted for Helm's sake and ignored (it only serves --verify)
@@ -73,7 +73,7 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
         DependencyCommand::Build(args) => (Verb::Build, args),
     };
     if args.verify {
-        bail!("--verify is not supported: charts in a registry carry no provenance file for helm-oci to check");
+        bail!("--verify is not supported: helm-oci does not check a chart's provenance file (its .prov layer) yet");
     }
     let chart = super::absolute(&args.chart)?;
     if !chart.join("Chart.yaml").is_file() {
