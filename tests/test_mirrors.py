@@ -287,11 +287,17 @@ def test_repositories_listed_in_the_configuration_stand_for_a_refused_catalog(he
         assert got.returncode == 0, got.stderr
         assert sorted(json.loads(got.stdout)["entries"]) == ["alpha", "beta"]
 
+        # A listed repository that is no repository path is named as listed, not as a flag.
+        config.write_text(f"registries:\n  - prefix: {unlisted.host}/charts\n    repositories: [alpha, ../x]\n")
+        line = helm_oci.fails("search", f"{unlisted.host}/charts", "--plain-http")
+        assert line.startswith('Error: repository "charts/../x": '), line
+
 
 @pytest.mark.parametrize("text, why", [
     ("registries: [", "is not a valid registries configuration"),
     ("registries:\n  - prefix: reg\n    mirorrs: []\n", "is not a valid registries configuration"),
     ("registries:\n  - prefix: reg\n    mirrors:\n      - location: https://elsewhere\n", "is not host[:port][/path]"),
+    ("registries:\n  - prefix: reg/a\n    mirrors: []\n  - prefix: oci://reg/a/\n", 'prefix "reg/a" is listed more than once'),
 ])
 def test_a_bad_configuration_is_one_error_line(helm_oci, origin, tmp_path, text, why):
     config = helm_oci.home / "config" / "oci" / "registries.yaml"

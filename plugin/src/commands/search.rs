@@ -117,7 +117,8 @@ pub async fn run(search: Search) -> Result<Found> {
         let named: Vec<String> =
             search.listing.repositories.iter().map(|r| format!("{prefix}{}", r.trim_matches('/'))).collect();
         for repo in &named {
-            validate_repository(repo).map_err(|why| Error::invalid_reference(format!("--repository {repo:?}"), why))?;
+            // Named as given: from --repository or from the registries configuration.
+            validate_repository(repo).map_err(|why| Error::invalid_reference(format!("repository {repo:?}"), why))?;
         }
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
