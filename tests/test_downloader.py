@@ -172,6 +172,16 @@ def test_the_whole_registry_is_one_repository(seeded, tmp_path):
     assert "charts/image" not in index["entries"]
 
 
+@pytest.mark.parametrize("namespace", ["typo", "charts/alpha"])
+def test_an_index_of_nothing_warns_that_the_namespace_may_be_wrong(seeded, tmp_path, namespace):
+    """Helm adds a repository whose index is empty without a word: a mistyped namespace, or a
+    chart's repository given for its namespace, is said on stderr (which Helm passes on)."""
+    p = download(plugin_env(tmp_path), f"ocirepo+http://{seeded.host}/{namespace}/index.yaml")
+    assert p.returncode == 0 and json.loads(p.stdout)["entries"] == {}, p.stderr
+    assert p.stderr.decode() == (f"WARNING: no charts under {seeded.host}/{namespace}: is that the namespace the "
+                                 "charts are in (not a chart's own repository)?\n")
+
+
 def test_an_index_lists_short_versions_and_passes_over_only_a_stray_tag(registry, tmp_path):
     for version in ("1.2", "v2"):
         seed(registry, "short/web", version)

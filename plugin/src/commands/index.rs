@@ -57,7 +57,16 @@ pub async fn run(index: Index) -> Result<Built> {
         "entries": entries,
         "generated": timestamp::rfc3339(clock::wall_seconds()),
     });
-    let (charts, skipped, warnings) = (entries.len(), found.skipped, found.warnings);
+    let (charts, skipped, mut warnings) = (entries.len(), found.skipped, found.warnings);
+    // Helm takes an empty index (`helm repo add` succeeds): a mistyped namespace, or a chart's
+    // own repository given for its namespace, would pass unnoticed.
+    if charts == 0 && skipped.is_empty() {
+        let place = [registry.as_str(), namespace].join("/");
+        warnings.push(format!(
+            "no charts under {}: is that the namespace the charts are in (not a chart's own repository)?",
+            place.trim_end_matches('/')
+        ));
+    }
     Ok(Built { json: format!("{document}\n"), charts, versions, skipped, warnings })
 }
 
