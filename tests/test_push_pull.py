@@ -6,7 +6,7 @@ import tarfile
 import urllib.error
 
 import pytest
-from conftest import files_left, sha256, write_chart
+from conftest import files_left, helm4, sha256, write_chart
 
 
 def pushed_digest(out):
@@ -208,3 +208,15 @@ def test_reads_the_legacy_layer_of_helm_3_0_to_3_6(helm_oci, registry, chart, tm
     p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:legacy", "-d", out, "--plain-http")
     assert p.stderr.startswith("WARNING: ") and "application/tar+gzip" in p.stderr
     assert sha256((out / "mychart-0.1.0.tgz").read_bytes()) == manifest["layers"][0]["digest"]
+
+
+@pytest.mark.parametrize("root", ["oci://{host}", "oci://{host}/"])
+def test_a_push_to_the_registrys_root_goes_where_helm_puts_it(helm_oci, registry, chart, tmp_path, root):
+    """Helm joins the chart's name onto the destination: oci://host puts mychart at host/mychart."""
+    p = helm_oci.run("push", chart, root.format(host=registry.host), "--plain-http")
+    assert p.stdout.startswith(f"Pushed: {registry.host}/mychart:0.1.0\n")
+    assert "version: 0.1.0" in helm4("show", f"oci://{registry.host}/mychart:0.1.0")
+    ours = json.loads(registry.manifest("mychart", "0.1.0"))["config"]
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    helm4("push", packaged, f"oci://{registry.host}")
+    assert json.loads(registry.manifest("mychart", "0.1.0"))["config"] == ours, "Helm put its own at the same place"

@@ -53,6 +53,10 @@ mod exports {
             api::parse_reference(&reference)
         }
 
+        fn parse_destination(destination: String) -> Result<Reference, Error> {
+            api::parse_destination(&destination)
+        }
+
         fn registry_endpoint(registry: String) -> Result<String, Error> {
             api::registry_endpoint(&registry)
         }

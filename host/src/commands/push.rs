@@ -39,7 +39,7 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
         chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
     };
     let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)], ..Grants::default() }).await?;
-    let remote = session.parse_reference(super::namespace(remote)).await?;
+    let remote = session.parse_destination(super::namespace(remote)).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
     let options = PushOptions {

@@ -230,6 +230,11 @@ impl Session {
         api.call_parse_reference(&mut *self.store, reference).await?.map_err(output::component_error)
     }
 
+    pub async fn parse_destination(&mut self, destination: &str) -> Result<Reference> {
+        let api = self.plugin.helm_oci_plugin_registry();
+        api.call_parse_destination(&mut *self.store, destination).await?.map_err(output::component_error)
+    }
+
     pub async fn push(&mut self, options: &PushOptions) -> Result<PushResult> {
         let api = self.plugin.helm_oci_plugin_registry();
         let call = api.call_push(&mut *self.store, options);

@@ -42,6 +42,10 @@ pub fn parse_reference(input: &str) -> Result<Reference> {
     Ok(reference_record(reference::parse(input)?))
 }
 
+pub fn parse_destination(input: &str) -> Result<Reference> {
+    Ok(reference_record(reference::parse_destination(input)?))
+}
+
 pub fn registry_endpoint(registry: &str) -> Result<String> {
     Ok(reference::endpoint(registry)?)
 }
@@ -55,7 +59,7 @@ pub fn push(options: PushOptions) -> Result<PushResult> {
     let timeout = options.connection.timeout_ms;
     let push = push::Push {
         chart: PathBuf::from(options.chart),
-        remote: reference_of(&options.remote)?,
+        remote: destination_of(&options.remote)?,
         connection: connection_of(options.connection),
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
@@ -289,6 +293,14 @@ fn reference_record(r: Ref) -> Reference {
 /// A reference record from the host, held to the rules a parsed one meets.
 fn reference_of(r: &Reference) -> crate::error::Result<Ref> {
     Ref::from_parts(&r.registry, &r.repository, r.tag.as_deref(), r.digest.as_deref())
+}
+
+/// A push's destination: a reference, or a registry's root (an empty repository).
+fn destination_of(r: &Reference) -> crate::error::Result<Ref> {
+    match (r.repository.as_str(), &r.tag, &r.digest) {
+        ("", None, None) => Ref::root(&r.registry),
+        _ => reference_of(r),
+    }
 }
 
 fn connection_of(options: RemoteOptions) -> Connection {

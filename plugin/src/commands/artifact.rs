@@ -15,7 +15,6 @@ use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference::{self, Ref};
 use crate::oci::timestamp;
 use crate::oci::upload::Content;
-use crate::version::Version;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -65,13 +64,13 @@ impl Artifact {
                         "it cannot be an OCI repository name (lowercase letters, digits, '.', '_', '-')",
                     ));
                 }
-                Ref { repository: format!("{}/{}", remote.repository, meta.name), ..remote.with_tag(&version_tag) }
+                let repository = match remote.repository.as_str() {
+                    "" => meta.name.clone(),
+                    namespace => format!("{namespace}/{}", meta.name),
+                };
+                Ref { repository, ..remote.with_tag(&version_tag) }
             }
-            Some(tag)
-                if Version::of_tag(tag).is_some()
-                    && *tag != version_tag
-                    && !charts::floats_over(tag, &meta.version) =>
-            {
+            Some(tag) if !charts::names_version(tag, &meta.version) => {
                 // Helm, `helm oci pull` and every listing take a version tag for what it says.
                 return Err(Error::invalid_reference(
                     remote.to_string(),

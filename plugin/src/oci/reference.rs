@@ -20,6 +20,16 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// Parses `oci://host/path[:tag|@digest]`, or the same without `oci://`.
 pub fn parse(input: &str) -> Result<Ref> {
+    parse_or_root(input, false)
+}
+
+/// Parses where a chart is pushed: what `parse` takes, or `oci://host` alone, the
+/// registry's root (an empty repository), as Helm joins the chart's name onto it.
+pub fn parse_destination(input: &str) -> Result<Ref> {
+    parse_or_root(input, true)
+}
+
+fn parse_or_root(input: &str, root: bool) -> Result<Ref> {
     // Before any message repeats the input.
     let after_scheme = input.split_once("://").map_or(input, |(_, rest)| rest);
     no_credentials(after_scheme.split('/').next().unwrap_or_default(), "reference")?;
@@ -44,6 +54,7 @@ pub fn parse(input: &str) -> Result<Ref> {
     let first_is_host = explicit_host || (path.is_some() && looks_like_host);
     let (registry, path) = match (first_is_host, path) {
         (true, Some(path)) => (first.to_string(), path.to_string()),
+        (true, None) if root => (first.to_string(), String::new()),
         (true, None) => return Err(bad("a repository path is needed after the host")),
         (false, Some(_)) => (DOCKER_HUB.to_string(), rest.to_string()),
         (false, None) => (DOCKER_HUB.to_string(), format!("library/{rest}")),
@@ -68,7 +79,9 @@ pub fn parse(input: &str) -> Result<Ref> {
         }
         None => (path, None),
     };
-    validate_repository(&repository).map_err(|why| bad(&why))?;
+    if !(root && repository.is_empty()) {
+        validate_repository(&repository).map_err(|why| bad(&why))?;
+    }
     let endpoint = api_host(&registry);
     Ok(Ref { registry, endpoint, repository, tag, digest })
 }
@@ -211,6 +224,19 @@ impl Ref {
             repository: repository.to_string(),
             tag: tag.map(str::to_string),
             digest: digest.map(str::to_string),
+        })
+    }
+
+    /// A registry's root, where a chart goes to `<name>` (see `parse_destination`).
+    pub fn root(registry: &str) -> Result<Ref> {
+        validate_host(registry)
+            .map_err(|why| Error::invalid_reference(format!("invalid registry {registry:?}"), why))?;
+        Ok(Ref {
+            registry: registry.to_string(),
+            endpoint: api_host(registry),
+            repository: String::new(),
+            tag: None,
+            digest: None,
         })
     }
 
