@@ -153,8 +153,6 @@ def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
     (["pull"], "Error: the following required arguments were not provided: <CHART_REF>..."),
     (["tags", "oci://localhost:5000/charts/x", "-o", "xml"],
      "Error: invalid value 'xml' for '--output <OUTPUT>' [possible values: table, json, yaml]"),
-    (["login", "localhost:5000", "-u", "u", "--password", "p", "--password-stdin"],
-     "Error: the argument '--password <PASSWORD>' cannot be used with '--password-stdin[=<BOOL>]'"),
     (["push", "chart", "oci://localhost:5000/charts", "--cert-file", "c.pem"],
      "Error: the following required arguments were not provided: --key-file <FILE>"),
     (["pull", "oci://localhost:5000/charts/x", "--timeout", "soon"],

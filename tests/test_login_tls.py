@@ -91,7 +91,7 @@ def test_insecure_is_an_alias_on_login(helm_oci, tls_registry):
 
 
 def test_wrong_password_stores_nothing(helm_oci, tls_registry, ca):
-    line = helm_oci.fails("login", tls_registry.host, "-u", USER, "-p", "wrong", "--ca-file", ca.cert)
+    line = helm_oci.fails("login", tls_registry.host, "-u", USER, "--password-stdin", "--ca-file", ca.cert, input="wrong")
     assert line == f"Error: {tls_registry.host}: the registry rejected the username or password"
     assert not helm_oci.registry_config.exists()
 
@@ -101,7 +101,7 @@ def test_wrong_password_leaves_an_existing_config_untouched(helm_oci, tls_regist
     config.parent.mkdir(parents=True)
     before = b'{"auths": {"other.example.com": {"auth": "b3RoZXI6cHc="}},\n "HttpHeaders": {"X-A": "1"}}\n'
     config.write_bytes(before)
-    helm_oci.fails("login", tls_registry.host, "-u", USER, "-p", "wrong", "--ca-file", ca.cert)
+    helm_oci.fails("login", tls_registry.host, "-u", USER, "--password-stdin", "--ca-file", ca.cert, input="wrong")
     assert config.read_bytes() == before
 
 
@@ -168,6 +168,36 @@ def test_password_stdin(helm_oci, tls_registry, ca, chart):
     assert p.stdout.strip() == "Login Succeeded"
     assert json.loads(helm_oci.registry_config.read_text())["auths"][tls_registry.host] == {"auth": AUTH}
     helm_oci.run("push", chart, f"oci://{tls_registry.host}/charts", "--ca-file", ca.cert)
+
+
+def test_stdin_wins_over_the_password_flag_which_is_warned_of_as_in_helm(helm_oci, tls_registry, ca):
+    flags = ("login", tls_registry.host, "-u", USER, "--ca-file", ca.cert)
+    p = helm_oci.run(*flags, "-p", "wrong", "--password-stdin", input=PASSWORD)
+    assert p.stdout.strip() == "Login Succeeded" and p.stderr == ""
+    p = helm_oci.run(*flags, "-p", PASSWORD)
+    assert p.stdout.strip() == "Login Succeeded"
+    assert p.stderr == "WARNING: using --password via the CLI is insecure. Use --password-stdin\n"
+    # The directories made for the config are private, as oras-go (Helm's) makes them.
+    assert helm_oci.registry_config.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_empty_username_asks_for_a_token_as_in_helm(helm_oci, tmp_path, ca):
+    """Helm logs in with an empty username and the password as a token when no username is
+    given (its terminal prompt then says `Token: `)."""
+    cert, key = ca.issue("registry")
+    registry = Registry(tmp_path / "token-only", tls={"certificate": str(cert), "key": str(key)},
+                        auth={"htpasswd": {"realm": "test", "path": str(htpasswd(tmp_path / "tokens", {"": "t0ken"}))}})
+    try:
+        argv = [str(BIN), "login", registry.host, "--ca-file", str(ca.cert)]
+        out, code = on_a_terminal(argv, helm_oci.env, {"Username: ": "", "Token: ": "t0ken"}, secret=("Token: ",))
+        assert code == 0 and "Login Succeeded" in out, out
+        auth = base64.b64encode(b":t0ken").decode()
+        assert json.loads(helm_oci.registry_config.read_text()) == {"auths": {registry.host: {"auth": auth}}}
+        helm_oci.registry_config.unlink()
+        p = helm_oci.run("login", registry.host, "--password-stdin", "--ca-file", ca.cert, input="t0ken\n")
+        assert p.stdout.strip() == "Login Succeeded"
+    finally:
+        registry.stop()
 
 
 def test_password_stdin_loses_one_line_ending_as_in_helm(helm_oci, tls_registry, ca):

@@ -78,7 +78,7 @@ def test_login_checks_with_the_token_service_and_push_uses_it(helm_oci, serve, c
 
 def test_login_with_a_wrong_password_stores_nothing(helm_oci, serve):
     ts, reg = serve()
-    line = helm_oci.fails("login", reg.host, "--plain-http", "-u", "alice", "-p", "wrong")
+    line = helm_oci.fails("login", reg.host, "--plain-http", "-u", "alice", "--password-stdin", input="wrong")
     assert line == f"Error: the token service {ts.host} rejected the credentials (HTTP 401)"
     assert not helm_oci.registry_config.exists()
     assert files_left(helm_oci.registry_config.parent) == []

@@ -4,7 +4,7 @@
 use crate::cli::ConnectionArgs;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::sandbox::{Grants, Session};
-use crate::{credentials, learnt};
+use crate::{credentials, learnt, output};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{IsTerminal, Read};
@@ -17,9 +17,9 @@ pub struct LoginArgs {
     #[arg(short, long)]
     username: Option<String>,
     /// Registry password or identity token
-    #[arg(short, long, conflicts_with = "password_stdin")]
+    #[arg(short, long)]
     password: Option<String>,
-    /// Read password or identity token from stdin
+    /// Read password or identity token from stdin (over --password, as in Helm)
     #[arg(long)]
     password_stdin: bool,
     #[command(flatten)]
@@ -29,21 +29,30 @@ pub struct LoginArgs {
 pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
     let registry = super::registry_host(&args.host);
     let interactive = std::io::stdin().is_terminal();
+    // As Helm: stdin wins over --password; without either, a terminal is asked for what is
+    // missing, and an empty username means the password is a token.
+    let asks = interactive && !args.password_stdin && args.password.is_none();
     let username = match args.username {
         Some(u) => u,
-        None if interactive && !args.password_stdin => prompt("Username: ")?,
-        None => bail!("a username is required: use --username"),
+        None if asks => prompt("Username: ")?,
+        None => String::new(),
     };
     let password = match args.password {
-        Some(p) => p,
-        None if args.password_stdin => {
+        _ if args.password_stdin => {
             let mut p = String::new();
             std::io::stdin().read_to_string(&mut p).context("reading the password from stdin")?;
-            // As Helm: one line ending is the terminal's, anything before it the password's.
+            // One line ending is the terminal's, anything before it the password's.
             let p = p.strip_suffix('\n').unwrap_or(&p);
             p.strip_suffix('\r').unwrap_or(p).to_string()
         }
-        None if interactive => rpassword::prompt_password("Password: ").context("reading the password")?,
+        Some(p) => {
+            output::warnings(&["using --password via the CLI is insecure. Use --password-stdin".to_string()]);
+            p
+        }
+        None if interactive => {
+            let label = if username.is_empty() { "Token: " } else { "Password: " };
+            rpassword::prompt_password(label).context("reading the password")?
+        }
         None => bail!("a password is required: use --password or --password-stdin"),
     };
     if password.is_empty() {

@@ -218,10 +218,15 @@ fn reading(file: &Path) -> Unusable {
 /// reader never sees half a file and no other user can read the secrets. A symlinked
 /// config is written where the link points, as Docker does, and the link stays.
 fn write(file: &Path, config: &Value) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let file = &link_target(file)?;
     let dir = file.parent().context("the registry config has no directory")?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Private, as oras-go (and so Helm) makes the directories it creates for it.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let temp = dir.join(format!(
         ".{}.{}.tmp",
         file.file_name().and_then(|n| n.to_str()).unwrap_or("config"),
