@@ -494,6 +494,20 @@ def test_a_chart_helm_cannot_load_is_refused_before_anything_is_fetched(helm_oci
     assert helm.returncode != 0 and "README.txt" in helm.stderr, "Helm refuses the same chart"
 
 
+def test_symlinks_out_of_the_chart_do_not_stop_an_update(helm_oci, origin, tmp_path):
+    """Helm's loader follows symlinks anywhere (a monorepo's shared library chart linked into
+    charts/, say); the sandbox cannot, so they are passed over in the check that the chart
+    loads, not refused."""
+    chart, _ = app_chart(tmp_path, origin)
+    library = write_chart(tmp_path / "library", name="common", version="1.0.0")
+    (chart / "charts").mkdir(exist_ok=True)
+    os.symlink(os.path.relpath(library, chart / "charts"), chart / "charts" / "common")
+    (tmp_path / "shared.txt").write_text("shared\n")
+    os.symlink(os.path.relpath(tmp_path / "shared.txt", chart), chart / "shared.txt")
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert (chart / "charts" / "db-1.2.0.tgz").exists() and (chart / "charts" / "common").is_symlink()
+
+
 @pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable", "alias:stable"])
 def test_repositories_outside_a_registry_are_refused(helm_oci, tmp_path, repository):
     """Directly, or through an alias Helm knows for one."""

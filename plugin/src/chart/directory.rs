@@ -16,6 +16,17 @@ const MAX_DEPTH: usize = 32;
 
 /// The chart's files, and the newest modification time among them.
 pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
+    walk(root, limits, false)
+}
+
+/// The files of the chart that can be seen here, for a check of what Helm's loader would
+/// refuse: as `files`, but a symlink out of the chart (which Helm follows, and the sandbox
+/// cannot) is passed over, and only each file's size is capped, as in Helm's loader.
+pub fn seen(root: &Path, limits: &Limits) -> Result<Vec<File>> {
+    Ok(walk(root, limits, true)?.0)
+}
+
+fn walk(root: &Path, limits: &Limits, lenient: bool) -> Result<(Vec<File>, i64)> {
     match fs::metadata(root.join("Chart.yaml")) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -33,7 +44,7 @@ pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
     };
     let rules = Rules::with_defaults(&text)
         .map_err(|why| Error::invalid_chart(root.display().to_string(), format!(".helmignore: {why}")))?;
-    let mut walk = Walk { root, rules, limits, files: Vec::new(), mtime: 0, total: 0 };
+    let mut walk = Walk { root, rules, limits, lenient, files: Vec::new(), mtime: 0, total: 0 };
     walk.dir("", "", 0)?;
     Ok((walk.files, walk.mtime))
 }
@@ -42,6 +53,8 @@ struct Walk<'a> {
     root: &'a Path,
     rules: Rules,
     limits: &'a Limits,
+    /// See `seen`.
+    lenient: bool,
     files: Vec<File>,
     mtime: i64,
     total: u64,
@@ -69,7 +82,11 @@ impl Walk<'_> {
             let mut target = join(real, &name);
             // The directory itself is resolved already; only a link needs following.
             if symlink {
-                target = inside::resolve(self.root, &target).map_err(|r| self.refused(&rel, &join(real, &name), r))?;
+                target = match inside::resolve(self.root, &target) {
+                    Ok(target) => target,
+                    Err(Refusal::Absolute | Refusal::Outside(_)) if self.lenient => continue,
+                    Err(refusal) => return Err(self.refused(&rel, &join(real, &name), refusal)),
+                };
             }
             let path = self.root.join(&target);
             let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
@@ -90,7 +107,7 @@ impl Walk<'_> {
                 return Err(self.bad(&rel, &why));
             }
             self.total += meta.len();
-            if self.total > self.limits.chart_size {
+            if self.total > self.limits.chart_size && !self.lenient {
                 return Err(
                     self.bad(&rel, &format!("the chart is larger than the maximum size {}", self.limits.chart_size))
                 );

@@ -26,21 +26,22 @@ pub struct Packaged {
 /// elsewhere) is never stamped.
 pub fn directory(root: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Packaged> {
     let origin = root.display().to_string();
-    let (mut chart, newest) = load_directory(root, limits, true)?;
+    let (files, newest) = directory::files(root, limits)?;
+    let mut chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
     without_v1_dependencies(&mut chart).map_err(|why| Error::invalid_chart(&origin, why))?;
     let created = source_date_epoch.unwrap_or(newest).min(clock::wall_seconds());
     let archive = self::archive(&chart, created).map_err(|why| Error::invalid_chart(&origin, why))?;
     Ok(Packaged { chart, archive, created })
 }
 
-/// Loads the chart directory `root` by Helm's rules (its `loader.LoadDir`), keeping the
-/// files' contents if `keep`; with the newest file's time.
-pub fn load_directory(root: &Path, limits: &Limits, keep: bool) -> Result<(Chart, i64)> {
-    let (files, newest) = directory::files(root, limits)?;
-    let chart = Loader::new(*limits, keep)
+/// Whether Helm's `loader.LoadDir` would load the chart directory `root`, as far as can be
+/// seen here (see `directory::seen`): its refusal, in its words, if not.
+pub fn loads(root: &Path, limits: &Limits) -> Result<()> {
+    let files = directory::seen(root, limits)?;
+    Loader::new(*limits, false)
         .load(files, 0)
-        .map_err(|why| Error::invalid_chart(root.display().to_string(), why))?;
-    Ok((chart, newest))
+        .map(drop)
+        .map_err(|why| Error::invalid_chart(root.display().to_string(), why))
 }
 
 /// `helm package` writes a v1 chart's Chart.yaml without the dependencies it lists (its

@@ -137,7 +137,7 @@ async fn resolve(options: Options) -> Result<Outcome> {
 /// As Helm, the chart is first loaded whole: one Helm cannot load (a stray file in
 /// `charts/`, say) is refused before anything is fetched or written.
 fn loadable(options: &Options) -> Result<()> {
-    package::load_directory(&options.chart_dir, &options.limits, false).map(drop)
+    package::loads(&options.chart_dir, &options.limits)
 }
 
 /// Helm refuses to write a lock file over a symlink (and only then: a symlinked lock that
