@@ -297,6 +297,18 @@ def test_a_version_is_listed_under_whatever_tag_spells_it(helm_oci, registry, tm
         p = helm_oci.run("pull", f"oci://{registry.host}/charts/beta:{tag}", "-d", tmp_path / tag, "--plain-http")
         assert p.stdout.startswith(f"Pulled: {registry.host}/charts/beta:{tag}\n") and p.stderr == ""
     assert "version: 1.0.0" in helm4("show", f"oci://{registry.host}/charts/beta:v1.0.0")
+    # Only floating tags over a release: it is listed once. A version's own tag serving
+    # another version hides not the tag that serves it; a floating tag over a version not
+    # wanted stands for nothing.
+    seed(registry, "charts/gamma", "1.2.3", tag="1")
+    seed(registry, "charts/gamma", "1.2.3", tag="1.2")
+    seed(registry, "charts/gamma", "2.0.0", tag="1.0.0")
+    seed(registry, "charts/gamma", "1.0.0", tag="v1.0.0")
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "gamma", "--versions")
+    assert [h["version"] for h in hits] == ["1.2.3", "1.0.0"]
+    assert stderr.startswith(f"WARNING: skipped charts/gamma: {registry.host}/charts/gamma:1.0.0: "), stderr
+    hits, _ = search_json(helm_oci, f"{registry.host}/charts", "gamma", "--versions", "--version", "~1.0")
+    assert [h["version"] for h in hits] == ["1.0.0"]
 
 
 def test_tags_all_passes_over_an_unreadable_tag_and_lists_each_tag_once(helm_oci, registry):

@@ -18,7 +18,7 @@ use crate::oci::reference::{self, is_path_component, validate_repository};
 use crate::version::{Version, Wanted};
 use futures::stream::{self, LocalBoxStream, StreamExt, TryStreamExt};
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::pin;
 
@@ -199,12 +199,13 @@ async fn versions_of(
     if let Some(kept) = kept {
         kept.listed.keep_only(client.endpoint(), at, &all_tags);
     }
-    let listed: HashSet<String> = all_tags.iter().cloned().collect();
     // Every wanted version is a candidate: without `all_versions`, the next is read only
     // when the newer one is no usable chart.
     let mut candidates = search.wanted.pick(all_tags).into_iter();
     let batch = if search.all_versions { usize::MAX } else { 1 };
     let (mut hits, mut unusable) = (Vec::new(), Vec::new());
+    // Each chart version once: the hit's place in `hits`, and whether its tag is the version's own.
+    let mut shown: HashMap<String, (usize, bool)> = HashMap::new();
     let mut not_charts = false;
     while (hits.is_empty() && !not_charts) || search.all_versions {
         let versions: Vec<(Version, String)> = candidates.by_ref().take(batch).collect();
@@ -221,10 +222,29 @@ async fn versions_of(
         .await;
         for ((version, tag), chart) in versions.into_iter().zip(described) {
             match chart {
-                // A floating tag (`1.2` on 1.2.3) or another spelling (`v1.2.3`) is another
-                // name for a version listed under its own tag.
-                Ok(Some(chart)) if charts::another_name(&tag, &chart.meta.version, &listed) => {}
-                Ok(Some(chart)) => hits.push(Hit { name: name.clone(), repository: repo.to_string(), version, chart }),
+                Ok(Some(chart)) => {
+                    // A floating tag (`1.2` on 1.2.3) or another spelling (`v1.2.3`) stands for
+                    // the chart's own version, which is what is wanted (or not) and shown,
+                    // once, under its own tag if that is among them.
+                    let own = reference::normalise_tag(&chart.meta.version) == tag;
+                    let version = match Version::parse(&chart.meta.version) {
+                        Ok(v) if !own && !search.wanted.admits(&v) => continue,
+                        Ok(v) => v,
+                        Err(_) => version,
+                    };
+                    let hit = Hit { name: name.clone(), repository: repo.to_string(), version, chart };
+                    match shown.get(&hit.chart.meta.version) {
+                        Some(&(at, false)) if own => {
+                            shown.insert(hit.chart.meta.version.clone(), (at, true));
+                            hits[at] = hit;
+                        }
+                        Some(_) => {}
+                        None => {
+                            shown.insert(hit.chart.meta.version.clone(), (hits.len(), own));
+                            hits.push(hit);
+                        }
+                    }
+                }
                 Ok(None) => not_charts = true,
                 // A mirror's unusable version fails the mirror, so that the registry is read;
                 // a tag gone since the listing is passed over too.

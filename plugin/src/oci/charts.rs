@@ -12,7 +12,6 @@ use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::version::Version;
-use std::collections::HashSet;
 
 /// A chart in the registry: its manifest's digest, its metadata, and what a chart
 /// repository's index says of it besides.
@@ -136,13 +135,6 @@ pub fn names_version(tag: &str, version: &str) -> bool {
     same || floats_over(tag, version)
 }
 
-/// Whether `tag` is another name for `version` (`1.2` or `v1.2.3` for 1.2.3) while the
-/// version's own tag is among `tags`: a listing shows the version once, under its own.
-pub fn another_name(tag: &str, version: &str, tags: &HashSet<String>) -> bool {
-    let own = reference::normalise_tag(version);
-    own != tag && tags.contains(&own)
-}
-
 /// Whether `tag` is a floating tag over `version`: one or two numbers (`1`, `v1.2`) that
 /// begin the numbers of a release (`1.2.3`), and not that release's own tag (a chart may
 /// be version `1.2`).
@@ -200,10 +192,5 @@ mod tests {
         for (tag, version) in [("v1.0.0", "1.0.0"), ("1.0.0", "v1.0.0"), ("3.1", "3.1.0"), ("v1.2.3_b", "1.2.3+b")] {
             assert!(tag_agrees(tag, &meta(version), "s").is_ok(), "{tag} on {version}");
         }
-        let tags: HashSet<String> = ["1.0.0", "v1.0.0", "3.1", "1.2"].map(String::from).into();
-        assert!(another_name("v1.0.0", "1.0.0", &tags));
-        assert!(!another_name("1.0.0", "1.0.0", &tags));
-        assert!(!another_name("3.1", "3.1.0", &tags), "no 3.1.0 tag: the version is listed under 3.1");
-        assert!(!another_name("1.2", "1.2.3", &tags));
     }
 }
