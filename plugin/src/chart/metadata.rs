@@ -180,9 +180,13 @@ fn as_go_reads(value: Value) -> Value {
         Value::Number(n) => {
             let f = n.as_f64().unwrap_or_default();
             // Go writes an integral float64 below 1e21 without a fraction or exponent; i64
-            // covers every one a chart plausibly holds.
-            if f.fract() == 0.0 && f.abs() < 1e18 {
+            // and u64 cover those up to 1.8e19. (Further differences, all far from what
+            // charts hold: 1e-6 ≤ |f| < 1e-5 and ≥ 1.8e19 are written with an exponent,
+            // and Go's `e+21` is written `e21`.)
+            if f.fract() == 0.0 && f.abs() < 9e18 {
                 Value::from(f as i64)
+            } else if f.fract() == 0.0 && (0.0..1.8e19).contains(&f) {
+                Value::from(f as u64)
             } else {
                 serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
             }
@@ -416,11 +420,14 @@ mod tests {
     fn numbers_in_import_values_are_go_float64s() {
         let m = parse(
             "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: db\n  repository: oci://r/c\n  \
-             import-values:\n  - {child: a, parent: b, w: 1.0, x: 1e3, big: 9007199254740993, z: [0.25, -2.0]}\n",
+             import-values:\n  - {child: a, parent: b, w: 1.0, x: 1e3, big: 9007199254740993, z: [0.25, -2.0, 1e19]}\n",
         )
         .unwrap();
         let json = String::from_utf8(go_json(&m.dependencies[0].as_ref().unwrap().import_values)).unwrap();
-        assert_eq!(json, r#"[{"big":9007199254740992,"child":"a","parent":"b","w":1,"x":1000,"z":[0.25,-2]}]"#);
+        assert_eq!(
+            json,
+            r#"[{"big":9007199254740992,"child":"a","parent":"b","w":1,"x":1000,"z":[0.25,-2,10000000000000000000]}]"#
+        );
     }
 
     #[test]
