@@ -154,29 +154,14 @@ fn content_length(request: &http::Request<WasiBody>) -> u64 {
 /// server that hangs up or resets the connection, an HTTP/2 stream reset) has terminated
 /// it, which is worth a retry.
 fn failure(host: &str, e: &hyper::Error, tls_failure: &TlsFailure) -> HttpError {
-    use std::io::ErrorKind;
     if let Some(tls) = tls_failure.get() {
         return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(tls::explain_error(host, tls)) };
     }
     if e.is_parse_too_large() {
         return HttpError::HttpResponseHeaderSectionSize(None);
     }
-    if e.is_parse() || e.is_parse_status() {
+    if e.is_parse() {
         return HttpError::HttpProtocolError;
-    }
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return HttpError::ConnectionTerminated;
-    }
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        // HTTP/2 keeps the I/O error it failed on to itself, out of the chain of sources.
-        let io = c.downcast_ref::<std::io::Error>().or_else(|| c.downcast_ref::<h2::Error>()?.get_io());
-        let terminated =
-            [ErrorKind::ConnectionReset, ErrorKind::ConnectionAborted, ErrorKind::BrokenPipe, ErrorKind::UnexpectedEof];
-        if io.is_some_and(|io| terminated.contains(&io.kind())) {
-            return HttpError::ConnectionTerminated;
-        }
-        cause = c.source();
     }
     HttpError::ConnectionTerminated
 }

@@ -247,8 +247,9 @@ pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Bod
     Ok(Response { status, headers, body: Incoming { stream, body, response: Some(response) }, unread: None })
 }
 
-/// Sends a request whose body is in memory and reads the whole answer (at most `limit`
-/// bytes): a small exchange, which is tried again as a whole if any part of it fails.
+/// Sends a request whose body is in memory and reads a successful (2xx) answer whole (at
+/// most `limit` bytes): a small exchange, which is tried again as a whole if any part of it
+/// fails. Another answer's body is read only as far as its words (`WORDS_MAX`).
 pub async fn send_whole(
     method: &str,
     url: &Url,

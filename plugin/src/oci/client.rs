@@ -84,8 +84,9 @@ impl Client {
         self.exchange(method, url, headers, body, None).await
     }
 
-    /// Sends a GET for a small answer (a manifest, a page of tags) and reads it whole, at most
-    /// `limit` bytes, so that a body breaking off midway is retried like a failed request.
+    /// Sends a GET for a small answer (a manifest, a page of tags) and reads a successful one
+    /// whole, at most `limit` bytes, so that a body breaking off midway is retried like a
+    /// failed request (see `wire::send_whole`).
     pub async fn get_whole(&self, url: &Url, headers: &[(&str, String)], limit: u64) -> Result<Response> {
         self.exchange("GET", url, headers, &[], Some(limit)).await
     }
