@@ -177,9 +177,9 @@ def test_credentials_in_a_reference_are_refused_without_printing_them(helm_oci, 
     for command in (["pull", f"oci://me:s3cret@{registry.host}/charts/mychart", "-d", tmp_path, "--plain-http"],
                     ["pull", f"https://me:s3 cret@{registry.host}/charts/mychart", "-d", tmp_path, "--plain-http"],
                     ["push", chart, f"oci://me:s3cret@{registry.host}/charts", "--plain-http"],
-                    ["login", f"me:s3cret@{registry.host}", "-u", "me", "-p", "x", "--insecure"],
+                    ["login", f"me:s3cret@{registry.host}", "-u", "me", "--password-stdin", "--insecure"],
                     ["logout", f"me:s3cret@{registry.host}"]):
-        line = helm_oci.fails(*command)
+        line = helm_oci.fails(*command, input="x")
         assert "it holds credentials before the host" in line and "s3" not in line, line
 
 
