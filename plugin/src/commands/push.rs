@@ -87,18 +87,18 @@ pub async fn upload(
         pin!(bounded(DEFAULT_CONCURRENCY, blobs.iter().map(|(blob, content)| ensure(client, repo, blob, content))));
     let resolve = pin!(manifests::resolve(client, repo, reference));
     // Asking was an optimisation: whatever went wrong there, the PUT below says it properly.
-    let already = |tagged: &Result<Option<String>>| {
+    let names_this = |tagged: &Result<Option<String>>| {
         tagged.as_ref().ok().and_then(Option::as_deref) == Some(manifest_digest.as_str())
     };
     let already = match select(resolve, uploads).await {
-        Either::Left((tagged, _)) if already(&tagged) => true,
+        Either::Left((tagged, _)) if names_this(&tagged) => true,
         Either::Left((_, uploads)) => {
             uploads.await.into_iter().collect::<Result<Vec<()>>>()?;
             false
         }
         Either::Right((uploaded, resolve)) => {
             uploaded.into_iter().collect::<Result<Vec<()>>>()?;
-            already(&resolve.await)
+            names_this(&resolve.await)
         }
     };
     if already {

@@ -15,7 +15,7 @@ const DOWNLOAD_RESUMES: u32 = 5;
 
 /// How errors name a blob: where it is, as references name manifests, so that a copy
 /// between two registries says which one failed.
-pub fn named(client: &Client, repo: &str, digest: &str) -> String {
+fn named(client: &Client, repo: &str, digest: &str) -> String {
     format!("blob {}/{repo}@{digest}", client.endpoint())
 }
 

@@ -229,15 +229,8 @@ impl Ref {
 
     /// A registry's root, where a chart goes to `<name>` (see `parse_destination`).
     pub fn root(registry: &str) -> Result<Ref> {
-        validate_host(registry)
-            .map_err(|why| Error::invalid_reference(format!("invalid registry {registry:?}"), why))?;
-        Ok(Ref {
-            registry: registry.to_string(),
-            endpoint: api_host(registry),
-            repository: String::new(),
-            tag: None,
-            digest: None,
-        })
+        let endpoint = endpoint(registry)?;
+        Ok(Ref { registry: registry.to_string(), endpoint, repository: String::new(), tag: None, digest: None })
     }
 
     /// The same repository at another tag.
