@@ -270,6 +270,61 @@ def test_we_use_the_login_helm_writes(helm_oci, htpasswd_registry, chart, tmp_pa
     assert (tmp_path / "out" / "mychart-0.1.0.tgz").exists()
 
 
+def native_store(directory: Path, helper: Helper, *stores: str, with_pass=False):
+    """The env of a machine whose platform default stores are installed: tests/credhelper as
+    docker-credential-STORE for each store, and the `pass` program if asked."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for store in stores:
+        (directory / f"docker-credential-{store}").symlink_to(HELPER_BIN / "docker-credential-test")
+    if with_pass:
+        (directory / "pass").write_text("#!/bin/sh\nexit 1\n")
+        (directory / "pass").chmod(0o755)
+    return {**helper.env, "PATH": f"{directory}{os.pathsep}{helper.env['PATH']}"}
+
+
+def test_a_first_login_goes_to_the_detected_native_store_as_in_helm(helm_oci, htpasswd_registry, helper, chart,
+                                                                    tmp_path):
+    # Helm's registry client detects the platform's default store (oras-go's
+    # DetectDefaultNativeStore) when its config names no store, helper or login.
+    host = htpasswd_registry.host
+    env = native_store(tmp_path / "native", helper, "secretservice")
+    helm_oci.run("login", host, "-u", USER, "--password-stdin", "--plain-http", input=PASSWORD, env=env)
+    assert [a for a, _ in helper.calls()] == ["store"]
+    assert json.loads(helm_oci.registry_config.read_text()) == {"credsStore": "secretservice"}
+    assert helper.store()[host] == {"Username": USER, "Secret": PASSWORD}
+
+    helm_oci.run("push", chart, f"oci://{host}/charts", "--plain-http", env=env)
+    assert ("get", host) in [(a, i.strip()) for a, i in helper.calls()]
+    # Real Helm reads the login where we put it.
+    shown = helm4_with({**env, "HELM_REGISTRY_CONFIG": str(helm_oci.registry_config),
+                        "DOCKER_CONFIG": str(tmp_path / "no-docker")}, "show", f"oci://{host}/charts/mychart:0.1.0")
+    assert "name: mychart" in shown
+
+    assert helm_oci.run("logout", host, env=env).stdout == f"Removing login credentials for {host}\n"
+    assert host not in helper.store()
+
+
+def test_the_detected_store_is_pass_where_pass_is_installed(helm_oci, htpasswd_registry, helper, tmp_path):
+    host = htpasswd_registry.host
+    env = native_store(tmp_path / "native", helper, "secretservice", "pass", with_pass=True)
+    helm_oci.run("login", host, "-u", USER, "--password-stdin", "--plain-http", input=PASSWORD, env=env)
+    assert json.loads(helm_oci.registry_config.read_text()) == {"credsStore": "pass"}
+
+
+def test_no_store_is_detected_when_its_helper_is_missing_or_the_config_has_logins(helm_oci, htpasswd_registry,
+                                                                                 helper, tmp_path):
+    host = htpasswd_registry.host
+    # `pass` is installed but not docker-credential-pass: oras-go detects nothing.
+    env = native_store(tmp_path / "native", helper, "secretservice", with_pass=True)
+    helm_oci.run("login", host, "-u", USER, "--password-stdin", "--plain-http", input=PASSWORD, env=env)
+    assert set(json.loads(helm_oci.registry_config.read_text())) == {"auths"}
+    # A config that already holds a login is not given a store either.
+    env = native_store(tmp_path / "native2", helper, "secretservice")
+    helm_oci.run("login", host, "-u", USER, "--password-stdin", "--plain-http", input=PASSWORD, env=env)
+    assert set(json.loads(helm_oci.registry_config.read_text())) == {"auths"}
+    assert helper.calls() == []
+
+
 def script_helper(directory: Path, name: str, script: str):
     """A docker-credential-NAME shell script in `directory`; returns the env that finds it."""
     directory.mkdir(parents=True, exist_ok=True)

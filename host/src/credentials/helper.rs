@@ -55,6 +55,16 @@ pub fn run(helper: &str, action: &str, input: &str) -> Result<Answer> {
     }
 }
 
+/// Whether an executable of this name is in one of PATH's absolute directories, as Go's
+/// `exec.LookPath` finds one (it refuses a match in a relative one, `.` included).
+pub fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os("PATH") else { return false };
+    std::env::split_paths(&path).filter(|dir| dir.is_absolute()).any(|dir| {
+        std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// Runs a helper's command with `input` on its stdin, within `deadline`.
 fn invoke(mut command: Command, input: &str, deadline: Duration) -> Result<Answer> {
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;

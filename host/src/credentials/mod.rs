@@ -1,7 +1,9 @@
 //! Registry credentials, where Helm keeps them: Helm's registry config first, then
 //! Docker's, each in Docker's `config.json` format, with `credHelpers` and `credsStore`
-//! answered by `docker-credential-<name>` programs (`helper`). Only the host touches these
-//! files and runs those programs; the component receives the one credential a command needs.
+//! answered by `docker-credential-<name>` programs (`helper`). A config that names no store,
+//! helper or login uses the platform's default native store if one is installed, as Helm's
+//! registry client does. Only the host touches these files and runs those programs; the
+//! component receives the one credential a command needs.
 
 mod helper;
 
@@ -83,10 +85,10 @@ impl std::fmt::Display for Unusable {
 impl std::error::Error for Unusable {}
 
 fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
-    let Some(config) = read(file)? else { return Ok(None) };
+    let config = read(file)?.unwrap_or_else(|| json!({}));
     // Where a helper is named, it alone holds the logins, as in oras and Docker: an `auths`
     // entry left from before is no login (`logout` erased the helper's).
-    if let Some(helper) = helper_for(&config, key) {
+    if let Some(Store::Helper(helper) | Store::Detected(helper)) = store_for(&config, key) {
         return helper_get(&helper, key);
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
@@ -126,11 +128,40 @@ pub fn basic(username: String, password: String) -> Credential {
     }
 }
 
-/// `credHelpers[registry]`, else `credsStore`.
-fn helper_for(config: &Value, key: &str) -> Option<String> {
+/// Which credential helper holds a registry's login under this config, if any.
+enum Store {
+    /// `credHelpers[registry]`, else `credsStore`.
+    Helper(String),
+    /// The platform's default native store, for a config that names none (`detected`).
+    Detected(String),
+}
+
+fn store_for(config: &Value, key: &str) -> Option<Store> {
     let helpers = config.get("credHelpers").and_then(Value::as_object);
     let specific = helpers.and_then(|h| h.iter().find(|(k, _)| same_registry(k, key))).and_then(|(_, v)| v.as_str());
-    specific.or_else(|| config.get("credsStore").and_then(Value::as_str)).filter(|s| !s.is_empty()).map(str::to_string)
+    let named = specific.or_else(|| config.get("credsStore").and_then(Value::as_str)).filter(|s| !s.is_empty());
+    match named {
+        Some(helper) => Some(Store::Helper(helper.to_string())),
+        None if !auth_configured(config) => detected().map(Store::Detected),
+        None => None,
+    }
+}
+
+/// Whether a config says anything of logins: a store, a helper or an `auths` entry
+/// (oras-go's `IsAuthConfigured`). One that does not is given the detected default store.
+fn auth_configured(config: &Value) -> bool {
+    let filled = |name| config.get(name).and_then(Value::as_object).is_some_and(|o| !o.is_empty());
+    config.get("credsStore").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+        || filled("credHelpers")
+        || filled("auths")
+}
+
+/// The platform's default native store as Helm's registry client detects it on Linux
+/// (oras-go's `DetectDefaultNativeStore`): `pass` where the `pass` program is installed,
+/// else `secretservice`, and only if its `docker-credential-` helper is on PATH.
+fn detected() -> Option<String> {
+    let store = if helper::on_path("pass") { "pass" } else { "secretservice" };
+    helper::on_path(&format!("docker-credential-{store}")).then(|| store.to_string())
 }
 
 fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
@@ -148,16 +179,23 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
     Ok(Some(basic(field("Username"), field("Secret"))))
 }
 
-/// Stores a login in Helm's registry config, or in the helper that file names.
+/// Stores a login in Helm's registry config, or in the helper that file names. A detected
+/// default store is then named in the file as `credsStore`, as Helm's first login does.
 pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
     let file = paths::registry_config();
     let key = key_for(registry);
     let mut config = read(&file)?.unwrap_or_else(|| json!({}));
-    if let Some(helper) = helper_for(&config, &key) {
+    if let Some(store) = store_for(&config, &key) {
+        let (Store::Helper(helper) | Store::Detected(helper)) = &store;
         let input = json!({ "ServerURL": key, "Username": username, "Secret": password }).to_string();
-        let out = helper::run(&helper, "store", &input)?;
+        let out = helper::run(helper, "store", &input)?;
         if !out.succeeded {
             bail!("docker-credential-{helper} store failed: {}", out.complaint());
+        }
+        if let Store::Detected(helper) = store {
+            let Some(object) = config.as_object_mut() else { bail!("{} is not a JSON object", file.display()) };
+            object.insert("credsStore".to_string(), json!(helper));
+            write(&file, &config)?;
         }
         return Ok(());
     }
@@ -172,9 +210,12 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
 pub fn remove(registry: &str) -> Result<bool> {
     let file = paths::registry_config();
     let key = key_for(registry);
-    let Some(mut config) = read(&file)? else { return Ok(false) };
+    let (mut config, found) = match read(&file)? {
+        Some(config) => (config, true),
+        None => (json!({}), false),
+    };
     let mut erased = false;
-    if let Some(helper) = helper_for(&config, &key) {
+    if let Some(Store::Helper(helper) | Store::Detected(helper)) = store_for(&config, &key) {
         let out = helper::run(&helper, "erase", &key)?;
         if !out.succeeded && !out.not_found() {
             bail!("docker-credential-{helper} erase failed: {}", out.complaint());
@@ -182,6 +223,9 @@ pub fn remove(registry: &str) -> Result<bool> {
         erased = out.succeeded;
     }
     // An `auths` entry goes too, as Docker's logout removes it beside the helper's.
+    if !found {
+        return Ok(erased);
+    }
     let auths = auths_of(&mut config, &file)?;
     let before = auths.len();
     auths.retain(|k, _| !same_registry(k, &key));
