@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the release archive dist/helm-oci-<version>-<os>-<arch>.tgz: the built host and
-# component with plugin.yaml, its install hook (host/build.sh), README.md and LICENSE; no
+# component with plugin.yaml, its install hook (host/build.sh), the ocirepo downloader
+# plugin (ocirepo/), README.md and LICENSE; no
 # sources and no compiled code (the install hook compiles the component on each machine).
 # bin/ is built with host/build.sh first unless it is newer than every source.
 set -euo pipefail
@@ -32,8 +33,12 @@ top=helm-oci
 mkdir -p dist
 stage=$(mktemp -d dist/.stage.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/$top/bin" "$stage/$top/host"
+mkdir -p "$stage/$top/bin" "$stage/$top/host" "$stage/$top/ocirepo/bin"
 install -m 0644 plugin.yaml README.md LICENSE "$stage/$top/"
+# The ocirepo:// downloader, a plugin of its own (Helm 4 gives a plugin with downloaders no
+# command), installed from inside this one.
+install -m 0644 ocirepo/plugin.yaml "$stage/$top/ocirepo/"
+install -m 0755 ocirepo/bin/helm-oci "$stage/$top/ocirepo/bin/"
 install -m 0755 host/build.sh "$stage/$top/host/"
 install -m 0755 bin/helm-oci "$stage/$top/bin/"
 install -m 0644 bin/helm-oci.wasm "$stage/$top/bin/"

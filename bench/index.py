@@ -132,6 +132,7 @@ def main():
     plugins = work / "plugins"
     plugins.mkdir()
     (plugins / "oci").symlink_to(REPO)
+    (plugins / "ocirepo").symlink_to(REPO / "ocirepo")
     env = {**env, "HELM_PLUGINS": str(plugins), "HELM_CONFIG_HOME": str(work / "config"),
            "HELM_DATA_HOME": str(work / "data")}
     registry = Registry(work / "registry")

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, Registry, helm2_plugin_env, helm3_plugin_env, helm4, htpasswd, write_chart
 from fronts import Front
@@ -49,17 +50,19 @@ EXPECTED = {"alpha": {*ALPHA}, "gamma": {"0.3.0"}, "team/nested": {"0.1.0"}, "le
 
 
 def installed(tmp_path):
-    """A plugins directory with helm-oci in it, as `helm plugin install` of a directory leaves it."""
+    """A plugins directory with helm-oci's two plugins in it, the oci plugin and its ocirepo
+    downloader, as `helm plugin install` of each directory leaves them (symlinks)."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "oci").symlink_to(REPO)
+    (plugins / "ocirepo").symlink_to(REPO / "ocirepo")
     return plugins
 
 
 def plugin_env(tmp_path):
-    """Helm 3's plugin environment for helm-oci installed under `tmp_path`."""
+    """Helm 3's environment for the downloader of helm-oci installed under `tmp_path`."""
     plugins = installed(tmp_path)
-    return helm3_plugin_env(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    return helm3_plugin_env(plugins / "ocirepo", tmp_path, plugins, os.environ["PATH"])
 
 
 def helm4_env(tmp_path, plugins):
@@ -74,8 +77,11 @@ def helm4_env(tmp_path, plugins):
 
 
 def download(env, url, cert="", key="", ca="", cwd=None):
-    """Runs the downloader as Helm does: COMMAND CERT KEY CA URL, stdout read as bytes."""
-    command = [str(Path(env["HELM_PLUGIN_DIR"]) / "bin" / "helm-oci"), "downloader", cert, key, ca, url]
+    """Runs the downloader as Helm does: the command plugin.yaml declares, relative to the
+    plugin's directory, then CERT KEY CA URL; stdout read as bytes."""
+    declared = yaml.safe_load((REPO / "ocirepo" / "plugin.yaml").read_text())["downloaders"][0]["command"]
+    program, *args = declared.split(" ")
+    command = [str(Path(env["HELM_PLUGIN_DIR"]) / program), *args, cert, key, ca, url]
     return subprocess.run(command, capture_output=True, env=env, cwd=cwd, timeout=120)
 
 
@@ -148,7 +154,7 @@ def test_the_downloader_run_as_helm_2_and_3_run_it(seeded, tmp_path, helm):
     environment; the index is the same, and every URL in it serves exactly its archive."""
     plugins = installed(tmp_path)
     shape = helm2_plugin_env if helm == "helm2" else helm3_plugin_env
-    env = shape(plugins / "oci", tmp_path, plugins, os.environ["PATH"])
+    env = shape(plugins / "ocirepo", tmp_path, plugins, os.environ["PATH"])
     if helm == "helm3":
         env.update(HELM_PLUGIN_USERNAME="", HELM_PLUGIN_PASSWORD="", HELM_PLUGIN_PASS_CREDENTIALS_ALL="false")
     elsewhere = tmp_path / "cwd"

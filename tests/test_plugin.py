@@ -25,9 +25,31 @@ def test_manifest_uses_only_legacy_fields_and_is_named_oci():
     assert top["name"] == "oci" and top["command"] == "$HELM_PLUGIN_DIR/bin/helm-oci"
     manifest = yaml.safe_load((REPO / "plugin.yaml").read_text())
     assert set(manifest) == set(top)
-    for downloader in manifest["downloaders"]:
-        assert set(downloader) == DOWNLOADER_FIELDS
-        assert downloader["command"].split(" ")[0] == "bin/helm-oci", "Helm runs it relative to the plugin"
+    # Helm 4 reads a legacy plugin that declares downloaders as a downloader only (getter/v1,
+    # internal/plugin/metadata.go fromMetadataLegacy), and only cli/v1 plugins become
+    # commands: with one, `helm oci` would not exist.
+    assert "downloaders" not in manifest
+
+
+def test_the_downloader_is_a_plugin_of_its_own_that_runs_the_oci_plugins_binary(tmp_path):
+    manifest = yaml.safe_load((REPO / "ocirepo" / "plugin.yaml").read_text())
+    assert set(manifest) <= LEGACY_FIELDS and "command" not in manifest and "hooks" not in manifest
+    oci = yaml.safe_load((REPO / "plugin.yaml").read_text())
+    assert manifest["name"] == "ocirepo" and manifest["version"] == oci["version"]
+    [downloader] = manifest["downloaders"]
+    assert set(downloader) == DOWNLOADER_FIELDS and downloader["protocols"] == ["ocirepo", "ocirepo+http"]
+    program, *args = downloader["command"].split(" ")
+    assert args == ["downloader"]
+    # Installed as `helm plugin install DIR` leaves both (symlinks), and as a checkout has
+    # them, Helm runs the command relative to the downloader plugin's own directory.
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "some-checkout").symlink_to(REPO)
+    (plugins / "ocirepo").symlink_to(plugins / "some-checkout" / "ocirepo")
+    expected = subprocess.run([BIN, "version"], capture_output=True, text=True).stdout
+    for plugin_dir in (plugins / "ocirepo", REPO / "ocirepo"):
+        p = subprocess.run([plugin_dir / program, "version"], capture_output=True, text=True, cwd=tmp_path)
+        assert (p.returncode, p.stdout, p.stderr) == (0, expected, "")
 
 
 def run_as_plugin(env, args):

@@ -16,7 +16,8 @@ from conftest import REPO, files_left, helm2_plugin_env, helm3_plugin_env
 # A PATH without cargo or rustup: what a user of the release archive has.
 CLEAN_PATH = "/usr/bin:/bin"
 TOP = "helm-oci"  # Helm 4 unpacks helm-oci-<version>-<os>-<arch>.tgz from helm-oci/
-SHIPPED = {"plugin.yaml", "README.md", "LICENSE", "host", "host/build.sh", "bin", "bin/helm-oci", "bin/helm-oci.wasm"}
+SHIPPED = {"plugin.yaml", "README.md", "LICENSE", "host", "host/build.sh", "bin", "bin/helm-oci", "bin/helm-oci.wasm",
+           "ocirepo", "ocirepo/plugin.yaml", "ocirepo/bin", "ocirepo/bin/helm-oci"}
 
 
 def workspace_version():
@@ -84,8 +85,10 @@ def test_archive_holds_the_built_plugin_and_no_sources(archive):
     with tarfile.open(archive) as t:
         members = {m.name: m for m in t.getmembers()}
     assert {n for n in members if n != TOP} == {f"{TOP}/{n}" for n in SHIPPED}
-    for exe in ("bin/helm-oci", "host/build.sh"):
+    for exe in ("bin/helm-oci", "host/build.sh", "ocirepo/bin/helm-oci"):
         assert members[f"{TOP}/{exe}"].mode & 0o111
+    # Helm's archive installers refuse anything but files and directories.
+    assert all(m.isfile() or m.isdir() for m in members.values())
     assert (REPO / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
@@ -127,6 +130,15 @@ def test_installed_archive_needs_no_cargo_and_works(archive, registry, chart, tm
     assert p.returncode == 0, p.stderr
     assert p.stdout == f"Pulled: {registry.host}/charts/mychart:0.1.0\nDigest: {digest}\n"
     assert files_left(out) == ["mychart-0.1.0.tgz"]
+    # The downloader plugin inside it, installed as `helm plugin install DIR` links it, runs
+    # this binary: the index lists the chart just pushed.
+    (plugin_dir.parent / "ocirepo").symlink_to(plugin_dir / "ocirepo")
+    getter = helm3_env(plugin_dir.parent / "ocirepo", tmp_path)
+    p = subprocess.run([str(plugin_dir.parent / "ocirepo" / "bin" / "helm-oci"), "downloader", "", "", "",
+                        f"ocirepo+http://{registry.host}/charts/index.yaml"], env=getter, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert [e["version"] for e in json.loads(p.stdout)["entries"]["mychart"]] == ["0.1.0"]
     # The compiled component stays beside the binary, never in Helm's homes.
     assert not any(f.name.endswith(".cwasm") for f in tmp_path.rglob("*") if plugin_dir not in f.parents)
 
