@@ -37,23 +37,38 @@ pub fn locate(name: &str, repository: &str, chart_dir: &Path) -> Result<Location
             return Err(Error::invalid_reference(
                 format!("dependency {name:?}"),
                 format!(
-                    "repository {repository:?} is neither in an OCI registry (oci://, ocirepo://, \
-                     ocirepo+http://) nor a file:// path; use Helm's own `helm dependency update` for chart \
-                     repositories outside a registry"
+                    "repository {:?} is neither in an OCI registry (oci://, ocirepo://, ocirepo+http://) nor a \
+                     file:// path; use Helm's own `helm dependency update` for chart repositories outside a registry",
+                    redacted(repository)
                 ),
             ));
         }
     };
     let subject = || format!("dependency {name:?}");
+    let shown = redacted(repository);
     let chart = reference::parse(&format!("oci://{}/{name}", rest.trim_end_matches('/')))
-        .map_err(|e| Error::invalid_reference(subject(), format!("repository {repository:?}: {}", e.cause)))?;
+        .map_err(|e| Error::invalid_reference(subject(), format!("repository {shown:?}: {}", e.cause)))?;
     if chart.tag.is_some() || chart.digest.is_some() {
         return Err(Error::invalid_reference(
             subject(),
-            format!("repository {repository:?} names a tag or digest; the version goes in `version`"),
+            format!("repository {shown:?} names a tag or digest; the version goes in `version`"),
         ));
     }
     Ok(Location::Registry { chart, plain_http })
+}
+
+/// A repository URL fit for a message: a password before the host is written `xxxxx`, as
+/// Go's `URL.Redacted` writes it, so that CI logs never show it.
+fn redacted(repository: &str) -> String {
+    let Some((scheme, rest)) = repository.split_once("://") else { return repository.to_string() };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:xxxxx@{host}{path}")
+        }
+        _ => repository.to_string(),
+    }
 }
 
 /// An absolute `path` with `.` and `..` resolved by name, without reading the file system,
@@ -127,5 +142,19 @@ mod tests {
         }
         assert!(locate("db", "oci://r.example/charts:1.0", Path::new(CHART_DIR)).is_err());
         assert!(locate("db", "oci://", Path::new(CHART_DIR)).is_err());
+    }
+
+    #[test]
+    fn a_password_in_a_repository_is_never_repeated() {
+        for (repository, shown) in [
+            ("oci://alice:s3cret@r.example/x", "oci://alice:xxxxx@r.example/x"),
+            ("https://alice:s3cret@charts.example", "https://alice:xxxxx@charts.example"),
+            ("oci://al:i:ce:s3cret@r.example:5000", "oci://al:xxxxx@r.example:5000"),
+        ] {
+            let e = locate("db", repository, Path::new(CHART_DIR)).unwrap_err().to_string();
+            assert!(!e.contains("s3cret") && e.contains(shown), "{e}");
+        }
+        assert_eq!(redacted("oci://alice@r.example/x"), "oci://alice@r.example/x");
+        assert_eq!(redacted("oci://r.example/a@b"), "oci://r.example/a@b");
     }
 }
