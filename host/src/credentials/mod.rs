@@ -51,24 +51,30 @@ pub fn given(username: Option<&str>, password: Option<&str>) -> Option<Credentia
     }
 }
 
-/// The credential for a registry, looking where Helm looks, in Helm's order.
+/// The credential for a registry, looking where Helm looks, in Helm's order. A store that
+/// fails to answer (a helper that fails or is missing, an entry that does not decode) gives
+/// `Unavailable`: Helm's client asks its stores only when a registry wants credentials, so
+/// the failure is said only then, and anonymous registries still work.
 pub fn find(registry: &str, debug: bool) -> Result<Option<Credential>> {
     let key = key_for(registry);
-    if let Some(credential) = find_in(&paths::registry_config(), &key)? {
-        return Ok(Some(credential));
+    let found = match find_in(&paths::registry_config(), &key)? {
+        Some(credential) => Some(credential),
+        // Docker's config is other tools' too: as in Helm's registry client, one that cannot
+        // be read gives no credential rather than stopping every command.
+        None => find_in(&paths::docker_config(), &key).or_else(|e| {
+            if !e.is::<Unusable>() {
+                return Err(e);
+            }
+            if debug {
+                eprintln!("[debug] passing over Docker's config: {e:#}");
+            }
+            Ok(None)
+        })?,
+    };
+    if let (Some(Credential::Unavailable(why)), true) = (&found, debug) {
+        eprintln!("[debug] no credential for {registry} (said if the registry asks for one): {why}");
     }
-    // Docker's config is other tools' too (Docker Desktop names its `desktop` helper there,
-    // and a CI image may copy the file without the helper): as in Helm's registry client,
-    // one that cannot be used gives no credential rather than stopping every command.
-    find_in(&paths::docker_config(), &key).or_else(|e| {
-        if !e.is::<Unusable>() {
-            return Err(e);
-        }
-        if debug {
-            eprintln!("[debug] passing over Docker's config: {e:#}");
-        }
-        Ok(None)
-    })
+    Ok(found)
 }
 
 /// A config that cannot be used as it is: unreadable, not JSON, an entry that cannot be
@@ -84,11 +90,17 @@ impl std::fmt::Display for Unusable {
 
 impl std::error::Error for Unusable {}
 
+/// The credential a config file holds for a registry; a file that cannot be read or parsed
+/// is an error, an entry that cannot be answered an `Unavailable` credential.
 fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
     let config = read(file)?.unwrap_or_else(|| json!({}));
+    Ok(entry(&config, file, key).unwrap_or_else(|e| Some(Credential::Unavailable(format!("{e:#}")))))
+}
+
+fn entry(config: &Value, file: &Path, key: &str) -> Result<Option<Credential>> {
     // Where a helper is named, it alone holds the logins, as in oras and Docker: an `auths`
     // entry left from before is no login (`logout` erased the helper's).
-    if let Some(Store::Helper(helper) | Store::Detected(helper)) = store_for(&config, key) {
+    if let Some(Store::Helper(helper) | Store::Detected(helper)) = store_for(config, key) {
         return helper_get(&helper, key);
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };

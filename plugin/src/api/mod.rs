@@ -307,6 +307,7 @@ fn connection_of(options: RemoteOptions) -> Connection {
     let credential = options.credential.map(|c| match c {
         WitCredential::Basic(b) => Credential::Basic { username: b.username, password: b.password },
         WitCredential::IdentityToken(t) => Credential::IdentityToken(t),
+        WitCredential::Unavailable(why) => Credential::Unavailable(why),
     });
     Connection {
         plain_http: options.plain_http,

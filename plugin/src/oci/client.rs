@@ -1,7 +1,7 @@
 //! A session with one registry endpoint: requests that authenticate when challenged,
 //! retry what failed for a moment, and send credentials to the registry only.
 
-use super::auth::{Auth, Credential, Scopes};
+use super::auth::{Auth, Credential, Presented, Scopes};
 use super::errcode;
 use crate::error::{Error, Result};
 use crate::net::limit::Limit;
@@ -196,7 +196,7 @@ impl Client {
 
     /// The error an unexpected answer stands for, worded for what was sent.
     pub async fn refusal(&self, response: Response, subject: &str) -> Error {
-        errcode::error_from(response, subject, self.auth.has_credential()).await
+        errcode::error_from(response, subject, self.auth.presented()).await
     }
 
     /// The error an unexpected answer to a request sent once stands for; one that a later
@@ -213,7 +213,7 @@ impl Client {
         let response = self.send("GET", &self.url("/v2/"), &[], &[]).await?;
         match response.status {
             200 => Ok(()),
-            401 if self.auth.has_credential() => Err(Error::new(
+            401 if self.auth.presented() == Presented::Credentials => Err(Error::new(
                 crate::error::Kind::Unauthorized,
                 &self.endpoint,
                 "the registry rejected the username or password",

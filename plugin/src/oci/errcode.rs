@@ -1,12 +1,13 @@
 //! Error answers from a registry, shaped as the distribution spec says
 //! (`{"errors":[{"code","message","detail"}]}`), turned into the matching error kind.
 
+use super::auth::Presented;
 use crate::error::{Error, Kind};
 use crate::net::wire::{Response, WORDS_MAX};
 
-/// The error an unexpected answer stands for, keeping the registry's own words. Whether
-/// credentials were sent decides what a 401 tells the user to do.
-pub async fn error_from(response: Response, subject: &str, credentials_sent: bool) -> Error {
+/// The error an unexpected answer stands for, keeping the registry's own words. What the
+/// host gave to answer with decides what a 401 tells the user to do.
+pub async fn error_from(response: Response, subject: &str, presented: Presented<'_>) -> Error {
     let status = response.status;
     let body = response.prefix(WORDS_MAX).await;
     let (code, message) = parse(&body);
@@ -15,10 +16,12 @@ pub async fn error_from(response: Response, subject: &str, credentials_sent: boo
         401 => {
             // distribution's own words for a 401 say nothing more.
             let detail = if message.eq_ignore_ascii_case("authentication required") { "" } else { &detail };
-            let what_now = if credentials_sent {
-                "the credentials were rejected"
-            } else {
-                "no credentials were found for this registry (log in with `helm oci login`, or pass --username and --password)"
+            let what_now = match presented {
+                Presented::Credentials => "the credentials were rejected".to_string(),
+                Presented::Nothing => "no credentials were found for this registry (log in with `helm oci login`, \
+                                       or pass --username and --password)"
+                    .to_string(),
+                Presented::Unavailable(why) => format!("the stored credentials could not be read: {why}"),
             };
             Error::new(Kind::Unauthorized, subject, format!("authentication required{detail}: {what_now}"))
         }

@@ -34,17 +34,21 @@ pub enum Credential {
     },
     /// An identity (refresh) token, exchanged for bearer tokens.
     IdentityToken(String),
+    /// The host's stores could not give one: why. Requests go out as if there were none,
+    /// and a refusal says why there was none.
+    Unavailable(String),
 }
 
 impl Credential {
-    /// The credential as a Basic `Authorization` value.
-    pub fn basic_header(&self) -> String {
+    /// The credential as a Basic `Authorization` value, if there is one to send.
+    pub fn basic_header(&self) -> Option<String> {
         let raw = match self {
             Credential::Basic { username, password } => format!("{username}:{password}"),
             // Docker's convention for an identity token where only Basic is understood.
             Credential::IdentityToken(t) => format!("<token>:{t}"),
+            Credential::Unavailable(_) => return None,
         };
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
     }
 }
 
@@ -64,6 +68,15 @@ enum Scheme {
     Unknown,
     Basic(String),
     Bearer(Realm),
+}
+
+/// What the host gave for a registry: a refusal is worded after it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Presented<'a> {
+    Credentials,
+    Nothing,
+    /// The stores failed to give one, for this reason.
+    Unavailable(&'a str),
 }
 
 /// What went with a request, so that a refusal drops exactly that.
@@ -93,9 +106,13 @@ impl Auth {
         }
     }
 
-    /// Whether the host gave credentials, which decides how a refusal is worded.
-    pub fn has_credential(&self) -> bool {
-        self.credential.is_some()
+    /// What the host gave to answer challenges with, which decides how a refusal is worded.
+    pub fn presented(&self) -> Presented<'_> {
+        match &self.credential {
+            None => Presented::Nothing,
+            Some(Credential::Unavailable(why)) => Presented::Unavailable(why),
+            Some(_) => Presented::Credentials,
+        }
     }
 
     /// The `Authorization` for a request to the registry: the request's own scopes (read
@@ -141,7 +158,7 @@ impl Auth {
             if sent.is_some_and(|a| a.token.is_none()) {
                 return None;
             }
-            *self.scheme.borrow_mut() = Scheme::Basic(self.credential.as_ref()?.basic_header());
+            *self.scheme.borrow_mut() = Scheme::Basic(self.credential.as_ref()?.basic_header()?);
             return Some(Scopes::default());
         }
         if !challenge.is("bearer") {
@@ -174,7 +191,7 @@ impl Auth {
 /// Bearer from a token service on the registry itself.
 fn remembered_scheme(challenge: &Challenge, registry: &Url, credential: Option<&Credential>) -> Scheme {
     if challenge.is("basic") {
-        return credential.map_or(Scheme::Unknown, |c| Scheme::Basic(c.basic_header()));
+        return credential.and_then(Credential::basic_header).map_or(Scheme::Unknown, Scheme::Basic);
     }
     let realm = challenge.param("realm").filter(|_| challenge.is("bearer")).and_then(|realm| registry.join(realm));
     match realm {

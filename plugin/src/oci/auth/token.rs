@@ -46,7 +46,10 @@ pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>,
     if response.status != 200 {
         let status = response.status;
         let said = String::from_utf8_lossy(&response.prefix(4096).await).trim().to_string();
-        let who = if credential.is_some() { "the credentials" } else { "an anonymous request" };
+        let who = match credential {
+            Some(Credential::Basic { .. } | Credential::IdentityToken(_)) => "the credentials",
+            Some(Credential::Unavailable(_)) | None => "an anonymous request",
+        };
         return Err(match status {
             401 | 403 => Error::new(
                 Kind::Unauthorized,
@@ -103,7 +106,8 @@ async fn get_for_token(
     }
     params.extend(scopes.iter().map(|s| ("scope", s.as_str())));
     let url = realm.url.with_query(&params);
-    let headers: Vec<(&str, String)> = credential.map(|c| ("authorization", c.basic_header())).into_iter().collect();
+    let headers: Vec<(&str, String)> =
+        credential.and_then(Credential::basic_header).map(|h| ("authorization", h)).into_iter().collect();
     send_retrying("GET", &url, &headers, &[], trace).await
 }
 
