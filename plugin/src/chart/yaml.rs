@@ -5,7 +5,7 @@
 //! NaN or an infinity anywhere else. A UTF-8 byte-order mark is dropped, a repeated key takes
 //! the last value, and scalar keys become strings.
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -373,6 +373,12 @@ impl<'de> Visitor<'de> for NodeSeed<'de> {
         Ok(Node::List(items))
     }
 
+    /// A value with a local tag (`!Ref`, `!Sub`: CloudFormation's and other tools' own).
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+        let (_tag, value): (de::IgnoredAny, _) = data.variant()?;
+        value.newtype_variant_seed(Tagged(self))
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut out = BTreeMap::new();
         while let Some((key, value)) = map.next_entry_seed(self, self)? {
@@ -387,6 +393,60 @@ impl<'de> Visitor<'de> for NodeSeed<'de> {
             }
         }
         Ok(Node::Map(out))
+    }
+}
+
+/// A locally tagged value as go-yaml v2 reads a tag it does not know: a collection as it
+/// is, a scalar as its text, unresolved (`!foo 10` is the text `10`). yaml_serde has read
+/// a plain scalar as YAML 1.2 by then, so a number comes back as its shortest spelling.
+#[derive(Clone, Copy)]
+struct Tagged<'de>(NodeSeed<'de>);
+
+impl<'de> DeserializeSeed<'de> for Tagged<'de> {
+    type Value = Node;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tagged<'de> {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("YAML")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Text(v.to_string()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Text(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Text(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Text(v.to_string()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Text(v.to_string()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Text(String::new()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Node, A::Error> {
+        self.0.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node, A::Error> {
+        self.0.visit_map(map)
     }
 }
 
@@ -442,6 +502,14 @@ mod tests {
 
     fn text_of(yaml: &str) -> Value {
         first_document(format!("k: {yaml}").as_bytes(), &TEXT).unwrap()["k"].clone()
+    }
+
+    #[test]
+    fn local_tags_are_read_past_as_go_yaml_v2_reads_them() {
+        let doc = any("a: !Ref MyBucket\nb: !Sub '${X}-y'\nc: !foo {x: 1}\nd: !If [c, !Ref e, 2]\nnum: !foo 10\n");
+        assert_eq!(doc, json!({"a": "MyBucket", "b": "${X}-y", "c": {"x": 1}, "d": ["c", "e", 2], "num": "10"}));
+        assert_eq!(text_of("!foo bar"), json!("bar"));
+        assert_eq!(values(b"cfn:\n  Bucket: !Ref MyBucket\n").unwrap()["cfn"], json!({"Bucket": "MyBucket"}));
     }
 
     #[test]
