@@ -2,7 +2,7 @@
 //! leaves out, and how the subcharts under `charts/` are found and loaded in turn. Files
 //! come from a directory walk or an archive; either way the same rules decide.
 
-use super::lock::LOCK;
+use super::lock::Lock;
 use super::metadata::{Dependency, Metadata};
 use super::{archive, yaml};
 use std::cell::Cell;
@@ -129,12 +129,15 @@ fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String
         match name {
             "Chart.yaml" => kept.push(file),
             "Chart.lock" | "requirements.lock" => {
-                yaml::first_document(&bytes(&file.content)?, &LOCK).map_err(|e| format!("cannot load {name}: {e}"))?;
+                let lock = Lock::parse(&bytes(&file.content)?).map_err(|e| format!("cannot load {name}: {e}"))?;
                 if !v1 {
                     // Helm's lock is the last of the two it read, and for a v2 chart it
-                    // writes that as Chart.lock (a v1 chart keeps requirements.lock as it is).
+                    // writes that as Chart.lock, unless it is none (an empty file); a v1
+                    // chart keeps requirements.lock as it is.
                     kept.retain(|f: &File| f.name != "Chart.lock");
-                    kept.push(File { name: "Chart.lock".into(), content: file.content });
+                    if lock.is_some() {
+                        kept.push(File { name: "Chart.lock".into(), content: file.content });
+                    }
                 } else if name == "requirements.lock" {
                     kept.push(file);
                 }
