@@ -16,6 +16,14 @@ def test_symlink_out_of_the_chart_is_refused(helm_oci, registry, tmp_path):
     assert not (registry.root / "data").exists()
 
 
+def test_a_symlink_out_of_the_chart_that_helmignore_names_is_passed_over_as_helm_does(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src")
+    (chart / ".helmignore").write_text(".env\n")
+    os.symlink("/etc/hostname", chart / ".env")
+    os.symlink("/tmp", chart / "templates" / ".cache")  # Helm's own default rule, templates/.?*
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+
+
 def test_symlink_inside_the_chart_is_followed(helm_oci, registry, tmp_path):
     chart = write_chart(tmp_path / "src")
     os.symlink("../values.yaml", chart / "templates" / "values-copy.yaml")

@@ -85,6 +85,14 @@ impl Walk<'_> {
                 target = match inside::resolve(self.root, &target) {
                     Ok(target) => target,
                     Err(Refusal::Absolute | Refusal::Outside(_)) if self.lenient => continue,
+                    // Helm resolves a link, then passes over what .helmignore names. Where
+                    // it points is out of reach, so only a link ignored as a file and as a
+                    // directory alike is passed over here.
+                    Err(Refusal::Absolute | Refusal::Outside(_))
+                        if self.rules.ignored(&rel, false) && self.rules.ignored(&rel, true) =>
+                    {
+                        continue;
+                    }
                     Err(refusal) => return Err(self.refused(&rel, &join(real, &name), refusal)),
                 };
             }
