@@ -37,6 +37,16 @@ DEPENDS_ON_REDIS = V2 + "dependencies:\n- name: redis\n  version: 1.x\n  reposit
 # (id, files of the chart, what helm-oci says when it refuses, or None when it packages)
 CORPUS = [
     ("plain", {"Chart.yaml": V2}, None),
+    ("local YAML tags (CloudFormation's) in values.yaml and Chart.yaml", {
+        "Chart.yaml": V2 + "description: !foo tagged\n",
+        "values.yaml": "cfn:\n  Bucket: !Ref MyBucket\n  Name: !Sub '${AWS::StackName}-x'\n"
+                       "  If: !If [c, !Ref a, 2]\n  Map: !foo {x: 1}\n"}, None),
+    ("a Chart.lock whose time Go cannot read", {
+        "Chart.yaml": V2, "Chart.lock": 'dependencies: []\ndigest: sha256:x\ngenerated: "2024-01-01 10:00:00"\n'},
+     "cannot load Chart.lock: generated"),
+    ("a Chart.lock whose dependencies are no list", {"Chart.yaml": V2, "Chart.lock": "dependencies: {}\n"},
+     "cannot load Chart.lock"),
+    ("an empty Chart.lock, which Helm leaves out", {"Chart.yaml": V2, "Chart.lock": "# nothing\n"}, None),
     ("v-prefixed version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: v1.2.3\n"}, None),
     ("short version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.2\n"}, None),
     ("a number as version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 3\n"}, None),
@@ -218,6 +228,8 @@ def test_helm_oci_and_helm_agree(helm_oci, registry, tmp_path, files, refusal):
         ours = [n for n in ours if n != "corpus/requirements.yaml"]
     assert ours == names(helm_archive)
     assert lock(our_archive) == lock(helm_archive)
+    # What Helm pushed, helm-oci pulls.
+    helm_oci.run("pull", f"oci://{registry.host}/helm/corpus:{tag}", "-d", tmp_path / "pulled", "--plain-http")
     # And what helm-oci pushed, Helm loads as it loads its own (Helm cannot name its own `_`
     # tags in a reference).
     if "_" not in tag:

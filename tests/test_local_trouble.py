@@ -44,11 +44,16 @@ def cache_incoming(helm_oci):
 
 
 def wait_for_temp(out, deadline=20):
+    """Waits for a temp file that stays: the slow layer's, not the manifest's, which is
+    renamed into place as soon as it is written."""
     end = time.time() + deadline
+    seen = set()
     while time.time() < end:
-        if any(n.startswith(".helm-oci-") for n in files_left(out)):
+        now = {n for n in files_left(out) if n.startswith(".helm-oci-")}
+        if now & seen:
             return
-        time.sleep(0.02)
+        seen = now
+        time.sleep(0.1)
     raise AssertionError("no temp file appeared")
 
 
