@@ -24,6 +24,7 @@ mod net;
 mod oci;
 #[cfg(test)]
 mod properties;
+mod timestamp;
 mod trace;
 mod version;
 

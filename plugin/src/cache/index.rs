@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::fs::temp;
-use crate::oci::timestamp;
+use crate::timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;

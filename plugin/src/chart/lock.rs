@@ -5,6 +5,7 @@ use super::metadata::{DEPENDENCY, Dependency};
 use super::yaml::{self, Target};
 use crate::digest;
 use crate::gojson::go_json;
+use crate::timestamp::parse_rfc3339;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -96,7 +97,7 @@ impl Lock {
         };
         match root.get("generated") {
             None | Some(Value::Null) => {}
-            Some(Value::String(time)) if go_rfc3339(time) => {}
+            Some(Value::String(time)) if parse_rfc3339(time).is_some() => {}
             Some(other) => {
                 return Err(format!(
                     "generated: {other} is not a time as Helm reads it (RFC 3339, such as \"2024-01-15T10:00:00Z\")"
@@ -145,44 +146,6 @@ fn locked(item: &Value) -> Result<Locked, String> {
         version: text(map.get("version")),
         manifest_digest: map.get(MANIFEST_DIGEST_KEY).map(|v| text(Some(v))).filter(|d| !d.is_empty()),
     })
-}
-
-/// Whether Go's `time.Time` reads this JSON string (`time.RFC3339`, as strictly as Go 1.20+
-/// does): `YYYY-MM-DDTHH:MM:SS`, an optional fraction (`.` or `,` and digits), then `Z` or
-/// `±HH:MM`, every field in its range.
-fn go_rfc3339(time: &str) -> bool {
-    let b = time.as_bytes();
-    let digits = |at: usize, n: usize| -> Option<u32> {
-        let part = b.get(at..at + n)?;
-        part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |v, d| v * 10 + u32::from(d - b'0')))
-    };
-    let fixed = || -> Option<usize> {
-        let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
-        let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
-        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-        if separators.iter().any(|&(at, c)| b.get(at) != Some(&c)) {
-            return None;
-        }
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-        let in_range = (1..=12).contains(&month) && day >= 1 && day <= days[month as usize - 1];
-        (in_range && hour < 24 && minute < 60 && second < 60).then_some(19)
-    };
-    let Some(mut at) = fixed() else { return false };
-    if matches!(b.get(at), Some(b'.' | b',')) {
-        let start = at + 1;
-        at = start + b[start..].iter().take_while(|d| d.is_ascii_digit()).count();
-        if at == start {
-            return false;
-        }
-    }
-    match &b[at..] {
-        b"Z" => true,
-        [b'+' | b'-', ..] if b.len() == at + 6 && b[at + 3] == b':' => {
-            matches!((digits(at + 1, 2), digits(at + 4, 2)), (Some(h), Some(m)) if h < 24 && m < 60)
-        }
-        _ => false,
-    }
 }
 
 /// A scalar as text; absent or null is empty.
@@ -351,7 +314,7 @@ mod tests {
     #[test]
     fn generated_must_be_a_time_go_reads() {
         for good in ["2024-01-15T10:00:00Z", "2024-02-29T23:59:59.123456789+05:30", "2024-01-15T10:00:00,5-08:00"] {
-            assert!(go_rfc3339(good), "{good}");
+            assert!(parse_rfc3339(good).is_some(), "{good}");
         }
         for bad in [
             "2024-01-01 10:00:00",
@@ -364,7 +327,7 @@ mod tests {
             "2024-01-15T10:00:00.Z",
             "2024-01-15T10:00:00+0530",
         ] {
-            assert!(!go_rfc3339(bad), "{bad}");
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
         }
         assert!(Lock::parse(b"generated: 1700000000\n").is_err());
         assert!(Lock::parse(b"dependencies: {}\n").is_err());

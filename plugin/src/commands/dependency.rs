@@ -19,7 +19,7 @@ use crate::oci::client::Connection;
 use crate::oci::location::{Location, locate};
 use crate::oci::mirrors::Mirror;
 use crate::oci::reference::Ref;
-use crate::oci::timestamp;
+use crate::timestamp;
 use crate::version::{Constraint, Version};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};

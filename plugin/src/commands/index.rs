@@ -11,7 +11,7 @@
 use super::search::{self, Hit, Listing, Search};
 use crate::error::{Error, Result};
 use crate::net::clock;
-use crate::oci::timestamp;
+use crate::timestamp;
 use crate::version::Wanted;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

@@ -4,13 +4,13 @@
 use super::client::Client;
 use super::helm::{self, ChartLayers, Descriptor, Manifest};
 use super::manifests::{self, MANIFEST_MAX};
-use super::timestamp::parse_rfc3339;
 use super::{blobs, reference};
 use crate::cache::Cache;
 use crate::cache::listed::Listed;
 use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Result};
+use crate::timestamp::parse_rfc3339;
 use crate::version::Version;
 
 /// A chart in the registry: its manifest's digest, its metadata, and what a chart

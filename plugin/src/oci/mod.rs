@@ -14,5 +14,4 @@ pub mod location;
 pub mod manifests;
 pub mod mirrors;
 pub mod reference;
-pub mod timestamp;
 pub mod upload;

@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps without a date library: the `created` annotation is all that needs one.
+//! RFC 3339 timestamps without a date library: the `created` annotation and lock files'
+//! `generated` are all that need one.
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`, as Go's time.RFC3339 does in UTC.
 pub fn rfc3339(secs: i64) -> String {
@@ -9,7 +10,8 @@ pub fn rfc3339(secs: i64) -> String {
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 timestamp, as Go's `time.RFC3339` reads
-/// one: `YYYY-MM-DDTHH:MM:SS`, an optional fraction (dropped), then `Z` or `±HH:MM`.
+/// one (as strictly as Go 1.20+): `YYYY-MM-DDTHH:MM:SS`, an optional fraction (`.` or `,`
+/// and digits, dropped), then `Z` or `±HH:MM`, every field in its range.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
@@ -21,11 +23,13 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     };
     let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
     let (hh, mm, ss) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[m as usize - 1] || hh > 23 || mm > 59 || ss > 59 {
         return None;
     }
     let mut zone = 19;
-    if b[zone] == b'.' {
+    if matches!(b[zone], b'.' | b',') {
         let digits = b[zone + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
             return None;
