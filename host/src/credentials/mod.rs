@@ -100,8 +100,8 @@ fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
 fn entry(config: &Value, file: &Path, key: &str) -> Result<Option<Credential>> {
     // Where a helper is named, it alone holds the logins, as in oras and Docker: an `auths`
     // entry left from before is no login (`logout` erased the helper's).
-    if let Some(Store::Helper(helper) | Store::Detected(helper)) = store_for(config, key) {
-        return helper_get(&helper, key);
+    if let Some(store) = store_for(config, key) {
+        return helper_get(store.helper(), key);
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let Some(entry) = auths.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v) else { return Ok(None) };
@@ -148,13 +148,22 @@ enum Store {
     Detected(String),
 }
 
+impl Store {
+    /// The helper's name, `docker-credential-<name>`.
+    fn helper(&self) -> &str {
+        match self {
+            Store::Helper(name) | Store::Detected(name) => name,
+        }
+    }
+}
+
 fn store_for(config: &Value, key: &str) -> Option<Store> {
     let helpers = config.get("credHelpers").and_then(Value::as_object);
     let specific = helpers.and_then(|h| h.iter().find(|(k, _)| same_registry(k, key))).and_then(|(_, v)| v.as_str());
     let named = specific.or_else(|| config.get("credsStore").and_then(Value::as_str)).filter(|s| !s.is_empty());
     match named {
         Some(helper) => Some(Store::Helper(helper.to_string())),
-        None if !auth_configured(config) => detected().map(Store::Detected),
+        None if !auth_configured(config) => detected().clone().map(Store::Detected),
         None => None,
     }
 }
@@ -170,10 +179,14 @@ fn auth_configured(config: &Value) -> bool {
 
 /// The platform's default native store as Helm's registry client detects it on Linux
 /// (oras-go's `DetectDefaultNativeStore`): `pass` where the `pass` program is installed,
-/// else `secretservice`, and only if its `docker-credential-` helper is on PATH.
-fn detected() -> Option<String> {
-    let store = if helper::on_path("pass") { "pass" } else { "secretservice" };
-    helper::on_path(&format!("docker-credential-{store}")).then(|| store.to_string())
+/// else `secretservice`, and only if its `docker-credential-` helper is on PATH. Looked up
+/// once a run, however many configs ask.
+fn detected() -> &'static Option<String> {
+    static DETECTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    DETECTED.get_or_init(|| {
+        let store = if helper::on_path("pass") { "pass" } else { "secretservice" };
+        helper::on_path(&format!("docker-credential-{store}")).then(|| store.to_string())
+    })
 }
 
 fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
@@ -198,13 +211,13 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
     let key = key_for(registry);
     let mut config = read(&file)?.unwrap_or_else(|| json!({}));
     if let Some(store) = store_for(&config, &key) {
-        let (Store::Helper(helper) | Store::Detected(helper)) = &store;
+        let helper = store.helper();
         let input = json!({ "ServerURL": key, "Username": username, "Secret": password }).to_string();
         let out = helper::run(helper, "store", &input)?;
         if !out.succeeded {
             bail!("docker-credential-{helper} store failed: {}", out.complaint());
         }
-        if let Store::Detected(helper) = store {
+        if matches!(store, Store::Detected(_)) {
             let Some(object) = config.as_object_mut() else { bail!("{} is not a JSON object", file.display()) };
             object.insert("credsStore".to_string(), json!(helper));
             write(&file, &config)?;
@@ -227,8 +240,9 @@ pub fn remove(registry: &str) -> Result<bool> {
         None => (json!({}), false),
     };
     let mut erased = false;
-    if let Some(Store::Helper(helper) | Store::Detected(helper)) = store_for(&config, &key) {
-        let out = helper::run(&helper, "erase", &key)?;
+    if let Some(store) = store_for(&config, &key) {
+        let helper = store.helper();
+        let out = helper::run(helper, "erase", &key)?;
         if !out.succeeded && !out.not_found() {
             bail!("docker-credential-{helper} erase failed: {}", out.complaint());
         }
