@@ -250,7 +250,10 @@ def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp
     archive = downloaded(env, entry["urls"][0], ca=str(ca.cert))
     assert hashlib.sha256(archive).hexdigest() == entry["digest"]
 
-    assert "certificate" in error_line(download(env, url))
+    # Hints name what `helm repo add` offers: Helm passes a downloader no --insecure-skip-tls-verify.
+    unknown = error_line(download(env, url))
+    assert "certificate signed by unknown authority" in unknown and "helm repo add --ca-file" in unknown
+    assert "--insecure-skip-tls-verify" not in unknown
     anonymous = {**env, "HELM_PLUGIN_USERNAME": "", "HELM_PLUGIN_PASSWORD": ""}
     assert "authentication required" in error_line(download(anonymous, url, ca=str(ca.cert)))
     # A chart pinned by digest is served from the cache with no request, so a cache of its own.
@@ -262,6 +265,12 @@ def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"auths": {reg.host: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}}))
     assert json.loads(downloaded(anonymous, url, ca=str(ca.cert)))["entries"]["secure"]
+
+
+def test_a_plain_http_registry_added_as_https_is_told_to_use_the_plain_scheme(seeded, tmp_path):
+    env = plugin_env(tmp_path)
+    line = error_line(download(env, f"ocirepo://{seeded.host}/{NAMESPACE}/index.yaml"))
+    assert "does not speak TLS" in line and "ocirepo+http://" in line and "--plain-http" not in line
 
 
 def test_a_tampered_archive_never_reaches_helm(seeded, tmp_path):

@@ -13,7 +13,7 @@ use super::temp::TempDir;
 use crate::component::exports::helm_oci::plugin::discovery::{IndexOptions, Listing};
 use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
-use crate::sandbox::{Grants, Reach, Session};
+use crate::sandbox::{Grants, Interrupted, Reach, Session};
 use crate::transport::TlsFlags;
 use crate::{credentials, learnt, output, registries};
 use anyhow::{Context, Result, bail};
@@ -52,6 +52,32 @@ enum Target {
 }
 
 pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
+    download(args, debug).await.map_err(in_repository_terms)
+}
+
+/// Hints in errors that name helm-oci's own flags, and what a user of `helm repo add` does
+/// instead: Helm passes a downloader only its URL and the cert, key and CA files.
+const HINTS: [(&str, &str); 3] = [
+    ("use --plain-http for an HTTP registry", "add an HTTP registry as ocirepo+http://…"),
+    ("try --plain-http", "add it as ocirepo+http://…"),
+    (
+        "trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify",
+        "trust its CA with `helm repo add --ca-file`",
+    ),
+];
+
+/// An error as a `helm repo` user can act on it: the flag hints it gives in HINTS' terms.
+/// A run stopped by a signal is left as it is, to end as one.
+fn in_repository_terms(e: anyhow::Error) -> anyhow::Error {
+    if e.downcast_ref::<Interrupted>().is_some() {
+        return e;
+    }
+    let said = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
+    let reworded = HINTS.iter().fold(said.clone(), |text, (ours, helms)| text.replace(ours, helms));
+    if reworded == said { e } else { anyhow::anyhow!(reworded) }
+}
+
+async fn download(args: DownloaderArgs, debug: bool) -> Result<()> {
     let (plain_http, target) = parse_url(&args.url)?;
     let file = |path: &str| (!path.is_empty()).then(|| PathBuf::from(path));
     let tls = TlsFlags {
@@ -180,6 +206,23 @@ fn parse_url(url: &str) -> Result<(bool, Target)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_name_what_helm_repo_add_offers() {
+        let tls = anyhow::anyhow!(
+            "TLS: handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)"
+        );
+        let said = in_repository_terms(tls.context("cannot reach r.example")).to_string();
+        assert_eq!(
+            said,
+            "cannot reach r.example: TLS: handshake failed: the server does not speak TLS \
+             (add an HTTP registry as ocirepo+http://…)"
+        );
+        let other = in_repository_terms(anyhow::anyhow!("not found").context("r.example/x")).to_string();
+        assert_eq!(other, "r.example/x", "an error with no hint keeps its chain");
+        let stopped = in_repository_terms(Interrupted(15).into());
+        assert!(stopped.downcast_ref::<Interrupted>().is_some());
+    }
 
     #[test]
     fn index_urls_name_a_registry_and_namespace() {
