@@ -1,6 +1,8 @@
 """Interop with the real Helm 4.3 library: what Helm pushes we pull, what we push Helm reads,
 and both lay the chart out the same way."""
+import io
 import json
+import tarfile
 
 from conftest import helm4, sha256, write_chart
 
@@ -43,6 +45,44 @@ def test_manifest_and_config_match_helms(helm_oci, registry, tmp_path):
     assert annotations_without_created(ours) == annotations_without_created(theirs)
     assert annotations_without_created(ours)["org.opencontainers.image.title"] == "mychart"
     assert registry.blob("ours/mychart", ours["config"]["digest"]) == registry.blob("helm/mychart", theirs["config"]["digest"])
+
+
+def test_an_archive_with_paths_twice_and_two_top_directories_reads_as_helm_reads_it(helm_oci, registry, tmp_path):
+    """Helm's loader drops each entry's first path component and reads every Chart.yaml in
+    turn (a later one wins field by field); its untar writes each path, the later entry's
+    bytes last."""
+    entries = [
+        ("mychart/Chart.yaml", b"apiVersion: v2\nname: mychart\nversion: 1.0.0\ndescription: first\n"
+                               b"annotations:\n  a: one\n"),
+        ("mychart/values.yaml", b"a: 1\n"),
+        ("other/Chart.yaml", b"name: mychart\nversion: 1.0.1\nannotations:\n  b: two\n"),
+        ("other/templates/cm.yaml", b"kind: ConfigMap\n"),
+        ("mychart/./values.yaml", b"b: 2\n"),
+    ]
+    archive = tmp_path / "odd.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    seen = helm4("show", archive)
+    assert "version: 1.0.1" in seen and "description: first" in seen and "a: one" in seen and "b: two" in seen
+
+    helm4("push", str(archive), f"oci://{registry.host}/helm")
+    pushed = helm_oci.run("push", archive, f"oci://{registry.host}/ours", "--plain-http").stdout
+    assert f"Pushed: {registry.host}/ours/mychart:1.0.1" in pushed
+    theirs = json.loads(registry.manifest("helm/mychart", "1.0.1"))
+    ours = json.loads(registry.manifest("ours/mychart", "1.0.1"))
+    assert registry.blob("ours/mychart", ours["config"]["digest"]) == registry.blob("helm/mychart", theirs["config"]["digest"])
+
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/helm/mychart", "--version", "1.0.1", "-d", out, "--untar",
+                 "--plain-http")
+    unpacked = out / "mychart"
+    assert sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()) == \
+        ["Chart.yaml", "templates/cm.yaml", "values.yaml"]
+    assert (unpacked / "Chart.yaml").read_bytes() == entries[2][1]
+    assert (unpacked / "values.yaml").read_bytes() == b"b: 2\n"
 
 
 def test_a_pushed_tgz_with_provenance_carries_it(helm_oci, registry, tmp_path):

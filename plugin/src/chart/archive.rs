@@ -16,7 +16,7 @@ const MAX_ENTRIES: usize = 10_000;
 /// Loads a chart from an archive, `depth` subchart archives down.
 pub fn load(reader: impl Read, loader: &Loader, depth: usize) -> Result<Chart, String> {
     let mut files = Vec::new();
-    read(reader, loader, |name, _, data| {
+    read(reader, loader, |name, data| {
         let content = if loader.keeps() || load::reads(&name) { Content::Data(data) } else { Content::Dropped };
         files.push(File { name, content });
         Ok::<(), String>(())
@@ -25,29 +25,21 @@ pub fn load(reader: impl Read, loader: &Loader, depth: usize) -> Result<Chart, S
 }
 
 /// Unpacks an archive into `dest` (an empty directory) as `<chart name>/…`, checking it on
-/// the way: one top-level directory, no path twice, Helm's limits, and a chart that loads.
+/// the way: Helm's limits, and a chart that loads. As Helm expands a chart, the first path
+/// component of every entry is dropped (so entries under several top-level directories
+/// land together), and a path the archive holds twice has the later entry's bytes.
 /// Returns the chart and the directory written.
 pub fn unpack(reader: impl Read, dest: &Path, loader: &Loader) -> Result<(Chart, std::path::PathBuf), Unpacking> {
     let staging = dest.join("chart");
     let mut files = Vec::new();
-    let mut top: Option<String> = None;
-    let mut seen = BTreeSet::new();
-    read(reader, loader, |name, first, data| {
-        match &top {
-            None => top = Some(first.to_string()),
-            Some(t) if t != first => {
-                return Err(Unpacking::Chart(format!("it has entries under both {t}/ and {first}/")));
-            }
-            Some(_) => {}
-        }
-        if !seen.insert(name.clone()) {
-            return Err(Unpacking::Chart(format!("it holds {name} twice")));
-        }
+    let mut written = BTreeSet::new();
+    read(reader, loader, |name, data| {
         let path = name.split('/').fold(staging.clone(), |p, c| p.join(c));
-        write_file(&path, &data).map_err(|e| Unpacking::Write(format!("{}: {e}", path.display())))?;
+        write_file(&path, &data, written.insert(name.clone()))
+            .map_err(|e| Unpacking::Write(format!("{}: {e}", path.display())))?;
         let content = if load::reads(&name) { Content::Data(data) } else { Content::Dropped };
         files.push(File { name, content });
-        Ok(())
+        Ok::<(), Unpacking>(())
     })?;
     let chart = loader.load(files, 0).map_err(Unpacking::Chart)?;
     Ok((chart, staging))
@@ -66,7 +58,11 @@ impl From<String> for Unpacking {
     }
 }
 
-fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+/// Writes a file of the chart: a new one, or (`first` false) one an earlier entry wrote.
+fn write_file(path: &Path, data: &[u8], first: bool) -> io::Result<()> {
+    if !first {
+        return granted::rewrite(path)?.write_all(data);
+    }
     if let Some(parent) = path.parent() {
         granted::create_dir_all(parent)?;
     }
@@ -74,12 +70,12 @@ fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// Visits every file of a gzipped tar with Helm's rules, giving `each` the path inside the
-/// chart, the first path component, and the bytes; then reads to the end, so that gzip
+/// chart and the bytes; then reads to the end, so that gzip
 /// checks its trailer (CRC and length).
 fn read<R: Read, E: From<String>>(
     reader: R,
     loader: &Loader,
-    mut each: impl FnMut(String, &str, Vec<u8>) -> Result<(), E>,
+    mut each: impl FnMut(String, Vec<u8>) -> Result<(), E>,
 ) -> Result<(), E> {
     let limits = &loader.limits;
     // Everything unpacked counts against the load's allowance, headers (long names among
@@ -114,7 +110,7 @@ fn read<R: Read, E: From<String>>(
             continue;
         }
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let (first, name) = chart_path(&raw)?;
+        let name = chart_path(&raw)?;
         let size = entry.header().size().map_err(|e| e.to_string())?;
         if size > limits.file_size {
             let why = format!(
@@ -135,7 +131,7 @@ fn read<R: Read, E: From<String>>(
         }
         remaining = remaining.checked_sub(data.len() as u64).ok_or_else(|| too_large(limits))?;
         count += 1;
-        each(name, &first, load::strip_bom(data))?;
+        each(name, load::strip_bom(data))?;
     }
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| e.to_string())?;
     if count == 0 {
@@ -162,14 +158,14 @@ fn too_large(limits: &Limits) -> String {
     format!("the chart is more than the {} bytes allowed unpacked", limits.chart_size)
 }
 
-/// The first component of an entry's path, and the rest made clean, with Helm's checks:
-/// no absolute paths, nothing outside the chart's directory, Chart.yaml not at the top.
-fn chart_path(raw: &str) -> Result<(String, String), String> {
+/// An entry's path without its first component (the chart's directory), made clean, with
+/// Helm's checks: no absolute paths, nothing outside the chart's directory, Chart.yaml not
+/// at the top.
+fn chart_path(raw: &str) -> Result<String, String> {
     // An archive made on Windows may use backslashes.
     let delimiter = if raw.contains('\\') { '\\' } else { '/' };
     let mut parts = raw.split(delimiter);
-    let first = parts.next().unwrap_or_default().to_string();
-    if first == "Chart.yaml" {
+    if parts.next() == Some("Chart.yaml") {
         return Err("chart yaml not in base directory".into());
     }
     let rest: Vec<&str> = parts.collect();
@@ -198,7 +194,7 @@ fn chart_path(raw: &str) -> Result<(String, String), String> {
     if clean[0].len() == 2 && clean[0].ends_with(':') && clean[0].as_bytes()[0].is_ascii_alphabetic() {
         return Err("chart contains illegally named files".into());
     }
-    Ok((first, clean.join("/")))
+    Ok(clean.join("/"))
 }
 
 #[cfg(test)]
@@ -260,6 +256,20 @@ mod tests {
     }
 
     #[test]
+    fn every_chart_yaml_is_read_and_top_directories_merge_as_helm_reads_them() {
+        let archive = tgz(&[
+            ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 0.1.0\ndescription: first\nannotations: {a: x}\n"),
+            ("other/Chart.yaml", b"version: 0.2.0\nannotations: {b: y}\n"),
+            ("other/templates/a.yaml", b"kind: A\n"),
+        ]);
+        let chart = load(&archive[..], &Limits::default(), true).unwrap();
+        let meta = &chart.meta;
+        assert_eq!((meta.name.as_str(), meta.version.as_str(), meta.description.as_str()), ("app", "0.2.0", "first"));
+        assert_eq!(meta.annotations.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(chart.files.iter().any(|f| f.name == "templates/a.yaml"));
+    }
+
+    #[test]
     fn helms_limits_hold() {
         let small = Limits { chart_size: 10_000, file_size: 3000 };
         let big_file = load(&tgz(&[("app/Chart.yaml", CHART), ("app/big", &[0u8; 4000])])[..], &small, false);
@@ -301,8 +311,8 @@ mod tests {
 
     #[test]
     fn paths_are_cleaned_as_helm_cleans_them() {
-        assert_eq!(chart_path("app/a/../b").unwrap(), ("app".into(), "b".into()));
-        assert_eq!(chart_path("app\\templates\\x").unwrap(), ("app".into(), "templates/x".into()));
+        assert_eq!(chart_path("app/a/../b").unwrap(), "b");
+        assert_eq!(chart_path("app\\templates\\x").unwrap(), "templates/x");
         assert!(chart_path("app//etc/passwd").is_err());
         assert!(chart_path("app").is_err());
         assert!(chart_path("app/c:/x").is_err());

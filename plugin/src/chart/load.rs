@@ -116,10 +116,18 @@ pub fn reads(path: &str) -> bool {
 }
 
 fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String> {
-    let data = |name: &str| files.iter().find(|f| f.name == name).map(|f| bytes(&f.content));
-    let chart_yaml = data("Chart.yaml").ok_or("Chart.yaml file is missing")??;
-    let requirements = data("requirements.yaml").transpose()?;
-    let meta = Metadata::from_yaml(&chart_yaml, requirements.as_deref(), "").map_err(|e| e.cause)?;
+    // An archive may hold Chart.yaml (or requirements.yaml) more than once; Helm reads
+    // every one, in order.
+    let all = |name: &str| -> Result<Vec<Vec<u8>>, String> {
+        files.iter().filter(|f| f.name == name).map(|f| bytes(&f.content)).collect()
+    };
+    let (chart_yamls, requirements) = (all("Chart.yaml")?, all("requirements.yaml")?);
+    if chart_yamls.is_empty() {
+        return Err("Chart.yaml file is missing".into());
+    }
+    let chart_yamls: Vec<&[u8]> = chart_yamls.iter().map(Vec::as_slice).collect();
+    let requirements: Vec<&[u8]> = requirements.iter().map(Vec::as_slice).collect();
+    let meta = Metadata::from_yamls(&chart_yamls, &requirements, "").map_err(|e| e.cause)?;
     let v1 = meta.api_version == "v1";
 
     let mut kept = Vec::new();
@@ -150,7 +158,7 @@ fn load(files: Vec<File>, loader: &Loader, depth: usize) -> Result<Chart, String
             // metadata into Chart.yaml. Chart.yaml goes as it is here, so requirements.yaml
             // goes with it where it changes what Helm reads.
             "requirements.yaml"
-                if !v1 && Metadata::from_yaml(&chart_yaml, None, "").is_ok_and(|alone| alone == meta) => {}
+                if !v1 && Metadata::from_yamls(&chart_yamls, &[], "").is_ok_and(|alone| alone == meta) => {}
             _ if name.starts_with("charts/") && !name.ends_with(".prov") => {
                 let rest = &name["charts/".len()..];
                 let group = rest.split('/').next().unwrap_or_default().to_string();

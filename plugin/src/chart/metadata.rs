@@ -207,17 +207,27 @@ impl Metadata {
     /// Reads Chart.yaml (and, if the chart has one, requirements.yaml, whose fields Helm
     /// lays over it) and holds it to Helm's rules; `origin` names the file in messages.
     pub fn from_yaml(chart_yaml: &[u8], requirements: Option<&[u8]>, origin: &str) -> Result<Metadata> {
+        Metadata::from_yamls(&[chart_yaml], requirements.as_slice(), origin)
+    }
+
+    /// As `from_yaml`, for an archive that holds Chart.yaml (or requirements.yaml) more than
+    /// once: Helm decodes each, in the archive's order, onto what the ones before filled, so
+    /// a later one wins field by field (and an annotation at a time).
+    pub fn from_yamls(chart_yamls: &[&[u8]], requirements: &[&[u8]], origin: &str) -> Result<Metadata> {
         let cannot = |file: &str, e: String| Error::invalid_chart(origin, format!("cannot load {file}: {e}"));
-        let mut fields = match yaml::first_document(chart_yaml, &METADATA).map_err(|e| cannot("Chart.yaml", e))? {
-            Value::Object(map) => Value::Object(map),
-            Value::Null => Value::Object(Default::default()),
-            _ => return Err(cannot("Chart.yaml", "it is not a mapping".into())),
-        };
-        // Helm 2 accepted charts without an apiVersion; Helm reads them as v1.
-        if fields.get("apiVersion").is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
-            fields["apiVersion"] = Value::String("v1".into());
+        let mut fields = Value::Object(Default::default());
+        for chart_yaml in chart_yamls {
+            match yaml::first_document(chart_yaml, &METADATA).map_err(|e| cannot("Chart.yaml", e))? {
+                over @ Value::Object(_) => decode_onto(&mut fields, over, &METADATA),
+                Value::Null => {}
+                _ => return Err(cannot("Chart.yaml", "it is not a mapping".into())),
+            }
+            // Helm 2 accepted charts without an apiVersion; Helm reads them as v1.
+            if fields.get("apiVersion").is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+                fields["apiVersion"] = Value::String("v1".into());
+            }
         }
-        if let Some(requirements) = requirements {
+        for requirements in requirements {
             match yaml::first_document(requirements, &METADATA).map_err(|e| cannot("requirements.yaml", e))? {
                 over @ Value::Object(_) => decode_onto(&mut fields, over, &METADATA),
                 Value::Null => {}
@@ -540,6 +550,22 @@ mod tests {
         let d: Vec<_> = m.dependencies().collect();
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].name.as_str(), d[0].version.as_str(), d[0].condition.as_str()), ("z", "2.x", "c"));
+    }
+
+    #[test]
+    fn chart_yamls_are_decoded_in_turn_as_helm_decodes_them() {
+        let first: &[u8] = b"apiVersion: v2\nname: app\nversion: 1.0.0\nkeywords: [a, b]\nannotations: {a: x}\n";
+        let m = Metadata::from_yamls(&[first, b"keywords: [c]\nannotations: {b: y}\nhome: ~\n"], &[], "Chart.yaml")
+            .unwrap();
+        assert_eq!(
+            (m.api_version.as_str(), m.name.as_str(), m.keywords.as_slice()),
+            ("v2", "app", &["c".to_string()][..])
+        );
+        assert_eq!(m.annotations.len(), 2);
+        // Helm reads an apiVersion emptied by a later one as v1, as it reads one left out.
+        assert_eq!(Metadata::from_yamls(&[first, b"apiVersion: ''\n"], &[], "Chart.yaml").unwrap().api_version, "v1");
+        let refused = Metadata::from_yamls(&[first, b"- a list\n"], &[], "Chart.yaml").unwrap_err().to_string();
+        assert!(refused.contains("cannot load Chart.yaml: it is not a mapping"), "{refused}");
     }
 
     #[test]

@@ -57,6 +57,14 @@ pub fn create_new(path: &Path) -> io::Result<Writer> {
     })
 }
 
+/// Opens a file this run wrote before, to write it again from its start.
+pub fn rewrite(path: &Path) -> io::Result<Writer> {
+    within(path, |dir, rel| {
+        let file = dir.open_at(PathFlags::empty(), rel, OpenFlags::TRUNCATE, DescriptorFlags::WRITE).map_err(error)?;
+        Ok(Writer { file, offset: 0 })
+    })
+}
+
 /// Creates a directory and the missing ones above it, within a granted directory.
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
     within(path, |dir, rel| {
