@@ -478,7 +478,7 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
         other = write_chart(tmp_path / "other", name="other")
         helm_oci.run("push", other, f"oci://{registry.host}/charts", PLAIN,
                      env={"HELM_CACHE_HOME": str(tmp_path / "publisher-cache")})
-        why = "Read-only file system" if as_root else "ermission denied"
+        why = "read-only file system" if as_root else "permission denied"
         for args in (["save", other, "localhost:5000/ns"],
                      ["pull", f"oci://{registry.host}/charts/other:0.1.0", "-d", tmp_path / "out", PLAIN],
                      ["remove", "localhost:5000/ns/mychart:0.1.0"]):

@@ -173,7 +173,17 @@ def test_a_read_only_file_system_says_so(helm_oci, registry, chart, tmp_path):
         line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", disk, PLAIN)
     finally:
         subprocess.run(["umount", str(disk)], check=False)
-    assert f"cannot write into {disk}" in line and "Read-only file system" in line
+    assert line == f"Error: cannot write into {disk}: read-only file system"
+
+
+def test_a_file_where_the_destination_should_be_says_so(helm_oci, registry, chart, tmp_path):
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    in_the_way = tmp_path / "out"
+    in_the_way.write_text("kept")
+    for dest in (in_the_way, in_the_way / "sub"):
+        line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", dest, PLAIN)
+        assert line == f"Error: creating {dest}: not a directory"
+    assert in_the_way.read_text() == "kept"
 
 
 @pytest.mark.parametrize("link,why", [

@@ -80,8 +80,7 @@ pub async fn list(args: ListArgs) -> Result<()> {
 
 pub async fn export(args: ExportArgs) -> Result<()> {
     let dest = super::absolute(&args.destination)?;
-    fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
-    super::pull::writable(&dest)?;
+    super::pull::destination(&dest)?;
     let (mut session, cache) = cached(FsPerms::ReadOnly, vec![(dest.clone(), FsPerms::ReadWrite)]).await?;
     let reference = session.parse_reference(&args.reference).await?;
     let options = ExportOptions {

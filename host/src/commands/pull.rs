@@ -8,8 +8,8 @@ use crate::output;
 use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
 use clap::Args;
-use std::fs;
 use std::path::{Path, PathBuf};
+use std::{fs, io};
 use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
@@ -53,8 +53,7 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     // As in Helm, a relative --untardir is taken inside --destination.
     let dest = if args.untar { args.destination.join(&args.untardir) } else { args.destination.clone() };
     let dest = super::absolute(&dest)?;
-    fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
-    writable(&dest)?;
+    destination(&dest)?;
     // As `helm pull` does with several charts: one after another, stopping at the first
     // that fails, with what was pulled before it kept and reported.
     for chart_ref in &args.chart_refs {
@@ -105,7 +104,20 @@ pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bo
     session.pull(&options).await
 }
 
-/// Refuses a destination that cannot be written (a read-only file system, say) before any
+/// Makes the directory charts are written into, if it is not there, and checks that it
+/// can be written.
+pub fn destination(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)
+        .map_err(|e| match e.kind() {
+            // A file in the way: Go's MkdirAll (and so Helm) says what is wrong with it.
+            io::ErrorKind::AlreadyExists => io::Error::from_raw_os_error(libc::ENOTDIR),
+            _ => e,
+        })
+        .with_context(|| format!("creating {}", dir.display()))?;
+    writable(dir)
+}
+
+/// Refuses a directory that cannot be written (a read-only file system, say) before any
 /// download, with the system's own words: inside the sandbox such failures lose them.
 pub fn writable(dir: &Path) -> Result<()> {
     // A new file of a name no one can guess: the directory may hold what a component

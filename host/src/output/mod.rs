@@ -41,8 +41,18 @@ fn error_text(e: Error) -> String {
 
 /// One `Error:` line, with the causes that context added joined on it.
 pub fn error(e: &anyhow::Error) {
-    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let chain: Vec<String> = e.chain().map(cause).collect();
     eprintln!("Error: {}", chain.join(": "));
+}
+
+/// One cause's words; the system's as Go (and so Helm, and the component) words them:
+/// "no such file or directory", without Rust's " (os error 2)".
+fn cause(c: &(dyn std::error::Error + 'static)) -> String {
+    let text = c.to_string();
+    let Some(code) = c.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) else { return text };
+    let words = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text);
+    let mut chars = words.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 pub fn warnings(list: &[String]) {
@@ -156,4 +166,19 @@ pub fn search(found: &SearchResult, format: Format, max_col_width: usize) -> any
     };
     print!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cause;
+    use std::io;
+
+    #[test]
+    fn system_errors_read_as_go_words_them() {
+        let e = anyhow::Error::from(io::Error::from_raw_os_error(libc::EROFS)).context("cannot write into /x");
+        let chain: Vec<String> = e.chain().map(cause).collect();
+        assert_eq!(chain, ["cannot write into /x", "read-only file system"]);
+        // Other errors keep their words.
+        assert_eq!(cause(&io::Error::other("Not a chart")), "Not a chart");
+    }
 }
