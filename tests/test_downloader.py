@@ -255,7 +255,8 @@ def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp
     assert "certificate signed by unknown authority" in unknown and "helm repo add --ca-file" in unknown
     assert "--insecure-skip-tls-verify" not in unknown
     anonymous = {**env, "HELM_PLUGIN_USERNAME": "", "HELM_PLUGIN_PASSWORD": ""}
-    assert "authentication required" in error_line(download(anonymous, url, ca=str(ca.cert)))
+    assert "authentication required: no credentials were found for this registry (log in with `helm oci login`, " \
+        "or add the repository with --username and --password)" in error_line(download(anonymous, url, ca=str(ca.cert)))
     # A chart pinned by digest is served from the cache with no request, so a cache of its own.
     wrong = {**env, "HELM_PLUGIN_PASSWORD": "wrong", "HELM_CACHE_HOME": str(tmp_path / "empty-cache")}
     assert "credentials were rejected" in error_line(download(wrong, entry["urls"][0], ca=str(ca.cert)))

@@ -195,6 +195,8 @@ def test_a_mirror_uses_its_own_stored_login(helm_oci, origin, tmp_path):
         out = tmp_path / "out"
         p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", out, "--plain-http")
         assert "WARNING: the mirror" in p.stderr and "authentication required" in p.stderr, "no login: passed over"
+        # The command's flags are the origin's: only a login gives a mirror credentials.
+        assert "no credentials were found for this registry (log in with `helm oci login`)" in p.stderr
         helm_oci.run("remove", f"{origin.host}/charts/alpha:1.0.0")
         helm_oci.run("login", guarded.host, "--username", "mirror-user", "--password-stdin", "--plain-http",
                      input="mirror-pass\n")

@@ -80,7 +80,8 @@ def test_push_from_node_then_pull_from_node_the_native_host_and_helm(node, helm_
     host = private_registry.host
     # The credential goes to the component as the WIT `credential`; without one, the push is turned away.
     line = node.fails("push", HELLO, f"oci://{host}/charts", "--plain-http")
-    assert "authentication required: no credentials were found for this registry" in line
+    assert line.endswith("authentication required: no credentials were found for this registry "
+                         "(give username and password)"), line
     pushed = node.run("push", HELLO, f"oci://{host}/charts", "--plain-http", *CREDENTIALS)
     assert pushed["reference"] == f"{host}/charts/hello:0.1.0"
     assert pushed["chart"] == HELLO_SUMMARY and pushed["warnings"] == []

@@ -246,7 +246,14 @@ def test_copy_across_registries_each_with_its_own_credentials(helm_oci, two_priv
     assert "name: mychart" in shown and "version: 0.1.0" in shown
     # Without the destination's credentials (the stored login is the source's) it is refused.
     line = helm_oci.fails("copy", f"oci://{src.host}/charts/mychart:0.1.0", f"oci://{dst.host}/other/mychart", PLAIN)
-    assert "authentication required" in line
+    assert line.endswith("authentication required: no credentials were found for this registry "
+                         "(log in with `helm oci login`, or pass --username and --password)"), line
+    # Without a login to the source, the flags (the destination's) are no way in: only a login is.
+    helm_oci.run("logout", src.host)
+    line = helm_oci.fails("copy", f"oci://{src.host}/charts/mychart:0.1.0", f"oci://{dst.host}/other/mychart", PLAIN,
+                          "--username", dst_user, "--password", dst_password)
+    assert src.host in line and line.endswith(
+        "authentication required: no credentials were found for this registry (log in with `helm oci login`)"), line
 
 
 def test_a_large_blob_streams_across_registries_in_constant_memory(helm_oci, registry, tmp_path):

@@ -154,7 +154,10 @@ class Gate {
 /** Grants the registry's endpoint (and `hosts`) and gives the WIT `remote-options`. */
 function connect(gate, endpoint, { username, password, plainHttp = false, hosts = [], debug = false, timeoutMs = 300_000 }) {
   gate.allow([endpoint, ...hosts], plainHttp);
-  const credential = username === undefined ? undefined : { tag: 'basic', val: { username, password: password ?? '' } };
+  // Without one, the component is told what to say should the registry want one.
+  const credential = username === undefined
+    ? { tag: 'missing', val: 'give username and password' }
+    : { tag: 'basic', val: { username, password: password ?? '' } };
   return { plainHttp, credential, debug, timeoutMs: BigInt(timeoutMs) };
 }
 

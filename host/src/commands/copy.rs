@@ -4,7 +4,7 @@
 use crate::cli::RemoteArgs;
 use crate::component::exports::helm_oci::plugin::promotion::{Access, CopyOptions};
 use crate::sandbox::{Grants, Session};
-use crate::{credentials, learnt, output};
+use crate::{learnt, output};
 use anyhow::Result;
 use clap::Args;
 
@@ -40,7 +40,7 @@ pub async fn run(args: CopyArgs, debug: bool) -> Result<()> {
     } else {
         let reach = args.remote_args.connection.reach(debug, 2);
         session.allow_registry(&source.endpoint, &reach)?;
-        let credential = credentials::find(&source.registry, debug)?;
+        let credential = super::stored(&source.registry, debug, super::LOG_IN)?;
         Access {
             plain_http: reach.plain_http,
             credential,

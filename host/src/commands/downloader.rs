@@ -66,6 +66,10 @@ const HINTS: [(&str, &str); 3] = [
     ),
 ];
 
+/// What to do when a registry wants credentials and none were found: Helm passes the
+/// downloader those a repository was added with.
+const LOG_IN_OR_ADD: &str = "log in with `helm oci login`, or add the repository with --username and --password";
+
 /// An error as a `helm repo` user can act on it: the flag hints it gives in HINTS' terms.
 /// A run stopped by a signal is left as it is, to end as one.
 fn in_repository_terms(e: anyhow::Error) -> anyhow::Error {
@@ -159,7 +163,7 @@ fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach)
     let passed = |name| std::env::var(name).ok();
     let given =
         credentials::given(passed("HELM_PLUGIN_USERNAME").as_deref(), passed("HELM_PLUGIN_PASSWORD").as_deref());
-    let credential = super::credential_for(registry, given, reach.debug)?;
+    let credential = super::credential_for(registry, given, reach.debug, LOG_IN_OR_ADD)?;
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions {
         plain_http: reach.plain_http,

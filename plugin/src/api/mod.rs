@@ -308,6 +308,7 @@ fn connection_of(options: RemoteOptions) -> Connection {
         WitCredential::Basic(b) => Credential::Basic { username: b.username, password: b.password },
         WitCredential::IdentityToken(t) => Credential::IdentityToken(t),
         WitCredential::Unavailable(why) => Credential::Unavailable(why),
+        WitCredential::Missing(hint) => Credential::Missing(hint),
     });
     Connection {
         plain_http: options.plain_http,

@@ -18,9 +18,8 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
             let detail = if message.eq_ignore_ascii_case("authentication required") { "" } else { &detail };
             let what_now = match presented {
                 Presented::Credentials => "the credentials were rejected".to_string(),
-                Presented::Nothing => "no credentials were found for this registry (log in with `helm oci login`, \
-                                       or pass --username and --password)"
-                    .to_string(),
+                Presented::Nothing => "no credentials were found for this registry".to_string(),
+                Presented::Missing(hint) => format!("no credentials were found for this registry ({hint})"),
                 Presented::Unavailable(why) => format!("the stored credentials could not be read: {why}"),
             };
             Error::new(Kind::Unauthorized, subject, format!("authentication required{detail}: {what_now}"))

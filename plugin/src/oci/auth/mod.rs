@@ -37,6 +37,9 @@ pub enum Credential {
     /// The host's stores could not give one: why. Requests go out as if there were none,
     /// and a refusal says why there was none.
     Unavailable(String),
+    /// None was given or stored: what the user can do to give one, in the front end's words.
+    /// Requests go out without one, and a refusal says it.
+    Missing(String),
 }
 
 impl Credential {
@@ -46,7 +49,7 @@ impl Credential {
             Credential::Basic { username, password } => format!("{username}:{password}"),
             // Docker's convention for an identity token where only Basic is understood.
             Credential::IdentityToken(t) => format!("<token>:{t}"),
-            Credential::Unavailable(_) => return None,
+            Credential::Unavailable(_) | Credential::Missing(_) => return None,
         };
         Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
     }
@@ -74,7 +77,10 @@ enum Scheme {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Presented<'a> {
     Credentials,
+    /// Nothing, and the front end said nothing of how to give one.
     Nothing,
+    /// Nothing; what the front end says the user can do to give one.
+    Missing(&'a str),
     /// The stores failed to give one, for this reason.
     Unavailable(&'a str),
 }
@@ -111,6 +117,7 @@ impl Auth {
         match &self.credential {
             None => Presented::Nothing,
             Some(Credential::Unavailable(why)) => Presented::Unavailable(why),
+            Some(Credential::Missing(hint)) => Presented::Missing(hint),
             Some(_) => Presented::Credentials,
         }
     }

@@ -48,7 +48,7 @@ pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>,
         let said = String::from_utf8_lossy(&response.prefix(4096).await).trim().to_string();
         let who = match credential {
             Some(Credential::Basic { .. } | Credential::IdentityToken(_)) => "the credentials",
-            Some(Credential::Unavailable(_)) | None => "an anonymous request",
+            Some(Credential::Unavailable(_) | Credential::Missing(_)) | None => "an anonymous request",
         };
         return Err(match status {
             401 | 403 => Error::new(
