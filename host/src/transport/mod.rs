@@ -55,8 +55,9 @@ impl Transport {
         }
     }
 
-    /// Opens `n` connections to a registry endpoint (`host[:port]`) while the component
-    /// starts, so that its first requests, and those it makes at once, find them open.
+    /// Opens `n` connections to a registry endpoint (`host[:port]`) ahead of the component's
+    /// requests, so that those it makes at once find one each. (The runtime has one thread:
+    /// they start opening when the component first waits, for its first request.)
     pub fn open_ahead(&self, endpoint: &str, https: bool, n: usize) {
         if let Some(target) = Target::at(https, endpoint) {
             self.pool.open_ahead(&target, n);
