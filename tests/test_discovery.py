@@ -492,6 +492,7 @@ def test_search_with_tokens_asks_one_per_repository(helm_oci, seeded, tmp_path):
         skipped = p.stderr.splitlines()
         assert [l.split(":")[0] for l in skipped] == ["WARNING", "WARNING"]
         assert "skipped charts/broken" in skipped[0] and "skipped charts/gamma" in skipped[1]
+        assert skipped[1].endswith("access denied: the credentials do not allow repository:charts/gamma:pull")
         repositories = ["charts/alpha", "charts/beta", "charts/broken", "charts/gamma", "images/nginx", "other/delta"]
         asked = sorted(tuple(r["scopes"]) for r in ts.requests)
         assert asked == sorted([("registry:catalog:*",)] + [(f"repository:{r}:pull",) for r in repositories])
@@ -499,6 +500,9 @@ def test_search_with_tokens_asks_one_per_repository(helm_oci, seeded, tmp_path):
         # Anonymous callers may not list the catalog here: said plainly.
         line = helm_oci.fails("search", reg.host, "--plain-http")
         assert "does not list its repositories" in line, line
+        # A wrong password is all there is to say: the right one lists it.
+        line = helm_oci.fails("search", reg.host, "--plain-http", "--username", "alice", "--password", "wrong")
+        assert line == f"Error: the token service {ts.host} rejected the credentials (HTTP 401)"
     finally:
         reg.stop()
         ts.stop()

@@ -107,6 +107,17 @@ def test_anonymous_push_is_refused(helm_oci, serve, chart):
     assert not (reg.root / "data").exists()
 
 
+def test_a_push_the_credentials_may_not_make_is_denied_not_blamed_on_them(helm_oci, serve, chart):
+    """A token service that knows the user but grants only pull: the registry answers the
+    push's upload 401 with insufficient_scope. The password was right; the access is what
+    is refused."""
+    ts, reg = serve(users={"alice": PASSWORD, "reader": PASSWORD}, readers={"reader"})
+    line = helm_oci.fails("push", chart, f"oci://{reg.host}/charts", "--plain-http",
+                          "--username", "reader", "--password", PASSWORD)
+    assert line.endswith(f": access denied: the credentials do not allow {PULL_PUSH}"), line
+    assert all(r["user"] == "reader" for r in ts.requests)
+
+
 def test_token_rejected_as_expired_is_renewed(helm_oci, serve, chart, tmp_path):
     ts, reg = serve(expire_first=1)
     push(helm_oci, chart, reg.host, *CREDENTIALS)

@@ -34,11 +34,11 @@ class TokenServer(_Server):
     only `pull`. Records every token request in `requests`, every token it handed out in
     `issued`. `expire_first=N` makes the first N access tokens already expired, `post_404`
     refuses the OAuth2 POST so clients must fall back to GET; repositories named in `deny` are
-    never granted. `tls` is (cert, key)."""
+    never granted, and users named in `readers` are granted only pull. `tls` is (cert, key)."""
 
     def __init__(self, directory: Path, users=None, service="helm-oci-test",
                  issuer="helm-oci-test-issuer", tls=None, expires_in=300, expire_first=0,
-                 post_404=False, deny=()):
+                 post_404=False, deny=(), readers=()):
         self.users = users or {}
         self.service = service
         self.issuer = issuer
@@ -46,6 +46,7 @@ class TokenServer(_Server):
         self.expire_first = expire_first
         self.post_404 = post_404
         self.deny = set(deny)
+        self.readers = set(readers)
         self.cert, self.key = signing_pair(directory)
         with open(self.cert) as f:
             self._x5c = base64.b64encode(ssl.PEM_cert_to_DER_cert(f.read())).decode()
@@ -165,7 +166,7 @@ class TokenServer(_Server):
         do of `scopes`; returns (token, granted scope strings)."""
         access, granted = [], []
         for kind, name, actions in filter(None, map(_parse_scope, scopes)):
-            if user is None:
+            if user is None or user in self.readers:
                 actions = [a for a in actions if a == "pull" and kind == "repository"]
             if kind == "repository" and name in self.deny:
                 actions = []

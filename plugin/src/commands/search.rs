@@ -10,6 +10,7 @@ use crate::cache::listed::Listed;
 use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
+use crate::oci::auth::Credential;
 use crate::oci::charts::{self, Described, Kept};
 use crate::oci::client::{Client, Connection};
 use crate::oci::lists;
@@ -138,7 +139,10 @@ pub async fn run(search: Search) -> Result<Found> {
     while let Some(outcome) = outcomes.next().await {
         let (repo, versions) = match outcome {
             Ok(searched) => searched,
-            Err(e) if pages.get() == 0 => return Err(catalog_refused(e, (search.unlisted)(&search.listing.registry))),
+            Err(e) if pages.get() == 0 => {
+                let credentials = search.listing.connection.credential.as_ref().is_some_and(Credential::is_given);
+                return Err(catalog_refused(e, credentials, (search.unlisted)(&search.listing.registry)));
+            }
             Err(e) => return Err(e),
         };
         match versions {
@@ -263,8 +267,11 @@ async fn versions_of(
 }
 
 /// A catalog the registry will not list (its first page refused), said with what to do
-/// instead.
-fn catalog_refused(e: Error, instead: String) -> Error {
+/// instead. Credentials that were rejected are all there is to say: other ones may list it.
+fn catalog_refused(e: Error, credentials: bool, instead: String) -> Error {
+    if e.kind == Kind::Unauthorized && credentials {
+        return e;
+    }
     let refused = matches!(e.kind, Kind::Unauthorized | Kind::Denied | Kind::NotFound)
         || matches!(&e.kind, Kind::Registry { status, code } if matches!(status, 404 | 405) || code == "UNSUPPORTED");
     if !refused {

@@ -4,14 +4,27 @@
 use super::auth::Presented;
 use crate::error::{Error, Kind};
 use crate::net::wire::{Response, WORDS_MAX};
+use helm_oci_headers::Challenge;
 
 /// The error an unexpected answer stands for, keeping the registry's own words. What the
 /// host gave to answer with decides what a 401 tells the user to do.
 pub async fn error_from(response: Response, subject: &str, presented: Presented<'_>) -> Error {
     let status = response.status;
+    // A token the credentials got, without the access the request needs: they were
+    // accepted, and it is the access that is refused (as a push to a repository one may
+    // only pull).
+    let short = response
+        .headers("www-authenticate")
+        .find_map(Challenge::parse)
+        .filter(|c| c.param("error") == Some("insufficient_scope"))
+        .map(|c| c.param("scope").unwrap_or_default().to_string());
     let body = response.prefix(WORDS_MAX).await;
     let (code, message) = parse(&body);
     let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
+    if let (401, Presented::Credentials, Some(scope)) = (status, presented, short) {
+        let what = if scope.is_empty() { "this".to_string() } else { scope };
+        return Error::new(Kind::Denied, subject, format!("access denied: the credentials do not allow {what}"));
+    }
     match status {
         401 => {
             // distribution's own words for a 401 say nothing more.

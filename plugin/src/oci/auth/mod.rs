@@ -43,6 +43,11 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// Whether there is a credential to present (not only why there is none).
+    pub fn is_given(&self) -> bool {
+        matches!(self, Credential::Basic { .. } | Credential::IdentityToken(_))
+    }
+
     /// The credential as a Basic `Authorization` value, if there is one to send.
     pub fn basic_header(&self) -> Option<String> {
         let raw = match self {
