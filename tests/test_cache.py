@@ -186,6 +186,19 @@ def test_remove_names_a_tag_or_a_digest(helm_oci, chart):
     assert helm_oci.run("remove", f"localhost:5000/charts/mychart@{digest}").stdout.startswith("0.1.0: removed")
     assert listed(helm_oci) == []
 
+    # A digest alone names the manifest however it is cached: every tag of it goes at once.
+    for tag in ("0.1.0", "stable"):
+        helm_oci.run("save", chart, f"localhost:5000/charts/mychart:{tag}")
+    assert {r["digest"] for r in listed(helm_oci)} == {digest}
+    # With a tag, that tag alone, and with a digest too only if it holds that manifest.
+    other = "sha256:" + "0" * 64
+    assert helm_oci.fails("remove", f"localhost:5000/charts/mychart:stable@{other}").endswith("not in the chart cache")
+    assert helm_oci.run("remove", f"localhost:5000/charts/mychart:stable@{digest}").stdout.startswith("stable: removed")
+    helm_oci.run("save", chart, "localhost:5000/charts/mychart:stable")
+    lines = helm_oci.run("remove", f"localhost:5000/charts/mychart@{digest}").stdout.splitlines()
+    assert lines[:2] == ["0.1.0: removed", "stable: removed"] and lines[2].startswith("Freed ") and lines[2] != "Freed 0 B"
+    assert listed(helm_oci) == []
+
 
 def test_a_pulled_signed_chart_is_cached_whole(helm_oci, registry, chart, tmp_path):
     packaged = helm4("package", chart, tmp_path).strip()

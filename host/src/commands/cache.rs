@@ -46,7 +46,7 @@ pub struct ExportArgs {
 
 #[derive(Args)]
 pub struct RemoveArgs {
-    /// A cached reference
+    /// A cached reference: host/ns/name:tag, or …@sha256:… for every tag of that manifest
     reference: String,
 }
 

@@ -31,7 +31,9 @@ pub fn exported(e: &Exported) {
 }
 
 pub fn removed(r: &Removed) {
-    println!("{}: removed", printable(tag(&r.entry.reference)));
+    for entry in &r.entries {
+        println!("{}: removed", printable(tag(&entry.reference)));
+    }
     println!("Freed {}", bytes(r.freed));
 }
 

@@ -142,8 +142,8 @@ pub fn export(options: ExportOptions) -> Result<Exported> {
 }
 
 pub fn remove(cache: &str, reference: &Reference) -> Result<Removed> {
-    let (entry, freed) = cache::remove(&PathBuf::from(cache), &reference_of(reference)?)?;
-    Ok(Removed { entry: cache_entry(&entry), freed })
+    let (entries, freed) = cache::remove(&PathBuf::from(cache), &reference_of(reference)?)?;
+    Ok(Removed { entries: entries.iter().map(cache_entry).collect(), freed })
 }
 
 pub fn prune(cache: &str) -> Result<Pruned> {

@@ -24,9 +24,9 @@ pub struct Collected {
     pub freed: u64,
 }
 
-/// Deletes the blobs `index` does not use: those of `removed` (an entry just taken out of
+/// Deletes the blobs `index` does not use: those of `removed` (entries just taken out of
 /// it) at once, any other once older than `GRACE`. Leftovers of killed runs go too.
-pub fn collect(cache: &Cache, index: &Index, removed: Option<&Entry>) -> Result<Collected> {
+pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collected> {
     let mut used = HashSet::new();
     for entry in &index.manifests {
         if !uses(cache, &descriptor(entry), &mut used, 0) {
@@ -34,7 +34,7 @@ pub fn collect(cache: &Cache, index: &Index, removed: Option<&Entry>) -> Result<
         }
     }
     let mut released = HashSet::new();
-    if let Some(entry) = removed {
+    for entry in removed {
         uses(cache, &descriptor(entry), &mut released, 0);
     }
     temp::sweep(&cache.incoming_dir());

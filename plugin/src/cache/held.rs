@@ -32,16 +32,10 @@ pub fn name_of(r: &Ref) -> String {
 pub fn find(cache: &Cache, r: &Ref, wanted: &Wanted) -> Result<Option<(Ref, Entry)>> {
     let index = cache.index()?;
     if let Some(digest) = &r.digest {
-        let repository = format!("{}/{}", r.registry, r.repository);
-        let in_repository = |e: &Entry| {
-            e.reference()
-                .and_then(|name| name.strip_prefix(&repository))
-                .is_some_and(|rest| rest.starts_with([':', '@']))
-        };
         return Ok(index
             .manifests
             .into_iter()
-            .find(|e| e.digest == *digest && in_repository(e))
+            .find(|e| e.digest == *digest && in_repository(e, r))
             .map(|e| (r.clone(), e)));
     }
     if r.tag.is_some() {
@@ -54,6 +48,12 @@ pub fn find(cache: &Cache, r: &Ref, wanted: &Wanted) -> Result<Option<(Ref, Entr
     let r = r.with_tag(&tag);
     let name = name_of(&r);
     Ok(index.manifests.into_iter().find(|e| e.reference() == Some(name.as_str())).map(|e| (r, e)))
+}
+
+/// Whether an entry is named for the reference's repository (by any tag or digest).
+pub fn in_repository(entry: &Entry, r: &Ref) -> bool {
+    let repository = format!("{}/{}", r.registry, r.repository);
+    entry.reference().and_then(|name| name.strip_prefix(&repository)).is_some_and(|rest| rest.starts_with([':', '@']))
 }
 
 /// The entry a reference names, as `find` finds it, or an error saying it is not cached.

@@ -117,18 +117,20 @@ impl Cache {
         Ok(Tagged::Done)
     }
 
-    /// Removes the entry of that name, then the blobs nothing else uses (the index is
-    /// written first: a failure between the two leaves unused blobs, never an entry without
-    /// its blobs). Returns the entry and the bytes freed.
-    pub fn remove(&self, name: &str) -> Result<Option<(Entry, u64)>> {
+    /// Removes the entries `named` picks (as the index stands under the lock), then the
+    /// blobs nothing else uses (the index is written first: a failure between the two
+    /// leaves unused blobs, never an entry without its blobs). Returns the entries and the
+    /// bytes freed.
+    pub fn remove(&self, named: impl Fn(&Entry) -> bool) -> Result<(Vec<Entry>, u64)> {
         let (lock, mut index) = self.locked()?;
-        let Some(at) = index.manifests.iter().position(|e| e.reference() == Some(name)) else {
-            return Ok(None);
-        };
-        let removed = index.manifests.remove(at);
+        let (removed, kept) = index.manifests.into_iter().partition(|e| named(e));
+        index.manifests = kept;
+        if removed.is_empty() {
+            return Ok((removed, 0));
+        }
         self.commit(&lock, &index)?;
-        let freed = gc::collect(self, &index, Some(&removed))?.freed;
-        Ok(Some((removed, freed)))
+        let freed = gc::collect(self, &index, &removed)?.freed;
+        Ok((removed, freed))
     }
 
     /// Deletes every blob no entry uses (but recent ones) and leftovers of killed runs.
@@ -136,7 +138,7 @@ impl Cache {
         let (_lock, index) = self.locked()?;
         // What listings remember is only a hint, and grows with every repository listed.
         listed::forget(self);
-        gc::collect(self, &index, None)
+        gc::collect(self, &index, &[])
     }
 
     /// The lock, and the index as it stands under it.

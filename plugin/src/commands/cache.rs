@@ -35,21 +35,27 @@ pub fn export(export: Export) -> Result<(Entry, PathBuf)> {
     Ok((entry, path))
 }
 
-/// Removes a cached reference (named by its tag or digest) and the blobs nothing else
-/// uses; the bytes freed.
-pub fn remove(cache: &Path, reference: &Ref) -> Result<(Entry, u64)> {
+/// Removes what a reference names from the cache, and the blobs nothing else uses: by tag,
+/// that entry (with a digest too, only if it holds that manifest); by digest alone, every
+/// entry of that manifest in the repository, so that it is gone however it was cached.
+/// Returns the entries removed and the bytes freed.
+pub fn remove(cache: &Path, reference: &Ref) -> Result<(Vec<Entry>, u64)> {
     let cache = Cache::open(cache);
     let subject = reference.to_string();
-    if reference.tag.is_none() && reference.digest.is_none() {
-        return Err(Error::invalid_reference(format!("cannot remove {subject}"), "give its tag or digest"));
-    }
-    let (_, entry) = held::entry(&cache, reference)?;
-    // Gone meanwhile (another process removed it) reads as not cached, too.
-    let removed = match entry.reference() {
-        Some(name) => cache.remove(name)?,
-        None => None,
+    let (removed, freed) = match (&reference.tag, &reference.digest) {
+        (Some(_), digest) => {
+            let name = Ref { digest: None, ..reference.clone() }.to_string();
+            cache.remove(|e| e.reference() == Some(name.as_str()) && digest.as_ref().is_none_or(|d| *d == e.digest))?
+        }
+        (None, Some(digest)) => cache.remove(|e| e.digest == *digest && held::in_repository(e, reference))?,
+        (None, None) => {
+            return Err(Error::invalid_reference(format!("cannot remove {subject}"), "give its tag or digest"));
+        }
     };
-    removed.ok_or_else(|| held::not_cached(&subject))
+    if removed.is_empty() {
+        return Err(held::not_cached(&subject));
+    }
+    Ok((removed, freed))
 }
 
 pub fn prune(cache: &Path) -> Result<Collected> {
