@@ -158,6 +158,8 @@ CORPUS = [
      ".helmignore: double-star (**) syntax is not supported"),
     (".helmignore with a bad pattern", {"Chart.yaml": V2, ".helmignore": "[abc\n"},
      '.helmignore: syntax error in pattern "[abc"'),
+    ("directories nested 40 deep", {"Chart.yaml": V2, "files/" + "/".join(f"d{i}" for i in range(40)) + "/x.txt": "x"},
+     None),
     ("over 100 MiB", {"Chart.yaml": V2, **{f"files/{i}.bin": bytes(4 << 20) for i in range(26)}}, "maximum size"),
 ]
 

@@ -211,6 +211,14 @@ def test_a_link_through_a_link_that_leaves_is_refused(helm_oci, registry, tmp_pa
     assert "outside the chart directory" in line
 
 
+def test_a_directory_symlink_loop_is_refused(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path / "src")
+    os.symlink("..", chart / "templates" / "again")
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    assert "templates/again/templates/again/" in line and line.endswith(
+        "more than 16 symlinked directories deep (a symlink loop?)"), line
+
+
 def test_a_corrupt_compiled_file_is_rebuilt(helm_oci, tmp_path):
     install = tmp_path / "plugin" / "bin"
     install.mkdir(parents=True)

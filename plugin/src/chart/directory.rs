@@ -11,8 +11,12 @@ use std::io;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-/// Symlinked directories could loop; no real chart nests this deep.
-const MAX_DEPTH: usize = 32;
+/// Symlinked directories could loop: no chart follows this many on one path.
+const MAX_LINKS: usize = 16;
+
+/// Directories nested this deep are beyond any chart (and would take the walk's stack);
+/// Helm's walk has no bound but the system's longest path.
+const MAX_DEPTH: usize = 256;
 
 /// The chart's files, and the newest modification time among them.
 pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
@@ -45,8 +49,15 @@ fn walk(root: &Path, limits: &Limits, lenient: bool) -> Result<(Vec<File>, i64)>
     let rules = Rules::with_defaults(&text)
         .map_err(|why| Error::invalid_chart(root.display().to_string(), format!(".helmignore: {why}")))?;
     let mut walk = Walk { root, rules, limits, lenient, files: Vec::new(), mtime: 0, total: 0 };
-    walk.dir("", "", 0)?;
+    walk.dir("", "", Depth::default())?;
     Ok((walk.files, walk.mtime))
+}
+
+/// How deep a walk is: directories, and of those the symlinked ones.
+#[derive(Clone, Copy, Default)]
+struct Depth {
+    dirs: usize,
+    links: usize,
 }
 
 struct Walk<'a> {
@@ -63,10 +74,15 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// Walks the directory at `real` (relative to the root), naming what it finds under
     /// `logical` (as a symlinked directory lends its name to what it holds).
-    fn dir(&mut self, real: &str, logical: &str, depth: usize) -> Result<()> {
+    fn dir(&mut self, real: &str, logical: &str, depth: Depth) -> Result<()> {
         let dir = self.root.join(real);
-        if depth > MAX_DEPTH {
-            return Err(self.bad(&dir.display().to_string(), "directories nest too deep (a symlink loop?)"));
+        if depth.links > MAX_LINKS {
+            return Err(
+                self.bad(logical, &format!("more than {MAX_LINKS} symlinked directories deep (a symlink loop?)"))
+            );
+        }
+        if depth.dirs > MAX_DEPTH {
+            return Err(self.bad(logical, &format!("directories nest more than {MAX_DEPTH} deep")));
         }
         let mut names = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
@@ -100,7 +116,8 @@ impl Walk<'_> {
             let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
             if meta.is_dir() {
                 if !self.rules.ignored(&rel, true) {
-                    self.dir(&target, &rel, depth + 1)?;
+                    let deeper = Depth { dirs: depth.dirs + 1, links: depth.links + usize::from(symlink) };
+                    self.dir(&target, &rel, deeper)?;
                 }
                 continue;
             }
