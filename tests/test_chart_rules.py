@@ -152,6 +152,8 @@ CORPUS = [
     ("four-part version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.2.3.4\n"}, "is invalid"),
     ("invalid type", {"Chart.yaml": V2 + "type: plugin\n"}, "application or library"),
     ("invalid values.schema.json", {"Chart.yaml": V2, "values.schema.json": "{"}, "invalid JSON"),
+    ("a Latin-1 values.schema.json", {"Chart.yaml": V2, "values.schema.json": b'{"title": "caf\xe9", "maximum": 1e400}'},
+     None),
     (".helmignore negation that drops Chart.yaml", {"Chart.yaml": V2, ".helmignore": "*.md\n!KEEP.md\n",
                                                      "KEEP.md": "k"}, "Chart.yaml file is missing"),
     (".helmignore with **", {"Chart.yaml": V2, ".helmignore": "sub/**/x.txt\n"},

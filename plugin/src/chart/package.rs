@@ -77,6 +77,13 @@ pub fn archive(chart: &Chart, mtime: i64) -> Result<Vec<u8>, String> {
     gz.finish().map_err(|e| e.to_string())
 }
 
+/// Whether bytes are JSON as Go's `json.Valid` (and so `helm package`) checks a schema: by
+/// its syntax alone, so that text that is not UTF-8 (a Latin-1 description) or a number
+/// beyond a float's range passes.
+fn is_json(data: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
+}
+
 /// Writes a chart's files under `base`: Chart.yaml first, the rest in name order, then each
 /// subchart under `base/charts/<its name>`.
 fn write(tar: &mut tar::Builder<impl Write>, chart: &Chart, base: &str, mtime: u64) -> Result<(), String> {
@@ -84,7 +91,7 @@ fn write(tar: &mut tar::Builder<impl Write>, chart: &Chart, base: &str, mtime: u
     files.sort_by(|a, b| (a.name != "Chart.yaml", &a.name).cmp(&(b.name != "Chart.yaml", &b.name)));
     for file in files {
         let data = load::bytes(&file.content)?;
-        if file.name == "values.schema.json" && serde_json::from_slice::<serde_json::Value>(&data).is_err() {
+        if file.name == "values.schema.json" && !is_json(&data) {
             return Err(format!("invalid JSON in {base}/values.schema.json"));
         }
         let mut header = tar::Header::new_gnu();
@@ -176,5 +183,9 @@ mod tests {
     fn a_schema_must_be_json() {
         let bad = chart(&[("Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.0.0\n"), ("values.schema.json", "{")]);
         assert_eq!(archive(&bad, 0).unwrap_err(), "invalid JSON in app/values.schema.json");
+        assert!(is_json(b"{\"description\": \"caf\xe9\", \"maximum\": 1e400}"));
+        for bad in [&b"{"[..], b"{} x", b"{\"a\" 1}", b"[1,]"] {
+            assert!(!is_json(bad), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }
