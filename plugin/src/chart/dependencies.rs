@@ -55,6 +55,7 @@ pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
         .ok_or_else(|| Error::invalid_chart(&origin, "Chart.yaml file is missing; not a chart directory"))?;
     let requirements = file(root, "requirements.yaml")?;
     let meta = Metadata::from_yaml(&chart_yaml, requirements.as_deref(), &origin)?;
+    meta.chart_itself().map_err(|why| Error::invalid_chart(&origin, why))?;
     let mut lock = None;
     for name in [CHART_LOCK, REQUIREMENTS_LOCK] {
         if let Some(bytes) = file(root, name)? {

@@ -95,7 +95,11 @@ impl Loader {
         {
             Metadata::detectable(&bytes(&chart_yaml.content)?)?;
         }
-        load(files, self, depth)
+        let chart = load(files, self, depth)?;
+        if depth == 0 {
+            chart.meta.chart_itself()?;
+        }
+        Ok(chart)
     }
 }
 
@@ -336,6 +340,11 @@ mod tests {
         );
         let stray = refuse(&[("Chart.yaml", V2), ("charts/README.md", "hello")]);
         assert_eq!(stray, "error unpacking subchart README.md in app: Chart.yaml file is missing");
+        // The chart's apiVersion must be one Helm packages; a subchart's is not checked.
+        let v3 = "apiVersion: v3\nname: s\nversion: 1.0.0\n";
+        assert!(refuse(&[("Chart.yaml", v3)]).starts_with("unsupported chart version \"v3\""));
+        let chart = load(files(&[("Chart.yaml", V2), ("charts/s/Chart.yaml", v3)]), &Limits::default(), false).unwrap();
+        assert_eq!(chart.subcharts[0].meta.api_version, "v3");
     }
 
     #[test]

@@ -268,7 +268,9 @@ impl Metadata {
         if meta.api_version.is_empty() {
             meta.api_version = "v1".into();
         }
-        meta.checked(origin)
+        let meta = meta.checked(origin)?;
+        meta.chart_itself().map_err(|why| Error::invalid_chart(origin, why))?;
+        Ok(meta)
     }
 
     /// The metadata cleaned up and validated as Helm's `Metadata.Validate` does.
@@ -311,12 +313,11 @@ impl Metadata {
         }
     }
 
-    /// Helm's rules, in Helm's words.
+    /// Helm's rules, in Helm's words. Any apiVersion will do here, as for a subchart; a
+    /// chart itself is held to `chart_itself` too.
     fn validate(&self) -> Result<(), String> {
-        match self.api_version.as_str() {
-            "v1" | "v2" => {}
-            "" => return Err("chart.metadata.apiVersion is required".into()),
-            other => return Err(format!("unsupported chart version {other:?} (Helm packages apiVersion v1 and v2)")),
+        if self.api_version.is_empty() {
+            return Err("chart.metadata.apiVersion is required".into());
         }
         if self.name.is_empty() {
             return Err("chart.metadata.name is required".into());
@@ -350,6 +351,15 @@ impl Metadata {
             }
         }
         Ok(())
+    }
+
+    /// The apiVersion rule for a chart given to Helm (not one under its `charts/`, whose
+    /// apiVersion Helm leaves unchecked): one of those Helm packages.
+    pub fn chart_itself(&self) -> Result<(), String> {
+        match self.api_version.as_str() {
+            "v1" | "v2" => Ok(()),
+            other => Err(format!("unsupported chart version {other:?} (Helm packages apiVersion v1 and v2)")),
+        }
     }
 
     /// The declared dependencies (Chart.yaml, or requirements.yaml for v1 charts).
@@ -479,7 +489,8 @@ mod tests {
 
     #[test]
     fn refuses_what_helm_refuses() {
-        assert!(invalid("apiVersion: v3\nname: app\nversion: 1.0.0\n").contains("unsupported chart version"));
+        let v3 = parse("apiVersion: v3\nname: app\nversion: 1.0.0\n").unwrap();
+        assert!(v3.chart_itself().unwrap_err().contains("unsupported chart version"));
         assert!(invalid("apiVersion: v2\nversion: 1.0.0\n").contains("name is required"));
         assert!(invalid("apiVersion: v2\nname: ../x\nversion: 1.0.0\n").contains("invalid"));
         assert!(invalid("apiVersion: v2\nname: ..\nversion: 1.0.0\n").contains("not allowed"));
