@@ -6,8 +6,9 @@ import tarfile
 
 import pytest
 
-from conftest import files_left, free_port, write_chart
+from conftest import Registry, files_left, free_port, write_chart
 from fronts import Front
+from pki import CA
 
 
 @pytest.mark.parametrize("ref,why", [
@@ -58,6 +59,20 @@ def test_unreachable_registry(helm_oci, chart, tmp_path):
 def test_https_is_the_default(helm_oci, registry, chart):
     line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts")
     assert "TLS" in line and "--plain-http" in line
+
+
+def test_plain_http_to_an_https_registry_says_so(helm_oci, chart, tmp_path):
+    """Go's HTTPS server answers plain HTTP with a bare 400: a push's first requests are
+    HEADs, whose answers carry no words; a pull's GET has Go's."""
+    cert, key = CA(tmp_path / "pki").issue("registry")
+    tls = Registry(tmp_path / "tls", tls={"certificate": str(cert), "key": str(key)})
+    try:
+        line = helm_oci.fails("push", chart, f"oci://{tls.host}/charts", "--plain-http")
+        assert line.endswith("the registry refused a plain HTTP request (does it speak HTTPS only?) (HTTP 400)"), line
+        line = helm_oci.fails("pull", f"oci://{tls.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", "--plain-http")
+        assert line.endswith("Client sent an HTTP request to an HTTPS server. (HTTP 400)"), line
+    finally:
+        tls.stop()
 
 
 def test_unknown_tag(helm_oci, registry, chart, tmp_path):

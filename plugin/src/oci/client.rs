@@ -3,7 +3,7 @@
 
 use super::auth::{Auth, Credential, Presented, Scopes};
 use super::errcode;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::limit::Limit;
 use crate::net::wire::{self, Body, Response};
 use crate::net::{Url, retry};
@@ -196,7 +196,19 @@ impl Client {
 
     /// The error an unexpected answer stands for, worded for what was sent.
     pub async fn refusal(&self, response: Response, subject: &str) -> Error {
-        errcode::error_from(response, subject, self.auth.presented()).await
+        let status = response.status;
+        let error = errcode::error_from(response, subject, self.auth.presented()).await;
+        // An HTTPS server answers a plain HTTP request with a bare 400 (Go's says why in its
+        // body, which a HEAD's answer does not have); a registry's own 400s carry a code.
+        let bare =
+            matches!(&error.kind, Kind::Registry { code, .. } if code.is_empty()) && error.cause == "request failed";
+        if !self.https && status == 400 && bare {
+            return Error {
+                cause: "the registry refused a plain HTTP request (does it speak HTTPS only?)".into(),
+                ..error
+            };
+        }
+        error
     }
 
     /// The error an unexpected answer to a request sent once stands for; one that a later
@@ -213,11 +225,9 @@ impl Client {
         let response = self.send("GET", &self.url("/v2/"), &[], &[]).await?;
         match response.status {
             200 => Ok(()),
-            401 if self.auth.presented() == Presented::Credentials => Err(Error::new(
-                crate::error::Kind::Unauthorized,
-                &self.endpoint,
-                "the registry rejected the username or password",
-            )),
+            401 if self.auth.presented() == Presented::Credentials => {
+                Err(Error::new(Kind::Unauthorized, &self.endpoint, "the registry rejected the username or password"))
+            }
             _ => Err(self.refusal(response, &self.endpoint).await),
         }
     }
