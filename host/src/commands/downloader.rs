@@ -163,7 +163,7 @@ fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach)
     let passed = |name| std::env::var(name).ok();
     let given =
         credentials::given(passed("HELM_PLUGIN_USERNAME").as_deref(), passed("HELM_PLUGIN_PASSWORD").as_deref());
-    let credential = super::credential_for(registry, given, reach.debug, LOG_IN_OR_ADD)?;
+    let credential = Some(super::credential_for(registry, given, reach.debug, LOG_IN_OR_ADD)?);
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions {
         plain_http: reach.plain_http,

@@ -92,7 +92,7 @@ fn connect_as(
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = credential_for(registry, given, reach.debug, LOG_IN_OR_PASS)?;
+    let credential = Some(credential_for(registry, given, reach.debug, LOG_IN_OR_PASS)?);
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
@@ -139,7 +139,7 @@ async fn with_mirrors(
             &repository.endpoint,
             &Reach { plain_http: mirror.plain_http, own_tls: None, ahead, ..reach.clone() },
         )?;
-        let credential = stored(&repository.registry, reach.debug, LOG_IN)?;
+        let credential = Some(stored(&repository.registry, reach.debug, LOG_IN)?);
         let challenge = learnt::challenge(&repository.endpoint, mirror.plain_http);
         granted.push(Mirror { repository, plain_http: mirror.plain_http, credential, challenge });
     }
@@ -154,16 +154,16 @@ const LOG_IN: &str = "log in with `helm oci login`";
 
 /// The credential for a registry: the one given for this run, else the stored one, else
 /// `hint`, what the user can do to give one.
-fn credential_for(registry: &str, given: Option<Credential>, debug: bool, hint: &str) -> Result<Option<Credential>> {
+fn credential_for(registry: &str, given: Option<Credential>, debug: bool, hint: &str) -> Result<Credential> {
     match given {
-        Some(credential) => Ok(Some(credential)),
+        Some(credential) => Ok(credential),
         None => stored(registry, debug, hint),
     }
 }
 
 /// The credential the stores hold for a registry, else `hint`.
-fn stored(registry: &str, debug: bool, hint: &str) -> Result<Option<Credential>> {
-    Ok(Some(credentials::find(registry, debug)?.unwrap_or_else(|| Credential::Missing(hint.into()))))
+fn stored(registry: &str, debug: bool, hint: &str) -> Result<Credential> {
+    Ok(credentials::find(registry, debug)?.unwrap_or_else(|| Credential::Missing(hint.into())))
 }
 
 /// A registry as the user may write it for login and logout: `oci://` and a trailing `/` are dropped.

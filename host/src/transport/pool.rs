@@ -2,8 +2,8 @@
 //! waits for the first one to come free or to open (so no more connections are opened
 //! than requests are in flight at once); a connection goes back to the pool once its
 //! response has been read. Connections can be opened ahead of need, for requests a
-//! command will make at once. A registry that chooses HTTP/2 (over TLS) gets one connection that
-//! every request shares, all of them in flight on it at once.
+//! command will make at once. A registry that chooses HTTP/2 (over TLS) gets one
+//! connection that every request shares, all of them in flight on it at once.
 
 use super::connector::{Connector, Failure, Opened, Target, TlsFailure};
 use crate::learnt;

@@ -70,8 +70,8 @@ fn write_file(path: &Path, data: &[u8], first: bool) -> io::Result<()> {
 }
 
 /// Visits every file of a gzipped tar with Helm's rules, giving `each` the path inside the
-/// chart and the bytes; then reads to the end, so that gzip
-/// checks its trailer (CRC and length).
+/// chart and the bytes; then reads to the end, so that gzip checks its trailer (CRC and
+/// length).
 fn read<R: Read, E: From<String>>(
     reader: R,
     loader: &Loader,
