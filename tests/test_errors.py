@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from conftest import Registry, files_left, free_port, write_chart
+from conftest import Registry, files_left, free_port, helm4, write_chart
 from fronts import Front
 from pki import CA
 
@@ -104,6 +104,23 @@ def test_corrupt_tgz(helm_oci, registry, chart, tmp_path):
     assert registry_is_empty(registry)
     # The well-formed archive itself is accepted.
     helm_oci.run("push", good, f"oci://{registry.host}/charts", "--plain-http")
+
+
+def test_what_follows_the_archives_end_is_not_read_as_helm_does_not_read_it(helm_oci, registry, chart, tmp_path):
+    """Helm's tar reader stops at the end-of-archive blocks: a damaged or missing gzip
+    trailer, or bytes after the stream, never reach it. Such archives load in Helm and push."""
+    good = tmp_path / "good.tgz"
+    with tarfile.open(good, "w:gz") as t:
+        t.add(chart, arcname="mychart")
+    data = good.read_bytes()
+    crc = bytearray(data)
+    crc[-6] ^= 0xFF
+    for name, content in {"crc.tgz": bytes(crc), "no-trailer.tgz": data[:-8], "padded.tgz": data + bytes(512),
+                          "trailing.tgz": data + b"trailing bytes\n"}.items():
+        (tmp_path / name).write_bytes(content)
+        assert "name: mychart" in helm4("show", tmp_path / name), name
+        p = helm_oci.run("push", tmp_path / name, f"oci://{registry.host}/{name[:-4]}", "--plain-http")
+        assert p.stdout.startswith(f"Pushed: {registry.host}/{name[:-4]}/mychart:0.1.0"), name
 
 
 def tar_of(files):

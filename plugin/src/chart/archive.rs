@@ -70,8 +70,8 @@ fn write_file(path: &Path, data: &[u8], first: bool) -> io::Result<()> {
 }
 
 /// Visits every file of a gzipped tar with Helm's rules, giving `each` the path inside the
-/// chart and the bytes; then reads to the end, so that gzip checks its trailer (CRC and
-/// length).
+/// chart and the bytes. It reads as far as Go's tar reader does, and no further: what
+/// follows the archive's end, the gzip trailer (CRC) among it, Helm never reads.
 fn read<R: Read, E: From<String>>(
     reader: R,
     loader: &Loader,
@@ -79,7 +79,7 @@ fn read<R: Read, E: From<String>>(
 ) -> Result<(), E> {
     let limits = &loader.limits;
     // Everything unpacked counts against the load's allowance, headers (long names among
-    // them) and what lies after the archive's end included.
+    // them) included.
     // Every gzip member, as Go's gzip reader reads them: Helm would see files in a second
     // member that the first alone hides.
     let mut archive = tar::Archive::new(Allowance { inner: MultiGzDecoder::new(reader), loader });
@@ -133,7 +133,13 @@ fn read<R: Read, E: From<String>>(
         count += 1;
         each(name, load::strip_bom(data))?;
     }
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| e.to_string())?;
+    // The tar crate stops at a zero block; Go reads the next block too, and takes it as the
+    // end only if it is zeros as well, or the stream ends there.
+    let mut next = Vec::with_capacity(512);
+    archive.into_inner().take(512).read_to_end(&mut next).map_err(|e| e.to_string())?;
+    if !next.is_empty() && (next.len() < 512 || next.iter().any(|&b| b != 0)) {
+        return Err(String::from("archive/tar: invalid tar header after a zero block").into());
+    }
     if count == 0 {
         return Err(String::from("no files in chart archive").into());
     }
@@ -237,13 +243,35 @@ mod tests {
     fn refuses_broken_archives() {
         let good = tgz(&[("app/Chart.yaml", CHART), ("app/values.yaml", &[7u8; 4096])]);
         let limits = Limits::default();
-        for bad in [b"not gzip at all".to_vec(), good[..good.len() - 10].to_vec()] {
+        for bad in [b"not gzip at all".to_vec(), good[..good.len() / 2].to_vec()] {
             assert!(load(&bad[..], &limits, false).is_err());
         }
-        let mut flipped = good.clone();
+        // Helm reads no further than the archive's end: not a damaged or missing gzip
+        // trailer, nor bytes after the stream.
+        let valid = tgz(&[("app/Chart.yaml", CHART), ("app/values.yaml", &b"a: 1\n".repeat(800))]);
+        let mut flipped = valid.clone();
         let n = flipped.len();
         flipped[n - 6] ^= 0xff; // inside the gzip CRC
-        assert!(load(&flipped[..], &limits, false).is_err());
+        let after = [valid.clone(), b"trailing bytes".to_vec()].concat();
+        for read_as_helm_reads in [flipped, valid[..n - 8].to_vec(), after] {
+            assert!(load(&read_as_helm_reads[..], &limits, false).is_ok());
+        }
+        // Entries after a single zero block are not the end Go's reader accepts.
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(CHART.len() as u64);
+        h.set_cksum();
+        tar.append_data(&mut h, "app/Chart.yaml", CHART).unwrap();
+        let mut hidden = tar.into_inner().unwrap();
+        hidden.truncate(hidden.len() - 1024);
+        hidden.extend([0u8; 512]);
+        let mut more = tar::Builder::new(Vec::new());
+        more.append_data(&mut h, "app/hidden.yaml", CHART).unwrap();
+        hidden.extend(more.into_inner().unwrap());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&hidden).unwrap();
+        let e = load(&gz.finish().unwrap()[..], &limits, false).err().unwrap();
+        assert!(e.contains("invalid tar header"), "{e}");
         assert_eq!(
             load(&tgz(&[("app/values.yaml", b"")])[..], &limits, false).err().unwrap(),
             "Chart.yaml file is missing"
