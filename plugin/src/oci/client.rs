@@ -196,19 +196,7 @@ impl Client {
 
     /// The error an unexpected answer stands for, worded for what was sent.
     pub async fn refusal(&self, response: Response, subject: &str) -> Error {
-        let status = response.status;
-        let error = errcode::error_from(response, subject, self.auth.presented()).await;
-        // An HTTPS server answers a plain HTTP request with a bare 400 (Go's says why in its
-        // body, which a HEAD's answer does not have); a registry's own 400s carry a code.
-        let bare =
-            matches!(&error.kind, Kind::Registry { code, .. } if code.is_empty()) && error.cause == "request failed";
-        if !self.https && status == 400 && bare {
-            return Error {
-                cause: "the registry refused a plain HTTP request (does it speak HTTPS only?)".into(),
-                ..error
-            };
-        }
-        error
+        errcode::error_from(response, subject, self.auth.presented(), !self.https).await
     }
 
     /// The error an unexpected answer to a request sent once stands for; one that a later

@@ -6,9 +6,10 @@ use crate::error::{Error, Kind};
 use crate::net::wire::{Response, WORDS_MAX};
 use helm_oci_headers::Challenge;
 
-/// The error an unexpected answer stands for, keeping the registry's own words. What the
-/// host gave to answer with decides what a 401 tells the user to do.
-pub async fn error_from(response: Response, subject: &str, presented: Presented<'_>) -> Error {
+/// The error an unexpected answer stands for, keeping the registry's own words, worded for
+/// what was sent: what the host gave to answer with decides what a 401 tells the user to
+/// do, and whether the request went `plain` (HTTP) what a wordless answer means.
+pub async fn error_from(response: Response, subject: &str, presented: Presented<'_>, plain: bool) -> Error {
     let status = response.status;
     // A token the credentials got, without the access the request needs: they were
     // accepted, and it is the access that is refused (as a push to a repository one may
@@ -31,8 +32,8 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
             let detail = if message.eq_ignore_ascii_case("authentication required") { "" } else { &detail };
             let what_now = match presented {
                 Presented::Credentials => "the credentials were rejected".to_string(),
-                Presented::Nothing => "no credentials were found for this registry".to_string(),
-                Presented::Missing(hint) => format!("no credentials were found for this registry ({hint})"),
+                Presented::Nothing => NONE_FOUND.to_string(),
+                Presented::Missing(hint) => format!("{NONE_FOUND} ({hint})"),
                 Presented::Unavailable(why) => format!("the stored credentials could not be read: {why}"),
             };
             Error::new(Kind::Unauthorized, subject, format!("authentication required{detail}: {what_now}"))
@@ -40,11 +41,21 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
         403 => Error::new(Kind::Denied, subject, format!("access denied{detail}")),
         404 => Error::not_found(subject, "not found"),
         _ => {
-            let cause = if message.is_empty() { "request failed".to_string() } else { message };
+            let cause = match (message.is_empty(), code.is_empty()) {
+                (false, _) => message,
+                // An HTTPS server answers a plain HTTP request with a bare 400 (Go's says why in
+                // its body, which a HEAD's answer does not have); a registry's carry a code.
+                (true, true) if plain && status == 400 => {
+                    "the registry refused a plain HTTP request (does it speak HTTPS only?)".to_string()
+                }
+                (true, _) => "request failed".to_string(),
+            };
             Error::new(Kind::Registry { status, code }, subject, cause)
         }
     }
 }
+
+const NONE_FOUND: &str = "no credentials were found for this registry";
 
 /// The first error's code and message; else the body's start on one line, or, for an HTML
 /// page (a web server or a proxy's error page, not a registry), only that it is one.

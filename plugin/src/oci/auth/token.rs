@@ -46,9 +46,10 @@ pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>,
     if response.status != 200 {
         let status = response.status;
         let said = String::from_utf8_lossy(&response.prefix(4096).await).trim().to_string();
-        let who = match credential {
-            Some(Credential::Basic { .. } | Credential::IdentityToken(_)) => "the credentials",
-            Some(Credential::Unavailable(_) | Credential::Missing(_)) | None => "an anonymous request",
+        let who = if credential.as_ref().is_some_and(Credential::is_given) {
+            "the credentials"
+        } else {
+            "an anonymous request"
         };
         return Err(match status {
             401 | 403 => Error::new(
