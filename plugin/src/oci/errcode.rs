@@ -1,7 +1,7 @@
 //! Error answers from a registry, shaped as the distribution spec says
 //! (`{"errors":[{"code","message","detail"}]}`), turned into the matching error kind.
 
-use super::auth::Presented;
+use super::auth::{Presented, Scopes};
 use crate::error::{Error, Kind};
 use crate::net::wire::{Response, WORDS_MAX};
 use helm_oci_headers::Challenge;
@@ -18,7 +18,8 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
         .headers("www-authenticate")
         .find_map(Challenge::parse)
         .filter(|c| c.param("error") == Some("insufficient_scope"))
-        .map(|c| c.param("scope").unwrap_or_default().to_string());
+        // distribution lists a scope's actions in no fixed order.
+        .map(|c| Scopes::parse(c.param("scope").unwrap_or_default()).to_strings().join(" "));
     let body = response.prefix(WORDS_MAX).await;
     let (code, message) = parse(&body);
     let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
