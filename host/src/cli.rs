@@ -6,7 +6,7 @@ use crate::commands::{cache, copy, dependency, downloader, helm, login, logout, 
 use crate::component::exports::helm_oci::plugin::types::{ChartLimits, Credential};
 use crate::credentials;
 use crate::sandbox::Reach;
-use crate::transport::TlsFlags;
+use crate::transport::{Advice, TlsFlags};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -201,7 +201,7 @@ impl ConnectionArgs {
             key_file: self.key_file.clone(),
             insecure: self.insecure_skip_tls_verify,
         };
-        Reach { plain_http: self.plain_http, tls, own_tls: None, debug, ahead }
+        Reach { plain_http: self.plain_http, tls, own_tls: None, debug, ahead, advice: Advice::Flags }
     }
 
     /// The `--timeout`, in milliseconds, as the component takes it: none for a zero

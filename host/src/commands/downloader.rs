@@ -13,8 +13,8 @@ use super::temp::TempDir;
 use crate::component::exports::helm_oci::plugin::discovery::{IndexOptions, Listing};
 use crate::component::exports::helm_oci::plugin::registry::PullOptions;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
-use crate::sandbox::{Grants, Interrupted, Reach, Session};
-use crate::transport::TlsFlags;
+use crate::sandbox::{Grants, Reach, Session};
+use crate::transport::{Advice, TlsFlags};
 use crate::{credentials, learnt, output, registries};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -51,37 +51,11 @@ enum Target {
     Chart { reference: String },
 }
 
-pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
-    download(args, debug).await.map_err(in_repository_terms)
-}
-
-/// Hints in errors that name helm-oci's own flags, and what a user of `helm repo add` does
-/// instead: Helm passes a downloader only its URL and the cert, key and CA files.
-const HINTS: [(&str, &str); 3] = [
-    ("use --plain-http for an HTTP registry", "add an HTTP registry as ocirepo+http://…"),
-    ("try --plain-http", "add it as ocirepo+http://…"),
-    (
-        "trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify",
-        "trust its CA with `helm repo add --ca-file`",
-    ),
-];
-
 /// What to do when a registry wants credentials and none were found: Helm passes the
 /// downloader those a repository was added with.
 const LOG_IN_OR_ADD: &str = "log in with `helm oci login`, or add the repository with --username and --password";
 
-/// An error as a `helm repo` user can act on it: the flag hints it gives in HINTS' terms.
-/// A run stopped by a signal is left as it is, to end as one.
-fn in_repository_terms(e: anyhow::Error) -> anyhow::Error {
-    if e.downcast_ref::<Interrupted>().is_some() {
-        return e;
-    }
-    let said = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
-    let reworded = HINTS.iter().fold(said.clone(), |text, (ours, helms)| text.replace(ours, helms));
-    if reworded == said { e } else { anyhow::anyhow!(reworded) }
-}
-
-async fn download(args: DownloaderArgs, debug: bool) -> Result<()> {
+pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
     let (plain_http, target) = parse_url(&args.url)?;
     let file = |path: &str| (!path.is_empty()).then(|| PathBuf::from(path));
     let tls = TlsFlags {
@@ -96,7 +70,8 @@ async fn download(args: DownloaderArgs, debug: bool) -> Result<()> {
             let (cache, grants) = super::cache_to_keep();
             let mut session = Session::start(grants).await?;
             let endpoint = session.registry_endpoint(&registry).await?;
-            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: CONCURRENCY as usize };
+            let reach =
+                Reach { plain_http, tls, own_tls: None, debug, ahead: CONCURRENCY as usize, advice: Advice::RepoAdd };
             let (connection, mirrors) =
                 super::with_mirrors(&mut session, (&registry, &endpoint, &namespace), reach, |session, reach| {
                     connect(session, &registry, &endpoint, reach)
@@ -127,7 +102,7 @@ async fn download(args: DownloaderArgs, debug: bool) -> Result<()> {
             let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
             let reference = session.parse_reference(&reference).await?;
             // Pull fetches the config and the chart layer at once.
-            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 2 };
+            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 2, advice: Advice::RepoAdd };
             let (registry, endpoint) = (&reference.registry, &reference.endpoint);
             let (connection, mirrors) = super::with_mirrors(
                 &mut session,
@@ -210,23 +185,6 @@ fn parse_url(url: &str) -> Result<(bool, Target)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hints_name_what_helm_repo_add_offers() {
-        let tls = anyhow::anyhow!(
-            "TLS: handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)"
-        );
-        let said = in_repository_terms(tls.context("cannot reach r.example")).to_string();
-        assert_eq!(
-            said,
-            "cannot reach r.example: TLS: handshake failed: the server does not speak TLS \
-             (add an HTTP registry as ocirepo+http://…)"
-        );
-        let other = in_repository_terms(anyhow::anyhow!("not found").context("r.example/x")).to_string();
-        assert_eq!(other, "r.example/x", "an error with no hint keeps its chain");
-        let stopped = in_repository_terms(Interrupted(15).into());
-        assert!(stopped.downcast_ref::<Interrupted>().is_some());
-    }
 
     #[test]
     fn index_urls_name_a_registry_and_namespace() {

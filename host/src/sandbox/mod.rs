@@ -22,7 +22,7 @@ use crate::component::exports::helm_oci::plugin::registry::{
 };
 use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
 use crate::component::{self, Plugin};
-use crate::transport::{IoFuture, TlsFlags, Transport};
+use crate::transport::{Advice, IoFuture, TlsFlags, Transport};
 use crate::{learnt, output};
 use anyhow::{Context, Result};
 use policy::{Access, Verdict};
@@ -50,6 +50,8 @@ pub struct Reach {
     pub debug: bool,
     /// Connections to open before the component asks: as many as it will use at once.
     pub ahead: usize,
+    /// Where the user sets what a failed handshake asks for.
+    pub advice: Advice,
 }
 
 /// What a command may touch.
@@ -200,7 +202,10 @@ impl Session {
     /// TLS settings, and starts opening connections to it.
     pub fn allow_registry(&mut self, endpoint: &str, reach: &Reach) -> Result<()> {
         let net = &mut self.store.data_mut().net;
-        let transport = net.transport.get_or_insert_with(|| Arc::new(Transport::new(&reach.tls, reach.debug))).clone();
+        let transport = net
+            .transport
+            .get_or_insert_with(|| Arc::new(Transport::new(&reach.tls, reach.debug, reach.advice)))
+            .clone();
         // A command finds out about unusable TLS settings before it starts.
         if !reach.plain_http {
             transport.grant_tls(endpoint, reach.own_tls.as_ref().unwrap_or(&reach.tls))?;

@@ -3,7 +3,7 @@
 //! HTTP/2 by ALPN (except for a large upload's connection).
 
 use super::proxy::{Proxies, Proxy};
-use super::tls::{self, TlsFlags};
+use super::tls::{self, Advice, TlsFlags};
 use http::Uri;
 use http::uri::Scheme;
 use hyper_util::rt::TokioIo;
@@ -150,6 +150,8 @@ pub struct Connector {
     /// repo add`), and each host a registry's answer named, by `host:port`.
     granted: Mutex<HashMap<String, Arc<TlsSetup>>>,
     proxies: Proxies,
+    /// What a failed handshake tells the user to do.
+    advice: Advice,
 }
 
 /// TLS flags and the set-up made from them on first use: loading the system's CA store
@@ -185,8 +187,13 @@ pub struct Tls {
 }
 
 impl Connector {
-    pub fn new(flags: &TlsFlags) -> Connector {
-        Connector { tls: Arc::new(TlsSetup::new(flags)), granted: Mutex::default(), proxies: Proxies::from_env() }
+    pub fn new(flags: &TlsFlags, advice: Advice) -> Connector {
+        let tls = Arc::new(TlsSetup::new(flags));
+        Connector { tls, granted: Mutex::default(), proxies: Proxies::from_env(), advice }
+    }
+
+    pub fn advice(&self) -> Advice {
+        self.advice
     }
 
     /// Connections to `target` use these TLS flags. One registry has one set of them in a
@@ -259,7 +266,7 @@ impl Connector {
         let connector = if target.http1_only { &tls.http1 } else { &tls.any };
         let tls =
             tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await.map_err(|_| Failure::TimedOut)?;
-        let tls = tls.map_err(|e| Failure::Tls(tls::explain(&target.host, &e)))?;
+        let tls = tls.map_err(|e| Failure::Tls(tls::explain(&target.host, &e, self.advice)))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let tls_failure = TlsFailure::default();
         let watched = Watched { stream: tls, failure: tls_failure.clone() };
@@ -484,7 +491,7 @@ mod tests {
             target("https://s3.example/"),
         );
         let unreadable = |ca: &str| TlsFlags { ca_file: Some(ca.into()), ..TlsFlags::default() };
-        let connector = Connector::new(&unreadable("/nonexistent/command-ca.pem"));
+        let connector = Connector::new(&unreadable("/nonexistent/command-ca.pem"), Advice::Flags);
         let said = |target: &Target| connector.tls(target).err().expect("a missing CA file").to_string();
         // A registry granted its own settings first: the command's stay the default.
         connector.grant_tls(&own, &unreadable("/nonexistent/own-ca.pem")).unwrap();

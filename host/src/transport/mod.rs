@@ -17,7 +17,7 @@ use pool::Pool;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-pub use tls::TlsFlags;
+pub use tls::{Advice, TlsFlags};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 /// The work of moving a response body, which wasi:http drives beside the response.
@@ -29,9 +29,10 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// `debug` reports each connection opened.
-    pub fn new(flags: &TlsFlags, debug: bool) -> Transport {
-        Transport { pool: Pool::new(Connector::new(flags), debug) }
+    /// `debug` reports each connection opened; `advice` is what a failed handshake tells
+    /// the user to do.
+    pub fn new(flags: &TlsFlags, debug: bool, advice: Advice) -> Transport {
+        Transport { pool: Pool::new(Connector::new(flags, advice), debug) }
     }
 
     /// Connections to a registry endpoint (`host[:port]`) over HTTPS use these TLS flags,
@@ -117,7 +118,10 @@ impl Transport {
                             unsent_tries += 1;
                             request = unsent;
                         }
-                        _ => return Err(failure(&target.host, &e.into_error(), &tls_failure)),
+                        _ => {
+                            let advice = self.pool.connector().advice();
+                            return Err(failure(&target.host, &e.into_error(), &tls_failure, advice));
+                        }
                     },
                 }
             }
@@ -128,7 +132,8 @@ impl Transport {
         };
         let response = response.map(|body| {
             let (host, deadline) = (target.host.clone(), Box::pin(tokio::time::sleep(between_bytes)));
-            Timed { body, host, tls_failure, between_bytes, deadline }.boxed_unsync()
+            let advice = self.pool.connector().advice();
+            Timed { body, host, tls_failure, advice, between_bytes, deadline }.boxed_unsync()
         });
         // The pool drives the connection; there is nothing else to keep alive.
         Ok((response, Box::new(async { Ok(()) })))
@@ -154,9 +159,10 @@ fn content_length(request: &http::Request<WasiBody>) -> u64 {
 /// error, and one whose head is too large says so; anything else that ends an exchange (a
 /// server that hangs up or resets the connection, an HTTP/2 stream reset) has terminated
 /// it, which is worth a retry.
-fn failure(host: &str, e: &hyper::Error, tls_failure: &TlsFailure) -> HttpError {
+fn failure(host: &str, e: &hyper::Error, tls_failure: &TlsFailure, advice: Advice) -> HttpError {
     if let Some(tls) = tls_failure.get() {
-        return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(tls::explain_error(host, tls)) };
+        let why = tls::explain_error(host, tls, advice);
+        return HttpError::TlsAlertReceived { alert_id: None, alert_message: Some(why) };
     }
     if e.is_parse_too_large() {
         return HttpError::HttpResponseHeaderSectionSize(None);
@@ -173,6 +179,7 @@ struct Timed {
     body: hyper::body::Incoming,
     host: String,
     tls_failure: TlsFailure,
+    advice: Advice,
     between_bytes: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
@@ -191,7 +198,9 @@ impl http_body::Body for Timed {
                 self.deadline.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(failure(&self.host, &e, &self.tls_failure)))),
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(failure(&self.host, &e, &self.tls_failure, self.advice))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
@@ -314,7 +323,7 @@ mod tests {
             first_byte_timeout: Some(Duration::from_millis(first_byte_ms)),
             between_bytes_timeout: Some(Duration::from_millis(between_bytes_ms)),
         };
-        let transport = Transport::new(&TlsFlags::default(), false);
+        let transport = Transport::new(&TlsFlags::default(), false, Advice::Flags);
         let (response, _) = transport.send(request, Some(options)).await?;
         Ok(response.status().as_u16())
     }

@@ -148,11 +148,45 @@ impl ServerCertVerifier for Trust {
     }
 }
 
-/// A failed TLS connection, said the way a user can act on it: the `TLS: …` text the
-/// component shows.
-pub fn explain(host: &str, e: &std::io::Error) -> String {
+/// Where the user of a command sets what a TLS failure asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Advice {
+    /// The command's own flags.
+    #[default]
+    Flags,
+    /// `helm repo add`, for a repository Helm reaches through the downloader: Helm passes it
+    /// only the repository's URL and its certificate, key and CA files.
+    RepoAdd,
+}
+
+impl Advice {
+    fn trust_ca(self) -> &'static str {
+        match self {
+            Advice::Flags => "trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify",
+            Advice::RepoAdd => "trust its CA with `helm repo add --ca-file`",
+        }
+    }
+
+    fn plain_http(self) -> &'static str {
+        match self {
+            Advice::Flags => "use --plain-http for an HTTP registry",
+            Advice::RepoAdd => "add an HTTP registry as ocirepo+http://…",
+        }
+    }
+
+    fn client_certificate(self) -> &'static str {
+        match self {
+            Advice::Flags => "use --cert-file and --key-file",
+            Advice::RepoAdd => "add the repository with `helm repo add --cert-file --key-file`",
+        }
+    }
+}
+
+/// A failed TLS connection, said the way a user can act on it (`advice`): the `TLS: …`
+/// text the component shows.
+pub fn explain(host: &str, e: &std::io::Error, advice: Advice) -> String {
     match rustls_error(e) {
-        Some(tls) => explain_error(host, tls),
+        Some(tls) => explain_error(host, tls, advice),
         None => format!("TLS: {e}"),
     }
 }
@@ -163,11 +197,11 @@ pub fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
 }
 
 /// `explain`, for rustls's own error.
-pub fn explain_error(host: &str, e: &rustls::Error) -> String {
+pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
     use rustls::Error as Tls;
     let why = match e {
         Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "certificate signed by unknown authority (trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify)".to_string()
+            format!("certificate signed by unknown authority ({})", advice.trust_ca())
         }
         Tls::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
@@ -176,7 +210,7 @@ pub fn explain_error(host: &str, e: &rustls::Error) -> String {
             "certificate has expired".to_string()
         }
         Tls::InvalidMessage(_) => {
-            "handshake failed: the server does not speak TLS (use --plain-http for an HTTP registry)".to_string()
+            format!("handshake failed: the server does not speak TLS ({})", advice.plain_http())
         }
         // The alerts a server sends when it wants a client certificate it did not get, or
         // does not trust the one it got.
@@ -188,7 +222,10 @@ pub fn explain_error(host: &str, e: &rustls::Error) -> String {
             | AlertDescription::AccessDenied
             | AlertDescription::HandshakeFailure),
         ) => {
-            format!("refused by the server ({alert:?}; does it need a client certificate? use --cert-file and --key-file)")
+            format!(
+                "refused by the server ({alert:?}; does it need a client certificate? {})",
+                advice.client_certificate()
+            )
         }
         Tls::AlertReceived(AlertDescription::ProtocolVersion) => {
             "refused by the server (ProtocolVersion): it speaks neither TLS 1.2 nor TLS 1.3".to_string()
@@ -245,11 +282,29 @@ mod tests {
 
     #[test]
     fn only_alerts_about_certificates_suggest_a_client_certificate() {
-        let said = |alert| explain_error("reg", &rustls::Error::AlertReceived(alert));
+        let said = |alert| explain_error("reg", &rustls::Error::AlertReceived(alert), Advice::Flags);
         for alert in [AlertDescription::CertificateRequired, AlertDescription::BadCertificate] {
             assert!(said(alert).contains("use --cert-file and --key-file"), "{}", said(alert));
         }
         assert_eq!(said(AlertDescription::UnrecognisedName), "TLS: refused by the server (UnrecognisedName)");
         assert!(said(AlertDescription::ProtocolVersion).contains("neither TLS 1.2 nor TLS 1.3"));
+    }
+
+    #[test]
+    fn advice_names_where_the_user_sets_it() {
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let not_tls = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        let required = rustls::Error::AlertReceived(AlertDescription::CertificateRequired);
+        let said = |e: &rustls::Error, advice| explain_error("reg", e, advice);
+        assert!(
+            said(&unknown, Advice::Flags)
+                .ends_with("(trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify)")
+        );
+        assert!(said(&unknown, Advice::RepoAdd).ends_with("(trust its CA with `helm repo add --ca-file`)"));
+        assert_eq!(
+            said(&not_tls, Advice::RepoAdd),
+            "TLS: handshake failed: the server does not speak TLS (add an HTTP registry as ocirepo+http://…)"
+        );
+        assert!(said(&required, Advice::RepoAdd).ends_with("`helm repo add --cert-file --key-file`)"));
     }
 }
