@@ -94,20 +94,16 @@ def big_artifact(registry, repo, tag, size=9 << 20):
 def test_tag_puts_the_same_manifest_under_new_tags_and_uploads_nothing(helm_oci, registry, chart):
     digest = pushed(helm_oci, chart, registry.host)
     with Watched(registry.host) as front:
-        p = helm_oci.run("tag", f"oci://{front.host}/charts/mychart:0.1.0", "stable", "0.1", "0.1.0+ci.5", PLAIN)
+        p = helm_oci.run("tag", f"oci://{front.host}/charts/mychart:0.1.0", "stable", "0.1", "0", PLAIN)
     assert lines(p) == [f"Tagged: {front.host}/charts/mychart:stable", f"Tagged: {front.host}/charts/mychart:0.1",
-                        f"Tagged: {front.host}/charts/mychart:0.1.0_ci.5", f"Digest: {digest}"]
+                        f"Tagged: {front.host}/charts/mychart:0", f"Digest: {digest}"]
     # The manifest read once, put under each tag; no blob read or written.
     assert sorted((m, path) for m, path, _ in front.answers) == [
-        ("GET", "/v2/charts/mychart/manifests/0.1.0"), ("PUT", "/v2/charts/mychart/manifests/0.1"),
-        ("PUT", "/v2/charts/mychart/manifests/0.1.0_ci.5"), ("PUT", "/v2/charts/mychart/manifests/stable")]
-    for tag in ("stable", "0.1", "0.1.0_ci.5"):
+        ("GET", "/v2/charts/mychart/manifests/0.1.0"), ("PUT", "/v2/charts/mychart/manifests/0"),
+        ("PUT", "/v2/charts/mychart/manifests/0.1"), ("PUT", "/v2/charts/mychart/manifests/stable")]
+    for tag in ("stable", "0.1", "0"):
         assert sha256(registry.manifest("charts/mychart", tag)) == digest
-    # A full version that is another is warned of; a floating one (0.1 on 0.1.0) is not.
-    assert p.stderr.splitlines() == [
-        'WARNING: tag "0.1.0_ci.5" reads as chart version 0.1.0+ci.5, but the chart is 0.1.0: `helm oci pull` of'
-        " that tag refuses it, and listings that read every version (`helm oci search --versions`, the ocirepo://"
-        " index) leave it out"]
+    assert p.stderr == ""
     shown = helm4("show", f"oci://{registry.host}/charts/mychart:0.1")
     assert "name: mychart" in shown and "version: 0.1.0" in shown
 
@@ -124,10 +120,33 @@ def test_floating_tags_are_pulled_and_listed_once(helm_oci, registry, chart):
     assert [h["version"] for h in found] == ["0.1.0"]
 
 
-def test_a_tag_naming_another_version_is_warned_of(helm_oci, registry, chart):
+def tags(registry, repository):
+    """The tags a repository has; none if the registry does not know it."""
+    try:
+        with urllib.request.urlopen(registry.url(f"/v2/{repository}/tags/list")) as r:
+            return sorted(json.load(r)["tags"] or [])
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return []
+
+
+@pytest.mark.parametrize("tag", ["0.2", "0.1.0+ci.5", "3.0.0"])
+def test_a_tag_or_copy_naming_another_version_is_refused_before_anything_is_written(helm_oci, registry, chart,
+                                                                                     tmp_path, tag):
+    """As push refuses it: pull takes a version tag for what it says, so such a tag would
+    fail every pull of it, and every pull of the newest version once it is the highest."""
     pushed(helm_oci, chart, registry.host)
-    p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:0.1.0", "0.2", PLAIN)
-    assert p.stderr.startswith('WARNING: tag "0.2" reads as chart version 0.2, but the chart is 0.1.0')
+    source = f"oci://{registry.host}/charts/mychart:0.1.0"
+    line = helm_oci.fails("tag", source, "stable", tag, PLAIN)
+    oci_tag = tag.replace("+", "_")
+    assert line == f'Error: {registry.host}/charts/mychart:{oci_tag}: tag "{oci_tag}" reads as chart version {tag}, ' \
+        "but the chart is 0.1.0: a pull of that tag, or of the newest version, would fail; use a tag that is no " \
+        "version, or one over the chart's (1.2 on 1.2.3)"
+    line = helm_oci.fails("copy", source, f"oci://{registry.host}/prod/mychart:{tag}", PLAIN)
+    assert f'reads as chart version {tag}, but the chart is 0.1.0' in line
+    assert tags(registry, "charts/mychart") == ["0.1.0"] and tags(registry, "prod/mychart") == []
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "-d", tmp_path, PLAIN)
+    assert p.stdout.startswith(f"Pulled: {registry.host}/charts/mychart:0.1.0\n")
 
 
 def test_tag_by_digest(helm_oci, registry, chart):

@@ -81,7 +81,6 @@ pub fn pulled(r: &PullResult) {
 }
 
 pub fn tagged(r: &Tagged) {
-    warnings(&r.warnings);
     for reference in &r.references {
         println!("Tagged: {reference}");
     }
@@ -89,7 +88,6 @@ pub fn tagged(r: &Tagged) {
 }
 
 pub fn copied(r: &Copied) {
-    warnings(&r.warnings);
     println!("Copied: {} -> {}", r.source, r.destination);
     println!("Digest: {}", r.digest);
 }

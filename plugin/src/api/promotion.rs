@@ -13,11 +13,7 @@ pub fn tag(options: TagOptions) -> Result<Tagged> {
         connection: connection_of(options.connection),
     };
     let tagged = run(timeout, tag::run(tag))?;
-    Ok(Tagged {
-        references: tagged.references.iter().map(ToString::to_string).collect(),
-        digest: tagged.digest,
-        warnings: tagged.warnings,
-    })
+    Ok(Tagged { references: tagged.references.iter().map(ToString::to_string).collect(), digest: tagged.digest })
 }
 
 pub fn copy(options: CopyOptions) -> Result<Copied> {
@@ -33,10 +29,5 @@ pub fn copy(options: CopyOptions) -> Result<Copied> {
         source_connection: connection_of(source),
     };
     let copied = run(timeout, copy::run(copy))?;
-    Ok(Copied {
-        source: copied.source.to_string(),
-        destination: copied.destination.to_string(),
-        digest: copied.digest,
-        warnings: copied.warnings,
-    })
+    Ok(Copied { source: copied.source.to_string(), destination: copied.destination.to_string(), digest: copied.digest })
 }

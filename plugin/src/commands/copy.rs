@@ -29,7 +29,6 @@ pub struct Copied {
     pub source: Ref,
     pub destination: Ref,
     pub digest: String,
-    pub warnings: Vec<String>,
 }
 
 /// Reads the source's manifest (verified), copies what the destination lacks of its blobs,
@@ -57,14 +56,14 @@ pub async fn run(copy: Copy) -> Result<Copied> {
         serde_json::from_slice(&fetched.bytes).ok().filter(|m: &Manifest| m.schema_version == 2).ok_or_else(|| {
             Error::invalid_chart(&subject, "the manifest is not an image manifest (schema 2) copy can read")
         })?;
+    tag::refuse_other_version(&manifest, &target)?;
     let blobs = blobs_of(&manifest, &subject)?;
     let named: Vec<(&Descriptor, Content)> = blobs
         .into_iter()
         .map(|blob| (blob, Content::Remote { client: from, repository: &source.repository }))
         .collect();
     push::upload(&client, &target, &named, (&fetched.media_type(), &fetched.bytes)).await?;
-    let warnings = target.tag.as_deref().and_then(|t| tag::other_version(&manifest, t)).into_iter().collect();
-    Ok(Copied { source: source.clone(), destination: target, digest, warnings })
+    Ok(Copied { source: source.clone(), destination: target, digest })
 }
 
 /// Where the copy goes: the destination with its own tag, else the source's tag (a chart

@@ -23,7 +23,6 @@ pub struct Tag {
 pub struct Tagged {
     pub references: Vec<Ref>,
     pub digest: String,
-    pub warnings: Vec<String>,
 }
 
 /// Reads the manifest (verified against its digest), then puts it under every new tag.
@@ -35,6 +34,11 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
     let client = Client::new(&source.endpoint, &tag.connection);
     let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
+    if let Ok(manifest) = serde_json::from_slice::<Manifest>(&fetched.bytes) {
+        for tag in &tags {
+            refuse_other_version(&manifest, &source.with_tag(tag))?;
+        }
+    }
     let (client, manifest) = (&client, (fetched.media_type(), fetched.bytes.as_slice()));
     let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
     let puts = references.iter().map(|target| {
@@ -43,11 +47,7 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
         async move { manifests::push(client, &target.repository, reference, manifest, &subject).await }
     });
     bounded(DEFAULT_CONCURRENCY, puts).await.into_iter().collect::<Result<Vec<()>>>()?;
-    let warnings = match serde_json::from_slice::<Manifest>(&fetched.bytes) {
-        Ok(manifest) => tags.iter().filter_map(|t| other_version(&manifest, t)).collect(),
-        Err(_) => Vec::new(),
-    };
-    Ok(Tagged { references, digest, warnings })
+    Ok(Tagged { references, digest })
 }
 
 /// The tag or digest a command that starts from an existing manifest reads it by; `verb`
@@ -78,19 +78,22 @@ fn new_tags(asked: &[String]) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// A warning if `tag` reads as a chart version other than the chart's own, and is not a
-/// floating tag over it (`1.2` on chart 1.2.3 is one): Helm takes version tags for what
-/// they say, and so do helm-oci's pull and listings.
-pub fn other_version(manifest: &Manifest, tag: &str) -> Option<String> {
-    let version = manifest.chart_version()?;
+/// Refuses to put a chart under `target`'s tag if the tag reads as a chart version other
+/// than the chart's own and is not a floating tag over it (`1.2` on chart 1.2.3 is one), as
+/// push refuses it: Helm takes version tags for what they say, and so do helm-oci's pull
+/// (which would then fail, also when it picks the newest version) and listings.
+pub fn refuse_other_version(manifest: &Manifest, target: &Ref) -> Result<()> {
+    let (Some(version), Some(tag)) = (manifest.chart_version(), target.tag.as_deref()) else { return Ok(()) };
     if charts::names_version(tag, version) {
-        return None;
+        return Ok(());
     }
-    Some(format!(
-        "tag {tag:?} reads as chart version {}, but the chart is {version}: `helm oci pull` of that tag \
-         refuses it, and listings that read every version (`helm oci search --versions`, the ocirepo:// \
-         index) leave it out",
-        tag.replace('_', "+")
+    Err(Error::invalid_reference(
+        target.to_string(),
+        format!(
+            "tag {tag:?} reads as chart version {}, but the chart is {version}: a pull of that tag, or of the \
+             newest version, would fail; use a tag that is no version, or one over the chart's (1.2 on 1.2.3)",
+            tag.replace('_', "+")
+        ),
     ))
 }
 
@@ -118,19 +121,21 @@ mod tests {
     }
 
     #[test]
-    fn only_a_version_tag_of_another_version_is_warned_of() {
+    fn only_a_version_tag_of_another_version_is_refused() {
         let mut annotations = BTreeMap::new();
         annotations.insert("org.opencontainers.image.version".to_string(), "1.2.3+b".to_string());
         let config = Descriptor::new(helm::CONFIG, "sha256:c".into(), 1);
         let chart = Manifest::for_chart(config, vec![], annotations);
-        assert!(other_version(&chart, "stable").is_none());
-        assert!(other_version(&chart, "1.2.3_b").is_none());
-        assert!(other_version(&chart, "1.2").is_none(), "a floating tag over 1.2.3");
-        assert!(other_version(&chart, "1.3").unwrap().contains("reads as chart version 1.3, but the chart is 1.2.3+b"));
+        let at = |tag: &str| reference::parse("oci://reg/app").unwrap().with_tag(tag);
+        assert!(refuse_other_version(&chart, &at("stable")).is_ok());
+        assert!(refuse_other_version(&chart, &at("1.2.3_b")).is_ok());
+        assert!(refuse_other_version(&chart, &at("1.2")).is_ok(), "a floating tag over 1.2.3");
+        let refused = refuse_other_version(&chart, &at("1.3")).unwrap_err().to_string();
+        assert!(refused.starts_with("reg/app:1.3: tag \"1.3\" reads as chart version 1.3, but the chart is 1.2.3+b"));
         let image = Manifest {
             config: Descriptor::new("application/vnd.oci.image.config.v1+json", "sha256:c".into(), 1),
             ..chart
         };
-        assert!(other_version(&image, "1.2").is_none());
+        assert!(refuse_other_version(&image, &at("1.3")).is_ok());
     }
 }
