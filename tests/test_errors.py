@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from conftest import Registry, files_left, free_port, helm4, write_chart
+from conftest import Registry, files_left, free_port, helm4, htpasswd, write_chart
 from fronts import Front
 from pki import CA
 
@@ -225,3 +225,52 @@ def test_boolean_flags_take_a_value_as_go_does(helm_oci, registry, chart, tmp_pa
     assert line.startswith("Error: invalid value 'maybe' for '--plain-http")
     p = helm_oci.run("login", registry.host, "-u", "u", "-p", "p", "--plain-http=true", "--insecure=true")
     assert p.stdout == "Login Succeeded\n"
+
+
+def test_value_flags_take_the_next_word_and_the_last_one_holds_as_go_does(helm_oci, tmp_path):
+    """pflag gives a flag with a value the next word, whatever it is, so a password that
+    begins with '-' is a password (and is never echoed back as an unknown flag); a flag
+    given twice keeps the last value, so CI can append overrides to its defaults."""
+    registry = Registry(tmp_path / "reg", auth={"htpasswd": {"realm": "r", "path": str(
+        htpasswd(tmp_path / "htpasswd", {"ci": "--Sup3r-s3cret"}))}})
+    try:
+        chart = write_chart(tmp_path / "src")
+        for version in ("0.1.0", "0.2.0"):
+            chart.joinpath("Chart.yaml").write_text(chart.joinpath("Chart.yaml").read_text().replace(
+                "0.1.0", version))
+            helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http",
+                         "--username", "ci", "--password", "--Sup3r-s3cret")
+        # An empty one, as an unset CI secret leaves it, gives no credentials, and is said to.
+        line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "none",
+                              "--plain-http", "--username", "ci", "--password", "")
+        assert line.endswith("authentication required: no credentials were found for this registry (--username and "
+                             "--password were given, but an empty one gives no credentials, as in Helm)"), line
+        p = helm_oci.run("login", registry.host, "-u", "ci", "-p", "--Sup3r-s3cret", "--plain-http")
+        assert p.stdout == "Login Succeeded\n"
+        helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0", "--version", "0.2.0",
+                     "-d", tmp_path / "first", "-d", tmp_path / "out", "--plain-http")
+        assert files_left(tmp_path / "out") == ["mychart-0.2.0.tgz"] and not (tmp_path / "first").exists()
+        line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
+                              "--plain-http", "--username", "ci", "--password", "-wrong-secret")
+        assert "-wrong-secret" not in line and "rejected" in line, line
+    finally:
+        registry.stop()
+
+
+def test_a_chart_pushed_without_a_remote_is_told_the_remote_is_missing(helm_oci, chart):
+    line = helm_oci.fails("push", chart)
+    assert line == 'Error: "helm oci push" requires 2 arguments for a chart directory or archive: CHART and ' \
+        'REMOTE (oci://host/namespace)'
+
+
+def test_a_login_to_a_repository_path_is_a_login_to_its_registry(helm_oci, registry):
+    """Helm warns of a repository path in `helm registry login`; a login is for a whole
+    registry, so it is stored (and removed) under the host alone."""
+    warning = f"WARNING: a login is for a registry host, not a repository path: {registry.host} is used"
+    for written in (f"{registry.host}/charts/app", f"https://{registry.host}/charts", f"oci://{registry.host}/x/"):
+        p = helm_oci.run("login", written, "-u", "u", "--password-stdin", "--plain-http", input="p")
+        assert p.stdout == "Login Succeeded\n" and p.stderr.splitlines() == [warning], p.stderr
+        assert list(json.loads(helm_oci.registry_config.read_text())["auths"]) == [registry.host]
+        p = helm_oci.run("logout", written)
+        assert p.stdout == f"Removing login credentials for {registry.host}\n"
+        assert json.loads(helm_oci.registry_config.read_text())["auths"] == {}

@@ -99,22 +99,31 @@ pub enum ChartCommand {
     Remove(cache::RemoveArgs),
 }
 
-/// Parses `args` with `P`'s definition, its boolean flags read as Go reads them (see
-/// `go_booleans`).
+/// Parses `args` with `P`'s definition, its flags read as Go reads them (see `go_flags`).
 pub fn parse<P: Parser>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Result<P, clap::Error> {
-    let mut matches = go_booleans(P::command()).try_get_matches_from(args)?;
+    let mut matches = go_flags(P::command()).try_get_matches_from(args)?;
     P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut P::command()))
 }
 
-/// Every boolean flag of `command` and its subcommands, as Helm's flag parser (Go's pflag)
-/// takes one: `--flag`, or `--flag=VALUE` with a value Go reads as a boolean, so that
-/// scripts written for Helm (`--plain-http=true`, `--untar=false`) work. Never the value as
-/// the next word: `--flag true` is the flag, then a positional `true`. Given twice, the last
-/// one holds.
-fn go_booleans(command: clap::Command) -> clap::Command {
+/// Every flag of `command` and its subcommands, as Helm's flag parser (Go's pflag) takes
+/// one, so that scripts written for Helm work:
+/// * a boolean flag is `--flag`, or `--flag=VALUE` with a value Go reads as a boolean
+///   (`--plain-http=true`, `--untar=false`); never the value as the next word: `--flag
+///   true` is the flag, then a positional `true`;
+/// * a flag with a value takes the next word whatever it is, so a password that begins
+///   with `-` is a password (and never echoed back as an unknown flag);
+/// * given twice, the last one holds.
+fn go_flags(command: clap::Command) -> clap::Command {
     command
-        .mut_args(|arg| if matches!(arg.get_action(), ArgAction::SetTrue) { go_boolean(arg) } else { arg })
-        .mut_subcommands(go_booleans)
+        .mut_args(|arg| match arg.get_action() {
+            ArgAction::SetTrue => go_boolean(arg),
+            ArgAction::Set if !arg.is_positional() && arg.get_num_args().is_none_or(|n| n.max_values() == 1) => {
+                let id = arg.get_id().clone();
+                arg.allow_hyphen_values(true).overrides_with(id)
+            }
+            _ => arg,
+        })
+        .mut_subcommands(go_flags)
 }
 
 fn go_boolean(arg: Arg) -> Arg {

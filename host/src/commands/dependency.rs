@@ -200,6 +200,7 @@ async fn grant(
             super::with_mirrors(session, (registry, endpoint, &chart.repository), reach, |session, reach| {
                 let own_tls = added.map(|added| added.tls_under(&reach.tls));
                 let reach = Reach { own_tls, ..reach.clone() };
+                let given = (given, super::missing_hint(remote));
                 let connected =
                     super::connect_as(session, (registry, endpoint), given, remote.connection.timeout_ms(), &reach);
                 match added {

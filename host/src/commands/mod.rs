@@ -19,7 +19,7 @@ pub mod version;
 use crate::cli::{ChartCommand, Cli, Command, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::types::{Credential, Mirror, Reference, RemoteOptions};
 use crate::sandbox::{Grants, Reach, Session};
-use crate::{credentials, learnt, paths, registries};
+use crate::{credentials, learnt, output, paths, registries};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -80,20 +80,21 @@ fn connect_to(
     args: &RemoteArgs,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
-    connect_as(session, (registry, endpoint), args.login(), args.connection.timeout_ms(), reach)
+    let given = (args.login(), missing_hint(args));
+    connect_as(session, (registry, endpoint), given, args.connection.timeout_ms(), reach)
 }
 
-/// `connect_to` with the credential given for this registry (if any; else the stored one),
-/// and the command's timeout.
+/// `connect_to` with the credential given for this registry (if any; else the stored one,
+/// else the hint for none), and the command's timeout.
 fn connect_as(
     session: &mut Session,
     (registry, endpoint): (&str, &str),
-    given: Option<Credential>,
+    (given, hint): (Option<Credential>, &str),
     timeout_ms: Option<u64>,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = Some(credential_for(registry, given, reach.debug, LOG_IN_OR_PASS)?);
+    let credential = Some(credential_for(registry, given, reach.debug, hint)?);
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
@@ -152,6 +153,14 @@ async fn with_mirrors(
 const LOG_IN_OR_PASS: &str = "log in with `helm oci login`, or pass --username and --password";
 /// ... and only a login for any other (a mirror, the source of a copy).
 const LOG_IN: &str = "log in with `helm oci login`";
+/// Flags that give no credential: one of them empty, as an unset CI secret leaves it.
+const ONE_EMPTY: &str = "--username and --password were given, but an empty one gives no credentials, as in Helm";
+
+/// What to do when the registry a command names wants credentials and none were found.
+fn missing_hint(args: &RemoteArgs) -> &'static str {
+    let flagged = args.username.is_some() || args.password.is_some();
+    if flagged && args.login().is_none() { ONE_EMPTY } else { LOG_IN_OR_PASS }
+}
 
 /// The credential for a registry: the one given for this run, else the stored one, else
 /// `hint`, what the user can do to give one.
@@ -167,9 +176,23 @@ fn stored(registry: &str, debug: bool, hint: &str) -> Result<Credential> {
     Ok(credentials::find(registry, debug)?.unwrap_or_else(|| Credential::Missing(hint.into())))
 }
 
-/// A registry as the user may write it for login and logout: `oci://` and a trailing `/` are dropped.
+/// A registry as the user may write it for login and logout: `oci://` (or `https://`, or
+/// `http://`) and a trailing `/` are dropped; a repository path after the host is warned of,
+/// as Helm warns of it, and dropped, as a login is for a whole registry.
 fn registry_host(host: &str) -> String {
-    host.strip_prefix("oci://").unwrap_or(host).trim_end_matches('/').to_string()
+    let host = ["oci://", "https://", "http://"].iter().find_map(|scheme| host.strip_prefix(scheme)).unwrap_or(host);
+    let host = host.trim_end_matches('/');
+    match host.split_once('/') {
+        Some((registry, _)) => {
+            // Never repeated if it holds credentials (user:password@host), which is refused.
+            if !registry.contains('@') {
+                let warning = format!("a login is for a registry host, not a repository path: {registry} is used");
+                output::warnings(&[warning]);
+            }
+            registry.to_string()
+        }
+        None => host.to_string(),
+    }
 }
 
 /// The chart cache, created if missing; one that cannot be written is refused before

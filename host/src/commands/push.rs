@@ -29,7 +29,15 @@ pub struct PushArgs {
 }
 
 pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
-    let Some(remote) = &args.remote else { return push_cached(&args, debug).await };
+    let Some(remote) = &args.remote else {
+        // A chart here with no REMOTE is a forgotten argument, not a cached reference.
+        if Path::new(&args.chart).exists() {
+            bail!(
+                "\"helm oci push\" requires 2 arguments for a chart directory or archive: CHART and REMOTE (oci://host/namespace)"
+            );
+        }
+        return push_cached(&args, debug).await;
+    };
     let chart = super::absolute(Path::new(&args.chart))?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
     let (dirs, links) = super::links::to_read(&chart, &meta);
