@@ -39,8 +39,7 @@ export async function push(chart, remote, connection = {}) {
   chart = resolve(chart);
   const { registry, gate } = await start({ read: [await chartDirectory(chart)] });
   const ref = call(() => registry.parseReference(remote));
-  // `links: []`: this host resolves no symlink, so the component follows those inside the chart alone.
-  return call(() => registry.push({ chart, remote: ref, connection: connect(gate, ref.endpoint, connection), links: [] }));
+  return call(() => registry.push({ chart, remote: ref, connection: connect(gate, ref.endpoint, connection) }));
 }
 
 /** Pulls a chart through the cache into `destination`, as <name>-<version>.tgz (or unpacked). */
@@ -79,7 +78,7 @@ export async function save(chart, reference, { cache = helmCache } = {}) {
   cache = await directory(cache);
   const { registry, cache: store } = await start({ read: [await chartDirectory(chart)], write: [cache] });
   const ref = call(() => registry.parseReference(reference));
-  return call(() => store.save({ cache, chart, reference: ref, namesRepository: false, links: [] }));
+  return call(() => store.save({ cache, chart, reference: ref, namesRepository: false }));
 }
 
 /** Every reference in the cache. */

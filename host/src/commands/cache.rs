@@ -9,7 +9,7 @@ use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
@@ -55,9 +55,10 @@ pub struct RemoveArgs {
 pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let chart = super::absolute(&args.chart)?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart.display()))?;
-    let (mut dirs, links) = super::links::to_read(&chart, &meta);
+    // A packaged chart is read with its directory, where its .prov may sit.
+    let readable = if meta.is_dir() { chart.clone() } else { chart.parent().unwrap_or(Path::new("/")).to_path_buf() };
     let cache = super::cache()?;
-    dirs.push((cache.clone(), FsPerms::ReadWrite));
+    let dirs = vec![(readable, FsPerms::ReadOnly), (cache.clone(), FsPerms::ReadWrite)];
     let mut session = Session::start(Grants { dirs, ..Grants::default() }).await?;
     let reference = session.parse_reference(super::namespace(&args.reference)).await?;
     let options = SaveOptions {
@@ -67,7 +68,6 @@ pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
         names_repository,
         limits: Some(args.limits.limits()),
         source_date_epoch: super::push::source_date_epoch()?,
-        links,
     };
     output::saved(&session.save(&options).await?);
     Ok(())

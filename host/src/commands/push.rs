@@ -9,7 +9,7 @@ use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
@@ -40,8 +40,13 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     };
     let chart = super::absolute(Path::new(&args.chart))?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
-    let (dirs, links) = super::links::to_read(&chart, &meta);
-    let mut session = Session::start(Grants { dirs, ..Grants::default() }).await?;
+    // A packaged chart is read with its directory, where Helm also looks for its .prov.
+    let readable = if meta.is_dir() {
+        chart.clone()
+    } else {
+        chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+    };
+    let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)], ..Grants::default() }).await?;
     let remote = session.parse_destination(super::namespace(remote)).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
@@ -51,7 +56,6 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
         connection,
         limits: Some(args.limits.limits()),
         source_date_epoch: source_date_epoch()?,
-        links,
     };
     output::pushed(&session.push(&options).await?);
     Ok(())

@@ -17,11 +17,10 @@ use crate::bindings::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
 };
 use crate::bindings::exports::helm_oci::plugin::types::{
-    ChartLimits, ChartLink, ChartSummary, Credential as WitCredential, Error as WitError, Mirror as WitMirror,
-    Reference, RemoteOptions, VersionQuery,
+    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Mirror as WitMirror, Reference,
+    RemoteOptions, VersionQuery,
 };
 use crate::cache::Entry;
-use crate::chart::directory::Links;
 use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
 use crate::commands::{cache, index, login, pull, push, save, search, tags};
@@ -64,7 +63,6 @@ pub fn push(options: PushOptions) -> Result<PushResult> {
         connection: connection_of(options.connection),
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
-        links: links_of(options.links),
     };
     Ok(push_result(run(timeout, push::run(push))?))
 }
@@ -117,7 +115,6 @@ pub fn save(options: SaveOptions) -> Result<Saved> {
         names_repository: options.names_repository,
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
-        links: links_of(options.links),
     };
     let saved = save::run(save)?;
     Ok(Saved {
@@ -287,10 +284,6 @@ fn duration(ms: u64) -> String {
 
 fn limits_of(limits: Option<ChartLimits>) -> Limits {
     limits.map_or_else(Limits::default, |l| Limits { chart_size: l.chart_size, file_size: l.file_size })
-}
-
-fn links_of(links: Vec<ChartLink>) -> Links {
-    links.into_iter().map(|l| (l.path, l.target)).collect()
 }
 
 fn reference_record(r: Ref) -> Reference {

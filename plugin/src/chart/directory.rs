@@ -1,22 +1,15 @@
 //! A chart directory as Helm's directory loader sees it: `.helmignore` (with Helm's
-//! defaults) applied, symlinks followed (out of the chart only where the host resolved
-//! them), regular files only, and each file within Helm's size limit. Contents stay on
-//! disk until the archive is written.
+//! defaults) applied, symlinks followed only inside the chart, regular files only, and
+//! each file within Helm's size limit. Contents stay on disk until the archive is written.
 
 use super::ignore::Rules;
 use super::load::{Content, File, Limits};
 use crate::error::{Error, Result};
 use crate::fs::inside::{self, Refusal};
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
-
-/// A link beyond the chart that the host could not resolve.
-const UNRESOLVED: &str = "its target does not exist, or it is part of a symlink loop";
-/// A link out of the chart that the host did not resolve.
-const UNFOLLOWED: &str = "where the host found nothing to follow (a missing target or a symlink loop)";
 
 /// Symlinked directories could loop: no chart follows this many on one path.
 const MAX_LINKS: usize = 16;
@@ -25,24 +18,19 @@ const MAX_LINKS: usize = 16;
 /// Helm's walk has no bound but the system's longest path.
 const MAX_DEPTH: usize = 256;
 
-/// Where a chart's symlinks lead, by their path in the chart, as the host resolved them
-/// (the component sees only what it was granted; the host grants the targets).
-pub type Links = HashMap<String, String>;
-
-/// The chart's files, and the newest modification time among them. A symlink goes where
-/// `links` says it leads; one it says nothing of, only if it stays inside the chart.
-pub fn files(root: &Path, limits: &Limits, links: &Links) -> Result<(Vec<File>, i64)> {
-    walk(root, limits, links, false)
+/// The chart's files, and the newest modification time among them.
+pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
+    walk(root, limits, false)
 }
 
 /// The files of the chart that can be seen here, for a check of what Helm's loader would
 /// refuse: as `files`, but a symlink out of the chart (which Helm follows, and the sandbox
 /// cannot) is passed over, and only each file's size is capped, as in Helm's loader.
 pub fn seen(root: &Path, limits: &Limits) -> Result<Vec<File>> {
-    Ok(walk(root, limits, &Links::new(), true)?.0)
+    Ok(walk(root, limits, true)?.0)
 }
 
-fn walk(root: &Path, limits: &Limits, links: &Links, lenient: bool) -> Result<(Vec<File>, i64)> {
+fn walk(root: &Path, limits: &Limits, lenient: bool) -> Result<(Vec<File>, i64)> {
     match fs::metadata(root.join("Chart.yaml")) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -60,7 +48,7 @@ fn walk(root: &Path, limits: &Limits, links: &Links, lenient: bool) -> Result<(V
     };
     let rules = Rules::with_defaults(&text)
         .map_err(|why| Error::invalid_chart(root.display().to_string(), format!(".helmignore: {why}")))?;
-    let mut walk = Walk { root, rules, limits, links, lenient, files: Vec::new(), mtime: 0, total: 0 };
+    let mut walk = Walk { root, rules, limits, lenient, files: Vec::new(), mtime: 0, total: 0 };
     walk.dir("", "", Depth::default())?;
     Ok((walk.files, walk.mtime))
 }
@@ -76,7 +64,6 @@ struct Walk<'a> {
     root: &'a Path,
     rules: Rules,
     limits: &'a Limits,
-    links: &'a Links,
     /// See `seen`.
     lenient: bool,
     files: Vec<File>,
@@ -85,8 +72,8 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Walks the directory at `real` (relative to the root, or absolute beyond it), naming
-    /// what it finds under `logical` (as a symlinked directory lends its name to what it holds).
+    /// Walks the directory at `real` (relative to the root), naming what it finds under
+    /// `logical` (as a symlinked directory lends its name to what it holds).
     fn dir(&mut self, real: &str, logical: &str, depth: Depth) -> Result<()> {
         let dir = self.root.join(real);
         if depth.links > MAX_LINKS {
@@ -111,23 +98,18 @@ impl Walk<'_> {
             let mut target = join(real, &name);
             // The directory itself is resolved already; only a link needs following.
             if symlink {
-                target = match (self.links.get(&rel), Path::new(real).is_absolute()) {
-                    (Some(resolved), _) => resolved.clone(),
-                    // Beyond the chart, where the host resolved every link it could.
-                    (None, true) => return Err(self.bad(&format!("symlink {rel}"), UNRESOLVED)),
-                    (None, false) => match inside::resolve(self.root, &target) {
-                        Ok(target) => target,
-                        Err(Refusal::Absolute | Refusal::Outside(_)) if self.lenient => continue,
-                        // Helm resolves a link, then passes over what .helmignore names. Where
-                        // it points is out of reach, so only a link ignored as a file and as a
-                        // directory alike is passed over here.
-                        Err(Refusal::Absolute | Refusal::Outside(_))
-                            if self.rules.ignored(&rel, false) && self.rules.ignored(&rel, true) =>
-                        {
-                            continue;
-                        }
-                        Err(refusal) => return Err(self.refused(&rel, &join(real, &name), refusal)),
-                    },
+                target = match inside::resolve(self.root, &target) {
+                    Ok(target) => target,
+                    Err(Refusal::Absolute | Refusal::Outside(_)) if self.lenient => continue,
+                    // Helm resolves a link, then passes over what .helmignore names. Where
+                    // it points is out of reach, so only a link ignored as a file and as a
+                    // directory alike is passed over here.
+                    Err(Refusal::Absolute | Refusal::Outside(_))
+                        if self.rules.ignored(&rel, false) && self.rules.ignored(&rel, true) =>
+                    {
+                        continue;
+                    }
+                    Err(refusal) => return Err(self.refused(&rel, &join(real, &name), refusal)),
                 };
             }
             let path = self.root.join(&target);
@@ -173,14 +155,16 @@ impl Walk<'_> {
             Ok(t) => format!("symlink {rel} -> {t}"),
             Err(_) => format!("symlink {rel}"),
         };
-        // The host resolves every link out of the chart it can, so one left here leads to
-        // nothing (or loops), or its host follows no link out of a chart.
         let why = match refusal {
-            Refusal::Absolute => format!("it points to an absolute path, outside the chart directory, {UNFOLLOWED}"),
-            Refusal::Outside(via) if target.as_deref().is_ok_and(|t| *t == via) => {
-                format!("it points outside the chart directory, {UNFOLLOWED}")
+            Refusal::Absolute => {
+                "it points to an absolute path, outside the chart directory, which helm-oci does not follow".into()
             }
-            Refusal::Outside(via) => format!("it leads outside the chart directory (through {via}), {UNFOLLOWED}"),
+            Refusal::Outside(via) if target.as_deref().is_ok_and(|t| *t == via) => {
+                "it points outside the chart directory, which helm-oci does not follow".into()
+            }
+            Refusal::Outside(via) => {
+                format!("it leads outside the chart directory (through {via}), which helm-oci does not follow")
+            }
             Refusal::Loop => "it is part of a symlink loop".into(),
             Refusal::Missing => "its target does not exist".into(),
             Refusal::Io(e) => e,
