@@ -243,8 +243,11 @@ def test_value_flags_take_the_next_word_and_the_last_one_holds_as_go_does(helm_o
         # An empty one, as an unset CI secret leaves it, gives no credentials, and is said to.
         line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "none",
                               "--plain-http", "--username", "ci", "--password", "")
-        assert line.endswith("authentication required: no credentials were found for this registry (--username and "
-                             "--password were given, but an empty one gives no credentials, as in Helm)"), line
+        assert line.endswith("authentication required: no credentials were found for this registry (--username or "
+                             "--password was given empty, which gives no credentials, as in Helm)"), line
+        line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "none",
+                              "--plain-http", "--username", "ci")
+        assert line.endswith("(--username and --password give credentials only together)"), line
         p = helm_oci.run("login", registry.host, "-u", "ci", "-p", "--Sup3r-s3cret", "--plain-http")
         assert p.stdout == "Login Succeeded\n"
         helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "--version", "0.1.0", "--version", "0.2.0",
@@ -274,3 +277,8 @@ def test_a_login_to_a_repository_path_is_a_login_to_its_registry(helm_oci, regis
         p = helm_oci.run("logout", written)
         assert p.stdout == f"Removing login credentials for {registry.host}\n"
         assert json.loads(helm_oci.registry_config.read_text())["auths"] == {}
+    # Credentials before the host are refused, and no part of them is repeated (a '/' in
+    # the password would otherwise read as the start of a path).
+    p = helm_oci.run("login", f"ci:s3cr/et@{registry.host}", "-u", "u", "--password-stdin", "--plain-http",
+                     input="p", check=False)
+    assert p.returncode == 1 and "s3cr" not in p.stderr and "credentials before the host" in p.stderr, p.stderr

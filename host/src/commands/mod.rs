@@ -152,13 +152,18 @@ async fn with_mirrors(
 const LOG_IN_OR_PASS: &str = "log in with `helm oci login`, or pass --username and --password";
 /// ... and only a login for any other (a mirror, the source of a copy).
 const LOG_IN: &str = "log in with `helm oci login`";
-/// Flags that give no credential: one of them empty, as an unset CI secret leaves it.
-const ONE_EMPTY: &str = "--username and --password were given, but an empty one gives no credentials, as in Helm";
+/// Flags that give no credential: one of them empty, as an unset CI secret leaves it, ...
+const ONE_EMPTY: &str = "--username or --password was given empty, which gives no credentials, as in Helm";
+/// ... or one without the other.
+const ONE_ALONE: &str = "--username and --password give credentials only together";
 
 /// What to do when the registry a command names wants credentials and none were found.
 fn missing_hint(args: &RemoteArgs) -> &'static str {
-    let flagged = args.username.is_some() || args.password.is_some();
-    if flagged && args.login().is_none() { ONE_EMPTY } else { LOG_IN_OR_PASS }
+    match (args.username.as_deref(), args.password.as_deref()) {
+        (Some(""), _) | (_, Some("")) => ONE_EMPTY,
+        (Some(_), None) | (None, Some(_)) => ONE_ALONE,
+        _ => LOG_IN_OR_PASS,
+    }
 }
 
 /// The credential for a registry: the one given for this run, else the stored one, else
@@ -182,15 +187,14 @@ fn registry_host(host: &str) -> String {
     let host = ["oci://", "https://", "http://"].iter().find_map(|scheme| host.strip_prefix(scheme)).unwrap_or(host);
     let host = host.trim_end_matches('/');
     match host.split_once('/') {
-        Some((registry, _)) => {
-            // Never repeated if it holds credentials (user:password@host), which is refused.
-            if !registry.contains('@') {
-                let warning = format!("a login is for a registry host, not a repository path: {registry} is used");
-                output::warnings(&[warning]);
-            }
+        // Credentials before the host (user:password@host) are refused, and never repeated
+        // in part, as a '/' in the password would.
+        Some((registry, _)) if !host.contains('@') => {
+            let warning = format!("a login is for a registry host, not a repository path: {registry} is used");
+            output::warnings(&[warning]);
             registry.to_string()
         }
-        None => host.to_string(),
+        _ => host.to_string(),
     }
 }
 
