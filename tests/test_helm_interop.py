@@ -114,3 +114,22 @@ def test_numbers_in_import_values_are_written_as_helm_writes_them(helm_oci, regi
     config = registry.blob("ours/mychart", ours["digest"])
     assert b'"w":1,' in config and b'"x":1000,' in config and b'"big":9007199254740992,' in config, config
     assert ours == theirs
+
+
+def test_a_chart_yaml_in_utf16_is_read_as_helm_reads_it(helm_oci, registry, tmp_path):
+    """go-yaml reads UTF-16 that begins with its byte-order mark (PowerShell 5.1 writes
+    files so): Helm packages and loads such a chart, and so do we, both ways."""
+    chart = write_chart(tmp_path / "src")
+    text = "\ufeffapiVersion: v2\r\nname: mychart\r\nversion: 0.1.0\r\ndescription: Café\r\n"
+    (chart / "Chart.yaml").write_bytes(text.encode("utf-16-le"))
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    helm4("push", packaged, f"oci://{registry.host}/helm")
+    helm_oci.run("push", chart, f"oci://{registry.host}/ours", "--plain-http")
+    theirs = json.loads(registry.manifest("helm/mychart", "0.1.0"))
+    ours = json.loads(registry.manifest("ours/mychart", "0.1.0"))
+    assert ours["config"] == theirs["config"]
+    assert "description: Café" in helm4("show", f"oci://{registry.host}/ours/mychart:0.1.0")
+    out = tmp_path / "out"
+    helm_oci.run("pull", f"oci://{registry.host}/helm/mychart:0.1.0", "-d", out, "--untar", "--plain-http")
+    assert (out / "mychart" / "Chart.yaml").exists()
+    helm_oci.run("push", packaged, f"oci://{registry.host}/tgz", "--plain-http")

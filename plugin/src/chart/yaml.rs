@@ -56,13 +56,34 @@ fn equal_fold(name: &str, key: &str) -> bool {
 }
 
 /// The first document of a YAML file (the rest are ignored, as yaml.v2 does), read for
-/// `target`; an empty file is null.
+/// `target`; an empty file is null. The file may be UTF-16 (see `utf8`).
 pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
-    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let bytes = utf8(bytes)?;
+    let bytes = bytes.as_ref();
     super::flow_depth::check(bytes)?;
     match yaml_serde::Deserializer::from_slice(bytes).next() {
         Some(document) => to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, target),
         None => Ok(Value::Null),
+    }
+}
+
+/// A YAML file's text as UTF-8, without a byte-order mark: go-yaml's reader (libyaml's)
+/// also reads UTF-16 that begins with its byte-order mark, as PowerShell 5.1 writes files.
+fn utf8(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let decode = |rest: &[u8], unit: fn([u8; 2]) -> u16| {
+        if !rest.len().is_multiple_of(2) {
+            return Err("incomplete UTF-16 character".to_string());
+        }
+        let units = rest.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+        let text: String = char::decode_utf16(units)
+            .collect::<Result<_, _>>()
+            .map_err(|_| "invalid UTF-16 (an unpaired surrogate)".to_string())?;
+        Ok(text.into_bytes().into())
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => decode(rest, u16::from_le_bytes),
+        [0xFE, 0xFF, rest @ ..] => decode(rest, u16::from_be_bytes),
+        _ => Ok(bytes.strip_prefix(BOM).unwrap_or(bytes).into()),
     }
 }
 
@@ -510,6 +531,22 @@ mod tests {
         assert_eq!(doc, json!({"a": "MyBucket", "b": "${X}-y", "c": {"x": 1}, "d": ["c", "e", 2], "num": "10"}));
         assert_eq!(text_of("!foo bar"), json!("bar"));
         assert_eq!(values(b"cfn:\n  Bucket: !Ref MyBucket\n").unwrap()["cfn"], json!({"Bucket": "MyBucket"}));
+    }
+
+    #[test]
+    fn utf16_with_its_byte_order_mark_is_read_as_go_yaml_reads_it() {
+        let utf16 = |text: &str, be: bool| -> Vec<u8> {
+            let units = "\u{FEFF}".encode_utf16().chain(text.encode_utf16());
+            units.flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() }).collect()
+        };
+        for be in [false, true] {
+            let doc = first_document(&utf16("name: café\r\nversion: 1.0.0\r\n", be), &Target::Any).unwrap();
+            assert_eq!(doc, json!({"name": "café", "version": "1.0.0"}));
+        }
+        let odd = [utf16("a: 1", false), vec![0x41]].concat();
+        assert_eq!(first_document(&odd, &Target::Any).unwrap_err(), "incomplete UTF-16 character");
+        let unpaired = [vec![0xFF, 0xFE], 0xD800u16.to_le_bytes().to_vec()].concat();
+        assert!(first_document(&unpaired, &Target::Any).unwrap_err().contains("unpaired surrogate"));
     }
 
     #[test]
