@@ -187,28 +187,16 @@ def test_a_file_where_the_destination_should_be_says_so(helm_oci, registry, char
 
 
 @pytest.mark.parametrize("link,why", [
-    ("/etc/hostname", "symlink templates/bad.yaml: it points to an absolute path, outside the chart directory"),
-    ("../../outside.txt", "symlink templates/bad.yaml -> ../../outside.txt: it points outside the chart directory"),
     ("bad.yaml", "symlink templates/bad.yaml -> bad.yaml: it is part of a symlink loop"),
     ("missing.yaml", "symlink templates/bad.yaml -> missing.yaml: its target does not exist"),
-    ("../templates/../../outside.txt", "it points outside the chart directory"),
-], ids=["absolute", "outside", "loop", "dangling", "climbing"])
-def test_symlinks_are_named_for_what_they_are(helm_oci, registry, tmp_path, link, why):
-    (tmp_path / "outside.txt").write_text("secret")
+    ("../../missing.yaml", "symlink templates/bad.yaml -> ../../missing.yaml: it points outside the chart "
+                           "directory, and its host resolved nothing there"),
+], ids=["loop", "dangling", "dangling outside"])
+def test_symlinks_that_lead_nowhere_are_named_for_what_they_are(helm_oci, registry, tmp_path, link, why):
     chart = write_chart(tmp_path / "src")
     os.symlink(link, chart / "templates" / "bad.yaml")
     line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", PLAIN)
     assert why in line
-
-
-def test_a_link_through_a_link_that_leaves_is_refused(helm_oci, registry, tmp_path):
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "outside" / "x.yaml").write_text("secret")
-    chart = write_chart(tmp_path / "src")
-    os.symlink("../..", chart / "templates" / "up")
-    os.symlink("up/outside/x.yaml", chart / "templates" / "a.yaml")
-    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", PLAIN)
-    assert "outside the chart directory" in line
 
 
 def test_a_directory_symlink_loop_is_refused(helm_oci, registry, tmp_path):

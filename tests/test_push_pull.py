@@ -4,6 +4,7 @@ import json
 import os
 import tarfile
 import urllib.error
+from pathlib import Path
 
 import pytest
 from conftest import files_left, helm4, sha256, write_chart
@@ -43,6 +44,53 @@ def test_push_directory_then_pull_gives_the_same_archive(helm_oci, registry, cha
     out2 = tmp_path / "out2"
     helm_oci.run("pull", f"oci://{registry.host}/again/mychart:0.1.0", "-d", out2, "--plain-http")
     assert (out2 / "mychart-0.1.0.tgz").read_bytes() == pulled
+
+
+def archive_files(data):
+    """An archive's regular files: name -> bytes."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+def test_symlinks_out_of_the_chart_are_followed_as_helm_follows_them(helm_oci, registry, tmp_path):
+    """A monorepo: the chart vendors a library chart beside it through a symlink, and links
+    to files elsewhere, relatively, absolutely, from inside the linked chart, and out and
+    back in. Helm's loader follows them all; so does push, and packages what Helm packages."""
+    mono, shared = tmp_path / "mono", tmp_path / "shared"
+    common = write_chart(mono, name="common", version="2.0.0", type="library")
+    (common / "templates" / "cm.yaml").unlink()
+    (common / "templates" / "_helpers.tpl").write_text('{{- define "common.name" -}}common{{- end -}}\n')
+    shared.mkdir()
+    (shared / "labels.tpl").write_text('{{- define "common.labels" -}}team: a{{- end -}}\n')
+    (shared / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n")
+    os.symlink("../../../shared/labels.tpl", common / "templates" / "_labels.tpl")
+    app = write_chart(mono, name="app", version="1.0.0",
+                      dependencies=[{"name": "common", "version": "2.0.0", "repository": "file://../common"}])
+    (app / "charts").mkdir()
+    os.symlink("../../common", app / "charts" / "common")
+    os.symlink(shared / "cm.yaml", app / "templates" / "shared.yaml")
+    os.symlink("../../app/values.yaml", app / "templates" / "values-again.yaml")
+    # .helmignore itself, from the monorepo, and a link it names (not followed, as in Helm).
+    (mono / "helmignore").write_text("*.bak\nignored-link\n")
+    os.symlink("../helmignore", app / ".helmignore")
+    (app / "templates" / "old.bak").write_text("left out")
+    os.symlink("/usr/share", app / "ignored-link")
+
+    helm_oci.run("push", app, f"oci://{registry.host}/linked", "--plain-http")
+    manifest = json.loads(registry.manifest("linked/app", "1.0.0"))
+    ours = archive_files(registry.blob("linked/app", manifest["layers"][0]["digest"]))
+    helms = archive_files(Path(helm4("package", app, tmp_path / "pkg").strip()).read_bytes())
+    # Helm writes each Chart.yaml anew from what it read; every other file goes as it is.
+    assert ours.keys() == helms.keys()
+    assert {k: v for k, v in ours.items() if not k.endswith("Chart.yaml")} == \
+        {k: v for k, v in helms.items() if not k.endswith("Chart.yaml")}
+    assert ours["app/charts/common/templates/_labels.tpl"] == (shared / "labels.tpl").read_bytes()
+    assert ours["app/templates/shared.yaml"] == (shared / "cm.yaml").read_bytes()
+    assert ours["app/templates/values-again.yaml"] == (app / "values.yaml").read_bytes()
+
+    # save packages the same archive.
+    saved = helm_oci.run("save", app, f"{registry.host}/saved").stdout
+    assert f"content: {manifest['layers'][0]['digest']}\n" in saved
 
 
 def test_a_namespace_with_a_trailing_slash_is_joined_as_helm_joins_it(helm_oci, registry, chart):

@@ -39,7 +39,8 @@ export async function push(chart, remote, connection = {}) {
   chart = resolve(chart);
   const { registry, gate } = await start({ read: [await chartDirectory(chart)] });
   const ref = call(() => registry.parseReference(remote));
-  return call(() => registry.push({ chart, remote: ref, connection: connect(gate, ref.endpoint, connection) }));
+  // `links: []`: this host resolves no symlink, so the component follows those inside the chart alone.
+  return call(() => registry.push({ chart, remote: ref, connection: connect(gate, ref.endpoint, connection), links: [] }));
 }
 
 /** Pulls a chart through the cache into `destination`, as <name>-<version>.tgz (or unpacked). */
@@ -78,7 +79,7 @@ export async function save(chart, reference, { cache = helmCache } = {}) {
   cache = await directory(cache);
   const { registry, cache: store } = await start({ read: [await chartDirectory(chart)], write: [cache] });
   const ref = call(() => registry.parseReference(reference));
-  return call(() => store.save({ cache, chart, reference: ref, namesRepository: false }));
+  return call(() => store.save({ cache, chart, reference: ref, namesRepository: false, links: [] }));
 }
 
 /** Every reference in the cache. */

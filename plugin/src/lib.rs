@@ -45,7 +45,7 @@ mod exports {
     use crate::bindings::exports::helm_oci::plugin::registry::{
         Guest, PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
     };
-    use crate::bindings::exports::helm_oci::plugin::types::{Error, Reference, RemoteOptions};
+    use crate::bindings::exports::helm_oci::plugin::types::{ChartLink, Error, LinkOut, Reference, RemoteOptions};
 
     struct Component;
 
@@ -68,6 +68,10 @@ mod exports {
 
         fn push(options: PushOptions) -> Result<PushResult, Error> {
             api::push(options)
+        }
+
+        fn chart_links(chart: String, links: Vec<ChartLink>) -> Result<Vec<LinkOut>, Error> {
+            api::chart_links(chart, links)
         }
 
         fn pull(options: PullOptions) -> Result<PullResult, Error> {

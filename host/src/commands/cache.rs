@@ -2,6 +2,7 @@
 //! granted the cache (read-only to read it) and the chart or destination it names; none
 //! reaches the network.
 
+use super::temp::TempDir;
 use crate::cli::{Format, LimitArgs};
 use crate::component::exports::helm_oci::plugin::cache::{ExportOptions, SaveOptions};
 use crate::output;
@@ -9,7 +10,7 @@ use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
@@ -55,19 +56,20 @@ pub struct RemoveArgs {
 pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let chart = super::absolute(&args.chart)?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart.display()))?;
-    // A packaged chart is read with its directory, where its .prov may sit.
-    let readable = if meta.is_dir() { chart.clone() } else { chart.parent().unwrap_or(Path::new("/")).to_path_buf() };
     let cache = super::cache()?;
-    let dirs = vec![(readable, FsPerms::ReadOnly), (cache.clone(), FsPerms::ReadWrite)];
-    let mut session = Session::start(Grants { dirs, ..Grants::default() }).await?;
+    let grants = Grants { dirs: vec![(cache.clone(), FsPerms::ReadWrite)], ..Grants::default() };
+    let limits = args.limits.limits();
+    let copies = TempDir::create()?;
+    let (mut session, links) = super::links::start(&chart, &meta, grants, &copies, limits.file_size).await?;
     let reference = session.parse_reference(super::namespace(&args.reference)).await?;
     let options = SaveOptions {
         cache: super::utf8(&cache)?,
         chart: super::utf8(&chart)?,
         reference,
         names_repository,
-        limits: Some(args.limits.limits()),
+        limits: Some(limits),
         source_date_epoch: super::push::source_date_epoch()?,
+        links,
     };
     output::saved(&session.save(&options).await?);
     Ok(())

@@ -5,6 +5,7 @@ pub mod copy;
 pub mod dependency;
 pub mod downloader;
 pub mod helm;
+mod links;
 pub mod login;
 pub mod logout;
 pub mod pull;

@@ -2,6 +2,7 @@
 //! `.prov` may sit) read-only, and the remote's registry. `helm oci push REF`: the chart
 //! cache read-only, and the reference's registry.
 
+use super::temp::TempDir;
 use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::{PushCachedOptions, PushOptions};
 use crate::output;
@@ -9,7 +10,7 @@ use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use wasmtime_wasi::FsPerms;
 
 #[derive(Args)]
@@ -40,13 +41,9 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     };
     let chart = super::absolute(Path::new(&args.chart))?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
-    // A packaged chart is read with its directory, where Helm also looks for its .prov.
-    let readable = if meta.is_dir() {
-        chart.clone()
-    } else {
-        chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
-    };
-    let mut session = Session::start(Grants { dirs: vec![(readable, FsPerms::ReadOnly)], ..Grants::default() }).await?;
+    let limits = args.limits.limits();
+    let copies = TempDir::create()?;
+    let (mut session, links) = super::links::start(&chart, &meta, Grants::default(), &copies, limits.file_size).await?;
     let remote = session.parse_destination(super::namespace(remote)).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;
@@ -54,8 +51,9 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
         chart: super::utf8(&chart)?,
         remote,
         connection,
-        limits: Some(args.limits.limits()),
+        limits: Some(limits),
         source_date_epoch: source_date_epoch()?,
+        links,
     };
     output::pushed(&session.push(&options).await?);
     Ok(())

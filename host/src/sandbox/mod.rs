@@ -20,7 +20,7 @@ use crate::component::exports::helm_oci::plugin::promotion::{Copied, CopyOptions
 use crate::component::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
 };
-use crate::component::exports::helm_oci::plugin::types::{Reference, RemoteOptions};
+use crate::component::exports::helm_oci::plugin::types::{ChartLink, LinkOut, Reference, RemoteOptions};
 use crate::component::{self, Plugin};
 use crate::transport::{Advice, IoFuture, TlsFlags, Transport};
 use crate::{learnt, output};
@@ -55,7 +55,7 @@ pub struct Reach {
 }
 
 /// What a command may touch.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Grants {
     /// Host directories, preopened at the same absolute path inside the guest.
     pub dirs: Vec<(PathBuf, FsPerms)>,
@@ -238,6 +238,11 @@ impl Session {
     pub async fn parse_destination(&mut self, destination: &str) -> Result<Reference> {
         let api = self.plugin.helm_oci_plugin_registry();
         api.call_parse_destination(&mut *self.store, destination).await?.map_err(output::component_error)
+    }
+
+    pub async fn chart_links(&mut self, chart: &str, links: &[ChartLink]) -> Result<Vec<LinkOut>> {
+        let call = self.plugin.helm_oci_plugin_registry().call_chart_links(&mut *self.store, chart, links);
+        guarded(call, None, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 
     pub async fn push(&mut self, options: &PushOptions) -> Result<PushResult> {

@@ -17,10 +17,11 @@ use crate::bindings::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
 };
 use crate::bindings::exports::helm_oci::plugin::types::{
-    ChartLimits, ChartSummary, Credential as WitCredential, Error as WitError, Mirror as WitMirror, Reference,
-    RemoteOptions, VersionQuery,
+    ChartLimits, ChartLink, ChartSummary, Credential as WitCredential, Error as WitError, LinkOut, Mirror as WitMirror,
+    Reference, RemoteOptions, VersionQuery,
 };
 use crate::cache::Entry;
+use crate::chart::directory::Links;
 use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
 use crate::commands::{cache, index, login, pull, push, save, search, tags};
@@ -63,8 +64,18 @@ pub fn push(options: PushOptions) -> Result<PushResult> {
         connection: connection_of(options.connection),
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
+        links: links_of(options.links),
     };
     Ok(push_result(run(timeout, push::run(push))?))
+}
+
+pub fn chart_links(chart: String, links: Vec<ChartLink>) -> Result<Vec<LinkOut>> {
+    let chart = PathBuf::from(chart);
+    if !std::fs::metadata(&chart).map_err(|e| Error::io(&chart, e))?.is_dir() {
+        return Ok(Vec::new());
+    }
+    let found = crate::chart::directory::links_out(&chart, &links_of(links))?;
+    Ok(found.into_iter().map(|(path, link)| LinkOut { path, link }).collect())
 }
 
 pub fn push_cached(options: PushCachedOptions) -> Result<PushResult> {
@@ -115,6 +126,7 @@ pub fn save(options: SaveOptions) -> Result<Saved> {
         names_repository: options.names_repository,
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
+        links: links_of(options.links),
     };
     let saved = save::run(save)?;
     Ok(Saved {
@@ -284,6 +296,10 @@ fn duration(ms: u64) -> String {
 
 fn limits_of(limits: Option<ChartLimits>) -> Limits {
     limits.map_or_else(Limits::default, |l| Limits { chart_size: l.chart_size, file_size: l.file_size })
+}
+
+fn links_of(links: Vec<ChartLink>) -> Links {
+    links.into_iter().map(|l| (l.path, l.target)).collect()
 }
 
 fn reference_record(r: Ref) -> Reference {

@@ -1,15 +1,21 @@
 //! A chart directory as Helm's directory loader sees it: `.helmignore` (with Helm's
-//! defaults) applied, symlinks followed only inside the chart, regular files only, and
-//! each file within Helm's size limit. Contents stay on disk until the archive is written.
+//! defaults) applied, symlinks followed (out of the chart only where the host resolved
+//! them), regular files only, and each file within Helm's size limit. Contents stay on
+//! disk until the archive is written.
 
 use super::ignore::Rules;
 use super::load::{Content, File, Limits};
 use crate::error::{Error, Result};
 use crate::fs::inside::{self, Refusal};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
+
+/// Why a link out of the chart is not followed: its host resolved nothing there.
+const UNRESOLVED: &str =
+    "and its host resolved nothing there (a missing target, a symlink loop, or a host that follows no such link)";
 
 /// Symlinked directories could loop: no chart follows this many on one path.
 const MAX_LINKS: usize = 16;
@@ -18,20 +24,68 @@ const MAX_LINKS: usize = 16;
 /// Helm's walk has no bound but the system's longest path.
 const MAX_DEPTH: usize = 256;
 
-/// The chart's files, and the newest modification time among them.
-pub fn files(root: &Path, limits: &Limits) -> Result<(Vec<File>, i64)> {
-    walk(root, limits, false)
+/// Where a chart's symlinks out of it lead, by their path in the chart, as the host
+/// resolved them (the component sees only what it was granted; the host grants the targets).
+pub type Links = HashMap<String, String>;
+
+/// A symlink that leads out of what the component was granted: its path in the chart, and
+/// the link itself (an absolute path if the chart's is), for the host to resolve.
+pub type LinkOut = (String, String);
+
+/// The chart's files, and the newest modification time among them. A symlink goes where
+/// `links` says it leads; one it says nothing of, only if it stays inside the chart.
+pub fn files(root: &Path, limits: &Limits, links: &Links) -> Result<(Vec<File>, i64)> {
+    let walk = walk(root, limits, links, Mode::Package)?;
+    Ok((walk.files, walk.mtime))
 }
 
 /// The files of the chart that can be seen here, for a check of what Helm's loader would
 /// refuse: as `files`, but a symlink out of the chart (which Helm follows, and the sandbox
 /// cannot) is passed over, and only each file's size is capped, as in Helm's loader.
 pub fn seen(root: &Path, limits: &Limits) -> Result<Vec<File>> {
-    Ok(walk(root, limits, true)?.0)
+    Ok(walk(root, limits, &Links::new(), Mode::Check)?.files)
 }
 
-fn walk(root: &Path, limits: &Limits, lenient: bool) -> Result<(Vec<File>, i64)> {
-    match fs::metadata(root.join("Chart.yaml")) {
+/// The symlinks of the chart that lead out of what the component can reach, beyond those
+/// `links` resolves, as Helm's walk meets them: past what .helmignore names, and not into a
+/// link's target until the host has resolved it. No size is checked: that is for `files`.
+pub fn links_out(root: &Path, links: &Links) -> Result<Vec<LinkOut>> {
+    // Read before the walk, through a link the host may have to resolve first.
+    let before: Vec<LinkOut> =
+        ["Chart.yaml", ".helmignore"].into_iter().filter_map(|name| leads_out(root, links, name)).collect();
+    if !before.is_empty() {
+        return Ok(before);
+    }
+    Ok(walk(root, &Limits::default(), links, Mode::Links)?.out)
+}
+
+/// What a walk is for.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// The chart's files, each checked: links out of the chart only where `links` says.
+    Package,
+    /// See `seen`.
+    Check,
+    /// See `links_out`.
+    Links,
+}
+
+/// A file read before the walk (`name` in the chart's top directory), if it is a link out
+/// of the chart that `links` does not resolve.
+fn leads_out(root: &Path, links: &Links, name: &str) -> Option<LinkOut> {
+    let link = fs::symlink_metadata(root.join(name)).ok()?.file_type().is_symlink();
+    let out = matches!(inside::resolve(root, name), Err(Refusal::Absolute | Refusal::Outside(_)));
+    (link && out && !links.contains_key(name)).then(|| (name.to_string(), root.join(name).display().to_string()))
+}
+
+/// Where a file read before the walk is: through the link the host resolved, if it is one.
+fn top(root: &Path, links: &Links, name: &str) -> PathBuf {
+    links.get(name).map_or_else(|| root.join(name), PathBuf::from)
+}
+
+fn walk<'a>(root: &'a Path, limits: &'a Limits, links: &'a Links, mode: Mode) -> Result<Walk<'a>> {
+    let chart_yaml = top(root, links, "Chart.yaml");
+    match fs::metadata(&chart_yaml) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(Error::invalid_chart(
@@ -39,18 +93,19 @@ fn walk(root: &Path, limits: &Limits, lenient: bool) -> Result<(Vec<File>, i64)>
                 "Chart.yaml file is missing; not a chart directory",
             ));
         }
-        Err(e) => return Err(Error::io(&root.join("Chart.yaml"), e)),
+        Err(e) => return Err(Error::io(&chart_yaml, e)),
     }
-    let text = match fs::read(root.join(".helmignore")) {
+    let helmignore = top(root, links, ".helmignore");
+    let text = match fs::read(&helmignore) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(&root.join(".helmignore"), e)),
+        Err(e) => return Err(Error::io(&helmignore, e)),
     };
     let rules = Rules::with_defaults(&text)
         .map_err(|why| Error::invalid_chart(root.display().to_string(), format!(".helmignore: {why}")))?;
-    let mut walk = Walk { root, rules, limits, lenient, files: Vec::new(), mtime: 0, total: 0 };
+    let mut walk = Walk { root, rules, limits, links, mode, files: Vec::new(), out: Vec::new(), mtime: 0, total: 0 };
     walk.dir("", "", Depth::default())?;
-    Ok((walk.files, walk.mtime))
+    Ok(walk)
 }
 
 /// How deep a walk is: directories, and of those the symlinked ones.
@@ -64,16 +119,18 @@ struct Walk<'a> {
     root: &'a Path,
     rules: Rules,
     limits: &'a Limits,
-    /// See `seen`.
-    lenient: bool,
+    links: &'a Links,
+    mode: Mode,
     files: Vec<File>,
+    /// `Mode::Links`: what was found.
+    out: Vec<LinkOut>,
     mtime: i64,
     total: u64,
 }
 
 impl Walk<'_> {
-    /// Walks the directory at `real` (relative to the root), naming what it finds under
-    /// `logical` (as a symlinked directory lends its name to what it holds).
+    /// Walks the directory at `real` (relative to the root, or absolute beyond it), naming
+    /// what it finds under `logical` (as a symlinked directory lends its name to what it holds).
     fn dir(&mut self, real: &str, logical: &str, depth: Depth) -> Result<()> {
         let dir = self.root.join(real);
         if depth.links > MAX_LINKS {
@@ -98,18 +155,25 @@ impl Walk<'_> {
             let mut target = join(real, &name);
             // The directory itself is resolved already; only a link needs following.
             if symlink {
-                target = match inside::resolve(self.root, &target) {
-                    Ok(target) => target,
-                    Err(Refusal::Absolute | Refusal::Outside(_)) if self.lenient => continue,
-                    // Helm resolves a link, then passes over what .helmignore names. Where
-                    // it points is out of reach, so only a link ignored as a file and as a
-                    // directory alike is passed over here.
-                    Err(Refusal::Absolute | Refusal::Outside(_))
-                        if self.rules.ignored(&rel, false) && self.rules.ignored(&rel, true) =>
-                    {
-                        continue;
-                    }
-                    Err(refusal) => return Err(self.refused(&rel, &join(real, &name), refusal)),
+                target = match self.links.get(&rel) {
+                    Some(resolved) => resolved.clone(),
+                    None => match self.inside(real, &target) {
+                        Ok(target) => target,
+                        Err(Refusal::Absolute | Refusal::Outside(_)) if self.mode == Mode::Check => continue,
+                        // Helm resolves a link, then passes over what .helmignore names. Where
+                        // it points is out of reach, so only a link ignored as a file and as a
+                        // directory alike is passed over here.
+                        Err(Refusal::Absolute | Refusal::Outside(_))
+                            if self.rules.ignored(&rel, false) && self.rules.ignored(&rel, true) =>
+                        {
+                            continue;
+                        }
+                        Err(Refusal::Absolute | Refusal::Outside(_)) if self.mode == Mode::Links => {
+                            self.out.push((rel, self.root.join(&target).display().to_string()));
+                            continue;
+                        }
+                        Err(refusal) => return Err(self.refused(&rel, &target, refusal)),
+                    },
                 };
             }
             let path = self.root.join(&target);
@@ -127,12 +191,15 @@ impl Walk<'_> {
             if !meta.is_file() {
                 return Err(self.bad(&rel, "cannot load an irregular file (a device, socket or pipe)"));
             }
+            if self.mode == Mode::Links {
+                continue;
+            }
             if meta.len() > self.limits.file_size {
                 let why = format!("chart file {name:?} is larger than the maximum file size {}", self.limits.file_size);
                 return Err(self.bad(&rel, &why));
             }
             self.total += meta.len();
-            if self.total > self.limits.chart_size && !self.lenient {
+            if self.total > self.limits.chart_size && self.mode == Mode::Package {
                 return Err(
                     self.bad(&rel, &format!("the chart is larger than the maximum size {}", self.limits.chart_size))
                 );
@@ -142,6 +209,15 @@ impl Walk<'_> {
             self.files.push(File { name: rel, content: Content::Disk(path) });
         }
         Ok(())
+    }
+
+    /// Resolves the link at `link` (under the directory at `real`) inside the chart; beyond
+    /// it (where `real` is a resolved target the host granted), every link leads out.
+    fn inside(&self, real: &str, link: &str) -> std::result::Result<String, Refusal> {
+        if Path::new(real).is_absolute() {
+            return Err(Refusal::Absolute);
+        }
+        inside::resolve(self.root, link)
     }
 
     fn bad(&self, what: &str, why: &str) -> Error {
@@ -156,15 +232,11 @@ impl Walk<'_> {
             Err(_) => format!("symlink {rel}"),
         };
         let why = match refusal {
-            Refusal::Absolute => {
-                "it points to an absolute path, outside the chart directory, which helm-oci does not follow".into()
-            }
+            Refusal::Absolute => format!("it points to an absolute path, outside the chart directory, {UNRESOLVED}"),
             Refusal::Outside(via) if target.as_deref().is_ok_and(|t| *t == via) => {
-                "it points outside the chart directory, which helm-oci does not follow".into()
+                format!("it points outside the chart directory, {UNRESOLVED}")
             }
-            Refusal::Outside(via) => {
-                format!("it leads outside the chart directory (through {via}), which helm-oci does not follow")
-            }
+            Refusal::Outside(via) => format!("it leads outside the chart directory (through {via}), {UNRESOLVED}"),
             Refusal::Loop => "it is part of a symlink loop".into(),
             Refusal::Missing => "its target does not exist".into(),
             Refusal::Io(e) => e,
@@ -175,4 +247,43 @@ impl Walk<'_> {
 
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::scratch;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn links_out_are_named_past_helmignore_and_only_until_resolved() {
+        let tmp = scratch::Dir::new();
+        let chart = tmp.0.join("chart");
+        fs::create_dir_all(chart.join("templates")).unwrap();
+        fs::write(chart.join("Chart.yaml"), "name: c\n").unwrap();
+        fs::write(chart.join(".helmignore"), "ignored\n").unwrap();
+        fs::write(tmp.0.join("shared.yaml"), "x: 1\n").unwrap();
+        symlink("../../shared.yaml", chart.join("templates/out.yaml")).unwrap();
+        symlink("/etc", chart.join("ignored")).unwrap();
+        symlink("../Chart.yaml", chart.join("templates/inside.yaml")).unwrap();
+
+        let out = links_out(&chart, &Links::new()).unwrap();
+        let link = chart.join("templates/out.yaml").display().to_string();
+        assert_eq!(out, [("templates/out.yaml".to_string(), link)], "not what .helmignore names, nor a link inside");
+
+        let target = tmp.0.join("shared.yaml").display().to_string();
+        let links = Links::from([("templates/out.yaml".to_string(), target.clone())]);
+        assert!(links_out(&chart, &links).unwrap().is_empty());
+        let (found, _) = files(&chart, &Limits::default(), &links).unwrap();
+        let shared = found.iter().find(|f| f.name == "templates/out.yaml").unwrap();
+        assert!(matches!(&shared.content, Content::Disk(path) if *path == Path::new(&target)));
+        let refused = files(&chart, &Limits::default(), &Links::new()).err().unwrap().to_string();
+        assert!(refused.contains("symlink templates/out.yaml -> ../../shared.yaml: it points outside"), "{refused}");
+
+        // .helmignore is read before the walk: a link of it out of the chart is named first.
+        fs::rename(chart.join(".helmignore"), tmp.0.join("helmignore")).unwrap();
+        symlink("../helmignore", chart.join(".helmignore")).unwrap();
+        let out = links_out(&chart, &links).unwrap();
+        assert_eq!(out, [(".helmignore".to_string(), chart.join(".helmignore").display().to_string())]);
+    }
 }

@@ -3,7 +3,7 @@
 //! stamped with one time, so the same chart always gives the same bytes and digest. The
 //! archive is made once, in memory, where it is hashed and from where it is uploaded.
 
-use super::directory;
+use super::directory::{self, Links};
 use super::load::{self, Chart, Content, Limits, Loader};
 use super::metadata::Metadata;
 use crate::error::{Error, Result};
@@ -23,10 +23,10 @@ pub struct Packaged {
 /// Loads the chart directory `root` by Helm's rules and packages it, stamped with
 /// `source_date_epoch` if set, else with its newest file's time, so that the same files
 /// always give the same bytes; a time in the future (a clock set wrong, a file from
-/// elsewhere) is never stamped.
-pub fn directory(root: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Packaged> {
+/// elsewhere) is never stamped. Symlinks out of the chart lead where `links` says.
+pub fn directory(root: &Path, limits: &Limits, source_date_epoch: Option<i64>, links: &Links) -> Result<Packaged> {
     let origin = root.display().to_string();
-    let (files, newest) = directory::files(root, limits)?;
+    let (files, newest) = directory::files(root, limits, links)?;
     let mut chart = Loader::new(*limits, true).load(files, 0).map_err(|why| Error::invalid_chart(&origin, why))?;
     without_v1_dependencies(&mut chart).map_err(|why| Error::invalid_chart(&origin, why))?;
     let created = source_date_epoch.unwrap_or(newest).min(clock::wall_seconds());

@@ -3,6 +3,7 @@
 //! the manifest naming them, under the reference it goes to. `push` uploads it; `save`
 //! puts it in the cache.
 
+use crate::chart::directory::Links;
 use crate::chart::load::{self, Limits, Loader};
 use crate::chart::package::{self, Packaged};
 use crate::chart::{archive, metadata::Metadata};
@@ -44,6 +45,7 @@ impl Artifact {
         names_repository: bool,
         limits: &Limits,
         source_date_epoch: Option<i64>,
+        links: &Links,
     ) -> Result<Artifact> {
         if remote.digest.is_some() {
             return Err(Error::invalid_reference(
@@ -51,7 +53,7 @@ impl Artifact {
                 "give oci://host/namespace or a tag",
             ));
         }
-        let source = Source::open(path, limits, source_date_epoch)?;
+        let source = Source::open(path, limits, source_date_epoch, links)?;
         let meta = source.meta.clone();
         let version_tag = reference::normalise_tag(&meta.version);
         let mut warnings = Vec::new();
@@ -129,11 +131,11 @@ enum Bytes {
 }
 
 impl Source {
-    fn open(path: &Path, limits: &Limits, source_date_epoch: Option<i64>) -> Result<Source> {
+    fn open(path: &Path, limits: &Limits, source_date_epoch: Option<i64>, links: &Links) -> Result<Source> {
         let origin = path.display().to_string();
         let stat = fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if stat.is_dir() {
-            let Packaged { chart, archive, created } = package::directory(path, limits, source_date_epoch)?;
+            let Packaged { chart, archive, created } = package::directory(path, limits, source_date_epoch, links)?;
             load::check_dependencies(&chart).map_err(|why| Error::invalid_chart(&origin, why))?;
             let layer = Descriptor::of(helm::CHART, &archive);
             return Ok(Source { meta: chart.meta, created, layer, bytes: Bytes::Packaged(archive) });

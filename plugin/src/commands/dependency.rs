@@ -7,6 +7,7 @@
 use super::pull::{self, Pull, Pulled};
 use crate::chart::archive;
 use crate::chart::dependencies::{self, Declared, Repository};
+use crate::chart::directory::Links;
 use crate::chart::load::{Limits, Loader};
 use crate::chart::lock::{self, Lock, Locked};
 use crate::chart::metadata::Metadata;
@@ -350,7 +351,7 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
 /// dependencies are not checked.
 fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits, epoch: Option<i64>) -> Result<Metadata> {
     present(dir)?;
-    let Packaged { chart, archive, .. } = package::directory(dir, limits, epoch)?;
+    let Packaged { chart, archive, .. } = package::directory(dir, limits, epoch, &Links::new())?;
     if !admits(d, &chart.meta.version)? {
         return Err(Error::invalid_chart("", format!("can't get a valid version for dependency {}", d.name)));
     }

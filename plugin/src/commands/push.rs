@@ -4,6 +4,7 @@
 use super::artifact::Artifact;
 use crate::cache::Cache;
 use crate::cache::held;
+use crate::chart::directory::Links;
 use crate::chart::load::Limits;
 use crate::chart::metadata::Metadata;
 use crate::digest;
@@ -28,6 +29,8 @@ pub struct Push {
     pub limits: Limits,
     /// `SOURCE_DATE_EPOCH`: the time to stamp instead of the newest file's.
     pub source_date_epoch: Option<i64>,
+    /// Where the chart directory's symlinks out of it lead.
+    pub links: Links,
 }
 
 /// What was pushed: the reference with its tag, and the manifest's digest.
@@ -41,7 +44,8 @@ pub struct Pushed {
 /// Loads (and, for a directory, packages) the chart, then uploads what the registry lacks
 /// and puts the manifest under the chart's version.
 pub async fn run(push: Push) -> Result<Pushed> {
-    let artifact = Artifact::build(&push.chart, &push.remote, false, &push.limits, push.source_date_epoch)?;
+    let artifact =
+        Artifact::build(&push.chart, &push.remote, false, &push.limits, push.source_date_epoch, &push.links)?;
     let client = Client::new(&artifact.target.endpoint, &push.connection);
     upload(&client, &artifact.target, &artifact.blobs(), (helm::MANIFEST, &artifact.manifest)).await?;
     let Artifact { target, manifest_digest, meta, warnings, .. } = artifact;

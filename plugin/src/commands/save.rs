@@ -3,6 +3,7 @@
 
 use super::artifact::Artifact;
 use crate::cache::{self, Cache, Entry, Shown, TAG_TRIES, Tagged, held};
+use crate::chart::directory::Links;
 use crate::chart::load::Limits;
 use crate::error::{Error, Result};
 use crate::net::clock;
@@ -21,6 +22,8 @@ pub struct Save {
     pub names_repository: bool,
     pub limits: Limits,
     pub source_date_epoch: Option<i64>,
+    /// Where the chart directory's symlinks out of it lead.
+    pub links: Links,
 }
 
 /// What was saved: the entry, and the artifact (for its digests).
@@ -30,8 +33,14 @@ pub struct Saved {
 }
 
 pub fn run(save: Save) -> Result<Saved> {
-    let artifact =
-        Artifact::build(&save.chart, &save.reference, save.names_repository, &save.limits, save.source_date_epoch)?;
+    let artifact = Artifact::build(
+        &save.chart,
+        &save.reference,
+        save.names_repository,
+        &save.limits,
+        save.source_date_epoch,
+        &save.links,
+    )?;
     let cache = Cache::create(&save.cache)?;
     let manifest = Descriptor::of(helm::MANIFEST, &artifact.manifest);
     let shown = || Shown {
