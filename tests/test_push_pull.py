@@ -71,10 +71,11 @@ def test_symlinks_out_of_the_chart_are_followed_as_helm_follows_them(helm_oci, r
     os.symlink(shared / "cm.yaml", app / "templates" / "shared.yaml")
     os.symlink("../../app/values.yaml", app / "templates" / "values-again.yaml")
     # .helmignore itself, from the monorepo, and a link it names (not followed, as in Helm).
-    (mono / "helmignore").write_text("*.bak\nignored-link\n")
+    (mono / "helmignore").write_text("*.bak\nignored-link\neditor/\n")
     os.symlink("../helmignore", app / ".helmignore")
     (app / "templates" / "old.bak").write_text("left out")
     os.symlink("/usr/share", app / "ignored-link")
+    os.symlink("/usr/share", app / "editor")  # passed over as a directory: never granted
 
     helm_oci.run("push", app, f"oci://{registry.host}/linked", "--plain-http")
     manifest = json.loads(registry.manifest("linked/app", "1.0.0"))

@@ -60,7 +60,7 @@ pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let grants = Grants { dirs: vec![(cache.clone(), FsPerms::ReadWrite)], ..Grants::default() };
     let limits = args.limits.limits();
     let copies = TempDir::create()?;
-    let (mut session, links) = super::links::start(&chart, &meta, grants, &copies, limits.file_size).await?;
+    let (mut session, links) = super::links::chart_session(&chart, &meta, grants, &copies, &limits).await?;
     let reference = session.parse_reference(super::namespace(&args.reference)).await?;
     let options = SaveOptions {
         cache: super::utf8(&cache)?,

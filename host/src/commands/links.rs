@@ -2,33 +2,35 @@
 //! wherever it leads (a monorepo's `charts/common -> ../../common`, say); the component
 //! reaches only what it is granted. So the component names the links it meets that lead
 //! out (as Helm's walk meets them: past what .helmignore names), and the host resolves
-//! those alone, grants each target read-only, and asks again, as a linked directory may
-//! hold more links. A linked file is handed over as a copy, not with its directory.
+//! those alone, grants each linked directory read-only, and asks again, as a linked
+//! directory may hold more links. A linked file is handed over as a copy, not with its
+//! directory.
 
 use super::temp::TempDir;
-use crate::component::exports::helm_oci::plugin::types::ChartLink;
+use crate::component::exports::helm_oci::plugin::types::{ChartLimits, ChartLink, LinkOut};
 use crate::sandbox::{Grants, Session};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use wasmtime_wasi::FsPerms;
 
-/// Rounds of asking: links in linked directories nested deeper than this are not resolved
-/// (and the component refuses them).
+/// Linked directories within linked directories (each costs a round of asking) deeper than
+/// this are refused.
 const MAX_ROUNDS: usize = 8;
 
-/// What a command that loads the chart at `chart` (a directory, or an archive) reads, all
-/// read-only besides what `grants` already holds: the directory, or the archive's (where
-/// Helm also looks for its .prov). A directory's links out of it are resolved and granted
-/// (see the module's comment), with copies of linked files in `copies`; the session that
-/// has all of it granted is returned, with the links for the command's options.
-pub async fn start(
+/// A session for a command that loads the chart at `chart` (a directory, or an archive),
+/// with `grants` and, read-only, the directory, or the archive's (where Helm also looks for
+/// its .prov). For a directory, its links out are resolved and granted (see the module's
+/// comment), with copies of linked files in `copies`; they are returned for the command's
+/// options.
+pub async fn chart_session(
     chart: &Path,
     meta: &fs::Metadata,
     mut grants: Grants,
     copies: &TempDir,
-    file_size: u64,
+    limits: &ChartLimits,
 ) -> Result<(Session, Vec<ChartLink>)> {
     if !meta.is_dir() {
         let dir = chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
@@ -37,51 +39,94 @@ pub async fn start(
     }
     grants.dirs.push((chart.to_path_buf(), FsPerms::ReadOnly));
     let name = super::utf8(chart)?;
-    let mut links = Vec::new();
+    let mut resolved = Resolved { copies, limits, copied: HashMap::new(), bytes: 0, links: Vec::new() };
     let mut session = Session::start(grants.clone()).await?;
-    for _ in 0..MAX_ROUNDS {
-        let found = session.chart_links(&name, &links).await?;
-        let before = links.len();
+    for round in 1.. {
+        let found = session.chart_links(&name, &resolved.links).await?;
+        let before = resolved.links.len();
         for out in found {
-            let Some((target, dir)) = resolve(Path::new(&out.link), copies, file_size, links.len())? else { continue };
-            links.push(ChartLink { path: out.path, target });
-            if !grants.dirs.iter().any(|(granted, _)| *granted == dir) {
+            if let Some(dir) = resolved.add(out, &grants)?
+                && !grants.dirs.iter().any(|(granted, _)| *granted == dir)
+            {
                 grants.dirs.push((dir, FsPerms::ReadOnly));
             }
         }
-        if links.len() == before {
+        if resolved.links.len() == before {
             break;
+        }
+        if round > MAX_ROUNDS {
+            bail!("{}: its symlinks lead through more than {MAX_ROUNDS} linked directories in turn", chart.display());
         }
         session = Session::start(grants.clone()).await?;
     }
-    Ok((session, links))
+    Ok((session, resolved.links))
 }
 
-/// Where the link at `link` leads, and the directory to grant for it: a directory's own
-/// path; for a file, a copy in `copies` (named by `n`), with its time, and cut one byte past
-/// `file_size` so that the component refuses it as too large, as it would the file. `None`
-/// for a link that leads nowhere, loops, or to something else (a device): the component
-/// refuses it.
-fn resolve(link: &Path, copies: &TempDir, file_size: u64, n: usize) -> Result<Option<(String, PathBuf)>> {
-    let Ok(target) = fs::canonicalize(link) else { return Ok(None) };
-    let Ok(meta) = fs::metadata(&target) else { return Ok(None) };
-    if meta.is_dir() {
-        return Ok(target.to_str().map(|text| (text.to_string(), target.clone())));
+/// The links resolved so far, and the copies made of linked files.
+struct Resolved<'a> {
+    copies: &'a TempDir,
+    limits: &'a ChartLimits,
+    /// Each linked file is copied once, however many links lead to it.
+    copied: HashMap<PathBuf, String>,
+    /// All copies together are cut one byte past the chart's size limit.
+    bytes: u64,
+    links: Vec<ChartLink>,
+}
+
+impl Resolved<'_> {
+    /// Resolves a link the component named, and returns the directory to grant for it. A
+    /// link is taken only if it is one, in a directory already granted; and only where it
+    /// leads to what the chart takes there (.helmignore may pass over files or directories
+    /// alone), and nowhere into or over a directory the command may write. One that leads
+    /// nowhere, loops, or to something else (a device) is left for the component to refuse.
+    fn add(&mut self, out: LinkOut, grants: &Grants) -> Result<Option<PathBuf>> {
+        let link = Path::new(&out.link);
+        let is_link = fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
+        let granted = |path: &Path| grants.dirs.iter().any(|(dir, _)| path.starts_with(dir));
+        if !is_link || !link.parent().is_some_and(granted) {
+            return Ok(None);
+        }
+        let Ok(target) = fs::canonicalize(link) else { return Ok(None) };
+        let writable = grants.dirs.iter().filter(|(_, perms)| *perms == FsPerms::ReadWrite);
+        if writable.into_iter().any(|(dir, _)| target.starts_with(dir) || dir.starts_with(&target)) {
+            return Ok(None);
+        }
+        let Ok(meta) = fs::metadata(&target) else { return Ok(None) };
+        let (resolved, dir) = match () {
+            () if meta.is_dir() && out.dir => (target.to_str().map(str::to_string), target.clone()),
+            () if meta.is_file() && out.file => (Some(self.copy(&target, &meta)?), self.copies.path().to_path_buf()),
+            // What the chart passes over: said so, and not granted.
+            () if meta.is_dir() || meta.is_file() => {
+                self.links.push(ChartLink { path: out.path, target: None });
+                return Ok(None);
+            }
+            () => return Ok(None),
+        };
+        let Some(resolved) = resolved else { return Ok(None) };
+        self.links.push(ChartLink { path: out.path, target: Some(resolved) });
+        Ok(Some(dir))
     }
-    if !meta.is_file() {
-        return Ok(None);
+
+    /// A copy of the file at `target`, with its time, cut one byte past the file-size limit
+    /// (and past what is left of the chart's) so that the component refuses it as too large,
+    /// as it would the file.
+    fn copy(&mut self, target: &Path, meta: &fs::Metadata) -> Result<String> {
+        if let Some(copy) = self.copied.get(target) {
+            return Ok(copy.clone());
+        }
+        let copy = self.copies.path().join(self.copied.len().to_string());
+        let room = self.limits.file_size.min(self.limits.chart_size.saturating_sub(self.bytes)).saturating_add(1);
+        let from = fs::File::open(target).with_context(|| format!("reading {}", target.display()))?;
+        let mut to = fs::File::create(&copy).with_context(|| format!("writing {}", copy.display()))?;
+        self.bytes +=
+            io::copy(&mut from.take(room), &mut to).with_context(|| format!("copying {}", target.display()))?;
+        if let Ok(modified) = meta.modified() {
+            to.set_modified(modified)?;
+        }
+        let copy = copy.display().to_string();
+        self.copied.insert(target.to_path_buf(), copy.clone());
+        Ok(copy)
     }
-    let copy = copies.path().join(n.to_string());
-    let from = fs::File::open(&target).with_context(|| format!("reading {}", target.display()))?;
-    let mut to =
-        fs::File::create(&copy).with_context(|| format!("copying {} into {}", target.display(), copy.display()))?;
-    let mut bytes = Vec::new();
-    from.take(file_size.saturating_add(1)).read_to_end(&mut bytes)?;
-    to.write_all(&bytes)?;
-    if let Ok(modified) = meta.modified() {
-        to.set_modified(modified)?;
-    }
-    Ok(copy.to_str().map(|text| (text.to_string(), copies.path().to_path_buf())))
 }
 
 #[cfg(test)]
@@ -90,27 +135,44 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
-    fn a_linked_directory_is_granted_and_a_linked_file_is_copied_cut_past_the_limit() {
-        let copies = TempDir::create().unwrap();
-        let tmp = TempDir::create().unwrap();
-        let (dir, file) = (tmp.path().join("common"), tmp.path().join("big.txt"));
+    fn only_what_the_chart_takes_is_granted_and_linked_files_are_copied_once_and_cut() {
+        let (copies, tmp) = (TempDir::create().unwrap(), TempDir::create().unwrap());
+        let (chart, dir, file) = (tmp.path().join("chart"), tmp.path().join("common"), tmp.path().join("big.txt"));
+        fs::create_dir(&chart).unwrap();
         fs::create_dir(&dir).unwrap();
         fs::write(&file, "0123456789").unwrap();
-        for (name, target) in [("to-dir", &dir), ("to-file", &file)] {
-            symlink(target, tmp.path().join(name)).unwrap();
+        for (name, target) in [("to-dir", &dir), ("to-file", &file), ("again", &file)] {
+            symlink(target, chart.join(name)).unwrap();
         }
-        symlink("missing", tmp.path().join("dangling")).unwrap();
+        symlink("missing", chart.join("dangling")).unwrap();
+        let grants = Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly)], ..Grants::default() };
+        let limits = ChartLimits { chart_size: 100, file_size: 4 };
+        let mut resolved =
+            Resolved { copies: &copies, limits: &limits, copied: HashMap::new(), bytes: 0, links: vec![] };
+        let out = |name: &str, file, dir| LinkOut {
+            path: name.into(),
+            link: chart.join(name).display().to_string(),
+            file,
+            dir,
+        };
 
         let dir = fs::canonicalize(&dir).unwrap();
-        let granted = resolve(&tmp.path().join("to-dir"), &copies, 4, 0).unwrap().unwrap();
-        assert_eq!(granted, (dir.display().to_string(), dir.clone()), "a directory is granted itself");
-
-        let (copy, granted) = resolve(&tmp.path().join("to-file"), &copies, 4, 1).unwrap().unwrap();
-        assert_eq!(granted, copies.path(), "a file's directory is never granted");
-        assert_eq!(fs::read(&copy).unwrap(), b"01234", "cut one byte past the limit");
+        assert_eq!(resolved.add(out("to-dir", true, true), &grants).unwrap(), Some(dir.clone()));
+        assert_eq!(resolved.add(out("to-dir", true, false), &grants).unwrap(), None, "passed over as a directory");
+        assert_eq!(resolved.add(out("to-file", true, true), &grants).unwrap().as_deref(), Some(copies.path()));
+        resolved.add(out("again", true, true), &grants).unwrap();
+        let [_, passed_over, to_file, again] = &resolved.links[..] else { panic!("{}", resolved.links.len()) };
+        assert_eq!(passed_over.target, None, "said to lead to what the chart passes over");
+        assert_eq!(to_file.target, again.target, "one copy");
+        let copy = Path::new(to_file.target.as_deref().unwrap());
+        assert_eq!(fs::read(copy).unwrap(), b"01234", "cut one byte past the limit");
         let modified = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
-        assert_eq!(modified(Path::new(&copy)), modified(&file));
+        assert_eq!(modified(copy), modified(&file));
 
-        assert!(resolve(&tmp.path().join("dangling"), &copies, 4, 2).unwrap().is_none());
+        assert_eq!(resolved.add(out("dangling", true, true), &grants).unwrap(), None);
+        let elsewhere = LinkOut { link: tmp.path().join("big.txt").display().to_string(), ..out("x", true, true) };
+        assert_eq!(resolved.add(elsewhere, &grants).unwrap(), None, "not a link, nor in a granted directory");
+        let writable = Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly), (dir, FsPerms::ReadWrite)], ..grants };
+        assert_eq!(resolved.add(out("to-dir", true, true), &writable).unwrap(), None, "into a writable directory");
     }
 }

@@ -1,6 +1,7 @@
 //! `helm oci push CHART REMOTE`: the chart directory (or the archive's directory, where a
-//! `.prov` may sit) read-only, and the remote's registry. `helm oci push REF`: the chart
-//! cache read-only, and the reference's registry.
+//! `.prov` may sit) read-only, with what its symlinks out of it lead to (see `links`), and
+//! the remote's registry. `helm oci push REF`: the chart cache read-only, and the
+//! reference's registry.
 
 use super::temp::TempDir;
 use crate::cli::{LimitArgs, RemoteArgs};
@@ -43,7 +44,7 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
     let limits = args.limits.limits();
     let copies = TempDir::create()?;
-    let (mut session, links) = super::links::start(&chart, &meta, Grants::default(), &copies, limits.file_size).await?;
+    let (mut session, links) = super::links::chart_session(&chart, &meta, Grants::default(), &copies, &limits).await?;
     let remote = session.parse_destination(super::namespace(remote)).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;

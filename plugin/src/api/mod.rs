@@ -75,7 +75,7 @@ pub fn chart_links(chart: String, links: Vec<ChartLink>) -> Result<Vec<LinkOut>>
         return Ok(Vec::new());
     }
     let found = crate::chart::directory::links_out(&chart, &links_of(links))?;
-    Ok(found.into_iter().map(|(path, link)| LinkOut { path, link }).collect())
+    Ok(found.into_iter().map(|f| LinkOut { path: f.path, link: f.link, file: f.file, dir: f.dir }).collect())
 }
 
 pub fn push_cached(options: PushCachedOptions) -> Result<PushResult> {

@@ -25,12 +25,23 @@ const MAX_LINKS: usize = 16;
 const MAX_DEPTH: usize = 256;
 
 /// Where a chart's symlinks out of it lead, by their path in the chart, as the host
-/// resolved them (the component sees only what it was granted; the host grants the targets).
-pub type Links = HashMap<String, String>;
+/// resolved them (the component sees only what it was granted; the host grants the
+/// targets); nowhere for one that leads to what the chart passes over there (a directory,
+/// where .helmignore passes over directories alone), which the host does not grant.
+pub type Links = HashMap<String, Option<String>>;
 
-/// A symlink that leads out of what the component was granted: its path in the chart, and
-/// the link itself (an absolute path if the chart's is), for the host to resolve.
-pub type LinkOut = (String, String);
+/// A symlink that leads out of what the component was granted, for the host to resolve.
+#[derive(Debug, PartialEq)]
+pub struct Found {
+    /// Its path in the chart.
+    pub path: String,
+    /// The link itself (an absolute path if the chart's is).
+    pub link: String,
+    /// Whether the walk takes what it leads to if that is a file, and if it is a directory
+    /// (.helmignore may pass over one kind alone: `dir/` rules).
+    pub file: bool,
+    pub dir: bool,
+}
 
 /// The chart's files, and the newest modification time among them. A symlink goes where
 /// `links` says it leads; one it says nothing of, only if it stays inside the chart.
@@ -49,9 +60,9 @@ pub fn seen(root: &Path, limits: &Limits) -> Result<Vec<File>> {
 /// The symlinks of the chart that lead out of what the component can reach, beyond those
 /// `links` resolves, as Helm's walk meets them: past what .helmignore names, and not into a
 /// link's target until the host has resolved it. No size is checked: that is for `files`.
-pub fn links_out(root: &Path, links: &Links) -> Result<Vec<LinkOut>> {
+pub fn links_out(root: &Path, links: &Links) -> Result<Vec<Found>> {
     // Read before the walk, through a link the host may have to resolve first.
-    let before: Vec<LinkOut> =
+    let before: Vec<Found> =
         ["Chart.yaml", ".helmignore"].into_iter().filter_map(|name| leads_out(root, links, name)).collect();
     if !before.is_empty() {
         return Ok(before);
@@ -72,15 +83,16 @@ enum Mode {
 
 /// A file read before the walk (`name` in the chart's top directory), if it is a link out
 /// of the chart that `links` does not resolve.
-fn leads_out(root: &Path, links: &Links, name: &str) -> Option<LinkOut> {
+fn leads_out(root: &Path, links: &Links, name: &str) -> Option<Found> {
     let link = fs::symlink_metadata(root.join(name)).ok()?.file_type().is_symlink();
     let out = matches!(inside::resolve(root, name), Err(Refusal::Absolute | Refusal::Outside(_)));
-    (link && out && !links.contains_key(name)).then(|| (name.to_string(), root.join(name).display().to_string()))
+    let found = Found { path: name.to_string(), link: root.join(name).display().to_string(), file: true, dir: false };
+    (link && out && !links.contains_key(name)).then_some(found)
 }
 
 /// Where a file read before the walk is: through the link the host resolved, if it is one.
 fn top(root: &Path, links: &Links, name: &str) -> PathBuf {
-    links.get(name).map_or_else(|| root.join(name), PathBuf::from)
+    links.get(name).cloned().flatten().map_or_else(|| root.join(name), PathBuf::from)
 }
 
 fn walk<'a>(root: &'a Path, limits: &'a Limits, links: &'a Links, mode: Mode) -> Result<Walk<'a>> {
@@ -123,7 +135,7 @@ struct Walk<'a> {
     mode: Mode,
     files: Vec<File>,
     /// `Mode::Links`: what was found.
-    out: Vec<LinkOut>,
+    out: Vec<Found>,
     mtime: i64,
     total: u64,
 }
@@ -156,7 +168,8 @@ impl Walk<'_> {
             // The directory itself is resolved already; only a link needs following.
             if symlink {
                 target = match self.links.get(&rel) {
-                    Some(resolved) => resolved.clone(),
+                    Some(Some(resolved)) => resolved.clone(),
+                    Some(None) => continue,
                     None => match self.inside(real, &target) {
                         Ok(target) => target,
                         Err(Refusal::Absolute | Refusal::Outside(_)) if self.mode == Mode::Check => continue,
@@ -169,7 +182,9 @@ impl Walk<'_> {
                             continue;
                         }
                         Err(Refusal::Absolute | Refusal::Outside(_)) if self.mode == Mode::Links => {
-                            self.out.push((rel, self.root.join(&target).display().to_string()));
+                            let link = self.root.join(&target).display().to_string();
+                            let (file, dir) = (!self.rules.ignored(&rel, false), !self.rules.ignored(&rel, true));
+                            self.out.push(Found { path: rel, link, file, dir });
                             continue;
                         }
                         Err(refusal) => return Err(self.refused(&rel, &target, refusal)),
@@ -212,10 +227,12 @@ impl Walk<'_> {
     }
 
     /// Resolves the link at `link` (under the directory at `real`) inside the chart; beyond
-    /// it (where `real` is a resolved target the host granted), every link leads out.
+    /// it (where `real` is a target the host resolved), every link leads out, through where
+    /// it points as written.
     fn inside(&self, real: &str, link: &str) -> std::result::Result<String, Refusal> {
         if Path::new(real).is_absolute() {
-            return Err(Refusal::Absolute);
+            let written = fs::read_link(link).map(|t| t.display().to_string()).unwrap_or_default();
+            return Err(Refusal::Outside(written));
         }
         inside::resolve(self.root, link)
     }
@@ -269,10 +286,11 @@ mod tests {
 
         let out = links_out(&chart, &Links::new()).unwrap();
         let link = chart.join("templates/out.yaml").display().to_string();
-        assert_eq!(out, [("templates/out.yaml".to_string(), link)], "not what .helmignore names, nor a link inside");
+        let found = Found { path: "templates/out.yaml".into(), link, file: true, dir: true };
+        assert_eq!(out, [found], "not what .helmignore names, nor a link inside");
 
         let target = tmp.0.join("shared.yaml").display().to_string();
-        let links = Links::from([("templates/out.yaml".to_string(), target.clone())]);
+        let links = Links::from([("templates/out.yaml".to_string(), Some(target.clone()))]);
         assert!(links_out(&chart, &links).unwrap().is_empty());
         let (found, _) = files(&chart, &Limits::default(), &links).unwrap();
         let shared = found.iter().find(|f| f.name == "templates/out.yaml").unwrap();
@@ -284,6 +302,26 @@ mod tests {
         fs::rename(chart.join(".helmignore"), tmp.0.join("helmignore")).unwrap();
         symlink("../helmignore", chart.join(".helmignore")).unwrap();
         let out = links_out(&chart, &links).unwrap();
-        assert_eq!(out, [(".helmignore".to_string(), chart.join(".helmignore").display().to_string())]);
+        let link = chart.join(".helmignore").display().to_string();
+        assert_eq!(out, [Found { path: ".helmignore".into(), link, file: true, dir: false }]);
+
+        // A link .helmignore passes over as a directory alone (`dir/`) is named as taken as a file only.
+        fs::write(tmp.0.join("helmignore"), "ignored\nvscode/\n").unwrap();
+        let helmignore = Some(tmp.0.join("helmignore").display().to_string());
+        let out_yaml = Some(target.clone());
+        let links = Links::from([
+            (".helmignore".to_string(), helmignore),
+            ("vscode".to_string(), None),
+            ("templates/out.yaml".to_string(), out_yaml),
+        ]);
+        symlink("/etc", chart.join("vscode")).unwrap();
+        let mut without = links.clone();
+        without.remove("vscode");
+        let out = links_out(&chart, &without).unwrap();
+        let vscode = out.iter().find(|f| f.path == "vscode").unwrap();
+        assert!(vscode.file && !vscode.dir);
+        // Which the host then says leads to a directory: passed over.
+        assert!(links_out(&chart, &links).unwrap().iter().all(|f| f.path != "vscode"));
+        assert!(files(&chart, &Limits::default(), &links).is_ok());
     }
 }
