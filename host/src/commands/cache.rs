@@ -2,7 +2,6 @@
 //! granted the cache (read-only to read it) and the chart or destination it names; none
 //! reaches the network.
 
-use super::temp::TempDir;
 use crate::cli::{Format, LimitArgs};
 use crate::component::exports::helm_oci::plugin::cache::{ExportOptions, SaveOptions};
 use crate::output;
@@ -59,8 +58,7 @@ pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let cache = super::cache()?;
     let grants = Grants { dirs: vec![(cache.clone(), FsPerms::ReadWrite)], ..Grants::default() };
     let limits = args.limits.limits();
-    let copies = TempDir::create()?;
-    let (mut session, links) = super::links::chart_session(&chart, &meta, grants, &copies, &limits).await?;
+    let (mut session, links, _copies) = super::links::chart_session(&chart, &meta, grants, &limits).await?;
     let reference = session.parse_reference(super::namespace(&args.reference)).await?;
     let options = SaveOptions {
         cache: super::utf8(&cache)?,

@@ -23,23 +23,22 @@ const MAX_ROUNDS: usize = 8;
 /// A session for a command that loads the chart at `chart` (a directory, or an archive),
 /// with `grants` and, read-only, the directory, or the archive's (where Helm also looks for
 /// its .prov). For a directory, its links out are resolved and granted (see the module's
-/// comment), with copies of linked files in `copies`; they are returned for the command's
-/// options.
+/// comment); they are returned for the command's options, with the directory of copies of
+/// linked files (made only for a first one), to keep until the command ends.
 pub async fn chart_session(
     chart: &Path,
     meta: &fs::Metadata,
     mut grants: Grants,
-    copies: &TempDir,
     limits: &ChartLimits,
-) -> Result<(Session, Vec<ChartLink>)> {
+) -> Result<(Session, Vec<ChartLink>, Option<TempDir>)> {
     if !meta.is_dir() {
         let dir = chart.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         grants.dirs.push((dir, FsPerms::ReadOnly));
-        return Ok((Session::start(grants).await?, Vec::new()));
+        return Ok((Session::start(grants).await?, Vec::new(), None));
     }
     grants.dirs.push((chart.to_path_buf(), FsPerms::ReadOnly));
     let name = super::utf8(chart)?;
-    let mut resolved = Resolved { copies, limits, copied: HashMap::new(), bytes: 0, links: Vec::new() };
+    let mut resolved = Resolved { copies: None, limits, copied: HashMap::new(), bytes: 0, links: Vec::new() };
     let mut session = Session::start(grants.clone()).await?;
     for round in 1.. {
         let found = session.chart_links(&name, &resolved.links).await?;
@@ -59,12 +58,12 @@ pub async fn chart_session(
         }
         session = Session::start(grants.clone()).await?;
     }
-    Ok((session, resolved.links))
+    Ok((session, resolved.links, resolved.copies))
 }
 
 /// The links resolved so far, and the copies made of linked files.
 struct Resolved<'a> {
-    copies: &'a TempDir,
+    copies: Option<TempDir>,
     limits: &'a ChartLimits,
     /// Each linked file is copied once, however many links lead to it.
     copied: HashMap<PathBuf, String>,
@@ -94,7 +93,7 @@ impl Resolved<'_> {
         let Ok(meta) = fs::metadata(&target) else { return Ok(None) };
         let (resolved, dir) = match () {
             () if meta.is_dir() && out.dir => (target.to_str().map(str::to_string), target.clone()),
-            () if meta.is_file() && out.file => (Some(self.copy(&target, &meta)?), self.copies.path().to_path_buf()),
+            () if meta.is_file() && out.file => self.copy(&target, &meta)?,
             // What the chart passes over: said so, and not granted.
             () if meta.is_dir() || meta.is_file() => {
                 self.links.push(ChartLink { path: out.path, target: None });
@@ -109,12 +108,17 @@ impl Resolved<'_> {
 
     /// A copy of the file at `target`, with its time, cut one byte past the file-size limit
     /// (and past what is left of the chart's) so that the component refuses it as too large,
-    /// as it would the file.
-    fn copy(&mut self, target: &Path, meta: &fs::Metadata) -> Result<String> {
+    /// as it would the file; and the directory of copies, to grant.
+    fn copy(&mut self, target: &Path, meta: &fs::Metadata) -> Result<(Option<String>, PathBuf)> {
+        let copies = match &mut self.copies {
+            Some(copies) => copies,
+            none => none.insert(TempDir::create()?),
+        };
+        let dir = copies.path().to_path_buf();
         if let Some(copy) = self.copied.get(target) {
-            return Ok(copy.clone());
+            return Ok((Some(copy.clone()), dir));
         }
-        let copy = self.copies.path().join(self.copied.len().to_string());
+        let copy = dir.join(self.copied.len().to_string());
         let room = self.limits.file_size.min(self.limits.chart_size.saturating_sub(self.bytes)).saturating_add(1);
         let from = fs::File::open(target).with_context(|| format!("reading {}", target.display()))?;
         let mut to = fs::File::create(&copy).with_context(|| format!("writing {}", copy.display()))?;
@@ -125,7 +129,7 @@ impl Resolved<'_> {
         }
         let copy = copy.display().to_string();
         self.copied.insert(target.to_path_buf(), copy.clone());
-        Ok(copy)
+        Ok((Some(copy), dir))
     }
 }
 
@@ -136,7 +140,7 @@ mod tests {
 
     #[test]
     fn only_what_the_chart_takes_is_granted_and_linked_files_are_copied_once_and_cut() {
-        let (copies, tmp) = (TempDir::create().unwrap(), TempDir::create().unwrap());
+        let tmp = TempDir::create().unwrap();
         let (chart, dir, file) = (tmp.path().join("chart"), tmp.path().join("common"), tmp.path().join("big.txt"));
         fs::create_dir(&chart).unwrap();
         fs::create_dir(&dir).unwrap();
@@ -147,8 +151,7 @@ mod tests {
         symlink("missing", chart.join("dangling")).unwrap();
         let grants = Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly)], ..Grants::default() };
         let limits = ChartLimits { chart_size: 100, file_size: 4 };
-        let mut resolved =
-            Resolved { copies: &copies, limits: &limits, copied: HashMap::new(), bytes: 0, links: vec![] };
+        let mut resolved = Resolved { copies: None, limits: &limits, copied: HashMap::new(), bytes: 0, links: vec![] };
         let out = |name: &str, file, dir| LinkOut {
             path: name.into(),
             link: chart.join(name).display().to_string(),
@@ -159,7 +162,9 @@ mod tests {
         let dir = fs::canonicalize(&dir).unwrap();
         assert_eq!(resolved.add(out("to-dir", true, true), &grants).unwrap(), Some(dir.clone()));
         assert_eq!(resolved.add(out("to-dir", true, false), &grants).unwrap(), None, "passed over as a directory");
-        assert_eq!(resolved.add(out("to-file", true, true), &grants).unwrap().as_deref(), Some(copies.path()));
+        assert!(resolved.copies.is_none(), "made only for a linked file");
+        let copies = resolved.add(out("to-file", true, true), &grants).unwrap();
+        assert_eq!(copies.as_deref(), resolved.copies.as_ref().map(TempDir::path));
         resolved.add(out("again", true, true), &grants).unwrap();
         let [_, passed_over, to_file, again] = &resolved.links[..] else { panic!("{}", resolved.links.len()) };
         assert_eq!(passed_over.target, None, "said to lead to what the chart passes over");

@@ -3,7 +3,6 @@
 //! the remote's registry. `helm oci push REF`: the chart cache read-only, and the
 //! reference's registry.
 
-use super::temp::TempDir;
 use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::{PushCachedOptions, PushOptions};
 use crate::output;
@@ -43,8 +42,7 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     let chart = super::absolute(Path::new(&args.chart))?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
     let limits = args.limits.limits();
-    let copies = TempDir::create()?;
-    let (mut session, links) = super::links::chart_session(&chart, &meta, Grants::default(), &copies, &limits).await?;
+    let (mut session, links, _copies) = super::links::chart_session(&chart, &meta, Grants::default(), &limits).await?;
     let remote = session.parse_destination(super::namespace(remote)).await?;
     // Push asks what the tag points at while it checks its blobs: three requests at once.
     let connection = super::connect(&mut session, &remote, &args.remote_args, debug, 3)?;

@@ -92,7 +92,7 @@ fn leads_out(root: &Path, links: &Links, name: &str) -> Option<Found> {
 
 /// Where a file read before the walk is: through the link the host resolved, if it is one.
 fn top(root: &Path, links: &Links, name: &str) -> PathBuf {
-    links.get(name).cloned().flatten().map_or_else(|| root.join(name), PathBuf::from)
+    links.get(name).and_then(Option::as_deref).map_or_else(|| root.join(name), PathBuf::from)
 }
 
 fn walk<'a>(root: &'a Path, limits: &'a Limits, links: &'a Links, mode: Mode) -> Result<Walk<'a>> {
