@@ -34,13 +34,13 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
     let client = Client::new(&source.endpoint, &tag.connection);
     let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
+    let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
     if let Ok(manifest) = serde_json::from_slice::<Manifest>(&fetched.bytes) {
-        for tag in &tags {
-            refuse_other_version(&manifest, &source.with_tag(tag))?;
+        for target in &references {
+            refuse_other_version(&manifest, target)?;
         }
     }
     let (client, manifest) = (&client, (fetched.media_type(), fetched.bytes.as_slice()));
-    let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
     let puts = references.iter().map(|target| {
         let reference = target.tag.as_deref().expect("made with a tag");
         let (subject, manifest) = (format!("manifest {target}"), (manifest.0.as_str(), manifest.1));
