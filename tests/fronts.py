@@ -351,6 +351,49 @@ def uploads_sent_to(host):
     return tamper
 
 
+class Silent:
+    """A server that takes every connection and reads what comes, but never answers, as a
+    hung host does: `requests` lists the request lines it got."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held, self.received = [], []
+        threading.Thread(target=self._take, daemon=True).start()
+
+    def _take(self):
+        while True:
+            try:
+                connection = self.listener.accept()[0]
+            except OSError:
+                return
+            self.held.append(connection)
+            threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+
+    def _read(self, connection):
+        while True:
+            try:
+                data = connection.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.received.append(data)
+
+    @property
+    def requests(self):
+        lines = b"".join(self.received).split(b"\r\n")
+        return [line.decode() for line in lines if line.split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT")]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        for connection in self.held:
+            connection.close()
+
+
 class Garbled(_Server):
     """A server that answers every request with the raw bytes `reply`, whatever they are (not
     HTTP, say), then hangs up; `seen` records each request as (method, path)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Registry, free_port, htpasswd, sha256
-from fronts import Front
+from fronts import Front, Silent
 from pki import CA
 from test_discovery import seed
 from test_downloader import download, plugin_env
@@ -177,6 +177,28 @@ def test_a_failing_mirror_falls_through_to_the_next_then_the_origin(helm_oci, or
     assert "/v2/charts/beta/manifests/1.0.0" in origin_paths(origin)
     line = helm_oci.fails("pull", f"oci://{origin.host}/charts/nothing:1.0.0", "-d", tmp_path, "--plain-http")
     assert f"{origin.host}/charts/nothing:1.0.0" in line
+
+
+def test_a_mirror_that_never_answers_is_passed_over_soon_and_once(helm_oci, origin, mirror, tmp_path):
+    """A hung mirror (it takes the connection and says nothing) is waited on for 10 s, not
+    tried again, and then passed over for the rest of the command: a search of two
+    repositories, one at a time, asks it once."""
+    alpha = copy(origin.registry, "charts/alpha", mirror, "charts/alpha", "1.0.0")
+    with Silent() as hung:
+        configure(helm_oci, origin.host, (hung.host, True), (mirror.host, True))
+        p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path, "--plain-http")
+        assert f"Digest: {sha256(alpha)}" in p.stdout and origin_paths(origin) == []
+        assert (f"WARNING: the mirror {hung.host}/charts/alpha was passed over: cannot reach {hung.host}: "
+                "timed out waiting for the registry") in p.stderr, p.stderr
+        assert hung.requests == ["GET /v2/charts/alpha/manifests/1.0.0 HTTP/1.1"], "not tried again"
+
+        configure(helm_oci, f"{origin.host}/charts", (f"{hung.host}/charts", True))
+        p = helm_oci.run("search", f"{origin.host}/charts", "--concurrency", "1", "-o", "json", "--plain-http")
+        assert [h["name"] for h in json.loads(p.stdout)] == [f"{origin.host}/charts/alpha",
+                                                               f"{origin.host}/charts/beta"]
+        assert len(hung.requests) == 2, f"the search waited on the mirror once: {hung.requests}"
+        for repo in ("alpha", "beta"):
+            assert f"the mirror {hung.host}/charts/{repo} was passed over" in p.stderr
 
 
 def test_a_mirror_uses_its_own_stored_login(helm_oci, origin, tmp_path):

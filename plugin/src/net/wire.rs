@@ -164,9 +164,36 @@ impl Response {
     }
 }
 
+/// How long a request waits for its answer's first byte, counted from its start when it
+/// has no body (so connecting is within it) and from its body's last byte when it has one.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Patience {
+    /// A registry computing a large digest may take a while to answer.
+    #[default]
+    Registry,
+    /// A mirror is read only, and one that does not answer soon is passed over for the
+    /// next place: waiting on it as long as on the registry would stall the command.
+    Mirror,
+}
+
+impl Patience {
+    fn first_byte(self) -> u64 {
+        match self {
+            Patience::Registry => 300 * SECOND,
+            Patience::Mirror => 10 * SECOND,
+        }
+    }
+}
+
 /// Sends one request and returns when the response head has arrived; the body is written
 /// while the response is awaited, so a server that answers early (say, 401) is heard.
-pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Body<'_>) -> Result<Response> {
+pub async fn send(
+    method: &str,
+    url: &Url,
+    headers: &[(&str, String)],
+    body: Body<'_>,
+    patience: Patience,
+) -> Result<Response> {
     let size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > HEADERS_MAX || url.path.len() > PATH_MAX {
         let what = if size > HEADERS_MAX {
@@ -204,11 +231,10 @@ pub async fn send(method: &str, url: &Url, headers: &[(&str, String)], body: Bod
     request.set_path_with_query(Some(&url.path)).map_err(|_| unusable("path"))?;
 
     let options = RequestOptions::new();
-    // Connecting must be quick; a registry computing a large digest may take a while to
-    // answer (counted once the last of the request's body is handed to the connection); a
-    // body, going out or coming back, must keep moving.
+    // Connecting must be quick; the answer may take as long as `patience` says; a body,
+    // going out or coming back, must keep moving.
     options.set_connect_timeout(Some(30 * SECOND)).ok();
-    options.set_first_byte_timeout(Some(300 * SECOND)).ok();
+    options.set_first_byte_timeout(Some(patience.first_byte())).ok();
     options.set_between_bytes_timeout(Some(120 * SECOND)).ok();
 
     let outgoing = request.body().map_err(|_| unusable("body"))?;
@@ -256,9 +282,10 @@ pub async fn send_whole(
     headers: &[(&str, String)],
     body: &[u8],
     limit: u64,
+    patience: Patience,
 ) -> Result<Response> {
     let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
-    let mut response = send(method, url, headers, body).await?;
+    let mut response = send(method, url, headers, body, patience).await?;
     if (200..300).contains(&response.status) {
         response.buffer(limit).await?;
     } else {

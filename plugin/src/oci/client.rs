@@ -5,9 +5,10 @@ use super::auth::{Auth, Credential, Presented, Scopes};
 use super::errcode;
 use crate::error::{Error, Kind, Result};
 use crate::net::limit::Limit;
-use crate::net::wire::{self, Body, Response};
+use crate::net::wire::{self, Body, Patience, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
+use std::cell::RefCell;
 
 /// How many 401 challenges one request answers: the first may only say which scheme and
 /// scope to use; the second may say that the token just fetched was already expired.
@@ -44,6 +45,10 @@ pub struct Client {
     auth: Auth,
     /// Caps the requests in flight, if the command does bulk work.
     limit: Option<Limit>,
+    patience: Patience,
+    /// Why a mirror could not be reached, once it could not: the rest of the call passes
+    /// it over at once instead of waiting on it again for each read.
+    unreachable: RefCell<Option<Error>>,
     pub trace: Trace,
 }
 
@@ -52,12 +57,19 @@ impl Client {
     pub fn new(endpoint: &str, connection: &Connection) -> Client {
         let Connection { plain_http, credential, challenge, trace } = connection.clone();
         let auth = Auth::new(credential, challenge.as_deref(), &Url::new(!plain_http, endpoint, "/v2/"), trace);
-        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit: None, trace }
+        let (limit, patience, unreachable) = (None, Patience::Registry, RefCell::new(None));
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, unreachable, trace }
     }
 
     /// The same session with at most `limit`'s permits' worth of requests in flight.
     pub fn limited(self, limit: Limit) -> Client {
         Client { limit: Some(limit), ..self }
+    }
+
+    /// The same session, for a mirror: an answer is waited on for less long, and a request
+    /// that gets none is not tried again, so that the next place is tried soon.
+    pub fn mirror(self) -> Client {
+        Client { patience: Patience::Mirror, ..self }
     }
 
     /// A URL on the registry.
@@ -128,6 +140,7 @@ impl Client {
         body: &[u8],
         whole: Option<u64>,
     ) -> Result<Response> {
+        self.reachable()?;
         let own = url.is_on(&self.endpoint);
         let mut extra = Scopes::default();
         let mut answered = 0;
@@ -139,13 +152,14 @@ impl Client {
             }
             let what = format!("{method} {url}");
             let once = || async {
-                match whole {
-                    Some(limit) => wire::send_whole(method, url, &all, body, limit).await,
+                let sent = match whole {
+                    Some(limit) => wire::send_whole(method, url, &all, body, limit, self.patience).await,
                     None => {
-                        wire::send(method, url, &all, if body.is_empty() { Body::Empty } else { Body::Bytes(body) })
-                            .await
+                        let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
+                        wire::send(method, url, &all, body, self.patience).await
                     }
-                }
+                };
+                self.settled(sent)
             };
             let permit = self.permit().await;
             let response =
@@ -174,6 +188,7 @@ impl Client {
         headers: &[(&str, String)],
         body: Body<'_>,
     ) -> Result<Response> {
+        self.reachable()?;
         let mut all = headers.to_vec();
         if url.is_on(&self.endpoint)
             && let Some(a) = self.auth.authorization(method, url, &Scopes::default()).await?
@@ -182,9 +197,30 @@ impl Client {
         }
         let what = format!("{method} {url}");
         let _permit = self.permit().await;
-        let response = wire::send(method, url, &all, body).await?;
+        let response = self.settled(wire::send(method, url, &all, body, self.patience).await)?;
         self.trace.debug(|| format!("{what} -> {}", response.status));
         Ok(response)
+    }
+
+    /// Fails at once for a mirror that could not be reached earlier in the call.
+    fn reachable(&self) -> Result<()> {
+        match &*self.unreachable.borrow() {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// What a request came to. At a mirror, getting no answer (refused, timed out, cut
+    /// off) is final, and is remembered for the rest of the call.
+    fn settled(&self, sent: Result<Response>) -> Result<Response> {
+        match sent {
+            Err(e) if self.patience == Patience::Mirror && e.kind == Kind::Network => {
+                let e = Error { transient: false, ..e };
+                self.unreachable.replace(Some(e.clone()));
+                Err(e)
+            }
+            sent => sent,
+        }
     }
 
     async fn permit(&self) -> Option<crate::net::limit::Permit> {
@@ -218,5 +254,30 @@ impl Client {
             }
             _ => Err(self.refusal(response, &self.endpoint).await),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_answer() -> Result<Response> {
+        Err(Error::network("cannot reach m:5000", "timed out waiting for the registry").transient())
+    }
+
+    #[test]
+    fn a_mirror_that_gave_no_answer_is_not_asked_again() {
+        let mirror = Client::new("m:5000", &Connection::default()).mirror();
+        assert!(mirror.reachable().is_ok());
+        let failed = mirror.settled(no_answer()).err().expect("failed");
+        assert!(!failed.transient, "not tried again: the next place is");
+        assert_eq!(mirror.reachable().unwrap_err(), failed);
+    }
+
+    #[test]
+    fn a_registry_that_gave_no_answer_is_tried_again() {
+        let registry = Client::new("reg:5000", &Connection::default());
+        assert!(registry.settled(no_answer()).err().expect("failed").transient);
+        assert!(registry.reachable().is_ok());
     }
 }

@@ -27,7 +27,7 @@ impl Sources {
     /// against the same cap as its own.
     pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>) -> Sources {
         let session = |m: &Mirror| {
-            let client = Client::new(&m.repository.endpoint, &m.connection);
+            let client = Client::new(&m.repository.endpoint, &m.connection).mirror();
             let client = match limit {
                 Some(limit) => client.limited(limit.clone()),
                 None => client,

@@ -7,7 +7,7 @@ use super::cache::Token;
 use super::scope::Scopes;
 use crate::error::{Error, Kind, Result};
 use crate::net::clock;
-use crate::net::wire::{self, Response};
+use crate::net::wire::{self, Patience, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
 use helm_oci_headers::form;
@@ -137,7 +137,10 @@ async fn send_retrying(
     trace: Trace,
 ) -> Result<Response> {
     let what = format!("{method} {url}");
-    let response = retry::run(trace, &what, || wire::send_whole(method, url, headers, body, TOKEN_MAX)).await?;
+    // A token service is waited on as its registry is, even a mirror's: it is asked once a
+    // mirror has answered, so it is up.
+    let send = || wire::send_whole(method, url, headers, body, TOKEN_MAX, Patience::Registry);
+    let response = retry::run(trace, &what, send).await?;
     trace.debug(|| format!("{what} -> {}", response.status));
     Ok(response)
 }
