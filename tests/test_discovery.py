@@ -83,6 +83,18 @@ def test_tags_lists_versions_newest_first(helm_oci, seeded):
     assert [l.strip() for l in p.stdout.splitlines()] == ["VERSION", "v1.3.0", "1.2.3+build.5"]
 
 
+def test_tags_of_prereleases_alone_says_that_devel_lists_them(helm_oci, registry):
+    for version in ("1.1.0-rc.1", "1.2.0-rc.2", "0.9.0"):
+        seed(registry, "charts/early", version)
+    p = helm_oci.run("tags", f"oci://{registry.host}/charts/early", "--plain-http", "--version", "^1")
+    assert p.stdout == "No results found\n"
+    assert p.stderr == f"WARNING: only prereleases of {registry.host}/charts/early match; --devel lists them (2)\n"
+    assert tags(helm_oci, registry, "charts/early", "--version", "^1", "--devel") == ["1.2.0-rc.2", "1.1.0-rc.1"]
+    # Where a stable version is listed, the prereleases left out are not worth a word.
+    p = helm_oci.run("tags", f"oci://{registry.host}/charts/early", "--plain-http")
+    assert p.stdout.split() == ["VERSION", "0.9.0"] and p.stderr == ""
+
+
 def test_tags_all_shows_what_other_tags_point_to(helm_oci, seeded):
     p = helm_oci.run("tags", f"oci://{seeded.host}/charts/beta", "--plain-http", "--all", "-o", "json")
     entries = json.loads(p.stdout)

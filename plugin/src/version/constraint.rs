@@ -179,6 +179,15 @@ impl Wanted {
         picked
     }
 
+    /// How many more of these tags `--devel` would pick: the prereleases left out.
+    pub fn prereleases_left_out(&self, tags: &[String]) -> usize {
+        if self.devel {
+            return 0;
+        }
+        let devel = Wanted { devel: true, ..self.clone() };
+        devel.pick(tags.iter().cloned()).len() - self.pick(tags.iter().cloned()).len()
+    }
+
     /// The tag of the newest wanted version, chosen without reading what the tags hold: a
     /// floating tag (`1.4` beside 1.4.2, see `floating`), which reads as a version (1.4.0)
     /// its chart is not, only if no other tag is wanted.
@@ -460,6 +469,10 @@ mod tests {
         }
         let devel = Wanted::from_flags(None, None, None, true).unwrap();
         assert!(devel.admits(&v("1.0.0-rc.1")), "--devel lets prereleases in");
+        let tags = ["1.0.0", "1.1.0-rc.1", "v2.0.0-beta", "latest"].map(String::from);
+        assert_eq!(Wanted::default().prereleases_left_out(&tags), 2);
+        assert_eq!(Wanted::from_flags(Some("^1"), None, None, false).unwrap().prereleases_left_out(&tags), 1);
+        assert_eq!(devel.prereleases_left_out(&tags), 0);
         assert!(!Wanted::from_flags(None, None, None, false).unwrap().admits(&v("1.0.0-rc.1")));
         let named = Wanted::from_flags(Some("^1"), Some("1.0.0-rc.1"), None, false).unwrap();
         assert!(named.admits(&v("1.1.0-rc.1")), "a bound that names a prerelease lets them in");
