@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Registry, htpasswd
+from conftest import BIN, Registry, free_port, htpasswd
 from pki import CA
 
 USER = "alice"
@@ -254,6 +254,33 @@ def test_without_the_client_certificate_the_push_fails(helm_oci, mtls_registry, 
     # either way it is reported as TLS, with the flags that fix it.
     assert "TLS: refused by the server" in line and "--cert-file and --key-file" in line, line
     assert pushed_repositories(mtls_registry) == []
+
+
+def test_unusable_tls_files_are_said_in_words(helm_oci, ca, tmp_path):
+    """Each TLS file fails before any request, in one line that names the flag and the
+    file and says what is wrong in words (no Rust error names, no `os error N`)."""
+    cert, key = ca.issue("client", client=True)
+    _, other_key = ca.issue("other", client=True)
+    junk, cut = tmp_path / "junk.pem", tmp_path / "cut.pem"
+    junk.write_text("not PEM\n")
+    cut.write_text(cert.read_text().splitlines()[0] + "\nMIIB\n")
+    missing = tmp_path / "missing.pem"
+    cases = [
+        (["--cert-file", missing, "--key-file", key], f"reading --cert-file {missing}: no such file or directory"),
+        (["--cert-file", cert, "--key-file", tmp_path], f"reading --key-file {tmp_path}: is a directory"),
+        (["--cert-file", cert, "--key-file", other_key],
+         "--cert-file and --key-file do not form a client certificate: the private key is not the certificate's"),
+        (["--cert-file", key, "--key-file", key], f"--cert-file {key} holds no PEM certificate"),
+        (["--cert-file", cert, "--key-file", cert], f"--key-file {cert} holds no PEM private key"),
+        (["--cert-file", cert, "--key-file", junk], f"--key-file {junk} holds no PEM private key"),
+        (["--ca-file", cut], f"reading --ca-file {cut}: a PEM section has no -----END CERTIFICATE----- line"),
+        (["--ca-file", missing], f"reading --ca-file {missing}: no such file or directory"),
+        # Over plain HTTP too, as Helm refuses them whatever it reaches.
+        (["--plain-http", "--ca-file", missing], f"reading --ca-file {missing}: no such file or directory"),
+    ]
+    for flags, said in cases:
+        line = helm_oci.fails("pull", f"oci://127.0.0.1:{free_port()}/charts/app:1.0.0", "-d", tmp_path, *flags)
+        assert line == f"Error: {said}", line
 
 
 def test_debug_output_holds_no_secret(helm_oci, tls_registry, ca, chart):

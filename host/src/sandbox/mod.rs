@@ -206,9 +206,12 @@ impl Session {
             .transport
             .get_or_insert_with(|| Arc::new(Transport::new(&reach.tls, reach.debug, reach.advice)))
             .clone();
-        // A command finds out about unusable TLS settings before it starts.
+        // A command finds out about unusable TLS settings before it starts, even over plain
+        // HTTP (where its mirrors may use them), as Helm refuses them whatever it reaches.
         if !reach.plain_http {
             transport.grant_tls(endpoint, reach.own_tls.as_ref().unwrap_or(&reach.tls))?;
+        } else if reach.tls != TlsFlags::default() {
+            transport.check_tls()?;
         }
         net.access.lock().expect("access lock").allow_registry(endpoint, reach.plain_http);
         transport.open_ahead(endpoint, !reach.plain_http, reach.ahead);

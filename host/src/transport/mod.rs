@@ -44,7 +44,13 @@ impl Transport {
         let connector = self.pool.connector();
         connector.grant_tls(&target, flags)?;
         connector.tls(&target)?;
-        connector.command_tls().map(drop)
+        self.check_tls()
+    }
+
+    /// The command's own TLS settings, set up now, so that unusable ones are reported
+    /// before any work starts.
+    pub fn check_tls(&self) -> anyhow::Result<()> {
+        self.pool.connector().command_tls().map(drop)
     }
 
     /// Connections to a host that the answer to a request named (its registry's token

@@ -2,14 +2,14 @@
 //! store; a client certificate from `--cert-file`/`--key-file`; `--insecure-skip-tls-verify`;
 //! and TLS failures said the way a user can act on them.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{AlertDescription, CertificateError, DigitallySignedStruct, SignatureScheme};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 /// The TLS flags every registry command takes.
@@ -41,14 +41,18 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
     match (&flags.cert_file, &flags.key_file) {
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("reading --cert-file {}", cert.display()))?;
-            let key =
-                PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading --key-file {}", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .context("--cert-file and --key-file do not form a client certificate")
+            let chain = certificates("--cert-file", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+                pem::Error::NoItemsFound => anyhow!("--key-file {} holds no PEM private key", key.display()),
+                e => unreadable("--key-file", key, e),
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                let why = match e {
+                    rustls::Error::InconsistentKeys(_) => "the private key is not the certificate's".to_string(),
+                    e => e.to_string(),
+                };
+                anyhow!("--cert-file and --key-file do not form a client certificate: {why}")
+            })
         }
         (None, None) => Ok(builder.with_no_client_auth()),
         _ => anyhow::bail!("--cert-file and --key-file go together"),
@@ -57,14 +61,36 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
 
 /// The certificates of the `--ca-file` bundle.
 fn ca_file(path: Option<&PathBuf>) -> Result<Vec<CertificateDer<'static>>> {
-    let Some(path) = path else { return Ok(Vec::new()) };
+    path.map_or(Ok(Vec::new()), |path| certificates("--ca-file", path))
+}
+
+/// The certificates in the PEM file given with `flag`: at least one.
+fn certificates(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("reading --ca-file {}", path.display()))?;
+        .map_err(|e| unreadable(flag, path, e))?;
     if certs.is_empty() {
-        anyhow::bail!("--ca-file {} holds no PEM certificate", path.display());
+        anyhow::bail!("{flag} {} holds no PEM certificate", path.display());
     }
     Ok(certs)
+}
+
+/// Why a PEM file could not be read; a file the system would not open, in the system's
+/// words (the `Error:` line words them as Go does).
+fn unreadable(flag: &str, path: &Path, e: pem::Error) -> anyhow::Error {
+    let context = format!("reading {flag} {}", path.display());
+    let why = match e {
+        pem::Error::Io(io) => return anyhow::Error::new(io).context(context),
+        pem::Error::MissingSectionEnd { end_marker } => {
+            format!("a PEM section has no -----END {}----- line", String::from_utf8_lossy(&end_marker).trim())
+        }
+        pem::Error::IllegalSectionStart { line } => {
+            format!("a malformed PEM section start {:?}", String::from_utf8_lossy(&line).trim())
+        }
+        pem::Error::Base64Decode(_) => "a PEM section is not valid base64".to_string(),
+        e => e.to_string(),
+    };
+    anyhow!("{context}: {why}")
 }
 
 /// Trusts the bundled Mozilla roots, the `--ca-file` bundle and the system's CA store.
