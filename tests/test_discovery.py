@@ -243,6 +243,11 @@ def test_search_namespace_term_and_versions(helm_oci, seeded):
     assert all(h["app_version"] == f"app-{h['version']}" for h in hits)
     hits, stderr = search_json(helm_oci, f"{seeded.host}/other")
     assert [h["name"] for h in hits] == [f"{seeded.host}/other/delta"] and stderr == ""
+    # A chart's own repository is searched itself (its path alone, not the paths it begins).
+    hits, stderr = search_json(helm_oci, f"oci://{seeded.host}/charts/alpha", "--versions")
+    assert [h["version"] for h in hits] == STABLE and stderr == ""
+    assert {h["name"] for h in hits} == {f"{seeded.host}/charts/alpha"}
+    assert search_json(helm_oci, f"{seeded.host}/charts/alp")[0] == []
 
 
 def test_short_versions_are_listed_and_a_stray_tag_hides_only_itself(helm_oci, registry):

@@ -247,6 +247,11 @@ def test_search_reads_each_repository_from_the_mirror_and_the_catalog_from_the_o
     assert any(p.startswith("/v2/charts/beta/") for p in asked) and "WARNING" not in stderr
     origin.seen.clear()
     assert search("--repository", "alpha")[0][:2] == hits[:2] and origin_paths(origin) == []
+    # A chart's own repository, searched itself, is read from the mirror too.
+    p = helm_oci.run("search", f"{origin.host}/charts/alpha", "--versions", "-o", "json", "--plain-http")
+    assert [(h["name"], h["version"]) for h in json.loads(p.stdout)] == hits[:2]
+    assert [path for path in origin_paths(origin) if not path.startswith("/v2/_catalog")] == []
+    assert "WARNING" not in p.stderr
 
     # A mirror serving a tampered config is passed over, with a warning, for the origin's (the
     # chart cache, which keeps the configs read, emptied first).

@@ -223,6 +223,7 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
         wanted: wanted(&versions)?,
         all_versions: options.all_versions,
         fail_fast: options.fail_fast,
+        itself: true,
         unlisted: search::search_instead,
     };
     let found = run(timeout, search::run(search))?;

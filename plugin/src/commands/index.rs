@@ -43,6 +43,7 @@ pub async fn run(index: Index) -> Result<Built> {
         wanted: every_version,
         all_versions: true,
         fail_fast: false,
+        itself: false,
         unlisted: |registry| format!("add a namespace you may list as the repository ({registry}/NAMESPACE)"),
     })
     .await?;

@@ -51,6 +51,9 @@ pub struct Search {
     /// Every wanted version, not only the newest.
     pub all_versions: bool,
     pub fail_fast: bool,
+    /// The namespace itself too, where the catalog lists it as a repository (a chart's own
+    /// path given to search); an index names its charts below the namespace, so lists only those.
+    pub itself: bool,
     /// What to do instead when the registry will not list its catalog, for a registry.
     pub unlisted: fn(&str) -> String,
 }
@@ -100,7 +103,8 @@ pub async fn run(search: Search) -> Result<Found> {
     let sources = Sources::new(client, &search.listing.mirrors, Some(&limit));
     let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
     let term = search.term.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
-    let wanted_repo = |repo: &str| repo.starts_with(&prefix) && term.as_ref().is_none_or(|t| repo.contains(t.as_str()));
+    let under = |repo: &str| repo.starts_with(&prefix) || (search.itself && !namespace.is_empty() && repo == namespace);
+    let wanted_repo = |repo: &str| under(repo) && term.as_ref().is_none_or(|t| repo.contains(t.as_str()));
 
     // Entries and pages of the catalog read so far: an empty catalog, and one refused from
     // its first page, each get their own advice.
@@ -129,7 +133,9 @@ pub async fn run(search: Search) -> Result<Found> {
         .try_filter(|repo| std::future::ready(wanted_repo(repo)))
         .map(move |item| async move {
             let repo = item?;
-            let places = sources.places(&repo, repo.strip_prefix(prefix).unwrap_or(&repo));
+            // A mirror of the namespace holds the namespace's own repository at its own path.
+            let below = if repo == namespace { "" } else { repo.strip_prefix(prefix).unwrap_or(&repo) };
+            let places = sources.places(&repo, below);
             let versions = mirrors::first(&places, async |place| versions_of(place, search, &repo, kept).await).await;
             Ok((repo, versions))
         })
