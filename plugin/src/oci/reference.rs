@@ -57,6 +57,11 @@ fn parse_or_root(input: &str, root: bool) -> Result<Ref> {
         (true, None) if root => (first.to_string(), String::new()),
         (true, None) => return Err(bad("a repository path is needed after the host")),
         (false, Some(_)) => (DOCKER_HUB.to_string(), rest.to_string()),
+        // Docker reads `127.0.0.1:5000` as Docker Hub's `library/127.0.0.1` at tag 5000; a
+        // user who writes that means the registry, and forgot the chart's path.
+        (false, None) if is_host_and_port(rest) => {
+            return Err(bad(&format!("it names a registry alone; name the chart in it: oci://{rest}/PATH/CHART")));
+        }
         (false, None) => (DOCKER_HUB.to_string(), format!("library/{rest}")),
     };
     validate_host(&registry).map_err(|why| bad(&why))?;
@@ -84,6 +89,15 @@ fn parse_or_root(input: &str, root: bool) -> Result<Ref> {
     }
     let endpoint = api_host(&registry);
     Ok(Ref { registry, endpoint, repository, tag, digest })
+}
+
+/// Whether `text` reads as `host:port` (a host with a dot, `localhost`, or an IPv6 address).
+fn is_host_and_port(text: &str) -> bool {
+    text.rsplit_once(':').is_some_and(|(host, port)| {
+        !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && (host.contains('.') || host == "localhost" || host.starts_with('['))
+    })
 }
 
 /// The host:port serving a registry's API, for a registry named on its own (as `login` takes it).
@@ -310,6 +324,12 @@ mod tests {
         assert_eq!(r.repository, "someuser/chart");
 
         assert_eq!(ok("chart:1.0.0").repository, "library/chart");
+        // A registry alone is no Docker Hub chart.
+        for registry in ["127.0.0.1:5000", "localhost:5000", "reg.example.com:443", "[::1]:5000"] {
+            let why = parse(registry).unwrap_err().cause;
+            assert_eq!(why, format!("it names a registry alone; name the chart in it: oci://{registry}/PATH/CHART"));
+        }
+        assert_eq!(ok("nginx:5000").repository, "library/nginx");
         assert_eq!(ok("oci://docker.io/u/c").endpoint, "registry-1.docker.io");
         assert_eq!(ok("oci://index.docker.io/u/c").endpoint, "registry-1.docker.io");
     }
