@@ -146,6 +146,17 @@ CORPUS = [
      "found in Chart.yaml, but missing in charts/ directory: redis"),
     ("invalid values.yaml", {"Chart.yaml": V2, "values.yaml": "a: [\n"}, "cannot load values.yaml"),
     ("values.yaml that is a list", {"Chart.yaml": V2, "values.yaml": "- a\n- b\n"}, "cannot load values.yaml"),
+    # Helm 4 cuts values.yaml into documents by lines: only a comment may follow `---`, and
+    # a directive is a document of its own.
+    ("a values.yaml separator line with content", {"Chart.yaml": V2, "values.yaml": "a: 1\n--- {b: 2}\n"},
+     "invalid Yaml document separator: {b: 2}"),
+    ("a %YAML directive in values.yaml", {"Chart.yaml": V2, "values.yaml": "%YAML 1.1\n---\na: 1\n"},
+     "did not find expected <document start>"),
+    ("a %YAML 1.1 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.1\n---\n" + V2}, None),
+    ("a %YAML 1.2 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.2\n---\n" + V2},
+     "found incompatible YAML document"),
+    ("a values.yaml document end, then what go-yaml does not read",
+     {"Chart.yaml": V2, "values.yaml": "a: 1\n...\n]]]: [\n--- # next\nb: 2\n"}, None),
     ("invalid subchart", {"Chart.yaml": V2, "charts/broken/Chart.yaml": "apiVersion: v2\nname: broken\n"},
      "error unpacking subchart broken"),
     ("stray file in charts/", {"Chart.yaml": V2, "charts/README.md": "hi"}, "error unpacking subchart README.md"),

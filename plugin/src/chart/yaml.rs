@@ -61,6 +61,29 @@ pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
     let bytes = utf8(bytes)?;
     let bytes = bytes.as_ref();
     super::flow_depth::check(bytes)?;
+    yaml_version(bytes)?;
+    first_of(bytes, target)
+}
+
+/// go-yaml v2 reads YAML 1.1 alone: a `%YAML` directive naming another version (1.2, say)
+/// is refused, where yaml_serde would read on.
+fn yaml_version(bytes: &[u8]) -> Result<(), String> {
+    let lines = bytes.split(|&b| b == b'\n').map(|line| String::from_utf8_lossy(line).trim().to_string());
+    for line in lines.filter(|line| !line.is_empty() && !line.starts_with('#')) {
+        let Some(directive) = line.strip_prefix('%') else { return Ok(()) };
+        let mut words = directive.split_whitespace();
+        if words.next() == Some("YAML")
+            && words.next().is_none_or(|v| v.split_once('.').is_none_or(|v| v != ("1", "1")))
+        {
+            return Err("found incompatible YAML document".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The first document of `bytes`, read no further: what follows it (past a `...` line) is
+/// not looked at, as go-yaml parses no further.
+fn first_of(bytes: &[u8], target: &Target) -> Result<Value, String> {
     match yaml_serde::Deserializer::from_slice(bytes).next() {
         Some(document) => to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, target),
         None => Ok(Value::Null),
@@ -93,14 +116,38 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     super::flow_depth::check(bytes)?;
     let mut merged = Map::new();
-    for document in yaml_serde::Deserializer::from_slice(bytes) {
-        match to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, &Target::Any)? {
+    for document in documents(bytes)? {
+        match first_of(document, &Target::Any)? {
             Value::Null => {}
             Value::Object(map) => merge(&mut merged, map),
             other => return Err(format!("a document is {}, not a mapping", kind(&other))),
         }
     }
     Ok(merged)
+}
+
+/// A values file cut into documents as Helm 4 cuts it (apimachinery's `YAMLReader`), by
+/// lines alone: at each line that begins with `---`, after which only a comment may
+/// follow. A directive (`%YAML`) so ends up a document of its own, which go-yaml refuses;
+/// a `...` line is no cut, and ends what go-yaml reads of its part.
+fn documents(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut parts = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while at < bytes.len() {
+        let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| at + i + 1);
+        if let Some(after) = bytes[at..end].strip_prefix(b"---") {
+            let after = String::from_utf8_lossy(after);
+            let after = after.trim();
+            if !after.is_empty() && !after.starts_with('#') {
+                return Err(format!("error reading yaml document: invalid Yaml document separator: {after}"));
+            }
+            parts.extend((at > start).then(|| &bytes[start..at]));
+            start = end;
+        }
+        at = end;
+    }
+    parts.extend((bytes.len() > start).then(|| &bytes[start..]));
+    Ok(parts)
 }
 
 /// Merges `b` into `a`: mappings merge key by key, anything else is replaced.
@@ -642,5 +689,36 @@ mod tests {
         assert!(values(b"a: b: c\n").is_err());
         assert!(values(b"# only a comment\n").unwrap().is_empty());
         assert!(values(b"a: .nan\n").unwrap_err().contains("unsupported value: NaN"));
+    }
+
+    #[test]
+    fn only_yaml_1_1_is_read() {
+        let read = |text: &str| first_document(text.as_bytes(), &Target::Any);
+        assert_eq!(read("# c\n%YAML 1.1\n%TAG !e! tag:e.com,2000:\n---\na: 1\n"), Ok(json!({"a": 1})));
+        for version in ["1.2", "2.0"] {
+            let text = format!("%TAG !e! tag:e.com,2000:\n%YAML {version}\n---\na: 1\n");
+            assert_eq!(read(&text), Err("found incompatible YAML document".to_string()));
+        }
+        // What follows the document's start is no directive.
+        assert_eq!(read("---\na: |\n  %YAML 1.2\n"), Ok(json!({"a": "%YAML 1.2\n"})));
+    }
+
+    #[test]
+    fn values_documents_are_cut_at_separator_lines_as_in_helm_4() {
+        let read = |text: &str| values(text.as_bytes()).map(Value::Object);
+        let separator =
+            |rest: &str| Err(format!("error reading yaml document: invalid Yaml document separator: {rest}"));
+        // Only a comment may follow a separator.
+        assert_eq!(read("a: 1\n--- # next\nb: 2\n"), Ok(json!({"a": 1, "b": 2})));
+        assert_eq!(read("a: 1\n--- {b: 2}\n"), separator("{b: 2}"));
+        assert_eq!(read("a: 1\n--- !!map\nb: 2\n"), separator("!!map"));
+        assert_eq!(read("a: 1\n----\nb: 2\n"), separator("-"));
+        // A `...` line ends what is read of its part, whatever follows it there.
+        assert_eq!(read("a: 1\n...\nb: 2\n"), Ok(json!({"a": 1})));
+        assert_eq!(read("a: 1\n...\n]]]: [\n---\nb: 2\n"), Ok(json!({"a": 1, "b": 2})));
+        // A directive is a part of its own, and no document.
+        assert!(read("%YAML 1.1\n---\na: 1\n").unwrap_err().contains("did not find expected <document start>"));
+        // Lines that are no separator: indented, or in a block scalar.
+        assert_eq!(read("a: |\n  x\n  ---\nb: 2\r\n---\r\nc: 3\r\n"), Ok(json!({"a": "x\n---\n", "b": 2, "c": 3})));
     }
 }
