@@ -152,6 +152,13 @@ CORPUS = [
      "invalid Yaml document separator: {b: 2}"),
     ("a %YAML directive in values.yaml", {"Chart.yaml": V2, "values.yaml": "%YAML 1.1\n---\na: 1\n"},
      "did not find expected <document start>"),
+    # A value of the wrong type is named by its field, as Helm names it.
+    ("a mapping for an annotation", {"Chart.yaml": V2 + "annotations:\n  a:\n    b: 1\n"},
+     "cannot load Chart.yaml: .annotations.a: invalid type: map, expected a string"),
+    ("a list for a maintainer's name", {"Chart.yaml": V2 + "maintainers:\n- name: [1]\n"},
+     "cannot load Chart.yaml: .maintainers[0].name: invalid type: sequence, expected a string"),
+    ("a string for a dependency's tags", {"Chart.yaml": V2 + "dependencies:\n- name: x\n  tags: abc\n"},
+     "cannot load Chart.yaml: .dependencies[0].tags: invalid type: string \"abc\", expected a sequence"),
     ("a %YAML 1.1 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.1\n---\n" + V2}, None),
     ("a %YAML 1.2 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.2\n---\n" + V2},
      "found incompatible YAML document"),

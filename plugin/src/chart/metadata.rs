@@ -9,6 +9,7 @@ use helm_oci_headers::is_format;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// What Helm 4 first reads a chart's Chart.yaml into, to learn its apiVersion
 /// (`chartBase` in pkg/chart/loader).
@@ -122,31 +123,55 @@ pub struct Dependency {
     pub alias: String,
 }
 
+/// Decodes the metadata; a value of the wrong type is named by its field's path
+/// (`.maintainers[0].name: invalid type: sequence, expected a string`), as Helm names it.
+fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Metadata, String> {
+    serde_path_to_error::deserialize(d).map_err(|e| match e.path().to_string().as_str() {
+        "." => e.into_inner().to_string(),
+        path => format!(".{path}: {}", e.into_inner()),
+    })
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
 
 /// A scalar where Helm wants text; null is empty. From YAML it is text already (as
 /// sigs.k8s.io/yaml writes numbers bound for strings); a config blob may hold a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Text(String),
-    Int(i64),
-    Uint(u64),
-    Float(f64),
-    Bool(bool),
+/// Anything else is refused as not a string, which Go's type is.
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(Text)
+    }
 }
 
 impl From<Scalar> for String {
     fn from(s: Scalar) -> String {
-        match s {
-            Scalar::Text(t) => t,
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Uint(u) => u.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Bool(b) => b.to_string(),
-        }
+        s.0
     }
 }
 
@@ -234,7 +259,7 @@ impl Metadata {
                 _ => return Err(cannot("requirements.yaml", "it is not a mapping".into())),
             }
         }
-        let meta: Metadata = serde_json::from_value(fields).map_err(|e| cannot("Chart.yaml", e.to_string()))?;
+        let meta: Metadata = decode(fields).map_err(|e| cannot("Chart.yaml", e))?;
         meta.checked(origin)
     }
 
@@ -261,7 +286,7 @@ impl Metadata {
 
     /// Reads the config blob of a pulled chart, holding it to the same rules.
     pub fn from_config(bytes: &[u8], origin: &str) -> Result<Metadata> {
-        let mut meta: Metadata = serde_json::from_slice(bytes)
+        let mut meta: Metadata = decode(&mut serde_json::Deserializer::from_slice(bytes))
             .map_err(|e| Error::invalid_chart(origin, format!("the chart config is not valid JSON: {e}")))?;
         // Helm pulls a chart whose config has no apiVersion (other tools push such configs),
         // and its loader reads a Chart.yaml without one as v1.
