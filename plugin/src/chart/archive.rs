@@ -3,7 +3,7 @@
 //! and a byte-order mark is dropped. Reading either loads the chart (to check it) or also
 //! unpacks it, for `pull --untar`.
 
-use super::load::{self, Chart, Content, File, Limits, Loader};
+use super::load::{self, Chart, Content, File, Limits, Loader, RAISE_CHART_SIZE, RAISE_FILE_SIZE};
 use crate::fs::granted;
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeSet;
@@ -114,7 +114,7 @@ fn read<R: Read, E: From<String>>(
         let size = entry.header().size().map_err(|e| e.to_string())?;
         if size > limits.file_size {
             let why = format!(
-                "the file {raw:?} is {size} bytes unpacked, more than the {} allowed for one file",
+                "the file {raw:?} is {size} bytes unpacked, more than the {} allowed for one file ({RAISE_FILE_SIZE})",
                 limits.file_size
             );
             return Err(why.into());
@@ -125,9 +125,11 @@ fn read<R: Read, E: From<String>>(
         let mut data = Vec::with_capacity(size as usize);
         (&mut entry).take(remaining.min(limits.file_size) + 1).read_to_end(&mut data).map_err(|e| e.to_string())?;
         if data.len() as u64 > limits.file_size {
-            return Err(
-                format!("the file {raw:?} is more than the {} bytes allowed for one file", limits.file_size).into()
-            );
+            return Err(format!(
+                "the file {raw:?} is more than the {} bytes allowed for one file ({RAISE_FILE_SIZE})",
+                limits.file_size
+            )
+            .into());
         }
         remaining = remaining.checked_sub(data.len() as u64).ok_or_else(|| too_large(limits))?;
         count += 1;
@@ -161,7 +163,7 @@ impl<R: Read> Read for Allowance<'_, R> {
 }
 
 fn too_large(limits: &Limits) -> String {
-    format!("the chart is more than the {} bytes allowed unpacked", limits.chart_size)
+    format!("the chart is more than the {} bytes allowed unpacked ({RAISE_CHART_SIZE})", limits.chart_size)
 }
 
 /// An entry's path without its first component (the chart's directory), made clean, with

@@ -4,7 +4,7 @@
 //! disk until the archive is written.
 
 use super::ignore::Rules;
-use super::load::{Content, File, Limits};
+use super::load::{Content, File, Limits, RAISE_CHART_SIZE, RAISE_FILE_SIZE};
 use crate::error::{Error, Result};
 use crate::fs::inside::{self, Refusal};
 use std::collections::HashMap;
@@ -210,14 +210,20 @@ impl Walk<'_> {
                 continue;
             }
             if meta.len() > self.limits.file_size {
-                let why = format!("chart file {name:?} is larger than the maximum file size {}", self.limits.file_size);
+                let limit = self.limits.file_size;
+                let why =
+                    format!("chart file {name:?} is larger than the maximum file size {limit} ({RAISE_FILE_SIZE})");
                 return Err(self.bad(&rel, &why));
             }
             self.total += meta.len();
             if self.total > self.limits.chart_size && self.mode == Mode::Package {
-                return Err(
-                    self.bad(&rel, &format!("the chart is larger than the maximum size {}", self.limits.chart_size))
-                );
+                return Err(self.bad(
+                    &rel,
+                    &format!(
+                        "the chart is larger than the maximum size {} ({RAISE_CHART_SIZE})",
+                        self.limits.chart_size
+                    ),
+                ));
             }
             let modified = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
             self.mtime = self.mtime.max(modified.map_or(0, |d| d.as_secs() as i64));

@@ -22,6 +22,10 @@ pub struct Limits {
     pub file_size: u64,
 }
 
+/// What a message about a limit adds, for the flag that raises it.
+pub const RAISE_FILE_SIZE: &str = "--max-file-size raises it";
+pub const RAISE_CHART_SIZE: &str = "--max-chart-size raises it";
+
 impl Default for Limits {
     /// Helm's `MaxDecompressedChartSize` and `MaxDecompressedFileSize`.
     fn default() -> Limits {
@@ -79,10 +83,9 @@ impl Loader {
 
     /// Takes `n` bytes of unpacking from the allowance.
     pub fn unpack(&self, n: u64) -> Result<(), String> {
-        let left =
-            self.unpackable.get().checked_sub(n).ok_or_else(|| {
-                format!("the chart unpacks to more than the {} bytes allowed", self.limits.chart_size)
-            })?;
+        let left = self.unpackable.get().checked_sub(n).ok_or_else(|| {
+            format!("the chart unpacks to more than the {} bytes allowed ({RAISE_CHART_SIZE})", self.limits.chart_size)
+        })?;
         self.unpackable.set(left);
         Ok(())
     }
