@@ -297,8 +297,11 @@ def test_offline_works_from_the_cache_alone_and_names_what_it_lacks(helm_oci, or
     origin.registry.stop()
 
     (chart / "charts" / "db-1.2.0.tgz").unlink()
-    helm_oci.run("dependency", "build", chart, "--offline")
+    p = helm_oci.run("dependency", "build", chart, "--offline")
     assert snapshot(chart / "charts") == built
+    # Nothing is downloaded, and the output does not say so.
+    assert f"Taking db from the chart cache (repo oci://{origin.host}/charts)" in p.stdout
+    assert "Downloading" not in p.stdout, p.stdout
     helm_oci.run("dependency", "update", chart, "--offline")
     assert snapshot(chart / "charts") == built
 

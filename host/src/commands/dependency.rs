@@ -120,7 +120,7 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
         Verb::Update => session.update_dependencies(&options).await?,
         Verb::Build => session.build_dependencies(&options).await?,
     };
-    print(&done, debug);
+    print(&done, args.offline, debug);
     Ok(())
 }
 
@@ -223,8 +223,9 @@ async fn grant(
     Ok(sources)
 }
 
-/// What Helm's downloader manager prints for the same work, then the lock file written.
-fn print(done: &DependenciesResult, debug: bool) {
+/// What Helm's downloader manager prints for the same work, then the lock file written;
+/// `--offline`, which Helm lacks, takes from the cache what it would download.
+fn print(done: &DependenciesResult, offline: bool, debug: bool) {
     output::warnings(&done.warnings);
     if done.saved.is_empty() {
         return;
@@ -233,7 +234,11 @@ fn print(done: &DependenciesResult, debug: bool) {
     for saved in &done.saved {
         match (&saved.pulled, &saved.packaged) {
             (Some(pulled), _) => {
-                println!("Downloading {} from repo {}", saved.name, saved.repository);
+                if offline {
+                    println!("Taking {} from the chart cache (repo {})", saved.name, saved.repository);
+                } else {
+                    println!("Downloading {} from repo {}", saved.name, saved.repository);
+                }
                 println!("Pulled: {}", pulled.reference);
                 println!("Digest: {}", pulled.digest);
             }
