@@ -159,6 +159,8 @@ CORPUS = [
      "cannot load Chart.yaml: .maintainers[0].name: invalid type: sequence, expected a string"),
     ("a string for a dependency's tags", {"Chart.yaml": V2 + "dependencies:\n- name: x\n  tags: abc\n"},
      "cannot load Chart.yaml: .dependencies[0].tags: invalid type: string \"abc\", expected a sequence"),
+    (".helmignore with a line of 64 KiB", {"Chart.yaml": V2, ".helmignore": "#" + "x" * 65535 + "\n"},
+     "bufio.Scanner: token too long"),
     ("a %YAML 1.1 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.1\n---\n" + V2}, None),
     ("a %YAML 1.2 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.2\n---\n" + V2},
      "found incompatible YAML document"),

@@ -9,6 +9,9 @@
 /// Helm ignores dot files in `templates/` even without a `.helmignore`.
 const DEFAULT_RULES: &str = "templates/.?*";
 
+/// The size of Go's `bufio.MaxScanTokenSize`: a line must be shorter.
+const MAX_LINE: usize = 64 << 10;
+
 /// A `.helmignore`'s rules.
 pub struct Rules {
     rules: Vec<Rule>,
@@ -27,6 +30,10 @@ impl Rules {
     /// Helm refuses, in Helm's words.
     pub fn parse(text: &str) -> Result<Rules, String> {
         // Helm drops a byte-order mark, which would otherwise become part of the first rule.
+        // Helm reads the file with a bufio.Scanner, whose 64 KiB buffer must hold a whole line.
+        if text.split('\n').any(|line| line.len() >= MAX_LINE) {
+            return Err(format!("a line is longer than {} bytes (bufio.Scanner: token too long)", MAX_LINE - 1));
+        }
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut rules = Vec::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -192,6 +199,14 @@ mod tests {
             assert_eq!(why, format!("syntax error in pattern {bad:?}"));
         }
         assert_eq!(Rules::parse("sub/**/x.txt").err().unwrap(), "double-star (**) syntax is not supported");
+        // A line must fit bufio.Scanner's 64 KiB buffer, with its newline or at the end.
+        let line = |n: usize| format!("#{}", "x".repeat(n - 1));
+        assert!(Rules::parse(&format!("{}\n*.bak\n", line(65535))).is_ok());
+        assert!(Rules::parse(&line(65535)).is_ok());
+        for long in [format!("*.bak\n{}\n", line(65536)), line(65536)] {
+            let why = Rules::parse(&long).err().unwrap();
+            assert_eq!(why, "a line is longer than 65535 bytes (bufio.Scanner: token too long)");
+        }
     }
 
     #[test]
