@@ -89,10 +89,21 @@ impl fmt::Display for Error {
 
 /// WASI reports a path the sandbox does not grant as "not permitted"; say what that means.
 fn describe_io(err: &std::io::Error) -> String {
+    let words = go_words(err);
     match err.kind() {
-        std::io::ErrorKind::PermissionDenied => format!("{err} (outside what this command may access)"),
-        _ => err.to_string(),
+        std::io::ErrorKind::PermissionDenied => format!("{words} (outside what this command may access)"),
+        _ => words,
     }
+}
+
+/// The system's words for an error as Go (and so Helm) says them: "no such file or
+/// directory", without Rust's capital and " (os error 2)".
+fn go_words(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let Some(code) = err.raw_os_error() else { return text };
+    let words = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text);
+    let mut chars = words.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -106,5 +117,15 @@ mod tests {
         let e = Error::network("cannot reach reg", "connection refused").because("gave up after 5 tries");
         assert_eq!(e.to_string(), "cannot reach reg: connection refused (gave up after 5 tries)");
         assert!(!e.transient && e.clone().transient().transient);
+    }
+
+    #[test]
+    fn system_errors_are_in_go_words() {
+        let gone = Error::io(Path::new("/c/Chart.yaml"), std::io::Error::from_raw_os_error(2));
+        assert_eq!(gone.to_string(), "/c/Chart.yaml: no such file or directory");
+        let denied = Error::io(Path::new("/x"), std::io::Error::from_raw_os_error(1));
+        assert_eq!(denied.to_string(), "/x: operation not permitted (outside what this command may access)");
+        let other = Error::io(Path::new("/y"), std::io::Error::other("a short read"));
+        assert_eq!(other.to_string(), "/y: a short read");
     }
 }
