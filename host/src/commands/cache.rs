@@ -55,6 +55,7 @@ pub struct RemoveArgs {
 pub async fn save(args: SaveArgs, names_repository: bool) -> Result<()> {
     let chart = super::absolute(&args.chart)?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart.display()))?;
+    let chart = super::links::chart_path(&chart, &meta)?;
     let cache = super::cache()?;
     let grants = Grants { dirs: vec![(cache.clone(), FsPerms::ReadWrite)], ..Grants::default() };
     let limits = args.limits.limits();

@@ -20,6 +20,17 @@ use wasmtime_wasi::FsPerms;
 /// this are refused.
 const MAX_ROUNDS: usize = 8;
 
+/// Where the chart given as `chart` is read from: an archive where it leads, if it is a
+/// symlink (the component follows no link out of what it is granted), with its `.prov`
+/// looked for beside it there; a directory as given, its own links being resolved by
+/// `chart_session`.
+pub fn chart_path(chart: &Path, meta: &fs::Metadata) -> Result<PathBuf> {
+    if meta.is_dir() {
+        return Ok(chart.to_path_buf());
+    }
+    fs::canonicalize(chart).with_context(|| format!("resolving {}", chart.display()))
+}
+
 /// A session for a command that loads the chart at `chart` (a directory, or an archive),
 /// with `grants` and, read-only, the directory, or the archive's (where Helm also looks for
 /// its .prov). For a directory, its links out are resolved and granted (see the module's

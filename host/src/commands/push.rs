@@ -41,6 +41,7 @@ pub async fn run(args: PushArgs, debug: bool) -> Result<()> {
     };
     let chart = super::absolute(Path::new(&args.chart))?;
     let meta = fs::metadata(&chart).with_context(|| format!("stat {}", args.chart))?;
+    let chart = super::links::chart_path(&chart, &meta)?;
     let limits = args.limits.limits();
     let (mut session, links, _copies) = super::links::chart_session(&chart, &meta, Grants::default(), &limits).await?;
     let remote = session.parse_destination(super::namespace(remote)).await?;
