@@ -199,6 +199,17 @@ def test_symlinks_that_lead_nowhere_are_named_for_what_they_are(helm_oci, regist
     assert why in line
 
 
+def test_a_dangling_linked_helmignore_is_named_for_what_it_is(helm_oci, registry, tmp_path):
+    """A monorepo's shared .helmignore moved away: the link is refused as such, not as a
+    file the command may not read."""
+    chart = write_chart(tmp_path / "src")
+    os.symlink("../shared/.helmignore", chart / ".helmignore")
+    os.symlink("../../common/t.yaml", chart / "templates" / "t.yaml")
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    assert line.startswith(f"Error: {chart}: symlink .helmignore -> ../shared/.helmignore: it points outside the "
+                           "chart directory, and its host resolved nothing there"), line
+
+
 def test_a_directory_symlink_loop_is_refused(helm_oci, registry, tmp_path):
     chart = write_chart(tmp_path / "src")
     os.symlink("..", chart / "templates" / "again")

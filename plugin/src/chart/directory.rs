@@ -96,6 +96,15 @@ fn top(root: &Path, links: &Links, name: &str) -> PathBuf {
 }
 
 fn walk<'a>(root: &'a Path, limits: &'a Limits, links: &'a Links, mode: Mode) -> Result<Walk<'a>> {
+    // Read before the walk, so refused as it would refuse them: a link out that the host
+    // left unresolved (one that leads nowhere, say) cannot be read.
+    for name in ["Chart.yaml", ".helmignore"] {
+        if leads_out(root, links, name).is_some()
+            && let Err(refusal) = inside::resolve(root, name)
+        {
+            return Err(refused(root, name, name, refusal));
+        }
+    }
     let chart_yaml = top(root, links, "Chart.yaml");
     match fs::metadata(&chart_yaml) {
         Ok(_) => {}
@@ -247,25 +256,30 @@ impl Walk<'_> {
         Error::invalid_chart(self.root.display().to_string(), format!("{what}: {why}"))
     }
 
-    /// A symlink not followed, with its target as written where the host shows it.
     fn refused(&self, rel: &str, link: &str, refusal: Refusal) -> Error {
-        let target = fs::read_link(self.root.join(link)).map(|t| t.display().to_string());
-        let named = match &target {
-            Ok(t) => format!("symlink {rel} -> {t}"),
-            Err(_) => format!("symlink {rel}"),
-        };
-        let why = match refusal {
-            Refusal::Absolute => format!("it points to an absolute path, outside the chart directory, {UNRESOLVED}"),
-            Refusal::Outside(via) if target.as_deref().is_ok_and(|t| *t == via) => {
-                format!("it points outside the chart directory, {UNRESOLVED}")
-            }
-            Refusal::Outside(via) => format!("it leads outside the chart directory (through {via}), {UNRESOLVED}"),
-            Refusal::Loop => "it is part of a symlink loop".into(),
-            Refusal::Missing => "its target does not exist".into(),
-            Refusal::Io(e) => e,
-        };
-        self.bad(&named, &why)
+        refused(self.root, rel, link, refusal)
     }
+}
+
+/// A symlink not followed (`rel` in the chart, at `link` below `root`), with its target as
+/// written where the host shows it.
+fn refused(root: &Path, rel: &str, link: &str, refusal: Refusal) -> Error {
+    let target = fs::read_link(root.join(link)).map(|t| t.display().to_string());
+    let named = match &target {
+        Ok(t) => format!("symlink {rel} -> {t}"),
+        Err(_) => format!("symlink {rel}"),
+    };
+    let why = match refusal {
+        Refusal::Absolute => format!("it points to an absolute path, outside the chart directory, {UNRESOLVED}"),
+        Refusal::Outside(via) if target.as_deref().is_ok_and(|t| *t == via) => {
+            format!("it points outside the chart directory, {UNRESOLVED}")
+        }
+        Refusal::Outside(via) => format!("it leads outside the chart directory (through {via}), {UNRESOLVED}"),
+        Refusal::Loop => "it is part of a symlink loop".into(),
+        Refusal::Missing => "its target does not exist".into(),
+        Refusal::Io(e) => e,
+    };
+    Error::invalid_chart(root.display().to_string(), format!("{named}: {why}"))
 }
 
 fn join(prefix: &str, name: &str) -> String {
