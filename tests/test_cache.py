@@ -232,6 +232,13 @@ def test_prune_deletes_nothing_while_an_entry_cannot_be_read(helm_oci, chart):
     orphan.write_bytes(b"orphan")
     old = time.time() - 7200
     os.utime(orphan, (old, old))
-    assert helm_oci.run("prune").stdout == "Deleted 0 unused blobs, freed 0 B\n"
+    p = helm_oci.run("prune")
+    assert p.stdout == "Deleted 0 unused blobs, freed 0 B\n"
+    assert p.stderr == ("WARNING: no blob was deleted: the cached manifest of other cannot be read, so what it uses "
+                        "is unknown (`helm oci remove other`)\n")
     assert orphan.exists()
+    # So does a removal: the entry goes, its blobs stay, and it says why.
+    p = helm_oci.run("remove", "localhost:5000/charts/mychart:0.1.0")
+    assert p.stdout == "0.1.0: removed\nFreed 0 B\n"
+    assert "no blob was deleted: the cached manifest of other cannot be read" in p.stderr
     assert [e["annotations"]["org.opencontainers.image.ref.name"] for e in json.loads(index_path.read_text())["manifests"]][-1] == "other"

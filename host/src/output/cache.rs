@@ -35,10 +35,24 @@ pub fn removed(r: &Removed) {
         println!("{}: removed", printable(tag(&entry.reference)));
     }
     println!("Freed {}", bytes(r.freed));
+    held_back(r.held_back.as_deref());
 }
 
 pub fn pruned(p: &Pruned) {
     println!("Deleted {} unused blob{}, freed {}", p.blobs, if p.blobs == 1 { "" } else { "s" }, bytes(p.freed));
+    held_back(p.held_back.as_deref());
+}
+
+/// Why a collection deleted nothing, if an entry held it back.
+fn held_back(entry: Option<&str>) {
+    if let Some(entry) = entry {
+        let entry = printable(entry);
+        // An entry another tool wrote may have no reference to remove it by.
+        let remedy = if entry.starts_with("sha256:") { String::new() } else { format!(" (`helm oci remove {entry}`)") };
+        warnings(&[format!(
+            "no blob was deleted: the cached manifest of {entry} cannot be read, so what it uses is unknown{remedy}"
+        )]);
+    }
 }
 
 /// A cached chart as `-o json|yaml` shows it.

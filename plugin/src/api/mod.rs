@@ -154,13 +154,14 @@ pub fn export(options: ExportOptions) -> Result<Exported> {
 }
 
 pub fn remove(cache: &str, reference: &Reference) -> Result<Removed> {
-    let (entries, freed) = cache::remove(&PathBuf::from(cache), &reference_of(reference)?)?;
-    Ok(Removed { entries: entries.iter().map(cache_entry).collect(), freed })
+    let (entries, collected) = cache::remove(&PathBuf::from(cache), &reference_of(reference)?)?;
+    let entries = entries.iter().map(cache_entry).collect();
+    Ok(Removed { entries, freed: collected.freed, held_back: collected.held_back })
 }
 
 pub fn prune(cache: &str) -> Result<Pruned> {
     let collected = cache::prune(&PathBuf::from(cache))?;
-    Ok(Pruned { blobs: collected.blobs, freed: collected.freed })
+    Ok(Pruned { blobs: collected.blobs, freed: collected.freed, held_back: collected.held_back })
 }
 
 fn cache_entry(entry: &Entry) -> CacheEntry {

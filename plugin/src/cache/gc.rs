@@ -22,6 +22,9 @@ const GRACE: Duration = Duration::from_secs(3600);
 pub struct Collected {
     pub blobs: u32,
     pub freed: u64,
+    /// The entry (its reference, else its digest) whose manifest could not be read, which
+    /// held the collection back.
+    pub held_back: Option<String>,
 }
 
 /// Deletes the blobs `index` does not use: those of `removed` (entries just taken out of
@@ -30,7 +33,8 @@ pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collec
     let mut used = HashSet::new();
     for entry in &index.manifests {
         if !uses(cache, &descriptor(entry), &mut used, 0) {
-            return Ok(Collected::default());
+            let named = entry.reference().unwrap_or(&entry.digest).to_string();
+            return Ok(Collected { held_back: Some(named), ..Collected::default() });
         }
     }
     let mut released = HashSet::new();

@@ -119,18 +119,18 @@ impl Cache {
 
     /// Removes the entries `named` picks (as the index stands under the lock), then the
     /// blobs nothing else uses (the index is written first: a failure between the two
-    /// leaves unused blobs, never an entry without its blobs). Returns the entries and the
-    /// bytes freed.
-    pub fn remove(&self, named: impl Fn(&Entry) -> bool) -> Result<(Vec<Entry>, u64)> {
+    /// leaves unused blobs, never an entry without its blobs). Returns the entries and what
+    /// was collected.
+    pub fn remove(&self, named: impl Fn(&Entry) -> bool) -> Result<(Vec<Entry>, Collected)> {
         let (lock, mut index) = self.locked()?;
         let (removed, kept) = index.manifests.into_iter().partition(|e| named(e));
         index.manifests = kept;
         if removed.is_empty() {
-            return Ok((removed, 0));
+            return Ok((removed, Collected::default()));
         }
         self.commit(&lock, &index)?;
-        let freed = gc::collect(self, &index, &removed)?.freed;
-        Ok((removed, freed))
+        let collected = gc::collect(self, &index, &removed)?;
+        Ok((removed, collected))
     }
 
     /// Deletes every blob no entry uses (but recent ones) and leftovers of killed runs.

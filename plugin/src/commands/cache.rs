@@ -38,11 +38,11 @@ pub fn export(export: Export) -> Result<(Entry, PathBuf)> {
 /// Removes what a reference names from the cache, and the blobs nothing else uses: by tag,
 /// that entry (with a digest too, only if it holds that manifest); by digest alone, every
 /// entry of that manifest in the repository, so that it is gone however it was cached.
-/// Returns the entries removed and the bytes freed.
-pub fn remove(cache: &Path, reference: &Ref) -> Result<(Vec<Entry>, u64)> {
+/// Returns the entries removed and what was collected.
+pub fn remove(cache: &Path, reference: &Ref) -> Result<(Vec<Entry>, Collected)> {
     let cache = Cache::open(cache);
     let subject = reference.to_string();
-    let (removed, freed) = match (&reference.tag, &reference.digest) {
+    let (removed, collected) = match (&reference.tag, &reference.digest) {
         (Some(_), digest) => {
             let name = Ref { digest: None, ..reference.clone() }.to_string();
             cache.remove(|e| e.reference() == Some(name.as_str()) && digest.as_ref().is_none_or(|d| *d == e.digest))?
@@ -55,7 +55,7 @@ pub fn remove(cache: &Path, reference: &Ref) -> Result<(Vec<Entry>, u64)> {
     if removed.is_empty() {
         return Err(held::not_cached(&subject));
     }
-    Ok((removed, freed))
+    Ok((removed, collected))
 }
 
 pub fn prune(cache: &Path) -> Result<Collected> {
