@@ -493,6 +493,10 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
         # Nor does an offline pull of what it holds (a cache baked read-only into an image).
         helm_oci.run("pull", "oci://localhost:5000/ns/mychart:0.1.0", "--offline", "-d", tmp_path / "offline")
         assert files_left(tmp_path / "offline") == ["mychart-0.1.0.tgz"]
+        # By digest too, without a word: what a tag holds needs no entry of its own.
+        digest = listed(helm_oci)[0]["digest"]
+        p = helm_oci.run("pull", f"oci://localhost:5000/ns/mychart@{digest}", "--offline", "-d", tmp_path / "pinned")
+        assert files_left(tmp_path / "pinned") == ["mychart-0.1.0.tgz"] and p.stderr == "", p.stderr
         line = helm_oci.fails("pull", "oci://localhost:5000/ns/other:0.1.0", "--offline", "-d", tmp_path / "none")
         assert "not in the chart cache" in line
         assert snapshot(oci(cache_home)) == before

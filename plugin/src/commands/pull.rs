@@ -117,8 +117,11 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
         Shown { name: &meta.name, version: &meta.version, size: layers.archive().size, created: clock::wall_seconds() };
     let entry =
         Entry::new(&held::name_of(&r), (&manifest_blob.media_type, &manifest_digest, manifest_blob.size), shown);
+    // A digest the repository's entries hold already (under a tag) needs no entry of its own:
+    // so an offline pull by digest from a cache baked read-only writes nothing.
+    let held = r.tag.is_none() && held::find(cache, &r, &Wanted::default())?.is_some();
     let kept = (&manifest_blob, manifest_bytes.as_slice());
-    if let Err(e) = source.record(entry, kept, &layers, &mut warnings).await {
+    if !held && let Err(e) = source.record(entry, kept, &layers, &mut warnings).await {
         warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
     }
     Ok(Pulled { reference: r, digest: manifest_digest, meta, path, warnings })
