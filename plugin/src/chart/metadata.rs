@@ -124,7 +124,8 @@ pub struct Dependency {
 }
 
 /// Decodes the metadata; a value of the wrong type is named by its field's path
-/// (`.maintainers[0].name: invalid type: sequence, expected a string`), as Helm names it.
+/// (`.maintainers[0].name: invalid type: sequence, expected a string`), as Helm names the
+/// field.
 fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Metadata, String> {
     serde_path_to_error::deserialize(d).map_err(|e| match e.path().to_string().as_str() {
         "." => e.into_inner().to_string(),
@@ -286,8 +287,11 @@ impl Metadata {
 
     /// Reads the config blob of a pulled chart, holding it to the same rules.
     pub fn from_config(bytes: &[u8], origin: &str) -> Result<Metadata> {
-        let mut meta: Metadata = decode(&mut serde_json::Deserializer::from_slice(bytes))
-            .map_err(|e| Error::invalid_chart(origin, format!("the chart config is not valid JSON: {e}")))?;
+        let invalid = |e: String| Error::invalid_chart(origin, format!("the chart config is not valid JSON: {e}"));
+        let mut json = serde_json::Deserializer::from_slice(bytes);
+        let mut meta: Metadata = decode(&mut json).map_err(invalid)?;
+        // Nothing but white space may follow, as in Go's json.Unmarshal.
+        json.end().map_err(|e| invalid(e.to_string()))?;
         // Helm pulls a chart whose config has no apiVersion (other tools push such configs),
         // and its loader reads a Chart.yaml without one as v1.
         if meta.api_version.is_empty() {
@@ -452,6 +456,10 @@ mod tests {
         let meta = Metadata::from_config(br#"{"name":"app","version":"1.0.0"}"#, "config").unwrap();
         assert_eq!(meta.api_version, "v1");
         assert!(Metadata::from_config(br#"{"apiVersion":"v9","name":"app","version":"1.0.0"}"#, "config").is_err());
+        // As Go's json.Unmarshal: white space may follow the value, nothing else.
+        assert!(Metadata::from_config(b"{\"name\":\"app\",\"version\":\"1.0.0\"} \n", "config").is_ok());
+        let trailing = Metadata::from_config(br#"{"name":"app","version":"1.0.0"}x"#, "config").unwrap_err();
+        assert!(trailing.cause.starts_with("the chart config is not valid JSON: trailing characters"), "{trailing}");
     }
 
     fn invalid(yaml: &str) -> String {
