@@ -89,21 +89,11 @@ impl fmt::Display for Error {
 
 /// WASI reports a path the sandbox does not grant as "not permitted"; say what that means.
 fn describe_io(err: &std::io::Error) -> String {
-    let words = go_words(err);
+    let words = helm_oci_headers::system_words(err);
     match err.kind() {
         std::io::ErrorKind::PermissionDenied => format!("{words} (outside what this command may access)"),
         _ => words,
     }
-}
-
-/// The system's words for an error as Go (and so Helm) says them: "no such file or
-/// directory", without Rust's capital and " (os error 2)".
-fn go_words(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    let Some(code) = err.raw_os_error() else { return text };
-    let words = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text);
-    let mut chars = words.chars();
-    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]

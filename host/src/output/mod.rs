@@ -48,11 +48,7 @@ pub fn error(e: &anyhow::Error) {
 /// One cause's words; the system's as Go (and so Helm, and the component) words them:
 /// "no such file or directory", without Rust's " (os error 2)".
 fn cause(c: &(dyn std::error::Error + 'static)) -> String {
-    let text = c.to_string();
-    let Some(code) = c.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) else { return text };
-    let words = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text);
-    let mut chars = words.chars();
-    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
+    c.downcast_ref::<std::io::Error>().map_or_else(|| c.to_string(), helm_oci_headers::system_words)
 }
 
 pub fn warnings(list: &[String]) {

@@ -3,7 +3,8 @@
 //! The host grants a token realm because a registry's challenge names it and a redirect
 //! target because a `Location` names it; the component follows the same headers. Parsed by
 //! one implementation, the two sides cannot disagree about where a request may go. And
-//! both show text a server sent only once it is made printable.
+//! both show text a server sent only once it is made printable, and a system's failure in
+//! the same words.
 
 mod challenge;
 mod link;
@@ -14,5 +15,5 @@ mod url;
 
 pub use challenge::Challenge;
 pub use link::next_link;
-pub use text::{is_format, printable};
+pub use text::{is_format, printable, system_words};
 pub use url::{Url, encode_query, form, percent_decode};

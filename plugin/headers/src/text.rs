@@ -19,6 +19,16 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// The system's words for a failure as Go (and so Helm) says them: "no such file or
+/// directory", without Rust's capital and " (os error 2)". Host and component say them alike.
+pub fn system_words(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let Some(code) = err.raw_os_error() else { return text };
+    let words = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text);
+    let mut chars = words.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// Invisible formatting characters (Unicode category Cf), which Go does not call printable
 /// either.
 pub fn is_format(c: char) -> bool {
