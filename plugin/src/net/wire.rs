@@ -166,10 +166,9 @@ impl Response {
 
 /// How long a request waits for its answer's first byte, counted from its start when it
 /// has no body (so connecting is within it) and from its body's last byte when it has one.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Patience {
     /// A registry computing a large digest may take a while to answer.
-    #[default]
     Registry,
     /// A mirror is read only, and one that does not answer soon is passed over for the
     /// next place: waiting on it as long as on the registry would stall the command.
@@ -285,7 +284,12 @@ pub async fn send_whole(
     patience: Patience,
 ) -> Result<Response> {
     let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
-    let mut response = send(method, url, headers, body, patience).await?;
+    read_whole(send(method, url, headers, body, patience).await?, limit).await
+}
+
+/// Reads a successful (2xx) answer's body whole, at most `limit` bytes; another answer's
+/// only as far as its words (see `send_whole`).
+pub async fn read_whole(mut response: Response, limit: u64) -> Result<Response> {
     if (200..300).contains(&response.status) {
         response.buffer(limit).await?;
     } else {

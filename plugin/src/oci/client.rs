@@ -9,6 +9,7 @@ use crate::net::wire::{self, Body, Patience, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
 use std::cell::RefCell;
+use std::future::Future;
 
 /// How many 401 challenges one request answers: the first may only say which scheme and
 /// scope to use; the second may say that the token just fetched was already expired.
@@ -56,7 +57,8 @@ impl Client {
     /// A session with the registry API at `endpoint` (`host[:port]`).
     pub fn new(endpoint: &str, connection: &Connection) -> Client {
         let Connection { plain_http, credential, challenge, trace } = connection.clone();
-        let auth = Auth::new(credential, challenge.as_deref(), &Url::new(!plain_http, endpoint, "/v2/"), trace);
+        let registry = Url::new(!plain_http, endpoint, "/v2/");
+        let auth = Auth::new(credential, challenge.as_deref(), &registry, trace, Patience::Registry);
         let (limit, patience, unreachable) = (None, Patience::Registry, RefCell::new(None));
         Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, unreachable, trace }
     }
@@ -66,10 +68,11 @@ impl Client {
         Client { limit: Some(limit), ..self }
     }
 
-    /// The same session, for a mirror: an answer is waited on for less long, and a request
-    /// that gets none is not tried again, so that the next place is tried soon.
+    /// The same session, for a mirror: an answer (its token service's too) is waited on for
+    /// less long, and a request that gets none is not tried again, so that the next place is
+    /// tried soon.
     pub fn mirror(self) -> Client {
-        Client { patience: Patience::Mirror, ..self }
+        Client { patience: Patience::Mirror, auth: self.auth.waiting(Patience::Mirror), ..self }
     }
 
     /// A URL on the registry.
@@ -140,7 +143,6 @@ impl Client {
         body: &[u8],
         whole: Option<u64>,
     ) -> Result<Response> {
-        self.reachable()?;
         let own = url.is_on(&self.endpoint);
         let mut extra = Scopes::default();
         let mut answered = 0;
@@ -152,14 +154,12 @@ impl Client {
             }
             let what = format!("{method} {url}");
             let once = || async {
-                let sent = match whole {
-                    Some(limit) => wire::send_whole(method, url, &all, body, limit, self.patience).await,
-                    None => {
-                        let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
-                        wire::send(method, url, &all, body, self.patience).await
-                    }
-                };
-                self.settled(sent)
+                let body = if body.is_empty() { Body::Empty } else { Body::Bytes(body) };
+                let sent = self.sent(url, wire::send(method, url, &all, body, self.patience)).await?;
+                match whole {
+                    Some(limit) => wire::read_whole(sent, limit).await,
+                    None => Ok(sent),
+                }
             };
             let permit = self.permit().await;
             let response =
@@ -188,7 +188,6 @@ impl Client {
         headers: &[(&str, String)],
         body: Body<'_>,
     ) -> Result<Response> {
-        self.reachable()?;
         let mut all = headers.to_vec();
         if url.is_on(&self.endpoint)
             && let Some(a) = self.auth.authorization(method, url, &Scopes::default()).await?
@@ -197,24 +196,22 @@ impl Client {
         }
         let what = format!("{method} {url}");
         let _permit = self.permit().await;
-        let response = self.settled(wire::send(method, url, &all, body, self.patience).await)?;
+        let response = self.sent(url, wire::send(method, url, &all, body, self.patience)).await?;
         self.trace.debug(|| format!("{what} -> {}", response.status));
         Ok(response)
     }
 
-    /// Fails at once for a mirror that could not be reached earlier in the call.
-    fn reachable(&self) -> Result<()> {
-        match &*self.unreachable.borrow() {
-            Some(why) => Err(why.clone()),
-            None => Ok(()),
+    /// What sending a request to `url` came to, up to its answer's head. At a mirror,
+    /// getting no answer from the mirror itself (refused, timed out, cut off) is final and
+    /// remembered: the rest of the call passes the mirror over at once, without sending.
+    /// (A storage host it redirects to, or a body read later, may fail on its own.)
+    async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
+        let at_mirror = self.patience == Patience::Mirror && url.is_on(&self.endpoint);
+        if at_mirror && let Some(why) = &*self.unreachable.borrow() {
+            return Err(why.clone());
         }
-    }
-
-    /// What a request came to. At a mirror, getting no answer (refused, timed out, cut
-    /// off) is final, and is remembered for the rest of the call.
-    fn settled(&self, sent: Result<Response>) -> Result<Response> {
-        match sent {
-            Err(e) if self.patience == Patience::Mirror && e.kind == Kind::Network => {
+        match sent.await {
+            Err(e) if at_mirror && e.kind == Kind::Network => {
                 let e = Error { transient: false, ..e };
                 self.unreachable.replace(Some(e.clone()));
                 Err(e)
@@ -260,6 +257,8 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::executor::block_on;
+    use std::cell::Cell;
 
     fn no_answer() -> Result<Response> {
         Err(Error::network("cannot reach m:5000", "timed out waiting for the registry").transient())
@@ -268,16 +267,32 @@ mod tests {
     #[test]
     fn a_mirror_that_gave_no_answer_is_not_asked_again() {
         let mirror = Client::new("m:5000", &Connection::default()).mirror();
-        assert!(mirror.reachable().is_ok());
-        let failed = mirror.settled(no_answer()).err().expect("failed");
+        let url = mirror.url("/v2/charts/app/manifests/1.0.0");
+        let failed = block_on(mirror.sent(&url, async { no_answer() })).err().expect("failed");
         assert!(!failed.transient, "not tried again: the next place is");
-        assert_eq!(mirror.reachable().unwrap_err(), failed);
+        let asked = Cell::new(false);
+        let again = block_on(mirror.sent(&url, async {
+            asked.set(true);
+            no_answer()
+        }));
+        assert_eq!(again.err().expect("failed"), failed);
+        assert!(!asked.get(), "nothing is sent");
     }
 
     #[test]
-    fn a_registry_that_gave_no_answer_is_tried_again() {
+    fn only_the_mirror_itself_failing_passes_it_over() {
+        let mirror = Client::new("m:5000", &Connection::default()).mirror();
         let registry = Client::new("reg:5000", &Connection::default());
-        assert!(registry.settled(no_answer()).err().expect("failed").transient);
-        assert!(registry.reachable().is_ok());
+        // A storage host a mirror redirects to fails on its own; a registry is tried again.
+        let storage = Url::new(true, "storage.example", "/blob");
+        for (client, url) in [(&mirror, storage), (&registry, registry.url("/v2/"))] {
+            assert!(block_on(client.sent(&url, async { no_answer() })).err().expect("failed").transient);
+            let asked = Cell::new(false);
+            let _ = block_on(client.sent(&client.url("/v2/"), async {
+                asked.set(true);
+                no_answer()
+            }));
+            assert!(asked.get(), "{} is asked again", client.endpoint());
+        }
     }
 }

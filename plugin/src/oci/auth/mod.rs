@@ -16,7 +16,7 @@ pub use scope::Scopes;
 
 use crate::error::Result;
 use crate::net::Url;
-use crate::net::wire::Response;
+use crate::net::wire::{Patience, Response};
 use crate::trace::Trace;
 use base64::Engine as _;
 use cache::{Token, TokenCache};
@@ -68,6 +68,8 @@ pub struct Auth {
     remembered: Cell<bool>,
     tokens: TokenCache,
     trace: Trace,
+    /// How long the token service is waited on: as the registry it serves.
+    patience: Patience,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -101,7 +103,13 @@ impl Auth {
     /// `remembered` is the challenge the registry at `registry` (its `/v2/` URL) answered
     /// with on an earlier run, if the host kept one. Only a token service on the registry
     /// itself is taken from it; anything else is ignored.
-    pub fn new(credential: Option<Credential>, remembered: Option<&str>, registry: &Url, trace: Trace) -> Auth {
+    pub fn new(
+        credential: Option<Credential>,
+        remembered: Option<&str>,
+        registry: &Url,
+        trace: Trace,
+        patience: Patience,
+    ) -> Auth {
         let scheme = remembered
             .and_then(Challenge::parse)
             .map_or(Scheme::Unknown, |challenge| remembered_scheme(&challenge, registry, credential.as_ref()));
@@ -114,7 +122,13 @@ impl Auth {
             scheme: RefCell::new(scheme),
             tokens: TokenCache::default(),
             trace,
+            patience,
         }
+    }
+
+    /// The same, waiting on the token service as `patience` says.
+    pub fn waiting(self, patience: Patience) -> Auth {
+        Auth { patience, ..self }
     }
 
     /// What the host gave to answer challenges with, which decides how a refusal is worded.
@@ -139,8 +153,9 @@ impl Auth {
         };
         let mut scopes = Scopes::for_request(method, &url.path);
         scopes.extend(extra);
-        let (credential, trace, asked) = (self.credential.clone(), self.trace, scopes.clone());
-        let fetched = self.tokens.get(&scopes, move || token::fetch(realm, asked, credential, trace).boxed_local());
+        let (credential, trace, patience, asked) = (self.credential.clone(), self.trace, self.patience, scopes.clone());
+        let fetched =
+            self.tokens.get(&scopes, move || token::fetch(realm, asked, credential, trace, patience).boxed_local());
         let token = match fetched.await {
             Ok(token) => token,
             // The token service of an earlier run may be gone: the request goes out bare, and

@@ -26,21 +26,27 @@ pub struct Realm {
     pub service: Option<String>,
 }
 
-/// Fetches a token for exactly `scopes`.
-pub async fn fetch(realm: Realm, scopes: Scopes, credential: Option<Credential>, trace: Trace) -> Result<Token> {
+/// Fetches a token for exactly `scopes`, waiting on the service as on its registry.
+pub async fn fetch(
+    realm: Realm,
+    scopes: Scopes,
+    credential: Option<Credential>,
+    trace: Trace,
+    patience: Patience,
+) -> Result<Token> {
     let scope_list = scopes.to_strings();
     trace.debug(|| format!("requesting a token from {} for [{}]", realm.url, scope_list.join(" ")));
     let response = match &credential {
         Some(Credential::IdentityToken(refresh)) => {
-            let response = post_for_token(&realm, &scope_list, refresh, trace).await?;
+            let response = post_for_token(&realm, &scope_list, refresh, trace, patience).await?;
             if response.status == 404 {
                 trace.debug(|| format!("{} has no OAuth2 endpoint; asking with GET", realm.url));
-                get_for_token(&realm, &scope_list, credential.as_ref(), trace).await?
+                get_for_token(&realm, &scope_list, credential.as_ref(), trace, patience).await?
             } else {
                 response
             }
         }
-        _ => get_for_token(&realm, &scope_list, credential.as_ref(), trace).await?,
+        _ => get_for_token(&realm, &scope_list, credential.as_ref(), trace, patience).await?,
     };
     let service = &realm.url.authority;
     if response.status != 200 {
@@ -100,6 +106,7 @@ async fn get_for_token(
     scopes: &[String],
     credential: Option<&Credential>,
     trace: Trace,
+    patience: Patience,
 ) -> Result<Response> {
     let mut params: Vec<(&str, &str)> = Vec::new();
     if let Some(service) = &realm.service {
@@ -109,11 +116,17 @@ async fn get_for_token(
     let url = realm.url.with_query(&params);
     let headers: Vec<(&str, String)> =
         credential.and_then(Credential::basic_header).map(|h| ("authorization", h)).into_iter().collect();
-    send_retrying("GET", &url, &headers, &[], trace).await
+    send_retrying("GET", &url, &headers, &[], trace, patience).await
 }
 
 /// OAuth2's refresh-token grant, for identity tokens.
-async fn post_for_token(realm: &Realm, scopes: &[String], refresh: &str, trace: Trace) -> Result<Response> {
+async fn post_for_token(
+    realm: &Realm,
+    scopes: &[String],
+    refresh: &str,
+    trace: Trace,
+    patience: Patience,
+) -> Result<Response> {
     let scope = scopes.join(" ");
     let mut fields = vec![("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", CLIENT_ID)];
     if let Some(service) = &realm.service {
@@ -124,23 +137,26 @@ async fn post_for_token(realm: &Realm, scopes: &[String], refresh: &str, trace: 
     }
     let body = form(&fields);
     let headers = [("content-type", "application/x-www-form-urlencoded".to_string())];
-    send_retrying("POST", &realm.url, &headers, body.as_bytes(), trace).await
+    send_retrying("POST", &realm.url, &headers, body.as_bytes(), trace, patience).await
 }
 
 /// Sends a request to the token service and reads its (small) answer whole, trying the
-/// exchange again if either fails for a moment. Both requests are safe to repeat.
+/// exchange again if either fails for a moment (both requests are safe to repeat); a
+/// mirror's service is asked once, as the mirror is.
 async fn send_retrying(
     method: &str,
     url: &Url,
     headers: &[(&str, String)],
     body: &[u8],
     trace: Trace,
+    patience: Patience,
 ) -> Result<Response> {
     let what = format!("{method} {url}");
-    // A token service is waited on as its registry is, even a mirror's: it is asked once a
-    // mirror has answered, so it is up.
-    let send = || wire::send_whole(method, url, headers, body, TOKEN_MAX, Patience::Registry);
-    let response = retry::run(trace, &what, send).await?;
+    let send = || wire::send_whole(method, url, headers, body, TOKEN_MAX, patience);
+    let response = match patience {
+        Patience::Registry => retry::run(trace, &what, send).await?,
+        Patience::Mirror => send().await?,
+    };
     trace.debug(|| format!("{what} -> {}", response.status));
     Ok(response)
 }
