@@ -20,12 +20,13 @@ use wasmtime_wasi::FsPerms;
 /// this are refused.
 const MAX_ROUNDS: usize = 8;
 
-/// Where the chart given as `chart` is read from: an archive where it leads, if it is a
-/// symlink (the component follows no link out of what it is granted), with its `.prov`
-/// looked for beside it there; a directory as given, its own links being resolved by
-/// `chart_session`.
+/// Where the chart given as `chart` is read from: an archive that is itself a symlink,
+/// where it leads (the component follows no link out of what it is granted), with its
+/// `.prov` looked for beside it there, where Helm looks beside the link; anything else as
+/// given (a directory's own links are resolved by `chart_session`).
 pub fn chart_path(chart: &Path, meta: &fs::Metadata) -> Result<PathBuf> {
-    if meta.is_dir() {
+    let link = fs::symlink_metadata(chart).is_ok_and(|m| m.file_type().is_symlink());
+    if meta.is_dir() || !link {
         return Ok(chart.to_path_buf());
     }
     fs::canonicalize(chart).with_context(|| format!("resolving {}", chart.display()))
