@@ -19,7 +19,7 @@ from pki import CA
     ("oci://localhost:5000/Charts/x", "lowercase"),
     ("oci://localhost:5000/charts/x@sha256:1234", "digest"),
     # Read as Docker reads it, this is Docker Hub's library/127.0.0.1 at tag 5000.
-    ("127.0.0.1:5000", "it names a registry alone; name the chart in it: oci://127.0.0.1:5000/PATH/CHART"),
+    ("127.0.0.1:5000", "it names a registry alone; write oci://127.0.0.1:5000/PATH/CHART"),
 ])
 def test_malformed_references(helm_oci, tmp_path, ref, why):
     line = helm_oci.fails("pull", ref, "-d", tmp_path / "out")

@@ -29,11 +29,11 @@ impl Rules {
     /// Parses `.helmignore` text (add Helm's defaults with `with_defaults`), refusing what
     /// Helm refuses, in Helm's words.
     pub fn parse(text: &str) -> Result<Rules, String> {
-        // Helm drops a byte-order mark, which would otherwise become part of the first rule.
         // Helm reads the file with a bufio.Scanner, whose 64 KiB buffer must hold a whole line.
         if text.split('\n').any(|line| line.len() >= MAX_LINE) {
             return Err(format!("a line is longer than {} bytes (bufio.Scanner: token too long)", MAX_LINE - 1));
         }
+        // Helm drops a byte-order mark, which would otherwise become part of the first rule.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut rules = Vec::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {

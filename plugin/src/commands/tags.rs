@@ -68,11 +68,6 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<(Vec<Entry>, Vec<St
         .into_iter()
         .map(|(_, tag)| Entry { version: Some(tag.replace('_', "+")), tag, digest: None })
         .collect();
-    // As pull does, say why nothing is listed when only prereleases would be.
-    let prereleases = tags.wanted.prereleases_left_out(&listed);
-    if entries.is_empty() && prereleases > 0 {
-        skipped.push(format!("only prereleases of {subject} match; --devel lists them ({prereleases})"));
-    }
     if tags.all {
         others.sort();
         let read = bounded(
@@ -101,6 +96,11 @@ async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<(Vec<Entry>, Vec<St
             };
             entries.extend(entry);
         }
+    }
+    // As pull does, say why nothing is listed when only prereleases would be.
+    let prereleases = tags.wanted.prereleases_left_out(&listed);
+    if entries.is_empty() && prereleases > 0 {
+        skipped.push(format!("only prereleases of {subject} match; --devel lists them ({prereleases})"));
     }
     Ok((entries, skipped))
 }

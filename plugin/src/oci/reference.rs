@@ -60,7 +60,8 @@ fn parse_or_root(input: &str, root: bool) -> Result<Ref> {
         // Docker reads `127.0.0.1:5000` as Docker Hub's `library/127.0.0.1` at tag 5000; a
         // user who writes that means the registry, and forgot the chart's path.
         (false, None) if is_host_and_port(rest) => {
-            return Err(bad(&format!("it names a registry alone; name the chart in it: oci://{rest}/PATH/CHART")));
+            let meant = if root { format!("oci://{rest}") } else { format!("oci://{rest}/PATH/CHART") };
+            return Err(bad(&format!("it names a registry alone; write {meant}")));
         }
         (false, None) => (DOCKER_HUB.to_string(), format!("library/{rest}")),
     };
@@ -327,7 +328,9 @@ mod tests {
         // A registry alone is no Docker Hub chart.
         for registry in ["127.0.0.1:5000", "localhost:5000", "reg.example.com:443", "[::1]:5000"] {
             let why = parse(registry).unwrap_err().cause;
-            assert_eq!(why, format!("it names a registry alone; name the chart in it: oci://{registry}/PATH/CHART"));
+            assert_eq!(why, format!("it names a registry alone; write oci://{registry}/PATH/CHART"));
+            let why = parse_destination(registry).unwrap_err().cause;
+            assert_eq!(why, format!("it names a registry alone; write oci://{registry}"));
         }
         assert_eq!(ok("nginx:5000").repository, "library/nginx");
         assert_eq!(ok("oci://docker.io/u/c").endpoint, "registry-1.docker.io");
