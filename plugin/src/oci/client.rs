@@ -143,6 +143,8 @@ impl Client {
         body: &[u8],
         whole: Option<u64>,
     ) -> Result<Response> {
+        // Before a token is fetched for it, too.
+        self.given_up(url)?;
         let own = url.is_on(&self.endpoint);
         let mut extra = Scopes::default();
         let mut answered = 0;
@@ -206,10 +208,8 @@ impl Client {
     /// remembered: the rest of the call passes the mirror over at once, without sending.
     /// (A storage host it redirects to, or a body read later, may fail on its own.)
     async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
+        self.given_up(url)?;
         let at_mirror = self.patience == Patience::Mirror && url.is_on(&self.endpoint);
-        if at_mirror && let Some(why) = &*self.unreachable.borrow() {
-            return Err(why.clone());
-        }
         match sent.await {
             Err(e) if at_mirror && e.kind == Kind::Network => {
                 let e = Error { transient: false, ..e };
@@ -217,6 +217,14 @@ impl Client {
                 Err(e)
             }
             sent => sent,
+        }
+    }
+
+    /// Fails, without sending, a request to a mirror that gave no answer earlier in the call.
+    fn given_up(&self, url: &Url) -> Result<()> {
+        match &*self.unreachable.borrow() {
+            Some(why) if self.patience == Patience::Mirror && url.is_on(&self.endpoint) => Err(why.clone()),
+            _ => Ok(()),
         }
     }
 
