@@ -161,6 +161,13 @@ CORPUS = [
      "cannot load Chart.yaml: .dependencies[0].tags: invalid type: string \"abc\", expected a sequence"),
     (".helmignore with a line of 64 KiB", {"Chart.yaml": V2, ".helmignore": "#" + "x" * 65535 + "\n"},
      "bufio.Scanner: token too long"),
+    # Keys that differ in case fill the same Go field: each is decoded onto it in turn.
+    ("Chart.yaml fields repeated in another case", {"Chart.yaml": V2
+        + "Maintainers:\n- name: a\n  email: a@example.com\n- name: z\nmaintainers:\n- name: b\n"
+        + "Annotations:\n  one: '1'\nannotations:\n  two: '2'\nKeywords: [x, y]\nkeywords: [k]\n"
+        + "Dependencies:\n- name: redis\n  version: 1.x\n  repository: https://charts.example.com\n"
+        + "  condition: redis.on\ndependencies:\n- name: redis\n  alias: cache\n",
+        "charts/redis-1.2.3.tgz": sub_tgz("redis", {})}, None),
     ("a %YAML 1.1 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.1\n---\n" + V2}, None),
     ("a %YAML 1.2 directive in Chart.yaml", {"Chart.yaml": "%YAML 1.2\n---\n" + V2},
      "found incompatible YAML document"),

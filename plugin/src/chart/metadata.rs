@@ -1,7 +1,7 @@
 //! Chart.yaml: its fields, Helm's validation rules (and its clean-up of text fields), and
 //! the config blob Helm derives from it.
 
-use super::yaml::{self, Target};
+use super::yaml::{self, Target, decode_onto};
 use crate::error::{Error, Result};
 use crate::gojson::go_json;
 use crate::version::Version;
@@ -394,37 +394,6 @@ impl Metadata {
     /// The declared dependencies (Chart.yaml, or requirements.yaml for v1 charts).
     pub fn dependencies(&self) -> impl Iterator<Item = &Dependency> {
         self.dependencies.iter().flatten()
-    }
-}
-
-/// Go's JSON decoding onto what is decoded already, as Helm reads requirements.yaml into
-/// the metadata Chart.yaml filled: the fields it names are replaced, except that null
-/// leaves text and booleans as they were (and clears lists and maps), a map gains its keys,
-/// and a list of structs is decoded item by item onto the items already there.
-fn decode_onto(into: &mut Value, over: Value, target: &Target) {
-    match (into, over, target) {
-        (into, Value::Null, _) => {
-            if into.is_array() || into.is_object() {
-                *into = Value::Null;
-            }
-        }
-        (Value::Object(into), Value::Object(over), Target::Struct(_)) => {
-            for (key, value) in over {
-                let (_, field) = target.field(&key);
-                decode_onto(into.entry(key).or_insert(Value::Null), value, field);
-            }
-        }
-        (Value::Object(into), Value::Object(over), Target::Map(_)) => into.extend(over),
-        (Value::Array(into), Value::Array(over), Target::List(item @ Target::Struct(_))) => {
-            into.truncate(over.len());
-            for (i, value) in over.into_iter().enumerate() {
-                match into.get_mut(i) {
-                    Some(existing) => decode_onto(existing, value, item),
-                    None => into.push(value),
-                }
-            }
-        }
-        (into, over, _) => *into = over,
     }
 }
 

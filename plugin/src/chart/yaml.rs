@@ -173,6 +173,38 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Go's JSON decoding onto what is decoded already (a second key that fills the same field;
+/// requirements.yaml read into the metadata Chart.yaml filled): the fields it names are
+/// replaced, except that null leaves text and booleans as they were (and clears lists and
+/// maps), a map gains its keys, and a list of structs is decoded item by item onto the items
+/// already there.
+pub fn decode_onto(into: &mut Value, over: Value, target: &Target) {
+    match (into, over, target) {
+        (into, Value::Null, _) => {
+            if into.is_array() || into.is_object() {
+                *into = Value::Null;
+            }
+        }
+        (Value::Object(into), Value::Object(over), Target::Struct(_)) => {
+            for (key, value) in over {
+                let (_, field) = target.field(&key);
+                decode_onto(into.entry(key).or_insert(Value::Null), value, field);
+            }
+        }
+        (Value::Object(into), Value::Object(over), Target::Map(_)) => into.extend(over),
+        (Value::Array(into), Value::Array(over), Target::List(item @ Target::Struct(_))) => {
+            into.truncate(over.len());
+            for (i, value) in over.into_iter().enumerate() {
+                match into.get_mut(i) {
+                    Some(existing) => decode_onto(existing, value, item),
+                    None => into.push(value),
+                }
+            }
+        }
+        (into, over, _) => *into = over,
+    }
+}
+
 /// A YAML node as go-yaml v2 decodes it into `interface{}`.
 #[derive(Debug, PartialEq)]
 enum Node {
@@ -193,10 +225,15 @@ fn to_json(node: Node, target: &Target) -> Result<Value, String> {
     Ok(match (node, target) {
         (Node::Map(map), _) => {
             let mut out = Map::new();
-            // In key order, as Go's JSON sees them: of keys filling the same field, the last wins.
+            // In key order, as Go's JSON sees them: keys filling the same field (`Maintainers`
+            // and `maintainers`) are decoded onto it in turn.
             for (key, value) in map {
                 let (field, target) = target.field(&key);
-                out.insert(field.map_or(key, str::to_string), to_json(value, target)?);
+                let value = to_json(value, target)?;
+                match field {
+                    Some(name) => decode_onto(out.entry(name).or_insert(Value::Null), value, target),
+                    None => drop(out.insert(key, value)),
+                }
             }
             Value::Object(out)
         }
