@@ -196,7 +196,7 @@ impl Walk<'_> {
                             self.out.push(Found { path: rel, link, file, dir });
                             continue;
                         }
-                        Err(refusal) => return Err(self.refused(&rel, &target, refusal)),
+                        Err(refusal) => return Err(refused(self.root, &rel, &target, refusal)),
                     },
                 };
             }
@@ -254,10 +254,6 @@ impl Walk<'_> {
 
     fn bad(&self, what: &str, why: &str) -> Error {
         Error::invalid_chart(self.root.display().to_string(), format!("{what}: {why}"))
-    }
-
-    fn refused(&self, rel: &str, link: &str, refusal: Refusal) -> Error {
-        refused(self.root, rel, link, refusal)
     }
 }
 
