@@ -104,7 +104,10 @@ impl Resolved<'_> {
         }
         let Ok(meta) = fs::metadata(&target) else { return Ok(None) };
         let (resolved, dir) = match () {
-            () if meta.is_dir() && out.dir => (target.to_str().map(str::to_string), target.clone()),
+            () if meta.is_dir() && out.dir => match target.to_str() {
+                Some(resolved) => (resolved.to_string(), target.clone()),
+                None => return Ok(None),
+            },
             () if meta.is_file() && out.file => self.copy(&target, &meta)?,
             // What the chart passes over: said so, and not granted.
             () if meta.is_dir() || meta.is_file() => {
@@ -113,7 +116,6 @@ impl Resolved<'_> {
             }
             () => return Ok(None),
         };
-        let Some(resolved) = resolved else { return Ok(None) };
         self.links.push(ChartLink { path: out.path, target: Some(resolved) });
         Ok(Some(dir))
     }
@@ -121,14 +123,14 @@ impl Resolved<'_> {
     /// A copy of the file at `target`, with its time, cut one byte past the file-size limit
     /// (and past what is left of the chart's) so that the component refuses it as too large,
     /// as it would the file; and the directory of copies, to grant.
-    fn copy(&mut self, target: &Path, meta: &fs::Metadata) -> Result<(Option<String>, PathBuf)> {
+    fn copy(&mut self, target: &Path, meta: &fs::Metadata) -> Result<(String, PathBuf)> {
         let copies = match &mut self.copies {
             Some(copies) => copies,
             none => none.insert(TempDir::create()?),
         };
         let dir = copies.path().to_path_buf();
         if let Some(copy) = self.copied.get(target) {
-            return Ok((Some(copy.clone()), dir));
+            return Ok((copy.clone(), dir));
         }
         let copy = dir.join(self.copied.len().to_string());
         let room = self.limits.file_size.min(self.limits.chart_size.saturating_sub(self.bytes)).saturating_add(1);
@@ -141,7 +143,7 @@ impl Resolved<'_> {
         }
         let copy = copy.display().to_string();
         self.copied.insert(target.to_path_buf(), copy.clone());
-        Ok((Some(copy), dir))
+        Ok((copy, dir))
     }
 }
 

@@ -84,10 +84,20 @@ enum Mode {
 /// A file read before the walk (`name` in the chart's top directory), if it is a link out
 /// of the chart that `links` does not resolve.
 fn leads_out(root: &Path, links: &Links, name: &str) -> Option<Found> {
-    let link = fs::symlink_metadata(root.join(name)).ok()?.file_type().is_symlink();
-    let out = matches!(inside::resolve(root, name), Err(Refusal::Absolute | Refusal::Outside(_)));
-    let found = Found { path: name.to_string(), link: root.join(name).display().to_string(), file: true, dir: false };
-    (link && out && !links.contains_key(name)).then_some(found)
+    unresolved(root, links, name)?;
+    Some(Found { path: name.to_string(), link: root.join(name).display().to_string(), file: true, dir: false })
+}
+
+/// Why a file read before the walk cannot be read, if it is a link out of the chart that
+/// `links` does not resolve.
+fn unresolved(root: &Path, links: &Links, name: &str) -> Option<Refusal> {
+    if links.contains_key(name) || !fs::symlink_metadata(root.join(name)).ok()?.file_type().is_symlink() {
+        return None;
+    }
+    match inside::resolve(root, name) {
+        Err(refusal @ (Refusal::Absolute | Refusal::Outside(_))) => Some(refusal),
+        _ => None,
+    }
 }
 
 /// Where a file read before the walk is: through the link the host resolved, if it is one.
@@ -99,9 +109,7 @@ fn walk<'a>(root: &'a Path, limits: &'a Limits, links: &'a Links, mode: Mode) ->
     // Read before the walk, so refused as it would refuse them: a link out that the host
     // left unresolved (one that leads nowhere, say) cannot be read.
     for name in ["Chart.yaml", ".helmignore"] {
-        if leads_out(root, links, name).is_some()
-            && let Err(refusal) = inside::resolve(root, name)
-        {
+        if let Some(refusal) = unresolved(root, links, name) {
             return Err(refused(root, name, name, refusal));
         }
     }

@@ -209,9 +209,8 @@ impl Client {
     /// (A storage host it redirects to, or a body read later, may fail on its own.)
     async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
         self.given_up(url)?;
-        let at_mirror = self.patience == Patience::Mirror && url.is_on(&self.endpoint);
         match sent.await {
-            Err(e) if at_mirror && e.kind == Kind::Network => {
+            Err(e) if self.at_mirror(url) && e.kind == Kind::Network => {
                 let e = Error { transient: false, ..e };
                 self.unreachable.replace(Some(e.clone()));
                 Err(e)
@@ -223,9 +222,14 @@ impl Client {
     /// Fails, without sending, a request to a mirror that gave no answer earlier in the call.
     fn given_up(&self, url: &Url) -> Result<()> {
         match &*self.unreachable.borrow() {
-            Some(why) if self.patience == Patience::Mirror && url.is_on(&self.endpoint) => Err(why.clone()),
+            Some(why) if self.at_mirror(url) => Err(why.clone()),
             _ => Ok(()),
         }
+    }
+
+    /// Whether `url` is this mirror's own (not a storage host it redirects to).
+    fn at_mirror(&self, url: &Url) -> bool {
+        self.patience == Patience::Mirror && url.is_on(&self.endpoint)
     }
 
     async fn permit(&self) -> Option<crate::net::limit::Permit> {
