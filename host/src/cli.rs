@@ -2,7 +2,7 @@
 //! Go takes them, usage errors as one `Error:` line): the commands, and the flags that every
 //! registry command shares.
 
-use crate::commands::{cache, copy, dependency, downloader, helm, login, logout, pull, push, search, tag, tags};
+use crate::commands::{cache, copy, dependency, downloader, helm, index, login, logout, pull, push, search, tag, tags};
 use crate::component::exports::helm_oci::plugin::types::{ChartLimits, Credential};
 use crate::credentials;
 use crate::sandbox::Reach;
@@ -39,6 +39,8 @@ pub enum Command {
     Tags(tags::TagsArgs),
     /// Search a registry, or a namespace of it, for charts
     Search(search::SearchArgs),
+    /// Publish a namespace's chart repository index in the registry, for the ocirepo:// downloader
+    Index(index::IndexArgs),
     /// Add tags to a chart (any manifest) already in a registry, uploading nothing again
     Tag(tag::TagArgs),
     /// Copy a chart (any single manifest) and its blobs to another repository or registry, verified
@@ -248,12 +250,19 @@ pub enum Format {
     Yaml,
 }
 
-/// Flags of the commands that read many things from a registry at once.
+/// Flags of the commands that read many things from a registry at once and list them.
 #[derive(Args)]
 pub struct BulkArgs {
     /// Prints the output in the specified format
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Format,
+    #[command(flatten)]
+    pub reading: ReadingArgs,
+}
+
+/// How many things are read from a registry at once, and how many a page of a list holds.
+#[derive(Args)]
+pub struct ReadingArgs {
     /// Requests in flight at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,

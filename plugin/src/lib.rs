@@ -39,7 +39,7 @@ mod exports {
         self, ChartRepository, Declared, DependenciesResult, DependencyOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::discovery::{
-        self, IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
+        self, IndexOptions, Listing, PublishedIndex, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
     };
     use crate::bindings::exports::helm_oci::plugin::promotion::{self, Copied, CopyOptions, TagOptions, Tagged};
     use crate::bindings::exports::helm_oci::plugin::registry::{
@@ -94,6 +94,10 @@ mod exports {
 
         fn chart_index(options: IndexOptions) -> Result<RepositoryIndex, Error> {
             api::chart_index(options)
+        }
+
+        fn publish_index(options: Listing) -> Result<PublishedIndex, Error> {
+            api::publish_index(options)
         }
     }
 

@@ -5,7 +5,8 @@
 //! repository was added with credentials, and read what it writes to stdout:
 //!
 //! * `SCHEME://HOST[/NAMESPACE]/index.yaml`: a chart repository index of every chart version
-//!   under the namespace, made from the registry (see the component's `chart-index`);
+//!   under the namespace: the one `helm oci index` published there, else one made from the
+//!   registry (see the component's `chart-index`);
 //! * `SCHEME://HOST/REPOSITORY@DIGEST/NAME-VERSION.tgz`, the URLs that index gives: the
 //!   chart archive, pulled through the chart cache and verified.
 

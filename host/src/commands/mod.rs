@@ -5,6 +5,7 @@ pub mod copy;
 pub mod dependency;
 pub mod downloader;
 pub mod helm;
+pub mod index;
 mod links;
 pub mod login;
 pub mod logout;
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Copy(args) => copy::run(args, debug).await,
         Command::Dependency(command) => dependency::run(command, debug).await,
         Command::Search(args) => search::run(args, debug).await,
+        Command::Index(args) => index::run(args, debug).await,
         Command::Install(args) => helm::run(helm::Verb::Install, args, cli.debug, debug).await,
         Command::Upgrade(args) => helm::run(helm::Verb::Upgrade, args, cli.debug, debug).await,
         Command::Template(args) => helm::run(helm::Verb::Template, args, cli.debug, debug).await,

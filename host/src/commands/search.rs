@@ -57,7 +57,7 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
     let (cache, grants) = super::cache_to_keep();
     let mut session = Session::start(grants).await?;
     let endpoint = session.registry_endpoint(registry).await?;
-    let ahead = args.bulk.concurrency as usize;
+    let ahead = args.bulk.reading.concurrency as usize;
     let reach = args.remote_args.connection.reach(debug, ahead);
     let namespace = namespace.trim_matches('/');
     let (connection, mirrors) =
@@ -74,8 +74,8 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
             } else {
                 args.repositories
             },
-            page_size: args.bulk.page_size,
-            concurrency: args.bulk.concurrency,
+            page_size: args.bulk.reading.page_size,
+            concurrency: args.bulk.reading.concurrency,
             connection,
             mirrors,
             cache: cache.as_deref().map(super::utf8).transpose()?,

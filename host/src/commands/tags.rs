@@ -31,7 +31,7 @@ pub async fn run(args: TagsArgs, debug: bool) -> Result<()> {
     let mut session = Session::start(Grants::default()).await?;
     let repository = session.parse_reference(&args.chart_ref).await?;
     // Without --all a listing is one request after another.
-    let ahead = if args.all { args.bulk.concurrency as usize } else { 1 };
+    let ahead = if args.all { args.bulk.reading.concurrency as usize } else { 1 };
     let (connection, mirrors) = super::connect_reading(
         &mut session,
         &repository,
@@ -43,8 +43,8 @@ pub async fn run(args: TagsArgs, debug: bool) -> Result<()> {
         repository,
         versions: VersionQuery { constraint: args.version, version_from: None, version_to: None, devel: args.devel },
         all: args.all,
-        page_size: args.bulk.page_size,
-        concurrency: args.bulk.concurrency,
+        page_size: args.bulk.reading.page_size,
+        concurrency: args.bulk.reading.concurrency,
         connection,
         mirrors,
     };

@@ -7,7 +7,7 @@ mod listing;
 pub use cache::{exported, list as cache_list, pruned, removed, saved};
 
 use crate::cli::Format;
-use crate::component::exports::helm_oci::plugin::discovery::{SearchResult, Skipped, TagEntry};
+use crate::component::exports::helm_oci::plugin::discovery::{PublishedIndex, SearchResult, Skipped, TagEntry};
 use crate::component::exports::helm_oci::plugin::promotion::{Copied, Tagged};
 use crate::component::exports::helm_oci::plugin::registry::{PullResult, PushResult};
 use crate::component::exports::helm_oci::plugin::types::{Error, RegistryError};
@@ -86,6 +86,11 @@ pub fn tagged(r: &Tagged) {
 pub fn copied(r: &Copied) {
     println!("Copied: {} -> {}", r.source, r.destination);
     println!("Digest: {}", r.digest);
+}
+
+pub fn published(p: &PublishedIndex) {
+    println!("Published: {} ({} charts, {} versions)", p.reference, p.charts, p.versions);
+    println!("Digest: {}", p.digest);
 }
 
 pub fn version(host: &str, component: &str) {

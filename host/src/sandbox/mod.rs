@@ -14,7 +14,7 @@ use crate::component::exports::helm_oci::plugin::dependencies::{
     ChartRepository, Declared, DependenciesResult, DependencyOptions,
 };
 use crate::component::exports::helm_oci::plugin::discovery::{
-    IndexOptions, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
+    IndexOptions, Listing, PublishedIndex, RepositoryIndex, SearchOptions, SearchResult, TagList, TagsOptions,
 };
 use crate::component::exports::helm_oci::plugin::promotion::{Copied, CopyOptions, TagOptions, Tagged};
 use crate::component::exports::helm_oci::plugin::registry::{
@@ -336,6 +336,12 @@ impl Session {
         guarded(call, options.listing.connection.timeout_ms, &self.run, &self.writable)
             .await?
             .map_err(output::component_error)
+    }
+
+    pub async fn publish_index(&mut self, listing: &Listing) -> Result<PublishedIndex> {
+        let api = self.plugin.helm_oci_plugin_discovery();
+        let call = api.call_publish_index(&mut *self.store, listing);
+        guarded(call, listing.connection.timeout_ms, &self.run, &self.writable).await?.map_err(output::component_error)
     }
 }
 

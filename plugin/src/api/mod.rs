@@ -10,8 +10,8 @@ use crate::bindings::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
 };
 use crate::bindings::exports::helm_oci::plugin::discovery::{
-    IndexOptions, Listing as WitListing, RepositoryIndex, SearchHit, SearchOptions, SearchResult, Skipped, TagEntry,
-    TagList, TagsOptions,
+    IndexOptions, Listing as WitListing, PublishedIndex, RepositoryIndex, SearchHit, SearchOptions, SearchResult,
+    Skipped, TagEntry, TagList, TagsOptions,
 };
 use crate::bindings::exports::helm_oci::plugin::registry::{
     PullOptions, PullResult, PushCachedOptions, PushOptions, PushResult,
@@ -248,13 +248,19 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
 pub fn chart_index(options: IndexOptions) -> Result<RepositoryIndex> {
     let timeout = options.listing.connection.timeout_ms;
     let index = index::Index { listing: listing_of(options.listing)?, scheme: options.url_scheme };
-    let built = run(timeout, index::run(index))?;
-    Ok(RepositoryIndex {
-        index: built.json,
-        charts: built.charts as u32,
-        versions: built.versions as u32,
-        skipped: skipped(built.skipped),
-        warnings: built.warnings,
+    let served = run(timeout, index::run(index))?;
+    Ok(RepositoryIndex { index: served.json, skipped: skipped(served.skipped), warnings: served.warnings })
+}
+
+pub fn publish_index(listing: WitListing) -> Result<PublishedIndex> {
+    let timeout = listing.connection.timeout_ms;
+    let published = run(timeout, index::publish(listing_of(listing)?))?;
+    Ok(PublishedIndex {
+        reference: published.reference,
+        digest: published.digest,
+        charts: published.charts as u32,
+        versions: published.versions as u32,
+        warnings: published.warnings,
     })
 }
 

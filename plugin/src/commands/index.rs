@@ -1,16 +1,24 @@
 //! `chart-index`: a Helm chart repository's index for a registry, or a namespace of it,
 //! made from what `search` reads (every version tag of every chart, and each version's
 //! manifest and config). Helm's downloader plugins serve it, so that `helm repo add`,
-//! `helm search repo` and `helm install REPO/CHART` work over a registry.
+//! `helm search repo` and `helm install REPO/CHART` work over a registry. `publish-index`
+//! keeps one in the registry (see `oci::published`), which is then served instead: one
+//! read instead of every chart's, as current as its last publishing.
 //!
 //! The index is written as JSON, which every Helm reads as its index.yaml: digests stay
 //! strings, and no chart text needs YAML quoting. Each entry is the chart's config (Helm's
 //! own Chart.yaml fields only, so that Helm's strict parsers take it) plus `urls`, `digest`
 //! and `created`.
 
+use super::push;
 use super::search::{self, Hit, Listing, Search};
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::net::clock;
+use crate::oci::mirrors::Sources;
+use crate::oci::published;
+use crate::oci::reference;
+use crate::oci::upload::Content;
 use crate::timestamp;
 use crate::version::Wanted;
 use serde_json::{Map, Value, json};
@@ -23,34 +31,115 @@ pub struct Index {
     pub scheme: String,
 }
 
-/// An index, and what it left out.
-pub struct Built {
+/// An index to serve, and what it left out.
+pub struct Served {
     pub json: String,
-    pub charts: usize,
-    pub versions: usize,
     /// Repositories that could not be read, and why.
     pub skipped: Vec<(String, Error)>,
     /// Mirrors passed over.
     pub warnings: Vec<String>,
 }
 
-pub async fn run(index: Index) -> Result<Built> {
+/// An index put in the registry.
+pub struct Published {
+    /// Where: `registry/namespace/index.yaml:latest`.
+    pub reference: String,
+    pub digest: String,
+    pub charts: usize,
+    pub versions: usize,
+    pub warnings: Vec<String>,
+}
+
+/// The namespace's index: the one published in the registry if there is one (or a mirror
+/// has one), else one made from the charts now.
+pub async fn run(index: Index) -> Result<Served> {
+    let namespace = search::checked_namespace(&index.listing.namespace)?;
+    let cache = index.listing.cache.as_deref().map(Cache::create).transpose()?;
+    let sources = search::sources(&index.listing)?;
+    let places = sources.places(&published::repository(namespace), published::REPOSITORY);
+    if let Some(found) = published::fetch(&places, cache.as_ref()).await? {
+        return Ok(Served { json: found.json, skipped: Vec::new(), warnings: found.warnings });
+    }
+    // The same sessions: a mirror that did not answer is not waited on again.
+    let registry = index.listing.registry.clone();
+    let urls = Urls::Absolute { scheme: &index.scheme, registry: &registry };
+    let made = make(index.listing, urls, &sources).await?;
+    Ok(Served { json: made.json, skipped: made.skipped, warnings: made.warnings })
+}
+
+/// Makes the namespace's index from its charts (never from the index published before)
+/// and puts it in the registry, where `run` finds it. Its URLs are relative to the
+/// repository's URL, so that it serves whatever scheme and host name Helm added it by. An
+/// index that would leave out a repository that could not be read is not published.
+pub async fn publish(listing: Listing) -> Result<Published> {
+    let namespace = search::checked_namespace(&listing.namespace)?.to_string();
+    let registry = listing.registry.clone();
+    let sources = search::sources(&listing)?;
+    let made = make(listing, Urls::Relative, &sources).await?;
+    let target = reference::parse(&format!("{registry}/{}:{}", published::repository(&namespace), published::TAG))?;
+    if let Some((repository, e)) = made.skipped.first() {
+        let more = match made.skipped.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Err(Error::new(
+            e.kind.clone(),
+            format!("cannot publish {target}"),
+            format!("{repository}{more} could not be read: {e}"),
+        ));
+    }
+    let (config, layer, manifest) = published::artifact(&made.json, &timestamp::rfc3339(clock::wall_seconds()));
+    let blobs = [(&config, Content::Bytes(published::EMPTY_CONFIG)), (&layer, Content::Bytes(made.json.as_bytes()))];
+    push::upload(sources.origin(), &target, &blobs, (crate::oci::helm::MANIFEST, &manifest)).await?;
+    Ok(Published {
+        reference: target.to_string(),
+        digest: crate::digest::of_bytes(&manifest),
+        charts: made.charts,
+        versions: made.versions,
+        warnings: made.warnings,
+    })
+}
+
+/// How an index's entries point at their archives.
+enum Urls<'a> {
+    /// `SCHEME://REGISTRY/REPOSITORY@DIGEST/FILE`.
+    Absolute { scheme: &'a str, registry: &'a str },
+    /// `./PATH@DIGEST/FILE`, PATH below the namespace: Helm resolves it against the URL the
+    /// repository was added by (`./`, since `name@sha256:…` alone would read as a scheme).
+    Relative,
+}
+
+/// An index made from the charts.
+struct Made {
+    json: String,
+    charts: usize,
+    versions: usize,
+    skipped: Vec<(String, Error)>,
+    warnings: Vec<String>,
+}
+
+async fn make(listing: Listing, urls: Urls<'_>, sources: &Sources) -> Result<Made> {
     let every_version = Wanted::from_flags(None, None, None, true).map_err(|why| Error::invalid_reference("", why))?;
-    let (registry, namespace) = (index.listing.registry.clone(), index.listing.namespace.clone());
-    let found = search::run(Search {
-        listing: index.listing,
+    let (registry, namespace) = (listing.registry.clone(), listing.namespace.clone());
+    let search = Search {
+        listing,
         term: None,
         wanted: every_version,
         all_versions: true,
         fail_fast: false,
         itself: false,
         unlisted: |registry| format!("add a namespace you may list as the repository ({registry}/NAMESPACE)"),
-    })
-    .await?;
+    };
+    let found = search::run_through(search, sources).await?;
     let namespace = namespace.trim_matches('/');
     let mut entries: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for hit in &found.hits {
-        entries.entry(chart_key(namespace, &hit.repository)).or_default().push(entry(&index.scheme, &registry, hit));
+        let key = chart_key(namespace, &hit.repository);
+        let url = match &urls {
+            Urls::Absolute { scheme, registry } => format!("{scheme}://{registry}/{}", hit.repository),
+            Urls::Relative => format!("./{key}"),
+        };
+        entries.entry(key).or_default().push(entry(&url, hit));
     }
     let versions = found.hits.len();
     let document = json!({
@@ -68,7 +157,7 @@ pub async fn run(index: Index) -> Result<Built> {
             place.trim_end_matches('/')
         ));
     }
-    Ok(Built { json: format!("{document}\n"), charts, versions, skipped, warnings })
+    Ok(Made { json: format!("{document}\n"), charts, versions, skipped, warnings })
 }
 
 /// A chart's name in the index: its repository's path below the namespace, which is the
@@ -80,10 +169,10 @@ fn chart_key<'r>(namespace: &str, repository: &'r str) -> &'r str {
     }
 }
 
-/// One version's entry: its Chart.yaml fields, the archive's URL pinned to the manifest's
-/// digest (what the index lists is what is fetched, even if the tag moves later), the
-/// archive's digest as Helm writes it (hex, no algorithm), and when it was packaged.
-fn entry(scheme: &str, registry: &str, hit: &Hit) -> Value {
+/// One version's entry: its Chart.yaml fields, the archive's URL (`repository_url` with the
+/// manifest's digest: what the index lists is what is fetched, even if the tag moves later),
+/// the archive's digest as Helm writes it (hex, no algorithm), and when it was packaged.
+fn entry(repository_url: &str, hit: &Hit) -> Value {
     let chart = &hit.chart;
     // Metadata is a struct of strings, lists and maps: it always serialises to an object.
     let mut fields = match serde_json::to_value(&chart.meta) {
@@ -91,7 +180,7 @@ fn entry(scheme: &str, registry: &str, hit: &Hit) -> Value {
         _ => Map::new(),
     };
     let file = format!("{}-{}.tgz", chart.meta.name, chart.meta.version);
-    fields.insert("urls".into(), json!([format!("{scheme}://{registry}/{}@{}/{file}", hit.repository, chart.digest)]));
+    fields.insert("urls".into(), json!([format!("{repository_url}@{}/{file}", chart.digest)]));
     let hex = chart.archive.strip_prefix("sha256:").unwrap_or(&chart.archive);
     fields.insert("digest".into(), hex.into());
     if let Some(created) = &chart.created {
@@ -133,7 +222,7 @@ mod tests {
             "name: web\nversion: v1.2.0\napiVersion: v2\nappVersion: '7'\n",
             Some("2026-01-02T03:04:05Z"),
         );
-        let e = entry("ocirepo+http", "r.example:5000", &h);
+        let e = entry("ocirepo+http://r.example:5000/team/charts/web", &h);
         assert_eq!(e["name"], "web");
         assert_eq!(e["version"], "v1.2.0", "the version as Chart.yaml writes it");
         assert_eq!(e["appVersion"], "7");
@@ -147,7 +236,7 @@ mod tests {
 
     #[test]
     fn no_created_annotation_leaves_created_out() {
-        let e = entry("ocirepo", "r.example", &hit("web", "name: web\nversion: 1.0.0\napiVersion: v1\n", None));
+        let e = entry("ocirepo://r.example/web", &hit("web", "name: web\nversion: 1.0.0\napiVersion: v1\n", None));
         assert_eq!(e["apiVersion"], "v1");
         assert!(e.get("created").is_none());
     }

@@ -65,6 +65,18 @@ pub fn search_instead(registry: &str) -> String {
     )
 }
 
+/// The namespace without its outer slashes, if it is a repository path (or empty).
+pub fn checked_namespace(namespace: &str) -> Result<&str> {
+    let namespace = namespace.trim_matches('/');
+    if !namespace.is_empty() && !namespace.split('/').all(is_path_component) {
+        return Err(Error::invalid_reference(
+            format!("namespace {namespace:?}"),
+            "it is not a repository path (lower-case letters, digits and separators)",
+        ));
+    }
+    Ok(namespace)
+}
+
 /// One chart version found.
 pub struct Hit {
     /// `registry/repository`, the reference without its tag.
@@ -86,21 +98,27 @@ pub struct Found {
 /// How many mirrors passed over a search reports; the rest are counted (`--debug` has each).
 const PASSED_OVER_SHOWN: usize = 3;
 
+/// The sessions a listing reads through, the registry's and its mirrors', all within the
+/// listing's concurrency.
+pub fn sources(listing: &Listing) -> Result<Sources> {
+    let endpoint = reference::endpoint(&listing.registry)?;
+    let limit = Limit::new(listing.concurrency);
+    let client = Client::new(&endpoint, &listing.connection).limited(limit.clone());
+    Ok(Sources::new(client, &listing.mirrors, Some(&limit)))
+}
+
 pub async fn run(search: Search) -> Result<Found> {
-    let endpoint = reference::endpoint(&search.listing.registry)?;
-    let namespace = search.listing.namespace.trim_matches('/');
-    if !namespace.is_empty() && !namespace.split('/').all(is_path_component) {
-        return Err(Error::invalid_reference(
-            format!("namespace {namespace:?}"),
-            "it is not a repository path (lower-case letters, digits and separators)",
-        ));
-    }
+    let sources = sources(&search.listing)?;
+    run_through(search, &sources).await
+}
+
+/// `run` through sessions the caller made with `sources` (and may have used already: a
+/// mirror found unreachable then is not waited on again).
+pub async fn run_through(search: Search, sources: &Sources) -> Result<Found> {
+    let namespace = checked_namespace(&search.listing.namespace)?;
     let cache = search.listing.cache.as_deref().map(Cache::create).transpose()?;
     let memory = cache.as_ref().map(Listed::open);
     let kept = cache.as_ref().zip(memory.as_ref()).map(|(cache, listed)| Kept { cache, listed });
-    let limit = Limit::new(search.listing.concurrency);
-    let client = Client::new(&endpoint, &search.listing.connection).limited(limit.clone());
-    let sources = Sources::new(client, &search.listing.mirrors, Some(&limit));
     let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
     let term = search.term.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
     let under = |repo: &str| repo.starts_with(&prefix) || (search.itself && !namespace.is_empty() && repo == namespace);
@@ -128,7 +146,7 @@ pub async fn run(search: Search) -> Result<Found> {
         stream::iter(named.into_iter().map(Ok)).boxed_local()
     };
 
-    let (sources, search, prefix, kept) = (&sources, &search, prefix.as_str(), kept.as_ref());
+    let (search, prefix, kept) = (&search, prefix.as_str(), kept.as_ref());
     let mut outcomes = repositories
         .try_filter(|repo| std::future::ready(wanted_repo(repo)))
         .map(move |item| async move {
