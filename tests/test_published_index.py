@@ -2,8 +2,10 @@
 its charts (NAMESPACE/index.yaml:latest), which the ocirepo:// downloader then serves with
 one manifest read (and the blob, unless the chart cache has it) instead of reading every
 chart. Real Helm 4.3 adds and loads charts through it; its relative URLs resolve to the
-URLs the downloader serves; it is as current as its last publishing; nothing is published
-when a repository cannot be read; and a tampered index never reaches Helm."""
+URLs the downloader serves; it is as current as its last publishing; a repository that
+cannot be read, or no charts at all, publishes nothing; a mirror serves it; a registry that
+will not show it has the index made from the charts; and a tampered index, or something
+else at its path, never reaches Helm."""
 import hashlib
 import json
 from pathlib import Path
@@ -13,9 +15,9 @@ from fronts import Front
 from test_discovery import chart_files, seed, seed_image
 from test_downloader import download, downloaded, error_line, helm4_env, installed, plugin_env, versions
 
-from conftest import helm4
+from conftest import Registry, helm4
 
-INDEX_CONFIG = "application/vnd.helm-oci.index.config.v1+json"
+ARTIFACT_TYPE = "application/vnd.helm-oci.index.v1+json"
 
 
 def seeded(reg):
@@ -42,7 +44,8 @@ def test_a_published_index_is_served_with_one_read_and_helm_loads_charts_from_it
     out = publish(helm_oci, registry)
     assert out.splitlines()[0] == f"Published: {registry.host}/charts/index.yaml:latest (2 charts, 3 versions)"
     manifest = json.loads(registry.manifest("charts/index.yaml", "latest"))
-    assert manifest["config"]["mediaType"] == INDEX_CONFIG
+    assert manifest["artifactType"] == ARTIFACT_TYPE
+    assert manifest["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
     assert out.splitlines()[1] == "Digest: sha256:" + hashlib.sha256(registry.manifest("charts/index.yaml", "latest")).hexdigest()
 
     env = plugin_env(tmp_path)
@@ -55,7 +58,6 @@ def test_a_published_index_is_served_with_one_read_and_helm_loads_charts_from_it
     assert versions(index) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
     assert again == index
     layer = manifest["layers"][0]["digest"]
-    assert [p for p in first if "/_catalog" in p or "/tags/" in p] == [], first
     assert first == ["/v2/charts/index.yaml/manifests/latest", f"/v2/charts/index.yaml/blobs/{layer}"], first
     assert second == ["/v2/charts/index.yaml/manifests/latest"], "the index blob is kept in the chart cache"
 
@@ -99,22 +101,72 @@ def test_a_published_index_is_as_current_as_its_last_publishing(helm_oci, regist
 def test_a_whole_registry_can_be_published(helm_oci, registry, tmp_path):
     seeded(registry)
     assert "(3 charts, 4 versions)" in publish(helm_oci, registry, namespace="")
-    registry.manifest("index.yaml", "latest")
     index = json.loads(downloaded(plugin_env(tmp_path), f"ocirepo+http://{registry.host}/index.yaml"))
     assert versions(index) == {"charts/alpha": {"1.0.0", "v1.2.0"}, "charts/team/nested": {"0.1.0"},
                                "other/delta": {"3.0.0"}}
+    assert index["entries"]["charts/team/nested"][0]["urls"][0].startswith("./charts/team/nested@sha256:"), \
+        "the published one, not one made from the charts"
 
 
-def test_nothing_is_published_when_a_repository_cannot_be_read(helm_oci, registry):
+def test_a_repository_that_cannot_be_read_stops_publishing(helm_oci, registry):
+    seeded(registry)
+    locked = lambda method, path, headers: (403, [], b"") if path.startswith("/v2/charts/alpha/tags/") else None
+    with Front(registry.host, intercept=locked) as front:
+        line = helm_oci.fails("index", f"oci://{front.host}/charts", "--plain-http")
+        assert line.startswith(f"Error: cannot publish {front.host}/charts/index.yaml:latest: ") \
+            and "access denied" in line, line
+    assert not [p for m, p, _ in front.seen if m in ("POST", "PUT")], "nothing was uploaded"
+
+
+def test_a_version_that_is_no_chart_is_left_out_and_said(helm_oci, registry):
     seeded(registry)
     _, layer = chart_files("broken", "1.0.0")
     registry.put_chart("charts/broken", "1.0.0", b'{"name": "broken"}', layer)
-    line = helm_oci.fails("index", f"oci://{registry.host}/charts", "--plain-http")
-    assert line.startswith(f"Error: cannot publish {registry.host}/charts/index.yaml:latest: charts/broken could "
-                           "not be read: "), line
-    with Front(registry.host) as front:
-        helm_oci.fails("index", f"oci://{front.host}/charts", "--plain-http")
-    assert not [p for m, p, _ in front.seen if m in ("POST", "PUT")], "nothing was uploaded"
+    p = helm_oci.run("index", f"oci://{registry.host}/charts", "--plain-http")
+    assert "(2 charts, 3 versions)" in p.stdout
+    assert p.stderr.startswith("WARNING: skipped charts/broken: "), p.stderr
+
+
+def test_nothing_is_published_for_a_namespace_without_charts(helm_oci, registry):
+    seeded(registry)
+    line = helm_oci.fails("index", f"oci://{registry.host}/charts/alpha", "--plain-http")
+    assert line == (f"Error: cannot publish {registry.host}/charts/alpha/index.yaml:latest: {registry.host}/charts/"
+                    "alpha: no charts found there (is that the namespace the charts are in?)"), line
+    assert "charts/alpha/index.yaml" not in helm_oci.run("search", registry.host, "--plain-http").stdout
+
+
+def test_an_index_the_registry_will_not_show_is_made_from_the_charts(registry, tmp_path):
+    """A registry that refuses the index's name (stricter names than OCI's), or will not show
+    it to this client, has the index made from the charts, as before any was published."""
+    seeded(registry)
+    refuse = lambda method, path, headers: (
+        (400, [("Content-Type", "application/json")], b'{"errors":[{"code":"NAME_INVALID","message":"invalid name"}]}')
+        if "/index.yaml/" in path else None)
+    with Front(registry.host, intercept=refuse) as front:
+        index = json.loads(downloaded(plugin_env(tmp_path), f"ocirepo+http://{front.host}/charts/index.yaml"))
+    assert versions(index) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
+
+
+def test_a_mirror_serves_the_published_index(helm_oci, registry, tmp_path):
+    seeded(registry)
+    publish(helm_oci, registry)
+    mirror = Registry(tmp_path / "mirror")
+    try:
+        manifest = registry.manifest("charts/index.yaml", "latest")
+        for blob in [json.loads(manifest)["config"], *json.loads(manifest)["layers"]]:
+            mirror.put_blob("copies/index.yaml", registry.blob("charts/index.yaml", blob["digest"]))
+        mirror.put_manifest("copies/index.yaml", "latest", manifest)
+        env = plugin_env(tmp_path)
+        config = Path(env["HELM_CONFIG_HOME"]) / "oci" / "registries.yaml"
+        config.parent.mkdir(parents=True)
+        with Front(registry.host) as origin:
+            config.write_text(f"registries:\n  - prefix: {origin.host}/charts\n"
+                              f"    mirrors:\n      - location: {mirror.host}/copies\n        plainHttp: true\n")
+            index = json.loads(downloaded(env, f"ocirepo+http://{origin.host}/charts/index.yaml"))
+        assert versions(index) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
+        assert origin.seen == [], "the mirror had it: the registry is not asked"
+    finally:
+        mirror.stop()
 
 
 def test_a_tampered_published_index_never_reaches_helm(helm_oci, registry, tmp_path):
@@ -138,4 +190,4 @@ def test_a_chart_at_the_index_path_is_not_served_as_an_index(registry, tmp_path)
     """Whatever else sits at NAMESPACE/index.yaml:latest is refused, not served to Helm."""
     seed(registry, "charts/index.yaml", "1.0.0", tag="latest")
     line = error_line(download(plugin_env(tmp_path), f"ocirepo+http://{registry.host}/charts/index.yaml"))
-    assert "is not a chart repository index" in line, line
+    assert line.endswith("is not a chart repository index, but application/vnd.cncf.helm.config.v1+json"), line

@@ -51,6 +51,7 @@ pub async fn run(args: IndexArgs, debug: bool) -> Result<()> {
         cache: cache.as_deref().map(super::utf8).transpose()?,
     };
     let published = session.publish_index(&listing).await?;
+    output::skipped(&published.skipped);
     output::warnings(&published.warnings);
     output::published(&published);
     Ok(())

@@ -240,7 +240,7 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
                 digest: h.chart.digest,
             })
             .collect(),
-        skipped: skipped(found.skipped),
+        skipped: skipped(search::set_aside(found.unread, found.unusable)),
         warnings: found.warnings,
     })
 }
@@ -260,6 +260,7 @@ pub fn publish_index(listing: WitListing) -> Result<PublishedIndex> {
         digest: published.digest,
         charts: published.charts as u32,
         versions: published.versions as u32,
+        skipped: skipped(published.skipped),
         warnings: published.warnings,
     })
 }

@@ -47,6 +47,8 @@ pub struct Published {
     pub digest: String,
     pub charts: usize,
     pub versions: usize,
+    /// Versions left out, as no usable chart, and why.
+    pub skipped: Vec<(String, Error)>,
     pub warnings: Vec<String>,
 }
 
@@ -57,37 +59,45 @@ pub async fn run(index: Index) -> Result<Served> {
     let cache = index.listing.cache.as_deref().map(Cache::create).transpose()?;
     let sources = search::sources(&index.listing)?;
     let places = sources.places(&published::repository(namespace), published::REPOSITORY);
-    if let Some(found) = published::fetch(&places, cache.as_ref()).await? {
-        return Ok(Served { json: found.json, skipped: Vec::new(), warnings: found.warnings });
+    let (found, passed_over) = published::fetch(&places, cache.as_ref()).await?;
+    if let Some(json) = found {
+        return Ok(Served { json, skipped: Vec::new(), warnings: passed_over });
     }
     // The same sessions: a mirror that did not answer is not waited on again.
     let registry = index.listing.registry.clone();
     let urls = Urls::Absolute { scheme: &index.scheme, registry: &registry };
     let made = make(index.listing, urls, &sources).await?;
-    Ok(Served { json: made.json, skipped: made.skipped, warnings: made.warnings })
+    let warnings = passed_over.into_iter().chain(made.warnings).collect();
+    Ok(Served { json: made.json, skipped: search::set_aside(made.unread, made.unusable), warnings })
 }
 
-/// Makes the namespace's index from its charts (never from the index published before)
-/// and puts it in the registry, where `run` finds it. Its URLs are relative to the
-/// repository's URL, so that it serves whatever scheme and host name Helm added it by. An
-/// index that would leave out a repository that could not be read is not published.
+/// Makes the namespace's index from its charts, as the registry itself has them (never from
+/// a mirror, nor from the index published before), and puts it in the registry, where `run`
+/// finds it. Its URLs are relative to the repository's URL, so that it serves whatever
+/// scheme and host name Helm added it by. A repository that cannot be read stops it: the
+/// index would leave its charts out until the next publishing. (A version that is no usable
+/// chart is left out, and said, as every index leaves it out.)
 pub async fn publish(listing: Listing) -> Result<Published> {
+    let listing = Listing { mirrors: Vec::new(), ..listing };
     let namespace = search::checked_namespace(&listing.namespace)?.to_string();
-    let registry = listing.registry.clone();
+    let target =
+        reference::parse(&format!("{}/{}:{}", listing.registry, published::repository(&namespace), published::TAG))?;
+    let cannot = |e: Error| {
+        let subject = [format!("cannot publish {target}"), e.subject.clone()].join(": ");
+        Error { subject: subject.trim_end_matches(": ").to_string(), ..e }
+    };
     let sources = search::sources(&listing)?;
-    let made = make(listing, Urls::Relative, &sources).await?;
-    let target = reference::parse(&format!("{registry}/{}:{}", published::repository(&namespace), published::TAG))?;
-    if let Some((repository, e)) = made.skipped.first() {
-        let more = match made.skipped.len() {
-            1 => String::new(),
-            n => format!(" (and {} more)", n - 1),
-        };
-        return Err(Error::new(
-            e.kind.clone(),
-            format!("cannot publish {target}"),
-            format!("{repository}{more} could not be read: {e}"),
-        ));
+    let made = make(listing, Urls::Relative, &sources).await.map_err(cannot)?;
+    if let Some((_, e)) = made.unread.into_iter().next() {
+        return Err(cannot(e));
     }
+    if made.charts == 0 {
+        return Err(cannot(Error::not_found(
+            format!("{}/{namespace}", target.registry),
+            "no charts found there (is that the namespace the charts are in?)",
+        )));
+    }
+    published::within_limit(made.json.len() as u64, &format!("the index of {}", target.repository)).map_err(cannot)?;
     let (config, layer, manifest) = published::artifact(&made.json, &timestamp::rfc3339(clock::wall_seconds()));
     let blobs = [(&config, Content::Bytes(published::EMPTY_CONFIG)), (&layer, Content::Bytes(made.json.as_bytes()))];
     push::upload(sources.origin(), &target, &blobs, (crate::oci::helm::MANIFEST, &manifest)).await?;
@@ -96,6 +106,7 @@ pub async fn publish(listing: Listing) -> Result<Published> {
         digest: crate::digest::of_bytes(&manifest),
         charts: made.charts,
         versions: made.versions,
+        skipped: made.unusable,
         warnings: made.warnings,
     })
 }
@@ -105,7 +116,8 @@ enum Urls<'a> {
     /// `SCHEME://REGISTRY/REPOSITORY@DIGEST/FILE`.
     Absolute { scheme: &'a str, registry: &'a str },
     /// `./PATH@DIGEST/FILE`, PATH below the namespace: Helm resolves it against the URL the
-    /// repository was added by (`./`, since `name@sha256:…` alone would read as a scheme).
+    /// repository was added by. (`./`, because Go's URL parser refuses a relative URL whose
+    /// first segment has a colon, as `name@sha256:…` has.)
     Relative,
 }
 
@@ -114,10 +126,13 @@ struct Made {
     json: String,
     charts: usize,
     versions: usize,
-    skipped: Vec<(String, Error)>,
+    /// Repositories that could not be read, and versions that are no usable chart, left out.
+    unread: Vec<(String, Error)>,
+    unusable: Vec<(String, Error)>,
     warnings: Vec<String>,
 }
 
+/// The index of the listing's charts.
 async fn make(listing: Listing, urls: Urls<'_>, sources: &Sources) -> Result<Made> {
     let every_version = Wanted::from_flags(None, None, None, true).map_err(|why| Error::invalid_reference("", why))?;
     let (registry, namespace) = (listing.registry.clone(), listing.namespace.clone());
@@ -147,17 +162,17 @@ async fn make(listing: Listing, urls: Urls<'_>, sources: &Sources) -> Result<Mad
         "entries": entries,
         "generated": timestamp::rfc3339(clock::wall_seconds()),
     });
-    let (charts, skipped, mut warnings) = (entries.len(), found.skipped, found.warnings);
+    let (charts, unread, unusable, mut warnings) = (entries.len(), found.unread, found.unusable, found.warnings);
     // Helm takes an empty index (`helm repo add` succeeds): a mistyped namespace, or a chart's
     // own repository given for its namespace, would pass unnoticed.
-    if charts == 0 && skipped.is_empty() {
+    if charts == 0 && unread.is_empty() && unusable.is_empty() {
         let place = [registry.as_str(), namespace].join("/");
         warnings.push(format!(
             "no charts under {}: is that the namespace the charts are in (not a chart's own repository)?",
             place.trim_end_matches('/')
         ));
     }
-    Ok(Made { json: format!("{document}\n"), charts, versions, skipped, warnings })
+    Ok(Made { json: format!("{document}\n"), charts, versions, unread, unusable, warnings })
 }
 
 /// A chart's name in the index: its repository's path below the namespace, which is the

@@ -88,11 +88,20 @@ pub struct Hit {
 }
 
 /// What a search found: hits by name and newest version first, the repositories that
-/// failed, with why, and the mirrors passed over.
+/// could not be read and the versions that are no usable chart, with why, and the mirrors
+/// passed over.
 pub struct Found {
     pub hits: Vec<Hit>,
-    pub skipped: Vec<(String, Error)>,
+    pub unread: Vec<(String, Error)>,
+    pub unusable: Vec<(String, Error)>,
     pub warnings: Vec<String>,
+}
+
+/// What a listing set aside, unread repositories and unusable versions alike, by repository.
+pub fn set_aside(unread: Vec<(String, Error)>, unusable: Vec<(String, Error)>) -> Vec<(String, Error)> {
+    let mut all: Vec<_> = unread.into_iter().chain(unusable).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
 }
 
 /// How many mirrors passed over a search reports; the rest are counted (`--debug` has each).
@@ -159,7 +168,7 @@ pub async fn run_through(search: Search, sources: &Sources) -> Result<Found> {
         })
         .buffer_unordered(search.listing.concurrency.max(1));
 
-    let mut found = Found { hits: Vec::new(), skipped: Vec::new(), warnings: Vec::new() };
+    let mut found = Found { hits: Vec::new(), unread: Vec::new(), unusable: Vec::new(), warnings: Vec::new() };
     while let Some(outcome) = outcomes.next().await {
         let (repo, versions) = match outcome {
             Ok(searched) => searched,
@@ -172,11 +181,11 @@ pub async fn run_through(search: Search, sources: &Sources) -> Result<Found> {
         match versions {
             Ok(((hits, unusable), passed_over)) => {
                 found.hits.extend(hits);
-                found.skipped.extend(unusable);
+                found.unusable.extend(unusable);
                 found.warnings.extend(passed_over);
             }
             Err(e) if search.fail_fast => return Err(e),
-            Err(e) => found.skipped.push((repo, e)),
+            Err(e) => found.unread.push((repo, e)),
         }
     }
     drop(outcomes);
@@ -193,7 +202,7 @@ pub async fn run_through(search: Search, sources: &Sources) -> Result<Found> {
         ));
     }
     found.hits.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.version.cmp(&a.version)));
-    found.skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    found.unread.sort_by(|a, b| a.0.cmp(&b.0));
     found.warnings.sort();
     let more = found.warnings.len().saturating_sub(PASSED_OVER_SHOWN);
     if more > 0 {

@@ -3,6 +3,7 @@
 
 use super::client::{Client, MAX_REDIRECTS, is_redirect, redirected};
 use super::helm::Descriptor;
+use crate::cache::Cache;
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
 use crate::net::wire::Source;
@@ -30,7 +31,8 @@ pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
     }
 }
 
-/// Fetches a small blob (a config) into memory, verified against its descriptor.
+/// Fetches a blob into memory whole (a config; an index, at most `published::INDEX_MAX`),
+/// verified against its descriptor.
 pub async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
     let bytes = download(client, repo, blob).await?.bytes().await?;
     digest::verify(
@@ -38,6 +40,19 @@ pub async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Resu
         (&blob.digest, blob.size),
         (&digest::of_bytes(&bytes), bytes.len() as u64),
     )?;
+    Ok(bytes)
+}
+
+/// A small blob: from the cache if it holds it (verified), else fetched (verified) and kept
+/// there. A cache that cannot keep it, or holds it corrupt, costs only the next read a request.
+pub async fn fetch_kept(client: &Client, repo: &str, blob: &Descriptor, cache: Option<&Cache>) -> Result<Vec<u8>> {
+    if let Some(bytes) = cache.and_then(|cache| cache.read(blob).ok().flatten()) {
+        return Ok(bytes);
+    }
+    let bytes = fetch_small(client, repo, blob).await?;
+    if let Some(cache) = cache {
+        let _ = cache.put(blob, &bytes[..]);
+    }
     Ok(bytes)
 }
 
@@ -80,7 +95,7 @@ impl<'c> Download<'c> {
         }
     }
 
-    /// Reads a small blob whole. Reading stops one piece past the announced size, so a
+    /// Reads the blob whole. Reading stops one piece past the announced size, so a
     /// server sending too much costs little memory; the caller's size check refuses it.
     pub async fn bytes(mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();

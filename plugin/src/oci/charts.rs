@@ -2,7 +2,7 @@
 //! if it is a Helm chart's, the config blob (Chart.yaml as JSON), both verified.
 
 use super::client::Client;
-use super::helm::{self, ChartLayers, Descriptor, Manifest};
+use super::helm::{self, ChartLayers, Manifest};
 use super::manifests::{self, MANIFEST_MAX};
 use super::{blobs, reference};
 use crate::cache::Cache;
@@ -66,7 +66,7 @@ pub async fn describe(
     // Only what is described is kept while the config is fetched: a search may have many
     // of these waiting for a turn.
     drop(manifest);
-    let meta = Metadata::from_config(&config_of(client, repo, &config, kept.map(|k| k.cache)).await?, subject)?;
+    let meta = Metadata::from_config(&blobs::fetch_kept(client, repo, &config, kept.map(|k| k.cache)).await?, subject)?;
     if pinned.is_none() {
         tag_agrees(tag, &meta, subject)?;
     }
@@ -99,19 +99,6 @@ async fn manifest(
         kept.listed.found(client.endpoint(), repo, tag, &digest, &fetched.bytes);
     }
     Ok((fetched.bytes, digest))
-}
-
-/// A config blob: from the cache if it holds it (verified), else fetched (verified) and kept
-/// there. A cache that cannot keep it costs only the next listing a request.
-async fn config_of(client: &Client, repo: &str, config: &Descriptor, configs: Option<&Cache>) -> Result<Vec<u8>> {
-    if let Some(bytes) = configs.and_then(|cache| cache.read(config).ok().flatten()) {
-        return Ok(bytes);
-    }
-    let bytes = blobs::fetch_small(client, repo, config).await?;
-    if let Some(cache) = configs {
-        let _ = cache.put(config, &bytes[..]);
-    }
-    Ok(bytes)
 }
 
 /// A tag that is a version names the chart's version (`latest` and the like name none): a

@@ -55,6 +55,9 @@ pub struct Manifest {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// What an artifact that is no image is (OCI 1.1); Helm's charts state none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     #[serde(default)]
     pub layers: Vec<Descriptor>,
@@ -66,7 +69,7 @@ impl Manifest {
     /// Helm's manifest for a chart: layers sorted by digest, no top-level media type.
     pub fn for_chart(config: Descriptor, mut layers: Vec<Descriptor>, annotations: BTreeMap<String, String>) -> Self {
         layers.sort_by(|a, b| a.digest.cmp(&b.digest));
-        Manifest { schema_version: 2, media_type: None, config, layers, annotations }
+        Manifest { schema_version: 2, media_type: None, artifact_type: None, config, layers, annotations }
     }
 }
 

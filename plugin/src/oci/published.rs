@@ -1,9 +1,10 @@
 //! A chart repository index kept in the registry beside the charts it lists, as
 //! `helm oci index` publishes it: an artifact at `NAMESPACE/index.yaml:latest`, the path a
-//! static chart repository keeps its index at. Its one layer is the index itself, so the
-//! downloader serves a namespace's index with one manifest read (and the blob, unless the
-//! chart cache has it) instead of reading every chart. Like a static repository's, it is
-//! as current as its last publishing.
+//! static chart repository keeps its index at. It is an OCI 1.1 artifact (an artifact type,
+//! the empty config, one layer that is the index), the shape registries that take ORAS's
+//! artifacts take. The downloader serves a namespace's index with one manifest read (and the
+//! blob, unless the chart cache has it) instead of reading every chart. Like a static
+//! repository's, it is as current as its last publishing.
 
 use super::helm::{self, Descriptor, Manifest};
 use super::mirrors::{self, Place};
@@ -15,13 +16,15 @@ use std::collections::BTreeMap;
 /// The repository below the namespace that holds the index, and its tag.
 pub const REPOSITORY: &str = "index.yaml";
 pub const TAG: &str = "latest";
-/// The media types that say an artifact is a chart repository index (the config is `{}`).
-pub const CONFIG: &str = "application/vnd.helm-oci.index.config.v1+json";
-pub const LAYER: &str = "application/vnd.helm-oci.index.v1+json";
-/// An index larger than this is refused: it is held in memory whole, as Helm holds it.
-const INDEX_MAX: u64 = 128 << 20;
-/// The config's content.
+/// The artifact type that says a manifest is a chart repository index, and its layer's.
+pub const ARTIFACT_TYPE: &str = "application/vnd.helm-oci.index.v1+json";
+pub const LAYER: &str = "application/vnd.helm-oci.index.content.v1+json";
+/// OCI 1.1's empty config, for artifacts that need none.
+pub const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const EMPTY_CONFIG: &[u8] = b"{}";
+/// An index larger than this is neither published nor served: it is held in memory whole,
+/// as Helm holds it.
+pub const INDEX_MAX: u64 = 128 << 20;
 
 /// The index's repository for a namespace (`team/charts/index.yaml`, or `index.yaml` for a
 /// whole registry).
@@ -32,73 +35,67 @@ pub fn repository(namespace: &str) -> String {
     }
 }
 
-/// An index read from the registry (or a mirror): its text, and the mirrors passed over.
-pub struct Found {
-    pub json: String,
-    pub warnings: Vec<String>,
+/// The namespace's published index, from the first of `places` that has it, and the mirrors
+/// passed over on the way. None if the registry shows none: it has none, or does not let
+/// this client see one, or refuses the name (a registry with stricter names than OCI's). The index
+/// is then made from the charts, which says so if they cannot be seen either. Once a
+/// manifest is found, whatever is wrong with it or its blob is an error: a published index
+/// is never silently replaced by another. The blob is kept in the chart cache.
+pub async fn fetch(places: &[Place<'_>], cache: Option<&Cache>) -> Result<(Option<String>, Vec<String>)> {
+    mirrors::first(places, async |place| read(place, cache).await).await
 }
 
-/// The namespace's published index, from the first of `places` that has it; None if none
-/// does, or none lets this client see it (then the index is made from the charts, which
-/// would say so if they cannot be seen either). The index blob is kept in the chart cache
-/// and read from there again.
-pub async fn fetch(places: &[Place<'_>], cache: Option<&Cache>) -> Result<Option<Found>> {
-    match mirrors::first(places, async |place| read(place, cache).await).await {
-        Ok((json, warnings)) => Ok(Some(Found { json, warnings })),
-        Err(e) if matches!(e.kind, Kind::NotFound | Kind::Denied | Kind::Unauthorized) => {
-            places[0].client.trace.debug(|| format!("no published index to serve ({e}); reading the charts"));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<String> {
+async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<Option<String>> {
     let subject = format!("chart repository index {}/{}:{TAG}", place.client.endpoint(), place.repository);
-    let fetched = manifests::fetch(place.client, &place.repository, TAG, &subject).await?;
-    let digest = fetched.verified_digest(None, &subject)?;
-    let layer = index_layer(&fetched.bytes, &subject)?;
-    let bytes = match cache.map(|cache| cache.read(&layer)).transpose()?.flatten() {
-        Some(bytes) => bytes,
-        None => {
-            let bytes = blobs::fetch_small(place.client, &place.repository, &layer).await?;
-            if let Some(cache) = cache {
-                cache.put(&layer, bytes.as_slice())?;
-            }
-            bytes
+    let fetched = match manifests::fetch(place.client, &place.repository, TAG, &subject).await {
+        Ok(fetched) => fetched,
+        // A mirror that lacks it passes it over to the next place.
+        Err(e) if place.is_mirror() || matches!(e.kind, Kind::TimedOut | Kind::Io) => return Err(e),
+        Err(e) => {
+            place.client.trace.debug(|| format!("no published index to serve ({e}); reading the charts"));
+            return Ok(None);
         }
     };
+    let digest = fetched.verified_digest(None, &subject)?;
+    let layer = index_layer(&fetched.bytes, &subject)?;
+    let bytes = blobs::fetch_kept(place.client, &place.repository, &layer, cache).await?;
     let json = String::from_utf8(bytes).map_err(|_| Error::invalid_chart(&subject, "it is not UTF-8 text"))?;
     place.client.trace.debug(|| format!("serving the published index {digest}"));
-    Ok(json)
+    Ok(Some(json))
 }
 
 /// The index's one layer, from a manifest that must be a published index's.
 fn index_layer(manifest: &[u8], subject: &str) -> Result<Descriptor> {
     let manifest: Manifest = serde_json::from_slice(manifest)
         .map_err(|e| Error::invalid_chart(subject, format!("its manifest cannot be read: {e}")))?;
-    if manifest.config.media_type != CONFIG {
-        let what = &manifest.config.media_type;
-        return Err(Error::invalid_chart(
-            subject,
-            format!("it is not a chart repository index (its config is {what})"),
-        ));
+    if manifest.artifact_type.as_deref() != Some(ARTIFACT_TYPE) {
+        let what = manifest.artifact_type.unwrap_or(manifest.config.media_type);
+        return Err(Error::invalid_chart(subject, format!("it is not a chart repository index, but {what}")));
     }
     match <[Descriptor; 1]>::try_from(manifest.layers) {
-        Ok([layer]) if layer.media_type == LAYER && layer.size <= INDEX_MAX => Ok(layer),
         Ok([layer]) if layer.media_type == LAYER => {
-            Err(Error::invalid_chart(subject, format!("it is {} bytes, more than the {INDEX_MAX} allowed", layer.size)))
+            within_limit(layer.size, subject)?;
+            Ok(layer)
         }
         _ => Err(Error::invalid_chart(subject, format!("it must have one layer, of type {LAYER}"))),
     }
 }
 
+/// Refuses an index larger than `INDEX_MAX`.
+pub fn within_limit(size: u64, subject: &str) -> Result<()> {
+    if size > INDEX_MAX {
+        return Err(Error::invalid_chart(subject, format!("it is {size} bytes, more than the {INDEX_MAX} allowed")));
+    }
+    Ok(())
+}
+
 /// The artifact that publishes `json`: its config (`{}`) and layer, and its manifest.
 pub fn artifact(json: &str, created: &str) -> (Descriptor, Descriptor, Vec<u8>) {
-    let (config, layer) = (Descriptor::of(CONFIG, EMPTY_CONFIG), Descriptor::of(LAYER, json.as_bytes()));
+    let (config, layer) = (Descriptor::of(EMPTY_TYPE, EMPTY_CONFIG), Descriptor::of(LAYER, json.as_bytes()));
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(helm::MANIFEST.to_string()),
+        artifact_type: Some(ARTIFACT_TYPE.to_string()),
         config: config.clone(),
         layers: vec![layer.clone()],
         annotations: BTreeMap::from([(helm::CREATED.to_string(), created.to_string())]),
@@ -111,14 +108,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn manifest(config: &str, layers: serde_json::Value) -> Vec<u8> {
+    /// A manifest of `artifact_type` (none if empty) whose config is `config`.
+    fn manifest(artifact_type: &str, config: &str, layers: serde_json::Value) -> Vec<u8> {
         let digest = format!("sha256:{}", "a".repeat(64));
-        serde_json::to_vec(&json!({
+        let mut m = json!({
             "schemaVersion": 2,
             "config": {"mediaType": config, "digest": digest, "size": 2},
             "layers": layers,
-        }))
-        .unwrap()
+        });
+        if !artifact_type.is_empty() {
+            m["artifactType"] = artifact_type.into();
+        }
+        serde_json::to_vec(&m).unwrap()
     }
 
     fn layer(media_type: &str, size: u64) -> serde_json::Value {
@@ -132,14 +133,30 @@ mod tests {
     }
 
     #[test]
+    fn what_is_published_is_served() {
+        let (config, layer, bytes) = artifact("{}", "2026-01-01T00:00:00Z");
+        assert_eq!(index_layer(&bytes, "i").unwrap(), layer);
+        assert_eq!((config.media_type.as_str(), config.size), (EMPTY_TYPE, 2));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.starts_with(&format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","artifactType":"{ARTIFACT_TYPE}","#,
+                helm::MANIFEST
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn only_an_index_artifact_with_one_index_layer_is_served() {
         let layer_of = |bytes: Vec<u8>| index_layer(&bytes, "i").map(|l| l.size).map_err(|e| e.cause);
-        assert_eq!(layer_of(manifest(CONFIG, json!([layer(LAYER, 10)]))), Ok(10));
-        let chart = layer_of(manifest(helm::CONFIG, json!([layer(helm::CHART, 10)]))).unwrap_err();
-        assert!(chart.contains("not a chart repository index"), "{chart}");
+        assert_eq!(layer_of(manifest(ARTIFACT_TYPE, EMPTY_TYPE, json!([layer(LAYER, 10)]))), Ok(10));
+        let chart = layer_of(manifest("", helm::CONFIG, json!([layer(helm::CHART, 10)]))).unwrap_err();
+        assert!(chart.ends_with(&format!("not a chart repository index, but {}", helm::CONFIG)), "{chart}");
         for layers in [json!([]), json!([layer(LAYER, 1), layer(LAYER, 2)]), json!([layer(helm::CHART, 1)])] {
-            assert!(layer_of(manifest(CONFIG, layers)).unwrap_err().contains("one layer"));
+            assert!(layer_of(manifest(ARTIFACT_TYPE, EMPTY_TYPE, layers)).unwrap_err().contains("one layer"));
         }
-        assert!(layer_of(manifest(CONFIG, json!([layer(LAYER, INDEX_MAX + 1)]))).unwrap_err().contains("bytes"));
+        let large = manifest(ARTIFACT_TYPE, EMPTY_TYPE, json!([layer(LAYER, INDEX_MAX + 1)]));
+        assert!(layer_of(large).unwrap_err().contains("bytes, more than"));
     }
 }
