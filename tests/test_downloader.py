@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, Registry, helm2_plugin_env, helm3_plugin_env, helm4, htpasswd, write_chart
+from conftest import (REPO, Registry, config_json, helm2_plugin_env, helm3_plugin_env, helm4, htpasswd, sha256, tgz,
+                      write_chart)
 from fronts import Front
 from pki import CA
 from test_discovery import chart_files, seed, seed_image
@@ -288,6 +289,16 @@ def test_a_tampered_archive_never_reaches_helm(seeded, tmp_path):
         url = entry["urls"][0].replace(seeded.host, front.host)
         assert "digest" in error_line(download(env, url)).lower()
     assert not (Path(env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256" / entry["digest"]).exists()
+
+
+def test_a_chart_over_helms_caps_is_refused_without_a_flag_helm_cannot_pass(registry, tmp_path):
+    """Helm runs the downloader with no --max-file-size to raise its cap: the error names none."""
+    files = {"big/Chart.yaml": b"apiVersion: v2\nname: big\nversion: 1.0.0\n", "big/big.bin": bytes(6 << 20)}
+    manifest = registry.put_chart("caps/big", "1.0.0", config_json("big", "1.0.0"), tgz(files))
+    url = f"ocirepo+http://{registry.host}/caps/big@{sha256(manifest)}/big-1.0.0.tgz"
+    line = error_line(download(plugin_env(tmp_path), url))
+    assert line.endswith('the file "big/big.bin" is 6291456 bytes unpacked, more than the 5242880 allowed for one '
+                         'file'), line
 
 
 @pytest.mark.parametrize("url, says", [

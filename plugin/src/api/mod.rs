@@ -304,7 +304,7 @@ fn duration(ms: u64) -> String {
 }
 
 fn limits_of(limits: Option<ChartLimits>) -> Limits {
-    limits.map_or_else(Limits::default, |l| Limits { chart_size: l.chart_size, file_size: l.file_size })
+    limits.map_or_else(Limits::default, |l| Limits { chart_size: l.chart_size, file_size: l.file_size, flags: true })
 }
 
 fn links_of(links: Vec<ChartLink>) -> Links {

@@ -3,7 +3,7 @@
 //! and a byte-order mark is dropped. Reading either loads the chart (to check it) or also
 //! unpacks it, for `pull --untar`.
 
-use super::load::{self, Chart, Content, File, Limits, Loader, RAISE_CHART_SIZE, RAISE_FILE_SIZE};
+use super::load::{self, Chart, Content, File, Limits, Loader};
 use crate::fs::granted;
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeSet;
@@ -114,8 +114,9 @@ fn read<R: Read, E: From<String>>(
         let size = entry.header().size().map_err(|e| e.to_string())?;
         if size > limits.file_size {
             let why = format!(
-                "the file {raw:?} is {size} bytes unpacked, more than the {} allowed for one file ({RAISE_FILE_SIZE})",
-                limits.file_size
+                "the file {raw:?} is {size} bytes unpacked, more than the {} allowed for one file{}",
+                limits.file_size,
+                limits.raise_file()
             );
             return Err(why.into());
         }
@@ -126,8 +127,9 @@ fn read<R: Read, E: From<String>>(
         (&mut entry).take(remaining.min(limits.file_size) + 1).read_to_end(&mut data).map_err(|e| e.to_string())?;
         if data.len() as u64 > limits.file_size {
             return Err(format!(
-                "the file {raw:?} is more than the {} bytes allowed for one file ({RAISE_FILE_SIZE})",
-                limits.file_size
+                "the file {raw:?} is more than the {} bytes allowed for one file{}",
+                limits.file_size,
+                limits.raise_file()
             )
             .into());
         }
@@ -163,7 +165,7 @@ impl<R: Read> Read for Allowance<'_, R> {
 }
 
 fn too_large(limits: &Limits) -> String {
-    format!("the chart is more than the {} bytes allowed unpacked ({RAISE_CHART_SIZE})", limits.chart_size)
+    format!("the chart is more than the {} bytes allowed unpacked{}", limits.chart_size, limits.raise_chart())
 }
 
 /// An entry's path without its first component (the chart's directory), made clean, with
@@ -301,7 +303,7 @@ mod tests {
 
     #[test]
     fn helms_limits_hold() {
-        let small = Limits { chart_size: 10_000, file_size: 3000 };
+        let small = Limits { chart_size: 10_000, file_size: 3000, flags: true };
         let big_file = load(&tgz(&[("app/Chart.yaml", CHART), ("app/big", &[0u8; 4000])])[..], &small, false);
         assert!(big_file.err().unwrap().contains("allowed for one file"));
         let many: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("app/f{i}"), vec![0u8; 2500])).collect();
@@ -318,7 +320,7 @@ mod tests {
         header.set_size(0);
         tar.append_data(&mut header, format!("app/{}", "a".repeat(20 << 20)), &b""[..]).unwrap();
         let bomb = tar.into_inner().unwrap().finish().unwrap();
-        let small = Limits { chart_size: 64 << 10, file_size: 64 << 10 };
+        let small = Limits { chart_size: 64 << 10, file_size: 64 << 10, flags: true };
         let e = load(&bomb[..], &small, false).err().unwrap();
         assert!(e.contains("unpacks to more than"), "{e}");
 

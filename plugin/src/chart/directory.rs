@@ -4,7 +4,7 @@
 //! disk until the archive is written.
 
 use super::ignore::Rules;
-use super::load::{Content, File, Limits, RAISE_CHART_SIZE, RAISE_FILE_SIZE};
+use super::load::{Content, File, Limits};
 use crate::error::{Error, Result};
 use crate::fs::inside::{self, Refusal};
 use std::collections::HashMap;
@@ -228,8 +228,10 @@ impl Walk<'_> {
             }
             if meta.len() > self.limits.file_size {
                 let limit = self.limits.file_size;
-                let why =
-                    format!("chart file {name:?} is larger than the maximum file size {limit} ({RAISE_FILE_SIZE})");
+                let why = format!(
+                    "chart file {name:?} is larger than the maximum file size {limit}{}",
+                    self.limits.raise_file()
+                );
                 return Err(self.bad(&rel, &why));
             }
             self.total += meta.len();
@@ -237,8 +239,9 @@ impl Walk<'_> {
                 return Err(self.bad(
                     &rel,
                     &format!(
-                        "the chart is larger than the maximum size {} ({RAISE_CHART_SIZE})",
-                        self.limits.chart_size
+                        "the chart is larger than the maximum size {}{}",
+                        self.limits.chart_size,
+                        self.limits.raise_chart()
                     ),
                 ));
             }

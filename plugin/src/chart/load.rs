@@ -20,16 +20,27 @@ const TAR_OVERHEAD: u64 = 16 << 20;
 pub struct Limits {
     pub chart_size: u64,
     pub file_size: u64,
+    /// The command's `--max-chart-size` and `--max-file-size` set these, so a message about
+    /// a limit names the flag that raises it (Helm runs the downloader with no such flags).
+    pub flags: bool,
 }
 
-/// What a message about a limit adds, for the flag that raises it.
-pub const RAISE_FILE_SIZE: &str = "--max-file-size raises it";
-pub const RAISE_CHART_SIZE: &str = "--max-chart-size raises it";
+impl Limits {
+    /// What a message about the limit on one file adds: the flag that raises it, if any.
+    pub fn raise_file(&self) -> &'static str {
+        if self.flags { " (--max-file-size raises it)" } else { "" }
+    }
+
+    /// What a message about the limit on the whole chart adds.
+    pub fn raise_chart(&self) -> &'static str {
+        if self.flags { " (--max-chart-size raises it)" } else { "" }
+    }
+}
 
 impl Default for Limits {
     /// Helm's `MaxDecompressedChartSize` and `MaxDecompressedFileSize`.
     fn default() -> Limits {
-        Limits { chart_size: 100 << 20, file_size: 5 << 20 }
+        Limits { chart_size: 100 << 20, file_size: 5 << 20, flags: false }
     }
 }
 
@@ -84,7 +95,11 @@ impl Loader {
     /// Takes `n` bytes of unpacking from the allowance.
     pub fn unpack(&self, n: u64) -> Result<(), String> {
         let left = self.unpackable.get().checked_sub(n).ok_or_else(|| {
-            format!("the chart unpacks to more than the {} bytes allowed ({RAISE_CHART_SIZE})", self.limits.chart_size)
+            format!(
+                "the chart unpacks to more than the {} bytes allowed{}",
+                self.limits.chart_size,
+                self.limits.raise_chart()
+            )
         })?;
         self.unpackable.set(left);
         Ok(())
