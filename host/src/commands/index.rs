@@ -3,10 +3,10 @@
 //! beside them (`NAMESPACE/index.yaml:latest`), and the ocirepo:// downloader serves it from
 //! then on with one read, instead of reading every chart on each `helm repo add|update`.
 
+use super::search;
 use crate::cli::{ReadingArgs, RemoteArgs};
-use crate::component::exports::helm_oci::plugin::discovery::Listing;
+use crate::output;
 use crate::sandbox::Session;
-use crate::{output, registries};
 use anyhow::Result;
 use clap::Args;
 
@@ -27,29 +27,15 @@ pub struct IndexArgs {
 }
 
 pub async fn run(args: IndexArgs, debug: bool) -> Result<()> {
-    let target = args.registry.strip_prefix("oci://").unwrap_or(&args.registry);
-    let (registry, namespace) = target.split_once('/').unwrap_or((target, ""));
-    let namespace = namespace.trim_matches('/');
+    let (registry, namespace) = search::registry_and_namespace(&args.registry);
     // The configs read are kept in the chart cache, as search keeps them.
     let (cache, grants) = super::cache_to_keep();
     let mut session = Session::start(grants).await?;
     let endpoint = session.registry_endpoint(registry).await?;
     let reach = args.remote_args.connection.reach(debug, args.reading.concurrency as usize);
     let connection = super::connect_to(&mut session, registry, &endpoint, &args.remote_args, &reach)?;
-    let listing = Listing {
-        registry: registry.to_string(),
-        namespace: namespace.to_string(),
-        repositories: if args.repositories.is_empty() {
-            registries::repositories(registry, &endpoint, namespace)?
-        } else {
-            args.repositories
-        },
-        page_size: args.reading.page_size,
-        concurrency: args.reading.concurrency,
-        connection,
-        mirrors: Vec::new(),
-        cache: cache.as_deref().map(super::utf8).transpose()?,
-    };
+    let place = (registry, endpoint.as_str(), namespace);
+    let listing = search::listing(place, args.repositories, &args.reading, (connection, Vec::new()), cache.as_deref())?;
     let published = session.publish_index(&listing).await?;
     output::skipped(&published.skipped);
     output::warnings(&published.warnings);

@@ -1,13 +1,14 @@
 //! `helm oci search HOST[/NAMESPACE] [TERM]`: the charts in a registry, searched on the
 //! registry's side (its catalog, tags and configs), as the Helm 3 registry proposals put it.
 
-use crate::cli::{BulkArgs, RemoteArgs};
+use crate::cli::{BulkArgs, ReadingArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::discovery::{Listing, SearchOptions};
-use crate::component::exports::helm_oci::plugin::types::VersionQuery;
+use crate::component::exports::helm_oci::plugin::types::{Mirror, RemoteOptions, VersionQuery};
 use crate::sandbox::Session;
 use crate::{output, registries};
 use anyhow::Result;
 use clap::Args;
+use std::path::Path;
 
 #[derive(Args)]
 #[command(after_help = "Repositories are read from the registry's catalog (GET /v2/_catalog) unless --repository \
@@ -51,35 +52,26 @@ pub struct SearchArgs {
 }
 
 pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
-    let target = args.registry.strip_prefix("oci://").unwrap_or(&args.registry);
-    let (registry, namespace) = target.split_once('/').unwrap_or((target, ""));
+    let (registry, namespace) = registry_and_namespace(&args.registry);
     // The configs read are kept in the chart cache.
     let (cache, grants) = super::cache_to_keep();
     let mut session = Session::start(grants).await?;
     let endpoint = session.registry_endpoint(registry).await?;
     let ahead = args.bulk.reading.concurrency as usize;
     let reach = args.remote_args.connection.reach(debug, ahead);
-    let namespace = namespace.trim_matches('/');
     let (connection, mirrors) =
         super::with_mirrors(&mut session, (registry, &endpoint, namespace), reach, |session, reach| {
             super::connect_to(session, registry, &endpoint, &args.remote_args, reach)
         })
         .await?;
     let options = SearchOptions {
-        listing: Listing {
-            registry: registry.to_string(),
-            namespace: namespace.to_string(),
-            repositories: if args.repositories.is_empty() {
-                registries::repositories(registry, &endpoint, namespace)?
-            } else {
-                args.repositories
-            },
-            page_size: args.bulk.reading.page_size,
-            concurrency: args.bulk.reading.concurrency,
-            connection,
-            mirrors,
-            cache: cache.as_deref().map(super::utf8).transpose()?,
-        },
+        listing: listing(
+            (registry, &endpoint, namespace),
+            args.repositories,
+            &args.bulk.reading,
+            (connection, mirrors),
+            cache.as_deref(),
+        )?,
         term: args.term,
         versions: VersionQuery {
             constraint: args.version,
@@ -98,4 +90,34 @@ pub async fn run(args: SearchArgs, debug: bool) -> Result<()> {
         anyhow::bail!("no results found");
     }
     output::search(&found, args.bulk.output, args.max_col_width)
+}
+
+/// `host[:port][/namespace]`, with or without `oci://`: the registry, and the namespace
+/// without its outer slashes.
+pub fn registry_and_namespace(target: &str) -> (&str, &str) {
+    let target = target.strip_prefix("oci://").unwrap_or(target);
+    let (registry, namespace) = target.split_once('/').unwrap_or((target, ""));
+    (registry, namespace.trim_matches('/'))
+}
+
+/// What the component reads of a namespace: the `named` repositories, else those the
+/// registries configuration lists for it, else (none) its catalog, with the chart cache
+/// that keeps the configs read.
+pub fn listing(
+    (registry, endpoint, namespace): (&str, &str, &str),
+    named: Vec<String>,
+    reading: &ReadingArgs,
+    (connection, mirrors): (RemoteOptions, Vec<Mirror>),
+    cache: Option<&Path>,
+) -> Result<Listing> {
+    Ok(Listing {
+        registry: registry.to_string(),
+        namespace: namespace.to_string(),
+        repositories: if named.is_empty() { registries::repositories(registry, endpoint, namespace)? } else { named },
+        page_size: reading.page_size,
+        concurrency: reading.concurrency,
+        connection,
+        mirrors,
+        cache: cache.map(super::utf8).transpose()?,
+    })
 }
