@@ -34,7 +34,7 @@ pub struct Index {
 /// An index to serve, and what it left out.
 pub struct Served {
     pub json: String,
-    /// Repositories that could not be read, and why.
+    /// Repositories that could not be read, and versions that are no usable chart, with why.
     pub skipped: Vec<(String, Error)>,
     /// Mirrors passed over.
     pub warnings: Vec<String>,
@@ -97,7 +97,7 @@ pub async fn publish(listing: Listing) -> Result<Published> {
             "no charts found there (is that the namespace the charts are in?)",
         )));
     }
-    published::within_limit(made.json.len() as u64, &format!("the index of {}", target.repository)).map_err(cannot)?;
+    published::within_limit(made.json.len() as u64, "").map_err(cannot)?;
     let (config, layer, manifest) = published::artifact(&made.json, &timestamp::rfc3339(clock::wall_seconds()));
     let blobs = [(&config, Content::Bytes(published::EMPTY_CONFIG)), (&layer, Content::Bytes(made.json.as_bytes()))];
     push::upload(sources.origin(), &target, &blobs, (crate::oci::helm::MANIFEST, &manifest)).await?;
@@ -126,8 +126,9 @@ struct Made {
     json: String,
     charts: usize,
     versions: usize,
-    /// Repositories that could not be read, and versions that are no usable chart, left out.
+    /// Repositories that could not be read, left out, with why.
     unread: Vec<(String, Error)>,
+    /// Versions that are no usable chart, left out, with why.
     unusable: Vec<(String, Error)>,
     warnings: Vec<String>,
 }

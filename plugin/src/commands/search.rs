@@ -203,6 +203,7 @@ pub async fn run_through(search: Search, sources: &Sources) -> Result<Found> {
     }
     found.hits.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.version.cmp(&a.version)));
     found.unread.sort_by(|a, b| a.0.cmp(&b.0));
+    found.unusable.sort_by(|a, b| a.0.cmp(&b.0));
     found.warnings.sort();
     let more = found.warnings.len().saturating_sub(PASSED_OVER_SHOWN);
     if more > 0 {
