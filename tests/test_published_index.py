@@ -8,14 +8,16 @@ will not show it has the index made from the charts; and a tampered index, or so
 else at its path, never reaches Helm."""
 import hashlib
 import json
+import os
 from pathlib import Path
 from urllib.parse import urljoin
 
+import pytest
+
+from conftest import Registry, helm2_plugin_env, helm3_plugin_env, helm4
 from fronts import Front
 from test_discovery import chart_files, seed, seed_image
 from test_downloader import download, downloaded, error_line, helm4_env, installed, plugin_env, versions
-
-from conftest import Registry, helm4
 
 ARTIFACT_TYPE = "application/vnd.helm-oci.index.v1+json"
 
@@ -78,6 +80,23 @@ def test_a_published_index_is_served_with_one_read_and_helm_loads_charts_from_it
     assert cached == json.loads(registry.blob("charts/index.yaml", layer))
     shown = helm4("show", "myoci/alpha", env=helm)
     assert "version: v1.2.0" in shown and "description: Alpha at v1.2.0" in shown
+
+
+@pytest.mark.parametrize("helm", ["helm2", "helm3"])
+def test_the_published_index_as_helm_2_and_3_run_the_downloader(helm_oci, registry, tmp_path, helm):
+    """Helm 2 and 3 run the downloader with their own environment shape: the published index
+    is served the same, and what its URLs resolve to is each entry's archive."""
+    seeded(registry)
+    publish(helm_oci, registry)
+    plugins = installed(tmp_path)
+    shape = helm2_plugin_env if helm == "helm2" else helm3_plugin_env
+    env = shape(plugins / "ocirepo", tmp_path, plugins, os.environ["PATH"])
+    base = f"ocirepo+http://{registry.host}/charts"
+    index = json.loads(downloaded(env, f"{base}/index.yaml"))
+    layer = json.loads(registry.manifest("charts/index.yaml", "latest"))["layers"][0]["digest"]
+    assert index == json.loads(registry.blob("charts/index.yaml", layer))
+    (nested,) = index["entries"]["team/nested"]
+    assert hashlib.sha256(downloaded(env, resolved(base, nested["urls"][0]))).hexdigest() == nested["digest"]
 
 
 def test_a_published_index_is_as_current_as_its_last_publishing(helm_oci, registry, tmp_path):
