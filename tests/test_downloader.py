@@ -60,6 +60,19 @@ def installed(tmp_path):
     return plugins
 
 
+def run_as(helm, tmp_path):
+    """The environment Helm 2 or Helm 3 runs the downloader with (Helm 3 passes a
+    repository's credentials, empty here), and a working directory of Helm's own."""
+    plugins = installed(tmp_path)
+    shape = helm2_plugin_env if helm == "helm2" else helm3_plugin_env
+    env = shape(plugins / "ocirepo", tmp_path, plugins, os.environ["PATH"])
+    if helm == "helm3":
+        env.update(HELM_PLUGIN_USERNAME="", HELM_PLUGIN_PASSWORD="", HELM_PLUGIN_PASS_CREDENTIALS_ALL="false")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    return env, elsewhere
+
+
 def plugin_env(tmp_path):
     """Helm 3's environment for the downloader of helm-oci installed under `tmp_path`."""
     plugins = installed(tmp_path)
@@ -153,13 +166,7 @@ def test_helm_adds_a_registry_namespace_as_a_repository_and_loads_its_charts(see
 def test_the_downloader_run_as_helm_2_and_3_run_it(seeded, tmp_path, helm):
     """Helm 2 and 3 run the command from their own working directory with their plugin
     environment; the index is the same, and every URL in it serves exactly its archive."""
-    plugins = installed(tmp_path)
-    shape = helm2_plugin_env if helm == "helm2" else helm3_plugin_env
-    env = shape(plugins / "ocirepo", tmp_path, plugins, os.environ["PATH"])
-    if helm == "helm3":
-        env.update(HELM_PLUGIN_USERNAME="", HELM_PLUGIN_PASSWORD="", HELM_PLUGIN_PASS_CREDENTIALS_ALL="false")
-    elsewhere = tmp_path / "cwd"
-    elsewhere.mkdir()
+    env, elsewhere = run_as(helm, tmp_path)
     p = download(env, f"ocirepo+http://{seeded.host}/{NAMESPACE}/index.yaml", cwd=elsewhere)
     assert p.returncode == 0, p.stderr.decode()
     assert p.stderr.decode().startswith(f"WARNING: skipped {NAMESPACE}/broken: ")
@@ -296,9 +303,17 @@ def test_a_chart_over_helms_caps_is_refused_without_a_flag_helm_cannot_pass(regi
     files = {"big/Chart.yaml": b"apiVersion: v2\nname: big\nversion: 1.0.0\n", "big/big.bin": bytes(6 << 20)}
     manifest = registry.put_chart("caps/big", "1.0.0", config_json("big", "1.0.0"), tgz(files))
     url = f"ocirepo+http://{registry.host}/caps/big@{sha256(manifest)}/big-1.0.0.tgz"
-    line = error_line(download(plugin_env(tmp_path), url))
+    env = plugin_env(tmp_path)
+    line = error_line(download(env, url))
     assert line.endswith('the file "big/big.bin" is 6291456 bytes unpacked, more than the 5242880 allowed for one '
                          'file'), line
+    # A chart layer larger than any chart within the cap can be is refused before it is read.
+    claimed = json.loads(manifest)
+    claimed["layers"][0]["size"] = 300 << 20
+    huge = registry.put_manifest("caps/big", "2.0.0", json.dumps(claimed).encode())
+    line = error_line(download(env, url.replace(sha256(manifest), sha256(huge))))
+    assert line.endswith("its chart layer is 314572800 bytes, more than a chart of at most 104857600 bytes unpacked "
+                         "can be"), line
 
 
 @pytest.mark.parametrize("url, says", [

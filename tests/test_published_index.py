@@ -8,16 +8,16 @@ will not show it has the index made from the charts; and a tampered index, or so
 else at its path, never reaches Helm."""
 import hashlib
 import json
-import os
+import urllib.error
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 
-from conftest import Registry, helm2_plugin_env, helm3_plugin_env, helm4
+from conftest import Registry, free_port, helm4
 from fronts import Front
 from test_discovery import chart_files, seed, seed_image
-from test_downloader import download, downloaded, error_line, helm4_env, installed, plugin_env, versions
+from test_downloader import download, downloaded, error_line, helm4_env, installed, plugin_env, run_as, versions
 
 ARTIFACT_TYPE = "application/vnd.helm-oci.index.v1+json"
 
@@ -88,15 +88,16 @@ def test_the_published_index_as_helm_2_and_3_run_the_downloader(helm_oci, regist
     is served the same, and what its URLs resolve to is each entry's archive."""
     seeded(registry)
     publish(helm_oci, registry)
-    plugins = installed(tmp_path)
-    shape = helm2_plugin_env if helm == "helm2" else helm3_plugin_env
-    env = shape(plugins / "ocirepo", tmp_path, plugins, os.environ["PATH"])
+    env, elsewhere = run_as(helm, tmp_path)
     base = f"ocirepo+http://{registry.host}/charts"
-    index = json.loads(downloaded(env, f"{base}/index.yaml"))
+    p = download(env, f"{base}/index.yaml", cwd=elsewhere)
+    assert p.returncode == 0 and p.stderr == b"", p.stderr
     layer = json.loads(registry.manifest("charts/index.yaml", "latest"))["layers"][0]["digest"]
-    assert index == json.loads(registry.blob("charts/index.yaml", layer))
-    (nested,) = index["entries"]["team/nested"]
-    assert hashlib.sha256(downloaded(env, resolved(base, nested["urls"][0]))).hexdigest() == nested["digest"]
+    assert json.loads(p.stdout) == json.loads(registry.blob("charts/index.yaml", layer))
+    (nested,) = json.loads(p.stdout)["entries"]["team/nested"]
+    archive = download(env, resolved(base, nested["urls"][0]), cwd=elsewhere)
+    assert hashlib.sha256(archive.stdout).hexdigest() == nested["digest"], archive.stderr
+    assert not any(elsewhere.iterdir()), "nothing is written where Helm runs it"
 
 
 def test_a_published_index_is_as_current_as_its_last_publishing(helm_oci, registry, tmp_path):
@@ -150,8 +151,20 @@ def test_nothing_is_published_for_a_namespace_without_charts(helm_oci, registry)
     seeded(registry)
     line = helm_oci.fails("index", f"oci://{registry.host}/charts/alpha", "--plain-http")
     assert line == (f"Error: cannot publish {registry.host}/charts/alpha/index.yaml:latest: {registry.host}/charts/"
-                    "alpha: no charts found there (is that the namespace the charts are in?)"), line
-    assert "charts/alpha/index.yaml" not in helm_oci.run("search", registry.host, "--plain-http").stdout
+                    "alpha: no charts under it: is that the namespace the charts are in (not a chart's own "
+                    "repository)?"), line
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        registry.manifest("charts/alpha/index.yaml", "latest")
+    assert refused.value.code == 404, "nothing was put there"
+
+
+def test_nothing_is_published_when_no_chart_is_usable(helm_oci, registry):
+    _, layer = chart_files("broken", "1.0.0")
+    registry.put_chart("odd/broken", "1.0.0", b'{"name": "broken"}', layer)
+    registry.put_chart("odd/broken", "2.0.0", b'{"name": "broken"}', layer)
+    line = helm_oci.fails("index", f"oci://{registry.host}/odd", "--plain-http")
+    assert line.startswith(f"Error: cannot publish {registry.host}/odd/index.yaml:latest: ") \
+        and "none of its charts is usable: " in line and line.endswith(" (and 1 more)"), line
 
 
 def test_an_index_the_registry_will_not_show_is_made_from_the_charts(registry, tmp_path):
@@ -164,6 +177,20 @@ def test_an_index_the_registry_will_not_show_is_made_from_the_charts(registry, t
     with Front(registry.host, intercept=refuse) as front:
         index = json.loads(downloaded(plugin_env(tmp_path), f"ocirepo+http://{front.host}/charts/index.yaml"))
     assert versions(index) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
+
+
+def test_a_mirror_down_is_said_though_the_index_is_then_made_from_the_charts(registry, tmp_path):
+    seeded(registry)
+    down = f"127.0.0.1:{free_port()}"
+    env = plugin_env(tmp_path)
+    config = Path(env["HELM_CONFIG_HOME"]) / "oci" / "registries.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"registries:\n  - prefix: {registry.host}/charts\n"
+                      f"    mirrors:\n      - location: {down}/copies\n        plainHttp: true\n")
+    p = download(env, f"ocirepo+http://{registry.host}/charts/index.yaml")
+    assert p.returncode == 0, p.stderr
+    assert versions(json.loads(p.stdout)) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
+    assert f"WARNING: the mirror {down}/copies/index.yaml was passed over: " in p.stderr.decode(), p.stderr
 
 
 def test_a_mirror_serves_the_published_index(helm_oci, registry, tmp_path):

@@ -13,7 +13,8 @@ use clap::Args;
 #[derive(Args)]
 #[command(after_help = "The index is read from the registry itself (never from a mirror), and lists what is there \
 now: run this again after pushing, as `helm repo index` is run after adding charts. Repositories are read from \
-the catalog unless --repository names them. Nothing is published if a repository cannot be read.")]
+the catalog unless --repository names them. Nothing is published if a repository cannot be read, nor if there \
+are no charts.")]
 pub struct IndexArgs {
     /// The registry, and optionally a namespace in it: oci://host[:port][/namespace]
     registry: String,
@@ -38,7 +39,6 @@ pub async fn run(args: IndexArgs, debug: bool) -> Result<()> {
     let listing = search::listing(place, args.repositories, &args.reading, (connection, Vec::new()), cache.as_deref())?;
     let published = session.publish_index(&listing).await?;
     output::skipped(&published.skipped);
-    output::warnings(&published.warnings);
     output::published(&published);
     Ok(())
 }

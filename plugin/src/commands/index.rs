@@ -36,7 +36,7 @@ pub struct Served {
     pub json: String,
     /// Repositories that could not be read, and versions that are no usable chart, with why.
     pub skipped: Vec<(String, Error)>,
-    /// Mirrors passed over.
+    /// Mirrors passed over, and an index of nothing.
     pub warnings: Vec<String>,
 }
 
@@ -49,7 +49,6 @@ pub struct Published {
     pub versions: usize,
     /// Versions left out, as no usable chart, and why.
     pub skipped: Vec<(String, Error)>,
-    pub warnings: Vec<String>,
 }
 
 /// The namespace's index: the one published in the registry if there is one (or a mirror
@@ -88,14 +87,15 @@ pub async fn publish(listing: Listing) -> Result<Published> {
     };
     let sources = search::sources(&listing)?;
     let made = make(listing, Urls::Relative, &sources).await.map_err(cannot)?;
-    if let Some((_, e)) = made.unread.into_iter().next() {
+    if let Some(e) = first_of(made.unread) {
         return Err(cannot(e));
     }
     if made.charts == 0 {
-        return Err(cannot(Error::not_found(
-            format!("{}/{namespace}", target.registry),
-            "no charts found there (is that the namespace the charts are in?)",
-        )));
+        let place = format!("{}/{namespace}", target.registry);
+        return Err(cannot(match first_of(made.unusable) {
+            Some(e) => Error { cause: format!("none of its charts is usable: {}", e.cause), ..e },
+            None => Error::not_found(place.trim_end_matches('/'), format!("no charts under it: {NOT_THE_NAMESPACE}")),
+        }));
     }
     published::within_limit(made.json.len() as u64, "").map_err(cannot)?;
     let (config, layer, manifest) = published::artifact(&made.json, &timestamp::rfc3339(clock::wall_seconds()));
@@ -107,9 +107,22 @@ pub async fn publish(listing: Listing) -> Result<Published> {
         charts: made.charts,
         versions: made.versions,
         skipped: made.unusable,
-        warnings: made.warnings,
     })
 }
+
+/// The first of what was set aside, saying how many more there are.
+fn first_of(set_aside: Vec<(String, Error)>) -> Option<Error> {
+    let more = set_aside.len().saturating_sub(1);
+    let (_, e) = set_aside.into_iter().next()?;
+    Some(match more {
+        0 => e,
+        n => Error { cause: format!("{} (and {n} more)", e.cause), ..e },
+    })
+}
+
+/// What an empty index asks: a mistyped namespace, or a chart's own repository given for
+/// its namespace, lists nothing.
+const NOT_THE_NAMESPACE: &str = "is that the namespace the charts are in (not a chart's own repository)?";
 
 /// How an index's entries point at their archives.
 enum Urls<'a> {
@@ -168,10 +181,7 @@ async fn make(listing: Listing, urls: Urls<'_>, sources: &Sources) -> Result<Mad
     // own repository given for its namespace, would pass unnoticed.
     if charts == 0 && unread.is_empty() && unusable.is_empty() {
         let place = [registry.as_str(), namespace].join("/");
-        warnings.push(format!(
-            "no charts under {}: is that the namespace the charts are in (not a chart's own repository)?",
-            place.trim_end_matches('/')
-        ));
+        warnings.push(format!("no charts under {}: {NOT_THE_NAMESPACE}", place.trim_end_matches('/')));
     }
     Ok(Made { json: format!("{document}\n"), charts, versions, unread, unusable, warnings })
 }

@@ -344,8 +344,10 @@ fn check_blobs(layers: &ChartLayers, limits: &Limits, subject: &str) -> Result<(
         return Err(Error::invalid_chart(
             subject,
             format!(
-                "its chart layer is {} bytes, more than a chart of at most {} bytes unpacked can be (raise it with --max-chart-size)",
-                archive.size, limits.chart_size
+                "its chart layer is {} bytes, more than a chart of at most {} bytes unpacked can be{}",
+                archive.size,
+                limits.chart_size,
+                limits.raise_chart()
             ),
         ));
     }

@@ -31,9 +31,9 @@ pub async fn exists(client: &Client, repo: &str, digest: &str) -> Result<bool> {
     }
 }
 
-/// Fetches a blob into memory whole (a config; an index, at most `published::INDEX_MAX`),
-/// verified against its descriptor.
-pub async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
+/// Fetches a blob into memory whole, verified against its descriptor: a config, or a
+/// published index (at most `published::INDEX_MAX`).
+pub async fn fetch_whole(client: &Client, repo: &str, blob: &Descriptor) -> Result<Vec<u8>> {
     let bytes = download(client, repo, blob).await?.bytes().await?;
     digest::verify(
         &named(client, repo, &blob.digest),
@@ -43,13 +43,13 @@ pub async fn fetch_small(client: &Client, repo: &str, blob: &Descriptor) -> Resu
     Ok(bytes)
 }
 
-/// A small blob: from the cache if it holds it (verified), else fetched (verified) and kept
-/// there. A cache that cannot keep it, or holds it corrupt, costs only the next read a request.
+/// A blob read whole (see `fetch_whole`): from the cache if it holds it (verified), else
+/// fetched (verified) and kept there. A cache that cannot keep it, or holds it corrupt, costs only the next read a request.
 pub async fn fetch_kept(client: &Client, repo: &str, blob: &Descriptor, cache: Option<&Cache>) -> Result<Vec<u8>> {
     if let Some(bytes) = cache.and_then(|cache| cache.read(blob).ok().flatten()) {
         return Ok(bytes);
     }
-    let bytes = fetch_small(client, repo, blob).await?;
+    let bytes = fetch_whole(client, repo, blob).await?;
     if let Some(cache) = cache {
         let _ = cache.put(blob, &bytes[..]);
     }

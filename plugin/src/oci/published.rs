@@ -37,10 +37,11 @@ pub fn repository(namespace: &str) -> String {
 
 /// The namespace's published index, from the first of `places` that has it, and the mirrors
 /// passed over on the way. None if the registry shows none: it has none, or does not let
-/// this client see one, or refuses the name (a registry with stricter names than OCI's). The index
-/// is then made from the charts, which says so if they cannot be seen either. Once a
-/// manifest is found, whatever is wrong with it or its blob is an error: a published index
-/// is never silently replaced by another. The blob is kept in the chart cache.
+/// this client see one, or refuses the name (a registry with stricter names than OCI's).
+/// The index is then made from the charts, which says so if they cannot be seen either. Any
+/// other failure is an error, and so is whatever is wrong once a manifest is found: a
+/// published index is never silently replaced by another. (A mirror's failures pass it over
+/// to the next place, as for any read.) The blob is kept in the chart cache.
 pub async fn fetch(places: &[Place<'_>], cache: Option<&Cache>) -> Result<(Option<String>, Vec<String>)> {
     mirrors::first(places, async |place| read(place, cache).await).await
 }
@@ -49,12 +50,14 @@ async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<Option<String>
     let subject = format!("chart repository index {}/{}:{TAG}", place.client.endpoint(), place.repository);
     let fetched = match manifests::fetch(place.client, &place.repository, TAG, &subject).await {
         Ok(fetched) => fetched,
-        // A mirror that lacks it passes it over to the next place.
-        Err(e) if place.is_mirror() || matches!(e.kind, Kind::TimedOut | Kind::Io) => return Err(e),
-        Err(e) => {
+        // A mirror that shows none simply lacks it, as mirrors lack what they do not hold:
+        // said in the trace, not warned of at every `helm repo update`.
+        Err(e) if shows_none(&e) && place.is_mirror() => return Err(Error::not_found(e.subject, e.cause)),
+        Err(e) if shows_none(&e) => {
             place.client.trace.debug(|| format!("no published index to serve ({e}); reading the charts"));
             return Ok(None);
         }
+        Err(e) => return Err(e),
     };
     let digest = fetched.verified_digest(None, &subject)?;
     let layer = index_layer(&fetched.bytes, &subject)?;
@@ -62,6 +65,12 @@ async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<Option<String>
     let json = String::from_utf8(bytes).map_err(|_| Error::invalid_chart(&subject, "it is not UTF-8 text"))?;
     place.client.trace.debug(|| format!("serving the published index {digest}"));
     Ok(Some(json))
+}
+
+/// Whether a registry's answer to the index's manifest says it shows none: not found, not
+/// for this client, or a name it will not take (distribution's `NAME_INVALID` is a 400).
+fn shows_none(e: &Error) -> bool {
+    matches!(e.kind, Kind::NotFound | Kind::Denied | Kind::Unauthorized | Kind::Registry { status: 400 | 404, .. })
 }
 
 /// The index's one layer, from a manifest that must be a published index's.
@@ -130,6 +139,17 @@ mod tests {
     fn the_index_lives_below_the_namespace_it_lists() {
         assert_eq!(repository("team/charts/"), "team/charts/index.yaml");
         assert_eq!(repository(""), "index.yaml");
+    }
+
+    #[test]
+    fn only_answers_that_show_no_index_have_it_made_from_the_charts() {
+        let registry = |status| Error::new(Kind::Registry { status, code: String::new() }, "i", "x");
+        for shown_none in [Error::not_found("i", "x"), Error::new(Kind::Denied, "i", "x"), registry(400)] {
+            assert!(shows_none(&shown_none), "{shown_none}");
+        }
+        for failed in [registry(429), registry(503), Error::network("i", "x"), Error::new(Kind::TimedOut, "i", "x")] {
+            assert!(!shows_none(&failed), "{failed}");
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ async fn put_fetched(
     blob: &Descriptor,
     (source, repository): (&Client, &str),
 ) -> Result<()> {
-    let bytes = blobs::fetch_small(source, repository, blob).await?;
+    let bytes = blobs::fetch_whole(source, repository, blob).await?;
     put_whole(client, location, blob, &Content::Bytes(&bytes)).await
 }
 
