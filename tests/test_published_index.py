@@ -107,8 +107,14 @@ def test_a_published_index_is_as_current_as_its_last_publishing(helm_oci, regist
     env = plugin_env(tmp_path)
     url = f"ocirepo+http://{registry.host}/charts/index.yaml"
     assert versions(json.loads(downloaded(env, url)))["alpha"] == {"1.0.0", "v1.2.0"}
-    assert "(2 charts, 4 versions)" in publish(helm_oci, registry)
+    republished = publish(helm_oci, registry).splitlines()
+    assert republished[0] == f"Published: {registry.host}/charts/index.yaml:latest (2 charts, 4 versions)"
     assert versions(json.loads(downloaded(env, url)))["alpha"] == {"1.0.0", "v1.2.0", "1.3.0"}
+    # Publishing what is there already puts nothing, and names the index that stands.
+    with Front(registry.host) as front:
+        again = helm_oci.run("index", f"oci://{front.host}/charts", "--plain-http").stdout.splitlines()
+    assert again == [f"Unchanged: {front.host}/charts/index.yaml:latest (2 charts, 4 versions)", republished[1]]
+    assert not [p for m, p, _ in front.seen if m in ("POST", "PUT")], front.seen
     # Another namespace, and the whole registry, have none published: made from the charts.
     assert versions(json.loads(downloaded(env, f"ocirepo+http://{registry.host}/other/index.yaml"))) == {"delta": {"3.0.0"}}
     whole = json.loads(downloaded(env, f"ocirepo+http://{registry.host}/index.yaml"))

@@ -89,7 +89,8 @@ pub fn copied(r: &Copied) {
 }
 
 pub fn published(p: &PublishedIndex) {
-    println!("Published: {} ({} charts, {} versions)", p.reference, p.charts, p.versions);
+    let said = if p.unchanged { "Unchanged" } else { "Published" };
+    println!("{said}: {} ({} charts, {} versions)", p.reference, p.charts, p.versions);
     println!("Digest: {}", p.digest);
 }
 

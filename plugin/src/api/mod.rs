@@ -261,6 +261,7 @@ pub fn publish_index(listing: WitListing) -> Result<PublishedIndex> {
         charts: published.charts as u32,
         versions: published.versions as u32,
         skipped: skipped(published.skipped),
+        unchanged: published.unchanged,
     })
 }
 

@@ -49,6 +49,8 @@ pub struct Published {
     pub versions: usize,
     /// Versions left out, as no usable chart, and why.
     pub skipped: Vec<(String, Error)>,
+    /// The registry's index already listed the same: nothing was put.
+    pub unchanged: bool,
 }
 
 /// The namespace's index: the one published in the registry if there is one (or a mirror
@@ -59,8 +61,8 @@ pub async fn run(index: Index) -> Result<Served> {
     let sources = search::sources(&index.listing)?;
     let places = sources.places(&published::repository(namespace), published::REPOSITORY);
     let (found, passed_over) = published::fetch(&places, cache.as_ref()).await?;
-    if let Some(json) = found {
-        return Ok(Served { json, skipped: Vec::new(), warnings: passed_over });
+    if let Some(found) = found {
+        return Ok(Served { json: found.json, skipped: Vec::new(), warnings: passed_over });
     }
     // The same sessions: a mirror that did not answer is not waited on again.
     let registry = index.listing.registry.clone();
@@ -98,6 +100,22 @@ pub async fn publish(listing: Listing) -> Result<Published> {
         }));
     }
     published::within_limit(made.json.len() as u64, "").map_err(cannot)?;
+    // An index that lists the same is not put again: a new manifest at each run of a CI job
+    // would leave the registry one more untagged manifest each time. (One that cannot be
+    // read is simply replaced.)
+    let places = sources.places(&target.repository, published::REPOSITORY);
+    if let Ok((Some(current), _)) = published::fetch(&places, None).await
+        && published::lists_the_same(&current.json, &made.json)
+    {
+        return Ok(Published {
+            reference: target.to_string(),
+            digest: current.digest,
+            charts: made.charts,
+            versions: made.versions,
+            skipped: made.unusable,
+            unchanged: true,
+        });
+    }
     let (config, layer, manifest) = published::artifact(&made.json, &timestamp::rfc3339(clock::wall_seconds()));
     let blobs = [(&config, Content::Bytes(published::EMPTY_CONFIG)), (&layer, Content::Bytes(made.json.as_bytes()))];
     push::upload(sources.origin(), &target, &blobs, (crate::oci::helm::MANIFEST, &manifest)).await?;
@@ -107,6 +125,7 @@ pub async fn publish(listing: Listing) -> Result<Published> {
         charts: made.charts,
         versions: made.versions,
         skipped: made.unusable,
+        unchanged: false,
     })
 }
 

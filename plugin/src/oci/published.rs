@@ -35,6 +35,12 @@ pub fn repository(namespace: &str) -> String {
     }
 }
 
+/// A published index: its manifest's digest, and the index.
+pub struct Published {
+    pub digest: String,
+    pub json: String,
+}
+
 /// The namespace's published index, from the first of `places` that has it, and the mirrors
 /// passed over on the way. None if the registry shows none: it has none, or does not let
 /// this client see one, or refuses the name (a registry with stricter names than OCI's).
@@ -42,11 +48,11 @@ pub fn repository(namespace: &str) -> String {
 /// other failure is an error, and so is whatever is wrong once a manifest is found: a
 /// published index is never silently replaced by another. (A mirror's failures pass it over
 /// to the next place, as for any read.) The blob is kept in the chart cache.
-pub async fn fetch(places: &[Place<'_>], cache: Option<&Cache>) -> Result<(Option<String>, Vec<String>)> {
+pub async fn fetch(places: &[Place<'_>], cache: Option<&Cache>) -> Result<(Option<Published>, Vec<String>)> {
     mirrors::first(places, async |place| read(place, cache).await).await
 }
 
-async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<Option<String>> {
+async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<Option<Published>> {
     let subject = format!("chart repository index {}/{}:{TAG}", place.client.endpoint(), place.repository);
     let fetched = match manifests::fetch(place.client, &place.repository, TAG, &subject).await {
         Ok(fetched) => fetched,
@@ -63,8 +69,8 @@ async fn read(place: &Place<'_>, cache: Option<&Cache>) -> Result<Option<String>
     let layer = index_layer(&fetched.bytes, &subject)?;
     let bytes = blobs::fetch_kept(place.client, &place.repository, &layer, cache).await?;
     let json = String::from_utf8(bytes).map_err(|_| Error::invalid_chart(&subject, "it is not UTF-8 text"))?;
-    place.client.trace.debug(|| format!("serving the published index {digest}"));
-    Ok(Some(json))
+    place.client.trace.debug(|| format!("the published index is {digest}"));
+    Ok(Some(Published { digest, json }))
 }
 
 /// Whether a registry's answer to the index's manifest says it shows none: not found, not
@@ -96,6 +102,15 @@ pub fn within_limit(size: u64, subject: &str) -> Result<()> {
         return Err(Error::invalid_chart(subject, format!("it is {size} bytes, more than the {INDEX_MAX} allowed")));
     }
     Ok(())
+}
+
+/// Whether two indexes list the same: the same entries, whenever each was generated.
+pub fn lists_the_same(a: &str, b: &str) -> bool {
+    let entries = |json: &str| {
+        let mut index = serde_json::from_str::<serde_json::Value>(json).ok()?;
+        index.as_object_mut()?.remove("entries")
+    };
+    matches!((entries(a), entries(b)), (Some(a), Some(b)) if a == b)
 }
 
 /// The artifact that publishes `json`: its config (`{}`) and layer, and its manifest.
@@ -149,6 +164,19 @@ mod tests {
         }
         for failed in [registry(429), registry(503), Error::network("i", "x"), Error::new(Kind::TimedOut, "i", "x")] {
             assert!(!shows_none(&failed), "{failed}");
+        }
+    }
+
+    #[test]
+    fn indexes_list_the_same_whenever_generated() {
+        let index = |entries: &str, generated: &str| {
+            format!(r#"{{"apiVersion":"v1","entries":{entries},"generated":"{generated}"}}"#)
+        };
+        let web = r#"{"web":[{"name":"web","version":"1.0.0"}]}"#;
+        assert!(lists_the_same(&index(web, "2026-01-01T00:00:00Z"), &index(web, "2026-02-01T00:00:00Z")));
+        assert!(!lists_the_same(&index(web, "x"), &index(r#"{"web":[]}"#, "x")));
+        for odd in ["not json", "[1]", "5", "{}"] {
+            assert!(!lists_the_same(odd, odd), "{odd}");
         }
     }
 
