@@ -58,7 +58,7 @@ impl Client {
     pub fn new(endpoint: &str, connection: &Connection) -> Client {
         let Connection { plain_http, credential, challenge, trace } = connection.clone();
         let registry = Url::new(!plain_http, endpoint, "/v2/");
-        let auth = Auth::new(credential, challenge.as_deref(), &registry, trace, Patience::Registry);
+        let auth = Auth::new(credential, challenge.as_deref(), &registry, trace);
         let (limit, patience, unreachable) = (None, Patience::Registry, RefCell::new(None));
         Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, unreachable, trace }
     }

@@ -102,14 +102,9 @@ pub struct Authorization {
 impl Auth {
     /// `remembered` is the challenge the registry at `registry` (its `/v2/` URL) answered
     /// with on an earlier run, if the host kept one. Only a token service on the registry
-    /// itself is taken from it; anything else is ignored.
-    pub fn new(
-        credential: Option<Credential>,
-        remembered: Option<&str>,
-        registry: &Url,
-        trace: Trace,
-        patience: Patience,
-    ) -> Auth {
+    /// itself is taken from it; anything else is ignored. The token service is waited on as
+    /// a registry is (a mirror's session says otherwise with `waiting`).
+    pub fn new(credential: Option<Credential>, remembered: Option<&str>, registry: &Url, trace: Trace) -> Auth {
         let scheme = remembered
             .and_then(Challenge::parse)
             .map_or(Scheme::Unknown, |challenge| remembered_scheme(&challenge, registry, credential.as_ref()));
@@ -122,7 +117,7 @@ impl Auth {
             scheme: RefCell::new(scheme),
             tokens: TokenCache::default(),
             trace,
-            patience,
+            patience: Patience::Registry,
         }
     }
 
