@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import HELM4, Registry, helm4, htpasswd, tgz, write_chart
-from fronts import Front
+from fronts import Front, Silent
 from pki import CA
 from tokenserver import TokenServer
 from test_discovery import seed
@@ -336,6 +336,25 @@ def test_dependencies_are_fetched_at_once(helm_oci, origin, tmp_path):
         ("web", "2.2.0"), ("db", "2.0.0"), ("queue", "1.0.0"), ("cache", "1.0.0")]
     assert sorted(p.name for p in (chart / "charts").iterdir()) == [
         "cache-1.0.0.tgz", "db-2.0.0.tgz", "queue-1.0.0.tgz", "web-2.2.0.tgz"]
+
+
+def test_a_mirror_that_never_answers_is_waited_on_once_for_all_the_dependencies(helm_oci, origin, tmp_path):
+    """Nine dependencies, one more than are fetched at once, behind a hung mirror: the first
+    eight pulls each wait on it (together), and the ninth, started once one of them is done,
+    passes it over without asking, so the update waits about 10 s, not 20."""
+    names = [f"dep{i}" for i in range(9)]
+    for name in names:
+        seed(origin.registry, f"charts/{name}", "1.0.0")
+    deps = [{"name": n, "version": "^1", "repository": f"oci://{origin.host}/charts"} for n in names]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    with Silent() as hung:
+        configure(helm_oci, f"{origin.host}/charts", (f"{hung.host}/charts", True))
+        p = helm_oci.run("dependency", "update", chart, "--plain-http")
+        asked = hung.requests
+    assert sorted(p.name for p in (chart / "charts").iterdir()) == [f"{n}-1.0.0.tgz" for n in names]
+    assert len(asked) == 8 and all(line.startswith("GET /v2/charts/dep") for line in asked), asked
+    for name in names:
+        assert f"the mirror {hung.host}/charts/{name} was passed over: cannot reach {hung.host}" in p.stderr
 
 
 # A time the source files are set to, and one SOURCE_DATE_EPOCH gives instead.

@@ -16,7 +16,7 @@ use crate::error::{Error, Kind, Result};
 use crate::fs::granted;
 use crate::fs::temp::{self, TempDir};
 use crate::net::clock;
-use crate::oci::client::Connection;
+use crate::oci::client::{Connection, Unanswered};
 use crate::oci::location::{Location, locate};
 use crate::oci::mirrors::Mirror;
 use crate::oci::reference::Ref;
@@ -261,8 +261,10 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
 /// that two that give the same archive name end as in Helm, the one declared last in place.
 async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<Outcome> {
     let staging = TempDir::create_in(charts)?;
+    // A mirror that gives one dependency's pull no answer is passed over by the pulls after it.
+    let unanswered = Unanswered::default();
     let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted.iter().enumerate())
-        .map(|(i, d)| fetched(options, d, charts, staging.path().join(i.to_string())))
+        .map(|(i, d)| fetched(options, d, charts, staging.path().join(i.to_string()), &unanswered))
         .buffered(AT_ONCE)
         .try_collect()
         .await?;
@@ -275,7 +277,13 @@ async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<O
 }
 
 /// One dependency checked (vendored), pulled or packaged into `staging`, with its warnings.
-async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf) -> Result<(Saved, Vec<String>)> {
+async fn fetched(
+    options: &Options,
+    d: &Locked,
+    charts: &Path,
+    staging: PathBuf,
+    unanswered: &Unanswered,
+) -> Result<(Saved, Vec<String>)> {
     let root = &options.chart_dir;
     let stage = || granted::create_dir_all(&staging).map_err(|e| Error::io(&staging, e));
     let archive = |file: String| Archive { path: charts.join(&file), staged: staging.join(file) };
@@ -287,7 +295,7 @@ async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf)
         }
         Location::Registry { chart, .. } => {
             stage()?;
-            let pulled = pulled(options, &chart, d, &staging).await?;
+            let pulled = pulled(options, &chart, d, &staging, unanswered).await?;
             let archive = archive(file_name(&pulled.path));
             let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: Some(pulled.reference) }, pulled.warnings)
@@ -304,7 +312,7 @@ async fn fetched(options: &Options, d: &Locked, charts: &Path, staging: PathBuf)
 
 /// One dependency pulled through the cache into `staging`: the newest version its
 /// constraint admits, or its locked version by its locked manifest's digest.
-async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> Result<Pulled> {
+async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path, unanswered: &Unanswered) -> Result<Pulled> {
     let access =
         options.accesses.iter().find(|a| a.chart.registry == chart.registry && a.chart.repository == chart.repository);
     let (connection, mirrors) = match access {
@@ -327,6 +335,7 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path) -> R
         cache: options.cache.clone(),
         offline: options.offline,
         mirrors,
+        unanswered: unanswered.clone(),
     };
     let mut pulled = pull::run(pull).await.map_err(|e| match e.kind {
         Kind::DigestMismatch { .. } => {

@@ -11,7 +11,7 @@ use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Kind, Result};
 use crate::net::clock;
-use crate::oci::client::{Client, Connection};
+use crate::oci::client::{Client, Connection, Unanswered};
 use crate::oci::helm::{ChartLayers, Descriptor, LEGACY_CHART, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
@@ -42,6 +42,8 @@ pub struct Pull {
     pub offline: bool,
     /// Tried in order before the registry.
     pub mirrors: Vec<Mirror>,
+    /// The mirrors that gave no answer earlier in the call, shared with its other pulls.
+    pub unanswered: Unanswered,
 }
 
 /// What was pulled: the reference with its tag, the manifest's digest, and where it went.
@@ -61,7 +63,8 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     let cache = Cache::create(&pull.cache)?;
     let asked = Asked::read(pull.version.as_deref(), pull.devel)?;
     let mirrors = if pull.offline { &[][..] } else { &pull.mirrors[..] };
-    let sources = Sources::new(Client::new(&pull.reference.endpoint, &pull.connection), mirrors, None);
+    let sources =
+        Sources::new(Client::new(&pull.reference.endpoint, &pull.connection), mirrors, None).sharing(&pull.unanswered);
     let places = sources.places(&pull.reference.repository, "");
     let (mut pulled, passed_over) =
         mirrors::first(&places, async |place| from(&pull, &cache, &asked, place).await).await?;

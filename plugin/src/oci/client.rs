@@ -9,7 +9,9 @@ use crate::net::wire::{self, Body, Patience, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::rc::Rc;
 
 /// How many 401 challenges one request answers: the first may only say which scheme and
 /// scope to use; the second may say that the token just fetched was already expired.
@@ -39,6 +41,23 @@ pub struct Connection {
     pub trace: Trace,
 }
 
+/// The mirrors that gave no answer earlier in the call (refused, timed out, cut off), and
+/// why, by endpoint. Sessions made to share one pass such a mirror over at once: a call that
+/// reads through several sessions with the same mirror (a pull per dependency) waits on it
+/// once, not once per session.
+#[derive(Clone, Default)]
+pub struct Unanswered(Rc<RefCell<HashMap<(bool, String), Error>>>);
+
+impl Unanswered {
+    fn why(&self, https: bool, endpoint: &str) -> Option<Error> {
+        self.0.borrow().get(&(https, endpoint.to_ascii_lowercase())).cloned()
+    }
+
+    fn remember(&self, https: bool, endpoint: &str, why: Error) {
+        self.0.borrow_mut().insert((https, endpoint.to_ascii_lowercase()), why);
+    }
+}
+
 /// One registry endpoint, with the tokens and credentials this call uses for it.
 pub struct Client {
     https: bool,
@@ -47,9 +66,9 @@ pub struct Client {
     /// Caps the requests in flight, if the command does bulk work.
     limit: Option<Limit>,
     patience: Patience,
-    /// Why a mirror could not be reached, once it could not: the rest of the call passes
+    /// Where a mirror that could not be reached is remembered: the rest of the call passes
     /// it over at once instead of waiting on it again for each read.
-    unreachable: RefCell<Option<Error>>,
+    unanswered: Unanswered,
     pub trace: Trace,
 }
 
@@ -59,8 +78,8 @@ impl Client {
         let Connection { plain_http, credential, challenge, trace } = connection.clone();
         let registry = Url::new(!plain_http, endpoint, "/v2/");
         let auth = Auth::new(credential, challenge.as_deref(), &registry, trace);
-        let (limit, patience, unreachable) = (None, Patience::Registry, RefCell::new(None));
-        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, unreachable, trace }
+        let (limit, patience, unanswered) = (None, Patience::Registry, Unanswered::default());
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, unanswered, trace }
     }
 
     /// The same session with at most `limit`'s permits' worth of requests in flight.
@@ -73,6 +92,12 @@ impl Client {
     /// tried soon.
     pub fn mirror(self) -> Client {
         Client { patience: Patience::Mirror, auth: self.auth.waiting(Patience::Mirror), ..self }
+    }
+
+    /// The same session, remembering unreachable mirrors in `unanswered`, which other
+    /// sessions of the call share.
+    pub fn sharing(self, unanswered: &Unanswered) -> Client {
+        Client { unanswered: unanswered.clone(), ..self }
     }
 
     /// A URL on the registry.
@@ -212,7 +237,7 @@ impl Client {
         match sent.await {
             Err(e) if self.at_mirror(url) && e.kind == Kind::Network => {
                 let e = Error { transient: false, ..e };
-                self.unreachable.replace(Some(e.clone()));
+                self.unanswered.remember(self.https, &self.endpoint, e.clone());
                 Err(e)
             }
             sent => sent,
@@ -221,10 +246,12 @@ impl Client {
 
     /// Fails, without sending, a request to a mirror that gave no answer earlier in the call.
     fn given_up(&self, url: &Url) -> Result<()> {
-        match &*self.unreachable.borrow() {
-            Some(why) if self.at_mirror(url) => Err(why.clone()),
-            _ => Ok(()),
+        if self.at_mirror(url)
+            && let Some(why) = self.unanswered.why(self.https, &self.endpoint)
+        {
+            return Err(why);
         }
+        Ok(())
     }
 
     /// Whether `url` is this mirror's own (not a storage host it redirects to).

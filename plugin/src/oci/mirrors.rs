@@ -2,7 +2,7 @@
 //! place that fails is passed over for the next, unless no other place could do better
 //! (a local file failed, the deadline passed, the request itself is wrong).
 
-use super::client::{Client, Connection};
+use super::client::{Client, Connection, Unanswered};
 use super::reference::Ref;
 use crate::error::{Error, Kind, Result};
 use crate::net::limit::Limit;
@@ -35,6 +35,13 @@ impl Sources {
             (client, m.repository.clone())
         };
         Sources { mirrors: mirrors.iter().map(session).collect(), origin }
+    }
+
+    /// The same sessions, remembering unreachable mirrors in `unanswered`, which other
+    /// `Sources` of the call share.
+    pub fn sharing(self, unanswered: &Unanswered) -> Sources {
+        let mirrors = self.mirrors.into_iter().map(|(client, at)| (client.sharing(unanswered), at)).collect();
+        Sources { mirrors, ..self }
     }
 
     /// The registry's own session.
