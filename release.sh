@@ -15,7 +15,7 @@ case "$(uname -m)" in x86_64 | amd64) arch=amd64 ;; aarch64 | arm64) arch=arm64 
 current() {
   [ -x bin/helm-oci ] && [ -f bin/helm-oci.wasm ] || return 1
   [ -z "$(find Cargo.toml Cargo.lock wit plugin -newer bin/helm-oci.wasm -type f -print -quit)" ] &&
-    [ -z "$(find Cargo.toml Cargo.lock wit host/Cargo.toml host/src plugin/headers -newer bin/helm-oci -type f -print -quit)" ]
+    [ -z "$(find Cargo.toml Cargo.lock wit host/Cargo.toml host/build.rs host/src plugin/headers -newer bin/helm-oci -type f -print -quit)" ]
 }
 current || bash host/build.sh
 # The archive's name says which version it holds: the host and the component must agree.

@@ -261,7 +261,8 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
 /// that two that give the same archive name end as in Helm, the one declared last in place.
 async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<Outcome> {
     let staging = TempDir::create_in(charts)?;
-    // A mirror that gives one dependency's pull no answer is passed over by the pulls after it.
+    // A hung mirror costs the call one wait, not one per `AT_ONCE` dependencies: the pulls
+    // that start after one gave up on it pass it over.
     let unanswered = Unanswered::default();
     let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted.iter().enumerate())
         .map(|(i, d)| fetched(options, d, charts, staging.path().join(i.to_string()), &unanswered))

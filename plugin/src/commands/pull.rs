@@ -63,8 +63,8 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     let cache = Cache::create(&pull.cache)?;
     let asked = Asked::read(pull.version.as_deref(), pull.devel)?;
     let mirrors = if pull.offline { &[][..] } else { &pull.mirrors[..] };
-    let sources =
-        Sources::new(Client::new(&pull.reference.endpoint, &pull.connection), mirrors, None).sharing(&pull.unanswered);
+    let origin = Client::new(&pull.reference.endpoint, &pull.connection);
+    let sources = Sources::new(origin, mirrors, None, &pull.unanswered);
     let places = sources.places(&pull.reference.repository, "");
     let (mut pulled, passed_over) =
         mirrors::first(&places, async |place| from(&pull, &cache, &asked, place).await).await?;

@@ -41,10 +41,10 @@ pub struct Connection {
     pub trace: Trace,
 }
 
-/// The mirrors that gave no answer earlier in the call (refused, timed out, cut off), and
-/// why, by endpoint. Sessions made to share one pass such a mirror over at once: a call that
-/// reads through several sessions with the same mirror (a pull per dependency) waits on it
-/// once, not once per session.
+/// The mirrors that gave no answer earlier in the call (refused, timed out, cut off, or no
+/// request could be sent there), and why, by endpoint. The sessions that share one pass such
+/// a mirror over at once: a call that reads through several sessions with the same mirror
+/// (a pull per dependency) waits on it once, not once per session.
 #[derive(Clone, Default)]
 pub struct Unanswered(Rc<RefCell<HashMap<(bool, String), Error>>>);
 
@@ -94,8 +94,7 @@ impl Client {
         Client { patience: Patience::Mirror, auth: self.auth.waiting(Patience::Mirror), ..self }
     }
 
-    /// The same session, remembering unreachable mirrors in `unanswered`, which other
-    /// sessions of the call share.
+    /// The same session, with the record of unanswered mirrors it shares with others.
     pub fn sharing(self, unanswered: &Unanswered) -> Client {
         Client { unanswered: unanswered.clone(), ..self }
     }
@@ -316,6 +315,31 @@ mod tests {
         }));
         assert_eq!(again.err().expect("failed"), failed);
         assert!(!asked.get(), "nothing is sent");
+    }
+
+    #[test]
+    fn sessions_sharing_a_record_pass_over_a_mirror_another_gave_up_on() {
+        let unanswered = Unanswered::default();
+        let plain = Connection { plain_http: true, ..Connection::default() };
+        let first = Client::new("m:5000", &plain).mirror().sharing(&unanswered);
+        let _ = block_on(first.sent(&first.url("/v2/a/manifests/1"), async { no_answer() }));
+        let asked = Cell::new(0);
+        let ask = || async {
+            asked.set(asked.get() + 1);
+            no_answer()
+        };
+        // The same mirror, named in other case, in another session: passed over.
+        let second = Client::new("M:5000", &plain).mirror().sharing(&unanswered);
+        let _ = block_on(second.sent(&second.url("/v2/b/manifests/1"), ask()));
+        assert_eq!(asked.get(), 0);
+        // Over TLS it is another endpoint; unshared, another call's; a registry, never passed over.
+        let tls = Client::new("m:5000", &Connection::default()).mirror().sharing(&unanswered);
+        let unshared = Client::new("m:5000", &plain).mirror();
+        let registry = Client::new("m:5000", &plain).sharing(&unanswered);
+        for client in [&tls, &unshared, &registry] {
+            let _ = block_on(client.sent(&client.url("/v2/b/manifests/1"), ask()));
+        }
+        assert_eq!(asked.get(), 3);
     }
 
     #[test]

@@ -24,10 +24,11 @@ pub struct Sources {
 
 impl Sources {
     /// `origin` is the registry's session; with `limit`, the mirrors' requests count
-    /// against the same cap as its own.
-    pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>) -> Sources {
+    /// against the same cap as its own. A mirror that gives no answer is remembered in
+    /// `unanswered`, which other `Sources` of the call may share.
+    pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>, unanswered: &Unanswered) -> Sources {
         let session = |m: &Mirror| {
-            let client = Client::new(&m.repository.endpoint, &m.connection).mirror();
+            let client = Client::new(&m.repository.endpoint, &m.connection).mirror().sharing(unanswered);
             let client = match limit {
                 Some(limit) => client.limited(limit.clone()),
                 None => client,
@@ -35,13 +36,6 @@ impl Sources {
             (client, m.repository.clone())
         };
         Sources { mirrors: mirrors.iter().map(session).collect(), origin }
-    }
-
-    /// The same sessions, remembering unreachable mirrors in `unanswered`, which other
-    /// `Sources` of the call share.
-    pub fn sharing(self, unanswered: &Unanswered) -> Sources {
-        let mirrors = self.mirrors.into_iter().map(|(client, at)| (client.sharing(unanswered), at)).collect();
-        Sources { mirrors, ..self }
     }
 
     /// The registry's own session.
@@ -124,7 +118,7 @@ mod tests {
 
     fn sources() -> Sources {
         let origin = Client::new("reg:5000", &Connection::default());
-        Sources::new(origin, &[mirror("m1.example/charts/app"), mirror("m2:5000/copies")], None)
+        Sources::new(origin, &[mirror("m1.example/charts/app"), mirror("m2:5000/copies")], None, &Unanswered::default())
     }
 
     #[test]
