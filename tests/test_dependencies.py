@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -338,23 +339,30 @@ def test_dependencies_are_fetched_at_once(helm_oci, origin, tmp_path):
         "cache-1.0.0.tgz", "db-2.0.0.tgz", "queue-1.0.0.tgz", "web-2.2.0.tgz"]
 
 
-def test_a_mirror_that_never_answers_is_waited_on_once_for_all_the_dependencies(helm_oci, origin, tmp_path):
-    """Nine dependencies, one more than are fetched at once, behind a hung mirror: the first
-    eight pulls each wait on it (together), and the ninth, started once one of them is done,
-    passes it over without asking, so the update waits about 10 s, not 20."""
+@pytest.mark.parametrize("silent", ["mirror", "token service"])
+def test_a_mirror_that_never_answers_is_waited_on_once_for_all_the_dependencies(helm_oci, origin, tmp_path, silent):
+    """Nine dependencies, one more than are fetched at once, behind a mirror that never
+    answers, or whose token service never does (a mirror no token can be had for is no use):
+    the first eight pulls each wait on it (together), and the ninth, started once one of
+    them is done, passes it over without asking, so the update waits about 10 s, not 20."""
     names = [f"dep{i}" for i in range(9)]
     for name in names:
         seed(origin.registry, f"charts/{name}", "1.0.0")
     deps = [{"name": n, "version": "^1", "repository": f"oci://{origin.host}/charts"} for n in names]
     chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
     with Silent() as hung:
-        configure(helm_oci, f"{origin.host}/charts", (f"{hung.host}/charts", True))
-        p = helm_oci.run("dependency", "update", chart, "--plain-http")
+        def challenge(method, path, headers):
+            return 401, [("WWW-Authenticate", f'Bearer realm="http://{hung.host}/token",service="mirror"')], b""
+        in_front = Front(origin.registry.host, intercept=challenge) if silent == "token service" else nullcontext(hung)
+        with in_front as mirror:
+            configure(helm_oci, f"{origin.host}/charts", (f"{mirror.host}/charts", True))
+            p = helm_oci.run("dependency", "update", chart, "--plain-http")
         asked = hung.requests
     assert sorted(p.name for p in (chart / "charts").iterdir()) == [f"{n}-1.0.0.tgz" for n in names]
-    assert len(asked) == 8 and all(line.startswith("GET /v2/charts/dep") for line in asked), asked
+    first = "GET /token?" if silent == "token service" else "GET /v2/charts/dep"
+    assert len(asked) == 8 and all(line.startswith(first) for line in asked), asked
     for name in names:
-        assert f"the mirror {hung.host}/charts/{name} was passed over: cannot reach {hung.host}" in p.stderr
+        assert f"the mirror {mirror.host}/charts/{name} was passed over: cannot reach {hung.host}" in p.stderr
 
 
 # A time the source files are set to, and one SOURCE_DATE_EPOCH gives instead.

@@ -173,7 +173,9 @@ impl Client {
         let mut extra = Scopes::default();
         let mut answered = 0;
         loop {
-            let authorization = if own { self.auth.authorization(method, url, &extra).await? } else { None };
+            // A mirror whose token service gives no answer is no use either.
+            let authorization =
+                if own { self.sent(url, self.auth.authorization(method, url, &extra)).await? } else { None };
             let mut all = headers.to_vec();
             if let Some(a) = &authorization {
                 all.push(("authorization", a.header.clone()));
@@ -227,11 +229,12 @@ impl Client {
         Ok(response)
     }
 
-    /// What sending a request to `url` came to, up to its answer's head. At a mirror,
-    /// getting no answer from the mirror itself (refused, timed out, cut off) is final and
-    /// remembered: the rest of the call passes the mirror over at once, without sending.
-    /// (A storage host it redirects to, or a body read later, may fail on its own.)
-    async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
+    /// What sending a request to `url` came to, up to its answer's head (or what asking
+    /// the token service for the request's authorization came to). At a mirror, getting no
+    /// answer from the mirror itself or its token service (refused, timed out, cut off) is
+    /// final and remembered: the rest of the call passes the mirror over at once, without
+    /// sending. (A storage host it redirects to, or a body read later, may fail on its own.)
+    async fn sent<T>(&self, url: &Url, sent: impl Future<Output = Result<T>>) -> Result<T> {
         self.given_up(url)?;
         match sent.await {
             Err(e) if self.at_mirror(url) && e.kind == Kind::Network => {
