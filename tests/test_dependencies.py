@@ -339,21 +339,32 @@ def test_dependencies_are_fetched_at_once(helm_oci, origin, tmp_path):
         "cache-1.0.0.tgz", "db-2.0.0.tgz", "queue-1.0.0.tgz", "web-2.2.0.tgz"]
 
 
-@pytest.mark.parametrize("silent", ["mirror", "token service"])
-def test_a_mirror_that_never_answers_is_waited_on_once_for_all_the_dependencies(helm_oci, origin, tmp_path, silent):
-    """Nine dependencies, one more than are fetched at once, behind a mirror that never
-    answers, or whose token service never does (a mirror no token can be had for is no use):
-    the first eight pulls each wait on it (together), and the ninth, started once one of
-    them is done, passes it over without asking, so the update waits about 10 s, not 20."""
+def nine_dependencies(origin, tmp_path):
+    """A chart with nine dependencies in the origin, one more than are fetched at once."""
     names = [f"dep{i}" for i in range(9)]
     for name in names:
         seed(origin.registry, f"charts/{name}", "1.0.0")
     deps = [{"name": n, "version": "^1", "repository": f"oci://{origin.host}/charts"} for n in names]
-    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    return write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps), names
+
+
+def bearer_at(token_host):
+    """A Front `intercept` that answers everything 401, sending for tokens to `token_host`."""
+    def challenge(method, path, headers):
+        return 401, [("WWW-Authenticate", f'Bearer realm="http://{token_host}/token",service="mirror"')], b""
+    return challenge
+
+
+@pytest.mark.parametrize("silent", ["mirror", "token service"])
+def test_a_mirror_that_never_answers_is_waited_on_once_for_all_the_dependencies(helm_oci, origin, tmp_path, silent):
+    """Nine dependencies behind a mirror that never answers, or whose token service never
+    does: the first eight pulls each wait on it (together), and the ninth, started once one
+    of them is done, passes the mirror over without asking, so the update waits about 10 s,
+    not 20."""
+    chart, names = nine_dependencies(origin, tmp_path)
     with Silent() as hung:
-        def challenge(method, path, headers):
-            return 401, [("WWW-Authenticate", f'Bearer realm="http://{hung.host}/token",service="mirror"')], b""
-        in_front = Front(origin.registry.host, intercept=challenge) if silent == "token service" else nullcontext(hung)
+        in_front = Front(origin.registry.host, intercept=bearer_at(hung.host)) if silent == "token service" \
+            else nullcontext(hung)
         with in_front as mirror:
             configure(helm_oci, f"{origin.host}/charts", (f"{mirror.host}/charts", True))
             p = helm_oci.run("dependency", "update", chart, "--plain-http")
@@ -361,8 +372,23 @@ def test_a_mirror_that_never_answers_is_waited_on_once_for_all_the_dependencies(
     assert sorted(p.name for p in (chart / "charts").iterdir()) == [f"{n}-1.0.0.tgz" for n in names]
     first = "GET /token?" if silent == "token service" else "GET /v2/charts/dep"
     assert len(asked) == 8 and all(line.startswith(first) for line in asked), asked
+    if silent == "token service":
+        assert len(mirror.seen) == 8, "the ninth pull did not ask the mirror either"
     for name in names:
         assert f"the mirror {mirror.host}/charts/{name} was passed over: cannot reach {hung.host}" in p.stderr
+
+
+def test_a_mirror_whose_token_service_answers_an_error_is_tried_again(helm_oci, origin, tmp_path):
+    """A token service that answers, if only with a 503, is up: each dependency's pull asks
+    it again, as a mirror answering 5xx is asked again."""
+    chart, names = nine_dependencies(origin, tmp_path)
+    with Front(origin.registry.host, intercept=lambda *a: (503, [], b"busy")) as tokens, \
+            Front(origin.registry.host, intercept=bearer_at(tokens.host)) as mirror:
+        configure(helm_oci, f"{origin.host}/charts", (f"{mirror.host}/charts", True))
+        p = helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert sorted(p.name for p in (chart / "charts").iterdir()) == [f"{n}-1.0.0.tgz" for n in names]
+    assert len([path for _, path, _ in tokens.seen if path.startswith("/token?")]) == 9, tokens.seen
+    assert f"the token service {tokens.host} failed (HTTP 503)" in p.stderr
 
 
 # A time the source files are set to, and one SOURCE_DATE_EPOCH gives instead.

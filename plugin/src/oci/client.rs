@@ -1,7 +1,7 @@
 //! A session with one registry endpoint: requests that authenticate when challenged,
 //! retry what failed for a moment, and send credentials to the registry only.
 
-use super::auth::{Auth, Credential, Presented, Scopes};
+use super::auth::{Auth, Authorization, Credential, Presented, Scopes};
 use super::errcode;
 use crate::error::{Error, Kind, Result};
 use crate::net::limit::Limit;
@@ -173,9 +173,7 @@ impl Client {
         let mut extra = Scopes::default();
         let mut answered = 0;
         loop {
-            // A mirror whose token service gives no answer is no use either.
-            let authorization =
-                if own { self.sent(url, self.auth.authorization(method, url, &extra)).await? } else { None };
+            let authorization = if own { self.authorized(method, url, &extra).await? } else { None };
             let mut all = headers.to_vec();
             if let Some(a) = &authorization {
                 all.push(("authorization", a.header.clone()));
@@ -229,21 +227,36 @@ impl Client {
         Ok(response)
     }
 
-    /// What sending a request to `url` came to, up to its answer's head (or what asking
-    /// the token service for the request's authorization came to). At a mirror, getting no
-    /// answer from the mirror itself or its token service (refused, timed out, cut off) is
-    /// final and remembered: the rest of the call passes the mirror over at once, without
-    /// sending. (A storage host it redirects to, or a body read later, may fail on its own.)
-    async fn sent<T>(&self, url: &Url, sent: impl Future<Output = Result<T>>) -> Result<T> {
+    /// What sending a request to `url` came to, up to its answer's head. At a mirror,
+    /// getting no answer from the mirror itself (refused, timed out, cut off) is final and
+    /// remembered: the rest of the call passes the mirror over at once, without sending.
+    /// (A storage host it redirects to, or a body read later, may fail on its own.)
+    async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
         self.given_up(url)?;
         match sent.await {
-            Err(e) if self.at_mirror(url) && e.kind == Kind::Network => {
-                let e = Error { transient: false, ..e };
-                self.unanswered.remember(self.https, &self.endpoint, e.clone());
-                Err(e)
-            }
+            Err(e) if self.at_mirror(url) && e.kind == Kind::Network => Err(self.gave_no_answer(e)),
             sent => sent,
         }
+    }
+
+    /// The authorization for a request to `url`. A mirror whose token service gives no
+    /// answer (refused, timed out, cut off: the failures that pass at a registry) is no use,
+    /// and is remembered as one that gives none itself; a token service that answers, if
+    /// only with an error or a 429, leaves the mirror to be tried again.
+    async fn authorized(&self, method: &str, url: &Url, extra: &Scopes) -> Result<Option<Authorization>> {
+        match self.auth.authorization(method, url, extra).await {
+            Err(e) if self.at_mirror(url) && e.kind == Kind::Network && e.transient => {
+                Err(self.gave_no_answer(e.because("the mirror's token service")))
+            }
+            authorized => authorized,
+        }
+    }
+
+    /// Remembers that this mirror gave no answer, for the rest of the call.
+    fn gave_no_answer(&self, e: Error) -> Error {
+        let e = Error { transient: false, ..e };
+        self.unanswered.remember(self.https, &self.endpoint, e.clone());
+        e
     }
 
     /// Fails, without sending, a request to a mirror that gave no answer earlier in the call.
