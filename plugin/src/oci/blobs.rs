@@ -44,7 +44,8 @@ pub async fn fetch_whole(client: &Client, repo: &str, blob: &Descriptor) -> Resu
 }
 
 /// A blob read whole (see `fetch_whole`): from the cache if it holds it (verified), else
-/// fetched (verified) and kept there. A cache that cannot keep it, or holds it corrupt, costs only the next read a request.
+/// fetched (verified) and kept there. A cache that cannot keep it, or holds it corrupt,
+/// costs only the next read a request.
 pub async fn fetch_kept(client: &Client, repo: &str, blob: &Descriptor, cache: Option<&Cache>) -> Result<Vec<u8>> {
     if let Some(bytes) = cache.and_then(|cache| cache.read(blob).ok().flatten()) {
         return Ok(bytes);
