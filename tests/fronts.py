@@ -358,6 +358,7 @@ class Silent:
     def __init__(self):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        # What each connection received, apart: pieces of two requests are never joined.
         self.held, self.received = [], []
         threading.Thread(target=self._take, daemon=True).start()
 
@@ -368,9 +369,11 @@ class Silent:
             except OSError:
                 return
             self.held.append(connection)
-            threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+            received = bytearray()
+            self.received.append(received)
+            threading.Thread(target=self._read, args=(connection, received), daemon=True).start()
 
-    def _read(self, connection):
+    def _read(self, connection, received):
         while True:
             try:
                 data = connection.recv(65536)
@@ -378,11 +381,11 @@ class Silent:
                 return
             if not data:
                 return
-            self.received.append(data)
+            received += data
 
     @property
     def requests(self):
-        lines = b"".join(self.received).split(b"\r\n")
+        lines = [line for received in list(self.received) for line in bytes(received).split(b"\r\n")]
         return [line.decode() for line in lines if line.split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT")]
 
     def __enter__(self):
