@@ -2,11 +2,14 @@
 import gzip
 import io
 import json
+import os
+import signal
+import subprocess
 import tarfile
 
 import pytest
 
-from conftest import Registry, files_left, free_port, helm4, htpasswd, write_chart
+from conftest import BIN, Registry, files_left, free_port, helm4, htpasswd, write_chart
 from fronts import Front
 from pki import CA
 
@@ -180,6 +183,22 @@ def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
 
     line = pull_through_hostile_front(helm_oci, registry, image_config, tmp_path / "out")
     assert "is not a Helm chart" in line
+
+
+def test_a_reader_gone_ends_the_command_as_it_ends_helm(helm_oci):
+    """`helm oci … | head -1`: a write to a pipe nobody reads ends the process by SIGPIPE,
+    quietly, as Go's runtime ends Helm (no panic, no backtrace); a full disk behind `>` is
+    one `Error:` line."""
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "wb") as closed:
+        p = subprocess.run([str(BIN), "list"], stdout=closed, stderr=subprocess.PIPE, env=helm_oci.env,
+                           timeout=60)
+    assert p.returncode == -signal.SIGPIPE and p.stderr == b"", p.stderr.decode()
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([str(BIN), "version"], stdout=full, stderr=subprocess.PIPE, text=True,
+                           env=helm_oci.env, timeout=60)
+    assert helm_oci.error_line(p) == "Error: cannot write the output: no space left on device"
 
 
 @pytest.mark.parametrize("args,line", [

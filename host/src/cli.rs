@@ -5,6 +5,7 @@
 use crate::commands::{cache, copy, dependency, downloader, helm, index, login, logout, pull, push, search, tag, tags};
 use crate::component::exports::helm_oci::plugin::types::{ChartLimits, Credential};
 use crate::credentials;
+use crate::output::stream::errln;
 use crate::sandbox::Reach;
 use crate::transport::{Advice, TlsFlags};
 use clap::error::ErrorKind;
@@ -161,11 +162,11 @@ pub fn refused(e: &clap::Error) -> ExitCode {
         }
         // clap prints this help on stderr, as an error.
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            print!("{}", e.render());
+            crate::output::stream::out(format_args!("{}", e.render()));
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("Error: {}", one_line(e));
+            errln!("Error: {}", one_line(e));
             ExitCode::FAILURE
         }
     }

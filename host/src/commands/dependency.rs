@@ -8,6 +8,7 @@ use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::dependencies::{
     ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, Source,
 };
+use crate::output::stream::{errln, outln};
 use crate::repositories::Repository;
 use crate::sandbox::{Grants, Reach, Session};
 use crate::{output, repositories};
@@ -230,37 +231,37 @@ fn print(done: &DependenciesResult, offline: bool, debug: bool) {
     if done.saved.is_empty() {
         return;
     }
-    println!("Saving {} charts", done.saved.len());
+    outln!("Saving {} charts", done.saved.len());
     for saved in &done.saved {
         match (&saved.pulled, &saved.packaged) {
             (Some(pulled), _) => {
                 if offline {
-                    println!("Taking {} from the chart cache (repo {})", saved.name, saved.repository);
+                    outln!("Taking {} from the chart cache (repo {})", saved.name, saved.repository);
                 } else {
-                    println!("Downloading {} from repo {}", saved.name, saved.repository);
+                    outln!("Downloading {} from repo {}", saved.name, saved.repository);
                 }
-                println!("Pulled: {}", pulled.reference);
-                println!("Digest: {}", pulled.digest);
+                outln!("Pulled: {}", pulled.reference);
+                outln!("Digest: {}", pulled.digest);
             }
             // Helm says nothing of these unless asked to.
             (None, Some(archive)) => {
                 if debug {
-                    eprintln!("[debug] archived {} from repo {} into {archive}", saved.name, saved.repository);
+                    errln!("[debug] archived {} from repo {} into {archive}", saved.name, saved.repository);
                 }
             }
-            (None, None) => println!(
+            (None, None) => outln!(
                 "Dependency {} did not declare a repository. Assuming it exists in the charts directory",
                 saved.name
             ),
         }
     }
-    println!("Deleting outdated charts");
+    outln!("Deleting outdated charts");
     if debug {
         for removed in &done.removed {
-            eprintln!("[debug] removed {removed}");
+            errln!("[debug] removed {removed}");
         }
         if let Some(lock) = &done.lock_file {
-            eprintln!("[debug] wrote {lock}");
+            errln!("[debug] wrote {lock}");
         }
     }
 }

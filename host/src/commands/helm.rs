@@ -12,6 +12,7 @@ pub use syntax::Verb;
 use super::pull::{self, ChartSource};
 use super::temp::TempDir;
 use crate::cli;
+use crate::output::stream::errln;
 use anyhow::{Result, anyhow};
 use clap::{Args, CommandFactory, Parser};
 use std::fmt;
@@ -65,13 +66,13 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     let dir = TempDir::create()?;
     let pulled = signals.guard(pull::fetch(&target.reference, &own.source, dir.path(), false, debug)).await?;
     for warning in &pulled.warnings {
-        eprintln!("WARNING: {warning}");
+        errln!("WARNING: {warning}");
     }
     let chart = dir.file(&pulled.path)?;
     let dialect = signals.guard(detection.finish(&bin)).await?;
     let helm_args = syntax::helm_args(verb, dialect, target.release.as_deref(), &chart, &split.helm);
     if debug {
-        eprintln!("[debug] running {} {} on {} ({dialect:?} syntax)", bin.display(), verb.name(), chart.display());
+        errln!("[debug] running {} {} on {} ({dialect:?} syntax)", bin.display(), verb.name(), chart.display());
     }
     let code = process::run(&bin, &helm_args, signals).await?;
     drop(dir);

@@ -3,6 +3,7 @@
 
 use crate::cli::ConnectionArgs;
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
+use crate::output::stream::outln;
 use crate::sandbox::{Grants, Session};
 use crate::{credentials, learnt, output};
 use anyhow::{Context, Result, bail};
@@ -73,12 +74,12 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
     };
     session.login(&registry, &options).await?;
     credentials::store(&registry, &username, &password)?;
-    println!("Login Succeeded");
+    outln!("Login Succeeded");
     Ok(())
 }
 
 fn prompt(label: &str) -> Result<String> {
-    eprint!("{label}");
+    crate::output::stream::err(format_args!("{label}"));
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).context("reading from the terminal")?;
     Ok(line.trim().to_string())

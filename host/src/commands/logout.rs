@@ -1,6 +1,7 @@
 //! `helm oci logout HOST`: removes the registry's stored credentials, as Helm does.
 
 use crate::credentials;
+use crate::output::stream::outln;
 use anyhow::{Result, bail};
 use clap::Args;
 
@@ -19,6 +20,6 @@ pub fn run(args: LogoutArgs) -> Result<()> {
     if !credentials::remove(&registry)? {
         bail!("not logged in to {registry}");
     }
-    println!("Removing login credentials for {registry}");
+    outln!("Removing login credentials for {registry}");
     Ok(())
 }

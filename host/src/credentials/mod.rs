@@ -8,6 +8,7 @@
 mod helper;
 
 use crate::component::exports::helm_oci::plugin::types::{BasicCredential, Credential};
+use crate::output::stream::errln;
 use crate::paths;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
@@ -66,13 +67,13 @@ pub fn find(registry: &str, debug: bool) -> Result<Option<Credential>> {
                 return Err(e);
             }
             if debug {
-                eprintln!("[debug] passing over Docker's config: {e:#}");
+                errln!("[debug] passing over Docker's config: {e:#}");
             }
             Ok(None)
         })?,
     };
     if let (Some(Credential::Unavailable(why)), true) = (&found, debug) {
-        eprintln!("[debug] no credential for {registry} (said if the registry asks for one): {why}");
+        errln!("[debug] no credential for {registry} (said if the registry asks for one): {why}");
     }
     Ok(found)
 }

@@ -2,6 +2,7 @@
 //! a summary per chart, `<tag>: saved` and the like, and a REF NAME VERSION DIGEST SIZE
 //! CREATED table with sizes and ages for people.
 
+use super::stream::outln;
 use super::{listing, warnings};
 use crate::cli::Format;
 use crate::component::exports::helm_oci::plugin::cache::{CacheEntry, Exported, Pruned, Removed, Saved};
@@ -10,36 +11,36 @@ use serde::Serialize;
 
 /// `ref:`, `digest:` (hex), `size:`, `name:` and `version:`, as Helm 3.0-3.6 printed them.
 fn summary(entry: &CacheEntry) {
-    println!("ref:     {}", printable(&entry.reference));
-    println!("digest:  {}", printable(hex(&entry.digest)));
-    println!("size:    {}", bytes(entry.size));
-    println!("name:    {}", printable(&entry.chart.name));
-    println!("version: {}", printable(&entry.chart.version));
+    outln!("ref:     {}", printable(&entry.reference));
+    outln!("digest:  {}", printable(hex(&entry.digest)));
+    outln!("size:    {}", bytes(entry.size));
+    outln!("name:    {}", printable(&entry.chart.name));
+    outln!("version: {}", printable(&entry.chart.version));
 }
 
 pub fn saved(s: &Saved) {
     warnings(&s.warnings);
     summary(&s.entry);
-    println!("config:  {}", s.config_digest);
-    println!("content: {}", s.content_digest);
-    println!("{}: saved", printable(tag(&s.entry.reference)));
+    outln!("config:  {}", s.config_digest);
+    outln!("content: {}", s.content_digest);
+    outln!("{}: saved", printable(tag(&s.entry.reference)));
 }
 
 pub fn exported(e: &Exported) {
     summary(&e.entry);
-    println!("Exported chart to {}/", printable(&e.path));
+    outln!("Exported chart to {}/", printable(&e.path));
 }
 
 pub fn removed(r: &Removed) {
     for entry in &r.entries {
-        println!("{}: removed", printable(tag(&entry.reference)));
+        outln!("{}: removed", printable(tag(&entry.reference)));
     }
-    println!("Freed {}", bytes(r.freed));
+    outln!("Freed {}", bytes(r.freed));
     held_back(r.held_back.as_deref());
 }
 
 pub fn pruned(p: &Pruned) {
-    println!("Deleted {} unused blob{}, freed {}", p.blobs, if p.blobs == 1 { "" } else { "s" }, bytes(p.freed));
+    outln!("Deleted {} unused blob{}, freed {}", p.blobs, if p.blobs == 1 { "" } else { "s" }, bytes(p.freed));
     held_back(p.held_back.as_deref());
 }
 
@@ -97,7 +98,7 @@ pub fn list(entries: &[CacheEntry], format: Format) -> anyhow::Result<()> {
             listing::table(&["REF", "NAME", "VERSION", "DIGEST", "SIZE", "CREATED"], body, 60)
         }
     };
-    print!("{text}");
+    super::stream::out(format_args!("{text}"));
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod cache;
 mod listing;
+pub mod stream;
 
 pub use cache::{exported, list as cache_list, pruned, removed, saved};
 
@@ -13,6 +14,7 @@ use crate::component::exports::helm_oci::plugin::registry::{PullResult, PushResu
 use crate::component::exports::helm_oci::plugin::types::{Error, RegistryError};
 use helm_oci_headers::printable;
 use serde::Serialize;
+use stream::{errln, outln};
 
 /// Turns the component's typed error into the one line the user sees.
 pub fn component_error(e: Error) -> anyhow::Error {
@@ -42,7 +44,7 @@ fn error_text(e: Error) -> String {
 /// One `Error:` line, with the causes that context added joined on it.
 pub fn error(e: &anyhow::Error) {
     let chain: Vec<String> = e.chain().map(cause).collect();
-    eprintln!("Error: {}", chain.join(": "));
+    errln!("Error: {}", chain.join(": "));
 }
 
 /// One cause's words; the system's as Go (and so Helm, and the component) words them:
@@ -53,49 +55,49 @@ fn cause(c: &(dyn std::error::Error + 'static)) -> String {
 
 pub fn warnings(list: &[String]) {
     for w in list {
-        eprintln!("WARNING: {w}");
+        errln!("WARNING: {w}");
     }
 }
 
 /// The repositories a listing left out, and why, on stderr.
 pub fn skipped(list: &[Skipped]) {
     for skipped in list {
-        eprintln!("WARNING: skipped {}: {}", skipped.repository, error_text(skipped.reason.clone()));
+        errln!("WARNING: skipped {}: {}", skipped.repository, error_text(skipped.reason.clone()));
     }
 }
 
 pub fn pushed(r: &PushResult) {
     warnings(&r.warnings);
-    println!("Pushed: {}", r.reference);
-    println!("Digest: {}", r.digest);
+    outln!("Pushed: {}", r.reference);
+    outln!("Digest: {}", r.digest);
 }
 
 pub fn pulled(r: &PullResult) {
     warnings(&r.warnings);
-    println!("Pulled: {}", r.reference);
-    println!("Digest: {}", r.digest);
+    outln!("Pulled: {}", r.reference);
+    outln!("Digest: {}", r.digest);
 }
 
 pub fn tagged(r: &Tagged) {
     for reference in &r.references {
-        println!("Tagged: {reference}");
+        outln!("Tagged: {reference}");
     }
-    println!("Digest: {}", r.digest);
+    outln!("Digest: {}", r.digest);
 }
 
 pub fn copied(r: &Copied) {
-    println!("Copied: {} -> {}", r.source, r.destination);
-    println!("Digest: {}", r.digest);
+    outln!("Copied: {} -> {}", r.source, r.destination);
+    outln!("Digest: {}", r.digest);
 }
 
 pub fn published(p: &PublishedIndex) {
     let said = if p.unchanged { "Unchanged" } else { "Published" };
-    println!("{said}: {} ({} charts, {} versions)", p.reference, p.charts, p.versions);
-    println!("Digest: {}", p.digest);
+    outln!("{said}: {} ({} charts, {} versions)", p.reference, p.charts, p.versions);
+    outln!("Digest: {}", p.digest);
 }
 
 pub fn version(host: &str, component: &str) {
-    println!("helm-oci {host} (component {component})");
+    outln!("helm-oci {host} (component {component})");
 }
 
 /// A tag as `-o json|yaml` shows it.
@@ -126,7 +128,7 @@ pub fn tags(entries: &[TagEntry], all: bool, format: Format) -> anyhow::Result<(
             listing::table(&["VERSION"], entries.iter().map(|e| vec![e.version.clone().unwrap_or_default()]), 0)
         }
     };
-    print!("{text}");
+    stream::out(format_args!("{text}"));
     Ok(())
 }
 
@@ -164,7 +166,7 @@ pub fn search(found: &SearchResult, format: Format, max_col_width: usize) -> any
             listing::table(&["NAME", "CHART VERSION", "APP VERSION", "DESCRIPTION"], body, max_col_width)
         }
     };
-    print!("{text}");
+    stream::out(format_args!("{text}"));
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 use super::connector::{Connector, Failure, Opened, Target, TlsFailure};
 use crate::learnt;
+use crate::output::stream::errln;
 use hyper::body::Incoming;
 use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -211,7 +212,7 @@ impl Pool {
             let n = self.shared.opened.fetch_add(1, Ordering::Relaxed) + 1;
             if self.shared.debug {
                 let protocol = if connection.is_h2() { "HTTP/2" } else { "HTTP/1.1" };
-                eprintln!("[debug] opened connection {n} to {} ({protocol})", target.authority());
+                errln!("[debug] opened connection {n} to {} ({protocol})", target.authority());
             }
         }
         {
