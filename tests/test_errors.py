@@ -185,6 +185,19 @@ def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
     assert "is not a Helm chart" in line
 
 
+def test_an_image_index_is_said_to_be_one_not_missing(helm_oci, registry, chart, tmp_path):
+    """A registry refuses an index (404) to an `Accept` without index types; the pull asks
+    with them, so the user hears what the tag holds, as Helm says it is no chart it can load."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": []}).encode()
+    registry.put_manifest("charts/mychart", "2.0.0", index, media_type="application/vnd.oci.image.index.v1+json")
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:2.0.0", "-d", tmp_path / "out",
+                          "--plain-http")
+    assert line == (f"Error: {registry.host}/charts/mychart:2.0.0 is not a Helm chart: it is an image index "
+                    "(a manifest per platform)")
+
+
 def test_a_reader_gone_ends_the_command_as_it_ends_helm(helm_oci):
     """`helm oci … | head -1`: a write to a pipe nobody reads ends the process by SIGPIPE,
     quietly, as Go's runtime ends Helm (no panic, no backtrace); a full disk behind `>` is

@@ -167,8 +167,15 @@ impl Source<'_> {
         }
         let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
         let place = self.place;
-        let fetched = manifests::fetch(place.client, &place.repository, manifest_ref, self.subject).await?;
+        // Indexes are accepted too, so that one is said to be what it is, not "not found".
+        let fetched = manifests::fetch_any(place.client, &place.repository, manifest_ref, self.subject).await?;
         let digest = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
+        if fetched.is_index() {
+            return Err(Error::invalid_chart(
+                format!("{} is not a Helm chart", self.subject),
+                "it is an image index (a manifest per platform)",
+            ));
+        }
         self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
         Ok((fetched.bytes, digest))
     }
