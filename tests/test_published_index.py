@@ -144,6 +144,20 @@ def test_a_repository_that_cannot_be_read_stops_publishing(helm_oci, registry):
     assert not [p for m, p, _ in front.seen if m in ("POST", "PUT")], "nothing was uploaded"
 
 
+def test_a_repository_holding_only_untagged_manifests_has_no_charts_and_stops_nothing(helm_oci, registry):
+    """A copy by digest leaves a repository with no tag, which distribution lists in its
+    catalog but whose tag list it does not find (404): it has no chart to list, so it
+    neither stops publishing nor is said to be skipped, by `index` or `search`."""
+    seeded(registry)
+    digest = "sha256:" + hashlib.sha256(registry.manifest("charts/alpha", "1.0.0")).hexdigest()
+    helm_oci.run("copy", f"oci://{registry.host}/charts/alpha@{digest}", f"oci://{registry.host}/charts/pinned",
+                 "--plain-http")
+    p = helm_oci.run("index", f"oci://{registry.host}/charts", "--plain-http")
+    assert "(2 charts, 3 versions)" in p.stdout and p.stderr == ""
+    p = helm_oci.run("search", f"{registry.host}/charts", "--plain-http")
+    assert "charts/alpha" in p.stdout and "pinned" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
 def test_a_version_that_is_no_chart_is_left_out_and_said(helm_oci, registry):
     seeded(registry)
     _, layer = chart_files("broken", "1.0.0")
