@@ -133,7 +133,9 @@ fn read<R: Read, E: From<String>>(
             )
             .into());
         }
-        remaining = remaining.checked_sub(data.len() as u64).ok_or_else(|| too_large(limits))?;
+        // Using up the allowance exactly is too much, as in Helm (`remainingSize <= 0`).
+        remaining =
+            remaining.checked_sub(data.len() as u64).filter(|&left| left > 0).ok_or_else(|| too_large(limits))?;
         count += 1;
         each(name, load::strip_bom(data))?;
     }
@@ -169,15 +171,13 @@ fn too_large(limits: &Limits) -> String {
 }
 
 /// An entry's path without its first component (the chart's directory), made clean, with
-/// Helm's checks: no absolute paths, nothing outside the chart's directory, Chart.yaml not
-/// at the top.
+/// Helm's checks: no absolute paths, nothing outside the chart's directory (a file at the
+/// top, Chart.yaml among them).
 fn chart_path(raw: &str) -> Result<String, String> {
     // An archive made on Windows may use backslashes.
     let delimiter = if raw.contains('\\') { '\\' } else { '/' };
     let mut parts = raw.split(delimiter);
-    if parts.next() == Some("Chart.yaml") {
-        return Err("chart yaml not in base directory".into());
-    }
+    parts.next();
     let rest: Vec<&str> = parts.collect();
     if rest.first().is_some_and(|p| p.is_empty()) && rest.len() > 1 {
         return Err("chart illegally contains absolute paths".into());
@@ -283,7 +283,10 @@ mod tests {
         let escape = load(&tgz(&[("app/Chart.yaml", CHART), ("app/../../evil", b"")])[..], &limits, false);
         assert_eq!(escape.err().unwrap(), "chart illegally references parent directory");
         assert!(
-            load(&tgz(&[("Chart.yaml", CHART)])[..], &limits, false).err().unwrap().contains("not in base directory")
+            load(&tgz(&[("Chart.yaml", CHART)])[..], &limits, false)
+                .err()
+                .unwrap()
+                .contains("outside the base directory: \"Chart.yaml\"")
         );
     }
 
@@ -310,6 +313,13 @@ mod tests {
         let mut entries: Vec<(&str, &[u8])> = vec![("app/Chart.yaml", CHART)];
         entries.extend(many.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
         assert!(load(&tgz(&entries)[..], &small, false).err().unwrap().contains("allowed unpacked"));
+        // Files that add up to the allowance exactly are too much, as in Helm; a byte less is not.
+        let even = Limits { chart_size: 5000, file_size: 5000, flags: true };
+        let filler = vec![b'x'; 5000 - CHART.len()];
+        let exact = tgz(&[("app/Chart.yaml", CHART), ("app/filler", &filler)]);
+        assert!(load(&exact[..], &even, false).err().unwrap().contains("allowed unpacked"));
+        let under = tgz(&[("app/Chart.yaml", CHART), ("app/filler", &filler[1..])]);
+        assert!(load(&under[..], &even, false).is_ok());
     }
 
     #[test]

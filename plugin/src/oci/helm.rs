@@ -151,8 +151,10 @@ impl Manifest {
 /// The manifest annotations Helm derives from Chart.yaml; `created` is RFC 3339.
 pub fn chart_annotations(meta: &Metadata, created: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    // Helm leaves out a value that is only white space (Go's TrimSpace, which trims what
+    // Unicode calls white space, as `trim` does), and keeps one that is not as it is.
     let mut put = |key: &str, value: &str| {
-        if !value.is_empty() {
+        if !value.trim().is_empty() {
             out.insert(format!("org.opencontainers.image.{key}"), value.to_string());
         }
     };
@@ -185,6 +187,23 @@ mod tests {
     use crate::gojson::go_json;
 
     #[test]
+    fn values_of_white_space_alone_are_left_out_as_helm_leaves_them() {
+        let mut meta = Metadata { name: "app".into(), version: "1.0.0".into(), ..Default::default() };
+        meta.description = "\t\u{a0}\u{85}\u{3000} ".into();
+        meta.home = " ".into();
+        meta.sources = vec![" ".into()];
+        meta.maintainers = vec![Some(Maintainer { name: " ".into(), ..Default::default() })];
+        let a = chart_annotations(&meta, "2025-01-01T00:00:00Z");
+        let keys: Vec<&str> = a.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["org.opencontainers.image.created", "org.opencontainers.image.title", "org.opencontainers.image.version"]
+        );
+        meta.description = " padded ".into();
+        assert_eq!(chart_annotations(&meta, "")["org.opencontainers.image.description"], " padded ");
+    }
+
+    #[test]
     fn annotations_follow_helm() {
         let mut meta = Metadata { name: "app".into(), version: "1.0.0".into(), ..Default::default() };
         meta.home = "https://h".into();
@@ -197,6 +216,7 @@ mod tests {
         meta.annotations.insert("team".into(), "core".into());
         let a = chart_annotations(&meta, "2025-01-01T00:00:00Z");
         assert_eq!(a["org.opencontainers.image.title"], "app");
+        assert!(!a.contains_key("org.opencontainers.image.description"), "an empty one is left out");
         assert_eq!(a["org.opencontainers.image.version"], "1.0.0");
         assert_eq!(a["org.opencontainers.image.url"], "https://h");
         assert_eq!(a["org.opencontainers.image.source"], "https://s1");
