@@ -3,7 +3,6 @@ import gzip
 import io
 import json
 import os
-import signal
 import subprocess
 import tarfile
 
@@ -198,16 +197,21 @@ def test_an_image_index_is_said_to_be_one_not_missing(helm_oci, registry, chart,
                     "(a manifest per platform)")
 
 
-def test_a_reader_gone_ends_the_command_as_it_ends_helm(helm_oci):
-    """`helm oci … | head -1`: a write to a pipe nobody reads ends the process by SIGPIPE,
-    quietly, as Go's runtime ends Helm (no panic, no backtrace); a full disk behind `>` is
-    one `Error:` line."""
+def test_a_reader_gone_takes_no_more_output_and_the_work_goes_on(helm_oci, registry, tmp_path):
+    """`helm oci pull A B | head -1`: once nobody reads stdout, the rest of the output is
+    dropped, quietly (no panic), and the command still does all its work, whose outcome is
+    its exit code; results a full disk keeps from the user fail the command, in one line."""
+    for name in ("first", "second"):
+        helm_oci.run("push", write_chart(tmp_path / "src", name, "1.0.0"), f"oci://{registry.host}/charts",
+                     "--plain-http")
     read, write = os.pipe()
     os.close(read)
-    with os.fdopen(write, "wb") as closed:
-        p = subprocess.run([str(BIN), "list"], stdout=closed, stderr=subprocess.PIPE, env=helm_oci.env,
-                           timeout=60)
-    assert p.returncode == -signal.SIGPIPE and p.stderr == b"", p.stderr.decode()
+    with os.fdopen(write, "wb") as gone:
+        p = subprocess.run([str(BIN), "pull", f"oci://{registry.host}/charts/first:1.0.0",
+                            f"oci://{registry.host}/charts/second:1.0.0", "-d", tmp_path / "out", "--plain-http"],
+                           stdout=gone, stderr=subprocess.PIPE, env=helm_oci.env, timeout=60)
+    assert p.returncode == 0 and p.stderr == b"", p.stderr.decode()
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["first-1.0.0.tgz", "second-1.0.0.tgz"]
     with open("/dev/full", "wb") as full:
         p = subprocess.run([str(BIN), "version"], stdout=full, stderr=subprocess.PIPE, text=True,
                            env=helm_oci.env, timeout=60)

@@ -26,7 +26,14 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let result = runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(commands::run(cli)));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        // The work is done, but its results did not reach the user.
+        Ok(()) => match output::stream::lost() {
+            Some(why) => {
+                output::stream::errln!("Error: cannot write the output: {why}");
+                ExitCode::FAILURE
+            }
+            None => ExitCode::SUCCESS,
+        },
         Err(e) => {
             // Helm ran and has said why it failed: its exit code is ours, with nothing added.
             if let Some(commands::helm::HelmExit(code)) = e.downcast_ref() {

@@ -95,7 +95,7 @@ fn print_help(verb: Verb) -> Result<()> {
              unchanged, in order: see `helm {} --help`.",
             verb.name()
         ));
-    command.print_help()?;
+    crate::output::stream::out(format_args!("{}", command.render_help()));
     Ok(())
 }
 
