@@ -17,6 +17,9 @@ pub struct Error {
     pub cause: String,
     /// The network or the registry failed for a moment; the same request may work later.
     pub transient: bool,
+    /// The failure is this one request's (the HTTP layer would not send it, or could not
+    /// read its answer), and says nothing of whether where it went answers.
+    pub request_only: bool,
 }
 
 /// Every kind a caller may act on differently; the WIT variant has one case each.
@@ -36,7 +39,7 @@ pub enum Kind {
 
 impl Error {
     pub fn new(kind: Kind, subject: impl Into<String>, cause: impl Into<String>) -> Error {
-        Error { kind, subject: subject.into(), cause: cause.into(), transient: false }
+        Error { kind, subject: subject.into(), cause: cause.into(), transient: false, request_only: false }
     }
 
     pub fn invalid_reference(subject: impl Into<String>, cause: impl Into<String>) -> Error {
@@ -68,6 +71,11 @@ impl Error {
     /// The same error, marked as worth trying again.
     pub fn transient(self) -> Error {
         Error { transient: true, ..self }
+    }
+
+    /// The same error, marked as this one request's own (see `request_only`).
+    pub fn request_only(self) -> Error {
+        Error { request_only: true, ..self }
     }
 
     /// The same error with more said about why.

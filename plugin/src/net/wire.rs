@@ -203,11 +203,13 @@ pub async fn send(
         return Err(Error::network(
             format!("a request to {}", url.authority),
             format!("it would carry {what}, more than allowed (a token or location handed out that large is refused)"),
-        ));
+        )
+        .request_only());
     }
     let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
-    let fields = Fields::from_list(&fields)
-        .map_err(|_| Error::network(url.to_string(), "a request header holds characters HTTP does not allow"))?;
+    let fields = Fields::from_list(&fields).map_err(|_| {
+        Error::network(url.to_string(), "a request header holds characters HTTP does not allow").request_only()
+    })?;
     // An empty DELETE or PUT says so; left unsaid, it would go out chunked, which some
     // proxies cannot read.
     if !matches!(body, Body::Empty) || !matches!(method, "GET" | "HEAD") {
@@ -223,7 +225,9 @@ pub async fn send(
         "DELETE" => Method::Delete,
         other => Method::Other(other.to_string()),
     };
-    let unusable = |what: &str| Error::network(url.to_string(), format!("its {what} was rejected by the HTTP layer"));
+    let unusable = |what: &str| {
+        Error::network(url.to_string(), format!("its {what} was rejected by the HTTP layer")).request_only()
+    };
     request.set_method(&method).map_err(|_| unusable("method"))?;
     request.set_scheme(Some(if url.https { &Scheme::Https } else { &Scheme::Http })).map_err(|_| unusable("scheme"))?;
     request.set_authority(Some(&url.authority)).map_err(|_| unusable("authority"))?;
@@ -388,13 +392,12 @@ fn network_error(url: &Url, code: &ErrorCode) -> Error {
         );
     }
     let (transient, why) = describe(code);
-    let subject = match code {
+    let error = match code {
         ErrorCode::HttpProtocolError | ErrorCode::HttpResponseHeaderSectionSize(_) => {
-            format!("invalid HTTP response from {host}")
+            Error::network(format!("invalid HTTP response from {host}"), why).request_only()
         }
-        _ => format!("cannot reach {host}"),
+        _ => Error::network(format!("cannot reach {host}"), why),
     };
-    let error = Error::network(subject, why);
     if transient { error.transient() } else { error }
 }
 
@@ -457,6 +460,17 @@ mod tests {
         let (transient, why) = describe(&ErrorCode::DnsError(DnsErrorPayload { rcode: None, info_code: None }));
         assert!(!transient);
         assert_eq!(why, "host not found");
+    }
+
+    #[test]
+    fn only_what_fails_one_request_alone_is_marked_as_its_own() {
+        let url = Url::new(true, "m:5000", "/v2/");
+        let unreadable = network_error(&url, &ErrorCode::HttpProtocolError);
+        assert!(unreadable.request_only && unreadable.subject.starts_with("invalid HTTP response"));
+        let unknown = ErrorCode::DnsError(DnsErrorPayload { rcode: None, info_code: None });
+        for host_failing in [ErrorCode::ConnectionRefused, ErrorCode::TlsCertificateError, unknown] {
+            assert!(!network_error(&url, &host_failing).request_only, "{host_failing:?}");
+        }
     }
 
     #[test]

@@ -41,8 +41,8 @@ pub struct Connection {
     pub trace: Trace,
 }
 
-/// The mirrors that gave no answer earlier in the call (refused, timed out, cut off), and
-/// why, by endpoint. The sessions that share one pass such a mirror over at once: a call that
+/// The mirrors that gave no answer earlier in the call (see `Client::sent`), and why, by
+/// endpoint. The sessions that share one pass such a mirror over at once: a call that
 /// reads through several sessions with the same mirror (a pull per dependency) waits on it
 /// once, not once per session.
 #[derive(Clone, Default)]
@@ -228,16 +228,16 @@ impl Client {
     }
 
     /// What sending a request to `url` came to, up to its answer's head. At a mirror,
-    /// getting no answer from the mirror itself (refused, timed out, cut off: the network
-    /// failures that pass) is final and remembered: the rest of the call passes the mirror
-    /// over at once, without sending. A failure of this one request (one the HTTP layer
-    /// would not send, or an answer it could not read) says nothing of the next, and is
-    /// not remembered. (A storage host it redirects to, or a body read later, may fail on
-    /// its own.)
+    /// getting no answer from the mirror itself (refused, timed out, cut off, not found,
+    /// no TLS with it, no way through a proxy) is final and remembered: the rest of the call
+    /// passes the mirror over at once, without sending. A failure of this one request (one
+    /// the HTTP layer would not send, or an answer it could not read) says nothing of the
+    /// next, and is not remembered. (A storage host it redirects to, or a body read later,
+    /// may fail on its own.)
     async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
         self.given_up(url)?;
         match sent.await {
-            Err(e) if self.at_mirror(url) && e.kind == Kind::Network && e.transient => Err(self.gave_no_answer(e)),
+            Err(e) if self.at_mirror(url) && e.kind == Kind::Network && !e.request_only => Err(self.gave_no_answer(e)),
             sent => sent,
         }
     }
@@ -340,8 +340,9 @@ mod tests {
     fn a_request_the_http_layer_would_not_send_leaves_the_mirror_to_be_asked_again() {
         let mirror = Client::new("m:5000", &Connection::default()).mirror();
         let url = mirror.url("/v2/charts/app/manifests/1.0.0");
-        let unsendable =
-            || async { Err(Error::network("a request to m:5000", "it would carry a path of 20000 bytes")) };
+        let unsendable = || async {
+            Err(Error::network("a request to m:5000", "it would carry a path of 20000 bytes").request_only())
+        };
         let failed = block_on(mirror.sent(&url, unsendable())).err().expect("failed");
         assert!(failed.cause.contains("20000 bytes"), "{failed}");
         let asked = Cell::new(false);
