@@ -144,6 +144,17 @@ def test_a_repository_that_cannot_be_read_stops_publishing(helm_oci, registry):
     assert not [p for m, p, _ in front.seen if m in ("POST", "PUT")], "nothing was uploaded"
 
 
+def test_a_tag_list_not_found_but_by_the_registrys_own_word_stops_publishing(helm_oci, registry):
+    """Only distribution's NAME_UNKNOWN says a catalogued repository has nothing tagged: a
+    404 in other words (a proxy's page) is a repository that cannot be read."""
+    seeded(registry)
+    page = lambda method, path, headers: (404, [], b"<html>gone</html>") \
+        if path.startswith("/v2/charts/alpha/tags/") else None
+    with Front(registry.host, intercept=page) as front:
+        line = helm_oci.fails("index", f"oci://{front.host}/charts", "--plain-http")
+    assert line.endswith(f"{front.host}/charts/alpha: not found"), line
+
+
 def test_a_repository_holding_only_untagged_manifests_has_no_charts_and_stops_nothing(helm_oci, registry):
     """A copy by digest leaves a repository with no tag, which distribution lists in its
     catalog but whose tag list it does not find (404): it has no chart to list, so it
@@ -156,6 +167,10 @@ def test_a_repository_holding_only_untagged_manifests_has_no_charts_and_stops_no
     assert "(2 charts, 3 versions)" in p.stdout and p.stderr == ""
     p = helm_oci.run("search", f"{registry.host}/charts", "--plain-http")
     assert "charts/alpha" in p.stdout and "pinned" not in p.stdout + p.stderr, p.stdout + p.stderr
+    # Named, it may as well not be there: it is not found.
+    line = helm_oci.fails("index", f"oci://{registry.host}/charts", "--repository", "alpha", "--repository", "pinned",
+                          "--plain-http")
+    assert line.endswith(f"{registry.host}/charts/pinned: not found"), line
 
 
 def test_a_version_that_is_no_chart_is_left_out_and_said(helm_oci, registry):

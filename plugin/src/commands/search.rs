@@ -229,21 +229,12 @@ async fn versions_of(
     let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.listing.registry);
     let mut all_tags = Vec::new();
-    let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &name));
-    loop {
-        match pages.try_next().await {
-            Ok(Some(page)) => all_tags.extend(page),
-            Ok(None) => break,
-            // A repository the registry's catalog lists, whose tag list it does not find,
-            // has nothing tagged: distribution answers so for one holding only untagged
-            // manifests (what a copy by digest leaves). It holds no chart to list. (A mirror
-            // lacking it is another matter: the registry is read instead; and a repository
-            // the user named is said to be missing.)
-            Err(e) if e.kind == Kind::NotFound && search.listing.repositories.is_empty() && !place.is_mirror() => {
-                return Ok((Vec::new(), Vec::new()));
-            }
-            Err(e) => return Err(e),
-        }
+    // Only a repository the registry's own catalog listed is known to be there: one named
+    // (--repository, the registries configuration) may not be, and a mirror may lack one.
+    let catalogued = search.listing.repositories.is_empty() && !place.is_mirror();
+    let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &name, catalogued));
+    while let Some(page) = pages.try_next().await? {
+        all_tags.extend(page);
     }
     let all_tags = lists::unique(all_tags);
     if let Some(kept) = kept {

@@ -60,7 +60,7 @@ const NONE_FOUND: &str = "no credentials were found for this registry";
 
 /// The first error's code and message; else the body's start on one line, or, for an HTML
 /// page (a web server or a proxy's error page, not a registry), only that it is one.
-fn parse(body: &[u8]) -> (String, String) {
+pub fn parse(body: &[u8]) -> (String, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<Entry>,

@@ -3,9 +3,11 @@
 //! within bounds, so that a registry that never stops paging cannot hold a command forever.
 
 use super::client::Client;
+use super::errcode;
 use super::reference::{validate_repository, validate_tag};
 use crate::error::{Error, Result};
 use crate::net::Url;
+use crate::net::wire::WORDS_MAX;
 use futures::stream::{self, Stream, TryStreamExt};
 use helm_oci_headers::next_link;
 use std::collections::HashSet;
@@ -48,6 +50,8 @@ const CATALOG: Kind = Kind {
 struct Pages<'c> {
     client: &'c Client,
     kind: Kind,
+    /// Whether the catalog listed this repository: see `tag_pages`.
+    catalogued: bool,
     next: Option<Url>,
     /// Hashes of the pages read, so that a registry linking back to one is caught.
     seen: HashSet<u64>,
@@ -62,7 +66,8 @@ impl<'c> Pages<'c> {
         if let Some(n) = page_size {
             url = url.with_query(&[("n", &n.to_string())]);
         }
-        Pages { client, kind, next: Some(url), seen: HashSet::new(), entries: 0, subject: subject.to_string() }
+        let subject = subject.to_string();
+        Pages { client, kind, catalogued: false, next: Some(url), seen: HashSet::new(), entries: 0, subject }
     }
 
     /// The next page's entries, or None after the last.
@@ -79,6 +84,12 @@ impl<'c> Pages<'c> {
             ));
         }
         let (response, url) = self.client.following_to("GET", &url, &[], PAGE_MAX).await?;
+        if response.status == 404 && self.catalogued && self.seen.len() == 1 {
+            // distribution lists a repository that holds only untagged manifests (what a copy
+            // by digest leaves) in its catalog, and says its name is unknown to a tag list.
+            let (code, _) = errcode::parse(&response.prefix(WORDS_MAX).await);
+            return if code == "NAME_UNKNOWN" { Ok(None) } else { Err(Error::not_found(subject, "not found")) };
+        }
         if response.status != 200 {
             return Err(self.client.refusal(response, subject).await);
         }
@@ -116,7 +127,7 @@ impl<'c> Pages<'c> {
 
 /// Every tag of a repository; `subject` names it in errors.
 pub async fn tags(client: &Client, repo: &str, page_size: Option<u32>, subject: &str) -> Result<Vec<String>> {
-    let pages: Vec<Vec<String>> = tag_pages(client, repo, page_size, subject).try_collect().await?;
+    let pages: Vec<Vec<String>> = tag_pages(client, repo, page_size, subject, false).try_collect().await?;
     Ok(unique(pages.concat()))
 }
 
@@ -127,14 +138,19 @@ pub fn unique(mut tags: Vec<String>) -> Vec<String> {
     tags
 }
 
-/// A repository's tags a page at a time, for callers that keep only some of them.
+/// A repository's tags a page at a time, for callers that keep only some of them. For a
+/// repository the catalog listed (`catalogued`), a registry saying it knows no such name
+/// means it has nothing tagged: the list is empty. (Named by the user, or at a mirror that
+/// may lack it, the repository is not found.)
 pub fn tag_pages<'c>(
     client: &'c Client,
     repo: &str,
     page_size: Option<u32>,
     subject: &str,
+    catalogued: bool,
 ) -> impl Stream<Item = Result<Vec<String>>> + 'c {
-    stream(Pages::new(client, TAG_LIST, &format!("/v2/{repo}/tags/list"), page_size, subject))
+    let pages = Pages::new(client, TAG_LIST, &format!("/v2/{repo}/tags/list"), page_size, subject);
+    stream(Pages { catalogued, ..pages })
 }
 
 /// The registry's repositories, a page at a time as they are needed: the catalog is never
