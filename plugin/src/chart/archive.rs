@@ -171,13 +171,13 @@ fn too_large(limits: &Limits) -> String {
 }
 
 /// An entry's path without its first component (the chart's directory), made clean, with
-/// Helm's checks: no absolute paths, nothing outside the chart's directory (a file at the
-/// top, Chart.yaml among them).
+/// Helm's checks, in Helm's order: no absolute paths, nothing outside the chart's directory
+/// (a file at the top, Chart.yaml among them), no top directory named Chart.yaml.
 fn chart_path(raw: &str) -> Result<String, String> {
     // An archive made on Windows may use backslashes.
     let delimiter = if raw.contains('\\') { '\\' } else { '/' };
     let mut parts = raw.split(delimiter);
-    parts.next();
+    let top = parts.next();
     let rest: Vec<&str> = parts.collect();
     if rest.first().is_some_and(|p| p.is_empty()) && rest.len() > 1 {
         return Err("chart illegally contains absolute paths".into());
@@ -203,6 +203,9 @@ fn chart_path(raw: &str) -> Result<String, String> {
     }
     if clean[0].len() == 2 && clean[0].ends_with(':') && clean[0].as_bytes()[0].is_ascii_alphabetic() {
         return Err("chart contains illegally named files".into());
+    }
+    if top == Some("Chart.yaml") {
+        return Err("chart yaml not in base directory".into());
     }
     Ok(clean.join("/"))
 }
@@ -288,6 +291,8 @@ mod tests {
                 .unwrap()
                 .contains("outside the base directory: \"Chart.yaml\"")
         );
+        let named_so = load(&tgz(&[("Chart.yaml/Chart.yaml", CHART)])[..], &limits, false);
+        assert_eq!(named_so.err().unwrap(), "chart yaml not in base directory");
     }
 
     #[test]

@@ -216,7 +216,6 @@ mod tests {
         meta.annotations.insert("team".into(), "core".into());
         let a = chart_annotations(&meta, "2025-01-01T00:00:00Z");
         assert_eq!(a["org.opencontainers.image.title"], "app");
-        assert!(!a.contains_key("org.opencontainers.image.description"), "an empty one is left out");
         assert_eq!(a["org.opencontainers.image.version"], "1.0.0");
         assert_eq!(a["org.opencontainers.image.url"], "https://h");
         assert_eq!(a["org.opencontainers.image.source"], "https://s1");
