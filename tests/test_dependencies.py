@@ -179,6 +179,28 @@ def test_update_removes_outdated_archives_as_helm_does(helm_oci, origin, tmp_pat
         "_db-0.0.1.tgz", "_notes.txt", "db-1.2.0.tgz", "local", "local-0.1.0.tgz", "web-2.1.5.tgz"]
 
 
+def test_an_empty_list_of_dependencies_clears_charts_and_locks_none_as_helm_does(helm_oci, origin, tmp_path):
+    """`dependencies: []` is a list, if an empty one (Go's slice is not nil): Helm's update
+    saves nothing, removes the archives once vendored and locks no dependency, so a build
+    then agrees; without the key at all, it does nothing."""
+    deps = [{"name": "db", "version": "^1.0.0", "repository": f"oci://{origin.host}/charts"}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    chart_yaml = (chart / "Chart.yaml").read_text()
+    (chart / "Chart.yaml").write_text(yaml.safe_dump({**yaml.safe_load(chart_yaml), "dependencies": []}))
+    p = helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert p.stdout.splitlines() == ["Saving 0 charts", "Deleting outdated charts"]
+    assert list((chart / "charts").iterdir()) == []
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert lock["dependencies"] == [] and lock["digest"] == hash_req([], [])
+    helm_oci.run("dependency", "build", chart, "--plain-http")
+
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 1.0.0\n")
+    (chart / "charts" / "db-1.2.0.tgz").write_bytes(chart_archive("db", "1.2.0"))
+    p = helm_oci.run("dependency", "update", chart, "--plain-http")
+    assert p.stdout == "" and [c.name for c in (chart / "charts").iterdir()] == ["db-1.2.0.tgz"]
+
+
 def test_a_lock_file_that_is_a_symlink_is_not_written(helm_oci, origin, tmp_path):
     """As Helm, which refuses to write a lock over a symlink, and leaves alone one that
     already locks the same; an absolute one is refused as every symlink out of a chart is."""
@@ -644,6 +666,32 @@ def helm4_repo_add(env, name, url, username, password, ca_file):
     p = subprocess.run([sys.executable, "-c", REPO_ADD, str(HELM4.parent), name, url, username, password, str(ca_file)],
                        env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
+
+
+def test_a_version_in_an_ocirepo_repository_is_matched_as_helm_matches_one_in_an_index(helm_oci, tmp_path):
+    """A chart repository's dependency resolves its version against the versions listed, as
+    Helm's resolver does against an index: `1.1.0` finds `v1.1.0`, `1.3.0` finds
+    `1.3.0+build.7` (build metadata aside). (In an oci:// repository, a version is its tag.)
+    The repositories file is read as Helm reads it: `yes` is true."""
+    reg = Registry(tmp_path / "reg")
+    for version in ("v1.0.0", "v1.1.0", "v2.0.0"):
+        seed(reg, "charts/vtag", version)
+    seed(reg, "charts/db", "1.3.0+build.7")
+    url = f"ocirepo+http://{reg.host}/charts"
+    repositories = tmp_path / "repositories.yaml"
+    repositories.write_text(f"apiVersion: v1\nrepositories:\n- name: myoci\n  url: {url}\n"
+                            "  insecure_skip_tls_verify: yes\n")
+    deps = [{"name": "vtag", "version": "1.1.0", "repository": "@myoci"},
+            {"name": "db", "version": "1.3.0", "repository": url}]
+    chart = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    helm_oci.run("dependency", "update", chart, env={"HELM_REPOSITORY_CONFIG": str(repositories)})
+    lock = yaml.safe_load((chart / "Chart.lock").read_text())
+    assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("vtag", "v1.1.0"), ("db", "1.3.0+build.7")]
+    oci = write_chart(tmp_path / "oci", name="app", version="1.0.0",
+                      dependencies=[{"name": "vtag", "version": "1.1.0", "repository": f"oci://{reg.host}/charts"}])
+    line = helm_oci.fails("dependency", "update", oci, "--plain-http")
+    assert line == f"Error: {reg.host}/charts/vtag:1.1.0: not found", line
+    reg.stop()
 
 
 def test_a_repository_is_reached_with_the_password_and_ca_file_helm_repo_add_gave_it(helm_oci, origin, tmp_path):

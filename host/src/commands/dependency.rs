@@ -228,7 +228,7 @@ async fn grant(
 /// `--offline`, which Helm lacks, takes from the cache what it would download.
 fn print(done: &DependenciesResult, offline: bool, debug: bool) {
     output::warnings(&done.warnings);
-    if done.saved.is_empty() {
+    if !done.declared {
         return;
     }
     outln!("Saving {} charts", done.saved.len());

@@ -19,7 +19,7 @@ pub fn read(chart_dir: &str, repositories: Vec<ChartRepository>) -> Result<Decla
     let record = |n: Needed| {
         let (chart, plain_http, local) = match n.location {
             Location::Vendored => (None, false, None),
-            Location::Registry { chart, plain_http } => (Some(reference_record(chart)), plain_http, None),
+            Location::Registry { chart, plain_http, .. } => (Some(reference_record(chart)), plain_http, None),
             Location::Local(dir) => (None, false, Some(dir.display().to_string())),
         };
         Dependency { name: n.name, version: n.version, repository: n.repository, chart, plain_http, local }
@@ -75,6 +75,7 @@ fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
 fn result(outcome: Outcome) -> DependenciesResult {
     let text = |p: &PathBuf| p.display().to_string();
     DependenciesResult {
+        declared: outcome.declared,
         saved: outcome
             .saved
             .into_iter()

@@ -99,6 +99,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
     let pull = pull::Pull {
         reference: reference_of(&options.reference)?,
         version: options.version,
+        version_is_tag: true,
         devel: options.devel,
         destination: PathBuf::from(options.destination),
         untar: options.untar,

@@ -31,6 +31,8 @@ pub struct Declared {
     pub written: Vec<Dependency>,
     /// The lock file Helm would read, if there is one.
     pub lock: Option<Lock>,
+    /// Whether the chart declares dependencies at all, if only `dependencies: []`.
+    pub declares: bool,
 }
 
 impl Declared {
@@ -65,7 +67,8 @@ pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
     }
     let written: Vec<Dependency> = meta.dependencies().cloned().collect();
     let dependencies = unaliased(&written, repositories)?;
-    Ok(Declared { meta, dependencies, written, lock })
+    let declares = Metadata::declares_dependencies(&chart_yaml, requirements.as_deref());
+    Ok(Declared { meta, dependencies, written, lock, declares })
 }
 
 /// `dependencies` with each repository alias replaced by the URL `repositories` gives it.

@@ -114,7 +114,8 @@ impl Lock {
     /// The file as Helm writes it (sigs.k8s.io/yaml: keys in order, list items unindented),
     /// with each manifest digest under `MANIFEST_DIGEST_KEY`.
     pub fn to_yaml(&self) -> String {
-        let mut out = String::from("dependencies:\n");
+        // Go writes an empty list as `[]`, never as nothing (which would read back as null).
+        let mut out = String::from(if self.dependencies.is_empty() { "dependencies: []\n" } else { "dependencies:\n" });
         for d in &self.dependencies {
             out.push_str(&format!("- name: {}\n", scalar(&d.name)));
             out.push_str(&format!("  repository: {}\n", scalar(&d.repository)));

@@ -278,6 +278,17 @@ impl Metadata {
             .is_ok_and(|doc| doc.get("dependencies").and_then(Value::as_array).is_some_and(|d| !d.is_empty()))
     }
 
+    /// Whether the chart declares a list of dependencies, even an empty one: Go then holds a
+    /// slice that is not nil, and Helm's update writes a lock and clears `charts/`, where
+    /// with none at all (or null) it does nothing. Of Chart.yaml and requirements.yaml, the
+    /// last to say decides, as it is decoded last.
+    pub fn declares_dependencies(chart_yaml: &[u8], requirements: Option<&[u8]>) -> bool {
+        let said = |yaml: &[u8]| {
+            yaml::first_document(yaml, &METADATA).ok().and_then(|doc| doc.get("dependencies").map(Value::is_array))
+        };
+        requirements.and_then(said).or_else(|| said(chart_yaml)).unwrap_or(false)
+    }
+
     /// The Chart.yaml `helm package` writes for a v1 chart: the metadata without its
     /// dependencies (requirements.yaml, which goes with it, holds them). It is JSON, which
     /// every YAML reader reads as Helm's own YAML.

@@ -92,6 +92,9 @@ pub struct Archive {
 
 /// What a run did.
 pub struct Outcome {
+    /// Whether the chart declares dependencies at all (see `Declared::declares`): if not,
+    /// nothing was done.
+    pub declared: bool,
     pub saved: Vec<Saved>,
     /// Outdated archives removed from `charts/` (see `remove_outdated`).
     pub removed: Vec<PathBuf>,
@@ -110,8 +113,9 @@ pub async fn update(options: Options) -> Result<Outcome> {
 /// `update`, once the chart is known to load.
 async fn resolve(options: Options) -> Result<Outcome> {
     let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
-    if declared.dependencies.is_empty() {
-        return Ok(Outcome { saved: Vec::new(), removed: Vec::new(), lock_file: None, warnings: Vec::new() });
+    if !declared.declares {
+        let (saved, removed, warnings) = (Vec::new(), Vec::new(), Vec::new());
+        return Ok(Outcome { declared: false, saved, removed, lock_file: None, warnings });
     }
     for d in &declared.dependencies {
         constraint(&d.name, &d.version)?;
@@ -274,7 +278,7 @@ async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<O
         granted::rename(&archive.staged, &archive.path).map_err(|e| Error::io(&archive.path, e))?;
     }
     let removed = remove_outdated(charts, &saved, &options.limits);
-    Ok(Outcome { saved, removed, lock_file: None, warnings: warnings.concat() })
+    Ok(Outcome { declared: true, saved, removed, lock_file: None, warnings: warnings.concat() })
 }
 
 /// One dependency checked (vendored), pulled or packaged into `staging`, with its warnings.
@@ -294,9 +298,9 @@ async fn fetched(
             let locked = Locked { manifest_digest: None, ..d.clone() };
             (Saved { locked, archive: None, pulled: None }, Vec::new())
         }
-        Location::Registry { chart, .. } => {
+        Location::Registry { chart, listed, .. } => {
             stage()?;
-            let pulled = pulled(options, &chart, d, &staging, unanswered).await?;
+            let pulled = pulled(options, (&chart, listed), d, &staging, unanswered).await?;
             let archive = archive(file_name(&pulled.path));
             let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: Some(pulled.reference) }, pulled.warnings)
@@ -313,7 +317,13 @@ async fn fetched(
 
 /// One dependency pulled through the cache into `staging`: the newest version its
 /// constraint admits, or its locked version by its locked manifest's digest.
-async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path, unanswered: &Unanswered) -> Result<Pulled> {
+async fn pulled(
+    options: &Options,
+    (chart, listed): (&Ref, bool),
+    d: &Locked,
+    staging: &Path,
+    unanswered: &Unanswered,
+) -> Result<Pulled> {
     let access =
         options.accesses.iter().find(|a| a.chart.registry == chart.registry && a.chart.repository == chart.repository);
     let (connection, mirrors) = match access {
@@ -328,6 +338,7 @@ async fn pulled(options: &Options, chart: &Ref, d: &Locked, staging: &Path, unan
     let pull = Pull {
         reference: Ref { digest: d.manifest_digest.clone(), ..chart.clone() },
         version: Some(d.version.clone()),
+        version_is_tag: !listed,
         devel: false,
         destination: staging.to_path_buf(),
         untar: false,

@@ -28,6 +28,10 @@ pub struct Pull {
     /// A chart version (the tag is the version with `+` written as `_`), or a constraint
     /// resolved against the repository's tags.
     pub version: Option<String>,
+    /// Whether a `version` that is a version names its tag, as Helm pulls from a registry;
+    /// else it is matched against the tags as a constraint is (`1.2.0` matches `v1.2.0` and
+    /// `1.2.0+build.7`), as Helm resolves a dependency in a chart repository's index.
+    pub version_is_tag: bool,
     /// Prereleases too, when a constraint or the newest version is resolved.
     pub devel: bool,
     /// An existing directory, granted read-write.
@@ -61,7 +65,7 @@ pub struct Pulled {
 /// The mirrors are tried first, each in turn, then the registry.
 pub async fn run(pull: Pull) -> Result<Pulled> {
     let cache = Cache::create(&pull.cache)?;
-    let asked = Asked::read(pull.version.as_deref(), pull.devel)?;
+    let asked = Asked::read(pull.version.as_deref(), pull.version_is_tag, pull.devel)?;
     let mirrors = if pull.offline { &[][..] } else { &pull.mirrors[..] };
     let origin = Client::new(&pull.reference.endpoint, &pull.connection);
     let sources = Sources::new(origin, mirrors, None, &pull.unanswered);
@@ -274,10 +278,11 @@ enum Asked {
 }
 
 impl Asked {
-    /// A value that parses as a version is one, as in Helm; anything else is a constraint.
-    fn read(version: Option<&str>, devel: bool) -> Result<Asked> {
+    /// A value that parses as a version is one (if versions are tags), as in Helm; anything
+    /// else is a constraint.
+    fn read(version: Option<&str>, version_is_tag: bool, devel: bool) -> Result<Asked> {
         match version.filter(|v| !v.is_empty()) {
-            Some(v) if Version::parse(v).is_ok() => Ok(Asked::Exact(v.to_string())),
+            Some(v) if version_is_tag && Version::parse(v).is_ok() => Ok(Asked::Exact(v.to_string())),
             version => {
                 let wanted =
                     Wanted::from_flags(version, None, None, devel).map_err(|why| Error::invalid_reference("", why))?;

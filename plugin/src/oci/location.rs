@@ -12,8 +12,10 @@ use std::path::{Component, Path, PathBuf};
 pub enum Location {
     /// Already in the chart, under `charts/NAME`.
     Vendored,
-    /// The chart's repository in a registry (no tag), and whether it is reached over http://.
-    Registry { chart: Ref, plain_http: bool },
+    /// The chart's repository in a registry (no tag), whether it is reached over http://,
+    /// and whether it is named as a chart repository (`ocirepo://`): Helm resolves a version
+    /// there against the versions the repository lists, an exact one too.
+    Registry { chart: Ref, plain_http: bool, listed: bool },
     /// A chart directory, packaged into `charts/` as Helm packages it.
     Local(PathBuf),
 }
@@ -30,9 +32,10 @@ pub fn locate(name: &str, repository: &str, chart_dir: &Path) -> Result<Location
     if let Some(path) = repository.strip_prefix("file://") {
         return Ok(Location::Local(cleaned(&chart_dir.join(path))));
     }
-    let (plain_http, rest) = match repository.split_once("://") {
-        Some(("oci" | "ocirepo", rest)) => (false, rest),
-        Some(("ocirepo+http", rest)) => (true, rest),
+    let (plain_http, listed, rest) = match repository.split_once("://") {
+        Some(("oci", rest)) => (false, false, rest),
+        Some(("ocirepo", rest)) => (false, true, rest),
+        Some(("ocirepo+http", rest)) => (true, true, rest),
         _ => {
             return Err(Error::invalid_reference(
                 format!("dependency {name:?}"),
@@ -54,7 +57,7 @@ pub fn locate(name: &str, repository: &str, chart_dir: &Path) -> Result<Location
             format!("repository {shown:?} names a tag or digest; the version goes in `version`"),
         ));
     }
-    Ok(Location::Registry { chart, plain_http })
+    Ok(Location::Registry { chart, plain_http, listed })
 }
 
 /// A repository URL fit for a message: a password before the host is written `xxxxx`, as
@@ -96,7 +99,7 @@ mod tests {
 
     fn chart(name: &str, repository: &str) -> (String, bool) {
         match locate(name, repository, Path::new(CHART_DIR)).unwrap() {
-            Location::Registry { chart, plain_http } => (chart.to_string(), plain_http),
+            Location::Registry { chart, plain_http, .. } => (chart.to_string(), plain_http),
             other => panic!("{repository} is {other:?}"),
         }
     }
