@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_none")]
     registries: Vec<Prefix>,
 }
 
@@ -25,10 +25,10 @@ struct Config {
 struct Prefix {
     /// `host[:port]` or `host[:port]/namespace`, with or without `oci://`.
     prefix: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_none")]
     mirrors: Vec<Location>,
     /// The repositories under the prefix, listed instead of the registry's catalog.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_none")]
     repositories: Vec<String>,
 }
 
@@ -39,8 +39,13 @@ struct Location {
     /// `host[:port][/path]`: what stands for the prefix there.
     location: String,
     /// Reach this mirror over http://.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_none")]
     plain_http: bool,
+}
+
+/// A null (`~`, `null`, or nothing at all, which YAML takes alike) as none of the thing.
+fn null_as_none<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A mirror of one repository: where it is (`host[:port]/path`, to parse as a reference)
@@ -189,5 +194,15 @@ mod tests {
         let twice = config("registries:\n  - prefix: reg/a\n  - prefix: oci://reg/a/\n    repositories: [db]\n");
         assert!(format!("{:#}", twice.unwrap_err()).contains("prefix \"reg/a\" is listed more than once"));
         assert!(config("").unwrap().registries.is_empty());
+    }
+
+    #[test]
+    fn a_null_is_none_however_written() {
+        for null in ["", "~", "null"] {
+            let text = format!("registries:\n  - prefix: reg\n    mirrors: {null}\n    repositories: {null}\n");
+            let config = config(&text).unwrap();
+            assert!(config.registries[0].mirrors.is_empty() && config.registries[0].repositories.is_empty());
+            assert!(self::config(&format!("registries: {null}\n")).unwrap().registries.is_empty(), "{null:?}");
+        }
     }
 }

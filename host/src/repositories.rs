@@ -36,8 +36,29 @@ struct Entry {
     key_file: Option<String>,
     #[serde(default, rename = "caFile")]
     ca_file: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml_1_1_bool")]
     insecure_skip_tls_verify: Option<bool>,
+}
+
+/// A boolean as Helm reads this file (sigs.k8s.io/yaml over go-yaml v2, YAML 1.1):
+/// `yes`, `on`, `y` and their opposites are booleans too. (Quoted, Helm would take such a
+/// word for text and refuse it; it is read as the boolean it names here.)
+fn yaml_1_1_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Said {
+        Bool(bool),
+        Word(String),
+    }
+    match Option::<Said>::deserialize(d)? {
+        None => Ok(None),
+        Some(Said::Bool(b)) => Ok(Some(b)),
+        Some(Said::Word(word)) => match word.as_str() {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(Some(true)),
+            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom(format!("{word:?} is not a boolean"))),
+        },
+    }
 }
 
 /// A repository Helm knows.
@@ -156,6 +177,18 @@ mod tests {
         .unwrap();
         let entry = &file.repositories.unwrap()[0];
         assert!(entry.username.is_none() && entry.ca_file.is_none() && entry.insecure_skip_tls_verify.is_none());
+    }
+
+    #[test]
+    fn booleans_are_read_as_yaml_1_1_reads_them() {
+        let insecure = |value: &str| {
+            let text = format!("repositories:\n- name: r\n  insecure_skip_tls_verify: {value}\n");
+            yaml_serde::from_str::<File>(&text).map(|f| f.repositories.unwrap()[0].insecure_skip_tls_verify)
+        };
+        for (value, read) in [("yes", true), ("On", true), ("true", true), ("no", false), ("OFF", false)] {
+            assert_eq!(insecure(value).unwrap(), Some(read), "{value}");
+        }
+        assert!(insecure("maybe").is_err() && insecure("1").is_err());
     }
 
     #[test]
