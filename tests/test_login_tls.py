@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import pty
+import subprocess
 import termios
 import time
 
@@ -281,6 +282,50 @@ def test_unusable_tls_files_are_said_in_words(helm_oci, ca, tmp_path):
     for flags, said in cases:
         line = helm_oci.fails("pull", f"oci://127.0.0.1:{free_port()}/charts/app:1.0.0", "-d", tmp_path, *flags)
         assert line == f"Error: {said}", line
+
+
+def test_a_self_signed_certificate_made_as_the_registry_docs_make_one_is_trusted_with_ca_file(
+        helm_oci, tmp_path, chart):
+    """distribution's and Docker's recipe (`openssl req -x509 -newkey … -addext
+    subjectAltName=…`, under a stock openssl.cnf) makes a certificate that says it is a CA;
+    Helm trusts it as a server's own when it is given as the root, and so does helm-oci,
+    for the host it names only."""
+    cert, key = tmp_path / "domain.crt", tmp_path / "domain.key"
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-x509",
+                    "-days", "30", "-subj", "/CN=localhost", "-keyout", key, "-out", cert,
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    r = Registry(tmp_path / "registry", tls={"certificate": str(cert), "key": str(key)})
+    try:
+        helm_oci.run("push", chart, f"oci://{r.host}/charts", "--ca-file", cert)
+        line = helm_oci.fails("push", chart, f"oci://localhost:{r.port}/charts", "--ca-file", cert)
+        assert line == f"Error: cannot reach localhost:{r.port}: TLS: certificate is not valid for localhost", line
+    finally:
+        r.stop()
+
+
+def test_a_ca_bundle_block_that_is_no_certificate_is_passed_over_as_helm_passes_it(
+        helm_oci, tls_registry, ca, chart, tmp_path):
+    bundle = tmp_path / "bundle.pem"
+    junk = base64.b64encode(b"not a certificate at all").decode()
+    bundle.write_text(f"-----BEGIN CERTIFICATE-----\n{junk}\n-----END CERTIFICATE-----\n" + ca.cert.read_text())
+    login(helm_oci, tls_registry, "--ca-file", bundle)
+    only_junk = tmp_path / "junk-only.pem"
+    only_junk.write_text(f"-----BEGIN CERTIFICATE-----\n{junk}\n-----END CERTIFICATE-----\n")
+    line = helm_oci.fails("pull", f"oci://{tls_registry.host}/charts/x:1.0.0", "-d", tmp_path, "--ca-file", only_junk)
+    assert line == f"Error: --ca-file {only_junk} holds no usable certificate", line
+
+
+def test_an_encrypted_client_key_is_said_to_be_encrypted(helm_oci, ca, tmp_path):
+    cert, key = ca.issue("client", client=True)
+    pkcs8, legacy = tmp_path / "pkcs8.key", tmp_path / "legacy.key"
+    subprocess.run(["openssl", "pkey", "-in", key, "-out", pkcs8, "-aes256", "-passout", "pass:secret"], check=True)
+    subprocess.run(["openssl", "ec", "-in", key, "-out", legacy, "-aes256", "-passout", "pass:secret"], check=True,
+                   capture_output=True)
+    for encrypted in (pkcs8, legacy):
+        line = helm_oci.fails("pull", f"oci://127.0.0.1:{free_port()}/charts/app:1.0.0", "-d", tmp_path,
+                              "--cert-file", cert, "--key-file", encrypted)
+        assert line.startswith(f"Error: --key-file {encrypted} is encrypted (protected by a passphrase)"), line
 
 
 def test_debug_output_holds_no_secret(helm_oci, tls_registry, ca, chart):

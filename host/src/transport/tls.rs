@@ -42,6 +42,7 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     match (&flags.cert_file, &flags.key_file) {
         (Some(cert), Some(key)) => {
             let chain = certificates("--cert-file", cert)?;
+            encrypted(key)?;
             let key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
                 pem::Error::NoItemsFound => anyhow!("--key-file {} holds no PEM private key", key.display()),
                 e => unreadable("--key-file", key, e),
@@ -59,9 +60,32 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     }
 }
 
-/// The certificates of the `--ca-file` bundle.
+/// Refuses a passphrase-protected key, which Helm cannot use either, saying what it is:
+/// neither form reads as a key without the passphrase.
+fn encrypted(key: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read(key) else { return Ok(()) };
+    let text = String::from_utf8_lossy(&text);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        anyhow::bail!(
+            "--key-file {} is encrypted (protected by a passphrase); give it decrypted (`openssl pkey -in KEY -out PLAIN`)",
+            key.display()
+        );
+    }
+    Ok(())
+}
+
+/// The certificates of the `--ca-file` bundle. As Go's `AppendCertsFromPEM` (and so Helm)
+/// fills a pool, a block that is no certificate is passed over; a bundle with none is refused.
 fn ca_file(path: Option<&PathBuf>) -> Result<Vec<CertificateDer<'static>>> {
-    path.map_or(Ok(Vec::new()), |path| certificates("--ca-file", path))
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let certs: Vec<_> = certificates("--ca-file", path)?
+        .into_iter()
+        .filter(|cert| webpki::anchor_from_trusted_cert(cert).is_ok())
+        .collect();
+    if certs.is_empty() {
+        anyhow::bail!("--ca-file {} holds no usable certificate", path.display());
+    }
+    Ok(certs)
 }
 
 /// The certificates in the PEM file given with `flag`: at least one.
@@ -120,6 +144,12 @@ impl Trust {
     }
 }
 
+/// Whether webpki refused a server's certificate for saying it is a CA.
+fn is_ca_as_server(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(CertificateError::Other(other))
+        if other.0.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity))
+}
+
 /// A verifier for the bundled roots, the extra certificates and the system's.
 fn verifier(
     provider: &Arc<CryptoProvider>,
@@ -146,6 +176,16 @@ impl ServerCertVerifier for Trust {
         match self.bundled.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
                 self.with_system()?.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+            // A self-signed certificate made as distribution's and Docker's docs make one
+            // says it is a CA, which webpki refuses from a server. Go (and so Helm) trusts a
+            // server's certificate that is itself among the roots given: so is it here, once
+            // it names the host (webpki has checked its dates before its CA flag).
+            Err(e) if is_ca_as_server(&e) && self.extra.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+                webpki::EndEntityCert::try_from(end_entity)
+                    .and_then(|cert| cert.verify_is_valid_for_subject_name(server_name))
+                    .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::NotValidForName))?;
+                Ok(ServerCertVerified::assertion())
             }
             verdict => verdict,
         }
@@ -248,8 +288,10 @@ pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
             | AlertDescription::AccessDenied
             | AlertDescription::HandshakeFailure),
         ) => {
+            // Said so that it holds whether a certificate was given (one the server does
+            // not trust, or one expired) or none was.
             format!(
-                "refused by the server ({alert:?}; does it need a client certificate? {})",
+                "refused by the server ({alert:?}; does it need a client certificate it trusts? {})",
                 advice.client_certificate()
             )
         }
