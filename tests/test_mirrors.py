@@ -67,6 +67,20 @@ def layer_digest(manifest):
     return json.loads(manifest)["layers"][0]["digest"]
 
 
+def test_what_goes_wrong_at_a_mirror_is_said_of_the_mirror(helm_oci, origin, tmp_path):
+    """A mirror that wants credentials no one gave is named in the warning's reason too, so
+    `helm oci login` is run for the right host."""
+    locked = Registry(tmp_path / "locked", auth={"htpasswd": {"realm": "m", "path": str(
+        htpasswd(tmp_path / "htpasswd", {"alice": "pw"}))}})
+    try:
+        configure(helm_oci, f"{origin.host}/charts", (f"{locked.host}/charts", True))
+        p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path, "--plain-http")
+        assert p.stderr.startswith(f"WARNING: the mirror {locked.host}/charts/alpha was passed over: "
+                                   f"{locked.host}/charts/alpha:1.0.0: authentication required"), p.stderr
+    finally:
+        locked.stop()
+
+
 def test_pulls_come_from_the_mirror_and_reach_the_origin_only_for_what_it_lacks(helm_oci, origin, mirror, tmp_path):
     alpha = copy(origin.registry, "charts/alpha", mirror, "copies/charts/alpha", "1.0.0")
     configure(helm_oci, f"{origin.host}/charts", (f"{mirror.host}/copies/charts", True))

@@ -85,7 +85,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     } else {
         resolve_tag(place, &mut r, asked).await?;
     }
-    let subject = r.to_string();
+    let subject = said_of(place, &r);
     let source = Source { cache, place, offline: pull.offline, subject: &subject };
 
     let (manifest_bytes, manifest_digest) = source.manifest(&r, &mut warnings).await?;
@@ -132,6 +132,16 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
         warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
     }
     Ok(Pulled { reference: r, digest: manifest_digest, meta, path, warnings })
+}
+
+/// The reference as read at `place`: at a mirror, the mirror's copy, so that what goes
+/// wrong there (credentials it lacks, say) is said of the mirror, not of the registry.
+fn said_of(place: &Place<'_>, r: &Ref) -> String {
+    if !place.is_mirror() {
+        return r.to_string();
+    }
+    let endpoint = place.client.endpoint().to_string();
+    Ref { registry: endpoint.clone(), endpoint, repository: place.repository.clone(), ..r.clone() }.to_string()
 }
 
 /// Where a pull's content comes from: the cache, and a registry (or mirror) for what it lacks.
@@ -312,7 +322,7 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
         // against the chart's version once it is read.
         Asked::Newest(..) if r.tag.is_some() || r.digest.is_some() => {}
         Asked::Newest(wanted, constraint) => {
-            let tags = lists::tags(place.client, &place.repository, None, &r.to_string()).await?;
+            let tags = lists::tags(place.client, &place.repository, None, &said_of(place, r)).await?;
             r.tag = Some(wanted.newest(tags.clone()).ok_or_else(|| {
                 let why = match constraint {
                     Some(c) => format!("no chart version matches {c:?}"),
