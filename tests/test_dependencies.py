@@ -195,8 +195,12 @@ def test_an_empty_list_of_dependencies_clears_charts_and_locks_none_as_helm_does
     assert lock["dependencies"] == [] and lock["digest"] == hash_req([], [])
     helm_oci.run("dependency", "build", chart, "--plain-http")
 
+    # No list at all is Go's nil, which the lock of none does not cover: build refuses it, and
+    # update leaves everything as it is.
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 1.0.0\n")
     (chart / "charts" / "db-1.2.0.tgz").write_bytes(chart_archive("db", "1.2.0"))
+    line = helm_oci.fails("dependency", "build", chart, "--plain-http")
+    assert "the lock file (Chart.lock) is out of sync" in line, line
     p = helm_oci.run("dependency", "update", chart, "--plain-http")
     assert p.stdout == "" and [c.name for c in (chart / "charts").iterdir()] == ["db-1.2.0.tgz"]
 
@@ -687,6 +691,14 @@ def test_a_version_in_an_ocirepo_repository_is_matched_as_helm_matches_one_in_an
     helm_oci.run("dependency", "update", chart, env={"HELM_REPOSITORY_CONFIG": str(repositories)})
     lock = yaml.safe_load((chart / "Chart.lock").read_text())
     assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("vtag", "v1.1.0"), ("db", "1.3.0+build.7")]
+    # A build takes exactly the locked versions, whose tags must still name what was locked.
+    known = {"HELM_REPOSITORY_CONFIG": str(repositories)}
+    vendored = snapshot(chart / "charts")
+    helm_oci.run("dependency", "build", chart, env=known)
+    assert snapshot(chart / "charts") == vendored
+    seed(reg, "charts/vtag", "v1.1.0", description="pushed again")
+    line = helm_oci.fails("dependency", "build", chart, env=known)
+    assert "digest mismatch" in line and "vtag" in line, line
     oci = write_chart(tmp_path / "oci", name="app", version="1.0.0",
                       dependencies=[{"name": "vtag", "version": "1.1.0", "repository": f"oci://{reg.host}/charts"}])
     line = helm_oci.fails("dependency", "update", oci, "--plain-http")

@@ -64,8 +64,9 @@ impl Locked {
     }
 }
 
-/// Helm 3 and 4's digest (`resolver.HashReq`): sha256 of the JSON of `[declared, locked]`.
-pub fn hash(declared: &[Dependency], locked: &[Locked]) -> String {
+/// Helm 3 and 4's digest (`resolver.HashReq`): sha256 of the JSON of `[declared, locked]`;
+/// no list declared at all is Go's nil slice, `null`.
+pub fn hash(declared: Option<&[Dependency]>, locked: &[Locked]) -> String {
     let locked: Vec<Dependency> = locked.iter().map(Locked::as_dependency).collect();
     digest::of_bytes(&go_json(&(declared, locked)))
 }
@@ -73,10 +74,10 @@ pub fn hash(declared: &[Dependency], locked: &[Locked]) -> String {
 /// Helm 2's digest of requirements.yaml (Helm 3's `resolver.HashV2Req`): sha256 of the JSON
 /// of `{"dependencies": declared}`. Helm 2 accepts a requirements.lock only with this one,
 /// and Helm 3 and 4 accept it too when theirs does not match.
-pub fn hash_v2(declared: &[Dependency]) -> String {
+pub fn hash_v2(declared: Option<&[Dependency]>) -> String {
     #[derive(Serialize)]
     struct Requirements<'a> {
-        dependencies: &'a [Dependency],
+        dependencies: Option<&'a [Dependency]>,
     }
     digest::of_bytes(&go_json(&Requirements { dependencies: declared }))
 }
@@ -216,9 +217,9 @@ mod tests {
             manifest_digest: Some("sha256:aa".into()),
         }];
         let json = r#"[[{"name":"db","version":"\u003e=1.0 \u003c2","repository":"oci://r.example/charts","alias":"pg"}],[{"name":"db","version":"1.4.0","repository":"oci://r.example/charts"}]]"#;
-        assert_eq!(hash(&req, &lock), digest::of_bytes(json.as_bytes()));
+        assert_eq!(hash(Some(&req), &lock), digest::of_bytes(json.as_bytes()));
         let v2 = r#"{"dependencies":[{"name":"db","version":"\u003e=1.0 \u003c2","repository":"oci://r.example/charts","alias":"pg"}]}"#;
-        assert_eq!(hash_v2(&req), digest::of_bytes(v2.as_bytes()));
+        assert_eq!(hash_v2(Some(&req)), digest::of_bytes(v2.as_bytes()));
     }
 
     /// Known answers: the digests Helm's own tests expect for these dependencies (its
@@ -233,11 +234,11 @@ mod tests {
         };
         let req = declared("- name: alpine\n  version: 0.1.0\n  repository: http://localhost:8879/charts\n");
         assert_eq!(
-            hash(&req, &[lock("http://localhost:8879/charts")]),
+            hash(Some(&req), &[lock("http://localhost:8879/charts")]),
             "sha256:fb239e836325c5fa14b29d1540a13b7d3ba13151b67fe719f820e0ef6d66aaaf"
         );
         let v1 = declared("- name: alpine\n  version: 0.1.0\n  repository: file://../alpine\n");
-        assert_eq!(hash_v2(&v1), "sha256:7b380b1a826e7be1eecb089f66209d6d3df54be4bf879d4a8e6f8a9e871710e5");
+        assert_eq!(hash_v2(Some(&v1)), "sha256:7b380b1a826e7be1eecb089f66209d6d3df54be4bf879d4a8e6f8a9e871710e5");
     }
 
     #[test]
@@ -246,7 +247,18 @@ mod tests {
             "- name: web\n  version: ~2.1\n  repository: ''\n  condition: web.enabled\n  tags: [front]\n  enabled: true\n  import-values:\n  - child: a\n    parent: b\n  - data\n",
         );
         let json = r#"[[{"name":"web","version":"~2.1","repository":"","condition":"web.enabled","tags":["front"],"enabled":true,"import-values":[{"child":"a","parent":"b"},"data"]}],[]]"#;
-        assert_eq!(hash(&req, &[]), digest::of_bytes(json.as_bytes()));
+        assert_eq!(hash(Some(&req), &[]), digest::of_bytes(json.as_bytes()));
+    }
+
+    #[test]
+    fn no_list_and_an_empty_one_differ_as_go_nil_and_empty_slices_do() {
+        assert_eq!(hash(None, &[]), digest::of_bytes(b"[null,[]]"));
+        assert_eq!(hash(Some(&[]), &[]), digest::of_bytes(b"[[],[]]"));
+        assert_eq!(hash_v2(None), digest::of_bytes(br#"{"dependencies":null}"#));
+        let none =
+            Lock { generated: "2026-11-22T10:00:00Z".into(), digest: hash(Some(&[]), &[]), dependencies: vec![] };
+        assert!(none.to_yaml().starts_with("dependencies: []\ndigest: "), "{}", none.to_yaml());
+        assert_eq!(Lock::parse(none.to_yaml().as_bytes()).unwrap().unwrap().dependencies, []);
     }
 
     #[test]

@@ -122,7 +122,7 @@ async fn resolve(options: Options) -> Result<Outcome> {
     }
     let asked: Vec<Locked> = declared.dependencies.iter().map(Locked::asked).collect();
     unresolved_locals(&options.chart_dir, &asked)?;
-    let mut outcome = fetch(&options, &asked).await?;
+    let mut outcome = fetch(&options, &asked, Versions::Declared).await?;
     let locked: Vec<Locked> = outcome.saved.iter().map(|s| s.locked.clone()).collect();
     let lock = Lock {
         generated: timestamp::rfc3339(clock::wall_seconds()),
@@ -189,7 +189,7 @@ pub async fn build(options: Options) -> Result<Outcome> {
     let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
     let Some(lock) = &declared.lock else { return resolve(options).await };
     in_sync(&declared, lock)?;
-    let mut outcome = fetch(&options, &lock.dependencies).await?;
+    let mut outcome = fetch(&options, &lock.dependencies, Versions::Locked).await?;
     let from_a_registry =
         |d: &Locked| matches!(locate(&d.name, &d.repository, &options.chart_dir), Ok(Location::Registry { .. }));
     for d in lock.dependencies.iter().filter(|d| d.manifest_digest.is_none() && from_a_registry(d)) {
@@ -206,18 +206,26 @@ pub async fn build(options: Options) -> Result<Outcome> {
 /// 2's, which Helm 2 requires and Helm 3 and 4 accept when theirs does not match. Helm 3's
 /// covers the dependencies with their aliases replaced, Helm 2's as written.
 fn lock_digest(declared: &Declared, locked: &[Locked]) -> String {
-    if declared.is_v1() { lock::hash_v2(&declared.written) } else { lock::hash(&declared.dependencies, locked) }
+    if declared.is_v1() {
+        lock::hash_v2(Some(&declared.written))
+    } else {
+        lock::hash(Some(&declared.dependencies), locked)
+    }
 }
 
 /// Refuses a lock whose digest does not cover the declared dependencies, in Helm's words.
 fn in_sync(declared: &Declared, lock: &Lock) -> Result<()> {
-    let reqs = &declared.dependencies;
+    // A chart that declares no list at all hashes as Go's nil slice does: as null.
+    let (reqs, written) = match declared.declares {
+        true => (Some(declared.dependencies.as_slice()), Some(declared.written.as_slice())),
+        false => (None, None),
+    };
     if lock::hash(reqs, &lock.dependencies) == lock.digest {
         return Ok(());
     }
     let why = if !declared.is_v1() {
         "the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml). Please update the dependencies with 'helm dependency update'"
-    } else if lock::hash_v2(&declared.written) == lock.digest {
+    } else if lock::hash_v2(written) == lock.digest {
         return Ok(());
     } else {
         "the lock file (requirements.lock) is out of sync with the dependencies file (requirements.yaml). Please update the dependencies"
@@ -236,6 +244,15 @@ fn constraint(name: &str, version: &str) -> Result<Constraint> {
     Constraint::parse(version).map_err(bad)
 }
 
+/// What the versions given to `fetch` are.
+#[derive(Clone, Copy)]
+enum Versions {
+    /// Constraints as declared, resolved as Helm resolves them for `update`.
+    Declared,
+    /// Versions a lock names, each fetched as it is, for `build`.
+    Locked,
+}
+
 /// How many dependencies are fetched at once (Helm fetches one at a time); a pull has up
 /// to two requests in flight.
 const AT_ONCE: usize = 8;
@@ -244,7 +261,7 @@ const AT_ONCE: usize = 8;
 /// `charts/`, several at once, checks the vendored ones, and only then moves the archives
 /// into place and removes the outdated ones. A `charts/` this made is removed again if the
 /// work fails.
-async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
+async fn fetch(options: &Options, wanted: &[Locked], versions: Versions) -> Result<Outcome> {
     let charts = options.chart_dir.join("charts");
     let made = match std::fs::symlink_metadata(&charts) {
         Ok(m) if m.is_dir() => false,
@@ -254,7 +271,7 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
             true
         }
     };
-    let outcome = staged(options, wanted, &charts).await;
+    let outcome = staged(options, (wanted, versions), &charts).await;
     if outcome.is_err() && made {
         let _ = std::fs::remove_dir(&charts);
     }
@@ -263,13 +280,13 @@ async fn fetch(options: &Options, wanted: &[Locked]) -> Result<Outcome> {
 
 /// `fetch` once `charts/` is there: each dependency is staged in a directory of its own, so
 /// that two that give the same archive name end as in Helm, the one declared last in place.
-async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<Outcome> {
+async fn staged(options: &Options, (wanted, versions): (&[Locked], Versions), charts: &Path) -> Result<Outcome> {
     let staging = TempDir::create_in(charts)?;
     // A hung mirror costs the call one wait, not one per `AT_ONCE` dependencies: the pulls
     // that start after one gave up on it pass it over.
     let unanswered = Unanswered::default();
     let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted.iter().enumerate())
-        .map(|(i, d)| fetched(options, d, charts, staging.path().join(i.to_string()), &unanswered))
+        .map(|(i, d)| fetched(options, (d, versions), charts, staging.path().join(i.to_string()), &unanswered))
         .buffered(AT_ONCE)
         .try_collect()
         .await?;
@@ -284,7 +301,7 @@ async fn staged(options: &Options, wanted: &[Locked], charts: &Path) -> Result<O
 /// One dependency checked (vendored), pulled or packaged into `staging`, with its warnings.
 async fn fetched(
     options: &Options,
-    d: &Locked,
+    (d, versions): (&Locked, Versions),
     charts: &Path,
     staging: PathBuf,
     unanswered: &Unanswered,
@@ -300,7 +317,9 @@ async fn fetched(
         }
         Location::Registry { chart, listed, .. } => {
             stage()?;
-            let pulled = pulled(options, (&chart, listed), d, &staging, unanswered).await?;
+            // A locked version is the chart's own, and its tag, wherever it was resolved.
+            let version_is_tag = !listed || matches!(versions, Versions::Locked);
+            let pulled = pulled(options, (&chart, version_is_tag), d, &staging, unanswered).await?;
             let archive = archive(file_name(&pulled.path));
             let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: Some(pulled.reference) }, pulled.warnings)
@@ -319,7 +338,7 @@ async fn fetched(
 /// constraint admits, or its locked version by its locked manifest's digest.
 async fn pulled(
     options: &Options,
-    (chart, listed): (&Ref, bool),
+    (chart, version_is_tag): (&Ref, bool),
     d: &Locked,
     staging: &Path,
     unanswered: &Unanswered,
@@ -338,7 +357,7 @@ async fn pulled(
     let pull = Pull {
         reference: Ref { digest: d.manifest_digest.clone(), ..chart.clone() },
         version: Some(d.version.clone()),
-        version_is_tag: !listed,
+        version_is_tag,
         devel: false,
         destination: staging.to_path_buf(),
         untar: false,

@@ -331,7 +331,7 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
                     }
                     None => "no chart version found (no tag is a version)".to_string(),
                 };
-                Error::not_found(r.to_string(), why)
+                Error::not_found(said_of(place, r), why)
             })?);
         }
     }
@@ -341,7 +341,7 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
         && let Ok(Some(current)) = manifests::resolve(place.client, &place.repository, tag).await
         && current != *pinned
     {
-        return Err(Error::mismatch(format!("the tag of {r}"), pinned, current));
+        return Err(Error::mismatch(format!("the tag of {}", said_of(place, r)), pinned, current));
     }
     Ok(())
 }
