@@ -300,6 +300,15 @@ def test_a_self_signed_certificate_made_as_the_registry_docs_make_one_is_trusted
         helm_oci.run("push", chart, f"oci://{r.host}/charts", "--ca-file", cert)
         line = helm_oci.fails("push", chart, f"oci://localhost:{r.port}/charts", "--ca-file", cert)
         assert line == f"Error: cannot reach localhost:{r.port}: TLS: certificate is not valid for localhost", line
+        # Another certificate that says it is a CA, given as the CA file, does not vouch for it.
+        other = tmp_path / "other.crt"
+        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-x509",
+                        "-days", "30", "-subj", "/CN=localhost", "-keyout", tmp_path / "other.key", "-out", other,
+                        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        line = helm_oci.fails("push", chart, f"oci://{r.host}/charts", "--ca-file", other)
+        assert line == (f"Error: cannot reach {r.host}: TLS: the server's certificate says it is a CA, which is "
+                        "trusted only if it is itself the CA file given"), line
     finally:
         r.stop()
 

@@ -158,9 +158,8 @@ fn verifier(
 ) -> Result<Arc<WebPkiServerVerifier>> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     roots.add_parsable_certificates(system);
-    for cert in extra {
-        roots.add(cert.clone()).context("--ca-file: unusable certificate")?;
-    }
+    // `ca_file` kept only the certificates that parse as roots.
+    roots.add_parsable_certificates(extra.iter().cloned());
     Ok(WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?)
 }
 
@@ -295,6 +294,9 @@ pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
                 advice.client_certificate()
             )
         }
+        e if is_ca_as_server(e) => {
+            "the server's certificate says it is a CA, which is trusted only if it is itself the CA file given".into()
+        }
         Tls::AlertReceived(AlertDescription::ProtocolVersion) => {
             "refused by the server (ProtocolVersion): it speaks neither TLS 1.2 nor TLS 1.3".to_string()
         }
@@ -352,7 +354,11 @@ mod tests {
     fn only_alerts_about_certificates_suggest_a_client_certificate() {
         let said = |alert| explain_error("reg", &rustls::Error::AlertReceived(alert), Advice::Flags);
         for alert in [AlertDescription::CertificateRequired, AlertDescription::BadCertificate] {
-            assert!(said(alert).contains("use --cert-file and --key-file"), "{}", said(alert));
+            assert!(
+                said(alert).contains("a client certificate it trusts? use --cert-file and --key-file"),
+                "{}",
+                said(alert)
+            );
         }
         assert_eq!(said(AlertDescription::UnrecognisedName), "TLS: refused by the server (UnrecognisedName)");
         assert!(said(AlertDescription::ProtocolVersion).contains("neither TLS 1.2 nor TLS 1.3"));
