@@ -42,8 +42,9 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
     match (&flags.cert_file, &flags.key_file) {
         (Some(cert), Some(key)) => {
             let chain = certificates("--cert-file", cert)?;
-            encrypted(key)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+            let pem = std::fs::read(key).map_err(|e| unreadable("--key-file", key, pem::Error::Io(e)))?;
+            encrypted(key, &pem)?;
+            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
                 pem::Error::NoItemsFound => anyhow!("--key-file {} holds no PEM private key", key.display()),
                 e => unreadable("--key-file", key, e),
             })?;
@@ -62,9 +63,8 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
 
 /// Refuses a passphrase-protected key, which Helm cannot use either, saying what it is:
 /// neither form reads as a key without the passphrase.
-fn encrypted(key: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read(key) else { return Ok(()) };
-    let text = String::from_utf8_lossy(&text);
+fn encrypted(key: &Path, pem: &[u8]) -> Result<()> {
+    let text = String::from_utf8_lossy(pem);
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
         anyhow::bail!(
             "--key-file {} is encrypted (protected by a passphrase); give it decrypted (`openssl pkey -in KEY -out PLAIN`)",

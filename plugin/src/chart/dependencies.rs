@@ -56,7 +56,7 @@ pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
     let chart_yaml = file(root, "Chart.yaml")?
         .ok_or_else(|| Error::invalid_chart(&origin, "Chart.yaml file is missing; not a chart directory"))?;
     let requirements = file(root, "requirements.yaml")?;
-    let meta = Metadata::from_yaml(&chart_yaml, requirements.as_deref(), &origin)?;
+    let (meta, declares) = Metadata::from_yaml_declaring(&chart_yaml, requirements.as_deref(), &origin)?;
     meta.chart_itself().map_err(|why| Error::invalid_chart(&origin, why))?;
     let mut lock = None;
     for name in [CHART_LOCK, REQUIREMENTS_LOCK] {
@@ -67,7 +67,6 @@ pub fn read(root: &Path, repositories: &[Repository]) -> Result<Declared> {
     }
     let written: Vec<Dependency> = meta.dependencies().cloned().collect();
     let dependencies = unaliased(&written, repositories)?;
-    let declares = Metadata::declares_dependencies(&chart_yaml, requirements.as_deref());
     Ok(Declared { meta, dependencies, written, lock, declares })
 }
 

@@ -240,6 +240,23 @@ impl Metadata {
     /// once: Helm decodes each, in the archive's order, onto what the ones before filled, so
     /// a later one wins field by field (and an annotation at a time).
     pub fn from_yamls(chart_yamls: &[&[u8]], requirements: &[&[u8]], origin: &str) -> Result<Metadata> {
+        Metadata::merged(chart_yamls, requirements, origin).map(|(meta, _)| meta)
+    }
+
+    /// As `from_yaml`, and whether the chart declares a list of dependencies, even an empty
+    /// one: Go then holds a slice that is not nil, and Helm's update writes a lock and clears
+    /// `charts/`, where with none at all (or null) it does nothing.
+    pub fn from_yaml_declaring(
+        chart_yaml: &[u8],
+        requirements: Option<&[u8]>,
+        origin: &str,
+    ) -> Result<(Metadata, bool)> {
+        Metadata::merged(&[chart_yaml], requirements.as_slice(), origin)
+    }
+
+    /// Chart.yaml (each copy) and then requirements.yaml, each decoded onto what came before;
+    /// and whether `dependencies` is a list in the end (see `from_yaml_declaring`).
+    fn merged(chart_yamls: &[&[u8]], requirements: &[&[u8]], origin: &str) -> Result<(Metadata, bool)> {
         let cannot = |file: &str, e: String| Error::invalid_chart(origin, format!("cannot load {file}: {e}"));
         let mut fields = Value::Object(Default::default());
         for chart_yaml in chart_yamls {
@@ -260,8 +277,9 @@ impl Metadata {
                 _ => return Err(cannot("requirements.yaml", "it is not a mapping".into())),
             }
         }
+        let declares = fields.get("dependencies").is_some_and(Value::is_array);
         let meta: Metadata = decode(fields).map_err(|e| cannot("Chart.yaml", e))?;
-        meta.checked(origin)
+        Ok((meta.checked(origin)?, declares))
     }
 
     /// Helm 4 reads the Chart.yaml of the chart it is given (not its subcharts') for its
@@ -276,17 +294,6 @@ impl Metadata {
     pub fn lists_dependencies(chart_yaml: &[u8]) -> bool {
         yaml::first_document(chart_yaml, &METADATA)
             .is_ok_and(|doc| doc.get("dependencies").and_then(Value::as_array).is_some_and(|d| !d.is_empty()))
-    }
-
-    /// Whether the chart declares a list of dependencies, even an empty one: Go then holds a
-    /// slice that is not nil, and Helm's update writes a lock and clears `charts/`, where
-    /// with none at all (or null) it does nothing. Of Chart.yaml and requirements.yaml, the
-    /// last to say decides, as it is decoded last.
-    pub fn declares_dependencies(chart_yaml: &[u8], requirements: Option<&[u8]>) -> bool {
-        let said = |yaml: &[u8]| {
-            yaml::first_document(yaml, &METADATA).ok().and_then(|doc| doc.get("dependencies").map(Value::is_array))
-        };
-        requirements.and_then(said).or_else(|| said(chart_yaml)).unwrap_or(false)
     }
 
     /// The Chart.yaml `helm package` writes for a v1 chart: the metadata without its

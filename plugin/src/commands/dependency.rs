@@ -216,10 +216,8 @@ fn lock_digest(declared: &Declared, locked: &[Locked]) -> String {
 /// Refuses a lock whose digest does not cover the declared dependencies, in Helm's words.
 fn in_sync(declared: &Declared, lock: &Lock) -> Result<()> {
     // A chart that declares no list at all hashes as Go's nil slice does: as null.
-    let (reqs, written) = match declared.declares {
-        true => (Some(declared.dependencies.as_slice()), Some(declared.written.as_slice())),
-        false => (None, None),
-    };
+    let reqs = declared.declares.then_some(declared.dependencies.as_slice());
+    let written = declared.declares.then_some(declared.written.as_slice());
     if lock::hash(reqs, &lock.dependencies) == lock.digest {
         return Ok(());
     }
