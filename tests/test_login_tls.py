@@ -284,31 +284,41 @@ def test_unusable_tls_files_are_said_in_words(helm_oci, ca, tmp_path):
         assert line == f"Error: {said}", line
 
 
-def test_a_self_signed_certificate_made_as_the_registry_docs_make_one_is_trusted_with_ca_file(
-        helm_oci, tmp_path, chart):
+def self_signed_as_a_ca(cert, key):
     """distribution's and Docker's recipe (`openssl req -x509 -newkey … -addext
-    subjectAltName=…`, under a stock openssl.cnf) makes a certificate that says it is a CA;
-    Helm trusts it as a server's own when it is given as the root, and so does helm-oci,
-    for the host it names only."""
-    cert, key = tmp_path / "domain.crt", tmp_path / "domain.key"
+    subjectAltName=…`, under a stock openssl.cnf): a certificate that says it is a CA."""
     subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-x509",
                     "-days", "30", "-subj", "/CN=localhost", "-keyout", key, "-out", cert,
                     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
+
+
+def test_a_self_signed_certificate_made_as_the_registry_docs_make_one_is_trusted_as_the_ca(
+        helm_oci, tmp_path, chart):
+    """Helm trusts such a certificate as a server's own when it is itself a root, given
+    with --ca-file or installed in the system store, and so does helm-oci, for the host it
+    names only."""
+    cert, key = tmp_path / "domain.crt", tmp_path / "domain.key"
+    self_signed_as_a_ca(cert, key)
     r = Registry(tmp_path / "registry", tls={"certificate": str(cert), "key": str(key)})
     try:
         helm_oci.run("push", chart, f"oci://{r.host}/charts", "--ca-file", cert)
         line = helm_oci.fails("push", chart, f"oci://localhost:{r.port}/charts", "--ca-file", cert)
         assert line == f"Error: cannot reach localhost:{r.port}: TLS: certificate is not valid for localhost", line
-        # Another certificate that says it is a CA, given as the CA file, does not vouch for it.
+        # Installed in the system store (SSL_CERT_FILE names its bundle, as in
+        # test_the_system_ca_store_is_trusted), with no flag.
+        store = {"SSL_CERT_FILE": str(cert)}
+        out = tmp_path / "out"
+        helm_oci.run("pull", f"oci://{r.host}/charts/mychart", "--version", "0.1.0", "-d", out, env=store)
+        assert (out / "mychart-0.1.0.tgz").is_file()
+        # Another certificate that says it is a CA, given as the CA file or in the store,
+        # does not vouch for it.
         other = tmp_path / "other.crt"
-        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-x509",
-                        "-days", "30", "-subj", "/CN=localhost", "-keyout", tmp_path / "other.key", "-out", other,
-                        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=IP:127.0.0.1"],
-                       check=True, capture_output=True)
-        line = helm_oci.fails("push", chart, f"oci://{r.host}/charts", "--ca-file", other)
-        assert line == (f"Error: cannot reach {r.host}: TLS: the server's certificate says it is a CA, which is "
-                        "trusted only if it is itself the CA file given"), line
+        self_signed_as_a_ca(other, tmp_path / "other.key")
+        refused = (f"Error: cannot reach {r.host}: TLS: the server's certificate says it is a CA, which is "
+                   "trusted only if it is itself the CA file given or in the system's store")
+        assert helm_oci.fails("push", chart, f"oci://{r.host}/charts", "--ca-file", other) == refused
+        assert helm_oci.fails("push", chart, f"oci://{r.host}/charts", env={"SSL_CERT_FILE": str(other)}) == refused
     finally:
         r.stop()
 

@@ -125,22 +125,38 @@ struct Trust {
     provider: Arc<CryptoProvider>,
     extra: Vec<CertificateDer<'static>>,
     bundled: Arc<WebPkiServerVerifier>,
-    with_system: OnceLock<Result<Arc<WebPkiServerVerifier>, rustls::Error>>,
+    system: OnceLock<Result<System, rustls::Error>>,
+}
+
+/// The system's certificates, and a verifier that trusts them too.
+#[derive(Debug)]
+struct System {
+    certificates: Vec<CertificateDer<'static>>,
+    verifier: Arc<WebPkiServerVerifier>,
 }
 
 impl Trust {
     fn new(provider: Arc<CryptoProvider>, extra: Vec<CertificateDer<'static>>) -> Result<Trust> {
         let bundled = verifier(&provider, &extra, Vec::new())?;
-        Ok(Trust { provider, extra, bundled, with_system: OnceLock::new() })
+        Ok(Trust { provider, extra, bundled, system: OnceLock::new() })
     }
 
-    fn with_system(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
-        let made = self.with_system.get_or_init(|| {
+    fn system(&self) -> Result<&System, rustls::Error> {
+        let made = self.system.get_or_init(|| {
             // Unreadable system certificates are skipped: the other roots still stand.
-            let system = rustls_native_certs::load_native_certs().certs;
-            verifier(&self.provider, &self.extra, system).map_err(|e| rustls::Error::General(e.to_string()))
+            let certificates = rustls_native_certs::load_native_certs().certs;
+            let verifier = verifier(&self.provider, &self.extra, certificates.clone())
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+            Ok(System { certificates, verifier })
         });
         made.as_ref().map_err(Clone::clone)
+    }
+
+    /// Whether a certificate is itself one of the roots: the `--ca-file` bundle's, else the
+    /// system store's.
+    fn is_root(&self, certificate: &CertificateDer<'_>) -> bool {
+        let among = |roots: &[CertificateDer<'static>]| roots.iter().any(|c| c.as_ref() == certificate.as_ref());
+        among(&self.extra) || self.system().is_ok_and(|system| among(&system.certificates))
     }
 }
 
@@ -174,13 +190,14 @@ impl ServerCertVerifier for Trust {
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.bundled.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
-                self.with_system()?.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+                self.system()?.verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
             }
             // A self-signed certificate made as distribution's and Docker's docs make one
             // says it is a CA, which webpki refuses from a server. Go (and so Helm) trusts a
-            // server's certificate that is itself among the roots given: so is it here, once
-            // it names the host (webpki has checked its dates before its CA flag).
-            Err(e) if is_ca_as_server(&e) && self.extra.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+            // server's certificate that is itself among the roots, given or the system's: so
+            // is it here, once it names the host (webpki has checked its dates before its CA
+            // flag).
+            Err(e) if is_ca_as_server(&e) && self.is_root(end_entity) => {
                 webpki::EndEntityCert::try_from(end_entity)
                     .and_then(|cert| cert.verify_is_valid_for_subject_name(server_name))
                     .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::NotValidForName))?;
@@ -295,7 +312,7 @@ pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
             )
         }
         e if is_ca_as_server(e) => {
-            "the server's certificate says it is a CA, which is trusted only if it is itself the CA file given".into()
+            "the server's certificate says it is a CA, which is trusted only if it is itself the CA file given or in the system's store".into()
         }
         Tls::AlertReceived(AlertDescription::ProtocolVersion) => {
             "refused by the server (ProtocolVersion): it speaks neither TLS 1.2 nor TLS 1.3".to_string()
