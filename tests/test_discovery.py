@@ -328,6 +328,18 @@ def test_a_version_is_listed_under_whatever_tag_spells_it(helm_oci, registry, tm
     assert [h["version"] for h in hits] == ["1.0.0"]
 
 
+def test_a_version_pushed_again_is_shown_as_its_own_tag_holds_it_not_as_a_floating_tag(helm_oci, registry):
+    """`2` floated on 2.0.0, and 2.0.0 pushed again since: `2` still reads as 2.0.0, but
+    search shows the chart its own tag holds, as pull takes it."""
+    seed(registry, "charts/delta", "2.0.0", description="old")
+    seed(registry, "charts/delta", "2.0.0", tag="2", description="old")
+    seed(registry, "charts/delta", "2.0.0", description="new")
+    for flags in ((), ("--versions",)):
+        hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "delta", *flags)
+        assert [(h["version"], h["description"]) for h in hits] == [("2.0.0", "new")], flags
+        assert stderr == ""
+
+
 def test_tags_all_passes_over_an_unreadable_tag_and_lists_each_tag_once(helm_oci, registry):
     seed(registry, "charts/alpha", "1.0.0")
     seed(registry, "charts/alpha", "1.0.0", tag="stable")

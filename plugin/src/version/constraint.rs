@@ -168,14 +168,20 @@ impl Wanted {
     }
 
     /// The tags that stand for wanted versions (see `Version::of_tag`), with their versions,
-    /// newest first.
+    /// newest first; of equal ones, a floating tag (`2` beside 2.0.0, see `floating`) last,
+    /// as the chart behind it may be another.
     pub fn pick(&self, tags: impl IntoIterator<Item = String>) -> Vec<(Version, String)> {
+        let tags: Vec<String> = tags.into_iter().collect();
+        let floating = super::floating(&tags);
         let mut picked: Vec<(Version, String)> = tags
-            .into_iter()
-            .filter_map(|tag| Version::of_tag(&tag).map(|v| (v, tag)))
+            .iter()
+            .filter_map(|tag| Version::of_tag(tag).map(|v| (v, tag.clone())))
             .filter(|(v, _)| self.admits(v))
             .collect();
-        newest_first(&mut picked);
+        picked.sort_by(|a, b| {
+            let floats = |tag: &String| floating.contains(tag.as_str());
+            b.0.cmp(&a.0).then_with(|| floats(&a.1).cmp(&floats(&b.1))).then_with(|| a.1.cmp(&b.1))
+        });
         picked
     }
 
@@ -197,11 +203,6 @@ impl Wanted {
         let mut tags = picked.iter().map(|(_, tag)| tag);
         tags.clone().find(|tag| !floating.contains(tag.as_str())).or_else(|| tags.next()).cloned()
     }
-}
-
-/// Orders tagged versions newest first; equal versions (`1.0.0`, `v1.0.0`) by tag.
-fn newest_first(tagged: &mut [(Version, String)]) {
-    tagged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
 /// One alternative: constraints separated by spaces or `, `, and `A - B` ranges.
@@ -508,6 +509,15 @@ mod tests {
         // A chart whose version is `1.2`, beside a later 1.2.1.
         assert_eq!(newest("<1.2.1", &["1.2", "1.2.1"]).as_deref(), Some("1.2"));
         assert_eq!(newest(">2", &floated), None);
+    }
+
+    #[test]
+    fn of_equal_versions_a_floating_tag_comes_last() {
+        let wanted = Wanted::from_flags(None, None, None, false).unwrap();
+        let picked = wanted.pick(["2", "2.0.0", "1.0.0", "v2.0.0"].map(String::from));
+        let tags: Vec<&str> = picked.iter().map(|(_, tag)| tag.as_str()).collect();
+        // `2` reads as 2.0.0 and sorts first by name; the chart behind it may be another.
+        assert_eq!(tags, ["2.0.0", "v2.0.0", "2", "1.0.0"]);
     }
 
     #[test]
