@@ -27,7 +27,8 @@ pub fn table(header: &[&str], body: impl Iterator<Item = Vec<String>>, max_width
     lines.join("\n") + "\n"
 }
 
-/// A cell padded to `width`, or cut to it with `...`.
+/// A cell padded to `width`, or cut to it with `...` (all `...` for a width of 3 or less,
+/// as go-runewidth's `Truncate` cuts it for uitable).
 fn fit(cell: &str, width: usize) -> String {
     let len = cell.chars().count();
     if width == 0 || len == width {
@@ -36,7 +37,7 @@ fn fit(cell: &str, width: usize) -> String {
     if len < width {
         return format!("{cell}{}", " ".repeat(width - len));
     }
-    let kept: String = cell.chars().take(width.saturating_sub(3).max(1)).collect();
+    let kept: String = cell.chars().take(width.saturating_sub(3)).collect();
     kept + "..."
 }
 
@@ -146,6 +147,8 @@ mod tests {
         let out = table(&["D"], [row(&[&long])].into_iter(), 50);
         assert_eq!(out, format!("D{}\n{}...\n", " ".repeat(49), "x".repeat(47)));
         assert_eq!(table(&[long.as_str()], std::iter::empty(), 0), format!("{long}\n"), "0 is no limit");
+        assert_eq!(table(&["NAME", "VERSION"], std::iter::empty(), 3), "...\t...\n", "uitable's cut at 3 or less");
+        assert_eq!(table(&["NAME"], std::iter::empty(), 1), "...\n");
     }
 
     #[test]
