@@ -4,6 +4,7 @@ import filecmp
 import hashlib
 import json
 import time
+from pathlib import Path
 
 from conftest import files_left, helm4, write_chart
 from fronts import Front
@@ -210,6 +211,29 @@ def test_a_pulled_signed_chart_is_cached_whole(helm_oci, registry, chart, tmp_pa
     stored = cache_dir(helm_oci) / "blobs" / "sha256" / hashlib.sha256(prov.read_bytes()).hexdigest()
     assert stored.read_bytes() == prov.read_bytes()
     assert helm_oci.run("push", ref, PLAIN).stdout.startswith(f"Pushed: {registry.host}/signed/mychart:0.1.0\n")
+
+
+def test_pull_prov_writes_the_provenance_file_beside_the_archive(helm_oci, registry, chart, tmp_path):
+    """Helm's `pull --prov`: the `.prov` beside the archive; a chart without one is pulled
+    with a warning, as Helm warns; an unpacked chart gets none, as in Helm."""
+    packaged = helm4("package", chart, tmp_path).strip()
+    prov = Path(packaged + ".prov")
+    prov.write_text("-----BEGIN PGP SIGNED MESSAGE-----\nnot checked here\n")
+    helm_oci.run("push", packaged, f"oci://{registry.host}/signed", PLAIN)
+    helm_oci.run("push", chart, f"oci://{registry.host}/unsigned", PLAIN)
+    out = tmp_path / "out"
+    p = helm_oci.run("pull", f"oci://{registry.host}/signed/mychart", "--prov", "-d", out, PLAIN)
+    assert (out / "mychart-0.1.0.tgz.prov").read_bytes() == prov.read_bytes()
+    assert (out / "mychart-0.1.0.tgz").read_bytes() == Path(packaged).read_bytes()
+    assert p.stderr == ""
+    bare = tmp_path / "bare"
+    p = helm_oci.run("pull", f"oci://{registry.host}/unsigned/mychart", "--prov", "-d", bare, PLAIN)
+    assert p.stderr == (f"WARNING: Verification not found for {registry.host}/unsigned/mychart:0.1.0: "
+                        "it has no provenance file\n")
+    assert sorted(f.name for f in bare.iterdir()) == ["mychart-0.1.0.tgz"]
+    unpacked = tmp_path / "unpacked"
+    helm_oci.run("pull", f"oci://{registry.host}/signed/mychart", "--prov", "--untar", "-d", unpacked, PLAIN)
+    assert sorted(f.name for f in unpacked.iterdir()) == ["mychart"]
 
 
 def test_prune_deletes_nothing_while_an_entry_cannot_be_read(helm_oci, chart):

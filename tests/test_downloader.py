@@ -232,6 +232,23 @@ def test_an_index_lists_what_its_urls_fetch_even_after_a_tag_moves(seeded, tmp_p
         assert hashlib.sha256(downloaded(env, entry["urls"][0])).hexdigest() == entry["digest"]
 
 
+def test_a_provenance_url_serves_the_charts_provenance_file(helm_oci, registry, tmp_path):
+    """Helm asks for `URL.prov` on `--verify` and `--prov`: the chart's provenance layer, as
+    pushed; a chart without one is said to have none."""
+    packaged = helm4("package", write_chart(tmp_path / "src", name="signed"), tmp_path / "pkg").strip()
+    signed = b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: signed\n"
+    Path(packaged + ".prov").write_bytes(signed)
+    helm_oci.run("push", packaged, f"oci://{registry.host}/ns", "--plain-http")
+    helm_oci.run("push", write_chart(tmp_path / "plain", name="unsigned"), f"oci://{registry.host}/ns", "--plain-http")
+    env = plugin_env(tmp_path)
+    index = json.loads(downloaded(env, f"ocirepo+http://{registry.host}/ns/index.yaml"))
+    (signed_url,), (unsigned_url,) = index["entries"]["signed"][0]["urls"], index["entries"]["unsigned"][0]["urls"]
+    assert downloaded(env, signed_url + ".prov") == signed
+    assert hashlib.sha256(downloaded(env, signed_url)).hexdigest() == index["entries"]["signed"][0]["digest"]
+    line = error_line(download(env, unsigned_url + ".prov"))
+    assert line == f"Error: {registry.host}/ns/unsigned@{unsigned_url.split('@')[1].split('/')[0]} has no provenance file"
+
+
 USER, PASSWORD = "alice", "s3cret-pass"
 
 
@@ -319,7 +336,6 @@ def test_a_chart_over_helms_caps_is_refused_without_a_flag_helm_cannot_pass(regi
 @pytest.mark.parametrize("url, says", [
     ("oci://r.example/charts/index.yaml", "ocirepo:// and ocirepo+http:// URLs only"),
     ("ocirepo://r.example/charts/web-1.0.0.tgz", "neither a repository's index.yaml nor a chart URL"),
-    ("ocirepo://r.example/charts/web@sha256:00/web-1.0.0.tgz.prov", "no provenance"),
     ("ocirepo://Bad Host/index.yaml", "Bad Host"),
 ])
 def test_urls_it_cannot_serve_fail_with_one_line(tmp_path, url, says):

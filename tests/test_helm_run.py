@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, HELM4, Registry, write_chart
+from conftest import BIN, HELM4, Registry, helm4, write_chart
 from fronts import Front
 from test_mirrors import configure, copy
 
@@ -36,7 +36,7 @@ if argv[:1] == ["version"]:
     print({{"2": "Client: v2.17.0+ga690bad", "3": "v3.14.0+g3fc9f4b"}}.get(major, "v4.3.0+g1a2b3c4"))
     sys.exit(0)
 # Positionals as Helm's flag parser finds them (the value flags these tests use).
-values = {{"-n", "--namespace", "-f", "--values", "--set", "--name", "--timeout", "-o"}}
+values = {{"-n", "--namespace", "-f", "--values", "--set", "--name", "--timeout", "-o", "--keyring"}}
 positionals, i = [], 1
 while i < len(argv):
     a = argv[i]
@@ -53,6 +53,8 @@ else:
     chart = positionals[-1]
 entry["chart"] = chart
 entry["exists"] = os.path.isfile(chart)
+prov = chart + ".prov"
+entry["prov"] = open(prov).read() if os.path.isfile(prov) else None
 show = subprocess.run([sys.executable, {helm4!r}, "show", chart], capture_output=True, text=True,
                       env={{**os.environ, "LIBHELM": {libhelm!r}}})
 entry["shown"] = show.stdout if show.returncode == 0 else "FAILED: " + show.stderr
@@ -267,7 +269,9 @@ def test_timeout_and_debug_go_to_helm_and_debug_is_ours_too(helm_oci, helm, push
     assert helm.only_chart_call()["argv"][3:] == ["--debug"]
 
 
-def test_a_signal_reaches_helm_and_the_chart_is_removed(helm_oci, helm, pushed):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_reaches_helm_and_the_chart_is_removed(helm_oci, helm, pushed, sig):
+    """SIGHUP too: a terminal or an SSH session that closes leaves nothing behind."""
     env = {**helm_oci.env, **helm.env("3", FAKE_HELM_SLEEP="30")}
     p = subprocess.Popen([str(BIN), "install", "rel", pushed, "--plain-http"], env=env, cwd=helm_oci.home,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -276,15 +280,15 @@ def test_a_signal_reaches_helm_and_the_chart_is_removed(helm_oci, helm, pushed):
         assert time.time() < deadline and p.poll() is None, p.communicate()
         time.sleep(0.05)
     time.sleep(0.2)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=20)
-    assert p.returncode == 128 + signal.SIGTERM, err
+    assert p.returncode == 128 + sig, err
     assert "Error" not in err
     assert not Path(helm.only_chart_call()["chart"]).exists()
     assert list(helm.tmp.iterdir()) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_before_helm_starts_stops_the_run(helm_oci, helm, pushed, sig):
     # Helm takes 3 s to say which Helm it is: the chart is pulled meanwhile, and the signal
     # comes after the pull, while helm-oci waits for that answer.
@@ -306,6 +310,31 @@ def test_a_signal_before_helm_starts_stops_the_run(helm_oci, helm, pushed, sig):
     # Helm never ran on the chart, nor does it later; the version query was stopped too.
     time.sleep(3.5)
     assert [c["argv"] for c in helm.calls()] == [["version", "--client", "--short"]]
+
+
+def test_verify_finds_the_provenance_file_beside_the_archive(helm_oci, helm, registry, chart, tmp_path):
+    """Helm's --verify checks a local archive against the `.prov` beside it: the chart's
+    provenance layer is put there, as pushed; a chart without one never reaches Helm."""
+    packaged = helm4("package", chart, tmp_path / "pkg").strip()
+    signed = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: mychart\n"
+    Path(packaged + ".prov").write_text(signed)
+    helm_oci.run("push", packaged, f"oci://{registry.host}/signed", "--plain-http")
+    ref = f"oci://{registry.host}/signed/mychart"
+    helm_oci.run("install", "rel", ref, "--plain-http", "--verify", "--keyring", "k.gpg", env=helm.env("3"))
+    call = helm.only_chart_call()
+    assert call["argv"] == ["install", "rel", call["chart"], "--verify", "--keyring", "k.gpg"]
+    assert call["prov"] == signed
+    assert_ran_on_the_chart(call)
+    # Without --verify Helm looks for none, and none is written.
+    helm_oci.run("template", "rel", ref, "--plain-http", env=helm.env("3"))
+    assert helm.chart_calls()[-1]["prov"] is None
+
+    helm_oci.run("push", chart, f"oci://{registry.host}/unsigned", "--plain-http")
+    line = helm_oci.fails("upgrade", "rel", f"oci://{registry.host}/unsigned/mychart", "--plain-http", "--verify",
+                          env=helm.env("3"))
+    assert line == f"Error: {registry.host}/unsigned/mychart:0.1.0 has no provenance file, which --verify needs"
+    assert len(helm.chart_calls()) == 2
+    assert list(helm.tmp.iterdir()) == []
 
 
 def test_without_helm_or_with_bad_flags_one_error_line(helm_oci, helm, pushed):

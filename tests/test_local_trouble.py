@@ -57,7 +57,8 @@ def wait_for_temp(out, deadline=20):
     raise AssertionError("no temp file appeared")
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_an_interrupted_pull_leaves_nothing(helm_oci, slow_front, tmp_path, sig, code):
     out = tmp_path / "out"
     p = start_pull(helm_oci, slow_front, out)

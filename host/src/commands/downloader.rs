@@ -48,8 +48,16 @@ pub struct DownloaderArgs {
 /// What a URL asks for.
 #[derive(Debug, PartialEq)]
 enum Target {
-    Index { registry: String, namespace: String },
-    Chart { reference: String },
+    Index {
+        registry: String,
+        namespace: String,
+    },
+    /// A chart's archive, or its provenance file (`….tgz.prov`, which Helm's `--verify` and
+    /// `--prov` ask for).
+    Chart {
+        reference: String,
+        provenance: bool,
+    },
 }
 
 /// What to do when a registry wants credentials and none were found: Helm passes the
@@ -96,7 +104,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             output::warnings(&built.warnings);
             write_out(built.index.as_bytes())
         }
-        Target::Chart { reference } => {
+        Target::Chart { reference, provenance } => {
             let cache = super::cache()?;
             let dir = TempDir::create()?;
             let grants = vec![(dir.path().to_path_buf(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
@@ -118,6 +126,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
                 devel: false,
                 destination: super::utf8(dir.path())?,
                 untar: false,
+                provenance,
                 connection,
                 limits: None,
                 cache: super::utf8(&cache)?,
@@ -126,8 +135,12 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             };
             let pulled = session.pull(&options).await?;
             output::warnings(&pulled.warnings);
-            let archive = fs::read(dir.file(&pulled.path)?).context("reading the pulled chart")?;
-            write_out(&archive)
+            let written = match (provenance, &pulled.provenance) {
+                (false, _) => &pulled.path,
+                (true, Some(prov)) => prov,
+                (true, None) => bail!("{} has no provenance file", pulled.reference),
+            };
+            write_out(&fs::read(dir.file(written)?).context("reading the pulled chart")?)
         }
     }
 }
@@ -174,9 +187,11 @@ fn parse_url(url: &str) -> Result<(bool, Target)> {
     }
     match rest.rsplit_once('/') {
         Some((reference, file)) if file.ends_with(".tgz") && reference.contains('@') => {
-            Ok((plain_http, Target::Chart { reference: reference.into() }))
+            Ok((plain_http, Target::Chart { reference: reference.into(), provenance: false }))
         }
-        _ if rest.ends_with(".prov") => bail!("{url:?}: charts in a registry have no provenance file to verify"),
+        Some((reference, file)) if file.ends_with(".tgz.prov") && reference.contains('@') => {
+            Ok((plain_http, Target::Chart { reference: reference.into(), provenance: true }))
+        }
         _ => bail!(
             "{url:?} is neither a repository's index.yaml nor a chart URL from it (run `helm repo update` for a fresh index)"
         ),
@@ -205,7 +220,9 @@ mod tests {
         let digest = format!("sha256:{}", "a".repeat(64));
         let (plain, target) = parse_url(&format!("ocirepo://r.example/team/web@{digest}/web-1.0.0.tgz")).unwrap();
         assert!(!plain);
-        assert_eq!(target, Target::Chart { reference: format!("r.example/team/web@{digest}") });
+        assert_eq!(target, Target::Chart { reference: format!("r.example/team/web@{digest}"), provenance: false });
+        let (_, target) = parse_url(&format!("ocirepo://r.example/team/web@{digest}/web-1.0.0.tgz.prov")).unwrap();
+        assert_eq!(target, Target::Chart { reference: format!("r.example/team/web@{digest}"), provenance: true });
     }
 
     #[test]
@@ -215,7 +232,6 @@ mod tests {
             "https://r.example/index.yaml",
             "ocirepo:///index.yaml",
             "ocirepo://r.example/team/web-1.0.0.tgz",
-            "ocirepo://r.example/team/web@sha256:ab/web-1.0.0.tgz.prov",
             "ocirepo://r.example/index.yaml?x=1",
         ] {
             assert!(parse_url(url).is_err(), "{url}");

@@ -13,7 +13,7 @@ use super::pull::{self, ChartSource};
 use super::temp::TempDir;
 use crate::cli;
 use crate::output::stream::errln;
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, CommandFactory, Parser};
 use std::fmt;
 
@@ -64,9 +64,14 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     let bin = detect::helm_bin();
     let detection = detect::start(&bin)?;
     let dir = TempDir::create()?;
-    let pulled = signals.guard(pull::fetch(&target.reference, &own.source, dir.path(), false, debug)).await?;
+    // Helm's --verify checks the provenance file beside the archive it is given.
+    let fetched = pull::fetch(&target.reference, &own.source, dir.path(), (false, split.verify), debug);
+    let pulled = signals.guard(fetched).await?;
     for warning in &pulled.warnings {
         errln!("WARNING: {warning}");
+    }
+    if split.verify && pulled.provenance.is_none() {
+        bail!("{} has no provenance file, which --verify needs", pulled.reference);
     }
     let chart = dir.file(&pulled.path)?;
     let dialect = signals.guard(detection.finish(&bin)).await?;

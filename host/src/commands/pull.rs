@@ -5,6 +5,7 @@ use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult};
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::output;
+use crate::output::stream::errln;
 use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -26,6 +27,9 @@ pub struct PullArgs {
     /// If untar is specified, this flag specifies the name of the directory into which the chart is expanded
     #[arg(long, default_value = ".")]
     untardir: PathBuf,
+    /// Fetch the provenance file, but don't perform verification
+    #[arg(long)]
+    prov: bool,
     #[command(flatten)]
     source: ChartSource,
 }
@@ -56,15 +60,27 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     destination(&dest)?;
     // As `helm pull` does with several charts: one after another, stopping at the first
     // that fails, with what was pulled before it kept and reported.
+    // As in Helm, the provenance file goes beside an archive only: an unpacked chart has none.
+    let provenance = args.prov && !args.untar;
     for chart_ref in &args.chart_refs {
-        output::pulled(&fetch(chart_ref, &args.source, &dest, args.untar, debug).await?);
+        let pulled = fetch(chart_ref, &args.source, &dest, (args.untar, provenance), debug).await?;
+        output::pulled(&pulled);
+        if provenance && pulled.provenance.is_none() {
+            errln!("WARNING: Verification not found for {}: it has no provenance file", pulled.reference);
+        }
     }
     Ok(())
 }
 
 /// Pulls a chart through the cache into `dest` (an existing, writable directory): as a
-/// `.tgz`, or unpacked.
-pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bool, debug: bool) -> Result<PullResult> {
+/// `.tgz` (with its provenance file beside it if `provenance` and it has one), or unpacked.
+pub async fn fetch(
+    chart_ref: &str,
+    source: &ChartSource,
+    dest: &Path,
+    (untar, provenance): (bool, bool),
+    debug: bool,
+) -> Result<PullResult> {
     // Offline, a cache that cannot be written (baked read-only into an image, say) is still
     // read: a chart it holds needs no write there.
     let (cache, perms) = if source.offline {
@@ -95,6 +111,7 @@ pub async fn fetch(chart_ref: &str, source: &ChartSource, dest: &Path, untar: bo
         devel: source.devel,
         destination: super::utf8(dest)?,
         untar,
+        provenance,
         connection,
         limits: Some(source.limits.limits()),
         cache: super::utf8(&cache)?,

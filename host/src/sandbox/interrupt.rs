@@ -1,11 +1,14 @@
-//! Stopping a run cleanly on SIGINT or SIGTERM: the component's call is dropped, the temp
-//! files it had under way (named with this run's id) are removed from the directories it
-//! could write, and the command ends with `Error: interrupted` and 128 + the signal.
+//! Stopping a run cleanly on SIGINT, SIGTERM or SIGHUP: the component's call is dropped,
+//! the temp files it had under way (named with this run's id) are removed from the
+//! directories it could write, and the command ends with `Error: interrupted` and 128 + the
+//! signal.
 
 use std::fmt;
 use std::fs;
+use std::future::poll_fn;
 use std::path::PathBuf;
-use tokio::signal::unix::{SignalKind, signal};
+use std::task::{Context, Poll};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// The prefix of the component's temp names (see the component's `fs::temp`).
 const TEMP_PREFIX: &str = ".helm-oci-";
@@ -13,17 +16,18 @@ const TEMP_PREFIX: &str = ".helm-oci-";
 /// `cache::lock`).
 const CACHE_LOCK: &str = "index.json.lock";
 
+/// The signals that stop a run, with their names: Ctrl-C, a `kill` or a CI job cancelled,
+/// and the terminal (or SSH session) closing.
+const STOPPING: [(libc::c_int, &str); 3] =
+    [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")];
+
 /// A run stopped by a signal.
 #[derive(Debug)]
 pub struct Interrupted(pub i32);
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.0 {
-            2 => "SIGINT",
-            15 => "SIGTERM",
-            _ => "a signal",
-        };
+        let name = STOPPING.iter().find(|(number, _)| *number == self.0).map_or("a signal", |(_, name)| name);
         write!(f, "interrupted by {name}")
     }
 }
@@ -36,14 +40,38 @@ pub fn run_id() -> String {
     format!("{:08x}{nanos:08x}", std::process::id())
 }
 
-/// Resolves when SIGINT or SIGTERM arrives, with its number.
+/// Listeners for the signals that stop a run. One seen by a listener no longer ends the
+/// process: it is the run's to act on.
+pub struct Stopping(Vec<(libc::c_int, Signal)>);
+
+impl Stopping {
+    /// Listens from now on; None if a listener cannot be made.
+    pub fn listen() -> std::io::Result<Stopping> {
+        let listeners = STOPPING.iter().map(|&(number, _)| Ok((number, signal(SignalKind::from_raw(number))?)));
+        Ok(Stopping(listeners.collect::<std::io::Result<_>>()?))
+    }
+
+    /// The number of a signal that has come, if one has.
+    pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<libc::c_int> {
+        for (number, listener) in &mut self.0 {
+            if let Poll::Ready(Some(())) = listener.poll_recv(cx) {
+                return Poll::Ready(*number);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Resolves when a signal comes, with its number.
+    pub async fn next(&mut self) -> libc::c_int {
+        poll_fn(|cx| self.poll(cx)).await
+    }
+}
+
+/// Resolves when a signal that stops a run arrives, with its number.
 pub async fn signalled() -> i32 {
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => 2,
-        _ = term.recv() => 15,
+    match Stopping::listen() {
+        Ok(mut stopping) => stopping.next().await,
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,7 @@
 mod interrupt;
 mod policy;
 
-pub use interrupt::Interrupted;
+pub use interrupt::{Interrupted, Stopping};
 
 use crate::component::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,

@@ -103,6 +103,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         devel: options.devel,
         destination: PathBuf::from(options.destination),
         untar: options.untar,
+        provenance: options.provenance,
         mirrors: mirrors_of(options.mirrors, &options.connection)?,
         connection: connection_of(options.connection),
         limits: limits_of(options.limits),
@@ -116,6 +117,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         digest: pulled.digest,
         chart: summary(&pulled.meta),
         path: pulled.path.display().to_string(),
+        provenance: pulled.provenance.map(|path| path.display().to_string()),
         warnings: pulled.warnings,
     })
 }

@@ -14,7 +14,7 @@ use crate::oci::helm::{ChartLayers, Descriptor, Manifest};
 use crate::oci::reference::Ref;
 use crate::version::Wanted;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The name a reference is cached under: `host/repository@digest` if it pins one, else
@@ -135,6 +135,20 @@ pub fn write_archive(
     let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
     tgz.persist(&path)?;
     Ok(path)
+}
+
+/// Writes the chart's provenance file, verified, beside its archive as `<archive>.prov`
+/// (where Helm's `--verify` looks for it); None if the chart has none.
+pub fn write_provenance(cache: &Cache, layers: &ChartLayers, archive: &Path, subject: &str) -> Result<Option<PathBuf>> {
+    let ChartLayers::Packaged { prov: Some(prov), .. } = layers else { return Ok(None) };
+    let bytes = cache.read(prov)?.ok_or_else(|| not_cached(subject))?;
+    let dir = archive.parent().unwrap_or(Path::new("."));
+    let mut file = TempFile::create_in(dir)?;
+    let temp = file.path().to_path_buf();
+    file.file().write_all(&bytes).map_err(|e| Error::io(&temp, e))?;
+    let path = PathBuf::from(format!("{}.prov", archive.display()));
+    file.persist(&path)?;
+    Ok(Some(path))
 }
 
 /// What unpacking may do with a `<dest>/<name>` already there.

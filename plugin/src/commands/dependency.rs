@@ -359,6 +359,7 @@ async fn pulled(
         devel: false,
         destination: staging.to_path_buf(),
         untar: false,
+        provenance: false,
         connection,
         limits: options.limits,
         cache: options.cache.clone(),

@@ -38,6 +38,8 @@ pub struct Pull {
     pub destination: PathBuf,
     /// Unpack into `<destination>/<name>/` instead of writing `<name>-<version>.tgz`.
     pub untar: bool,
+    /// Write the provenance file beside the archive too, if the chart has one.
+    pub provenance: bool,
     pub connection: Connection,
     pub limits: Limits,
     /// The chart cache, granted read-write.
@@ -57,6 +59,8 @@ pub struct Pulled {
     pub meta: Metadata,
     /// The archive written, or the directory unpacked.
     pub path: PathBuf,
+    /// The provenance file written beside the archive.
+    pub provenance: Option<PathBuf>,
     pub warnings: Vec<String>,
 }
 
@@ -102,16 +106,18 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     // Another process's `remove` may take blobs between their download and the write: they
     // are fetched again.
     let mut tries = 1;
-    let (meta, path) = loop {
+    let (meta, path, provenance) = loop {
         source.blobs(&layers.blobs(), &mut warnings).await?;
         let written = held::chart(cache, &layers, &pull.limits, &subject).and_then(|(meta, archive)| {
             check_version(&r, asked, &manifest, &meta, &subject)?;
-            let path = if pull.untar {
-                held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?
-            } else {
-                held::write_archive(&archive, &pull.destination, &meta, &pull.limits, &subject)?
-            };
-            Ok((meta, path))
+            if pull.untar {
+                let path = held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?;
+                return Ok((meta, path, None));
+            }
+            let path = held::write_archive(&archive, &pull.destination, &meta, &pull.limits, &subject)?;
+            let provenance =
+                if pull.provenance { held::write_provenance(cache, &layers, &path, &subject)? } else { None };
+            Ok((meta, path, provenance))
         });
         match written {
             Err(_) if tries < TAG_TRIES && !pull.offline && layers.blobs().iter().any(|b| !cache.has(b)) => tries += 1,
@@ -131,7 +137,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     if !held && let Err(e) = source.record(entry, kept, &layers, &mut warnings).await {
         warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
     }
-    Ok(Pulled { reference: r, digest: manifest_digest, meta, path, warnings })
+    Ok(Pulled { reference: r, digest: manifest_digest, meta, path, provenance, warnings })
 }
 
 /// The reference as read at `place`: at a mirror, the mirror's copy, so that what goes

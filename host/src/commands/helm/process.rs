@@ -1,51 +1,38 @@
-//! Running Helm in the foreground: it has the terminal and the standard streams, SIGINT and
-//! SIGTERM sent to helm-oci reach it, and its exit code becomes the command's. Before Helm
-//! starts, such a signal stops the command instead, as it stops any other helm-oci command.
+//! Running Helm in the foreground: it has the terminal and the standard streams, SIGINT,
+//! SIGTERM and SIGHUP sent to helm-oci reach it, and its exit code becomes the command's.
+//! Before Helm starts, such a signal stops the command instead, as it stops any other
+//! helm-oci command.
 
-use crate::sandbox::Interrupted;
+use crate::sandbox::{Interrupted, Stopping};
 use anyhow::{Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::task::{Context as TaskContext, Poll, Waker};
 use tokio::process::{Child, Command};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// SIGINT and SIGTERM, listened for from the start of the command. A listener sees only
-/// signals that come after it is made, and once one is made the signal no longer ends the
-/// process: made first, these see every signal of the run, which then stops it or goes to
-/// Helm.
-pub struct Signals {
-    interrupt: Signal,
-    terminate: Signal,
-}
+/// The signals that stop a run, listened for from the start of the command. A listener
+/// sees only signals that come after it is made, and once one is made the signal no longer
+/// ends the process: made first, these see every signal of the run, which then stops it or
+/// goes to Helm.
+pub struct Signals(Stopping);
 
 impl Signals {
     pub fn listen() -> Result<Signals> {
-        let interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-        let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        Ok(Signals { interrupt, terminate })
+        Ok(Signals(Stopping::listen().context("cannot listen for signals")?))
     }
 
     /// The next signal's number.
     async fn next(&mut self) -> i32 {
-        tokio::select! {
-            Some(()) = self.interrupt.recv() => libc::SIGINT,
-            Some(()) = self.terminate.recv() => libc::SIGTERM,
-            else => std::future::pending().await,
-        }
+        self.0.next().await
     }
 
     /// A signal that has come and not been taken yet, if any.
     fn pending(&mut self) -> Option<i32> {
-        let mut cx = TaskContext::from_waker(Waker::noop());
-        if let Poll::Ready(Some(())) = self.interrupt.poll_recv(&mut cx) {
-            return Some(libc::SIGINT);
+        match self.0.poll(&mut TaskContext::from_waker(Waker::noop())) {
+            Poll::Ready(signal) => Some(signal),
+            Poll::Pending => None,
         }
-        if let Poll::Ready(Some(())) = self.terminate.poll_recv(&mut cx) {
-            return Some(libc::SIGTERM);
-        }
-        None
     }
 
     /// Fails with `Interrupted` if a signal has come.
@@ -145,6 +132,11 @@ mod tests {
         let e = signals.guard(step).await.unwrap_err();
         assert!(matches!(e.downcast_ref(), Some(Interrupted(libc::SIGINT))), "{e:#}");
         signals.check().unwrap();
+        // A hangup (the terminal closing) stops it as well.
+        raise(libc::SIGHUP);
+        let e = signals.guard(std::future::pending::<Result<()>>()).await.unwrap_err();
+        assert!(matches!(e.downcast_ref(), Some(Interrupted(libc::SIGHUP))), "{e:#}");
+        assert_eq!(e.to_string(), "interrupted by SIGHUP");
         // One that comes after the last step: Helm does not start.
         raise(libc::SIGINT);
         tokio::task::yield_now().await;

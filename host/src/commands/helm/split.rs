@@ -90,6 +90,9 @@ pub struct Split {
     pub positionals: Vec<String>,
     /// `--debug` was given (it stays among Helm's flags too).
     pub debug: bool,
+    /// `--verify` was given (it stays among Helm's flags): Helm then checks the chart
+    /// against its provenance file, which it looks for beside the archive.
+    pub verify: bool,
     /// `-h` or `--help` was given.
     pub help: bool,
 }
@@ -131,6 +134,8 @@ pub fn split(verb: Verb, args: &[String]) -> Split {
                 continue;
             }
             "--debug" => out.debug |= !inline || cli::go_bool(&token["--debug=".len()..]) == Ok(true),
+            // The last one given counts, as for any flag of Helm's.
+            "--verify" => out.verify = !inline || cli::go_bool(&token["--verify=".len()..]) == Ok(true),
             _ => {}
         }
         out.helm.push(token.clone());
@@ -173,9 +178,13 @@ fn helm_takes_value(verb: Verb, name: &str) -> bool {
         // Helm 4's upgrade takes `--server-side true|false|auto`; install's is a boolean.
         Some(_) if name == "--server-side" => verb == Verb::Upgrade,
         Some(_) => HELM_VALUE_FLAGS.contains(&name),
+        // A cluster of shorts, read as pflag reads it (`-gn` is `-g -n`): the first that
+        // takes a value takes the rest of the cluster as it, or the next argument when it
+        // ends the cluster.
         None => {
-            let mut chars = name.chars().skip(1);
-            matches!((chars.next(), chars.next()), (Some(c), None) if HELM_VALUE_SHORTS.contains(&c))
+            let shorts: Vec<char> = name.chars().skip(1).collect();
+            let first = shorts.iter().position(|c| HELM_VALUE_SHORTS.contains(c));
+            first.is_some() && first == shorts.len().checked_sub(1)
         }
     }
 }
@@ -257,6 +266,28 @@ mod tests {
         let s = split(Verb::Install, &args("--dry-run rel --wait=watcher --atomic oci://r/c -g"));
         assert_eq!(s.helm, args("--dry-run --wait=watcher --atomic -g"));
         assert_eq!(s.positionals, args("rel oci://r/c"));
+    }
+
+    #[test]
+    fn a_cluster_of_shorts_takes_a_value_as_pflag_reads_it() {
+        // `-gn ns` is `-g -n ns`; `-in ns` upgrade's `-i -n ns`.
+        let s = split(Verb::Install, &args("-gn prod oci://r/c"));
+        assert_eq!((s.helm, s.positionals), (args("-gn prod"), args("oci://r/c")));
+        let s = split(Verb::Upgrade, &args("-in prod rel oci://r/c"));
+        assert_eq!((s.helm, s.positionals), (args("-in prod"), args("rel oci://r/c")));
+        // The first short that takes a value takes the rest of the cluster: `-ng` is `-n g`.
+        let s = split(Verb::Install, &args("-ng rel oci://r/c"));
+        assert_eq!((s.helm, s.positionals), (args("-ng"), args("rel oci://r/c")));
+    }
+
+    #[test]
+    fn verify_stays_helms_and_the_last_one_given_counts() {
+        let s = split(Verb::Install, &args("rel oci://r/c --verify --keyring k.gpg"));
+        assert!(s.verify);
+        assert_eq!(s.helm, args("--verify --keyring k.gpg"));
+        assert!(!split(Verb::Install, &args("rel oci://r/c --verify --verify=false")).verify);
+        assert!(split(Verb::Install, &args("rel oci://r/c --verify=t")).verify);
+        assert!(!split(Verb::Install, &args("rel oci://r/c")).verify);
     }
 
     #[test]
