@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import socket
+import time
 import urllib.error
 
 import pytest
@@ -339,6 +340,27 @@ def test_a_failed_blob_upload_starts_a_new_session(helm_oci, registry, chart, tm
     pulled, tgz = pull(helm_oci, registry.host, tmp_path / "out", PLAIN)
     assert digest_of(pulled) == digest_of(p)
     assert sha256(tgz) == chart_layer(registry)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_throttled_blob_upload_starts_again_when_the_registry_says(helm_oci, registry, chart, tmp_path, status):
+    """A rate-limit window: every blob PUT for a second answers `Retry-After: 1`. Each new
+    session waits that long (it came back at once, and failed three times in 60 ms)."""
+    window = []
+
+    def throttle(method, path, headers):
+        if is_blob_put(method, path):
+            window.append(window[0] if window else time.monotonic())
+            if time.monotonic() - window[0] < 1.0:
+                return (status, [("Retry-After", "1")], b"")
+
+    with Front(registry.host, intercept=throttle) as front:
+        p = helm_oci.run("push", chart, f"oci://{front.host}/charts", PLAIN, "--debug")
+    assert p.stderr.count("; starting a new upload session in 1000 ms") == 2, p.stderr
+    puts = [m for m, path, _ in front.seen if is_blob_put(m, path)]
+    assert len(puts) == 4, "each blob: one PUT in the window, one after it"
+    pulled, tgz = pull(helm_oci, registry.host, tmp_path / "out", PLAIN)
+    assert digest_of(pulled) == digest_of(p)
 
 
 def test_an_upload_that_always_fails_leaves_no_manifest(helm_oci, registry, chart):

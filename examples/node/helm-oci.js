@@ -43,13 +43,15 @@ export async function push(chart, remote, connection = {}) {
   return call(() => registry.push({ chart, remote: ref, connection: connect(gate, ref.endpoint, connection), links: [] }));
 }
 
-/** Pulls a chart through the cache into `destination`, as <name>-<version>.tgz (or unpacked). */
+/** Pulls a chart through the cache into `destination`, as <name>-<version>.tgz (or unpacked);
+ * with `prov`, its provenance file beside the archive too, if it has one. */
 export async function pull(reference, { cache = helmCache, destination = '.', version, devel = false, untar = false,
-  ...connection } = {}) {
+  prov = false, ...connection } = {}) {
   [cache, destination] = [await directory(cache), await directory(destination)];
   const { registry, gate } = await start({ write: [destination, cache] });
   const ref = call(() => registry.parseReference(reference));
-  const options = { reference: ref, version, devel, destination, untar, cache, offline: false, mirrors: [] };
+  const options = { reference: ref, version, devel, destination, untar, provenance: prov, cache, offline: false,
+    mirrors: [] };
   return call(() => registry.pull({ ...options, connection: connect(gate, ref.endpoint, connection) }));
 }
 

@@ -20,6 +20,9 @@ pub struct Error {
     /// The failure is this one request's (the HTTP layer would not send it, or could not
     /// read its answer), and says nothing of whether where it went answers.
     pub request_only: bool,
+    /// The registry's `Retry-After` on a transient answer: how many seconds it asked to be
+    /// left alone before another try.
+    pub retry_after: Option<u64>,
 }
 
 /// Every kind a caller may act on differently; the WIT variant has one case each.
@@ -39,7 +42,14 @@ pub enum Kind {
 
 impl Error {
     pub fn new(kind: Kind, subject: impl Into<String>, cause: impl Into<String>) -> Error {
-        Error { kind, subject: subject.into(), cause: cause.into(), transient: false, request_only: false }
+        Error {
+            kind,
+            subject: subject.into(),
+            cause: cause.into(),
+            transient: false,
+            request_only: false,
+            retry_after: None,
+        }
     }
 
     pub fn invalid_reference(subject: impl Into<String>, cause: impl Into<String>) -> Error {

@@ -209,7 +209,8 @@ async fn open(client: &Client, repo: &str, digest: &str, from: u64) -> Result<(c
     loop {
         match follow(client, repo, digest, from).await {
             Err(e) if e.transient && tries < retry::MAX_TRIES => {
-                let pause = retry::pause(tries, None).unwrap_or(0);
+                // A storage host asking for a longer pause than retry allows has the last word.
+                let Some(pause) = retry::pause(tries, e.retry_after) else { return Err(e) };
                 client.trace.debug(|| {
                     format!(
                         "blob {digest}: {}; asking the registry again in {} ms",

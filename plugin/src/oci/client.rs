@@ -290,11 +290,12 @@ impl Client {
     }
 
     /// The error an unexpected answer to a request sent once stands for; one that a later
-    /// try could cure (429, 5xx) is marked transient, so the caller may start over.
+    /// try could cure (429, 5xx) is marked transient, with the pause the registry asked
+    /// for, so the caller may start over when it says.
     pub async fn refusal_once(&self, response: Response, subject: &str) -> Error {
-        let status = response.status;
+        let (status, retry_after) = (response.status, retry::retry_after(&response));
         let error = self.refusal(response, subject).await;
-        if retry::transient_status(status) { error.transient() } else { error }
+        if retry::transient_status(status) { Error { retry_after, ..error.transient() } } else { error }
     }
 
     /// Checks that the registry accepts this client: `GET /v2/` through whatever auth flow

@@ -1,15 +1,17 @@
 //! Blob uploads: a session (POST, or a cross-repository mount that needs none), then one PUT
 //! for a blob up to `MONOLITHIC_MAX`, or PATCH and a closing PUT for a larger one. A
-//! session that fails for a moment is cancelled and the upload starts over; a PUT or PATCH
-//! is never sent twice in a session, and the closing PUT never commits bytes from another
-//! repository that have not been verified on the way.
+//! session that fails for a moment is cancelled and the upload starts over, after the
+//! back-off a retried request gets (the registry's `Retry-After`, if it gave one); a PUT or
+//! PATCH is never sent twice in a session, and the closing PUT never commits bytes from
+//! another repository that have not been verified on the way.
 
 use super::blobs;
 use super::client::Client;
 use super::helm::Descriptor;
 use crate::error::{Error, Result};
-use crate::net::Url;
+use crate::net::clock::{self, MILLISECOND};
 use crate::net::wire::{Body, Response};
+use crate::net::{Url, retry};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -52,7 +54,16 @@ pub async fn push(client: &Client, repo: &str, blob: &Descriptor, content: &Cont
     loop {
         match session(client, repo, blob, content).await {
             Err(e) if e.transient && tries < UPLOAD_TRIES => {
-                client.trace.debug(|| format!("upload of {} failed ({e}); starting a new upload session", blob.digest));
+                // A registry asking for a longer pause than retry allows has the last word.
+                let Some(pause) = retry::pause(tries, e.retry_after) else { return Err(e) };
+                client.trace.debug(|| {
+                    format!(
+                        "upload of {} failed ({e}); starting a new upload session in {} ms",
+                        blob.digest,
+                        pause / MILLISECOND
+                    )
+                });
+                clock::sleep(pause).await;
                 tries += 1;
             }
             result => return result,
