@@ -386,10 +386,14 @@ fn stream_error(e: &StreamError) -> String {
 fn network_error(url: &Url, code: &ErrorCode) -> Error {
     let host = &url.authority;
     if matches!(code, ErrorCode::HttpRequestDenied) {
-        return Error::network(
-            format!("request to {host} was refused by the sandbox"),
-            "this command may reach only the registry it names",
-        );
+        // A registry reached over HTTPS that points at itself over plain HTTP is refused
+        // too: say so, as "only the registry it names" would read as a contradiction.
+        let why = if url.https {
+            "this command may reach only the registry it names"
+        } else {
+            "this command may reach only the registry it names, over HTTPS unless --plain-http is given"
+        };
+        return Error::network(format!("request to {host} was refused by the sandbox"), why);
     }
     let (transient, why) = describe(code);
     let error = match code {
@@ -460,6 +464,20 @@ mod tests {
         let (transient, why) = describe(&ErrorCode::DnsError(DnsErrorPayload { rcode: None, info_code: None }));
         assert!(!transient);
         assert_eq!(why, "host not found");
+    }
+
+    #[test]
+    fn a_refused_plain_http_request_says_the_scheme_is_why() {
+        let refused = |https| network_error(&Url::new(https, "r:5000", "/v2/"), &ErrorCode::HttpRequestDenied);
+        assert_eq!(
+            refused(false).to_string(),
+            "request to r:5000 was refused by the sandbox: this command may reach only the registry it names, \
+             over HTTPS unless --plain-http is given"
+        );
+        assert_eq!(
+            refused(true).to_string(),
+            "request to r:5000 was refused by the sandbox: this command may reach only the registry it names"
+        );
     }
 
     #[test]
