@@ -54,6 +54,23 @@ def test_save_list_export_remove_round_trip(helm_oci, tmp_path):
     assert listed(helm_oci) == [] and blobs(helm_oci) == []
 
 
+def test_an_entry_another_tool_wrote_lists_no_made_up_size_or_age(helm_oci, chart):
+    """An ORAS-style entry (a `ref.name`, no chart annotations): its size and creation time
+    are unknown, not 0 B and 1970."""
+    helm_oci.run("save", chart, "localhost:5000/charts")
+    index_path = cache_dir(helm_oci) / "index.json"
+    index = json.loads(index_path.read_text())
+    ours = index["manifests"][0]
+    index["manifests"].append({"mediaType": ours["mediaType"], "digest": ours["digest"], "size": ours["size"],
+                               "annotations": {"org.opencontainers.image.ref.name": "v1"}})
+    index_path.write_text(json.dumps(index))
+    rows = {row["ref"]: row for row in listed(helm_oci)}
+    assert rows["v1"]["created"] == "" and rows["v1"]["size"] == 0
+    assert rows["localhost:5000/charts/mychart:0.1.0"]["created"].endswith("Z")
+    [foreign] = [line for line in helm_oci.run("list").stdout.splitlines() if line.startswith("v1")]
+    assert foreign.split() == ["v1", ours["digest"][7:14]], foreign
+
+
 def test_two_refs_share_their_blobs(helm_oci, chart):
     helm_oci.run("save", chart, "localhost:5000/a/mychart:0.1.0")
     one = blobs(helm_oci)
@@ -154,6 +171,13 @@ def test_offline_and_missing_refs_are_errors(helm_oci, chart, tmp_path):
         "Error: localhost:5000/charts/nothing:1.0.0: it is not in the chart cache")
     assert helm_oci.fails("remove", "localhost:5000/charts/nothing:1.0.0").startswith("Error: ")
     assert helm_oci.fails("push", "localhost:5000/charts/nothing:1.0.0").startswith("Error: ")
+    # Without a tag the newest stable version is wanted: the tags that are there are named.
+    helm_oci.run("save", write_chart(tmp_path / "pre", name="pre", version="0.2.0-rc.1"), "localhost:5000/q")
+    helm_oci.run("save", write_chart(tmp_path / "custom", name="pre", version="v0.1.0"), "localhost:5000/q/pre:custom")
+    assert helm_oci.fails("export", "localhost:5000/q/pre", "-d", tmp_path / "out") == (
+        "Error: localhost:5000/q/pre: no stable version of it is in the chart cache; name one of its tags there: "
+        "0.2.0-rc.1, custom")
+    assert helm_oci.run("export", "localhost:5000/q/pre:0.2.0-rc.1", "-d", tmp_path / "out").returncode == 0
 
 
 def test_prune_spares_what_is_used_and_what_is_new(helm_oci, chart, tmp_path):

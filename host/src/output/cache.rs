@@ -77,7 +77,7 @@ pub fn list(entries: &[CacheEntry], format: Format) -> anyhow::Result<()> {
             version: &e.chart.version,
             digest: &e.digest,
             size: e.size,
-            created: rfc3339(e.created),
+            created: known(e.created).map(rfc3339).unwrap_or_default(),
         })
         .collect();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
@@ -91,8 +91,8 @@ pub fn list(entries: &[CacheEntry], format: Format) -> anyhow::Result<()> {
                     printable(&e.chart.name),
                     printable(&e.chart.version),
                     printable(&hex(&e.digest).chars().take(7).collect::<String>()),
-                    bytes(e.size),
-                    format!("{} ago", age(now - e.created)),
+                    known(e.size).map(bytes).unwrap_or_default(),
+                    known(e.created).map_or_else(String::new, |created| format!("{} ago", age(now - created))),
                 ]
             });
             listing::table(&["REF", "NAME", "VERSION", "DIGEST", "SIZE", "CREATED"], body, 60)
@@ -100,6 +100,11 @@ pub fn list(entries: &[CacheEntry], format: Format) -> anyhow::Result<()> {
     };
     super::stream::out(format_args!("{text}"));
     Ok(())
+}
+
+/// A size or time an entry records; zero in one another tool wrote without it.
+fn known<T: Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
 }
 
 /// The tag (or digest) a reference ends with.

@@ -58,7 +58,23 @@ pub fn in_repository(entry: &Entry, r: &Ref) -> bool {
 
 /// The entry a reference names, as `find` finds it, or an error saying it is not cached.
 pub fn entry(cache: &Cache, r: &Ref) -> Result<(Ref, Entry)> {
-    find(cache, r, &Wanted::default())?.ok_or_else(|| not_cached(&r.to_string()))
+    if let Some(found) = find(cache, r, &Wanted::default())? {
+        return Ok(found);
+    }
+    // Without a tag, the newest stable version is wanted: say which tags are there instead
+    // (prereleases, tags that are no version).
+    if r.tag.is_some() || r.digest.is_some() {
+        return Err(not_cached(&r.to_string()));
+    }
+    let (index, prefix) = (cache.index()?, format!("{}/{}:", r.registry, r.repository));
+    let tags: Vec<&str> = index.manifests.iter().filter_map(|e| e.reference()?.strip_prefix(&prefix)).collect();
+    if tags.is_empty() {
+        return Err(not_cached(&r.to_string()));
+    }
+    Err(Error::not_found(
+        r.to_string(),
+        format!("no stable version of it is in the chart cache; name one of its tags there: {}", tags.join(", ")),
+    ))
 }
 
 /// Verifies that the cache holds each of these blobs whole; one it lacks is an error.
