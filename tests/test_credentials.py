@@ -2,17 +2,19 @@
 helpers (credHelpers, credsStore) before a file's auths, identity tokens exchanged at a token
 service, login and logout through a helper, and logins Helm 4.3's own library shares."""
 import base64
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import HELM4, Registry, htpasswd, write_chart
+from conftest import BIN, HELM4, Registry, htpasswd, write_chart
 from fronts import Front
 from tokenserver import TokenServer
 
@@ -365,6 +367,49 @@ def test_login_writes_through_a_symlinked_config(helm_oci, htpasswd_registry, tm
     helm_oci.run("login", htpasswd_registry.host, "-u", USER, "-p", PASSWORD, "--plain-http")
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert json.loads(real.read_text())["auths"][htpasswd_registry.host] == GOOD
+
+
+class AnyLogin(http.server.BaseHTTPRequestHandler):
+    """A registry's `/v2/` that takes any Basic credentials."""
+
+    def do_GET(self):
+        if "Authorization" not in self.headers:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="any"')
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_logins_at_once_all_land_and_a_killed_ones_copy_goes(helm_oci, tmp_path):
+    """A CI job logging in to several registries in parallel: each login that succeeds is
+    stored. A temp copy a killed login left beside the config (it holds secrets) goes at
+    the next write."""
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnyLogin) for _ in range(12)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = helm_oci.registry_config
+    config.parent.mkdir(parents=True, exist_ok=True)
+    left = config.parent / f".{config.name}.4242.tmp"
+    left.write_text(json.dumps({"auths": {"gone.example": GOOD}}))
+    try:
+        hosts = [f"127.0.0.1:{server.server_address[1]}" for server in servers]
+        runs = [subprocess.Popen([str(BIN), "login", host, "-u", f"user{i}", "-p", "pw", "--plain-http"],
+                                 env=helm_oci.env, cwd=helm_oci.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for i, host in enumerate(hosts)]
+        for run in runs:
+            assert run.wait(timeout=60) == 0, run.stderr.read()
+    finally:
+        for server in servers:
+            server.shutdown()
+    auths = json.loads(config.read_text())["auths"]
+    assert {host: auths[host] for host in hosts} == {host: {"auth": auth(f"user{i}", "pw")} for i, host in
+                                                        enumerate(hosts)}
+    assert not left.exists()
 
 
 def test_empty_or_lone_username_and_password_fall_back_to_the_login(helm_oci, htpasswd_registry, chart, tmp_path):

@@ -209,6 +209,7 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
 /// default store is then named in the file as `credsStore`, as Helm's first login does.
 pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
     let file = paths::registry_config();
+    let _held = lock(&file)?;
     let key = key_for(registry);
     let mut config = read(&file)?.unwrap_or_else(|| json!({}));
     if let Some(store) = store_for(&config, &key) {
@@ -235,6 +236,7 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
 /// Removes a login; false if there was none.
 pub fn remove(registry: &str) -> Result<bool> {
     let file = paths::registry_config();
+    let _held = lock(&file)?;
     let key = key_for(registry);
     let (mut config, found) = match read(&file)? {
         Some(config) => (config, true),
@@ -285,12 +287,25 @@ fn reading(file: &Path) -> Unusable {
     Unusable(format!("reading {}", file.display()))
 }
 
-/// Replaces the file atomically with a private (0600) copy, so a crash or a concurrent
-/// reader never sees half a file and no other user can read the secrets. A symlinked
-/// config is written where the link points, as Docker does, and the link stays.
-fn write(file: &Path, config: &Value) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let file = &link_target(file)?;
+/// Holds the registry config for one read, change and write, so that logins and logouts
+/// run at once (a CI job logging in to several registries in parallel) all land: a lock
+/// file beside it (where a symlinked config leads), which the system releases when the
+/// process ends, however it ends.
+fn lock(file: &Path) -> Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (dir, name) = config_dir(file)?;
+    let path = dir.join(format!(".{name}.lock"));
+    let held = fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&path);
+    let held = held.with_context(|| format!("opening the lock {}", path.display()))?;
+    held.lock().with_context(|| format!("locking {}", path.display()))?;
+    Ok(held)
+}
+
+/// The directory the config is written in (made, private, if it is not there), and the
+/// config's file name there.
+fn config_dir(file: &Path) -> Result<(std::path::PathBuf, String)> {
+    use std::os::unix::fs::DirBuilderExt;
+    let file = link_target(file)?;
     let dir = file.parent().context("the registry config has no directory")?;
     // Private, as oras-go (and so Helm) makes the directories it creates for it.
     fs::DirBuilder::new()
@@ -298,11 +313,30 @@ fn write(file: &Path, config: &Value) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        file.file_name().and_then(|n| n.to_str()).unwrap_or("config"),
-        std::process::id()
-    ));
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("config").to_string();
+    Ok((dir.to_path_buf(), name))
+}
+
+/// Replaces the file atomically with a private (0600) copy, so a crash or a concurrent
+/// reader never sees half a file and no other user can read the secrets. A symlinked
+/// config is written where the link points, as Docker does, and the link stays. Called
+/// under `lock`: a temp copy another run left (it was killed) holds secrets, and goes.
+fn write(file: &Path, config: &Value) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (dir, name) = config_dir(file)?;
+    let file = &dir.join(&name);
+    let stale = |entry: &fs::DirEntry| {
+        let found = entry.file_name();
+        let found = found.to_string_lossy();
+        found
+            .strip_prefix(&format!(".{name}."))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    };
+    for left in fs::read_dir(&dir).into_iter().flatten().flatten().filter(stale) {
+        let _ = fs::remove_file(left.path());
+    }
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
         out.write_all(serde_json::to_string_pretty(config)?.as_bytes())?;
