@@ -179,6 +179,20 @@ def test_update_removes_outdated_archives_as_helm_does(helm_oci, origin, tmp_pat
         "_db-0.0.1.tgz", "_notes.txt", "db-1.2.0.tgz", "local", "local-0.1.0.tgz", "web-2.1.5.tgz"]
 
 
+def test_an_archive_that_cannot_go_in_fails_the_update_before_any_moves(helm_oci, origin, tmp_path):
+    """A directory where web's archive goes: nothing is moved (db's new archive went in
+    first, beside its old one, and Helm then loaded both)."""
+    chart, _ = app_chart(tmp_path, origin)
+    (chart / "charts" / "web-2.1.5.tgz").mkdir()
+    before = snapshot(chart / "charts")
+    line = helm_oci.fails("dependency", "update", chart, "--plain-http")
+    assert line == f"Error: {chart / 'charts' / 'web-2.1.5.tgz'}: is a directory", line
+    assert snapshot(chart / "charts") == before
+    assert sorted(p.name for p in (chart / "charts").iterdir()) == [
+        "_notes.txt", "db-0.9.0.tgz", "local", "web-2.1.5.tgz"]
+    assert not (chart / "Chart.lock").exists()
+
+
 def test_an_empty_list_of_dependencies_clears_charts_and_locks_none_as_helm_does(helm_oci, origin, tmp_path):
     """`dependencies: []` is a list, if an empty one (Go's slice is not nil): Helm's update
     saves nothing, removes the archives once vendored and locks no dependency, so a build

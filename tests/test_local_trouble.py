@@ -252,3 +252,26 @@ def test_an_interrupted_dependency_update_leaves_nothing_in_charts(helm_oci, slo
     assert p.returncode == 143 and stderr.strip() == "Error: interrupted by SIGTERM"
     assert files_left(charts) == ["_README"]
     assert not (parent / "Chart.lock").exists()
+
+
+def test_a_signal_as_the_component_starts_still_cleans_up(helm_oci, tmp_path):
+    """SIGTERM at any moment of a dependency update of local charts: the component runs on
+    the host's thread until it first waits, so the run listens for signals from before it
+    starts. Each run finishes, or stops with its error line; none leaves its staging behind
+    (one killed by the signal before the component starts has made nothing)."""
+    deps = []
+    for i in range(4):
+        dep = write_chart(tmp_path / "deps", name=f"dep{i}", extra={"files/noise.bin": os.urandom(256 << 10)})
+        deps.append({"name": f"dep{i}", "version": "0.1.0", "repository": f"file://{dep}"})
+    chart = write_chart(tmp_path, name="app", dependencies=deps)
+    for i in range(40):
+        p = subprocess.Popen([str(BIN), "dependency", "update", str(chart)], env=helm_oci.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.002 + (i % 10) * 0.002)
+        p.send_signal(signal.SIGTERM)
+        _, stderr = p.communicate(timeout=60)
+        assert p.returncode in (0, 143, -signal.SIGTERM), (p.returncode, stderr)
+        if p.returncode == 143:
+            assert stderr == "Error: interrupted by SIGTERM\n"
+        left = [n for n in files_left(chart) + files_left(chart / "charts") if ".helm-oci-" in n]
+        assert left == [], (i, p.returncode, left)

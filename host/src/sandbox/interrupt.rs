@@ -67,11 +67,16 @@ impl Stopping {
     }
 }
 
-/// Resolves when a signal that stops a run arrives, with its number.
-pub async fn signalled() -> i32 {
-    match Stopping::listen() {
-        Ok(mut stopping) => stopping.next().await,
-        Err(_) => std::future::pending().await,
+/// Resolves when a signal that stops a run arrives, with its number. It listens from the
+/// moment it is called, not from its first poll: a component call runs on this thread until
+/// its first wait, and a signal then would otherwise end the process, leaving its temp files.
+pub fn signalled() -> impl Future<Output = i32> {
+    let stopping = Stopping::listen();
+    async move {
+        match stopping {
+            Ok(mut stopping) => stopping.next().await,
+            Err(_) => std::future::pending().await,
+        }
     }
 }
 

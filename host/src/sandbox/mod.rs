@@ -354,6 +354,7 @@ async fn guarded<T>(
     run: &str,
     writable: &[PathBuf],
 ) -> Result<T> {
+    let signalled = interrupt::signalled();
     let backstop = async {
         match timeout_ms {
             Some(ms) => tokio::time::sleep(Duration::from_millis(ms) + GRACE).await,
@@ -362,7 +363,7 @@ async fn guarded<T>(
     };
     tokio::select! {
         outcome = call => outcome.map_err(stopped),
-        signal = interrupt::signalled() => {
+        signal = signalled => {
             interrupt::clean_up(run, writable);
             Err(Interrupted(signal).into())
         }

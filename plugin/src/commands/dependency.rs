@@ -289,7 +289,15 @@ async fn staged(options: &Options, (wanted, versions): (&[Locked], Versions), ch
         .try_collect()
         .await?;
     let (saved, warnings): (Vec<Saved>, Vec<Vec<String>>) = done.into_iter().unzip();
-    for archive in saved.iter().filter_map(|s| s.archive.as_ref()) {
+    let archives: Vec<&Archive> = saved.iter().filter_map(|s| s.archive.as_ref()).collect();
+    // What an archive cannot replace is found before any is moved, so that charts/ is left
+    // as it was, not half updated.
+    for archive in &archives {
+        if std::fs::symlink_metadata(&archive.path).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::io(&archive.path, std::io::Error::from(std::io::ErrorKind::IsADirectory)));
+        }
+    }
+    for archive in archives {
         granted::rename(&archive.staged, &archive.path).map_err(|e| Error::io(&archive.path, e))?;
     }
     let removed = remove_outdated(charts, &saved, &options.limits);
