@@ -214,6 +214,20 @@ def test_an_index_the_registry_will_not_show_is_made_from_the_charts(registry, t
     assert versions(index) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
 
 
+def test_a_registry_refusing_the_index_name_cannot_have_one_published(helm_oci, registry):
+    """Its 400 (to a HEAD, with no body) is said as the name refused, not as a registry that
+    speaks HTTPS only."""
+    seeded(registry)
+    refuse = lambda method, path, headers: (
+        (400, [("Content-Type", "application/json")], b'{"errors":[{"code":"NAME_INVALID","message":""}]}')
+        if "/index.yaml/" in path else None)
+    with Front(registry.host, intercept=refuse) as front:
+        line = helm_oci.fails("index", f"oci://{front.host}/charts", "--plain-http")
+    assert line.startswith(f"Error: cannot publish {front.host}/charts/index.yaml:latest: "), line
+    assert line.endswith(": the registry refuses the repository name charts/index.yaml, so it cannot hold a "
+                         "published index (the ocirepo:// downloader makes this namespace's index from its charts) (HTTP 400)"), line
+
+
 def test_a_mirror_down_is_said_though_the_index_is_then_made_from_the_charts(registry, tmp_path):
     seeded(registry)
     down = f"127.0.0.1:{free_port()}"

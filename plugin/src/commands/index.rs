@@ -13,7 +13,7 @@
 use super::push;
 use super::search::{self, Hit, Listing, Search};
 use crate::cache::Cache;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::clock;
 use crate::oci::mirrors::Sources;
 use crate::oci::published;
@@ -118,7 +118,9 @@ pub async fn publish(listing: Listing) -> Result<Published> {
     }
     let (config, layer, manifest) = published::artifact(&made.json, &timestamp::rfc3339(clock::wall_seconds()));
     let blobs = [(&config, Content::Bytes(published::EMPTY_CONFIG)), (&layer, Content::Bytes(made.json.as_bytes()))];
-    push::upload(sources.origin(), &target, &blobs, (crate::oci::helm::MANIFEST, &manifest)).await?;
+    push::upload(sources.origin(), &target, &blobs, (crate::oci::helm::MANIFEST, &manifest))
+        .await
+        .map_err(|e| cannot(refused_name(e, &target.repository)))?;
     Ok(Published {
         reference: target.to_string(),
         digest: crate::digest::of_bytes(&manifest),
@@ -127,6 +129,22 @@ pub async fn publish(listing: Listing) -> Result<Published> {
         skipped: made.unusable,
         unchanged: false,
     })
+}
+
+/// A registry that will not take a repository named `index.yaml` (stricter names than
+/// OCI's) answers 400, with NAME_INVALID or with no body at all to a HEAD: said as that,
+/// not as the trouble a bare 400 usually means.
+fn refused_name(e: Error, repository: &str) -> Error {
+    match &e.kind {
+        Kind::Registry { status: 400, code } if code.is_empty() || code == "NAME_INVALID" => Error {
+            cause: format!(
+                "the registry refuses the repository name {repository}, so it cannot hold a published index \
+                 (the ocirepo:// downloader makes this namespace's index from its charts)"
+            ),
+            ..e
+        },
+        _ => e,
+    }
 }
 
 /// The first of what was set aside, saying how many more there are.
