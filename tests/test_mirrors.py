@@ -77,6 +77,11 @@ def test_what_goes_wrong_at_a_mirror_is_said_of_the_mirror(helm_oci, origin, tmp
         p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path, "--plain-http")
         assert p.stderr.startswith(f"WARNING: the mirror {locked.host}/charts/alpha was passed over: "
                                    f"{locked.host}/charts/alpha:1.0.0: authentication required"), p.stderr
+        # Listing its tags, and searching, as well.
+        for command in (["tags", f"oci://{origin.host}/charts/alpha"], ["search", f"{origin.host}/charts"]):
+            p = helm_oci.run(*command, "--plain-http")
+            assert p.stderr.startswith(f"WARNING: the mirror {locked.host}/charts/alpha was passed over: "
+                                       f"{locked.host}/charts/alpha: authentication required"), (command, p.stderr)
     finally:
         locked.stop()
 

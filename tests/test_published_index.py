@@ -214,6 +214,24 @@ def test_an_index_the_registry_will_not_show_is_made_from_the_charts(registry, t
     assert versions(index) == {"alpha": {"1.0.0", "v1.2.0"}, "team/nested": {"0.1.0"}}
 
 
+def test_a_registry_that_will_not_list_its_catalog_is_told_how_to_name_repositories(helm_oci, registry, tmp_path):
+    """The namespace is given already: what helps is naming its repositories, with
+    --repository to index, or in the registries configuration for the downloader."""
+    seeded(registry)
+    unlisted = lambda method, path, headers: (404, [], b"") if path.startswith("/v2/_catalog") else None
+    advice = ("this registry does not list its repositories to you (GHCR, Docker Hub and Harbor for non-admins never "
+              "do): name the namespace's repositories: with --repository to `helm oci index`, or under `repositories` "
+              "for {host} in the registries configuration (oci/registries.yaml in Helm's config home) for the "
+              "ocirepo:// downloader")
+    with Front(registry.host, intercept=unlisted) as front:
+        line = helm_oci.fails("index", f"oci://{front.host}/charts", "--plain-http")
+        assert line.endswith(advice.format(host=front.host)), line
+        line = error_line(download(plugin_env(tmp_path), f"ocirepo+http://{front.host}/charts/index.yaml"))
+        assert line.endswith(advice.format(host=front.host)), line
+        assert "Published:" in helm_oci.run("index", f"oci://{front.host}/charts", "--plain-http",
+                                            "--repository", "alpha").stdout
+
+
 def test_a_registry_refusing_the_index_name_cannot_have_one_published(helm_oci, registry):
     """Its 400 (to a HEAD, with no body) is said as the name refused, not as a registry that
     speaks HTTPS only."""

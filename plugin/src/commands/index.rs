@@ -194,7 +194,13 @@ async fn make(listing: Listing, urls: Urls<'_>, sources: &Sources) -> Result<Mad
         all_versions: true,
         fail_fast: false,
         itself: false,
-        unlisted: |registry| format!("add a namespace you may list as the repository ({registry}/NAMESPACE)"),
+        unlisted: |registry| {
+            format!(
+                "name the namespace's repositories: with --repository to `helm oci index`, or under `repositories` \
+                 for {registry} in the registries configuration (oci/registries.yaml in Helm's config home) for \
+                 the ocirepo:// downloader"
+            )
+        },
     };
     let found = search::run_through(search, sources).await?;
     let namespace = namespace.trim_matches('/');

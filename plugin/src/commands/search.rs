@@ -228,11 +228,12 @@ async fn versions_of(
 ) -> Result<(Vec<Hit>, Vec<(String, Error)>)> {
     let (client, at) = (place.client, place.repository.as_str());
     let name = format!("{}/{repo}", search.listing.registry);
+    let said = place.called(name.clone());
     let mut all_tags = Vec::new();
     // Only a repository the registry's own catalog listed is known to be there: one named
     // (--repository, the registries configuration) may not be, and a mirror may lack one.
     let catalogued = search.listing.repositories.is_empty() && !place.is_mirror();
-    let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &name, catalogued));
+    let mut pages = pin!(lists::tag_pages(client, at, search.listing.page_size, &said, catalogued));
     while let Some(page) = pages.try_next().await? {
         all_tags.extend(page);
     }
@@ -256,7 +257,7 @@ async fn versions_of(
         let described = bounded(
             search.listing.concurrency,
             versions.iter().map(|(_, tag)| {
-                let subject = format!("{name}:{tag}");
+                let subject = format!("{said}:{tag}");
                 async move { charts::describe(client, at, tag, &subject, kept).await }
             }),
         )

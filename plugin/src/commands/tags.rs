@@ -55,7 +55,7 @@ pub async fn run(tags: Tags) -> Result<(Vec<Entry>, Vec<String>)> {
 /// hides only itself, as in `search`. At a mirror, it fails the mirror instead.
 async fn listed_at(tags: &Tags, place: &Place<'_>) -> Result<(Vec<Entry>, Vec<String>)> {
     let (client, repository) = (place.client, &place.repository);
-    let subject = tags.repository.to_string();
+    let subject = place.called(tags.repository.to_string());
     let listed = lists::tags(client, repository, tags.page_size, &subject).await?;
     // A floating tag (`1.2` beside 1.2.3) is read, as tags that are no version are.
     let floating = version::floating(&listed);

@@ -70,6 +70,13 @@ impl Place<'_> {
     pub fn is_mirror(&self) -> bool {
         self.mirror.is_some()
     }
+
+    /// What the repository is called in what is said of reading it here: the mirror's copy
+    /// at a mirror (so that a failure there, credentials it lacks say, is not put on the
+    /// registry), else `origin`, the registry's own name for it.
+    pub fn called(&self, origin: String) -> String {
+        self.mirror.clone().unwrap_or(origin)
+    }
 }
 
 /// The first place where `read` succeeds, and a warning for each mirror passed over on the
