@@ -62,6 +62,10 @@ def test_a_published_index_is_served_with_one_read_and_helm_loads_charts_from_it
     layer = manifest["layers"][0]["digest"]
     assert first == ["/v2/charts/index.yaml/manifests/latest", f"/v2/charts/index.yaml/blobs/{layer}"], first
     assert second == ["/v2/charts/index.yaml/manifests/latest"], "the index blob is kept in the chart cache"
+    # Two reads in a row: one connection (it opened 16 ahead, as for an index made from the charts).
+    traced = download({**env, "HELM_DEBUG": "true"}, f"ocirepo+http://{registry.host}/charts/index.yaml")
+    assert json.loads(traced.stdout) == index
+    assert traced.stderr.decode().count("opened connection") == 1, traced.stderr.decode()
 
     # Each URL is relative to the repository's, as Helm 2, 3 and 4 resolve it; what it
     # resolves to serves exactly the archive the entry's digest names.

@@ -79,8 +79,9 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let (cache, grants) = super::cache_to_keep();
             let mut session = Session::start(grants).await?;
             let endpoint = session.registry_endpoint(&registry).await?;
-            let reach =
-                Reach { plain_http, tls, own_tls: None, debug, ahead: CONCURRENCY as usize, advice: Advice::RepoAdd };
+            // One connection ahead, for the published index's manifest, which is most often
+            // all there is to read; an index made from the charts opens more as it needs them.
+            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 1, advice: Advice::RepoAdd };
             let (connection, mirrors) =
                 super::with_mirrors(&mut session, (&registry, &endpoint, &namespace), reach, |session, reach| {
                     connect(session, &registry, &endpoint, reach)
