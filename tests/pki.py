@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 
-def _openssl(*args):
+def openssl(*args):
     # An empty config keeps the system openssl.cnf (whose default extensions differ between
     # distributions, and may make every certificate a CA) out of what we sign.
     p = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True,
@@ -15,7 +15,7 @@ def _openssl(*args):
 
 
 def _ec_key(path: Path):
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path)
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path)
     return path
 
 
@@ -31,7 +31,7 @@ class CA:
         directory.mkdir(parents=True, exist_ok=True)
         self.key = _ec_key(directory / "ca.key")
         self.cert = directory / "ca.pem"
-        _openssl("req", "-x509", "-new", "-key", self.key, "-subj", f"/CN={name}",
+        openssl("req", "-x509", "-new", "-key", self.key, "-subj", f"/CN={name}",
                  "-days", "30", "-set_serial", _serial(),
                  "-addext", "basicConstraints=critical,CA:true",
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
@@ -44,7 +44,7 @@ class CA:
         cert = self.directory / f"{name}.pem"
         # `req -x509 -CA` (OpenSSL 3) signs in one step, without a CSR file. webpki wants v3
         # extensions and the names in subjectAltName; the CN is not looked at.
-        _openssl("req", "-x509", "-new", "-key", key, "-subj", f"/CN={name}",
+        openssl("req", "-x509", "-new", "-key", key, "-subj", f"/CN={name}",
                  "-CA", self.cert, "-CAkey", self.key, "-days", "30", "-set_serial", _serial(),
                  "-addext", "basicConstraints=critical,CA:false",
                  "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
@@ -60,8 +60,8 @@ def signing_pair(directory: Path):
     directory.mkdir(parents=True, exist_ok=True)
     key = directory / "token-signing.key"
     cert = directory / "token-signing.pem"
-    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
-    _openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=helm-oci token signer",
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
+    openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=helm-oci token signer",
              "-days", "30", "-set_serial", _serial(),
              "-addext", "keyUsage=critical,digitalSignature", "-out", cert)
     return cert, key

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import BIN, Registry, free_port, htpasswd
-from pki import CA
+from pki import CA, openssl
 
 USER = "alice"
 PASSWORD = "Tr0ub4dor-and-3"
@@ -247,6 +247,26 @@ def test_client_certificate_push_and_pull(helm_oci, mtls_registry, ca, chart, tm
     out = tmp_path / "out"
     helm_oci.run("pull", f"oci://{mtls_registry.host}/charts/mychart", "--version", "0.1.0", "-d", out, *tls)
     assert (out / "mychart-0.1.0.tgz").exists()
+
+
+def test_a_version_1_client_certificate_is_presented_as_go_presents_it(helm_oci, mtls_registry, ca, chart, tmp_path):
+    """`openssl x509 -req` without extensions signs a version 1 certificate, which webpki
+    will not read; Go (so Helm) and the registry take it. Its key must still be its own."""
+    key, csr, cert = tmp_path / "v1.key", tmp_path / "v1.csr", tmp_path / "v1.pem"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    openssl("req", "-new", "-key", key, "-subj", "/CN=v1 client", "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-days", "30", "-set_serial", "0x1234",
+             "-out", cert)
+    text = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-text"], capture_output=True, text=True).stdout
+    assert "Version: 1 (0x0)" in text
+    tls = ["--ca-file", ca.cert, "--cert-file", cert, "--key-file", key]
+    helm_oci.run("push", chart, f"oci://{mtls_registry.host}/charts", *tls)
+    assert pushed_repositories(mtls_registry) == ["charts"]
+    _, other_key = ca.issue("other", client=True)
+    line = helm_oci.fails("push", chart, f"oci://{mtls_registry.host}/charts", "--ca-file", ca.cert,
+                          "--cert-file", cert, "--key-file", other_key)
+    assert line == "Error: --cert-file and --key-file do not form a client certificate: the private key is not the " \
+                   "certificate's", line
 
 
 def test_without_the_client_certificate_the_push_fails(helm_oci, mtls_registry, ca, chart):

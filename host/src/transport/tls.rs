@@ -8,7 +8,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{AlertDescription, CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{AlertDescription, CertificateError, DigitallySignedStruct, InconsistentKeys, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -34,9 +35,9 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
         .with_safe_default_protocol_versions()
         .context("setting up TLS")?;
     let verifier: Arc<dyn ServerCertVerifier> = if flags.insecure {
-        Arc::new(NoVerification(provider))
+        Arc::new(NoVerification(provider.clone()))
     } else {
-        Arc::new(Trust::new(provider, ca_file(flags.ca_file.as_ref())?)?)
+        Arc::new(Trust::new(provider.clone(), ca_file(flags.ca_file.as_ref())?)?)
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
     match (&flags.cert_file, &flags.key_file) {
@@ -48,17 +49,80 @@ fn client_auth(flags: &TlsFlags) -> Result<rustls::ClientConfig> {
                 pem::Error::NoItemsFound => anyhow!("--key-file {} holds no PEM private key", key.display()),
                 e => unreadable("--key-file", key, e),
             })?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                let why = match e {
-                    rustls::Error::InconsistentKeys(_) => "the private key is not the certificate's".to_string(),
-                    e => e.to_string(),
-                };
-                anyhow!("--cert-file and --key-file do not form a client certificate: {why}")
-            })
+            let certified = client_certificate(&provider, chain, key)
+                .map_err(|why| anyhow!("--cert-file and --key-file do not form a client certificate: {why}"))?;
+            Ok(builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified))))
         }
         (None, None) => Ok(builder.with_no_client_auth()),
         _ => anyhow::bail!("--cert-file and --key-file go together"),
     }
+}
+
+/// The client certificate and its key, once the key is known to be the certificate's, as
+/// Go's `tls.X509KeyPair` checks it. A version 1 certificate (what `openssl x509 -req` makes
+/// without extensions), which Go and registries take, is read here, as webpki will not.
+fn client_certificate(
+    provider: &CryptoProvider,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> std::result::Result<CertifiedKey, String> {
+    let signing = provider.key_provider.load_private_key(key).map_err(|e| e.to_string())?;
+    let public = signing.public_key().map(|key| key.as_ref().to_vec());
+    let certified = CertifiedKey::new(chain, signing);
+    let matches = match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => true,
+        Err(rustls::Error::InconsistentKeys(_)) => false,
+        Err(e) if webpki_refused(&e, webpki::Error::UnsupportedCertVersion) => {
+            let certificate = certified.end_entity_cert().map_err(|e| e.to_string())?;
+            match (public, public_key_info(certificate)) {
+                (Some(public), Some(info)) => public == info,
+                _ => return Err("--cert-file's certificate cannot be read".into()),
+            }
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if !matches {
+        return Err("the private key is not the certificate's".into());
+    }
+    Ok(certified)
+}
+
+/// A certificate's SubjectPublicKeyInfo, read from its DER: the sixth field of its
+/// TBSCertificate after the optional version.
+fn public_key_info(certificate: &[u8]) -> Option<&[u8]> {
+    let sequence = |bytes| der(bytes).filter(|e| e.tag == 0x30);
+    let tbs = sequence(sequence(certificate)?.content)?.content;
+    let first = der(tbs)?;
+    let mut fields = if first.tag == 0xa0 { first.rest } else { tbs };
+    // Serial number, signature algorithm, issuer, validity, subject.
+    for _ in 0..5 {
+        fields = der(fields)?.rest;
+    }
+    sequence(fields).map(|e| e.whole)
+}
+
+/// One DER element, and what follows it.
+struct Element<'a> {
+    tag: u8,
+    whole: &'a [u8],
+    content: &'a [u8],
+    rest: &'a [u8],
+}
+
+fn der(input: &[u8]) -> Option<Element<'_>> {
+    let (&tag, after_tag) = input.split_first()?;
+    let (&first, after_length) = after_tag.split_first()?;
+    let (length, body) = match first {
+        0..=0x7f => (usize::from(first), after_length),
+        0x81..=0x84 => {
+            let (bytes, body) = after_length.split_at_checked(usize::from(first & 0x7f))?;
+            (bytes.iter().fold(0, |n, &b| n << 8 | usize::from(b)), body)
+        }
+        _ => return None,
+    };
+    let (content, rest) = body.split_at_checked(length)?;
+    let header = input.len() - body.len();
+    Some(Element { tag, whole: &input[..header + length], content, rest })
 }
 
 /// Refuses a passphrase-protected key, which Helm cannot use either, saying what it is:
@@ -162,8 +226,13 @@ impl Trust {
 
 /// Whether webpki refused a server's certificate for saying it is a CA.
 fn is_ca_as_server(e: &rustls::Error) -> bool {
+    webpki_refused(e, webpki::Error::CaUsedAsEndEntity)
+}
+
+/// Whether webpki refused a certificate for this reason.
+fn webpki_refused(e: &rustls::Error, why: webpki::Error) -> bool {
     matches!(e, rustls::Error::InvalidCertificate(CertificateError::Other(other))
-        if other.0.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity))
+        if other.0.downcast_ref::<webpki::Error>() == Some(&why))
 }
 
 /// A verifier for the bundled roots, the extra certificates and the system's.
@@ -366,6 +435,21 @@ impl ServerCertVerifier for NoVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificates_der_is_read_without_trusting_its_lengths() {
+        // TBSCertificate (no version): serial, algorithm, issuer, validity, subject, then the key.
+        let fields: Vec<u8> = [[0x02, 1, 7], [0x30, 1, 0], [0x30, 1, 0], [0x30, 1, 0], [0x30, 1, 0]].concat();
+        let spki = [0x30, 2, 0x03, 0];
+        let tbs = [&[0x30, (fields.len() + spki.len()) as u8][..], &fields, &spki].concat();
+        let certificate = [&[0x30, tbs.len() as u8][..], &tbs].concat();
+        assert_eq!(public_key_info(&certificate), Some(&spki[..]));
+        for cut in 0..certificate.len() {
+            assert_eq!(public_key_info(&certificate[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(public_key_info(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(public_key_info(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
+    }
 
     #[test]
     fn only_alerts_about_certificates_suggest_a_client_certificate() {
