@@ -218,6 +218,21 @@ def test_helms_exit_code_is_passed_through_and_the_chart_removed(helm_oci, helm,
     assert list(helm.tmp.iterdir()) == []
 
 
+def test_a_killed_runs_temp_directory_goes_once_an_hour_old(helm_oci, helm, pushed):
+    """SIGKILL leaves no chance to clean up: a later run removes what such a run left, once
+    it is an hour old; a younger one (a run under way) and other names stay."""
+    stale, young, other = (helm.tmp / name for name in ("helm-oci-4242-18eaef9c9b3e9cf3-0",
+                                                         "helm-oci-4243-18eaef9c9b3e9cf4-0", "helm-oci-notes"))
+    for directory in (stale, young, other):
+        directory.mkdir()
+        (directory / "mychart-0.1.0.tgz").write_bytes(b"left")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    helm_oci.run("template", "rel", pushed, "--plain-http", env=helm.env("3"))
+    assert sorted(p.name for p in helm.tmp.iterdir()) == sorted([other.name, young.name])
+
+
 def test_a_reference_that_does_not_exist_never_reaches_helm(helm_oci, helm, registry, pushed):
     line = helm_oci.fails("install", "rel", f"oci://{registry.host}/charts/nothing", "--plain-http",
                           env=helm.env("3"))

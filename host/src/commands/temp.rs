@@ -12,6 +12,7 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn create() -> Result<TempDir> {
         let parent = super::absolute(&std::env::temp_dir())?;
+        sweep(&parent);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         for attempt in 0.. {
             let dir = parent.join(format!("helm-oci-{}-{nanos:x}-{attempt}", std::process::id()));
@@ -39,6 +40,29 @@ impl TempDir {
             bail!("the pulled chart {written:?} is not a file in {}", self.0.display());
         }
         Ok(path)
+    }
+}
+
+/// Removes the directories of runs that were killed (SIGKILL, a machine that went down)
+/// before they could: this user's `helm-oci-PID-…` directories over an hour old. Helm has
+/// long since read the chart it was given from one; the hour keeps this safe where other
+/// runs' process ids cannot be seen (a temp directory shared between containers).
+fn sweep(parent: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+    // SAFETY: getuid(2) has no failure modes and no memory effects.
+    let uid = unsafe { libc::getuid() };
+    let ours = |name: &str| {
+        let parts: Vec<&str> = name.strip_prefix("helm-oci-").map(|rest| rest.split('-').collect()).unwrap_or_default();
+        parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+        let stale = entry.metadata().is_ok_and(|m| {
+            m.is_dir() && m.uid() == uid && m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE))
+        });
+        if stale && ours(&entry.file_name().to_string_lossy()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
