@@ -320,3 +320,13 @@ def test_a_login_to_a_repository_path_is_a_login_to_its_registry(helm_oci, regis
     p = helm_oci.run("login", f"ci:s3cr/et@{registry.host}", "-u", "u", "--password-stdin", "--plain-http",
                      input="p", check=False)
     assert p.returncode == 1 and "s3cr" not in p.stderr and "credentials before the host" in p.stderr, p.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_named_as_the_trouble(helm_oci, tmp_path):
+    """WASI names files in UTF-8: a chart directory holding another name cannot be listed
+    by the component, and the error says so (it said "illegal byte sequence")."""
+    chart = write_chart(tmp_path / "src")
+    (chart / ".helmignore").write_text("*.skip\n")
+    open(bytes(chart) + b"/bad\xff.skip", "wb").close()
+    line = helm_oci.fails("push", chart, "oci://127.0.0.1:1/charts", "--plain-http")
+    assert line == f"Error: {chart}/: a file name in it is not UTF-8, which helm-oci cannot read (rename that file)", line

@@ -106,10 +106,20 @@ impl fmt::Display for Error {
 }
 
 /// WASI reports a path the sandbox does not grant as "not permitted"; say what that means.
+/// EILSEQ as the component's libc (wasi-libc) numbers it, and Linux's for the unit tests.
+const EILSEQ: i32 = if cfg!(target_os = "wasi") { 25 } else { 84 };
+
 fn describe_io(err: &std::io::Error) -> String {
     let words = helm_oci_headers::system_words(err);
     match err.kind() {
-        std::io::ErrorKind::PermissionDenied => format!("{words} (outside what this command may access)"),
+        // The file's mode, or the sandbox: the component cannot tell the two apart.
+        std::io::ErrorKind::PermissionDenied => {
+            format!("{words} (by the file's mode, or outside what this command may access)")
+        }
+        // WASI names files in UTF-8: a directory holding another name cannot be listed.
+        _ if err.raw_os_error() == Some(EILSEQ) => {
+            "a file name in it is not UTF-8, which helm-oci cannot read (rename that file)".to_string()
+        }
         _ => words,
     }
 }
@@ -132,7 +142,15 @@ mod tests {
         let gone = Error::io(Path::new("/c/Chart.yaml"), std::io::Error::from_raw_os_error(2));
         assert_eq!(gone.to_string(), "/c/Chart.yaml: no such file or directory");
         let denied = Error::io(Path::new("/x"), std::io::Error::from_raw_os_error(1));
-        assert_eq!(denied.to_string(), "/x: operation not permitted (outside what this command may access)");
+        assert_eq!(
+            denied.to_string(),
+            "/x: operation not permitted (by the file's mode, or outside what this command may access)"
+        );
+        let unlistable = Error::io(Path::new("/c/"), std::io::Error::from_raw_os_error(EILSEQ));
+        assert_eq!(
+            unlistable.to_string(),
+            "/c/: a file name in it is not UTF-8, which helm-oci cannot read (rename that file)"
+        );
         let other = Error::io(Path::new("/y"), std::io::Error::other("a short read"));
         assert_eq!(other.to_string(), "/y: a short read");
     }
