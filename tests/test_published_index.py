@@ -232,8 +232,8 @@ def test_a_registry_that_will_not_list_its_catalog_is_told_how_to_name_repositor
         assert line.endswith(advice.format(host=front.host)), line
         line = error_line(download(plugin_env(tmp_path), f"ocirepo+http://{front.host}/charts/index.yaml"))
         assert line.endswith(advice.format(host=front.host)), line
-        assert "Published:" in helm_oci.run("index", f"oci://{front.host}/charts", "--plain-http",
-                                            "--repository", "alpha").stdout
+        assert "(1 chart, 2 versions)" in helm_oci.run("index", f"oci://{front.host}/charts", "--plain-http",
+                                                       "--repository", "alpha").stdout
 
 
 def test_a_registry_refusing_the_index_name_cannot_have_one_published(helm_oci, registry):

@@ -92,7 +92,8 @@ pub fn copied(r: &Copied) {
 
 pub fn published(p: &PublishedIndex) {
     let said = if p.unchanged { "Unchanged" } else { "Published" };
-    outln!("{said}: {} ({} charts, {} versions)", p.reference, p.charts, p.versions);
+    let counted = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    outln!("{said}: {} ({}, {})", p.reference, counted(p.charts, "chart"), counted(p.versions, "version"));
     outln!("Digest: {}", p.digest);
 }
 
