@@ -9,6 +9,7 @@ else at its path, never reaches Helm."""
 import hashlib
 import json
 import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -197,6 +198,19 @@ def test_nothing_is_published_for_a_namespace_without_charts(helm_oci, registry)
     assert refused.value.code == 404, "nothing was put there"
 
 
+def test_a_namespace_whose_charts_are_all_gone_says_its_old_index_is_still_served(helm_oci, registry):
+    seed(registry, "gone/db", "1.0.0")
+    publish(helm_oci, registry, namespace="gone")
+    manifest = registry.manifest("gone/db", "1.0.0")
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    request = urllib.request.Request(f"http://{registry.host}/v2/gone/db/manifests/{digest}", method="DELETE")
+    assert urllib.request.urlopen(request).status == 202
+    line = helm_oci.fails("index", f"oci://{registry.host}/gone", "--plain-http")
+    assert line.endswith(f"no charts under it: is that the namespace the charts are in (not a chart's own "
+                         f"repository)? (the index published there before is still served; delete "
+                         f"{registry.host}/gone/index.yaml:latest to stop it)"), line
+
+
 def test_nothing_is_published_when_no_chart_is_usable(helm_oci, registry):
     _, layer = chart_files("broken", "1.0.0")
     registry.put_chart("odd/broken", "1.0.0", b'{"name": "broken"}', layer)
@@ -236,18 +250,24 @@ def test_a_registry_that_will_not_list_its_catalog_is_told_how_to_name_repositor
                                                        "--repository", "alpha").stdout
 
 
-def test_a_registry_refusing_the_index_name_cannot_have_one_published(helm_oci, registry):
-    """Its 400 (to a HEAD, with no body) is said as the name refused, not as a registry that
-    speaks HTTPS only."""
+@pytest.mark.parametrize("head", ["refused", "not found"])
+def test_a_registry_refusing_the_index_name_cannot_have_one_published(helm_oci, registry, head):
+    """Its 400 is said as the name refused, whether it says NAME_INVALID or, to a HEAD, has
+    no body to say anything (not as a registry that speaks HTTPS only)."""
     seeded(registry)
-    refuse = lambda method, path, headers: (
-        (400, [("Content-Type", "application/json")], b'{"errors":[{"code":"NAME_INVALID","message":""}]}')
-        if "/index.yaml/" in path else None)
+    invalid = (400, [("Content-Type", "application/json")], b'{"errors":[{"code":"NAME_INVALID","message":""}]}')
+
+    def refuse(method, path, headers):
+        if "/index.yaml/" not in path:
+            return None
+        return (404, [], b"") if method == "HEAD" and head == "not found" else invalid
+
     with Front(registry.host, intercept=refuse) as front:
         line = helm_oci.fails("index", f"oci://{front.host}/charts", "--plain-http")
     assert line.startswith(f"Error: cannot publish {front.host}/charts/index.yaml:latest: "), line
-    assert line.endswith(": the registry refuses the repository name charts/index.yaml, so it cannot hold a "
-                         "published index (the ocirepo:// downloader makes this namespace's index from its charts) (HTTP 400)"), line
+    said = ("the registry refuses the repository name charts/index.yaml, so it cannot hold a published index "
+            "(the ocirepo:// downloader makes this namespace's index from its charts)")
+    assert line.endswith(f": {said} (HTTP 400)" if head == "refused" else f": {said} (NAME_INVALID, HTTP 400)"), line
 
 
 def test_a_mirror_down_is_said_though_the_index_is_then_made_from_the_charts(registry, tmp_path):

@@ -15,6 +15,7 @@ use super::search::{self, Hit, Listing, Search};
 use crate::cache::Cache;
 use crate::error::{Error, Kind, Result};
 use crate::net::clock;
+use crate::oci::errcode;
 use crate::oci::mirrors::Sources;
 use crate::oci::published;
 use crate::oci::reference;
@@ -92,19 +93,27 @@ pub async fn publish(listing: Listing) -> Result<Published> {
     if let Some(e) = first_of(made.unread) {
         return Err(cannot(e));
     }
+    let places = sources.places(&target.repository, published::REPOSITORY);
+    let current = published::fetch(&places, None).await.ok().and_then(|(current, _)| current);
     if made.charts == 0 {
         let place = format!("{}/{namespace}", target.registry);
-        return Err(cannot(match first_of(made.unusable) {
+        let e = match first_of(made.unusable) {
             Some(e) => Error { cause: format!("none of its charts is usable: {}", e.cause), ..e },
             None => Error::not_found(place.trim_end_matches('/'), format!("no charts under it: {NOT_THE_NAMESPACE}")),
+        };
+        // One published before is still served, listing charts that are gone.
+        return Err(cannot(match current {
+            Some(_) => {
+                e.because(format!("the index published there before is still served; delete {target} to stop it"))
+            }
+            None => e,
         }));
     }
     published::within_limit(made.json.len() as u64, "").map_err(cannot)?;
     // An index that lists the same is not put again: a new manifest at each run of a CI job
     // would leave the registry one more untagged manifest each time. (One that cannot be
     // read is simply replaced.)
-    let places = sources.places(&target.repository, published::REPOSITORY);
-    if let Ok((Some(current), _)) = published::fetch(&places, None).await
+    if let Some(current) = current
         && published::lists_the_same(&current.json, &made.json)
     {
         return Ok(Published {
@@ -132,11 +141,13 @@ pub async fn publish(listing: Listing) -> Result<Published> {
 }
 
 /// A registry that will not take a repository named `index.yaml` (stricter names than
-/// OCI's) answers 400, with NAME_INVALID or with no body at all to a HEAD: said as that,
-/// not as the trouble a bare 400 usually means.
+/// OCI's) answers 400, with NAME_INVALID or with no word at all (a HEAD's answer has no
+/// body): said as that, not as the trouble a bare 400 usually means. A 400 that says
+/// something else keeps its word.
 fn refused_name(e: Error, repository: &str) -> Error {
+    let unsaid = [errcode::MAYBE_HTTPS_ONLY, errcode::UNSAID].contains(&e.cause.as_str());
     match &e.kind {
-        Kind::Registry { status: 400, code } if code.is_empty() || code == "NAME_INVALID" => Error {
+        Kind::Registry { status: 400, code } if code == "NAME_INVALID" || (code.is_empty() && unsaid) => Error {
             cause: format!(
                 "the registry refuses the repository name {repository}, so it cannot hold a published index \
                  (the ocirepo:// downloader makes this namespace's index from its charts)"

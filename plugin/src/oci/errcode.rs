@@ -6,6 +6,12 @@ use crate::error::{Error, Kind};
 use crate::net::wire::{Response, WORDS_MAX};
 use helm_oci_headers::Challenge;
 
+/// Why an answer failed when it says nothing of why (no message; a HEAD's has no body):
+/// over plain HTTP, a bare 400 is most often an HTTPS server's ...
+pub const MAYBE_HTTPS_ONLY: &str = "the registry refused a plain HTTP request (does it speak HTTPS only?)";
+/// ... and otherwise nothing can be said.
+pub const UNSAID: &str = "request failed";
+
 /// The error an unexpected answer stands for, keeping the registry's own words, worded for
 /// what was sent: what the host gave to answer with decides what a 401 tells the user to
 /// do, and whether the request went `plain` (HTTP) what a wordless answer means.
@@ -46,10 +52,8 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
                 (false, _) => message,
                 // An HTTPS server answers a plain HTTP request with a bare 400 (Go's says why in
                 // its body, which a HEAD's answer does not have); a registry's carry a code.
-                (true, true) if plain && status == 400 => {
-                    "the registry refused a plain HTTP request (does it speak HTTPS only?)".to_string()
-                }
-                (true, _) => "request failed".to_string(),
+                (true, true) if plain && status == 400 => MAYBE_HTTPS_ONLY.to_string(),
+                (true, _) => UNSAID.to_string(),
             };
             Error::new(Kind::Registry { status, code }, subject, cause)
         }
