@@ -476,5 +476,6 @@ def test_logout_says_it_removes_only_what_it_removes(helm_oci, htpasswd_registry
     host = htpasswd_registry.host
     p = helm_oci.run("logout", host, check=False)
     assert p.stdout == "" and helm_oci.error_line(p) == f"Error: not logged in to {host}"
+    assert not helm_oci.registry_config.parent.exists(), "a logout of nothing makes nothing (no lock file)"
     helm_oci.run("login", host, "-u", USER, "-p", PASSWORD, "--plain-http")
     assert helm_oci.run("logout", host).stdout == f"Removing login credentials for {host}\n"

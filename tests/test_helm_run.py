@@ -1,6 +1,7 @@
 """`helm oci install|upgrade|template`: the chart is pulled through the cache into a temp
 directory and handed to $HELM_BIN, here a stand-in that records how it was called, loads the
 chart it got with the real Helm 4.3 library, and answers like Helm 2, 3 or 4."""
+import fcntl
 import json
 import os
 import signal
@@ -220,17 +221,22 @@ def test_helms_exit_code_is_passed_through_and_the_chart_removed(helm_oci, helm,
 
 def test_a_killed_runs_temp_directory_goes_once_an_hour_old(helm_oci, helm, pushed):
     """SIGKILL leaves no chance to clean up: a later run removes what such a run left, once
-    it is an hour old; a younger one (a run under way) and other names stay."""
-    stale, young, other = (helm.tmp / name for name in ("helm-oci-4242-18eaef9c9b3e9cf3-0",
-                                                         "helm-oci-4243-18eaef9c9b3e9cf4-0", "helm-oci-notes"))
-    for directory in (stale, young, other):
+    it is an hour old and no run holds its lock; a younger one, one whose run still holds
+    it (a download of more than an hour), and other names stay."""
+    stale, young, held, other = (helm.tmp / name for name in (
+        "helm-oci-4242-18eaef9c9b3e9cf3-0", "helm-oci-4243-18eaef9c9b3e9cf4-0", "helm-oci-4244-18eaef9c9b3e9cf5-0",
+        "helm-oci-notes"))
+    for directory in (stale, young, held, other):
         directory.mkdir()
         (directory / "mychart-0.1.0.tgz").write_bytes(b"left")
+        (directory / ".held").touch()
     two_hours_ago = time.time() - 7200
-    os.utime(stale, (two_hours_ago, two_hours_ago))
-    os.utime(other, (two_hours_ago, two_hours_ago))
-    helm_oci.run("template", "rel", pushed, "--plain-http", env=helm.env("3"))
-    assert sorted(p.name for p in helm.tmp.iterdir()) == sorted([other.name, young.name])
+    for directory in (stale, held, other):
+        os.utime(directory, (two_hours_ago, two_hours_ago))
+    with open(held / ".held") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        helm_oci.run("template", "rel", pushed, "--plain-http", env=helm.env("3"))
+    assert sorted(p.name for p in helm.tmp.iterdir()) == sorted([other.name, young.name, held.name])
 
 
 def test_a_reference_that_does_not_exist_never_reaches_helm(helm_oci, helm, registry, pushed):
@@ -300,6 +306,22 @@ def test_a_signal_reaches_helm_and_the_chart_is_removed(helm_oci, helm, pushed, 
     assert p.returncode == 128 + sig, err
     assert "Error" not in err
     assert not Path(helm.only_chart_call()["chart"]).exists()
+    assert list(helm.tmp.iterdir()) == []
+
+
+def test_under_nohup_a_hangup_stops_neither_the_run_nor_helm(helm_oci, helm, pushed):
+    """Started with SIGHUP ignored (`nohup`), helm-oci leaves it ignored, for Helm too."""
+    env = {**helm_oci.env, **helm.env("3", FAKE_HELM_SLEEP="1.5")}
+    p = subprocess.Popen([str(BIN), "install", "rel", pushed, "--plain-http"], env=env, cwd=helm_oci.home,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    deadline = time.time() + 60
+    while not helm.chart_calls():
+        assert time.time() < deadline and p.poll() is None, p.communicate()
+        time.sleep(0.05)
+    p.send_signal(signal.SIGHUP)
+    out, err = p.communicate(timeout=20)
+    assert (p.returncode, out) == (0, "stand-in ran install\n"), err
     assert list(helm.tmp.iterdir()) == []
 
 

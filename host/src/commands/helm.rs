@@ -48,8 +48,9 @@ struct OwnFlags {
 /// Runs Helm's `verb` on the chart `args` name. `debug_flag` is `--debug` given before the
 /// arguments (which clap takes as helm-oci's): it goes to Helm too.
 pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> Result<()> {
-    // From here on SIGINT and SIGTERM are this run's to handle: up to Helm's start they stop
-    // it (the temp directory goes as `dir` is dropped), then they go to Helm.
+    // From here on SIGINT, SIGTERM and SIGHUP are this run's to handle (unless it was started
+    // ignoring them): up to Helm's start they stop it (the temp directory goes as `dir` is
+    // dropped), then they go to Helm.
     let mut signals = process::Signals::listen()?;
     let mut split = split::split(verb, &args.args);
     if debug_flag && !split.debug {

@@ -6,8 +6,15 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// A directory of this run's own in the system's temp directory (mode 0700), removed with
-/// what is in it when dropped, however the command ends.
-pub struct TempDir(PathBuf);
+/// what is in it when dropped, however the command ends. The run holds a lock on a file in
+/// it while it lives, which tells a later run's sweep that it is in use.
+pub struct TempDir {
+    path: PathBuf,
+    _held: fs::File,
+}
+
+/// The file in a run's temp directory that the run holds locked.
+const HELD: &str = ".held";
 
 impl TempDir {
     pub fn create() -> Result<TempDir> {
@@ -20,7 +27,12 @@ impl TempDir {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => continue,
                 made => {
                     made.with_context(|| format!("cannot create a temp directory in {}", parent.display()))?;
-                    return Ok(TempDir(dir));
+                    let held = fs::File::create(dir.join(HELD)).and_then(|held| held.lock().map(|()| held));
+                    let held = held.with_context(|| format!("cannot create a temp directory in {}", parent.display()));
+                    if held.is_err() {
+                        let _ = fs::remove_dir_all(&dir);
+                    }
+                    return Ok(TempDir { path: dir, _held: held? });
                 }
             }
         }
@@ -28,7 +40,7 @@ impl TempDir {
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 
     /// The file the component says it wrote, which must be directly in this directory.
@@ -37,16 +49,15 @@ impl TempDir {
         // Its own metadata, not a link's target's: a symlink is refused.
         let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
         if path.parent() != Some(self.path()) || !is_file {
-            bail!("the pulled chart {written:?} is not a file in {}", self.0.display());
+            bail!("the pulled chart {written:?} is not a file in {}", self.path.display());
         }
         Ok(path)
     }
 }
 
 /// Removes the directories of runs that were killed (SIGKILL, a machine that went down)
-/// before they could: this user's `helm-oci-PID-…` directories over an hour old. Helm has
-/// long since read the chart it was given from one; the hour keeps this safe where other
-/// runs' process ids cannot be seen (a temp directory shared between containers).
+/// before they could: this user's `helm-oci-PID-…` directories over an hour old whose lock
+/// no run holds (the system lets go of a killed run's).
 fn sweep(parent: &Path) {
     use std::os::unix::fs::MetadataExt;
     const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -60,7 +71,11 @@ fn sweep(parent: &Path) {
         let stale = entry.metadata().is_ok_and(|m| {
             m.is_dir() && m.uid() == uid && m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE))
         });
-        if stale && ours(&entry.file_name().to_string_lossy()) {
+        let unheld = || match fs::File::open(entry.path().join(HELD)) {
+            Ok(held) => held.try_lock().is_ok(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if stale && ours(&entry.file_name().to_string_lossy()) && unheld() {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
@@ -68,6 +83,6 @@ fn sweep(parent: &Path) {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        let _ = fs::remove_dir_all(&self.path);
     }
 }

@@ -209,7 +209,9 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
 /// default store is then named in the file as `credsStore`, as Helm's first login does.
 pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
     let file = paths::registry_config();
-    let _held = lock(&file)?;
+    // The directory first, so that a first login holds the lock too.
+    let _ = config_dir(&file);
+    let _held = lock(&file);
     let key = key_for(registry);
     let mut config = read(&file)?.unwrap_or_else(|| json!({}));
     if let Some(store) = store_for(&config, &key) {
@@ -236,7 +238,7 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
 /// Removes a login; false if there was none.
 pub fn remove(registry: &str) -> Result<bool> {
     let file = paths::registry_config();
-    let _held = lock(&file)?;
+    let _held = lock(&file);
     let key = key_for(registry);
     let (mut config, found) = match read(&file)? {
         Some(config) => (config, true),
@@ -290,15 +292,17 @@ fn reading(file: &Path) -> Unusable {
 /// Holds the registry config for one read, change and write, so that logins and logouts
 /// run at once (a CI job logging in to several registries in parallel) all land: a lock
 /// file beside it (where a symlinked config leads), which the system releases when the
-/// process ends, however it ends.
-fn lock(file: &Path) -> Result<fs::File> {
+/// process ends, however it ends. Best effort: where it cannot be made (a config directory
+/// that is not there, or read-only, for a logout or a login kept by a credential helper,
+/// which may write nothing) the run goes on without it.
+fn lock(file: &Path) -> Option<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let (dir, name) = config_dir(file)?;
+    let file = link_target(file).ok()?;
+    let (dir, name) = (file.parent()?, file.file_name()?.to_str()?);
     let path = dir.join(format!(".{name}.lock"));
-    let held = fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&path);
-    let held = held.with_context(|| format!("opening the lock {}", path.display()))?;
-    held.lock().with_context(|| format!("locking {}", path.display()))?;
-    Ok(held)
+    let held = fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).ok()?;
+    held.lock().ok()?;
+    Some(held)
 }
 
 /// The directory the config is written in (made, private, if it is not there), and the

@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs;
 use std::future::poll_fn;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -40,14 +41,31 @@ pub fn run_id() -> String {
     format!("{:08x}{nanos:08x}", std::process::id())
 }
 
+/// The signals of STOPPING that the process was not started ignoring, read once, before
+/// any listener changes how they are handled: a run under `nohup` (SIGHUP ignored), or a
+/// shell's background job (SIGINT ignored), goes on ignoring them, as the Helm it runs does.
+fn heeded() -> &'static [libc::c_int] {
+    static HEEDED: OnceLock<Vec<libc::c_int>> = OnceLock::new();
+    HEEDED.get_or_init(|| STOPPING.iter().map(|&(number, _)| number).filter(|&number| !ignored(number)).collect())
+}
+
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with no new action only reads the current one into `old`, a
+    // zeroed value of its own type.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Listeners for the signals that stop a run. One seen by a listener no longer ends the
 /// process: it is the run's to act on.
 pub struct Stopping(Vec<(libc::c_int, Signal)>);
 
 impl Stopping {
-    /// Listens from now on; None if a listener cannot be made.
+    /// Listens from now on (to those of the signals the process heeds at all).
     pub fn listen() -> std::io::Result<Stopping> {
-        let listeners = STOPPING.iter().map(|&(number, _)| Ok((number, signal(SignalKind::from_raw(number))?)));
+        let listeners = heeded().iter().map(|&number| Ok((number, signal(SignalKind::from_raw(number))?)));
         Ok(Stopping(listeners.collect::<std::io::Result<_>>()?))
     }
 

@@ -444,6 +444,11 @@ mod tests {
         let tbs = [&[0x30, (fields.len() + spki.len()) as u8][..], &fields, &spki].concat();
         let certificate = [&[0x30, tbs.len() as u8][..], &tbs].concat();
         assert_eq!(public_key_info(&certificate), Some(&spki[..]));
+        // With the version field first ([0] EXPLICIT INTEGER 2), as version 3 has it.
+        let versioned = [&[0xa0, 3, 0x02, 1, 2][..], &fields, &spki].concat();
+        let versioned = [&[0x30, versioned.len() as u8][..], &versioned].concat();
+        let versioned = [&[0x30, versioned.len() as u8][..], &versioned].concat();
+        assert_eq!(public_key_info(&versioned), Some(&spki[..]));
         for cut in 0..certificate.len() {
             assert_eq!(public_key_info(&certificate[..cut]), None, "cut at {cut}");
         }

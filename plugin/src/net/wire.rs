@@ -391,7 +391,7 @@ fn network_error(url: &Url, code: &ErrorCode) -> Error {
         let why = if url.https {
             "this command may reach only the registry it names"
         } else {
-            "this command may reach only the registry it names, over HTTPS unless --plain-http is given"
+            "this command may reach only the registry it names, and over plain HTTP only with --plain-http"
         };
         return Error::network(format!("request to {host} was refused by the sandbox"), why);
     }
@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(
             refused(false).to_string(),
             "request to r:5000 was refused by the sandbox: this command may reach only the registry it names, \
-             over HTTPS unless --plain-http is given"
+             and over plain HTTP only with --plain-http"
         );
         assert_eq!(
             refused(true).to_string(),
