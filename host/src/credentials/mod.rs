@@ -324,7 +324,8 @@ fn config_dir(file: &Path) -> Result<(std::path::PathBuf, String)> {
 /// Replaces the file atomically with a private (0600) copy, so a crash or a concurrent
 /// reader never sees half a file and no other user can read the secrets. A symlinked
 /// config is written where the link points, as Docker does, and the link stays. Called
-/// under `lock`: a temp copy another run left (it was killed) holds secrets, and goes.
+/// under `lock` where one could be taken: a temp copy another run left (it was killed)
+/// holds secrets, and goes.
 fn write(file: &Path, config: &Value) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let (dir, name) = config_dir(file)?;
