@@ -9,12 +9,12 @@ use crate::chart::load::{Limits, Loader};
 use crate::chart::metadata::Metadata;
 use crate::error::{Error, Kind, Result};
 use crate::fs::granted;
-use crate::fs::temp::{TempDir, TempFile};
+use crate::fs::temp::{TempDir, TempFile, write_atomically};
 use crate::oci::helm::{ChartLayers, Descriptor, Manifest};
 use crate::oci::reference::Ref;
 use crate::version::Wanted;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// The name a reference is cached under: `host/repository@digest` if it pins one, else
@@ -158,12 +158,8 @@ pub fn write_archive(
 pub fn write_provenance(cache: &Cache, layers: &ChartLayers, archive: &Path, subject: &str) -> Result<Option<PathBuf>> {
     let ChartLayers::Packaged { prov: Some(prov), .. } = layers else { return Ok(None) };
     let bytes = cache.read(prov)?.ok_or_else(|| not_cached(subject))?;
-    let dir = archive.parent().unwrap_or(Path::new("."));
-    let mut file = TempFile::create_in(dir)?;
-    let temp = file.path().to_path_buf();
-    file.file().write_all(&bytes).map_err(|e| Error::io(&temp, e))?;
     let path = PathBuf::from(format!("{}.prov", archive.display()));
-    file.persist(&path)?;
+    write_atomically(archive.parent().unwrap_or(Path::new(".")), &path, &bytes)?;
     Ok(Some(path))
 }
 
