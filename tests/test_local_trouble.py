@@ -19,9 +19,11 @@ PLAIN = "--plain-http"
 
 @pytest.fixture
 def slow_front(helm_oci, registry, tmp_path):
-    """A front that sends the chart layer of a ~1 MB chart 16 KiB every 50 ms."""
+    """A front that sends the chart layer of a ~1 MB chart 16 KiB every 50 ms (and a small
+    chart's, `quick`, at once)."""
     chart = write_chart(tmp_path / "src", extra={"files/noise.bin": os.urandom(1 << 20)})
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    helm_oci.run("push", write_chart(tmp_path / "src", name="quick"), f"oci://{registry.host}/charts", PLAIN)
 
     def throttle(method, path, status, headers, body):
         if method == "GET" and "/blobs/" in path and len(body) > 4096:
@@ -232,6 +234,26 @@ def test_a_corrupt_compiled_file_is_rebuilt(helm_oci, tmp_path):
     p = run()
     assert p.returncode == 0 and p.stdout.startswith("helm-oci "), p.stderr
     assert compiled.read_bytes() != b"garbage where compiled code was", "the corrupt file was compiled anew"
+
+
+def test_a_signal_between_two_pulls_stops_the_second(helm_oci, slow_front, tmp_path):
+    """`pull A B` with a SIGTERM just after A is reported, while the host readies B's call
+    into the component: the signal is kept for that call, which stops at once, so B is not
+    pulled. Once a run has listened for signals they no longer end it by themselves, and a
+    signal between two calls was lost: B was pulled, exit 0. (B comes slowly through the
+    front, so the signal never comes after B is done.)"""
+    out = tmp_path / "out"
+    for _ in range(5):
+        shutil.rmtree(out, ignore_errors=True)
+        p = subprocess.Popen([str(BIN), "pull", f"oci://{slow_front.host}/charts/quick:0.1.0",
+                              f"oci://{slow_front.host}/charts/mychart:0.1.0", "-d", str(out), PLAIN],
+                             env=helm_oci.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        rest, stderr = p.communicate(timeout=30)
+        assert first.startswith("Pulled: ") and "quick" in first, first + stderr
+        assert (p.returncode, stderr) == (143, "Error: interrupted by SIGTERM\n"), rest
+        assert files_left(out) == ["quick-0.1.0.tgz"]
 
 
 def test_an_interrupted_dependency_update_leaves_nothing_in_charts(helm_oci, slow_front, tmp_path):

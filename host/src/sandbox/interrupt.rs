@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
 
 /// The prefix of the component's temp names (see the component's `fs::temp`).
 const TEMP_PREFIX: &str = ".helm-oci-";
@@ -85,16 +86,35 @@ impl Stopping {
     }
 }
 
-/// Resolves when a signal that stops a run arrives, with its number. It listens from the
-/// moment it is called, not from its first poll: a component call runs on this thread until
-/// its first wait, and a signal then would otherwise end the process, leaving its temp files.
+/// The run's first stopping signal, listened for from the first component call to the end
+/// of the run. Once listened for, a signal no longer ends the process by itself, so one that
+/// comes between two calls (while the host looks up the next chart's credentials, say)
+/// must be kept for the next call to stop at, or it is lost and the run goes on. None if
+/// the signals cannot be listened for. The listening task lives on the run's one runtime.
+static FIRST: OnceLock<Option<watch::Receiver<Option<i32>>>> = OnceLock::new();
+
+/// Resolves when a signal that stops a run has arrived, with its number: at once if one
+/// came since the run's first call. It listens from the moment it is first called, not from
+/// its first poll: a component call runs on this thread until its first wait, and a signal
+/// then would otherwise end the process, leaving its temp files.
 pub fn signalled() -> impl Future<Output = i32> {
-    let stopping = Stopping::listen();
+    let first = FIRST.get_or_init(|| {
+        let mut stopping = Stopping::listen().ok()?;
+        let (came, first) = watch::channel(None);
+        tokio::spawn(async move {
+            let _ = came.send(Some(stopping.next().await));
+        });
+        Some(first)
+    });
+    let first = first.clone();
     async move {
-        match stopping {
-            Ok(mut stopping) => stopping.next().await,
-            Err(_) => std::future::pending().await,
+        if let Some(mut first) = first
+            && let Ok(signal) = first.wait_for(Option::is_some).await
+            && let Some(signal) = *signal
+        {
+            return signal;
         }
+        std::future::pending().await
     }
 }
 
