@@ -40,6 +40,11 @@ def test_missing_chart_path(helm_oci, registry, tmp_path):
     assert "nope" in line
 
 
+def test_a_path_with_a_newline_is_named_on_the_one_error_line(helm_oci, registry, tmp_path):
+    line = helm_oci.fails("push", tmp_path / "no\nsuch", f"oci://{registry.host}/charts", "--plain-http")
+    assert line.endswith("no\\nsuch: no such file or directory"), line
+
+
 def test_version_helm_cannot_read(helm_oci, registry, tmp_path):
     c = write_chart(tmp_path, version="1.0.0.0")
     line = helm_oci.fails("push", c, f"oci://{registry.host}/charts", "--plain-http")

@@ -44,7 +44,13 @@ fn error_text(e: Error) -> String {
 /// One `Error:` line, with the causes that context added joined on it.
 pub fn error(e: &anyhow::Error) {
     let chain: Vec<String> = e.chain().map(cause).collect();
-    errln!("Error: {}", chain.join(": "));
+    errln!("Error: {}", one_line(&chain.join(": ")));
+}
+
+/// The text with its control characters written out (`\n`, `\u{1b}`): a file name may hold
+/// a newline, and the error that names it is still one line.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// One cause's words; the system's as Go (and so Helm, and the component) words them:
@@ -173,7 +179,7 @@ pub fn search(found: &SearchResult, format: Format, max_col_width: usize) -> any
 
 #[cfg(test)]
 mod tests {
-    use super::cause;
+    use super::{cause, one_line};
     use std::io;
 
     #[test]
@@ -183,5 +189,11 @@ mod tests {
         assert_eq!(chain, ["cannot write into /x", "read-only file system"]);
         // Other errors keep their words.
         assert_eq!(cause(&io::Error::other("Not a chart")), "Not a chart");
+    }
+
+    #[test]
+    fn an_error_is_one_line_whatever_the_names_in_it_hold() {
+        assert_eq!(one_line("cannot read /tmp/a\nb\r: x\u{1b}[2J"), "cannot read /tmp/a\\nb\\r: x\\u{1b}[2J");
+        assert_eq!(one_line("caf\u{e9} \\ fine"), "caf\u{e9} \\ fine");
     }
 }
