@@ -293,6 +293,41 @@ def test_credentials_and_ca_file_as_helm_passes_them(helm_oci, tls_registry, tmp
     assert json.loads(downloaded(anonymous, url, ca=str(ca.cert)))["entries"]["secure"]
 
 
+@pytest.mark.parametrize("helm", ["helm2", "helm3"])
+def test_what_an_older_helm_does_not_pass_comes_from_the_repository_it_was_added_as(helm_oci, tls_registry,
+                                                                                      tmp_path, helm):
+    """Helm 2 and Helm 3 before 3.14 pass a downloader no credentials, and Helm 2 and 3.0-3.6
+    no TLS files for `dependency update`'s fetch by a published index's relative URL: they
+    come from the entry in Helm's repositories file whose URL holds the URL asked for."""
+    reg, ca = tls_registry
+    chart = write_chart(tmp_path / "src", name="secure", version="1.0.0")
+    helm_oci.run("push", chart, f"oci://{reg.host}/{NAMESPACE}", "--ca-file", ca.cert,
+                 "--username", USER, "--password", PASSWORD)
+    env, _ = run_as(helm, tmp_path)
+    repositories = Path(env.get("HELM_REPOSITORY_CONFIG") or env["HELM_PATH_REPOSITORY_FILE"])
+    repositories.parent.mkdir(parents=True, exist_ok=True)
+
+    def added(url):
+        repositories.write_text(yaml.safe_dump({"apiVersion": "v1", "repositories": [
+            {"name": "elsewhere", "url": f"ocirepo://{reg.host}/{NAMESPACE}-other", "username": USER,
+             "password": "wrong", "caFile": "/nonexistent/ca.pem"},
+            {"name": "secure", "url": url, "username": USER, "password": PASSWORD, "caFile": str(ca.cert)}]}))
+
+    index_url = f"ocirepo://{reg.host}/{NAMESPACE}/index.yaml"
+    added(f"ocirepo://{reg.host}/{NAMESPACE}/")
+    (entry,) = json.loads(downloaded(env, index_url))["entries"]["secure"]
+    env["HELM_CACHE_HOME"] = str(tmp_path / "empty-cache")  # so the chart is read from the registry
+    assert hashlib.sha256(downloaded(env, entry["urls"][0])).hexdigest() == entry["digest"]
+    # A CA file Helm passes wins over the entry's; so does a password Helm passes.
+    assert "unknown authority" in error_line(download(env, index_url, ca=str(CA(tmp_path / "other").cert)))
+    if helm == "helm3":
+        wrong = {**env, "HELM_PLUGIN_USERNAME": USER, "HELM_PLUGIN_PASSWORD": "wrong"}
+        assert "credentials were rejected" in error_line(download(wrong, index_url))
+    # Another repository's entry is not this one's.
+    added(f"ocirepo://{reg.host}/{NAMESPACE}/team")
+    assert "unknown authority" in error_line(download(env, index_url))
+
+
 def test_a_plain_http_registry_added_as_https_is_told_to_use_the_plain_scheme(seeded, tmp_path):
     env = plugin_env(tmp_path)
     line = error_line(download(env, f"ocirepo://{seeded.host}/{NAMESPACE}/index.yaml"))

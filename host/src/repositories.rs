@@ -79,6 +79,12 @@ impl Repository {
         normal(&self.url) == normal(url)
     }
 
+    /// Whether `url` is this repository's, or a URL below it (its index, a chart in it).
+    pub fn holds(&self, url: &str) -> bool {
+        let (own, url) = (normal(&self.url), normal(url));
+        url == own || url.starts_with(&format!("{}/", own.trim_end_matches('/')))
+    }
+
     /// The command's TLS flags, each one it leaves unset taken from the repository's.
     pub fn tls_under(&self, command: &TlsFlags) -> TlsFlags {
         let pick = |given: &Option<PathBuf>, own: &Option<PathBuf>| given.clone().or_else(|| own.clone());
@@ -167,6 +173,28 @@ mod tests {
             assert!(!r.is_at(other), "{other}");
         }
         assert!(repository("ocirepo://r.example", TlsFlags::default()).is_at("ocirepo://r.example/"));
+    }
+
+    #[test]
+    fn a_repository_holds_the_urls_below_it() {
+        let r = repository("ocirepo://r.example/team/charts/", TlsFlags::default());
+        for below in [
+            "ocirepo://r.example/team/charts/index.yaml",
+            "ocirepo://r.example/team/./charts/web@sha256:ab/web-1.0.0.tgz",
+            "ocirepo://r.example/team/charts",
+        ] {
+            assert!(r.holds(below), "{below}");
+        }
+        for other in [
+            "ocirepo://r.example/team/chartsx/index.yaml",
+            "ocirepo://r.example/team/index.yaml",
+            "ocirepo://other/team/charts/index.yaml",
+        ] {
+            assert!(!r.holds(other), "{other}");
+        }
+        assert!(
+            repository("ocirepo+http://r.example", TlsFlags::default()).holds("ocirepo+http://r.example/index.yaml")
+        );
     }
 
     #[test]

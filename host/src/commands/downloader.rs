@@ -1,8 +1,8 @@
 //! `helm-oci downloader CERT KEY CA URL`: Helm's getter for `ocirepo://` (HTTPS) and
 //! `ocirepo+http://` (plain HTTP) repositories, named in plugin.yaml's `downloaders`. Helm 2,
 //! 3 and 4 run it with the repository's cert, key and CA files (empty when unset) and the
-//! URL, with `HELM_PLUGIN_USERNAME`/`HELM_PLUGIN_PASSWORD` set (Helm 3 and 4) when the
-//! repository was added with credentials, and read what it writes to stdout:
+//! URL, with `HELM_PLUGIN_USERNAME`/`HELM_PLUGIN_PASSWORD` set (Helm 3.14 and later) when
+//! the repository was added with credentials, and read what it writes to stdout:
 //!
 //! * `SCHEME://HOST[/NAMESPACE]/index.yaml`: a chart repository index of every chart version
 //!   under the namespace: the one `helm oci index` published there, else one made from the
@@ -13,7 +13,8 @@
 use super::temp::TempDir;
 use crate::component::exports::helm_oci::plugin::discovery::{IndexOptions, Listing};
 use crate::component::exports::helm_oci::plugin::registry::PullOptions;
-use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
+use crate::component::exports::helm_oci::plugin::types::{Credential, RemoteOptions};
+use crate::repositories::{self, Repository};
 use crate::sandbox::{Grants, Reach, Session};
 use crate::transport::{Advice, TlsFlags};
 use crate::{credentials, learnt, output, registries};
@@ -61,18 +62,33 @@ enum Target {
 }
 
 /// What to do when a registry wants credentials and none were found: Helm passes the
-/// downloader those a repository was added with.
+/// downloader those a repository was added with (Helm 3.14 and later).
 const LOG_IN_OR_ADD: &str = "log in with `helm oci login`, or add the repository with --username and --password";
 
 pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
     let (plain_http, target) = parse_url(&args.url)?;
     let file = |path: &str| (!path.is_empty()).then(|| PathBuf::from(path));
-    let tls = TlsFlags {
+    let passed = |name| std::env::var(name).ok();
+    let mut given =
+        credentials::given(passed("HELM_PLUGIN_USERNAME").as_deref(), passed("HELM_PLUGIN_PASSWORD").as_deref());
+    let mut tls = TlsFlags {
         ca_file: file(&args.ca_file),
         cert_file: file(&args.cert_file),
         key_file: file(&args.key_file),
         insecure: false,
     };
+    // What an older Helm does not pass comes from the repository it was added as: Helm 2
+    // and Helm 3 before 3.14 pass no credentials, and Helm 2 and 3.0-3.6 pass no TLS files
+    // for a chart that `dependency update` fetches through a published (relative) URL.
+    let nothing_passed = tls == TlsFlags::default();
+    if (given.is_none() || nothing_passed)
+        && let Some(added) = added_as(&args.url)
+    {
+        given = given.or(added.login);
+        if nothing_passed {
+            tls = TlsFlags { insecure: false, ..added.tls };
+        }
+    }
     match target {
         Target::Index { registry, namespace } => {
             // The configs read are kept in the chart cache.
@@ -84,7 +100,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 1, advice: Advice::RepoAdd };
             let (connection, mirrors) =
                 super::with_mirrors(&mut session, (&registry, &endpoint, &namespace), reach, |session, reach| {
-                    connect(session, &registry, &endpoint, reach)
+                    connect(session, (&registry, &endpoint), given.clone(), reach)
                 })
                 .await?;
             let scheme = if plain_http { PLAIN_SCHEME } else { SCHEME };
@@ -118,7 +134,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
                 &mut session,
                 (registry, endpoint, &reference.repository),
                 reach,
-                |session, reach| connect(session, registry, endpoint, reach),
+                |session, reach| connect(session, (registry, endpoint), given.clone(), reach),
             )
             .await?;
             let options = PullOptions {
@@ -146,13 +162,23 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
     }
 }
 
-/// Grants the session the registry, with the credential Helm passed for the repository,
-/// else the stored one.
-fn connect(session: &mut Session, registry: &str, endpoint: &str, reach: &Reach) -> Result<RemoteOptions> {
+/// The repository Helm added that holds `url` (the one with the longest URL, if several
+/// do). A repositories file Helm cannot read stops Helm before it runs the downloader, so
+/// one that cannot be read here is taken as none.
+fn added_as(url: &str) -> Option<Repository> {
+    let known = repositories::known().ok()?;
+    known.into_iter().filter(|r| r.holds(url)).max_by_key(|r| r.url.trim_end_matches('/').len())
+}
+
+/// Grants the session the registry, with the credential `given` for the repository (by
+/// Helm, or as it was added), else the stored one.
+fn connect(
+    session: &mut Session,
+    (registry, endpoint): (&str, &str),
+    given: Option<Credential>,
+    reach: &Reach,
+) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let passed = |name| std::env::var(name).ok();
-    let given =
-        credentials::given(passed("HELM_PLUGIN_USERNAME").as_deref(), passed("HELM_PLUGIN_PASSWORD").as_deref());
     let credential = Some(super::credential_for(registry, given, reach.debug, LOG_IN_OR_ADD)?);
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions {

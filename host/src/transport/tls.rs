@@ -354,6 +354,12 @@ pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
         Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
             format!("certificate signed by unknown authority ({})", advice.trust_ca())
         }
+        // A trusted CA bears the issuer's name but did not sign it (another CA made under the
+        // same name, say), which Go reports as an unknown authority too.
+        Tls::InvalidCertificate(CertificateError::BadSignature) => format!(
+            "certificate signed by unknown authority: a trusted CA of the same name did not sign it ({})",
+            advice.trust_ca()
+        ),
         Tls::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => format!("certificate is not valid for {host}"),
@@ -481,6 +487,11 @@ mod tests {
                 .ends_with("(trust its CA with --ca-file, or skip verification with --insecure-skip-tls-verify)")
         );
         assert!(said(&unknown, Advice::RepoAdd).ends_with("(trust its CA with `helm repo add --ca-file`)"));
+        let namesake = rustls::Error::InvalidCertificate(CertificateError::BadSignature);
+        assert_eq!(
+            said(&namesake, Advice::RepoAdd),
+            "TLS: certificate signed by unknown authority: a trusted CA of the same name did not sign it (trust its CA with `helm repo add --ca-file`)"
+        );
         assert_eq!(
             said(&not_tls, Advice::RepoAdd),
             "TLS: handshake failed: the server does not speak TLS (add an HTTP registry as ocirepo+http://…)"
