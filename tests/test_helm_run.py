@@ -174,6 +174,21 @@ def test_helm_2_is_known_by_its_plugin_environment_without_asking(helm_oci, helm
     assert helm.only_chart_call()["argv"][2:] == ["--name", "rel"]
 
 
+def test_helm_2_gets_back_the_tiller_host_it_kept_from_the_plugin(helm_oci, helm, pushed):
+    """`helm --host H oci install …` under Helm 2: Helm 2 takes --host off the plugin's
+    command line and sets TILLER_HOST, which the Helm 2 run by helm-oci does not read."""
+    env = helm.env("2", TILLER_HOST="10.0.0.9:44134")
+    helm_oci.run("install", "rel", pushed, "--plain-http", env=env)
+    call = helm.only_chart_call()
+    assert call["argv"] == ["install", call["chart"], "--name", "rel", "--host", "10.0.0.9:44134"]
+    helm.log.unlink()
+    helm_oci.run("upgrade", "rel", pushed, "--plain-http", "--host=other:44134", env=env)
+    assert helm.only_chart_call()["argv"][3:] == ["--host=other:44134"]
+    helm.log.unlink()
+    helm_oci.run("install", "rel", pushed, "--plain-http", env=helm.env("3", TILLER_HOST="10.0.0.9:44134"))
+    assert "--host" not in helm.only_chart_call()["argv"]
+
+
 @pytest.mark.parametrize("major, flags", [("3", ["--generate-name", "--namespace", "ns"]), ("2", ["--namespace", "ns"])])
 def test_install_without_a_release(helm_oci, helm, pushed, major, flags):
     helm_oci.run("install", pushed, "--plain-http", *flags, env=helm.env(major))

@@ -81,6 +81,25 @@ def test_helm2_environment(registry, chart, tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith(f"Pushed: {registry.host}/charts/mychart:0.1.0\nDigest: sha256:")
     assert not any(p.name.endswith(".cwasm") for p in helm_home.rglob("*"))
+    p = run_as_plugin(env, ["pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
+                            "--plain-http"])
+    assert p.returncode == 0, p.stderr
+    assert (helm_home / "cache" / "oci" / "index.json").exists(), "Helm 2's cache is under HELM_HOME"
+
+
+def test_a_helm_home_left_from_helm_2_is_not_helm_3s(registry, chart, tmp_path):
+    """Helm 3.0-3.3 pass a plugin no HELM_CONFIG_HOME or HELM_CACHE_HOME: a HELM_HOME left in
+    the environment from Helm 2 does not move Helm 3's chart cache or configuration."""
+    env = helm3_plugin_env(REPO, tmp_path, tmp_path / "plugins", os.environ["PATH"])
+    for name in ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME"):
+        del env[name]
+    env.update(HELM_HOME=str(tmp_path / ".helm"), XDG_CACHE_HOME=str(tmp_path / "xdg-cache"))
+    assert run_as_plugin(env, ["push", chart, f"oci://{registry.host}/charts", "--plain-http"]).returncode == 0
+    p = run_as_plugin(env, ["pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
+                            "--plain-http"])
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "xdg-cache" / "helm" / "oci" / "index.json").exists()
+    assert not (tmp_path / ".helm").exists()
 
 
 def test_help_on_every_command(helm_oci):

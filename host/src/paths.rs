@@ -17,10 +17,24 @@ pub fn helm_debug() -> bool {
     matches!(env::var("HELM_DEBUG").as_deref(), Ok("1" | "true" | "TRUE" | "True"))
 }
 
+/// Set for plugins by Helm 2 alone (its `SetupPluginEnv`); Helm 3 and 4 set neither.
+const HELM2_PLUGIN_ENV: &[&str] = &["HELM_PATH_STARTER", "HELM_PATH_REPOSITORY_FILE"];
+
+/// Whether Helm 2 runs this plugin, as its plugin environment says.
+pub fn run_by_helm_2() -> bool {
+    HELM2_PLUGIN_ENV.iter().any(|name| env::var_os(name).is_some())
+}
+
+/// `$HELM_HOME`, when Helm 2 runs the plugin: one left in the environment is no Helm 3's
+/// (Helm 3.0-3.3 pass plugins no `HELM_CONFIG_HOME` or `HELM_CACHE_HOME` to put first).
+fn helm_2_home() -> Option<PathBuf> {
+    var("HELM_HOME").filter(|_| run_by_helm_2())
+}
+
 /// `$HELM_CONFIG_HOME`, Helm 2's `$HELM_HOME`, or `$XDG_CONFIG_HOME/helm`.
 fn config_home() -> PathBuf {
     var("HELM_CONFIG_HOME")
-        .or_else(|| var("HELM_HOME"))
+        .or_else(helm_2_home)
         .or_else(|| var("XDG_CONFIG_HOME").map(|x| x.join("helm")))
         .unwrap_or_else(|| home().join(".config").join("helm"))
 }
@@ -28,7 +42,7 @@ fn config_home() -> PathBuf {
 /// `$HELM_CACHE_HOME`, Helm 2's `$HELM_HOME/cache`, else `$XDG_CACHE_HOME/helm` or `~/.cache/helm`.
 fn cache_home() -> PathBuf {
     var("HELM_CACHE_HOME")
-        .or_else(|| var("HELM_HOME").map(|h| h.join("cache")))
+        .or_else(|| helm_2_home().map(|h| h.join("cache")))
         .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join("helm")))
         .unwrap_or_else(|| home().join(".cache").join("helm"))
 }

@@ -8,9 +8,6 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
-/// Set for plugins by Helm 2 alone (its `SetupPluginEnv`); Helm 3 and 4 set neither.
-const HELM2_PLUGIN_ENV: &[&str] = &["HELM_PATH_STARTER", "HELM_PATH_REPOSITORY_FILE"];
-
 /// How long `helm version` may take to answer.
 const VERSION_TIME: Duration = Duration::from_secs(30);
 
@@ -29,7 +26,7 @@ pub enum Detection {
 /// Starts finding out: Helm 2's plugin environment says so at once; otherwise Helm is asked
 /// for its version.
 pub fn start(bin: &OsStr) -> Result<Detection> {
-    if HELM2_PLUGIN_ENV.iter().any(|name| std::env::var_os(name).is_some()) {
+    if crate::paths::run_by_helm_2() {
         return Ok(Detection::Known(Dialect::Helm2));
     }
     let child = Command::new(bin)

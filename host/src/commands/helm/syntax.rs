@@ -83,6 +83,17 @@ pub fn helm_args(verb: Verb, dialect: Dialect, release: Option<&str>, chart: &Pa
     args
 }
 
+/// Helm 2 takes `--host` (the Tiller address) off a plugin's command line and hands it over
+/// only as `$TILLER_HOST`, which the Helm 2 helm-oci runs never reads (it reads `HELM_HOST`):
+/// it is given back to Helm 2 as `--host`, unless the flags name one already.
+pub fn with_tiller_host(dialect: Dialect, mut flags: Vec<String>, tiller_host: Option<String>) -> Vec<String> {
+    let named = flags.iter().any(|f| f == "--host" || f.starts_with("--host="));
+    if let (Dialect::Helm2, Some(host), false) = (dialect, tiller_host.filter(|h| !h.is_empty()), named) {
+        flags.extend(["--host".to_string(), host]);
+    }
+    flags
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +133,18 @@ mod tests {
         assert_eq!(helm(Verb::Upgrade, Dialect::Helm2, Some("rel")), words(&format!("upgrade rel {chart} {flags}")));
         assert_eq!(helm(Verb::Install, Dialect::Helm2, None), words(&format!("install {chart} {flags}")));
         assert_eq!(helm(Verb::Template, Dialect::Helm2, None), words(&format!("template {chart} {flags}")));
+    }
+
+    #[test]
+    fn helm_2_gets_back_the_tiller_host_it_took_off_the_command_line() {
+        let given = |dialect, flags: &str, host: Option<&str>| {
+            with_tiller_host(dialect, words(flags), host.map(String::from)).join(" ")
+        };
+        assert_eq!(given(Dialect::Helm2, "--wait", Some("10.0.0.1:44134")), "--wait --host 10.0.0.1:44134");
+        assert_eq!(given(Dialect::Helm2, "--wait", Some("")), "--wait");
+        assert_eq!(given(Dialect::Helm2, "--wait", None), "--wait");
+        assert_eq!(given(Dialect::Helm2, "--host=other:1", Some("10.0.0.1:44134")), "--host=other:1");
+        assert_eq!(given(Dialect::Helm3, "--wait", Some("10.0.0.1:44134")), "--wait");
     }
 
     #[test]
