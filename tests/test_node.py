@@ -4,6 +4,7 @@ what it pushes read by the native host and by Helm 4.3 (and the other way), and 
 grants as the native host: the chart read-only, the destination and the cache read-write,
 the registry's host and nothing else."""
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO, Registry, helm4, htpasswd, sha256, write_chart
-from fronts import Front, Recorder, uploads_sent_to
+from fronts import Broken, Front, Recorder, uploads_sent_to
 from tokenserver import TokenServer
 
 NODE = REPO / "examples" / "node"
@@ -190,6 +191,37 @@ def test_a_symlink_out_of_the_chart_is_refused_by_the_component(node, registry, 
     leak.unlink()
     leak.symlink_to("../values.yaml")
     node.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+
+
+def test_a_download_broken_off_is_resumed_as_natively(node, registry, tmp_path):
+    """The shim hands back a broken-off body's failure as Node's own Error, which is no
+    wasi:http error-code: helm-oci.js words it as one, so the component resumes the download
+    (before, jco failed the call with a TypeError and left the cache's temp file)."""
+    chart = write_chart(tmp_path / "src", name="big", extra={"files/noise.bin": os.urandom(256 << 10)})
+    node.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    broken = []
+
+    def break_the_first_layer_download(method, path, status, headers, body):
+        if method == "GET" and "/blobs/" in path and len(body) > 4096 and not broken:
+            broken.append(path)
+            return status, headers, Broken(body, len(body) // 2)
+        return status, headers, body
+
+    cache = tmp_path / "cache"
+    with Front(registry.host, tamper=break_the_first_layer_download) as front:
+        pulled = node.run("pull", f"oci://{front.host}/charts/big:0.1.0", "-d", tmp_path / "out", "--cache", cache,
+                          "--plain-http")
+    assert broken and pulled["chart"]["name"] == "big"
+    assert (tmp_path / "out" / "big-0.1.0.tgz").exists()
+    assert not any((cache / "incoming").iterdir())
+
+
+def test_node_cli_refuses_arguments_it_would_not_use(node):
+    assert node.fails("pull", "oci://r.example/a/b", "oci://r.example/a/c") == \
+        "Error: expected `node cli.js pull REF`, got 2 arguments"
+    assert node.fails("push") == "Error: expected `node cli.js push CHART oci://HOST/NAMESPACE`, got 0 arguments"
+    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice") == \
+        "Error: username and password give credentials only together"
 
 
 def test_a_token_service_not_granted_is_refused_before_it_is_reached(node, tmp_path):

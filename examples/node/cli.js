@@ -39,17 +39,26 @@ async function main() {
   };
   const picked = { version: flags.version, devel: flags.devel };
   const { cache } = flags;
+  // Each command's arguments (those in brackets may be left out), and what it runs.
   const commands = {
-    push: ([chart, remote]) => helmOci.push(chart, remote, connection),
-    pull: ([ref]) => helmOci.pull(ref, { ...picked, cache, destination: flags.destination, untar: flags.untar, ...connection }),
-    tags: ([repository]) => helmOci.tags(repository, { ...picked, all: flags.all, ...connection }),
-    search: ([target, term]) => helmOci.search(target, { ...picked, term, allVersions: flags.versions, ...connection }),
-    save: ([chart, ref]) => helmOci.save(chart, ref, { cache }),
-    list: () => helmOci.list({ cache }),
-    version: () => helmOci.version(),
+    push: ['CHART oci://HOST/NAMESPACE', ([chart, remote]) => helmOci.push(chart, remote, connection)],
+    pull: ['REF', ([ref]) => helmOci.pull(ref, { ...picked, cache, destination: flags.destination, untar: flags.untar,
+      ...connection })],
+    tags: ['oci://HOST/PATH/NAME', ([repository]) => helmOci.tags(repository, { ...picked, all: flags.all, ...connection })],
+    search: ['HOST[/NAMESPACE] [TERM]', ([target, term]) => helmOci.search(target, { ...picked, term,
+      allVersions: flags.versions, ...connection })],
+    save: ['CHART REF', ([chart, ref]) => helmOci.save(chart, ref, { cache })],
+    list: ['', () => helmOci.list({ cache })],
+    version: ['', () => helmOci.version()],
   };
   if (!commands[command]) throw new Error(`unknown command ${JSON.stringify(command ?? '')}: one of ${Object.keys(commands).join(', ')}`);
-  return commands[command](args);
+  const [usage, run] = commands[command];
+  const words = usage.split(' ').filter(Boolean);
+  const required = words.filter((w) => !w.startsWith('[')).length;
+  if (args.length < required || args.length > words.length) {
+    throw new Error(`expected \`node cli.js ${command}${usage ? ` ${usage}` : ''}\`, got ${args.length} argument${args.length === 1 ? '' : 's'}`);
+  }
+  return run(args);
 }
 
 try {

@@ -100,7 +100,7 @@ export async function version() {
 async function start({ read = [], write = [] } = {}) {
   const gate = new Gate();
   const shim = new WASIShim({
-    http: { ...http, outgoingHandler: { handle: (request, options) => gate.handle(request, options) } },
+    http: { ...http, types, outgoingHandler: { handle: (request, options) => gate.handle(request, options) } },
     sandbox: {
       // Each directory is preopened at its own absolute path, as the native host does.
       preopens: Object.fromEntries([...read, ...write].map((dir) => [dir, dir])),
@@ -134,6 +134,20 @@ async function withoutJspi(f) {
   }
 }
 
+/**
+ * wasi:http's types, but for `http-error-code`: for a body that broke off (a connection
+ * reset), the shim hands back Node's own Error, which is no `error-code`, and jco then fails
+ * the whole call with a TypeError. It is said as an internal error with Node's words, so the
+ * component takes it as the transient failure it is: it resumes or retries, as natively.
+ */
+const types = {
+  ...http.types,
+  httpErrorCode(e) {
+    const code = http.types.httpErrorCode(e);
+    return typeof code?.tag === 'string' ? code : { tag: 'internal-error', val: `${code?.code ?? code?.message ?? code}` };
+  },
+};
+
 /** Where one instance's requests may go: the hosts granted, over HTTPS unless plain HTTP was asked for. */
 class Gate {
   #hosts = new Set();
@@ -156,11 +170,14 @@ class Gate {
 
 /** Grants the registry's endpoint (and `hosts`) and gives the WIT `remote-options`. */
 function connect(gate, endpoint, { username, password, plainHttp = false, hosts = [], debug = false, timeoutMs = 300_000 }) {
+  if ((username === undefined) !== (password === undefined)) {
+    throw new Error('username and password give credentials only together');
+  }
   gate.allow([endpoint, ...hosts], plainHttp);
   // Without one, the component is told what to say should the registry want one.
   const credential = username === undefined
     ? { tag: 'missing', val: 'give username and password' }
-    : { tag: 'basic', val: { username, password: password ?? '' } };
+    : { tag: 'basic', val: { username, password } };
   return { plainHttp, credential, debug, timeoutMs: BigInt(timeoutMs) };
 }
 
