@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO, Registry, helm4, htpasswd, sha256, write_chart
-from fronts import Broken, Front, Recorder, uploads_sent_to
+from fronts import Broken, Front, Recorder, Slow, uploads_sent_to
 from tokenserver import TokenServer
 
 NODE = REPO / "examples" / "node"
@@ -214,6 +214,35 @@ def test_a_download_broken_off_is_resumed_as_natively(node, registry, tmp_path):
     assert broken and pulled["chart"]["name"] == "big"
     assert (tmp_path / "out" / "big-0.1.0.tgz").exists()
     assert not any((cache / "incoming").iterdir())
+
+
+def test_a_stalled_body_is_cut_off_at_the_calls_deadline(transpiled, registry, tmp_path):
+    """A body that stops coming: the shim says a stream with nothing to read is ready, so a
+    read-then-wait loop that trusted `ready()` spun without the executor and its deadline,
+    and the call (and Node's whole event loop) waited for the server."""
+    chart = write_chart(tmp_path / "src", name="stalled")
+    subprocess.run(["node", str(NODE / "cli.js"), "push", str(chart), f"oci://{registry.host}/charts", "--plain-http"],
+                   check=True, capture_output=True, timeout=120)
+
+    def stall_the_tag_list(method, path, status, headers, body):
+        return (status, headers, Slow(body, 5, 60)) if "/tags/list" in path else (status, headers, body)
+
+    script = """
+import { tags, HelmOciError } from './helm-oci.js';
+const started = Date.now();
+try {
+  await tags(process.argv[1], { plainHttp: true, timeoutMs: 2000 });
+  console.log(JSON.stringify({ outcome: 'listed' }));
+} catch (e) {
+  console.log(JSON.stringify({ outcome: e instanceof HelmOciError ? e.kind : String(e), ms: Date.now() - started }));
+}
+"""
+    with Front(registry.host, tamper=stall_the_tag_list) as front:
+        p = subprocess.run(["node", "--input-type=module", "-e", script, f"oci://{front.host}/charts/stalled"],
+                           capture_output=True, text=True, cwd=NODE, timeout=50)
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout)
+    assert result["outcome"] == "timed-out" and result["ms"] < 15000, result
 
 
 def test_node_cli_refuses_arguments_it_would_not_use(node):

@@ -125,10 +125,11 @@ impl Future for Wait {
         let this = &mut *self;
         match this.slot {
             None => {
+                // Always through the executor's `poll`, never a `ready()` first: a host may
+                // say a stream with nothing to read is ready (jco's preview2-shim does), and
+                // a read, wait, read loop would then spin without the executor, so without
+                // its deadline. `poll` asks the host afresh.
                 let pollable = this.pollable.take().expect("a finished wait is not polled again");
-                if pollable.ready() {
-                    return Poll::Ready(());
-                }
                 let waiting = Waiting { pollable, waker: cx.waker().clone(), ready: false };
                 this.slot = Some(REACTOR.with(|r| r.borrow_mut().insert(waiting)));
                 Poll::Pending
