@@ -508,11 +508,14 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
                 d.chmod(0o755)
 
 
-def test_a_stale_lock_is_taken_over(helm_oci, cache, stocked, tmp_path):
+@pytest.mark.parametrize("stamped", [-300, 3600], ids=["long ago", "an hour ahead"])
+def test_a_stale_lock_is_taken_over(helm_oci, cache, stocked, tmp_path, stamped):
+    """A lock untouched for 30 s was left by a killed run; so was one stamped in the future
+    (copied with its times, or written before the clock was set back), which never ages."""
     lock = oci(cache) / "index.json.lock"
     lock.write_text("left by a killed run\n")
-    old = time.time() - 300
-    os.utime(lock, (old, old))
+    when = time.time() + stamped
+    os.utime(lock, (when, when))
     other = write_chart(tmp_path / "other", name="other")
     start = time.monotonic()
     helm_oci.run("save", other, "localhost:5000/ns")

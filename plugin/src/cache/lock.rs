@@ -88,12 +88,15 @@ impl Drop for Lock {
     }
 }
 
-/// The content of a lock untouched for `STALE`, if it is one.
+/// The content of a lock untouched for `STALE`, if it is one. A lock stamped more than
+/// `STALE` ahead of now (copied with its times, or written under a clock since set back)
+/// is no live run's either: it would otherwise never grow old.
 fn stale(path: &Path) -> Option<Vec<u8>> {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
-    let old = fs::symlink_metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|age| age > STALE));
+    let old = fs::symlink_metadata(path).and_then(|m| m.modified()).is_ok_and(|modified| {
+        let apart = now.duration_since(modified).unwrap_or_else(|ahead| ahead.duration());
+        apart > STALE
+    });
     if !old {
         return None;
     }
