@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO, Registry, helm4, htpasswd, sha256, write_chart
-from fronts import Broken, Front, Recorder, Slow, uploads_sent_to
+from fronts import RESET, Broken, Front, Recorder, Slow, uploads_sent_to
 from tokenserver import TokenServer
 
 NODE = REPO / "examples" / "node"
@@ -214,6 +214,25 @@ def test_a_download_broken_off_is_resumed_as_natively(node, registry, tmp_path):
     assert broken and pulled["chart"]["name"] == "big"
     assert (tmp_path / "out" / "big-0.1.0.tgz").exists()
     assert not any((cache / "incoming").iterdir())
+
+
+def test_a_connection_reset_before_the_answer_is_tried_again(node, registry, tmp_path):
+    """The shim says a reset before the answer's head as HTTP-protocol-error: helm-oci.js says
+    it as the connection ending, which the component tries again (it was said as a malformed
+    answer and the call failed)."""
+    chart = write_chart(tmp_path / "src", name="reset")
+    node.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    resets = []
+
+    def reset_the_first_tag_list(method, path, headers):
+        if "/tags/list" in path and not resets:
+            resets.append(path)
+            return RESET
+        return None
+
+    with Front(registry.host, intercept=reset_the_first_tag_list) as front:
+        listed = node.run("tags", f"oci://{front.host}/charts/reset", "--plain-http")
+    assert resets and [entry["version"] for entry in listed] == ["0.1.0"]
 
 
 def test_a_stalled_body_is_cut_off_at_the_calls_deadline(transpiled, registry, tmp_path):

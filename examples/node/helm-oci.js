@@ -164,7 +164,19 @@ class Gate {
     const granted = this.#hosts.has(request.authority()?.toLowerCase())
       && (scheme === 'HTTPS' || (scheme === 'HTTP' && this.#plainHttp));
     if (!granted) throw { tag: 'HTTP-request-denied' };
-    return http.outgoingHandler.handle(request, options);
+    const future = http.outgoingHandler.handle(request, options);
+    // The shim says a connection reset before the answer (ECONNRESET, Node's "socket hang
+    // up") as HTTP-protocol-error, its only use of that code: it is said as the connection
+    // ending, which the component tries again, as natively; not as a malformed answer.
+    const get = future.get.bind(future);
+    future.get = () => {
+      const got = get();
+      if (got?.tag === 'ok' && got.val.tag === 'err' && got.val.val?.tag === 'HTTP-protocol-error') {
+        got.val.val = { tag: 'connection-terminated' };
+      }
+      return got;
+    };
+    return future;
   }
 }
 
