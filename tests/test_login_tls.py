@@ -343,11 +343,13 @@ def test_a_self_signed_certificate_made_as_the_registry_docs_make_one_is_trusted
         r.stop()
 
 
-def test_a_ca_bundle_block_that_is_no_certificate_is_passed_over_as_helm_passes_it(
+def test_a_ca_bundle_block_that_is_no_certificate_or_not_base64_is_passed_over_as_helm_passes_it(
         helm_oci, tls_registry, ca, chart, tmp_path):
     bundle = tmp_path / "bundle.pem"
     junk = base64.b64encode(b"not a certificate at all").decode()
-    bundle.write_text(f"-----BEGIN CERTIFICATE-----\n{junk}\n-----END CERTIFICATE-----\n" + ca.cert.read_text())
+    not_base64 = "-----BEGIN CERTIFICATE-----\nthis is !!! not base64\n-----END CERTIFICATE-----\n"
+    bundle.write_text(f"-----BEGIN CERTIFICATE-----\n{junk}\n-----END CERTIFICATE-----\n" + not_base64
+                      + ca.cert.read_text())
     login(helm_oci, tls_registry, "--ca-file", bundle)
     only_junk = tmp_path / "junk-only.pem"
     only_junk.write_text(f"-----BEGIN CERTIFICATE-----\n{junk}\n-----END CERTIFICATE-----\n")

@@ -139,13 +139,20 @@ fn encrypted(key: &Path, pem: &[u8]) -> Result<()> {
 }
 
 /// The certificates of the `--ca-file` bundle. As Go's `AppendCertsFromPEM` (and so Helm)
-/// fills a pool, a block that is no certificate is passed over; a bundle with none is refused.
+/// fills a pool, a block that is no certificate, or whose base64 does not decode, is passed
+/// over; a bundle with none is refused.
 fn ca_file(path: Option<&PathBuf>) -> Result<Vec<CertificateDer<'static>>> {
     let Some(path) = path else { return Ok(Vec::new()) };
-    let certs: Vec<_> = certificates("--ca-file", path)?
-        .into_iter()
-        .filter(|cert| webpki::anchor_from_trusted_cert(cert).is_ok())
-        .collect();
+    let bundle = std::fs::read(path).map_err(|e| unreadable("--ca-file", path, pem::Error::Io(e)))?;
+    let mut certs = Vec::new();
+    // The slice's reader has moved past a block that did not decode: the next is read on.
+    for block in CertificateDer::pem_slice_iter(&bundle) {
+        match block {
+            Ok(cert) if webpki::anchor_from_trusted_cert(&cert).is_ok() => certs.push(cert),
+            Ok(_) | Err(pem::Error::Base64Decode(_)) => {}
+            Err(e) => return Err(unreadable("--ca-file", path, e)),
+        }
+    }
     if certs.is_empty() {
         anyhow::bail!("--ca-file {} holds no usable certificate", path.display());
     }
