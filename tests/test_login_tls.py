@@ -304,13 +304,28 @@ def test_unusable_tls_files_are_said_in_words(helm_oci, ca, tmp_path):
         assert line == f"Error: {said}", line
 
 
-def self_signed_as_a_ca(cert, key):
+def self_signed_as_a_ca(cert, key, *extensions):
     """distribution's and Docker's recipe (`openssl req -x509 -newkey … -addext
     subjectAltName=…`, under a stock openssl.cnf): a certificate that says it is a CA."""
+    more = [arg for extension in extensions for arg in ("-addext", extension)]
     subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-x509",
                     "-days", "30", "-subj", "/CN=localhost", "-keyout", key, "-out", cert,
-                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=IP:127.0.0.1"],
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=IP:127.0.0.1", *more],
                    check=True, capture_output=True)
+
+
+def test_such_a_certificate_for_clients_only_is_refused_as_go_refuses_it(helm_oci, tmp_path, chart):
+    """Go checks a trusted server certificate's extended key usage even when it is itself a
+    root: one that allows clients only serves no TLS server."""
+    cert, key = tmp_path / "client-only.crt", tmp_path / "client-only.key"
+    self_signed_as_a_ca(cert, key, "extendedKeyUsage=clientAuth")
+    r = Registry(tmp_path / "registry", tls={"certificate": str(cert), "key": str(key)})
+    try:
+        line = helm_oci.fails("push", chart, f"oci://{r.host}/charts", "--ca-file", cert)
+        assert line == (f"Error: cannot reach {r.host}: TLS: certificate specifies an incompatible key usage: "
+                        "its extended key usage does not allow a server"), line
+    finally:
+        r.stop()
 
 
 def test_a_self_signed_certificate_made_as_the_registry_docs_make_one_is_trusted_as_the_ca(

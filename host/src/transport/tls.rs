@@ -101,6 +101,52 @@ fn public_key_info(certificate: &[u8]) -> Option<&[u8]> {
     sequence(fields).map(|e| e.whole)
 }
 
+/// Whether a certificate may serve TLS by its extended key usage, as Go checks it: one with
+/// none may; one with the extension must list serverAuth or anyExtendedKeyUsage. None if
+/// its DER cannot be read.
+fn serves_by_key_usage(certificate: &[u8]) -> Option<bool> {
+    /// The extension's OID (2.5.29.37), and the two usages that allow a server, as DER.
+    const EXTENDED_KEY_USAGE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x25];
+    const SERVER_AUTH: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+    const ANY: &[u8] = &[0x06, 0x04, 0x55, 0x1d, 0x25, 0x00];
+    let sequence = |bytes| der(bytes).filter(|e| e.tag == 0x30);
+    let tbs = sequence(sequence(certificate)?.content)?.content;
+    // The extensions are the TBSCertificate's field tagged [3], after every other.
+    let mut fields = tbs;
+    let extensions = loop {
+        let field = der(fields)?;
+        if field.tag == 0xa3 {
+            break sequence(field.content)?.content;
+        }
+        if field.rest.is_empty() {
+            return Some(true);
+        }
+        fields = field.rest;
+    };
+    let mut rest = extensions;
+    while !rest.is_empty() {
+        let extension = sequence(rest)?;
+        rest = extension.rest;
+        let id = der(extension.content)?;
+        if id.whole != EXTENDED_KEY_USAGE {
+            continue;
+        }
+        // An optional `critical` BOOLEAN, then the value: an OCTET STRING holding the list.
+        let after = der(id.rest)?;
+        let value = if after.tag == 0x01 { der(after.rest)? } else { after };
+        let mut usages = sequence(value.content)?.content;
+        while !usages.is_empty() {
+            let usage = der(usages)?;
+            if usage.whole == SERVER_AUTH || usage.whole == ANY {
+                return Some(true);
+            }
+            usages = usage.rest;
+        }
+        return Some(false);
+    }
+    Some(true)
+}
+
 /// One DER element, and what follows it.
 struct Element<'a> {
     tag: u8,
@@ -271,12 +317,15 @@ impl ServerCertVerifier for Trust {
             // A self-signed certificate made as distribution's and Docker's docs make one
             // says it is a CA, which webpki refuses from a server. Go (and so Helm) trusts a
             // server's certificate that is itself among the roots, given or the system's: so
-            // is it here, once it names the host (webpki has checked its dates before its CA
-            // flag).
+            // is it here, once it names the host and its key usage allows a server, as Go
+            // checks both (webpki has checked its dates before its CA flag).
             Err(e) if is_ca_as_server(&e) && self.is_root(end_entity) => {
                 webpki::EndEntityCert::try_from(end_entity)
                     .and_then(|cert| cert.verify_is_valid_for_subject_name(server_name))
                     .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::NotValidForName))?;
+                if serves_by_key_usage(end_entity) != Some(true) {
+                    return Err(rustls::Error::InvalidCertificate(CertificateError::InvalidPurpose));
+                }
                 Ok(ServerCertVerified::assertion())
             }
             verdict => verdict,
@@ -372,6 +421,9 @@ pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
         ) => format!("certificate is not valid for {host}"),
         Tls::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
             "certificate has expired".to_string()
+        }
+        Tls::InvalidCertificate(CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. }) => {
+            "certificate specifies an incompatible key usage: its extended key usage does not allow a server".to_string()
         }
         Tls::InvalidMessage(_) => {
             format!("handshake failed: the server does not speak TLS ({})", advice.plain_http())
@@ -481,6 +533,40 @@ mod tests {
         }
         assert_eq!(said(AlertDescription::UnrecognisedName), "TLS: refused by the server (UnrecognisedName)");
         assert!(said(AlertDescription::ProtocolVersion).contains("neither TLS 1.2 nor TLS 1.3"));
+    }
+
+    #[test]
+    fn a_certificate_serves_unless_its_extended_key_usage_leaves_servers_out() {
+        // TBSCertificate fields reduced to what the reader passes over, then [3] extensions.
+        let certificate = |extensions: &[u8]| {
+            let mut tbs = vec![0x02, 0x01, 0x01];
+            if !extensions.is_empty() {
+                let list = [&[0x30, extensions.len() as u8][..], extensions].concat();
+                tbs.extend([0xa3, list.len() as u8]);
+                tbs.extend(list);
+            }
+            let tbs = [&[0x30, tbs.len() as u8][..], &tbs].concat();
+            [&[0x30, tbs.len() as u8][..], &tbs].concat()
+        };
+        let eku = |critical: bool, usages: &[&[u8]]| {
+            let list: Vec<u8> = usages.concat();
+            let list = [&[0x30, list.len() as u8][..], &list].concat();
+            let value = [&[0x04, list.len() as u8][..], &list].concat();
+            let flag: &[u8] = if critical { &[0x01, 0x01, 0xff] } else { &[] };
+            let body = [&[0x06, 0x03, 0x55, 0x1d, 0x25][..], flag, &value].concat();
+            [&[0x30, body.len() as u8][..], &body].concat()
+        };
+        let basic_constraints: &[u8] = &[0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x04, 0x03, 0x30, 0x01, 0xff];
+        let server: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+        let client: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+        let any: &[u8] = &[0x06, 0x04, 0x55, 0x1d, 0x25, 0x00];
+        assert_eq!(serves_by_key_usage(&certificate(&[])), Some(true));
+        assert_eq!(serves_by_key_usage(&certificate(basic_constraints)), Some(true));
+        assert_eq!(serves_by_key_usage(&certificate(&eku(false, &[client, server]))), Some(true));
+        assert_eq!(serves_by_key_usage(&certificate(&eku(true, &[any]))), Some(true));
+        let client_only = [basic_constraints, &eku(true, &[client])].concat();
+        assert_eq!(serves_by_key_usage(&certificate(&client_only)), Some(false));
+        assert_eq!(serves_by_key_usage(&[0x30, 0x05, 0x30]), None);
     }
 
     #[test]
