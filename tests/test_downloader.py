@@ -319,13 +319,23 @@ def test_what_an_older_helm_does_not_pass_comes_from_the_repository_it_was_added
     env["HELM_CACHE_HOME"] = str(tmp_path / "empty-cache")  # so the chart is read from the registry
     assert hashlib.sha256(downloaded(env, entry["urls"][0])).hexdigest() == entry["digest"]
     # A CA file Helm passes wins over the entry's; so does a password Helm passes.
-    assert "unknown authority" in error_line(download(env, index_url, ca=str(CA(tmp_path / "other").cert)))
+    # (another CA made under the same name: its signature does not verify)
+    assert "a signature does not verify" in error_line(download(env, index_url, ca=str(CA(tmp_path / "other").cert)))
     if helm == "helm3":
         wrong = {**env, "HELM_PLUGIN_USERNAME": USER, "HELM_PLUGIN_PASSWORD": "wrong"}
         assert "credentials were rejected" in error_line(download(wrong, index_url))
     # Another repository's entry is not this one's.
     added(f"ocirepo://{reg.host}/{NAMESPACE}/team")
     assert "unknown authority" in error_line(download(env, index_url))
+    # A stored login comes before the entry's password, which may be one since changed
+    # (`repo add --force-update` cannot reach the entry before the index is read).
+    repositories.write_text(yaml.safe_dump({"apiVersion": "v1", "repositories": [
+        {"name": "secure", "url": f"ocirepo://{reg.host}/{NAMESPACE}", "username": USER, "password": "old"}]}))
+    assert "credentials were rejected" in error_line(download(env, index_url, ca=str(ca.cert)))
+    config = Path(env.get("HELM_REGISTRY_CONFIG") or Path(env["HELM_HOME"]) / "registry" / "config.json")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"auths": {reg.host: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}}))
+    assert json.loads(downloaded(env, index_url, ca=str(ca.cert)))["entries"]["secure"]
 
 
 def test_a_plain_http_registry_added_as_https_is_told_to_use_the_plain_scheme(seeded, tmp_path):

@@ -256,6 +256,40 @@ def test_a_signal_between_two_pulls_stops_the_second(helm_oci, slow_front, tmp_p
         assert files_left(out) == ["quick-0.1.0.tgz"]
 
 
+def test_a_signal_while_the_host_is_busy_between_two_calls_stops_the_second(helm_oci, registry, tmp_path):
+    """`pull A@DIGEST B@DIGEST`, both cached, so B's call never waits; SIGTERM while the host
+    runs B's credential helper (it blocks the runtime, so no listener is handed the signal
+    before B's call starts). The handler's own record stops B's call before it starts: it
+    ran to its end, exit 0."""
+    digests = {}
+    for name in ("first", "second"):
+        pushed = helm_oci.run("push", write_chart(tmp_path / "src", name=name), f"oci://{registry.host}/charts", PLAIN)
+        digests[name] = pushed.stdout.split("Digest: ")[1].strip()
+    refs = [f"oci://{registry.host}/charts/{name}@{digest}" for name, digest in digests.items()]
+    helm_oci.run("pull", *refs, "-d", tmp_path / "warm", PLAIN)  # both cached from now on
+    calls = tmp_path / "calls"
+    helpers = tmp_path / "bin"
+    helpers.mkdir()
+    helper = helpers / "docker-credential-slow"
+    helper.write_text(f"#!/bin/sh\ncat >/dev/null\necho get >> {calls}\nsleep 1\n"
+                      "echo 'credentials not found in native keychain'\nexit 1\n")
+    helper.chmod(0o755)
+    helm_oci.registry_config.parent.mkdir(parents=True, exist_ok=True)
+    helm_oci.registry_config.write_text('{"credsStore": "slow"}')
+    out = tmp_path / "out"
+    p = subprocess.Popen([str(BIN), "pull", *refs, "-d", str(out), PLAIN],
+                         env={**helm_oci.env, "PATH": f"{helpers}{os.pathsep}{os.environ['PATH']}"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.time() + 30
+    while not (calls.exists() and len(calls.read_text().split()) >= 2) and time.time() < end:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    stdout, stderr = p.communicate(timeout=30)
+    assert (p.returncode, stderr) == (143, "Error: interrupted by SIGTERM\n"), stdout
+    assert "first" in stdout and "second" not in stdout
+    assert files_left(out) == ["first-0.1.0.tgz"]
+
+
 def test_an_interrupted_dependency_update_leaves_nothing_in_charts(helm_oci, slow_front, tmp_path):
     """The dependencies are staged in charts/ while they download: a stopped run removes
     the staging too, not only the temp files in the directories it was granted."""

@@ -268,8 +268,9 @@ def test_node_cli_refuses_arguments_it_would_not_use(node):
     assert node.fails("pull", "oci://r.example/a/b", "oci://r.example/a/c") == \
         "Error: expected `node cli.js pull REF`, got 2 arguments"
     assert node.fails("push") == "Error: expected `node cli.js push CHART oci://HOST/NAMESPACE`, got 0 arguments"
-    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice") == \
-        "Error: username and password give credentials only together"
+    together = "Error: username and password give credentials only together (is one of them empty?)"
+    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice") == together
+    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice", "-p", "") == together
 
 
 def test_a_token_service_not_granted_is_refused_before_it_is_reached(node, tmp_path):

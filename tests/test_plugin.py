@@ -81,10 +81,13 @@ def test_helm2_environment(registry, chart, tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith(f"Pushed: {registry.host}/charts/mychart:0.1.0\nDigest: sha256:")
     assert not any(p.name.endswith(".cwasm") for p in helm_home.rglob("*"))
-    p = run_as_plugin(env, ["pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
-                            "--plain-http"])
+    # A Helm 3 variable left in the environment does not move Helm 2's cache.
+    leftover = {**env, "HELM_CACHE_HOME": str(tmp_path / "helm3-cache")}
+    p = run_as_plugin(leftover, ["pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
+                                 "--plain-http"])
     assert p.returncode == 0, p.stderr
     assert (helm_home / "cache" / "oci" / "index.json").exists(), "Helm 2's cache is under HELM_HOME"
+    assert not (tmp_path / "helm3-cache").exists()
 
 
 def test_a_helm_home_left_from_helm_2_is_not_helm_3s(registry, chart, tmp_path):

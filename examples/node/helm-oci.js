@@ -182,8 +182,10 @@ class Gate {
 
 /** Grants the registry's endpoint (and `hosts`) and gives the WIT `remote-options`. */
 function connect(gate, endpoint, { username, password, plainHttp = false, hosts = [], debug = false, timeoutMs = 300_000 }) {
+  // An empty value (an unset CI secret, say) is none, as the native host takes it.
+  [username, password] = [username, password].map((v) => (v === '' || v === null ? undefined : v));
   if ((username === undefined) !== (password === undefined)) {
-    throw new Error('username and password give credentials only together');
+    throw new Error('username and password give credentials only together (is one of them empty?)');
   }
   gate.allow([endpoint, ...hosts], plainHttp);
   // Without one, the component is told what to say should the registry want one.

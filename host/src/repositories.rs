@@ -79,10 +79,12 @@ impl Repository {
         normal(&self.url) == normal(url)
     }
 
-    /// Whether `url` is this repository's, or a URL below it (its index, a chart in it).
+    /// Whether `url` is this repository's, or a URL below it (its index, a chart in it), on
+    /// the same host: an entry that names no host holds nothing.
     pub fn holds(&self, url: &str) -> bool {
         let (own, url) = (normal(&self.url), normal(url));
-        url == own || url.starts_with(&format!("{}/", own.trim_end_matches('/')))
+        let names_a_host = own.split_once("://").is_some_and(|(_, rest)| !rest.starts_with('/'));
+        names_a_host && (url == own || url.starts_with(&format!("{}/", own.trim_end_matches('/'))))
     }
 
     /// The command's TLS flags, each one it leaves unset taken from the repository's.
@@ -195,6 +197,10 @@ mod tests {
         assert!(
             repository("ocirepo+http://r.example", TlsFlags::default()).holds("ocirepo+http://r.example/index.yaml")
         );
+        for hostless in ["ocirepo://", "ocirepo:///", "ocirepo:///team"] {
+            let r = repository(hostless, TlsFlags::default());
+            assert!(!r.holds("ocirepo://r.example/team/index.yaml"), "{hostless}");
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
     let (plain_http, target) = parse_url(&args.url)?;
     let file = |path: &str| (!path.is_empty()).then(|| PathBuf::from(path));
     let passed = |name| std::env::var(name).ok();
-    let mut given =
+    let given =
         credentials::given(passed("HELM_PLUGIN_USERNAME").as_deref(), passed("HELM_PLUGIN_PASSWORD").as_deref());
     let mut tls = TlsFlags {
         ca_file: file(&args.ca_file),
@@ -78,17 +78,22 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
         insecure: false,
     };
     // What an older Helm does not pass comes from the repository it was added as: Helm 2
-    // and Helm 3 before 3.14 pass no credentials, and Helm 2 and 3.0-3.6 pass no TLS files
-    // for a chart that `dependency update` fetches through a published (relative) URL.
+    // and Helm 3 before 3.14 pass no credentials (the entry's come after a stored login,
+    // which is what the README tells users of those Helms to make, and which a password
+    // changed with `repo add --force-update` cannot reach the entry before), and Helm 2 and
+    // 3.0-3.6 pass no TLS files for a chart that `dependency update` fetches through a
+    // published (relative) URL.
     let nothing_passed = tls == TlsFlags::default();
+    let mut added_login = None;
     if (given.is_none() || nothing_passed)
         && let Some(added) = added_as(&args.url)
     {
-        given = given.or(added.login);
+        added_login = added.login.filter(|_| given.is_none());
         if nothing_passed {
             tls = TlsFlags { insecure: false, ..added.tls };
         }
     }
+    let given = Given { passed: given, added: added_login };
     match target {
         Target::Index { registry, namespace } => {
             // The configs read are kept in the chart cache.
@@ -170,16 +175,27 @@ fn added_as(url: &str) -> Option<Repository> {
     known.into_iter().filter(|r| r.holds(url)).max_by_key(|r| r.url.trim_end_matches('/').len())
 }
 
-/// Grants the session the registry, with the credential `given` for the repository (by
-/// Helm, or as it was added), else the stored one.
+/// The credentials for the repository: those Helm passed, and those it was added with.
+#[derive(Clone)]
+struct Given {
+    passed: Option<Credential>,
+    added: Option<Credential>,
+}
+
+/// Grants the session the registry, with the credential Helm passed for the repository,
+/// else the stored one, else the one it was added with.
 fn connect(
     session: &mut Session,
     (registry, endpoint): (&str, &str),
-    given: Option<Credential>,
+    given: Given,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = Some(super::credential_for(registry, given, reach.debug, LOG_IN_OR_ADD)?);
+    let credential = match (super::credential_for(registry, given.passed, reach.debug, LOG_IN_OR_ADD)?, given.added) {
+        (Credential::Missing(_), Some(added)) => added,
+        (found, _) => found,
+    };
+    let credential = Some(credential);
     let challenge = learnt::challenge(endpoint, reach.plain_http);
     Ok(RemoteOptions {
         plain_http: reach.plain_http,

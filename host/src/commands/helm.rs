@@ -76,7 +76,8 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     }
     let chart = dir.file(&pulled.path)?;
     let dialect = signals.guard(detection.finish(&bin)).await?;
-    let flags = syntax::with_tiller_host(dialect, split.helm, std::env::var("TILLER_HOST").ok());
+    let tiller_host = crate::paths::run_by_helm_2().then(|| std::env::var("TILLER_HOST").ok()).flatten();
+    let flags = syntax::with_tiller_host(dialect, split.helm, tiller_host);
     let helm_args = syntax::helm_args(verb, dialect, target.release.as_deref(), &chart, &flags);
     if debug {
         errln!("[debug] running {} {} on {} ({dialect:?} syntax)", bin.display(), verb.name(), chart.display());

@@ -47,10 +47,12 @@ pub fn error(e: &anyhow::Error) {
     errln!("Error: {}", one_line(&chain.join(": ")));
 }
 
-/// The text with its control characters written out (`\n`, `\u{1b}`): a file name may hold
-/// a newline, and the error that names it is still one line.
+/// The text with its control and invisible formatting characters written out (`\n`,
+/// `\u{202e}`): a file name may hold a newline, and the error that names it is still one
+/// line, which reads as it is.
 fn one_line(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    let hidden = |c: char| c.is_control() || helm_oci_headers::is_format(c);
+    text.chars().map(|c| if hidden(c) { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// One cause's words; the system's as Go (and so Helm, and the component) words them:
@@ -195,5 +197,6 @@ mod tests {
     fn an_error_is_one_line_whatever_the_names_in_it_hold() {
         assert_eq!(one_line("cannot read /tmp/a\nb\r: x\u{1b}[2J"), "cannot read /tmp/a\\nb\\r: x\\u{1b}[2J");
         assert_eq!(one_line("caf\u{e9} \\ fine"), "caf\u{e9} \\ fine");
+        assert_eq!(one_line("evil\u{202e}txt"), "evil\\u{202e}txt");
     }
 }

@@ -7,10 +7,10 @@ use std::fmt;
 use std::fs;
 use std::future::poll_fn;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Once, OnceLock};
 use std::task::{Context, Poll};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::watch;
 
 /// The prefix of the component's temp names (see the component's `fs::temp`).
 const TEMP_PREFIX: &str = ".helm-oci-";
@@ -86,35 +86,44 @@ impl Stopping {
     }
 }
 
-/// The run's first stopping signal, listened for from the first component call to the end
-/// of the run. Once listened for, a signal no longer ends the process by itself, so one that
-/// comes between two calls (while the host looks up the next chart's credentials, say)
-/// must be kept for the next call to stop at, or it is lost and the run goes on. None if
-/// the signals cannot be listened for. The listening task lives on the run's one runtime.
-static FIRST: OnceLock<Option<watch::Receiver<Option<i32>>>> = OnceLock::new();
+/// The number of the run's first stopping signal (0 until one comes), stored by the signal
+/// handler itself from the first component call on. Once listened for, a signal no longer
+/// ends the process by itself, so one that comes between two calls (while the host looks
+/// up the next chart's credentials, say) must be kept for the next call to stop at, or the
+/// run goes on; and kept where the next call sees it even if the runtime, busy meanwhile,
+/// has not yet handed it to any listener.
+static CAME: AtomicI32 = AtomicI32::new(0);
 
-/// Resolves when a signal that stops a run has arrived, with its number: at once if one
-/// came since the run's first call. It listens from the moment it is first called, not from
-/// its first poll: a component call runs on this thread until its first wait, and a signal
-/// then would otherwise end the process, leaving its temp files.
-pub fn signalled() -> impl Future<Output = i32> {
-    let first = FIRST.get_or_init(|| {
-        let mut stopping = Stopping::listen().ok()?;
-        let (came, first) = watch::channel(None);
-        tokio::spawn(async move {
-            let _ = came.send(Some(stopping.next().await));
-        });
-        Some(first)
-    });
-    let first = first.clone();
-    async move {
-        if let Some(mut first) = first
-            && let Ok(signal) = first.wait_for(Option::is_some).await
-            && let Some(signal) = *signal
-        {
-            return signal;
+/// Records the signals that stop a run in `CAME`, once a run.
+fn record() {
+    static RECORDING: Once = Once::new();
+    RECORDING.call_once(|| {
+        for &number in heeded() {
+            // SAFETY: the action only stores into an atomic, which a signal handler may do.
+            let _ = unsafe {
+                signal_hook_registry::register(number, move || {
+                    let _ = CAME.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+                })
+            };
         }
-        std::future::pending().await
+    });
+}
+
+/// Resolves when a signal that stops a run has arrived, with its number: at its first poll
+/// if one came since the run's first call. It listens from the moment it is called, not
+/// from its first poll: a component call runs on this thread until its first wait, and a
+/// signal then would otherwise end the process, leaving its temp files.
+pub fn signalled() -> impl Future<Output = i32> {
+    record();
+    let stopping = Stopping::listen();
+    async move {
+        match CAME.load(Ordering::SeqCst) {
+            0 => match stopping {
+                Ok(mut stopping) => stopping.next().await,
+                Err(_) => std::future::pending().await,
+            },
+            came => came,
+        }
     }
 }
 

@@ -361,12 +361,15 @@ async fn guarded<T>(
             None => std::future::pending().await,
         }
     };
+    // The signal first: one that came before the call stops it before it starts (a call
+    // that never waits would otherwise run to its end in its first poll).
     tokio::select! {
-        outcome = call => outcome.map_err(stopped),
+        biased;
         signal = signalled => {
             interrupt::clean_up(run, writable);
             Err(Interrupted(signal).into())
         }
+        outcome = call => outcome.map_err(stopped),
         () = backstop => {
             interrupt::clean_up(run, writable);
             anyhow::bail!("the component did not stop at its deadline (see --timeout), so it was stopped")

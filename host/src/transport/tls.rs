@@ -410,10 +410,11 @@ pub fn explain_error(host: &str, e: &rustls::Error, advice: Advice) -> String {
         Tls::InvalidCertificate(CertificateError::UnknownIssuer) => {
             format!("certificate signed by unknown authority ({})", advice.trust_ca())
         }
-        // A trusted CA bears the issuer's name but did not sign it (another CA made under the
-        // same name, say), which Go reports as an unknown authority too.
+        // A signature that does not verify: the certificate's, by a trusted CA of its
+        // issuer's name (another CA made under the same name, say), or the handshake's, by
+        // the certificate's key; rustls says both alike.
         Tls::InvalidCertificate(CertificateError::BadSignature) => format!(
-            "certificate signed by unknown authority: a trusted CA of the same name did not sign it ({})",
+            "a signature does not verify: the certificate's (is it signed by another CA of the same name? {}) or the handshake's",
             advice.trust_ca()
         ),
         Tls::InvalidCertificate(
@@ -583,7 +584,7 @@ mod tests {
         let namesake = rustls::Error::InvalidCertificate(CertificateError::BadSignature);
         assert_eq!(
             said(&namesake, Advice::RepoAdd),
-            "TLS: certificate signed by unknown authority: a trusted CA of the same name did not sign it (trust its CA with `helm repo add --ca-file`)"
+            "TLS: a signature does not verify: the certificate's (is it signed by another CA of the same name? trust its CA with `helm repo add --ca-file`) or the handshake's"
         );
         assert_eq!(
             said(&not_tls, Advice::RepoAdd),

@@ -83,12 +83,12 @@ pub fn helm_args(verb: Verb, dialect: Dialect, release: Option<&str>, chart: &Pa
     args
 }
 
-/// Helm 2 takes `--host` (the Tiller address) off a plugin's command line and hands it over
-/// only as `$TILLER_HOST`, which the Helm 2 helm-oci runs never reads (it reads `HELM_HOST`):
-/// it is given back to Helm 2 as `--host`, unless the flags name one already.
+/// Helm 2 takes `--host` (the Tiller address) off a plugin's command line, wherever it is
+/// written, and hands it over only as `$TILLER_HOST`, which the Helm 2 helm-oci runs never
+/// reads (it reads `HELM_HOST`): it is given back to Helm 2 as `--host`. `tiller_host` is
+/// `$TILLER_HOST` when Helm 2 runs the plugin.
 pub fn with_tiller_host(dialect: Dialect, mut flags: Vec<String>, tiller_host: Option<String>) -> Vec<String> {
-    let named = flags.iter().any(|f| f == "--host" || f.starts_with("--host="));
-    if let (Dialect::Helm2, Some(host), false) = (dialect, tiller_host.filter(|h| !h.is_empty()), named) {
+    if let (Dialect::Helm2, Some(host)) = (dialect, tiller_host.filter(|h| !h.is_empty())) {
         flags.extend(["--host".to_string(), host]);
     }
     flags
@@ -143,7 +143,6 @@ mod tests {
         assert_eq!(given(Dialect::Helm2, "--wait", Some("10.0.0.1:44134")), "--wait --host 10.0.0.1:44134");
         assert_eq!(given(Dialect::Helm2, "--wait", Some("")), "--wait");
         assert_eq!(given(Dialect::Helm2, "--wait", None), "--wait");
-        assert_eq!(given(Dialect::Helm2, "--host=other:1", Some("10.0.0.1:44134")), "--host=other:1");
         assert_eq!(given(Dialect::Helm3, "--wait", Some("10.0.0.1:44134")), "--wait");
     }
 
