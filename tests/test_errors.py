@@ -45,6 +45,15 @@ def test_a_path_with_a_newline_is_named_on_the_one_error_line(helm_oci, registry
     assert line.endswith("no\\nsuch: no such file or directory"), line
 
 
+def test_a_file_name_with_a_backslash_is_refused_by_name_unless_ignored(helm_oci, registry, tmp_path):
+    chart = write_chart(tmp_path, extra={"files/win\\dir/x.txt": "x\n"})
+    line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    assert line.endswith("files/win\\dir/x.txt: its name holds a backslash, which Helm reads as a directory "
+                         "separator: rename it, or name it in .helmignore"), line
+    (chart / ".helmignore").write_text("files/\n")
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+
+
 def test_version_helm_cannot_read(helm_oci, registry, tmp_path):
     c = write_chart(tmp_path, version="1.0.0.0")
     line = helm_oci.fails("push", c, f"oci://{registry.host}/charts", "--plain-http")

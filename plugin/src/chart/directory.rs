@@ -220,6 +220,14 @@ impl Walk<'_> {
             if self.rules.ignored(&rel, false) {
                 continue;
             }
+            // Helm's loader reads a backslash as a directory separator, so the file would
+            // come back as another one (and the archive writer here takes it for one too).
+            if rel.contains('\\') {
+                return Err(self.bad(
+                    &rel,
+                    "its name holds a backslash, which Helm reads as a directory separator: rename it, or name it in .helmignore",
+                ));
+            }
             if !meta.is_file() {
                 return Err(self.bad(&rel, "cannot load an irregular file (a device, socket or pipe)"));
             }
