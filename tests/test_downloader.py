@@ -336,6 +336,15 @@ def test_what_an_older_helm_does_not_pass_comes_from_the_repository_it_was_added
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"auths": {reg.host: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}}))
     assert json.loads(downloaded(env, index_url, ca=str(ca.cert)))["entries"]["secure"]
+    # Stores that cannot answer (a locked keyring) leave the entry's credentials to be used.
+    added(f"ocirepo://{reg.host}/{NAMESPACE}")
+    config.write_text(json.dumps({"credsStore": "locked"}))
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    (helpers / "docker-credential-locked").write_text("#!/bin/sh\necho 'the keyring is locked' >&2\nexit 1\n")
+    (helpers / "docker-credential-locked").chmod(0o755)
+    locked = {**env, "PATH": f"{helpers}{os.pathsep}{env['PATH']}"}
+    assert json.loads(downloaded(locked, index_url))["entries"]["secure"]
 
 
 def test_a_plain_http_registry_added_as_https_is_told_to_use_the_plain_scheme(seeded, tmp_path):

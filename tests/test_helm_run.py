@@ -183,8 +183,9 @@ def test_helm_2_gets_back_the_tiller_host_it_kept_from_the_plugin(helm_oci, helm
     call = helm.only_chart_call()
     assert call["argv"] == ["install", call["chart"], "--name", "rel", "--host", "10.0.0.9:44134"]
     helm.log.unlink()
-    helm_oci.run("upgrade", "rel", pushed, "--plain-http", env=helm.env("2", TILLER_HOST="10.0.0.9:44134"))
-    assert "--host" not in helm.only_chart_call()["argv"]
+    helm_oci.run("install", "rel", pushed, "--plain-http", env=helm.env("2", TILLER_HOST="10.0.0.9:44134"))
+    call = helm.only_chart_call()
+    assert call["argv"] == ["install", call["chart"], "--name", "rel"]
 
 
 @pytest.mark.parametrize("major, flags", [("3", ["--generate-name", "--namespace", "ns"]), ("2", ["--namespace", "ns"])])

@@ -81,6 +81,8 @@ def test_push_from_node_then_pull_from_node_the_native_host_and_helm(node, helm_
     host = private_registry.host
     # The credential goes to the component as the WIT `credential`; without one, the push is turned away.
     line = node.fails("push", HELLO, f"oci://{host}/charts", "--plain-http")
+    # A pair with an empty side (an unset CI secret) is no credential, as natively.
+    assert node.fails("push", HELLO, f"oci://{host}/charts", "--plain-http", "-u", USER, "-p", "") == line
     assert line.endswith("authentication required: no credentials were found for this registry "
                          "(give username and password)"), line
     pushed = node.run("push", HELLO, f"oci://{host}/charts", "--plain-http", *CREDENTIALS)
@@ -268,9 +270,8 @@ def test_node_cli_refuses_arguments_it_would_not_use(node):
     assert node.fails("pull", "oci://r.example/a/b", "oci://r.example/a/c") == \
         "Error: expected `node cli.js pull REF`, got 2 arguments"
     assert node.fails("push") == "Error: expected `node cli.js push CHART oci://HOST/NAMESPACE`, got 0 arguments"
-    together = "Error: username and password give credentials only together (is one of them empty?)"
-    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice") == together
-    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice", "-p", "") == together
+    assert node.fails("tags", "oci://r.example/a/b", "-u", "alice") == \
+        "Error: username and password give credentials only together"
 
 
 def test_a_token_service_not_granted_is_refused_before_it_is_reached(node, tmp_path):

@@ -182,14 +182,13 @@ class Gate {
 
 /** Grants the registry's endpoint (and `hosts`) and gives the WIT `remote-options`. */
 function connect(gate, endpoint, { username, password, plainHttp = false, hosts = [], debug = false, timeoutMs = 300_000 }) {
-  // An empty value (an unset CI secret, say) is none, as the native host takes it.
-  [username, password] = [username, password].map((v) => (v === '' || v === null ? undefined : v));
   if ((username === undefined) !== (password === undefined)) {
-    throw new Error('username and password give credentials only together (is one of them empty?)');
+    throw new Error('username and password give credentials only together');
   }
   gate.allow([endpoint, ...hosts], plainHttp);
-  // Without one, the component is told what to say should the registry want one.
-  const credential = username === undefined
+  // Without one, the component is told what to say should the registry want one. As the
+  // native host takes them, a pair with an empty side (an unset CI secret, say) is none.
+  const credential = !username || !password
     ? { tag: 'missing', val: 'give username and password' }
     : { tag: 'basic', val: { username, password } };
   return { plainHttp, credential, debug, timeoutMs: BigInt(timeoutMs) };

@@ -183,7 +183,8 @@ struct Given {
 }
 
 /// Grants the session the registry, with the credential Helm passed for the repository,
-/// else the stored one, else the one it was added with.
+/// else the stored one, else (none stored, or the stores failing to answer) the one it was
+/// added with.
 fn connect(
     session: &mut Session,
     (registry, endpoint): (&str, &str),
@@ -191,9 +192,9 @@ fn connect(
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = match (super::credential_for(registry, given.passed, reach.debug, LOG_IN_OR_ADD)?, given.added) {
-        (Credential::Missing(_), Some(added)) => added,
-        (found, _) => found,
+    let credential = match (super::credential_for(registry, given.passed, reach.debug, LOG_IN_OR_ADD), given.added) {
+        (Ok(Credential::Missing(_) | Credential::Unavailable(_)) | Err(_), Some(added)) => added,
+        (found, _) => found?,
     };
     let credential = Some(credential);
     let challenge = learnt::challenge(endpoint, reach.plain_http);

@@ -109,6 +109,11 @@ fn record() {
     });
 }
 
+/// The run's first stopping signal, if one has come since its first component call.
+pub fn came() -> Option<i32> {
+    Some(CAME.load(Ordering::SeqCst)).filter(|&number| number != 0)
+}
+
 /// Resolves when a signal that stops a run has arrived, with its number: at its first poll
 /// if one came since the run's first call. It listens from the moment it is called, not
 /// from its first poll: a component call runs on this thread until its first wait, and a
@@ -117,12 +122,10 @@ pub fn signalled() -> impl Future<Output = i32> {
     record();
     let stopping = Stopping::listen();
     async move {
-        match CAME.load(Ordering::SeqCst) {
-            0 => match stopping {
-                Ok(mut stopping) => stopping.next().await,
-                Err(_) => std::future::pending().await,
-            },
-            came => came,
+        match (came(), stopping) {
+            (Some(came), _) => came,
+            (None, Ok(mut stopping)) => stopping.next().await,
+            (None, Err(_)) => std::future::pending().await,
         }
     }
 }

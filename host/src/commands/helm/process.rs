@@ -3,7 +3,7 @@
 //! Before Helm starts, such a signal stops the command instead, as it stops any other
 //! helm-oci command.
 
-use crate::sandbox::{Interrupted, Stopping};
+use crate::sandbox::{Interrupted, Stopping, signal_came};
 use anyhow::{Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::ExitStatusExt;
@@ -27,11 +27,12 @@ impl Signals {
         self.0.next().await
     }
 
-    /// A signal that has come and not been taken yet, if any.
+    /// A signal that has come and not been taken yet, if any: one the listeners hold, or
+    /// one the handler recorded while the runtime was too busy to hand it to them.
     fn pending(&mut self) -> Option<i32> {
         match self.0.poll(&mut TaskContext::from_waker(Waker::noop())) {
             Poll::Ready(signal) => Some(signal),
-            Poll::Pending => None,
+            Poll::Pending => signal_came(),
         }
     }
 
