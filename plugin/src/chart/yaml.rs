@@ -113,6 +113,9 @@ fn utf8(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
 /// Every document of a values file, each a mapping (or empty), merged in order as Helm's
 /// `LoadValues` merges them.
 pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    if let [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] = bytes {
+        return utf16_values(bytes);
+    }
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     super::flow_depth::check(bytes)?;
     let mut merged = Map::new();
@@ -124,6 +127,23 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
         }
     }
     Ok(merged)
+}
+
+/// A UTF-16 values file (it begins with its byte-order mark) as Helm 4 reads one: its line
+/// reader cuts the bytes at each 0x0A and puts one back after every line, the last too, so
+/// a file that does not end in one gains one (and little-endian, whose newline is 0A 00,
+/// always ends in a lone byte, which go-yaml refuses); no `---` line can match in UTF-16,
+/// so go-yaml gets the whole file and reads its first document.
+fn utf16_values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    let mut lines = bytes.to_vec();
+    if lines.last() != Some(&b'\n') {
+        lines.push(b'\n');
+    }
+    match first_document(&lines, &Target::Any)? {
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map),
+        other => Err(format!("a document is {}, not a mapping", kind(&other))),
+    }
 }
 
 /// A values file cut into documents as Helm 4 cuts it (apimachinery's `YAMLReader`), by
@@ -631,6 +651,14 @@ mod tests {
         assert_eq!(first_document(&odd, &Target::Any).unwrap_err(), "incomplete UTF-16 character");
         let unpaired = [vec![0xFF, 0xFE], 0xD800u16.to_le_bytes().to_vec()].concat();
         assert!(first_document(&unpaired, &Target::Any).unwrap_err().contains("unpaired surrogate"));
+        // A values file, as Helm 4.3 reads one: big-endian ending in a newline only.
+        assert_eq!(
+            values(&utf16("a: 1\nb:\n  c: ü\n---\nd: 2\n", true)).unwrap(),
+            json!({"a": 1, "b": {"c": "ü"}}).as_object().unwrap().clone()
+        );
+        assert_eq!(values(&utf16("a: 1", true)).unwrap_err(), "incomplete UTF-16 character");
+        assert_eq!(values(&utf16("a: 1\n", false)).unwrap_err(), "incomplete UTF-16 character");
+        assert_eq!(values(&utf16("- 1\n", true)).unwrap_err(), "a document is a list, not a mapping");
     }
 
     #[test]
