@@ -25,25 +25,25 @@ pub fn run_by_helm_2() -> bool {
     HELM2_PLUGIN_ENV.iter().any(|name| env::var_os(name).is_some())
 }
 
-/// Under Helm 2, the variable Helm 2 sets, then Helm 3's; else Helm 3's alone. Each Helm's
-/// variables left in the environment by the other (Helm 3.0-3.3 pass plugins no
+/// Under Helm 2, what Helm 2's variable says, then Helm 3's; else Helm 3's alone. Each
+/// Helm's variables left in the environment by the other (Helm 3.0-3.3 pass plugins no
 /// `HELM_CONFIG_HOME` to put before a leftover `HELM_HOME`) do not move its files.
-fn helm_var(helm_3: &str, helm_2: &str) -> Option<PathBuf> {
-    if run_by_helm_2() { var(helm_2).or_else(|| var(helm_3)) } else { var(helm_3) }
+fn by_helm(helm_3: Option<PathBuf>, helm_2: Option<PathBuf>) -> Option<PathBuf> {
+    if run_by_helm_2() { helm_2.or(helm_3) } else { helm_3 }
 }
 
 /// `$HELM_CONFIG_HOME`, Helm 2's `$HELM_HOME`, or `$XDG_CONFIG_HOME/helm`.
 fn config_home() -> PathBuf {
-    helm_var("HELM_CONFIG_HOME", "HELM_HOME")
+    by_helm(var("HELM_CONFIG_HOME"), var("HELM_HOME"))
         .or_else(|| var("XDG_CONFIG_HOME").map(|x| x.join("helm")))
         .unwrap_or_else(|| home().join(".config").join("helm"))
 }
 
 /// `$HELM_CACHE_HOME`, Helm 2's `$HELM_HOME/cache`, else `$XDG_CACHE_HOME/helm` or `~/.cache/helm`.
 fn cache_home() -> PathBuf {
-    let helm_2_cache = || var("HELM_HOME").map(|h| h.join("cache"));
-    let set = if run_by_helm_2() { helm_2_cache().or_else(|| var("HELM_CACHE_HOME")) } else { var("HELM_CACHE_HOME") };
-    set.or_else(|| var("XDG_CACHE_HOME").map(|x| x.join("helm"))).unwrap_or_else(|| home().join(".cache").join("helm"))
+    by_helm(var("HELM_CACHE_HOME"), var("HELM_HOME").map(|h| h.join("cache")))
+        .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join("helm")))
+        .unwrap_or_else(|| home().join(".cache").join("helm"))
 }
 
 /// helm-oci's chart cache, an OCI image layout: `<cache home>/oci`.
@@ -65,7 +65,7 @@ pub fn registry_config() -> PathBuf {
 /// Helm's chart repositories (`helm repo add`): `$HELM_REPOSITORY_CONFIG` (Helm 3 and 4),
 /// `$HELM_PATH_REPOSITORY_FILE` (Helm 2), else `<config home>/repositories.yaml`.
 pub fn repository_config() -> PathBuf {
-    helm_var("HELM_REPOSITORY_CONFIG", "HELM_PATH_REPOSITORY_FILE")
+    by_helm(var("HELM_REPOSITORY_CONFIG"), var("HELM_PATH_REPOSITORY_FILE"))
         .unwrap_or_else(|| config_home().join("repositories.yaml"))
 }
 

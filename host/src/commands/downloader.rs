@@ -84,16 +84,11 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
     // 3.0-3.6 pass no TLS files for a chart that `dependency update` fetches through a
     // published (relative) URL.
     let nothing_passed = tls == TlsFlags::default();
-    let mut added_login = None;
-    if (given.is_none() || nothing_passed)
-        && let Some(added) = added_as(&args.url)
-    {
-        added_login = added.login.filter(|_| given.is_none());
-        if nothing_passed {
-            tls = TlsFlags { insecure: false, ..added.tls };
-        }
+    let added = (given.is_none() || nothing_passed).then(|| added_as(&args.url)).flatten();
+    if nothing_passed && let Some(added) = &added {
+        tls = TlsFlags { insecure: false, ..added.tls.clone() };
     }
-    let given = Given { passed: given, added: added_login };
+    let given = Given { passed: given, added: added.and_then(|added| added.login) };
     match target {
         Target::Index { registry, namespace } => {
             // The configs read are kept in the chart cache.
@@ -175,7 +170,8 @@ fn added_as(url: &str) -> Option<Repository> {
     known.into_iter().filter(|r| r.holds(url)).max_by_key(|r| r.url.trim_end_matches('/').len())
 }
 
-/// The credentials for the repository: those Helm passed, and those it was added with.
+/// The credentials for the repository: those Helm passed, and those it was added with
+/// (used only when Helm passed none).
 #[derive(Clone)]
 struct Given {
     passed: Option<Credential>,

@@ -90,8 +90,7 @@ fn client_certificate(
 /// A certificate's SubjectPublicKeyInfo, read from its DER: the sixth field of its
 /// TBSCertificate after the optional version.
 fn public_key_info(certificate: &[u8]) -> Option<&[u8]> {
-    let sequence = |bytes| der(bytes).filter(|e| e.tag == 0x30);
-    let tbs = sequence(sequence(certificate)?.content)?.content;
+    let tbs = tbs_certificate(certificate)?;
     let first = der(tbs)?;
     let mut fields = if first.tag == 0xa0 { first.rest } else { tbs };
     // Serial number, signature algorithm, issuer, validity, subject.
@@ -109,8 +108,7 @@ fn serves_by_key_usage(certificate: &[u8]) -> Option<bool> {
     const EXTENDED_KEY_USAGE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x25];
     const SERVER_AUTH: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
     const ANY: &[u8] = &[0x06, 0x04, 0x55, 0x1d, 0x25, 0x00];
-    let sequence = |bytes| der(bytes).filter(|e| e.tag == 0x30);
-    let tbs = sequence(sequence(certificate)?.content)?.content;
+    let tbs = tbs_certificate(certificate)?;
     // The extensions are the TBSCertificate's field tagged [3], after every other.
     let mut fields = tbs;
     let extensions = loop {
@@ -145,6 +143,16 @@ fn serves_by_key_usage(certificate: &[u8]) -> Option<bool> {
         return Some(false);
     }
     Some(true)
+}
+
+/// A certificate's TBSCertificate: the content of the first SEQUENCE in its own.
+fn tbs_certificate(certificate: &[u8]) -> Option<&[u8]> {
+    Some(sequence(sequence(certificate)?.content)?.content)
+}
+
+/// The DER element at the start of `input`, if it is a SEQUENCE.
+fn sequence(input: &[u8]) -> Option<Element<'_>> {
+    der(input).filter(|e| e.tag == 0x30)
 }
 
 /// One DER element, and what follows it.

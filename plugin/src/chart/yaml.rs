@@ -120,13 +120,18 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     super::flow_depth::check(bytes)?;
     let mut merged = Map::new();
     for document in documents(bytes)? {
-        match first_of(document, &Target::Any)? {
-            Value::Null => {}
-            Value::Object(map) => merge(&mut merged, map),
-            other => return Err(format!("a document is {}, not a mapping", kind(&other))),
-        }
+        merge(&mut merged, mapping(first_of(document, &Target::Any)?)?);
     }
     Ok(merged)
+}
+
+/// A values document as a mapping: an empty one has no values, anything else is refused.
+fn mapping(document: Value) -> Result<Map<String, Value>, String> {
+    match document {
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map),
+        other => Err(format!("a document is {}, not a mapping", kind(&other))),
+    }
 }
 
 /// A UTF-16 values file (it begins with its byte-order mark) as Helm 4 reads one: its line
@@ -139,11 +144,7 @@ fn utf16_values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     if lines.last() != Some(&b'\n') {
         lines.push(b'\n');
     }
-    match first_document(&lines, &Target::Any)? {
-        Value::Null => Ok(Map::new()),
-        Value::Object(map) => Ok(map),
-        other => Err(format!("a document is {}, not a mapping", kind(&other))),
-    }
+    mapping(first_document(&lines, &Target::Any)?)
 }
 
 /// A values file cut into documents as Helm 4 cuts it (apimachinery's `YAMLReader`), by
