@@ -213,7 +213,8 @@ impl ConnectionArgs {
             key_file: self.key_file.clone(),
             insecure: self.insecure_skip_tls_verify,
         };
-        Reach { plain_http: self.plain_http, tls, own_tls: None, debug, ahead, advice: Advice::Flags }
+        let timeout_ms = self.timeout_ms();
+        Reach { plain_http: self.plain_http, tls, own_tls: None, debug, ahead, advice: Advice::Flags, timeout_ms }
     }
 
     /// The `--timeout`, in milliseconds, as the component takes it: none for a zero

@@ -40,7 +40,7 @@ pub async fn run(args: CopyArgs, debug: bool) -> Result<()> {
     } else {
         let reach = args.remote_args.connection.reach(debug, 2);
         session.allow_registry(&source.endpoint, &reach)?;
-        let credential = Some(super::stored(&source.registry, debug, super::LOG_IN)?);
+        let credential = Some(super::stored(&source.registry, &reach, super::LOG_IN)?);
         Access {
             plain_http: reach.plain_http,
             credential,

@@ -202,8 +202,7 @@ async fn grant(
                 let own_tls = added.map(|added| added.tls_under(&reach.tls));
                 let reach = Reach { own_tls, ..reach.clone() };
                 let given = (given, super::missing_hint(remote));
-                let connected =
-                    super::connect_as(session, (registry, endpoint), given, remote.connection.timeout_ms(), &reach);
+                let connected = super::connect_as(session, (registry, endpoint), given, &reach);
                 match added {
                     Some(added) => {
                         connected.with_context(|| format!("repository {:?} as `helm repo add` set it up", added.name))

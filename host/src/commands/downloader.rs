@@ -89,6 +89,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
         tls = TlsFlags { insecure: false, ..added.tls.clone() };
     }
     let given = Given { passed: given, added: added.and_then(|added| added.login) };
+    let timeout_ms = Some(TIMEOUT_MS);
     match target {
         Target::Index { registry, namespace } => {
             // The configs read are kept in the chart cache.
@@ -97,7 +98,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let endpoint = session.registry_endpoint(&registry).await?;
             // One connection ahead, for the published index's manifest, which is most often
             // all there is to read; an index made from the charts opens more as it needs them.
-            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 1, advice: Advice::RepoAdd };
+            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 1, advice: Advice::RepoAdd, timeout_ms };
             let (connection, mirrors) =
                 super::with_mirrors(&mut session, (&registry, &endpoint, &namespace), reach, |session, reach| {
                     connect(session, (&registry, &endpoint), given.clone(), reach)
@@ -128,7 +129,7 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
             let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
             let reference = session.parse_reference(&reference).await?;
             // Pull fetches the config and the chart layer at once.
-            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 2, advice: Advice::RepoAdd };
+            let reach = Reach { plain_http, tls, own_tls: None, debug, ahead: 2, advice: Advice::RepoAdd, timeout_ms };
             let (registry, endpoint) = (&reference.registry, &reference.endpoint);
             let (connection, mirrors) = super::with_mirrors(
                 &mut session,
@@ -188,7 +189,7 @@ fn connect(
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = match (super::credential_for(registry, given.passed, reach.debug, LOG_IN_OR_ADD), given.added) {
+    let credential = match (super::credential_for(registry, given.passed, reach, LOG_IN_OR_ADD), given.added) {
         (Ok(Credential::Missing(_) | Credential::Unavailable(_)) | Err(_), Some(added)) => added,
         (found, _) => found?,
     };
@@ -199,7 +200,7 @@ fn connect(
         credential,
         challenge,
         debug: reach.debug,
-        timeout_ms: Some(TIMEOUT_MS),
+        timeout_ms: reach.timeout_ms,
     })
 }
 

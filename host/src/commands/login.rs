@@ -73,7 +73,7 @@ pub async fn run(args: LoginArgs, debug: bool) -> Result<()> {
         timeout_ms: connection.timeout_ms(),
     };
     session.login(&registry, &options).await?;
-    credentials::store(&registry, &username, &password)?;
+    credentials::store(&registry, &username, &password, connection.timeout_ms())?;
     outln!("Login Succeeded");
     Ok(())
 }

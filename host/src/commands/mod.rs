@@ -83,21 +83,21 @@ fn connect_to(
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     let given = (args.login(), missing_hint(args));
-    connect_as(session, (registry, endpoint), given, args.connection.timeout_ms(), reach)
+    connect_as(session, (registry, endpoint), given, reach)
 }
 
 /// `connect_to` with the credential given for this registry (if any; else the stored one,
-/// else the hint for none), and the command's timeout.
+/// else the hint for none).
 fn connect_as(
     session: &mut Session,
     (registry, endpoint): (&str, &str),
     (given, hint): (Option<Credential>, &str),
-    timeout_ms: Option<u64>,
     reach: &Reach,
 ) -> Result<RemoteOptions> {
     session.allow_registry(endpoint, reach)?;
-    let credential = Some(credential_for(registry, given, reach.debug, hint)?);
+    let credential = Some(credential_for(registry, given, reach, hint)?);
     let challenge = learnt::challenge(endpoint, reach.plain_http);
+    let timeout_ms = reach.timeout_ms;
     Ok(RemoteOptions { plain_http: reach.plain_http, credential, challenge, debug: reach.debug, timeout_ms })
 }
 
@@ -143,7 +143,7 @@ async fn with_mirrors(
             &repository.endpoint,
             &Reach { plain_http: mirror.plain_http, own_tls: None, ahead, ..reach.clone() },
         )?;
-        let credential = Some(stored(&repository.registry, reach.debug, LOG_IN)?);
+        let credential = Some(stored(&repository.registry, &reach, LOG_IN)?);
         let challenge = learnt::challenge(&repository.endpoint, mirror.plain_http);
         granted.push(Mirror { repository, plain_http: mirror.plain_http, credential, challenge });
     }
@@ -171,16 +171,17 @@ fn missing_hint(args: &RemoteArgs) -> &'static str {
 
 /// The credential for a registry: the one given for this run, else the stored one, else
 /// `hint`, what the user can do to give one.
-fn credential_for(registry: &str, given: Option<Credential>, debug: bool, hint: &str) -> Result<Credential> {
+fn credential_for(registry: &str, given: Option<Credential>, reach: &Reach, hint: &str) -> Result<Credential> {
     match given {
         Some(credential) => Ok(credential),
-        None => stored(registry, debug, hint),
+        None => stored(registry, reach, hint),
     }
 }
 
 /// The credential the stores hold for a registry, else `hint`.
-fn stored(registry: &str, debug: bool, hint: &str) -> Result<Credential> {
-    Ok(credentials::find(registry, debug)?.unwrap_or_else(|| Credential::Missing(hint.into())))
+fn stored(registry: &str, reach: &Reach, hint: &str) -> Result<Credential> {
+    let found = credentials::find(registry, reach.debug, reach.timeout_ms)?;
+    Ok(found.unwrap_or_else(|| Credential::Missing(hint.into())))
 }
 
 /// A registry as the user may write it for login and logout: `oci://` (or `https://`, or

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 /// Docker's name for Docker Hub in credential stores.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -55,14 +56,16 @@ pub fn given(username: Option<&str>, password: Option<&str>) -> Option<Credentia
 /// The credential for a registry, looking where Helm looks, in Helm's order. A store that
 /// fails to answer (a helper that fails or is missing, an entry that does not decode) gives
 /// `Unavailable`: Helm's client asks its stores only when a registry wants credentials, so
-/// the failure is said only then, and anonymous registries still work.
-pub fn find(registry: &str, debug: bool) -> Result<Option<Credential>> {
+/// the failure is said only then, and anonymous registries still work. A helper is waited
+/// on no longer than the command's timeout (`timeout_ms`).
+pub fn find(registry: &str, debug: bool, timeout_ms: Option<u64>) -> Result<Option<Credential>> {
     let key = key_for(registry);
-    let found = match find_in(&paths::registry_config(), &key)? {
+    let within = helper::limit(timeout_ms);
+    let found = match find_in(&paths::registry_config(), &key, within)? {
         Some(credential) => Some(credential),
         // Docker's config is other tools' too: as in Helm's registry client, one that cannot
         // be read gives no credential rather than stopping every command.
-        None => find_in(&paths::docker_config(), &key).or_else(|e| {
+        None => find_in(&paths::docker_config(), &key, within).or_else(|e| {
             if !e.is::<Unusable>() {
                 return Err(e);
             }
@@ -93,16 +96,16 @@ impl std::error::Error for Unusable {}
 
 /// The credential a config file holds for a registry; a file that cannot be read or parsed
 /// is an error, an entry that cannot be answered an `Unavailable` credential.
-fn find_in(file: &Path, key: &str) -> Result<Option<Credential>> {
+fn find_in(file: &Path, key: &str, within: Duration) -> Result<Option<Credential>> {
     let config = read(file)?.unwrap_or_else(|| json!({}));
-    Ok(entry(&config, file, key).unwrap_or_else(|e| Some(Credential::Unavailable(format!("{e:#}")))))
+    Ok(entry(&config, file, key, within).unwrap_or_else(|e| Some(Credential::Unavailable(format!("{e:#}")))))
 }
 
-fn entry(config: &Value, file: &Path, key: &str) -> Result<Option<Credential>> {
+fn entry(config: &Value, file: &Path, key: &str, within: Duration) -> Result<Option<Credential>> {
     // Where a helper is named, it alone holds the logins, as in oras and Docker: an `auths`
     // entry left from before is no login (`logout` erased the helper's).
     if let Some(store) = store_for(config, key) {
-        return helper_get(store.helper(), key);
+        return helper_get(store.helper(), key, within);
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let Some(entry) = auths.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v) else { return Ok(None) };
@@ -190,8 +193,8 @@ fn detected() -> &'static Option<String> {
     })
 }
 
-fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
-    let out = helper::run(helper, "get", key)?;
+fn helper_get(helper: &str, key: &str, within: Duration) -> Result<Option<Credential>> {
+    let out = helper::run(helper, "get", key, within)?;
     if !out.succeeded {
         if out.not_found() {
             return Ok(None);
@@ -205,9 +208,10 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credential>> {
     Ok(Some(basic(field("Username"), field("Secret"))))
 }
 
-/// Stores a login in Helm's registry config, or in the helper that file names. A detected
-/// default store is then named in the file as `credsStore`, as Helm's first login does.
-pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
+/// Stores a login in Helm's registry config, or in the helper that file names (waited on no
+/// longer than `timeout_ms`). A detected default store is then named in the file as
+/// `credsStore`, as Helm's first login does.
+pub fn store(registry: &str, username: &str, password: &str, timeout_ms: Option<u64>) -> Result<()> {
     let file = paths::registry_config();
     // The directory first, so that a first login holds the lock too.
     let _ = config_dir(&file);
@@ -217,7 +221,7 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<()> {
     if let Some(store) = store_for(&config, &key) {
         let helper = store.helper();
         let input = json!({ "ServerURL": key, "Username": username, "Secret": password }).to_string();
-        let out = helper::run(helper, "store", &input)?;
+        let out = helper::run(helper, "store", &input, helper::limit(timeout_ms))?;
         if !out.succeeded {
             bail!("docker-credential-{helper} store failed: {}", out.complaint());
         }
@@ -247,7 +251,7 @@ pub fn remove(registry: &str) -> Result<bool> {
     let mut erased = false;
     if let Some(store) = store_for(&config, &key) {
         let helper = store.helper();
-        let out = helper::run(helper, "erase", &key)?;
+        let out = helper::run(helper, "erase", &key, helper::limit(None))?;
         if !out.succeeded && !out.not_found() {
             bail!("docker-credential-{helper} erase failed: {}", out.complaint());
         }

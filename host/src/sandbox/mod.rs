@@ -52,6 +52,9 @@ pub struct Reach {
     pub ahead: usize,
     /// Where the user sets what a failed handshake asks for.
     pub advice: Advice,
+    /// The command's `--timeout` in milliseconds (none: no limit). It bounds the component's
+    /// calls, and the credential helpers run for this registry.
+    pub timeout_ms: Option<u64>,
 }
 
 /// What a command may touch.
