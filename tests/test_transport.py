@@ -130,6 +130,23 @@ def test_manifests_follow_a_redirect_as_helm_does(helm_oci, auth_registry, chart
     assert ("HEAD", "/v2/charts/mychart/manifests/0.1.0?moved=1") in followed
 
 
+def test_a_relative_location_with_a_url_in_its_query_is_relative(helm_oci, registry, chart, tmp_path):
+    """`/v2/...?next=https://cdn/x` is a path on the registry (RFC 3986: a scheme comes before
+    any `/` or `?`), as Go resolves it; it was taken for an absolute URL and refused."""
+    digest = push(helm_oci, chart, registry.host, PLAIN)
+    query = "moved=1&next=https://cdn.example/x"
+
+    def moved(method, path, status, headers, body):
+        if "/blobs/" in path and "moved=1" not in path:
+            return 307, [("Location", f"{path}?{query}")], b""
+        return status, headers, body
+
+    with Front(registry.host, moved) as front:
+        p, _ = pull(helm_oci, front.host, tmp_path / "out", PLAIN)
+    assert digest_of(p) == digest
+    assert len([path for _, path, _ in front.seen if path.endswith(f"?{query}")]) == 2
+
+
 def test_blob_checks_follow_a_redirect_to_the_storage_host(helm_oci, auth_registry, chart, tmp_path):
     """A registry that serves blobs from object storage may redirect a blob HEAD too: the
     check follows it (without the credentials) and finds the blob, so nothing is uploaded."""
@@ -434,11 +451,13 @@ def test_a_proxy_that_cannot_be_reached_is_named_as_the_proxy(helm_oci):
                     " (connection refused)")
 
 
-def test_https_proxy_credentials_go_to_the_proxy(helm_oci, named_registry, ca, chart):
+@pytest.mark.parametrize("userinfo, pair", [("proxy-user:pr0xy", b"proxy-user:pr0xy"), ("t0ken", b"t0ken:")])
+def test_https_proxy_credentials_go_to_the_proxy(helm_oci, named_registry, ca, chart, userinfo, pair):
+    """As Go sends them: Basic of user:password, the colon there without a password too."""
     with Proxy() as proxy:
-        env = {"HTTPS_PROXY": f"http://proxy-user:pr0xy@{proxy.host}"}
+        env = {"HTTPS_PROXY": f"http://{userinfo}@{proxy.host}"}
         push(helm_oci, chart, f"{NAME}:{named_registry.port}", "--ca-file", ca.cert, env=env)
-    expected = "Basic " + base64.b64encode(b"proxy-user:pr0xy").decode()
+    expected = "Basic " + base64.b64encode(pair).decode()
     assert proxy.seen and all(h.get("Proxy-Authorization") == expected for _, _, h in proxy.seen)
 
 

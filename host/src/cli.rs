@@ -312,7 +312,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "s" => 1.0,
             "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
+            // Go takes the micro sign (U+00B5) and the Greek mu (U+03BC) alike.
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
             "ns" => 1e-9,
             _ => return Err(bad()),
         };
@@ -366,6 +367,9 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("+2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for micro in ["7us", "7\u{b5}s", "7\u{3bc}s"] {
+            assert_eq!(parse_duration(micro).unwrap(), Duration::from_micros(7), "{micro}");
+        }
         for bad in ["", "+", "5", "00", "m", "5x", "-1s", "1e9999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

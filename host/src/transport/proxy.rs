@@ -47,8 +47,10 @@ fn var(upper: &str) -> Option<String> {
 
 impl Proxies {
     pub fn from_env() -> Proxies {
-        // Go ignores HTTP_PROXY under CGI, where a client can set it through a header.
-        let http = if env::var_os("REQUEST_METHOD").is_some() { None } else { var("HTTP_PROXY") };
+        // Go ignores HTTP_PROXY under CGI (a REQUEST_METHOD that is set and not empty), where
+        // a client can set it through a header.
+        let cgi = env::var_os("REQUEST_METHOD").is_some_and(|method| !method.is_empty());
+        let http = if cgi { None } else { var("HTTP_PROXY") };
         Proxies::new(var("HTTPS_PROXY"), http, var("NO_PROXY").as_deref().unwrap_or(""))
     }
 
@@ -132,6 +134,14 @@ fn split_port(entry: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// Whether `host:port` (or `[v6]:port`) names a port, a number or not.
+fn names_port(hostport: &str) -> bool {
+    match hostport.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').is_some_and(|(_, after)| after.starts_with(':')),
+        None => hostport.matches(':').count() == 1,
+    }
+}
+
 fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(ip), IpAddr::V4(net)) => {
@@ -161,13 +171,16 @@ fn parse(url: &str) -> Result<Proxy, String> {
         Some((u, h)) => (Some(u), h),
         None => (None, rest),
     };
-    let authority = match split_port(hostport) {
-        (_, Some(_)) => hostport.to_string(),
-        _ => format!("{hostport}:80"),
-    };
+    // A port that is not a number is kept, for connecting to say so.
+    let authority = if names_port(hostport) { hostport.to_string() } else { format!("{hostport}:80") };
     let authorization = userinfo.map(|u| {
-        let decoded = helm_oci_headers::percent_decode(u);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(decoded))
+        // Basic of user:password, the colon there even without a password (`TOKEN@proxy`),
+        // as Go sends it.
+        let mut pair = helm_oci_headers::percent_decode(u);
+        if !u.contains(':') {
+            pair.push(':');
+        }
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
     });
     Ok(Proxy { authority, authorization })
 }
@@ -175,6 +188,7 @@ fn parse(url: &str) -> Result<Proxy, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     fn via(p: &Proxies, https: bool, host: &str, port: u16) -> Option<Proxy> {
         p.for_target(https, host, port).unwrap()
@@ -247,5 +261,21 @@ mod tests {
         assert_eq!(parse("proxy.corp:3128/x?u=https://y").unwrap().authority, "proxy.corp:3128");
         assert_eq!(parse("HTTP://proxy.corp").unwrap().authority, "proxy.corp:80");
         assert_eq!(parse("https://proxy.corp").unwrap_err(), "https");
+    }
+
+    #[test]
+    fn credentials_are_user_colon_password_even_without_a_password() {
+        let basic = |url| parse(url).unwrap().authorization.unwrap();
+        assert_eq!(basic("http://tok@proxy.corp:3128"), format!("Basic {}", STANDARD.encode("tok:")));
+        assert_eq!(basic("http://u:@proxy.corp"), format!("Basic {}", STANDARD.encode("u:")));
+        assert_eq!(basic("http://a%3Ab@proxy.corp"), format!("Basic {}", STANDARD.encode("a:b:")));
+        assert_eq!(basic("http://u:p%3Aq@proxy.corp"), format!("Basic {}", STANDARD.encode("u:p:q")));
+    }
+
+    #[test]
+    fn a_port_is_kept_as_written_and_80_only_added_where_none_is() {
+        assert_eq!(parse("http://proxy.corp:99999").unwrap().authority, "proxy.corp:99999");
+        assert_eq!(parse("http://[fd00::1]:3128").unwrap().authority, "[fd00::1]:3128");
+        assert_eq!(parse("http://[fd00::1]").unwrap().authority, "[fd00::1]:80");
     }
 }

@@ -44,7 +44,7 @@ impl Url {
         if location.is_empty() {
             return None;
         }
-        let joined = if location.contains("://") {
+        let joined = if has_scheme(location) {
             Url::parse(location)?
         } else if let Some(rest) = location.strip_prefix("//") {
             Url::parse(&format!("{}://{rest}", if self.https { "https" } else { "http" }))?
@@ -86,6 +86,15 @@ impl Url {
     pub fn is_on(&self, authority: &str) -> bool {
         self.authority.eq_ignore_ascii_case(authority)
     }
+}
+
+/// Whether a reference starts with a scheme (RFC 3986 §3.1: a letter, then letters, digits,
+/// `+`, `-` or `.`, up to a `:`), as Go's URL parser reads one: a `://` in the query of a
+/// relative location (`/v2/...?next=https://cdn`) is no scheme.
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else { return false };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// The path with its `.` and `..` segments resolved (RFC 3986 §5.2.4), as browsers and Go's
@@ -197,6 +206,11 @@ mod tests {
         assert_eq!(join("./x/../y?q=/../z"), Url::new(false, "reg:5000", "/v2/a/blobs/uploads/y?q=/../z"));
         assert_eq!(join(".."), Url::new(false, "reg:5000", "/v2/a/blobs/"));
         assert_eq!(join("https://cdn.io/a/./b/../c"), Url::new(true, "cdn.io", "/a/c"));
+        // A `://` in the query of a relative location is no scheme.
+        assert_eq!(join("/v2/b?next=https://cdn.io/x"), Url::new(false, "reg:5000", "/v2/b?next=https://cdn.io/x"));
+        assert_eq!(join("x?u=http://y"), Url::new(false, "reg:5000", "/v2/a/blobs/uploads/x?u=http://y"));
+        assert_eq!(join("//other:1/p?u=https://x"), Url::new(false, "other:1", "/p?u=https://x"));
+        assert_eq!(join("https://cdn.io/b?next=http://x"), Url::new(true, "cdn.io", "/b?next=http://x"));
         assert!(base.join(" ").is_none());
         assert!(base.join("ftp://x/y").is_none());
         assert!(base.join("https:///nohost").is_none());
