@@ -604,6 +604,58 @@ def test_symlinks_out_of_the_chart_do_not_stop_an_update(helm_oci, origin, tmp_p
     assert (chart / "charts" / "db-1.2.0.tgz").exists() and (chart / "charts" / "common").is_symlink()
 
 
+def test_symlinks_are_followed_as_helm_follows_them(helm_oci, origin, tmp_path):
+    """A monorepo's shapes, which Helm's loader and downloader follow: a vendored dependency
+    that is a link to a chart elsewhere (charts/shared -> ../../shared), a `file://` chart
+    whose template links to one shared across charts, a `charts` that links to a directory
+    elsewhere in the chart, and an outdated archive there that is a link (removed as an
+    outdated archive is). The archive packaged from the `file://` chart holds the linked
+    template, as Helm's would."""
+    repo = tmp_path / "repo"
+    write_chart(repo, name="shared", version="1.0.0")
+    (repo / "snippets").mkdir()
+    (repo / "snippets" / "_common.tpl").write_text('{{- define "common" -}}from the snippets{{- end -}}\n')
+    sub = write_chart(repo, name="sub", version="0.3.0")
+    os.symlink("../../snippets/_common.tpl", sub / "templates" / "_common.tpl")
+    deps = [{"name": "db", "version": "^1.0.0", "repository": f"oci://{origin.host}/charts"},
+            {"name": "shared", "version": "^1", "repository": ""},
+            {"name": "sub", "version": "0.3.x", "repository": "file://../sub"}]
+    app = write_chart(repo, name="app", version="1.0.0", dependencies=deps)
+    (app / "vendor").mkdir()
+    os.symlink("vendor", app / "charts")
+    os.symlink("../../shared", app / "vendor" / "shared")
+    (app / "archives").mkdir()
+    (app / "archives" / "db-0.9.0.tgz").write_bytes(chart_archive("db", "0.9.0"))
+    os.symlink("../archives/db-0.9.0.tgz", app / "vendor" / "db-0.9.0.tgz")
+
+    p = helm_oci.run("dependency", "update", app, "--plain-http")
+    assert "Saving 3 charts" in p.stdout, p.stdout
+    vendor = app / "vendor"
+    assert sorted(p.name for p in vendor.iterdir()) == ["db-1.2.0.tgz", "shared", "sub-0.3.0.tgz"]
+    assert (vendor / "shared").is_symlink() and (app / "archives" / "db-0.9.0.tgz").exists()
+    with tarfile.open(vendor / "sub-0.3.0.tgz") as t:
+        linked = t.extractfile("sub/templates/_common.tpl").read()
+    assert linked == (repo / "snippets" / "_common.tpl").read_bytes()
+    lock = yaml.safe_load((app / "Chart.lock").read_text())
+    assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("db", "1.2.0"), ("shared", "^1"),
+                                                                         ("sub", "0.3.0")]
+    helm_oci.run("dependency", "build", app, "--plain-http")
+    assert "name: app" in helm4("show", app)
+
+
+def test_a_charts_link_out_of_the_chart_is_refused_saying_where_it_leads(helm_oci, origin, tmp_path):
+    """The command writes only in the chart directory: a `charts` that leads out of it is
+    refused, before anything is fetched, and nothing there changes."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    deps = [{"name": "db", "version": "^1.0.0", "repository": f"oci://{origin.host}/charts"}]
+    app = write_chart(tmp_path / "src", name="app", version="1.0.0", dependencies=deps)
+    os.symlink("../elsewhere", app / "charts")
+    line = helm_oci.fails("dependency", "update", app, "--plain-http")
+    assert line == f'Error: {app / "charts"}: it links to "../elsewhere", outside the chart', line
+    assert list(elsewhere.iterdir()) == [] and not (app / "Chart.lock").exists()
+
+
 @pytest.mark.parametrize("repository", ["https://charts.example.com/stable", "@stable", "alias:stable"])
 def test_repositories_outside_a_registry_are_refused(helm_oci, tmp_path, repository):
     """Directly, or through an alias Helm knows for one."""

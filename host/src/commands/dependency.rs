@@ -4,9 +4,10 @@
 //! mirrors. The component reads the chart first (the host does not parse charts), then does
 //! the work on the same instance, or on a new one that also has the `file://` directories.
 
+use super::links;
 use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::dependencies::{
-    ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, Source,
+    ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, DirectoryLinks, Source,
 };
 use crate::output::stream::{errln, outln};
 use crate::repositories::Repository;
@@ -95,12 +96,24 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
         repositories.iter().map(|r| ChartRepository { name: r.name.clone(), url: r.url.clone() }).collect();
     let declared = session.read_dependencies(&super::utf8(&chart)?, &known).await?;
     // Preopens are fixed when an instance starts, so directories learnt from the chart need
-    // a new one; charts without `file://` dependencies keep the first.
+    // a new one; charts without `file://` dependencies outside them keep the first.
     let locals = local_dirs(&declared, verb, &chart, &cache)?;
-    if !locals.is_empty() {
-        grants.extend(locals.into_iter().map(|dir| (dir, FsPerms::ReadOnly)));
-        session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
+    let outside: Vec<_> = locals.iter().filter(|dir| !within(&chart, dir)).collect();
+    if !outside.is_empty() {
+        grants.extend(outside.into_iter().map(|dir| (dir.clone(), FsPerms::ReadOnly)));
+        session = Session::start(Grants { dirs: grants.clone(), temp_dirs: temp_dirs.clone() }).await?;
     }
+    // Helm follows every symlink: a vendored `charts/common -> ../../common`, a template a
+    // `file://` chart shares with others.
+    let dirs: Vec<PathBuf> = [chart.clone()].into_iter().chain(locals).collect();
+    let limits = args.limits.limits();
+    let (mut session, linked) =
+        links::linked_session(session, &dirs, Grants { dirs: grants, temp_dirs }, &limits).await?;
+    let links = dirs
+        .iter()
+        .zip(&linked)
+        .map(|(dir, linked)| Ok(DirectoryLinks { dir: super::utf8(dir)?, links: linked.links.clone() }))
+        .collect::<Result<_>>()?;
     let sources = if args.offline {
         Vec::new()
     } else {
@@ -112,10 +125,11 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
         repositories: known,
         sources,
         offline: args.offline,
-        limits: Some(args.limits.limits()),
+        limits: Some(limits),
         source_date_epoch: super::push::source_date_epoch()?,
         debug,
         timeout_ms: args.remote_args.connection.timeout_ms(),
+        links,
     };
     let done = match verb {
         Verb::Update => session.update_dependencies(&options).await?,
@@ -125,8 +139,8 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     Ok(())
 }
 
-/// The `file://` directories to grant (declared; for a build, also locked), each once. Only
-/// chart directories are granted, and none that holds the chart or the cache, whatever
+/// The `file://` directories to read (declared; for a build, also locked), each once. Only
+/// chart directories are read, and none that holds the chart or the cache, whatever
 /// Chart.yaml names. A declared one that is missing fails here, with Helm's message; one the
 /// lock alone names is left to the component, which first checks the lock is in sync.
 fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Result<Vec<PathBuf>> {
@@ -159,13 +173,18 @@ fn local_dirs(declared: &Declared, verb: Verb, chart: &Path, cache: &Path) -> Re
             }
             bail!("{}: Chart.yaml file is missing", dir.display());
         }
-        // Inside the chart, it is readable already.
-        let inside = dir.starts_with(chart) && chart_real.as_ref().is_some_and(|c| real.starts_with(c));
-        if !inside && !dirs.contains(&dir) {
+        if !dirs.contains(&dir) {
             dirs.push(dir);
         }
     }
     Ok(dirs)
+}
+
+/// Whether a directory is inside the chart, and so readable already: by its path and by
+/// where it really is.
+fn within(chart: &Path, dir: &Path) -> bool {
+    dir.starts_with(chart)
+        && matches!((fs::canonicalize(chart), fs::canonicalize(dir)), (Ok(chart), Ok(dir)) if dir.starts_with(&chart))
 }
 
 /// Grants each chart repository the work may read (the declared ones; for a build with a

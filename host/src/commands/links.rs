@@ -49,28 +49,55 @@ pub async fn chart_session(
         return Ok((Session::start(grants).await?, Vec::new(), None));
     }
     grants.dirs.push((chart.to_path_buf(), FsPerms::ReadOnly));
-    let name = super::utf8(chart)?;
-    let mut resolved = Resolved { copies: None, limits, copied: HashMap::new(), bytes: 0, links: Vec::new() };
-    let mut session = Session::start(grants.clone()).await?;
+    let session = Session::start(grants.clone()).await?;
+    let (session, mut linked) = linked_session(session, &[chart.to_path_buf()], grants, limits).await?;
+    let Linked { links, copies } = linked.pop().expect("one directory asked of");
+    Ok((session, links, copies))
+}
+
+/// One chart directory's links out, resolved, and the directory of copies of its linked
+/// files (made only for a first one), to keep until the command ends.
+pub struct Linked {
+    pub links: Vec<ChartLink>,
+    pub copies: Option<TempDir>,
+}
+
+/// `session` (started with `grants`), or a new one that also has, read-only, where the links
+/// out of each chart directory of `dirs` lead (see the module's comment); with each
+/// directory's links, in the order of `dirs`.
+pub async fn linked_session(
+    mut session: Session,
+    dirs: &[PathBuf],
+    mut grants: Grants,
+    limits: &ChartLimits,
+) -> Result<(Session, Vec<Linked>)> {
+    let mut resolved: Vec<Resolved> = dirs
+        .iter()
+        .map(|_| Resolved { copies: None, limits, copied: HashMap::new(), bytes: 0, links: Vec::new() })
+        .collect();
     for round in 1.. {
-        let found = session.chart_links(&name, &resolved.links).await?;
-        let before = resolved.links.len();
-        for out in found {
-            if let Some(dir) = resolved.add(out, &grants)?
-                && !grants.dirs.iter().any(|(granted, _)| *granted == dir)
-            {
-                grants.dirs.push((dir, FsPerms::ReadOnly));
+        let mut grew = None;
+        for (dir, resolved) in dirs.iter().zip(&mut resolved) {
+            let found = session.chart_links(&super::utf8(dir)?, &resolved.links).await?;
+            let before = resolved.links.len();
+            for out in found {
+                if let Some(target) = resolved.add(out, &grants)?
+                    && !grants.dirs.iter().any(|(granted, _)| *granted == target)
+                {
+                    grants.dirs.push((target, FsPerms::ReadOnly));
+                }
+            }
+            if resolved.links.len() > before {
+                grew = grew.or(Some(dir));
             }
         }
-        if resolved.links.len() == before {
-            break;
-        }
+        let Some(dir) = grew else { break };
         if round > MAX_ROUNDS {
-            bail!("{}: its symlinks lead through more than {MAX_ROUNDS} linked directories in turn", chart.display());
+            bail!("{}: its symlinks lead through more than {MAX_ROUNDS} linked directories in turn", dir.display());
         }
         session = Session::start(grants.clone()).await?;
     }
-    Ok((session, resolved.links, resolved.copies))
+    Ok((session, resolved.into_iter().map(|r| Linked { links: r.links, copies: r.copies }).collect()))
 }
 
 /// The links resolved so far, and the copies made of linked files.

@@ -1,7 +1,7 @@
 //! WIT <-> domain for dependencies: the chart's declared and locked dependencies out, the
 //! host's grants in, what `update` and `build` did out.
 
-use super::{Result, connection_of, limits_of, mirrors_of, reference_of, reference_record, run};
+use super::{Result, connection_of, limits_of, links_of, mirrors_of, reference_of, reference_record, run};
 use crate::bindings::exports::helm_oci::plugin::dependencies::{
     ChartRepository, Declared, DependenciesResult, Dependency, DependencyOptions, PulledChart, Saved,
 };
@@ -68,6 +68,7 @@ fn options_of(options: DependencyOptions) -> crate::error::Result<Options> {
         offline: options.offline,
         limits: limits_of(options.limits),
         source_date_epoch: options.source_date_epoch,
+        links: options.links.into_iter().map(|d| (PathBuf::from(d.dir), links_of(d.links))).collect(),
         connection: Connection { trace: Trace::new(debug), ..Connection::default() },
     })
 }

@@ -23,6 +23,7 @@ use crate::oci::reference::Ref;
 use crate::timestamp;
 use crate::version::{Constraint, Version};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One dependency, and where it comes from.
@@ -69,6 +70,9 @@ pub struct Options {
     pub limits: Limits,
     /// The time stamped on `file://` charts' archives instead of their newest file's.
     pub source_date_epoch: Option<i64>,
+    /// Where the symlinks out of the chart directory and out of each `file://` directory
+    /// lead, by directory, as the host resolved them.
+    pub links: HashMap<PathBuf, Links>,
     /// For the places no access covers (`offline`), and the trace.
     pub connection: Connection,
 }
@@ -258,11 +262,18 @@ const AT_ONCE: usize = 8;
 /// Fetches each of `wanted` (a version or constraint each) into a staging directory in
 /// `charts/`, several at once, checks the vendored ones, and only then moves the archives
 /// into place and removes the outdated ones. A `charts/` this made is removed again if the
-/// work fails.
+/// work fails. A `charts` that links to a directory elsewhere in the chart is written
+/// through, as Helm writes; one that leads out of the chart is refused (saying where it
+/// leads), as only the chart directory is writable.
 async fn fetch(options: &Options, wanted: &[Locked], versions: Versions) -> Result<Outcome> {
     let charts = options.chart_dir.join("charts");
+    let linked_inside = |m: &std::fs::Metadata| -> Result<bool> {
+        Ok(m.file_type().is_symlink()
+            && dependencies::exists(&options.chart_dir, "charts")?
+            && std::fs::metadata(&charts).is_ok_and(|m| m.is_dir()))
+    };
     let made = match std::fs::symlink_metadata(&charts) {
-        Ok(m) if m.is_dir() => false,
+        Ok(m) if m.is_dir() || linked_inside(&m)? => false,
         Ok(_) => return Err(Error::invalid_chart(charts.display().to_string(), "it is not a directory")),
         Err(_) => {
             granted::create_dir_all(&charts).map_err(|e| Error::io(&charts, e))?;
@@ -313,11 +324,12 @@ async fn fetched(
     unanswered: &Unanswered,
 ) -> Result<(Saved, Vec<String>)> {
     let root = &options.chart_dir;
+    let links_of = |dir: &Path| options.links.get(dir).cloned().unwrap_or_default();
     let stage = || granted::create_dir_all(&staging).map_err(|e| Error::io(&staging, e));
     let archive = |file: String| Archive { path: charts.join(&file), staged: staging.join(file) };
     Ok(match locate(&d.name, &d.repository, root)? {
         Location::Vendored => {
-            vendored(root, d)?;
+            vendored(root, &links_of(root), d)?;
             let locked = Locked { manifest_digest: None, ..d.clone() };
             (Saved { locked, archive: None, pulled: None }, Vec::new())
         }
@@ -332,7 +344,7 @@ async fn fetched(
         }
         Location::Local(dir) => {
             stage()?;
-            let meta = packaged(&dir, d, &staging, &options.limits, options.source_date_epoch)?;
+            let meta = packaged((&dir, &links_of(&dir)), d, &staging, &options.limits, options.source_date_epoch)?;
             let archive = archive(format!("{}-{}.tgz", meta.name, meta.version));
             let locked = Locked { version: meta.version, manifest_digest: None, ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: None }, Vec::new())
@@ -392,13 +404,20 @@ async fn pulled(
     Ok(pulled)
 }
 
-/// A `file://` dependency: its chart directory packaged into `staging` as Helm packages it,
-/// if its version satisfies the constraint (for `build`, the locked version). As Helm, the
-/// archive is named for the chart, whatever the dependency calls it, and the directory's own
-/// dependencies are not checked.
-fn packaged(dir: &Path, d: &Locked, staging: &Path, limits: &Limits, epoch: Option<i64>) -> Result<Metadata> {
+/// A `file://` dependency: its chart directory packaged into `staging` as Helm packages it
+/// (its symlinks out of it followed where `links` says they lead), if its version satisfies
+/// the constraint (for `build`, the locked version). As Helm, the archive is named for the
+/// chart, whatever the dependency calls it, and the directory's own dependencies are not
+/// checked.
+fn packaged(
+    (dir, links): (&Path, &Links),
+    d: &Locked,
+    staging: &Path,
+    limits: &Limits,
+    epoch: Option<i64>,
+) -> Result<Metadata> {
     present(dir)?;
-    let Packaged { chart, archive, .. } = package::directory(dir, limits, epoch, &Links::new())?;
+    let Packaged { chart, archive, .. } = package::directory(dir, limits, epoch, links)?;
     if !admits(d, &chart.meta.version)? {
         return Err(Error::invalid_chart("", format!("can't get a valid version for dependency {}", d.name)));
     }
@@ -431,17 +450,29 @@ fn present(dir: &Path) -> Result<()> {
 }
 
 /// A chart vendored as `charts/NAME` must be there, and its version must satisfy the
-/// constraint, as Helm checks it.
-fn vendored(root: &Path, d: &Locked) -> Result<()> {
+/// constraint, as Helm checks it. A `charts/NAME` that links out of the chart (a monorepo's
+/// shared chart) is read where `links`, the chart's, says it leads.
+fn vendored(root: &Path, links: &Links, d: &Locked) -> Result<()> {
     let rel = format!("charts/{}", d.name);
     let subject = root.join(&rel).display().to_string();
-    if !dependencies::exists(root, &rel)? {
-        return Err(Error::not_found(
-            subject,
-            "directory not found (a dependency with no repository is vendored there)",
-        ));
-    }
-    let chart_yaml = dependencies::file(root, &format!("{rel}/Chart.yaml"))?.ok_or_else(|| {
+    let chart_yaml = match links.get(&rel) {
+        Some(Some(target)) => {
+            let file = Path::new(target).join("Chart.yaml");
+            match std::fs::read(&file) {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io(&file, e)),
+            }
+        }
+        _ if !dependencies::exists(root, &rel)? => {
+            return Err(Error::not_found(
+                subject,
+                "directory not found (a dependency with no repository is vendored there)",
+            ));
+        }
+        _ => dependencies::file(root, &format!("{rel}/Chart.yaml"))?,
+    };
+    let chart_yaml = chart_yaml.ok_or_else(|| {
         Error::invalid_chart(format!("unable to load chart '{subject}'"), "Chart.yaml file is missing")
     })?;
     let meta = Metadata::from_yaml(&chart_yaml, None, &subject)?;
@@ -460,11 +491,11 @@ fn admits(d: &Locked, version: &str) -> Result<bool> {
     Ok(Version::parse(version).is_ok_and(|v| constraint.matches(&v, false)))
 }
 
-/// Removes from `charts/`, as Helm's `safeMoveDeps` does, every file other than the
-/// archives just written that loads as a chart, unless that chart has the name of a
-/// dependency vendored in `charts/` (no repository): older archives, and archives of
-/// dependencies no longer declared. What does not load as a chart (notes, junk) stays.
-/// Best effort: a file that cannot be removed stays.
+/// Removes from `charts/`, as Helm's `safeMoveDeps` does, every file (or symlink to one)
+/// other than the archives just written that loads as a chart, unless that chart has the
+/// name of a dependency vendored in `charts/` (no repository): older archives, and archives
+/// of dependencies no longer declared. What does not load as a chart (notes, junk) stays.
+/// Best effort: a file that cannot be removed stays, as does a link to a file out of reach.
 fn remove_outdated(charts: &Path, saved: &[Saved], limits: &Limits) -> Vec<PathBuf> {
     let written: Vec<&Path> = saved.iter().filter_map(|s| s.archive.as_ref()).map(|a| a.path.as_path()).collect();
     let vendored: Vec<&str> = saved.iter().filter(|s| s.archive.is_none()).map(|s| s.locked.name.as_str()).collect();
@@ -472,7 +503,8 @@ fn remove_outdated(charts: &Path, saved: &[Saved], limits: &Limits) -> Vec<PathB
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        if written.contains(&path.as_path()) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        let linked_file = |t: std::fs::FileType| t.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        if written.contains(&path.as_path()) || !entry.file_type().is_ok_and(|t| t.is_file() || linked_file(t)) {
             continue;
         }
         let outdated = chart_in(&path, limits).is_some_and(|name| !vendored.contains(&name.as_str()));
