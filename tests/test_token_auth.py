@@ -268,6 +268,38 @@ def test_the_realm_grant_covers_the_realm_only(helm_oci, serve, chart):
     assert f"request to {ts.host} was refused by the sandbox" in line
 
 
+@pytest.mark.parametrize("where", ["same host", "other host"])
+def test_a_token_services_redirect_is_followed_with_credentials_only_on_its_host(helm_oci, serve, chart, tmp_path,
+                                                                                 where):
+    """Go's client (and so Helm) follows a token service's redirect (a moved realm, a path
+    normalised); the password goes along only on the service's own host, so one sent to
+    another host is asked there without it, and fails there as anonymous."""
+    realm_fronts = []
+
+    def realm_behind_a_front(auth):
+        realm_fronts.append(Front(urlsplit(auth["token"]["realm"]).netloc, intercept=moved))
+        auth["token"]["realm"] = f"http://{realm_fronts[0].host}/old-token"
+        return auth
+
+    def moved(method, path, headers):
+        if path.startswith("/old-token"):
+            host = realm_fronts[0].host if where == "same host" else other.host
+            return 301, [("Location", f"http://{host}/token" + path[len("/old-token"):])], b""
+        return None
+
+    ts, reg = serve(auth=realm_behind_a_front)
+    with realm_fronts[0], Front(ts.host) as other:
+        p = helm_oci.run("push", chart, f"oci://{reg.host}/charts", "--plain-http", *CREDENTIALS, check=False)
+    basic = "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    if where == "same host":
+        assert p.returncode == 0, p.stderr
+        followed = [h for _, path, h in realm_fronts[0].seen if path.startswith("/token")]
+        assert followed and all(authorization(h) == basic for h in followed)
+    else:
+        assert p.returncode == 1 and "Error: " in p.stderr
+        assert other.seen and all(authorization(h) is None for _, _, h in other.seen)
+
+
 def test_a_realm_named_by_a_redirect_target_is_not_granted(helm_oci, serve, chart, tmp_path):
     """Only the registry's own challenge is answered: a storage host the registry redirects
     to cannot send the client (and its credentials) to a token service of its choosing."""

@@ -16,12 +16,12 @@ pub struct Access {
     plain_http: bool,
     /// Token endpoints: scheme, authority and path; any query.
     realms: Vec<Url>,
-    /// Redirect targets, query included, each good for one request.
-    redirects: Vec<Url>,
+    /// Redirect targets, query included, each good for one request, with the verdict it gets.
+    redirects: Vec<(Url, Verdict)>,
 }
 
 /// Why a request was let through.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
     Registry,
     Realm,
@@ -47,9 +47,8 @@ impl Access {
         if self.realms.iter().any(|realm| same_endpoint(realm, &url)) {
             return Some(Verdict::Realm);
         }
-        let granted = self.redirects.iter().position(|r| same_endpoint(r, &url) && r.path == url.path)?;
-        self.redirects.swap_remove(granted);
-        Some(Verdict::Redirect)
+        let granted = self.redirects.iter().position(|(r, _)| same_endpoint(r, &url) && r.path == url.path)?;
+        Some(self.redirects.swap_remove(granted).1)
     }
 
     /// Learns the grants a registry (or a storage host it sent us to) hands out: the hosts
@@ -59,9 +58,18 @@ impl Access {
         let mut learnt = Learnt::default();
         let Some(request) = Url::parse(&request.to_string()) else { return learnt };
         let header = |name| response.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-        if matches!(verdict, Verdict::Registry | Verdict::Redirect) && response.status.is_redirection() {
+        // A token service's redirect is followed too, as Go's client follows it, and keeps
+        // the credentials on the service's own host, as Go's client keeps them (the
+        // component sends none to another).
+        if response.status.is_redirection() {
             learnt.named.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)));
-            self.redirects.extend(learnt.named.iter().cloned());
+            let on_the_realm =
+                |to: &Url| *verdict == Verdict::Realm && to.https == request.https && to.is_on(&request.authority);
+            let grants = learnt
+                .named
+                .iter()
+                .map(|to| (to.clone(), if on_the_realm(to) { Verdict::Realm } else { Verdict::Redirect }));
+            self.redirects.extend(grants);
         }
         if *verdict == Verdict::Registry && response.status == http::StatusCode::UNAUTHORIZED {
             // The component answers the first challenge it can read; so does this.
@@ -179,6 +187,21 @@ mod tests {
         // Scheme-relative, as the component follows them.
         a.learn(&request, &Verdict::Registry, &answer(302, &[("location", "//cdn.io/c")]));
         assert_eq!(a.judge(&uri("https://cdn.io/c")), Some(Verdict::Redirect));
+    }
+
+    #[test]
+    fn a_token_services_redirect_grants_its_target_once() {
+        let mut a = access();
+        let challenge = [("www-authenticate", r#"Bearer realm="https://auth.io/token""#)];
+        a.learn(&uri("https://reg:5000/v2/"), &Verdict::Registry, &answer(401, &challenge));
+        let moved = answer(301, &[("location", "/v2/token?scope=x")]);
+        let learnt = a.learn(&uri("https://auth.io/token?scope=x"), &Verdict::Realm, &moved);
+        assert_eq!(learnt.named, [Url::new(true, "auth.io", "/v2/token?scope=x")]);
+        // On the service's own host, with its credentials, and once.
+        assert_eq!(a.judge(&uri("https://auth.io/v2/token?scope=x")), Some(Verdict::Realm));
+        assert!(a.judge(&uri("https://auth.io/v2/token?scope=x")).is_none());
+        a.learn(&uri("https://auth.io/token"), &Verdict::Realm, &answer(307, &[("location", "https://cdn.io/t")]));
+        assert_eq!(a.judge(&uri("https://cdn.io/t")), Some(Verdict::Redirect));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::error::{Error, Kind, Result};
 use crate::net::clock;
 use crate::net::wire::{self, Patience, Response};
 use crate::net::{Url, retry};
+use crate::oci::client::{MAX_REDIRECTS, is_redirect, redirected};
 use crate::trace::Trace;
 use helm_oci_headers::form;
 
@@ -140,10 +141,41 @@ async fn post_for_token(
     send_retrying("POST", &realm.url, &headers, body.as_bytes(), trace, patience).await
 }
 
-/// Sends a request to the token service and reads its (small) answer whole, trying the
-/// exchange again if either fails for a moment (both requests are safe to repeat); a
-/// mirror's service is asked once, as the mirror is.
+/// Sends a request to the token service and reads its (small) answer whole, following its
+/// redirects as Go's client (and so Helm) does. Credentials go along only on the service's
+/// own host: a GET goes on to another without its `Authorization`, and a POST (its form holds
+/// a refresh token) does not go on at all.
 async fn send_retrying(
+    method: &str,
+    url: &Url,
+    headers: &[(&str, String)],
+    body: &[u8],
+    trace: Trace,
+    patience: Patience,
+) -> Result<Response> {
+    let (mut url, mut headers) = (url.clone(), headers.to_vec());
+    for _ in 0..=MAX_REDIRECTS {
+        let response = send_once(method, &url, &headers, body, trace, patience).await?;
+        if !is_redirect(response.status) {
+            return Ok(response);
+        }
+        let next = redirected(&url, &response)?;
+        if next.https != url.https || !next.is_on(&url.authority) {
+            if method == "POST" {
+                let why = format!("the token service redirected a request holding credentials to {next}");
+                return Err(Error::network(url.to_string(), why));
+            }
+            headers.retain(|(name, _)| *name != "authorization");
+        }
+        url = next;
+    }
+    Err(Error::network(url.to_string(), format!("more than {MAX_REDIRECTS} redirects")))
+}
+
+/// One request to the token service, its answer read whole, tried again if either fails
+/// for a moment (both requests are safe to repeat); a mirror's service is asked once, as
+/// the mirror is.
+async fn send_once(
     method: &str,
     url: &Url,
     headers: &[(&str, String)],
