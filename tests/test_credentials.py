@@ -219,6 +219,26 @@ def test_identity_token_from_a_helper(helm_oci, token_server, helper, chart, tmp
     assert grants and all(g["user"] == USER for g in grants)
 
 
+def test_an_identity_token_is_not_sent_where_the_token_service_redirects_another_host(helm_oci, token_server,
+                                                                                   chart, tmp_path):
+    """The refresh token travels in the POST's form: a token service redirecting it to
+    another host (a 307 keeps the method and body) gets it back to nowhere; the push fails
+    saying so, and the other host sees no request."""
+    elsewhere = Front(token_server.host)
+    realm = Front(token_server.host, intercept=lambda method, path, headers:
+                  (307, [("Location", f"http://{elsewhere.host}{path}")], b"") if method == "POST" else None)
+    with elsewhere, realm:
+        registry = token_registry(tmp_path, token_server, realm=f"http://{realm.host}/token")
+        try:
+            write_json(helm_oci.registry_config,
+                       {"auths": {registry.host: {"identitytoken": refresh_token_by_post(token_server)}}})
+            line = helm_oci.fails("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+        finally:
+            registry.stop()
+    assert "the token service redirected a request holding credentials" in line, line
+    assert [m for m, _, _ in realm.seen] and elsewhere.seen == []
+
+
 def test_identity_token_falls_back_to_get_when_post_is_not_found(helm_oci, chart, tmp_path):
     with TokenServer(tmp_path / "token", users={USER: PASSWORD}, post_404=True) as ts:
         refresh = refresh_token_by_get(ts)

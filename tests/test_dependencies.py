@@ -607,35 +607,41 @@ def test_symlinks_out_of_the_chart_do_not_stop_an_update(helm_oci, origin, tmp_p
 def test_symlinks_are_followed_as_helm_follows_them(helm_oci, origin, tmp_path):
     """A monorepo's shapes, which Helm's loader and downloader follow: a vendored dependency
     that is a link to a chart elsewhere (charts/shared -> ../../shared), a `file://` chart
-    whose template links to one shared across charts, a `charts` that links to a directory
-    elsewhere in the chart, and an outdated archive there that is a link (removed as an
-    outdated archive is). The archive packaged from the `file://` chart holds the linked
-    template, as Helm's would."""
+    whose templates link to one shared across charts and to one of the chart being updated,
+    a `charts` that links to a directory elsewhere in the chart, and outdated archives there
+    that are links, in the chart and out of it (removed as an outdated archive is). The
+    archive packaged from the `file://` chart holds the linked templates, as Helm's would."""
     repo = tmp_path / "repo"
     write_chart(repo, name="shared", version="1.0.0")
     (repo / "snippets").mkdir()
     (repo / "snippets" / "_common.tpl").write_text('{{- define "common" -}}from the snippets{{- end -}}\n')
     sub = write_chart(repo, name="sub", version="0.3.0")
     os.symlink("../../snippets/_common.tpl", sub / "templates" / "_common.tpl")
+    os.symlink("../../app/templates/_app.tpl", sub / "templates" / "_app.tpl")
     deps = [{"name": "db", "version": "^1.0.0", "repository": f"oci://{origin.host}/charts"},
             {"name": "shared", "version": "^1", "repository": ""},
             {"name": "sub", "version": "0.3.x", "repository": "file://../sub"}]
     app = write_chart(repo, name="app", version="1.0.0", dependencies=deps)
+    (app / "templates" / "_app.tpl").write_text('{{- define "app" -}}from the app{{- end -}}\n')
+    (repo / "old").mkdir()
+    (repo / "old" / "gone-1.0.0.tgz").write_bytes(chart_archive("gone", "1.0.0"))
     (app / "vendor").mkdir()
     os.symlink("vendor", app / "charts")
     os.symlink("../../shared", app / "vendor" / "shared")
     (app / "archives").mkdir()
     (app / "archives" / "db-0.9.0.tgz").write_bytes(chart_archive("db", "0.9.0"))
     os.symlink("../archives/db-0.9.0.tgz", app / "vendor" / "db-0.9.0.tgz")
+    os.symlink("../../old/gone-1.0.0.tgz", app / "vendor" / "gone-1.0.0.tgz")
 
     p = helm_oci.run("dependency", "update", app, "--plain-http")
     assert "Saving 3 charts" in p.stdout, p.stdout
     vendor = app / "vendor"
     assert sorted(p.name for p in vendor.iterdir()) == ["db-1.2.0.tgz", "shared", "sub-0.3.0.tgz"]
     assert (vendor / "shared").is_symlink() and (app / "archives" / "db-0.9.0.tgz").exists()
+    assert (repo / "old" / "gone-1.0.0.tgz").exists(), "the link goes, not what it leads to"
     with tarfile.open(vendor / "sub-0.3.0.tgz") as t:
-        linked = t.extractfile("sub/templates/_common.tpl").read()
-    assert linked == (repo / "snippets" / "_common.tpl").read_bytes()
+        linked = [t.extractfile(f"sub/templates/{name}").read() for name in ("_common.tpl", "_app.tpl")]
+    assert linked == [(repo / "snippets" / "_common.tpl").read_bytes(), (app / "templates" / "_app.tpl").read_bytes()]
     lock = yaml.safe_load((app / "Chart.lock").read_text())
     assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("db", "1.2.0"), ("shared", "^1"),
                                                                          ("sub", "0.3.0")]

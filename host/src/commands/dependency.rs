@@ -1,8 +1,9 @@
 //! `helm oci dependency update|build CHART_DIR`: the chart directory and the chart cache
 //! read-write, the directory of every `file://` dependency read-only, and the registry of
 //! every chart repository the chart's dependencies (and its lock) name, each with its
-//! mirrors. The component reads the chart first (the host does not parse charts), then does
-//! the work on the same instance, or on a new one that also has the `file://` directories.
+//! mirrors, and read-only where the symlinks out of the chart and those directories lead.
+//! The component first reads the chart (the host does not parse charts) and names those
+//! links, with nothing writable; the work is done on a new instance.
 
 use super::links;
 use crate::cli::{LimitArgs, RemoteArgs};
@@ -86,29 +87,30 @@ pub async fn run(command: DependencyCommand, debug: bool) -> Result<()> {
     }
     super::pull::writable(&chart)?;
     let cache = super::cache()?;
-    let mut grants = vec![(chart.clone(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
-    // Dependencies are staged in charts/ until every one is verified.
-    let temp_dirs = vec![chart.join("charts")];
-    let mut session = Session::start(Grants { dirs: grants.clone(), temp_dirs: temp_dirs.clone() }).await?;
+    // The chart is read, and the links out of it and its `file://` dependencies resolved,
+    // with nothing writable: the host never follows a link the component could have made.
+    let mut reading = Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly)], ..Grants::default() };
+    let mut session = Session::start(reading.clone()).await?;
     // `repository: "@NAME"` names one of Helm's repositories.
     let repositories = repositories::known()?;
     let known: Vec<_> =
         repositories.iter().map(|r| ChartRepository { name: r.name.clone(), url: r.url.clone() }).collect();
     let declared = session.read_dependencies(&super::utf8(&chart)?, &known).await?;
-    // Preopens are fixed when an instance starts, so directories learnt from the chart need
-    // a new one; charts without `file://` dependencies outside them keep the first.
     let locals = local_dirs(&declared, verb, &chart, &cache)?;
-    let outside: Vec<_> = locals.iter().filter(|dir| !within(&chart, dir)).collect();
-    if !outside.is_empty() {
-        grants.extend(outside.into_iter().map(|dir| (dir.clone(), FsPerms::ReadOnly)));
-        session = Session::start(Grants { dirs: grants.clone(), temp_dirs: temp_dirs.clone() }).await?;
-    }
+    let outside = locals.iter().filter(|dir| !within(&chart, dir));
+    reading.dirs.extend(outside.map(|dir| (dir.clone(), FsPerms::ReadOnly)));
     // Helm follows every symlink: a vendored `charts/common -> ../../common`, a template a
     // `file://` chart shares with others.
     let dirs: Vec<PathBuf> = [chart.clone()].into_iter().chain(locals).collect();
     let limits = args.limits.limits();
-    let (mut session, linked) =
-        links::linked_session(session, &dirs, Grants { dirs: grants, temp_dirs }, &limits).await?;
+    let written = [chart.clone(), cache.clone()];
+    let (_, linked, read) = links::linked_session(&dirs, reading, &written, &limits).await?;
+    // The work: the chart and the cache writable, the rest read-only, and dependencies
+    // staged in charts/ until every one is verified.
+    let mut grants = vec![(chart.clone(), FsPerms::ReadWrite), (cache.clone(), FsPerms::ReadWrite)];
+    grants.extend(read.dirs.into_iter().filter(|(dir, _)| *dir != chart));
+    let temp_dirs = vec![chart.join("charts")];
+    let mut session = Session::start(Grants { dirs: grants, temp_dirs }).await?;
     let links = dirs
         .iter()
         .zip(&linked)

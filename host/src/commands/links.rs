@@ -49,8 +49,7 @@ pub async fn chart_session(
         return Ok((Session::start(grants).await?, Vec::new(), None));
     }
     grants.dirs.push((chart.to_path_buf(), FsPerms::ReadOnly));
-    let session = Session::start(grants.clone()).await?;
-    let (session, mut linked) = linked_session(session, &[chart.to_path_buf()], grants, limits).await?;
+    let (session, mut linked, _) = linked_session(&[chart.to_path_buf()], grants, &[], limits).await?;
     let Linked { links, copies } = linked.pop().expect("one directory asked of");
     Ok((session, links, copies))
 }
@@ -62,19 +61,20 @@ pub struct Linked {
     pub copies: Option<TempDir>,
 }
 
-/// `session` (started with `grants`), or a new one that also has, read-only, where the links
-/// out of each chart directory of `dirs` lead (see the module's comment); with each
-/// directory's links, in the order of `dirs`.
+/// A session with `grants` and, read-only, where the links out of each chart directory of
+/// `dirs` lead (see the module's comment), with each directory's links, in the order of
+/// `dirs`, and all it was granted. Only links in directories granted read-only are followed
+/// (never one the component could have made), and none into or over a directory granted
+/// writable or named in `writable`, which the command writes later.
 pub async fn linked_session(
-    mut session: Session,
     dirs: &[PathBuf],
     mut grants: Grants,
+    writable: &[PathBuf],
     limits: &ChartLimits,
-) -> Result<(Session, Vec<Linked>)> {
-    let mut resolved: Vec<Resolved> = dirs
-        .iter()
-        .map(|_| Resolved { copies: None, limits, copied: HashMap::new(), bytes: 0, links: Vec::new() })
-        .collect();
+) -> Result<(Session, Vec<Linked>, Grants)> {
+    let resolved = || Resolved { copies: None, limits, writable, copied: HashMap::new(), bytes: 0, links: Vec::new() };
+    let mut resolved: Vec<Resolved> = dirs.iter().map(|_| resolved()).collect();
+    let mut session = Session::start(grants.clone()).await?;
     for round in 1.. {
         let mut grew = None;
         for (dir, resolved) in dirs.iter().zip(&mut resolved) {
@@ -97,13 +97,16 @@ pub async fn linked_session(
         }
         session = Session::start(grants.clone()).await?;
     }
-    Ok((session, resolved.into_iter().map(|r| Linked { links: r.links, copies: r.copies }).collect()))
+    let linked = resolved.into_iter().map(|r| Linked { links: r.links, copies: r.copies }).collect();
+    Ok((session, linked, grants))
 }
 
 /// The links resolved so far, and the copies made of linked files.
 struct Resolved<'a> {
     copies: Option<TempDir>,
     limits: &'a ChartLimits,
+    /// Directories the command writes later, granted no more than those granted writable.
+    writable: &'a [PathBuf],
     /// Each linked file is copied once, however many links lead to it.
     copied: HashMap<PathBuf, String>,
     /// All copies together are cut one byte past the chart's size limit.
@@ -113,23 +116,35 @@ struct Resolved<'a> {
 
 impl Resolved<'_> {
     /// Resolves a link the component named, and returns the directory to grant for it. A
-    /// link is taken only if it is one, in a directory already granted; and only where it
-    /// leads to what the chart takes there (.helmignore may pass over files or directories
-    /// alone), and nowhere into or over a directory the command may write. One that leads
-    /// nowhere, loops, or to something else (a device) is left for the component to refuse.
+    /// link is taken only if it is one, in a directory granted read-only (never one the
+    /// component could have made); and only where it leads to what the chart takes there
+    /// (.helmignore may pass over files or directories alone). One into a directory already
+    /// granted needs no grant (a `file://` chart's template linked from the chart being
+    /// updated); otherwise nowhere into or over a directory the command may write is
+    /// granted. One that leads nowhere, loops, or to something else (a device) is left for
+    /// the component to refuse.
     fn add(&mut self, out: LinkOut, grants: &Grants) -> Result<Option<PathBuf>> {
         let link = Path::new(&out.link);
         let is_link = fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
-        let granted = |path: &Path| grants.dirs.iter().any(|(dir, _)| path.starts_with(dir));
-        if !is_link || !link.parent().is_some_and(granted) {
+        let read_only = |dir: &Path| {
+            grants.dirs.iter().any(|(granted, perms)| *perms == FsPerms::ReadOnly && dir.starts_with(granted))
+        };
+        if !is_link || !link.parent().is_some_and(read_only) {
             return Ok(None);
         }
         let Ok(target) = fs::canonicalize(link) else { return Ok(None) };
-        let writable = grants.dirs.iter().filter(|(_, perms)| *perms == FsPerms::ReadWrite);
-        if writable.into_iter().any(|(dir, _)| target.starts_with(dir) || dir.starts_with(&target)) {
+        let Ok(meta) = fs::metadata(&target) else { return Ok(None) };
+        let taken = (meta.is_dir() && out.dir) || (meta.is_file() && out.file);
+        if taken && let Some(reached) = reachable(&target, grants).as_deref().and_then(Path::to_str) {
+            self.links.push(ChartLink { path: out.path, target: Some(reached.to_string()) });
             return Ok(None);
         }
-        let Ok(meta) = fs::metadata(&target) else { return Ok(None) };
+        // Compared where each really is, as the target is.
+        let writable = grants.dirs.iter().filter(|(_, perms)| *perms == FsPerms::ReadWrite).map(|(dir, _)| dir);
+        let writable = writable.chain(self.writable).map(|dir| fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+        if writable.into_iter().any(|dir| target.starts_with(&dir) || dir.starts_with(&target)) {
+            return Ok(None);
+        }
         let (resolved, dir) = match () {
             () if meta.is_dir() && out.dir => match target.to_str() {
                 Some(resolved) => (resolved.to_string(), target.clone()),
@@ -174,6 +189,15 @@ impl Resolved<'_> {
     }
 }
 
+/// `path` (a real one) as the component reaches it, if a granted directory holds it: by that
+/// directory's path as granted, which may run through a symlink.
+fn reachable(path: &Path, grants: &Grants) -> Option<PathBuf> {
+    grants.dirs.iter().find_map(|(dir, _)| {
+        let real = fs::canonicalize(dir).ok()?;
+        path.strip_prefix(&real).ok().map(|rest| dir.join(rest))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +216,8 @@ mod tests {
         symlink("missing", chart.join("dangling")).unwrap();
         let grants = Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly)], ..Grants::default() };
         let limits = ChartLimits { chart_size: 100, file_size: 4 };
-        let mut resolved = Resolved { copies: None, limits: &limits, copied: HashMap::new(), bytes: 0, links: vec![] };
+        let mut resolved =
+            Resolved { copies: None, limits: &limits, writable: &[], copied: HashMap::new(), bytes: 0, links: vec![] };
         let out = |name: &str, file, dir| LinkOut {
             path: name.into(),
             link: chart.join(name).display().to_string(),
@@ -218,7 +243,20 @@ mod tests {
         assert_eq!(resolved.add(out("dangling", true, true), &grants).unwrap(), None);
         let elsewhere = LinkOut { link: tmp.path().join("big.txt").display().to_string(), ..out("x", true, true) };
         assert_eq!(resolved.add(elsewhere, &grants).unwrap(), None, "not a link, nor in a granted directory");
-        let writable = Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly), (dir, FsPerms::ReadWrite)], ..grants };
-        assert_eq!(resolved.add(out("to-dir", true, true), &writable).unwrap(), None, "into a writable directory");
+        let writable =
+            Grants { dirs: vec![(chart.clone(), FsPerms::ReadOnly), (dir.clone(), FsPerms::ReadWrite)], ..grants };
+        let before = resolved.links.len();
+        assert_eq!(resolved.add(out("to-dir", true, true), &writable).unwrap(), None, "granted already");
+        assert_eq!(resolved.links[before].target.as_deref(), dir.to_str(), "reached where it is granted");
+        let parent = Grants {
+            dirs: vec![(chart.clone(), FsPerms::ReadOnly), (tmp.path().join("x"), FsPerms::ReadWrite)],
+            ..writable
+        };
+        symlink("..", chart.join("up")).unwrap();
+        assert_eq!(resolved.add(out("up", true, true), &parent).unwrap(), None, "over a writable directory");
+        let made = Grants { dirs: vec![(chart.clone(), FsPerms::ReadWrite)], ..parent };
+        let before = resolved.links.len();
+        assert_eq!(resolved.add(out("to-dir", true, true), &made).unwrap(), None, "in a writable directory");
+        assert_eq!(resolved.links.len(), before, "not followed");
     }
 }

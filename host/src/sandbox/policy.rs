@@ -1,13 +1,14 @@
 //! Where the component's requests may go. The registry endpoint is granted by the command;
 //! everything else is learnt from what that registry answers: the token service its
-//! `WWW-Authenticate` challenge names (for the whole run), and each redirect target (for
-//! one request). The guest cannot widen this by itself. Headers are read with the same
+//! `WWW-Authenticate` challenge names (for the whole run), and each redirect target it, a
+//! storage host or the token service names (for one request). The guest cannot widen this by itself. Headers are read with the same
 //! parsers the component uses, so both sides agree on where a request may go.
 
 use helm_oci_headers::{Challenge, Url};
 
 /// The hosts this command's requests may reach, grown only as the registry's own answers
-/// (a challenge's realm, a redirect's location) name new ones.
+/// (a challenge's realm, a redirect's location), and the redirects of the hosts those name,
+/// name new ones.
 #[derive(Default)]
 pub struct Access {
     /// Each registry endpoint, and whether it may be reached over plain HTTP.
@@ -51,9 +52,10 @@ impl Access {
         Some(self.redirects.swap_remove(granted).1)
     }
 
-    /// Learns the grants a registry (or a storage host it sent us to) hands out: the hosts
-    /// it names, and the request and challenge of a registry's 401 answer, which may be
-    /// worth remembering.
+    /// Learns the grants an answer hands out: the hosts a redirect names (from the registry,
+    /// a storage host it sent us to, or its token service), and a token service named by the
+    /// registry's own 401 answer, with its request and challenge, which may be worth
+    /// remembering.
     pub fn learn(&mut self, request: &http::Uri, verdict: &Verdict, response: &http::response::Parts) -> Learnt {
         let mut learnt = Learnt::default();
         let Some(request) = Url::parse(&request.to_string()) else { return learnt };

@@ -134,12 +134,15 @@ fn split_port(entry: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// Whether `host:port` (or `[v6]:port`) names a port, a number or not.
+/// Whether `host:port` (or `[v6]:port`) names a port, a number or not; an empty one is
+/// none, as Go reads it.
 fn names_port(hostport: &str) -> bool {
-    match hostport.strip_prefix('[') {
-        Some(rest) => rest.split_once(']').is_some_and(|(_, after)| after.starts_with(':')),
-        None => hostport.matches(':').count() == 1,
-    }
+    let port = match hostport.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').and_then(|(_, after)| after.strip_prefix(':')),
+        None if hostport.matches(':').count() == 1 => hostport.split_once(':').map(|(_, port)| port),
+        None => None,
+    };
+    port.is_some_and(|port| !port.is_empty())
 }
 
 fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
@@ -171,8 +174,12 @@ fn parse(url: &str) -> Result<Proxy, String> {
         Some((u, h)) => (Some(u), h),
         None => (None, rest),
     };
-    // A port that is not a number is kept, for connecting to say so.
-    let authority = if names_port(hostport) { hostport.to_string() } else { format!("{hostport}:80") };
+    // A port that is not a number is kept, for connecting to say so; an empty one is none.
+    let authority = match hostport.strip_suffix(':') {
+        _ if names_port(hostport) => hostport.to_string(),
+        Some(host) => format!("{host}:80"),
+        None => format!("{hostport}:80"),
+    };
     let authorization = userinfo.map(|u| {
         // Basic of user:password, the colon there even without a password (`TOKEN@proxy`),
         // as Go sends it.
@@ -277,5 +284,6 @@ mod tests {
         assert_eq!(parse("http://proxy.corp:99999").unwrap().authority, "proxy.corp:99999");
         assert_eq!(parse("http://[fd00::1]:3128").unwrap().authority, "[fd00::1]:3128");
         assert_eq!(parse("http://[fd00::1]").unwrap().authority, "[fd00::1]:80");
+        assert_eq!(parse("http://proxy.corp:").unwrap().authority, "proxy.corp:80");
     }
 }

@@ -311,7 +311,8 @@ async fn staged(options: &Options, (wanted, versions): (&[Locked], Versions), ch
     for archive in archives {
         granted::rename(&archive.staged, &archive.path).map_err(|e| Error::io(&archive.path, e))?;
     }
-    let removed = remove_outdated(charts, &saved, &options.limits);
+    let links = options.links.get(&options.chart_dir).cloned().unwrap_or_default();
+    let removed = remove_outdated(charts, &saved, &options.limits, &links);
     Ok(Outcome { declared: true, saved, removed, lock_file: None, warnings: warnings.concat() })
 }
 
@@ -491,23 +492,29 @@ fn admits(d: &Locked, version: &str) -> Result<bool> {
     Ok(Version::parse(version).is_ok_and(|v| constraint.matches(&v, false)))
 }
 
-/// Removes from `charts/`, as Helm's `safeMoveDeps` does, every file (or symlink to one)
-/// other than the archives just written that loads as a chart, unless that chart has the
-/// name of a dependency vendored in `charts/` (no repository): older archives, and archives
-/// of dependencies no longer declared. What does not load as a chart (notes, junk) stays.
-/// Best effort: a file that cannot be removed stays, as does a link to a file out of reach.
-fn remove_outdated(charts: &Path, saved: &[Saved], limits: &Limits) -> Vec<PathBuf> {
+/// Removes from `charts/`, as Helm's `safeMoveDeps` does, every file (or symlink to one: the
+/// link goes) other than the archives just written that loads as a chart, unless that chart
+/// has the name of a dependency vendored in `charts/` (no repository): older archives, and
+/// archives of dependencies no longer declared. What does not load as a chart (notes, junk)
+/// stays. A link out of the chart is read where `links`, the chart's, says it leads. Best
+/// effort: a file that cannot be removed stays.
+fn remove_outdated(charts: &Path, saved: &[Saved], limits: &Limits, links: &Links) -> Vec<PathBuf> {
     let written: Vec<&Path> = saved.iter().filter_map(|s| s.archive.as_ref()).map(|a| a.path.as_path()).collect();
     let vendored: Vec<&str> = saved.iter().filter(|s| s.archive.is_none()).map(|s| s.locked.name.as_str()).collect();
     let Ok(entries) = std::fs::read_dir(charts) else { return Vec::new() };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        let linked_file = |t: std::fs::FileType| t.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        let rel = format!("charts/{}", entry.file_name().to_string_lossy());
+        let read = match links.get(&rel) {
+            Some(Some(target)) => PathBuf::from(target),
+            _ => path.clone(),
+        };
+        let linked_file = |t: std::fs::FileType| t.is_symlink() && std::fs::metadata(&read).is_ok_and(|m| m.is_file());
         if written.contains(&path.as_path()) || !entry.file_type().is_ok_and(|t| t.is_file() || linked_file(t)) {
             continue;
         }
-        let outdated = chart_in(&path, limits).is_some_and(|name| !vendored.contains(&name.as_str()));
+        let outdated = chart_in(&read, limits).is_some_and(|name| !vendored.contains(&name.as_str()));
         if outdated && std::fs::remove_file(&path).is_ok() {
             removed.push(path);
         }

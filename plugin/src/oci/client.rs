@@ -16,8 +16,8 @@ use std::rc::Rc;
 /// How many 401 challenges one request answers: the first may only say which scheme and
 /// scope to use; the second may say that the token just fetched was already expired.
 const CHALLENGE_ANSWERS: u32 = 2;
-/// How many redirects one request may follow.
-pub const MAX_REDIRECTS: usize = 5;
+/// How many redirects one request may follow: Go's client (and so Helm) stops after 10.
+pub const MAX_REDIRECTS: usize = 10;
 
 pub fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -28,7 +28,7 @@ pub fn redirected(url: &Url, response: &Response) -> Result<Url> {
     let location =
         response.header("location").ok_or_else(|| Error::network(url.to_string(), "redirect without a location"))?;
     url.join(location)
-        .ok_or_else(|| Error::network(url.to_string(), format!("the registry sent an unusable location {location:?}")))
+        .ok_or_else(|| Error::network(url.to_string(), format!("the answer named an unusable location {location:?}")))
 }
 
 /// How to reach a registry, as the host set it up for this call.

@@ -142,9 +142,10 @@ async fn post_for_token(
 }
 
 /// Sends a request to the token service and reads its (small) answer whole, following its
-/// redirects as Go's client (and so Helm) does. Credentials go along only on the service's
-/// own host: a GET goes on to another without its `Authorization`, and a POST (its form holds
-/// a refresh token) does not go on at all.
+/// redirects as Go's client (and so Helm) follows them, with credentials only on the
+/// service's own host: a GET goes on to another without its `Authorization`, and a POST (its
+/// form holds a refresh token) does not go on at all. A POST goes on as a POST with its form
+/// whatever the status, where Go's client turns one answered 301, 302 or 303 into a GET.
 async fn send_retrying(
     method: &str,
     url: &Url,
