@@ -194,7 +194,8 @@ impl Resolved<'_> {
 fn reachable(path: &Path, grants: &Grants) -> Option<PathBuf> {
     grants.dirs.iter().find_map(|(dir, _)| {
         let real = fs::canonicalize(dir).ok()?;
-        path.strip_prefix(&real).ok().map(|rest| dir.join(rest))
+        let rest = path.strip_prefix(&real).ok()?;
+        Some(if rest.as_os_str().is_empty() { dir.clone() } else { dir.join(rest) })
     })
 }
 
