@@ -146,6 +146,8 @@ async fn post_for_token(
 /// service's own host: a GET goes on to another without its `Authorization`, and a POST (its
 /// form holds a refresh token) does not go on at all. A POST goes on as a POST with its form
 /// whatever the status, where Go's client turns one answered 301, 302 or 303 into a GET.
+/// Each request is tried again if either fails for a moment (both requests are safe to
+/// repeat); a mirror's service is asked once, as the mirror is.
 async fn send_retrying(
     method: &str,
     url: &Url,
@@ -154,9 +156,19 @@ async fn send_retrying(
     trace: Trace,
     patience: Patience,
 ) -> Result<Response> {
+    let send_once = async |url: &Url, headers: &[(&str, String)]| {
+        let what = format!("{method} {url}");
+        let send = || wire::send_whole(method, url, headers, body, TOKEN_MAX, patience);
+        let response = match patience {
+            Patience::Registry => retry::run(trace, &what, send).await?,
+            Patience::Mirror => send().await?,
+        };
+        trace.debug(|| format!("{what} -> {}", response.status));
+        Ok::<_, Error>(response)
+    };
     let (mut url, mut headers) = (url.clone(), headers.to_vec());
     for _ in 0..=MAX_REDIRECTS {
-        let response = send_once(method, &url, &headers, body, trace, patience).await?;
+        let response = send_once(&url, &headers).await?;
         if !is_redirect(response.status) {
             return Ok(response);
         }
@@ -171,27 +183,6 @@ async fn send_retrying(
         url = next;
     }
     Err(Error::network(url.to_string(), format!("more than {MAX_REDIRECTS} redirects")))
-}
-
-/// One request to the token service, its answer read whole, tried again if either fails
-/// for a moment (both requests are safe to repeat); a mirror's service is asked once, as
-/// the mirror is.
-async fn send_once(
-    method: &str,
-    url: &Url,
-    headers: &[(&str, String)],
-    body: &[u8],
-    trace: Trace,
-    patience: Patience,
-) -> Result<Response> {
-    let what = format!("{method} {url}");
-    let send = || wire::send_whole(method, url, headers, body, TOKEN_MAX, patience);
-    let response = match patience {
-        Patience::Registry => retry::run(trace, &what, send).await?,
-        Patience::Mirror => send().await?,
-    };
-    trace.debug(|| format!("{what} -> {}", response.status));
-    Ok(response)
 }
 
 #[cfg(test)]
