@@ -265,6 +265,26 @@ def test_short_versions_are_listed_and_a_stray_tag_hides_only_itself(helm_oci, r
     helm_oci.fails("search", f"{registry.host}/charts", "--versions", "--plain-http", "--fail-fast")
 
 
+@pytest.mark.parametrize("off_by", [3, -3])
+def test_a_config_of_the_wrong_size_hides_only_its_version(helm_oci, registry, tmp_path, off_by):
+    """A manifest whose config descriptor gives the wrong size: that version is passed over
+    (as Helm refuses it alone: "mismatch Content-Length"), the repository's others are
+    listed, and pulling it says the sizes, not the range error a resume got (the registry
+    has nothing past the blob's real end)."""
+    seed(registry, "charts/sized", "1.0.0")
+    config, layer = chart_files("sized", "1.1.0")
+    manifest = json.loads(registry.put_chart("charts/sized", "1.1.0", config, layer))
+    manifest["config"]["size"] += off_by
+    registry.put_manifest("charts/sized", "1.1.0", json.dumps(manifest).encode())
+    hits, stderr = search_json(helm_oci, f"{registry.host}/charts", "--versions")
+    assert [h["version"] for h in hits] == ["1.0.0"]
+    sizes = f"digest mismatch: expected {len(config) + off_by} bytes, got {len(config)} bytes"
+    assert stderr.startswith("WARNING: skipped charts/sized: ") and stderr.rstrip().endswith(sizes), stderr
+    line = helm_oci.fails("pull", f"oci://{registry.host}/charts/sized", "--version", "1.1.0", "-d", tmp_path,
+                          "--plain-http")
+    assert line.endswith(sizes), line
+
+
 def test_floating_tags_and_indexes_do_not_get_in_the_way(helm_oci, registry, tmp_path):
     """Floating tags (`1`, `1.4` on 1.4.2, as `helm oci tag` puts them) are no candidates for
     a constraint, and a tag naming an index (a signature's `sha256-…` tag) is no chart. A

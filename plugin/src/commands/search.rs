@@ -289,9 +289,10 @@ async fn versions_of(
                 }
                 Ok(None) => not_charts = true,
                 // A mirror's unusable version fails the mirror, so that the registry is read;
-                // a tag gone since the listing is passed over too.
+                // a tag gone since the listing, and one whose config is not what its manifest
+                // says, are passed over too.
                 Err(e)
-                    if matches!(e.kind, Kind::InvalidChart | Kind::NotFound)
+                    if matches!(e.kind, Kind::InvalidChart | Kind::NotFound | Kind::DigestMismatch { .. })
                         && !search.fail_fast
                         && !place.is_mirror() =>
                 {

@@ -5,7 +5,7 @@ use super::client::{Client, MAX_REDIRECTS, is_redirect, redirected};
 use super::helm::Descriptor;
 use crate::cache::Cache;
 use crate::digest::{self, Hasher};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::net::wire::Source;
 use crate::net::{clock, retry};
 use futures::FutureExt;
@@ -118,7 +118,15 @@ impl<'c> Download<'c> {
         self.resumes += 1;
         let (digest, offset) = (&self.blob.digest, self.offset);
         self.client.trace.debug(|| format!("download of blob {digest} broke at byte {offset} ({why}); resuming"));
-        let (response, mut skip) = open(self.client, &self.repo, digest, offset).await?;
+        // A registry with nothing past what came has a blob shorter than the manifest says
+        // (a body that ended where it said it would is seen here as one that broke off).
+        let (response, mut skip) = open(self.client, &self.repo, digest, offset).await.map_err(|e| match e.kind {
+            Kind::Registry { status: 416, .. } => {
+                let subject = named(self.client, &self.repo, digest);
+                Error::mismatch(subject, format!("{} bytes", self.blob.size), format!("{offset} bytes"))
+            }
+            _ => e,
+        })?;
         self.response = response;
         // The server ignored Range: discard what was already received.
         while skip > 0 {
