@@ -91,6 +91,9 @@ class Registry:
         with urllib.request.urlopen(self.url(f"/v2/{repo}/blobs/{digest}")) as r:
             return r.read()
 
+    def delete_blob(self, repo, digest):
+        urllib.request.urlopen(urllib.request.Request(self.url(f"/v2/{repo}/blobs/{digest}"), method="DELETE")).close()
+
     def put_blob(self, repo, data: bytes):
         """Uploads a blob monolithically, as any client may; returns its descriptor."""
         digest = sha256(data)

@@ -207,8 +207,8 @@ def test_an_image_index_is_said_to_be_one_not_missing(helm_oci, registry, chart,
     registry.put_manifest("charts/mychart", "2.0.0", index, media_type="application/vnd.oci.image.index.v1+json")
     line = helm_oci.fails("pull", f"oci://{registry.host}/charts/mychart:2.0.0", "-d", tmp_path / "out",
                           "--plain-http")
-    assert line == (f"Error: {registry.host}/charts/mychart:2.0.0 is not a Helm chart: it is an image index "
-                    "(a manifest per platform)")
+    assert line == (f"Error: {registry.host}/charts/mychart:2.0.0 is not a Helm chart: it is an image index, "
+                    "and no manifest under it is a chart's")
 
 
 def test_a_reader_gone_takes_no_more_output_and_the_work_goes_on(helm_oci, registry, tmp_path):

@@ -178,7 +178,7 @@ fn cache_entry(entry: &Entry) -> CacheEntry {
             app_version: None,
             description: None,
         },
-        digest: entry.digest.clone(),
+        digest: entry.named_digest().to_string(),
         size: shown.size,
         created: shown.created,
     }

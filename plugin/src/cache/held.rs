@@ -35,7 +35,7 @@ pub fn find(cache: &Cache, r: &Ref, wanted: &Wanted) -> Result<Option<(Ref, Entr
         return Ok(index
             .manifests
             .into_iter()
-            .find(|e| e.digest == *digest && in_repository(e, r))
+            .find(|e| e.is_named_by(digest) && in_repository(e, r))
             .map(|e| (r.clone(), e)));
     }
     if r.tag.is_some() {

@@ -22,6 +22,9 @@ const VERSION: &str = "org.opencontainers.image.version";
 const CREATED: &str = "org.opencontainers.image.created";
 /// The chart layer's size in bytes, for `list`.
 const CHART_SIZE: &str = "io.helm-oci.chart.size";
+/// The digest of the image index the reference names, when it wraps the chart's manifest
+/// (see `oci::wrapped`): the entry is the manifest, which is what holds the chart.
+const WRAPPER: &str = "io.helm-oci.wrapper.digest";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +90,26 @@ impl Entry {
             annotations,
             other: Default::default(),
         }
+    }
+
+    /// The entry of a chart whose manifest the reference names through the image index
+    /// `named` (unchanged if `named` is the manifest's own digest).
+    pub fn wrapped_in(mut self, named: &str) -> Entry {
+        if named != self.digest {
+            self.annotations.insert(WRAPPER.to_string(), named.to_string());
+        }
+        self
+    }
+
+    /// The digest the reference names: the image index wrapping the manifest, if one does,
+    /// else the manifest's own.
+    pub fn named_digest(&self) -> &str {
+        self.annotations.get(WRAPPER).unwrap_or(&self.digest)
+    }
+
+    /// Whether `digest` names this entry's chart: its manifest's, or the index's around it.
+    pub fn is_named_by(&self, digest: &str) -> bool {
+        self.digest == digest || self.named_digest() == digest
     }
 
     /// Whether this entry says all that `other` says, but when it entered the cache: the

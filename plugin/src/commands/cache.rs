@@ -45,9 +45,10 @@ pub fn remove(cache: &Path, reference: &Ref) -> Result<(Vec<Entry>, Collected)> 
     let (removed, collected) = match (&reference.tag, &reference.digest) {
         (Some(_), digest) => {
             let name = Ref { digest: None, ..reference.clone() }.to_string();
-            cache.remove(|e| e.reference() == Some(name.as_str()) && digest.as_ref().is_none_or(|d| *d == e.digest))?
+            cache
+                .remove(|e| e.reference() == Some(name.as_str()) && digest.as_ref().is_none_or(|d| e.is_named_by(d)))?
         }
-        (None, Some(digest)) => cache.remove(|e| e.digest == *digest && held::in_repository(e, reference))?,
+        (None, Some(digest)) => cache.remove(|e| e.is_named_by(digest) && held::in_repository(e, reference))?,
         (None, None) => {
             return Err(Error::invalid_reference(format!("cannot remove {subject}"), "give its tag or digest"));
         }

@@ -12,10 +12,11 @@ use crate::digest;
 use crate::error::{Error, Kind, Result};
 use crate::net::clock;
 use crate::oci::client::{Client, Connection, Unanswered};
-use crate::oci::helm::{ChartLayers, Descriptor, LEGACY_CHART, Manifest};
+use crate::oci::helm::{self, ChartLayers, Descriptor, LEGACY_CHART, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::{self, Ref};
+use crate::oci::wrapped::{self, Look};
 use crate::oci::{blobs, charts, lists};
 use crate::version::{Version, Wanted};
 use futures::future::try_join_all;
@@ -52,7 +53,8 @@ pub struct Pull {
     pub unanswered: Unanswered,
 }
 
-/// What was pulled: the reference with its tag, the manifest's digest, and where it went.
+/// What was pulled: the reference with its tag, the digest it names (the manifest's, or
+/// that of an image index wrapping it), and where it went.
 pub struct Pulled {
     pub reference: Ref,
     pub digest: String,
@@ -92,7 +94,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     let subject = said_of(place, &r);
     let source = Source { cache, place, offline: pull.offline, subject: &subject };
 
-    let (manifest_bytes, manifest_digest) = source.manifest(&r, &mut warnings).await?;
+    let Named { bytes: manifest_bytes, digest: manifest_digest, named } = source.manifest(&r, &mut warnings).await?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| Error::invalid_chart(&subject, format!("the manifest is not valid: {e}")))?;
     let layers = manifest.chart_layers(&subject)?;
@@ -109,7 +111,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     let (meta, path, provenance) = loop {
         source.blobs(&layers.blobs(), &mut warnings).await?;
         let written = held::chart(cache, &layers, &pull.limits, &subject).and_then(|(meta, archive)| {
-            check_version(&r, asked, &manifest, &meta, &subject)?;
+            check_version(&r, asked, &meta, &subject)?;
             if pull.untar {
                 let path = held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?;
                 return Ok((meta, path, None));
@@ -124,12 +126,14 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
             written => break written?,
         }
     };
+    warnings.extend(annotation_disagrees(&manifest, &meta, &subject));
     // Only a chart that passed every check gets its name in the cache. The chart is
     // pulled by now: a cache that cannot record it is worth a warning, not a failure.
     let shown =
         Shown { name: &meta.name, version: &meta.version, size: layers.archive().size, created: clock::wall_seconds() };
     let entry =
-        Entry::new(&held::name_of(&r), (&manifest_blob.media_type, &manifest_digest, manifest_blob.size), shown);
+        Entry::new(&held::name_of(&r), (&manifest_blob.media_type, &manifest_digest, manifest_blob.size), shown)
+            .wrapped_in(&named);
     // A digest the repository's entries hold already (under a tag) needs no entry of its own:
     // so an offline pull by digest from a cache baked read-only writes nothing.
     let held = r.tag.is_none() && held::find(cache, &r, &Wanted::default())?.is_some();
@@ -137,7 +141,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     if !held && let Err(e) = source.record(entry, kept, &layers, &mut warnings).await {
         warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
     }
-    Ok(Pulled { reference: r, digest: manifest_digest, meta, path, provenance, warnings })
+    Ok(Pulled { reference: r, digest: named, meta, path, provenance, warnings })
 }
 
 /// The reference as read at `place`: at a mirror, the mirror's copy, so that what goes
@@ -150,6 +154,14 @@ fn said_of(place: &Place<'_>, r: &Ref) -> String {
     Ref { registry: endpoint.clone(), endpoint, repository: place.repository.clone(), ..r.clone() }.to_string()
 }
 
+/// The manifest a chart is read from, and the digest the reference names: an image index
+/// that wraps the manifest, or the manifest itself.
+struct Named {
+    bytes: Vec<u8>,
+    digest: String,
+    named: String,
+}
+
 /// Where a pull's content comes from: the cache, and a registry (or mirror) for what it lacks.
 struct Source<'a> {
     cache: &'a Cache,
@@ -159,22 +171,24 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// The manifest's bytes and digest: a digest the cache holds for this repository is read
-    /// from it (held for another, it says nothing of what this one has); a cached tag is
-    /// checked with a HEAD and read from the cache if it still points there.
-    async fn manifest(&self, r: &Ref, warnings: &mut Vec<String>) -> Result<(Vec<u8>, String)> {
+    /// The chart's manifest (under the image index the reference names, if it names one):
+    /// a digest the cache holds for this repository is read from it (held for another, it
+    /// says nothing of what this one has); a cached tag is checked with a HEAD and read from
+    /// the cache if it still points there.
+    async fn manifest(&self, r: &Ref, warnings: &mut Vec<String>) -> Result<Named> {
         let cached = match held::find(self.cache, r, &Wanted::default())? {
             None => None,
-            Some((_, entry)) if r.digest.is_some() || self.offline => Some(entry.digest),
+            Some((_, entry)) if r.digest.is_some() => Some((r.digest.clone().expect("a digest"), entry)),
+            Some((_, entry)) if self.offline => Some((entry.named_digest().to_string(), entry)),
             Some((_, entry)) => {
                 let tag = r.tag.as_deref().expect("resolved to a tag");
                 let current = manifests::resolve(self.place.client, &self.place.repository, tag).await?;
-                current.filter(|d| *d == entry.digest)
+                current.filter(|d| entry.is_named_by(d)).map(|d| (d, entry))
             }
         };
-        if let Some(digest) = cached {
-            match self.cache.manifest(&digest) {
-                Ok(Some(bytes)) => return Ok((bytes, digest)),
+        if let Some((named, entry)) = cached {
+            match self.cache.manifest(&entry.digest) {
+                Ok(Some(bytes)) => return Ok(Named { bytes, digest: entry.digest, named }),
                 Ok(None) => {}
                 Err(e) if matches!(e.kind, Kind::DigestMismatch { .. }) && !self.offline => {
                     warnings.push(format!("{e}; it was removed and is fetched again"));
@@ -186,18 +200,30 @@ impl Source<'_> {
             return Err(held::not_cached(self.subject).because("--offline"));
         }
         let manifest_ref = r.manifest_ref().expect("resolve_tag leaves a tag or digest");
-        let place = self.place;
-        // Indexes are accepted too, so that one is said to be what it is, not "not found".
-        let fetched = manifests::fetch_any(place.client, &place.repository, manifest_ref, self.subject).await?;
-        let digest = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
+        let (client, repo) = (self.place.client, &self.place.repository);
+        // Indexes are accepted too: one may wrap the chart, and one that does not is said
+        // to be what it is, not "not found".
+        let fetched = manifests::fetch_any(client, repo, manifest_ref, self.subject).await?;
+        let named = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
+        if fetched.media_type() == wrapped::INDEX || wrapped::is_index(&fetched.bytes) {
+            let under =
+                wrapped::chart_under(&fetched.bytes, (client, repo), Some(self.cache), Look::Everywhere, self.subject);
+            let chart = under.await?.ok_or_else(|| {
+                Error::invalid_chart(
+                    format!("{} is not a Helm chart", self.subject),
+                    "it is an image index, and no manifest under it is a chart's",
+                )
+            })?;
+            return Ok(Named { bytes: chart.bytes, digest: chart.descriptor.digest, named });
+        }
         if fetched.is_index() {
             return Err(Error::invalid_chart(
                 format!("{} is not a Helm chart", self.subject),
-                "it is an image index (a manifest per platform)",
+                "it is a Docker manifest list (an image per platform)",
             ));
         }
-        self.cache.put(&Descriptor::new("", digest.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
-        Ok((fetched.bytes, digest))
+        self.cache.put(&Descriptor::new("", named.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
+        Ok(Named { bytes: fetched.bytes, digest: named.clone(), named })
     }
 
     /// Puts the pulled reference in the index. Another process's garbage collection may
@@ -386,8 +412,8 @@ fn check_blobs(layers: &ChartLayers, limits: &Limits, subject: &str) -> Result<(
 }
 
 /// The chart must be the one asked for: the version `--version` named or admits when the
-/// reference pins a tag or digest, and the version the tag and the manifest say.
-fn check_version(r: &Ref, asked: &Asked, manifest: &Manifest, meta: &Metadata, subject: &str) -> Result<()> {
+/// reference pins a tag or digest, and the version the tag says.
+fn check_version(r: &Ref, asked: &Asked, meta: &Metadata, subject: &str) -> Result<()> {
     match asked {
         Asked::Exact(v) if r.digest.is_some() && *v != meta.version => {
             return Err(Error::not_found(subject, format!("it is version {}, not {v}", meta.version)));
@@ -403,11 +429,12 @@ fn check_version(r: &Ref, asked: &Asked, manifest: &Manifest, meta: &Metadata, s
     if let Some(tag) = r.tag.as_deref().filter(|_| r.digest.is_none()) {
         charts::tag_agrees(tag, meta, subject)?;
     }
-    match manifest.annotations.get("org.opencontainers.image.version") {
-        Some(said) if *said != meta.version => Err(Error::invalid_chart(
-            subject,
-            format!("the registry served version {} where the manifest says {said}", meta.version),
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
+}
+
+/// A manifest annotated with another version than its chart's is pulled, as Helm pulls it
+/// (the chart's own config is what search and index list), with a word of it.
+fn annotation_disagrees(manifest: &Manifest, meta: &Metadata, subject: &str) -> Option<String> {
+    let said = manifest.annotations.get(helm::VERSION).filter(|said| **said != meta.version)?;
+    Some(format!("{subject}: its manifest is annotated as version {said}, but the chart is version {}", meta.version))
 }

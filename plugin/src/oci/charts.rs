@@ -4,6 +4,7 @@
 use super::client::Client;
 use super::helm::{self, ChartLayers, Manifest};
 use super::manifests::{self, MANIFEST_MAX};
+use super::wrapped::{self, Look};
 use super::{blobs, reference};
 use crate::cache::Cache;
 use crate::cache::listed::Listed;
@@ -13,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::timestamp::parse_rfc3339;
 use crate::version::Version;
 
-/// A chart in the registry: its manifest's digest, its metadata, and what a chart
+/// A chart in the registry: the digest its tag names (its manifest's, or that of an image
+/// index wrapping it), its metadata, and what a chart
 /// repository's index says of it besides.
 pub struct Described {
     pub digest: String,
@@ -43,7 +45,14 @@ pub async fn describe(
     kept: Option<&Kept<'_>>,
 ) -> Result<Option<Described>> {
     let pinned = digest::is_valid(tag).then_some(tag);
-    let (bytes, manifest_digest) = manifest(client, repo, tag, pinned, subject, kept).await?;
+    let (mut bytes, manifest_digest) = manifest(client, repo, tag, pinned, subject, kept).await?;
+    if wrapped::is_index(&bytes) {
+        let cache = kept.map(|k| k.cache);
+        match wrapped::chart_under(&bytes, (client, repo), cache, Look::PastImages, subject).await? {
+            Some(chart) => bytes = chart.bytes,
+            None => return Ok(None),
+        }
+    }
     // Only the config's media type decides; anything else (an index, a Docker image) is
     // simply not a chart.
     let generic: serde_json::Value = serde_json::from_slice(&bytes)

@@ -17,3 +17,4 @@ pub mod mirrors;
 pub mod published;
 pub mod reference;
 pub mod upload;
+pub mod wrapped;
