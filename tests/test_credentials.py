@@ -17,6 +17,7 @@ import pytest
 from conftest import BIN, HELM4, Registry, htpasswd, write_chart
 from fronts import Front
 from tokenserver import TokenServer
+from test_mirrors import configure
 
 USER = "alice"
 PASSWORD = "c0rrect-h0rse"
@@ -378,10 +379,28 @@ def test_a_hanging_helper_is_given_up_at_the_commands_timeout(helm_oci, htpasswd
     line = helm_oci.fails("push", chart, f"oci://{htpasswd_registry.host}/charts", "--plain-http",
                           "--timeout", "2s", env=env)
     assert line.endswith("authentication required: the stored credentials could not be read: the credential "
-                         "helper docker-credential-stuck: did not answer within 2s"), line
+                         "helper docker-credential-stuck: did not answer within the command's --timeout (2s)"), line
     line = helm_oci.fails("login", htpasswd_registry.host, "-u", USER, "--password-stdin", "--plain-http",
                           "--timeout", "1s", env=env, input=PASSWORD)
-    assert line == "Error: the credential helper docker-credential-stuck: did not answer within 1s", line
+    assert line == ("Error: the credential helper docker-credential-stuck: did not answer within the command's "
+                    "--timeout (1s)"), line
+
+
+def test_the_commands_timeout_bounds_all_its_helper_runs_together(helm_oci, htpasswd_registry, tmp_path):
+    """A pull through a mirror looks up two logins. Behind a stuck helper, the first takes
+    the whole --timeout, and the second helper is not even started: each used to get a
+    whole --timeout of its own, and the component's call another."""
+    calls = tmp_path / "calls"
+    env = script_helper(tmp_path / "bin", "stuck", f"echo \"$1\" >> {calls}\nexec sleep 60\n")
+    write_json(helm_oci.registry_config, {"credsStore": "stuck"})
+    mirror = Registry(tmp_path / "mirror")
+    try:
+        configure(helm_oci, f"{htpasswd_registry.host}/charts", (f"{mirror.host}/copies", True))
+        helm_oci.fails("pull", f"oci://{htpasswd_registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
+                       "--plain-http", "--timeout", "2s", env=env)
+    finally:
+        mirror.stop()
+    assert calls.read_text() == "get\n"
 
 
 def test_a_helpers_stdout_never_reaches_an_error(helm_oci, htpasswd_registry, chart, tmp_path):

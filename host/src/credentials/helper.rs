@@ -39,17 +39,51 @@ impl Answer {
     }
 }
 
-/// How long a helper is waited on under a command's timeout (`timeout_ms`, none for no limit).
-pub fn limit(timeout_ms: Option<u64>) -> Duration {
-    timeout_ms.map_or(DEADLINE, |ms| DEADLINE.min(Duration::from_millis(ms)))
+/// How long helpers are waited on: each what is left, when it starts, of the command's
+/// `--timeout` (in milliseconds; none for no limit, see `crate::timeout`), and never more
+/// than `DEADLINE`.
+#[derive(Clone, Copy)]
+pub struct Limit(pub Option<u64>);
+
+impl Limit {
+    /// How long a helper starting now may take; and the `--timeout` it is cut short by, if
+    /// that is what limits it.
+    fn now(self) -> (Duration, Option<Duration>) {
+        match crate::timeout::left(self.0).map(Duration::from_millis) {
+            Some(left) if left < DEADLINE => (left, self.0.map(Duration::from_millis)),
+            _ => (DEADLINE, None),
+        }
+    }
 }
 
-/// Runs `docker-credential-<helper> <action>` with `input` on its stdin, for at most `within`.
-pub fn run(helper: &str, action: &str, input: &str, within: Duration) -> Result<Answer> {
+/// A helper that did not answer within the time it was given.
+#[derive(Debug)]
+struct TimedOut(Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "did not answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Runs `docker-credential-<helper> <action>` with `input` on its stdin, within `limit`.
+/// Once the command's `--timeout` has run out, no helper is started.
+pub fn run(helper: &str, action: &str, input: &str, limit: Limit) -> Result<Answer> {
     let program = format!("docker-credential-{helper}");
+    let (within, timeout) = limit.now();
+    if let (true, Some(timeout)) = (within.is_zero(), timeout) {
+        bail!("the credential helper {program} was not asked: the command's --timeout ({timeout:?}) had run out");
+    }
     let mut command = Command::new(&program);
     command.arg(action);
     match invoke(command, input, within) {
+        Err(e) if e.is::<TimedOut>() && timeout.is_some() => {
+            let timeout = timeout.expect("checked");
+            Err(anyhow::anyhow!("did not answer within the command's --timeout ({timeout:?})"))
+                .with_context(|| format!("the credential helper {program}"))
+        }
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::NotFound) => {
             Err(super::Unusable(format!(
                 "the credential helper {program} (named by credHelpers or credsStore in a Docker-format config) is not on PATH"
@@ -120,7 +154,7 @@ fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>, within: Duration) ->
         }
         if Instant::now() >= deadline {
             kill(child);
-            bail!("did not answer within {within:?}");
+            return Err(TimedOut(within).into());
         }
         thread::sleep(Duration::from_millis(5));
     }

@@ -16,7 +16,6 @@ use serde_json::{Map, Value, json};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
 /// Docker's name for Docker Hub in credential stores.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -57,10 +56,10 @@ pub fn given(username: Option<&str>, password: Option<&str>) -> Option<Credentia
 /// fails to answer (a helper that fails or is missing, an entry that does not decode) gives
 /// `Unavailable`: Helm's client asks its stores only when a registry wants credentials, so
 /// the failure is said only then, and anonymous registries still work. A helper is waited
-/// on no longer than the command's timeout (`timeout_ms`).
+/// on no longer than what is left of the command's timeout (`timeout_ms`).
 pub fn find(registry: &str, debug: bool, timeout_ms: Option<u64>) -> Result<Option<Credential>> {
     let key = key_for(registry);
-    let within = helper::limit(timeout_ms);
+    let within = helper::Limit(timeout_ms);
     let found = match find_in(&paths::registry_config(), &key, within)? {
         Some(credential) => Some(credential),
         // Docker's config is other tools' too: as in Helm's registry client, one that cannot
@@ -96,12 +95,12 @@ impl std::error::Error for Unusable {}
 
 /// The credential a config file holds for a registry; a file that cannot be read or parsed
 /// is an error, an entry that cannot be answered an `Unavailable` credential.
-fn find_in(file: &Path, key: &str, within: Duration) -> Result<Option<Credential>> {
+fn find_in(file: &Path, key: &str, within: helper::Limit) -> Result<Option<Credential>> {
     let config = read(file)?.unwrap_or_else(|| json!({}));
     Ok(entry(&config, file, key, within).unwrap_or_else(|e| Some(Credential::Unavailable(format!("{e:#}")))))
 }
 
-fn entry(config: &Value, file: &Path, key: &str, within: Duration) -> Result<Option<Credential>> {
+fn entry(config: &Value, file: &Path, key: &str, within: helper::Limit) -> Result<Option<Credential>> {
     // Where a helper is named, it alone holds the logins, as in oras and Docker: an `auths`
     // entry left from before is no login (`logout` erased the helper's).
     if let Some(store) = store_for(config, key) {
@@ -193,7 +192,7 @@ fn detected() -> &'static Option<String> {
     })
 }
 
-fn helper_get(helper: &str, key: &str, within: Duration) -> Result<Option<Credential>> {
+fn helper_get(helper: &str, key: &str, within: helper::Limit) -> Result<Option<Credential>> {
     let out = helper::run(helper, "get", key, within)?;
     if !out.succeeded {
         if out.not_found() {
@@ -209,7 +208,7 @@ fn helper_get(helper: &str, key: &str, within: Duration) -> Result<Option<Creden
 }
 
 /// Stores a login in Helm's registry config, or in the helper that file names (waited on no
-/// longer than `timeout_ms`). A detected default store is then named in the file as
+/// longer than what is left of `timeout_ms`). A detected default store is then named in the file as
 /// `credsStore`, as Helm's first login does.
 pub fn store(registry: &str, username: &str, password: &str, timeout_ms: Option<u64>) -> Result<()> {
     let file = paths::registry_config();
@@ -221,7 +220,7 @@ pub fn store(registry: &str, username: &str, password: &str, timeout_ms: Option<
     if let Some(store) = store_for(&config, &key) {
         let helper = store.helper();
         let input = json!({ "ServerURL": key, "Username": username, "Secret": password }).to_string();
-        let out = helper::run(helper, "store", &input, helper::limit(timeout_ms))?;
+        let out = helper::run(helper, "store", &input, helper::Limit(timeout_ms))?;
         if !out.succeeded {
             bail!("docker-credential-{helper} store failed: {}", out.complaint());
         }
@@ -251,7 +250,7 @@ pub fn remove(registry: &str) -> Result<bool> {
     let mut erased = false;
     if let Some(store) = store_for(&config, &key) {
         let helper = store.helper();
-        let out = helper::run(helper, "erase", &key, helper::limit(None))?;
+        let out = helper::run(helper, "erase", &key, helper::Limit(None))?;
         if !out.succeeded && !out.not_found() {
             bail!("docker-credential-{helper} erase failed: {}", out.complaint());
         }

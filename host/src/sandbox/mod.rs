@@ -53,7 +53,8 @@ pub struct Reach {
     /// Where the user sets what a failed handshake asks for.
     pub advice: Advice,
     /// The command's `--timeout` in milliseconds (none: no limit). It bounds the component's
-    /// calls, and the credential helpers run for this registry.
+    /// calls, and the credential helpers run for this registry (what is left of it, counted
+    /// from the command's start: see `crate::timeout`).
     pub timeout_ms: Option<u64>,
 }
 
