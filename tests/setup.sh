@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing helm-oci need on a fresh Debian machine with rustup:
 # Debian's docker-registry (CNCF distribution), openssl (test certificates and token
-# signing), htpasswd (bcrypt password files), the wasm32-wasip2 target, rustfmt and
-# clippy, pytest and PyYAML, the Helm 4.3 library used for interop tests, and the Node.js host's
+# signing), htpasswd (bcrypt password files), faketime (a run with its clock off), the
+# wasm32-wasip2 target, rustfmt and clippy, pytest and PyYAML, the Helm 4.3 library used for
+# interop tests, and the Node.js host's
 # packages (examples/node: jco and preview2-shim, as its package-lock.json pins them; Node.js 20
 # or later and npm must be there). Safe to run again; it skips what is there.
 set -euo pipefail
@@ -11,6 +12,7 @@ missing=""
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
+command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -508,7 +508,7 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
                 d.chmod(0o755)
 
 
-@pytest.mark.parametrize("stamped", [-300, 3600], ids=["long ago", "an hour ahead"])
+@pytest.mark.parametrize("stamped", [-300, 20, 3600], ids=["long ago", "20 s ahead", "an hour ahead"])
 def test_a_stale_lock_is_taken_over(helm_oci, cache, stocked, tmp_path, stamped):
     """A lock untouched for 30 s was left by a killed run; so was one stamped in the future
     (copied with its times, or written before the clock was set back), which never ages."""
@@ -616,3 +616,55 @@ def test_a_saved_chart_is_pushed_byte_for_byte(helm_oci, registry, cache, tmp_pa
     out = tmp_path / "out"
     helm_oci.run("pull", f"oci://{ref}", "-d", out, PLAIN, env={"HELM_CACHE_HOME": str(tmp_path / "fresh")})
     assert (out / "pushme-1.4.0.tgz").read_bytes() == (blobs / manifest["layers"][0]["digest"][7:]).read_bytes()
+
+
+@pytest.mark.parametrize("skew", ["+60s", "-60s"], ids=["a minute ahead", "a minute behind"])
+def test_a_live_lock_is_not_taken_over_by_a_run_whose_clock_is_off(helm_oci, cache, stocked, tmp_path, skew):
+    """A cache on a file server is stamped by the server's clock. A run whose own clock is a
+    minute off from it (faketime) waits for a fresh lock, rather than taking it for a killed
+    run's, which lost the other run's update to the index."""
+    lock = oci(cache) / "index.json.lock"
+    lock.write_text("held by another helm-oci\n")
+    other = write_chart(tmp_path / "other", name="other")
+    p = subprocess.Popen(["faketime", "-f", skew, str(BIN), "save", str(other), "localhost:5000/ns"], env=helm_oci.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        assert p.poll() is None, "the save took a live lock over"
+        assert lock.read_text() == "held by another helm-oci\n"
+        lock.unlink()
+        stdout, stderr = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, stderr
+    assert stdout.splitlines()[-1] == "0.1.0: saved"
+    assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
+
+
+def test_saving_again_mends_a_blob_of_the_right_size_with_the_wrong_bytes(helm_oci, cache, stocked, chart, tmp_path):
+    """What a crash can leave: a blob of the right size, zero-filled. Saving the chart again
+    used to find it "there" and record the entry over it, and export then failed."""
+    [entry] = json.loads((oci(cache) / "index.json").read_text())["manifests"]
+    blobs = oci(cache) / "blobs" / "sha256"
+    manifest = json.loads((blobs / entry["digest"][7:]).read_bytes())
+    layer = blobs / manifest["layers"][0]["digest"][7:]
+    good = layer.read_bytes()
+    layer.write_bytes(bytes(len(good)))
+    helm_oci.run("save", chart, "localhost:5000/ns")
+    assert layer.read_bytes() == good
+    helm_oci.run("export", "localhost:5000/ns/mychart:0.1.0", "-d", tmp_path / "out")
+    assert files_left(tmp_path / "out") == ["mychart"]
+
+
+def test_an_index_that_cannot_be_read_does_not_stop_a_pull(helm_oci, registry, cache, chart, tmp_path):
+    """A crash can leave index.json empty. A pull from the registry needs nothing in it: it
+    pulls, and the warning says why the cache did not record it and what to do."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+    oci(cache).mkdir(parents=True)
+    (oci(cache) / "index.json").write_text("")
+    p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out", PLAIN)
+    assert files_left(tmp_path / "out") == ["mychart-0.1.0.tgz"]
+    [warning] = p.stderr.splitlines()
+    assert warning.startswith("WARNING: ") and "could not record it" in warning and "move it away" in warning, warning
+    assert "move it away" in helm_oci.fails("list")

@@ -88,9 +88,11 @@ impl Cache {
         digest::verify(&subject, (&blob.digest, blob.size), (actual, size))
     }
 
-    /// Stores content (bytes, or a file) as a blob, verified against its descriptor.
+    /// Stores content (bytes, or a file) as a blob, verified against its descriptor. One
+    /// already there is kept only if it verifies: a crash can leave a blob of the right size
+    /// with the wrong bytes (zeros), and an entry must not be recorded over it.
     pub fn put(&self, blob: &Descriptor, mut content: impl Read) -> Result<()> {
-        if self.has(blob) {
+        if self.has(blob) && self.verify(blob).is_ok_and(|sound| sound) {
             return Ok(());
         }
         let mut writer = self.writer(blob)?;

@@ -155,7 +155,7 @@ impl Index {
             Error::new(
                 crate::error::Kind::Io,
                 path.display().to_string(),
-                format!("the cache's index is not valid ({e}); remove the cache directory to start afresh"),
+                format!("the cache's index is not valid ({e}); move it away, and the next command that keeps a chart starts a new one"),
             )
         })
     }

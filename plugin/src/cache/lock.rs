@@ -3,12 +3,18 @@
 //! so a waiter polls. The file holds its holder's token: the run's id (`HELM_OCI_RUN`, so
 //! that a host stopping a run can remove its lock) and a random part.
 //!
-//! A lock untouched for `STALE` was left by a killed run. A waiter takes it over by
+//! A lock untouched for `STALE` was left by a killed run, as the file system's clock says:
+//! a cache on a file server (NFS, SMB) is stamped by the server's clock, which may be off
+//! from this machine's by more than `STALE`, and every live lock would look stale (or
+//! never grow old). A waiter learns the offset from a file it writes there, once.
+//!
+//! A waiter takes a stale lock over by
 //! renaming it away and checking that what it moved is the stale lock it saw: two waiters
 //! may both see it stale, and the later rename may then move the earlier one's fresh lock,
 //! which is put back (by a hard link, which fails if yet another lock exists meanwhile).
 
 use crate::error::{Error, Kind, Result};
+use crate::fs::temp::TempFile;
 use crate::fs::{granted, temp};
 use crate::net::{clock, executor};
 use std::fs;
@@ -19,6 +25,9 @@ use std::time::{Duration, SystemTime};
 const LOCK_FILE: &str = "index.json.lock";
 /// A lock untouched this long belongs to no live run.
 const STALE: Duration = Duration::from_secs(30);
+/// A lock stamped further ahead of the file system's clock than this was not made there
+/// by a live run (copied with its times, say): it would otherwise wait out its lead too.
+const AHEAD: Duration = Duration::from_secs(5);
 /// How long a run waits for the lock; longer than `STALE`, so a dead run's lock is taken.
 const WAIT: u64 = 45 * clock::SECOND;
 
@@ -33,6 +42,7 @@ impl Lock {
         let path = root.join(LOCK_FILE);
         let token = format!("{}-{:016x}", temp::run(), wasip2::random::random::get_random_u64());
         let start = clock::now();
+        let mut offset = None;
         loop {
             match granted::create_new(&path) {
                 Ok(mut file) => {
@@ -46,7 +56,8 @@ impl Lock {
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(&path, e)),
             }
-            if let Some(seen) = stale(&path) {
+            let offset = *offset.get_or_insert_with(|| file_clock_offset(root));
+            if let Some(seen) = stale(&path, offset) {
                 take_over(root, &path, &seen, &token);
                 continue;
             }
@@ -88,14 +99,23 @@ impl Drop for Lock {
     }
 }
 
-/// The content of a lock untouched for `STALE`, if it is one. A lock stamped more than
-/// `STALE` ahead of now (copied with its times, or written under a clock since set back)
-/// is no live run's either: it would otherwise never grow old.
-fn stale(path: &Path) -> Option<Vec<u8>> {
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
+/// How many seconds the file system's clock under `root` is ahead of this run's, as a file
+/// just written there is stamped; 0 if none can be written.
+fn file_clock_offset(root: &Path) -> i64 {
+    let stamped = TempFile::create_in(root).ok().and_then(|probe| fs::metadata(probe.path()).ok()?.modified().ok());
+    let since_epoch = stamped.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+    since_epoch.map_or(0, |d| d.as_secs() as i64 - clock::wall_seconds())
+}
+
+/// The content of a lock untouched for `STALE` by the file system's clock (this run's,
+/// `offset` seconds ahead), if it is one, or stamped more than `AHEAD` ahead of it.
+fn stale(path: &Path, offset: i64) -> Option<Vec<u8>> {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs((clock::wall_seconds() + offset).max(0) as u64);
     let old = fs::symlink_metadata(path).and_then(|m| m.modified()).is_ok_and(|modified| {
-        let apart = now.duration_since(modified).unwrap_or_else(|ahead| ahead.duration());
-        apart > STALE
+        match now.duration_since(modified) {
+            Ok(age) => age > STALE,
+            Err(ahead) => ahead.duration() > AHEAD,
+        }
     });
     if !old {
         return None;

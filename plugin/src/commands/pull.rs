@@ -136,7 +136,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
             .wrapped_in(&named);
     // A digest the repository's entries hold already (under a tag) needs no entry of its own:
     // so an offline pull by digest from a cache baked read-only writes nothing.
-    let held = r.tag.is_none() && held::find(cache, &r, &Wanted::default())?.is_some();
+    let held = r.tag.is_none() && matches!(held::find(cache, &r, &Wanted::default()), Ok(Some(_)));
     let kept = (&manifest_blob, manifest_bytes.as_slice());
     if !held && let Err(e) = source.record(entry, kept, &layers, &mut warnings).await {
         warnings.push(format!("{subject} was pulled, but the chart cache could not record it: {e}"));
@@ -176,7 +176,13 @@ impl Source<'_> {
     /// says nothing of what this one has); a cached tag is checked with a HEAD and read from
     /// the cache if it still points there.
     async fn manifest(&self, r: &Ref, warnings: &mut Vec<String>) -> Result<Named> {
-        let cached = match held::find(self.cache, r, &Wanted::default())? {
+        // An index that cannot be read holds nothing a registry cannot give again; recording
+        // the pull in it then fails with a warning that says why.
+        let found = match held::find(self.cache, r, &Wanted::default()) {
+            Err(_) if !self.offline => None,
+            found => found?,
+        };
+        let cached = match found {
             None => None,
             Some((_, entry)) if r.digest.is_some() => Some((r.digest.clone().expect("a digest"), entry)),
             Some((_, entry)) if self.offline => Some((entry.named_digest().to_string(), entry)),
