@@ -87,6 +87,14 @@ class Registry:
         with urllib.request.urlopen(req) as r:
             return r.read()
 
+    def manifest_digest(self, repo, ref):
+        """The digest the registry says `ref` names, whatever kind of manifest it is."""
+        accept = ", ".join(["application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+                            "application/vnd.docker.distribution.manifest.v2+json"])
+        req = urllib.request.Request(self.url(f"/v2/{repo}/manifests/{ref}"), method="HEAD", headers={"Accept": accept})
+        with urllib.request.urlopen(req) as r:
+            return r.headers["Docker-Content-Digest"]
+
     def blob(self, repo, digest):
         with urllib.request.urlopen(self.url(f"/v2/{repo}/blobs/{digest}")) as r:
             return r.read()

@@ -13,6 +13,7 @@ import pytest
 from conftest import Registry, config_json, helm4, htpasswd, sha256
 from fronts import Front
 from tokenserver import TokenServer
+from test_wrapped import INDEX, MANIFEST, descriptor, put_image, put_index
 
 PLAIN = "--plain-http"
 
@@ -344,18 +345,38 @@ def test_where_a_copy_goes(helm_oci, registry, chart):
     assert "nothing to copy in" in line
 
 
-def test_an_index_is_refused(helm_oci, registry, chart):
+def test_an_index_is_copied_whole_with_each_manifest_under_it(helm_oci, registry, chart, tmp_path):
+    """A chart wrapped in an image index beside a platform image, copied to another
+    registry: each manifest under the index goes first, by its digest and with its blobs,
+    then the index under the tag, with the source's digest; the copy pulls as the chart."""
     digest = pushed(helm_oci, chart, registry.host)
     manifest = registry.manifest("charts/mychart", "0.1.0")
-    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
-                                       "size": len(manifest)}]}).encode()
-    put = urllib.request.Request(registry.url("/v2/charts/mychart/manifests/multi"), method="PUT", data=index,
-                                 headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
-    urllib.request.urlopen(put).close()
-    line = helm_oci.fails("copy", f"oci://{registry.host}/charts/mychart:multi", f"oci://{registry.host}/prod/x", PLAIN)
-    assert "is an image index" in line
-    assert tags_of(registry, "prod/x") == []
-    # Tagging moves no blob, so an index may have more tags.
+    image = put_image(registry, "charts/mychart")
+    nested = put_index(registry, "charts/mychart", None, [image])
+    index = put_index(registry, "charts/mychart", "multi",
+                      [descriptor(nested, INDEX), {"mediaType": MANIFEST, "digest": digest, "size": len(manifest)}])
+    other = Registry(tmp_path / "other")
+    try:
+        p = helm_oci.run("copy", f"oci://{registry.host}/charts/mychart:multi", f"oci://{other.host}/prod/mychart",
+                         PLAIN)
+        assert lines(p)[-1] == f"Digest: {sha256(index)}"
+        assert other.manifest_digest("prod/mychart", "multi") == sha256(index)
+        image_config = json.loads(registry.manifest("charts/mychart", image["digest"]))["config"]["digest"]
+        assert other.blob("prod/mychart", image_config) == registry.blob("charts/mychart", image_config)
+        out = tmp_path / "out"
+        p = helm_oci.run("pull", f"oci://{other.host}/prod/mychart:multi", "-d", out, PLAIN)
+        assert lines(p)[-1] == f"Digest: {sha256(index)}"
+        assert (out / "mychart-0.1.0.tgz").read_bytes() == registry.blob(
+            "charts/mychart", json.loads(manifest)["layers"][0]["digest"])
+    finally:
+        other.stop()
+
+
+def test_an_index_may_have_more_tags(helm_oci, registry, chart):
+    """Tagging moves no blob."""
+    digest = pushed(helm_oci, chart, registry.host)
+    manifest = registry.manifest("charts/mychart", "0.1.0")
+    index = put_index(registry, "charts/mychart", "multi", [{"mediaType": MANIFEST, "digest": digest,
+                                                             "size": len(manifest)}])
     p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:multi", "multi-stable", PLAIN)
     assert lines(p)[-1] == f"Digest: {sha256(index)}"

@@ -1,16 +1,18 @@
 //! `copy`: a manifest and its blobs from one repository to another, on the same registry or
 //! another one. Blobs the destination holds are skipped, those of the same registry mounted,
 //! the others streamed through and verified; the manifest's exact bytes go last, so the copy
-//! has the source's digest.
+//! has the source's digest. An image index (a chart wrapped in one, a multi-platform image)
+//! is copied whole: each manifest under it by its digest, with its blobs, then the index.
 
 use super::{push, tag};
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::oci::client::{Client, Connection};
-use crate::oci::helm::{Descriptor, Manifest};
-use crate::oci::manifests;
+use crate::oci::helm::{self, Descriptor, Manifest};
 use crate::oci::reference::Ref;
 use crate::oci::upload::Content;
+use crate::oci::{manifests, wrapped};
+use std::collections::VecDeque;
 
 /// What to copy, and where.
 pub struct Copy {
@@ -46,24 +48,85 @@ pub async fn run(copy: Copy) -> Result<Copied> {
 
     let fetched = manifests::fetch_any(from, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
+    let repos = (source.repository.as_str(), from, &client);
     if fetched.is_index() {
-        return Err(Error::invalid_chart(
-            format!("{subject} is an image index (a manifest per platform)"),
-            "copy takes one manifest and its blobs: copy each platform's manifest by its digest",
-        ));
+        let under = under_index(&fetched.bytes, (from, &source.repository), &subject).await?;
+        if let Some(chart) = under.iter().find_map(|(_, bytes)| chart_manifest(bytes)) {
+            tag::refuse_other_version(&chart, &target)?;
+        }
+        // Each one the index names must be there before it: the deepest go first.
+        for (descriptor, bytes) in under.iter().rev() {
+            let at = Ref { tag: None, digest: Some(descriptor.digest.clone()), ..target.clone() };
+            let media_type = Some(descriptor.media_type.as_str()).filter(|t| !t.is_empty()).unwrap_or(helm::MANIFEST);
+            copy_one(repos, &at, (media_type, bytes), &subject).await?;
+        }
+        push::upload(&client, &target, &[], (&fetched.media_type(), &fetched.bytes)).await?;
+    } else {
+        if let Some(manifest) = chart_manifest(&fetched.bytes) {
+            tag::refuse_other_version(&manifest, &target)?;
+        }
+        copy_one(repos, &target, (&fetched.media_type(), &fetched.bytes), &subject).await?;
+    }
+    Ok(Copied { source: source.clone(), destination: target, digest })
+}
+
+/// Indexes nest no deeper than this, and name no more manifests in all than `MAX_UNDER`.
+const MAX_DEPTH: usize = 4;
+const MAX_UNDER: usize = 64;
+
+/// Every manifest under an index (nested indexes and theirs too), read by digest and
+/// verified, each parent before what it names.
+async fn under_index(index: &[u8], (from, repo): (&Client, &str), subject: &str) -> Result<Vec<(Descriptor, Vec<u8>)>> {
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        #[serde(default)]
+        manifests: Vec<Descriptor>,
+    }
+    let listing = |bytes: &[u8]| {
+        serde_json::from_slice::<Listing>(bytes)
+            .map(|l| l.manifests)
+            .map_err(|e| Error::invalid_chart(subject, format!("its image index is not valid: {e}")))
+    };
+    let mut pending: VecDeque<(Descriptor, usize)> = listing(index)?.into_iter().map(|d| (d, 1)).collect();
+    let mut under = Vec::new();
+    while let Some((descriptor, depth)) = pending.pop_front() {
+        if under.len() == MAX_UNDER || !digest::is_valid(&descriptor.digest) {
+            let why = format!("its image index names more than {MAX_UNDER} manifests, or one by no sha256 digest");
+            return Err(Error::invalid_chart(subject, why));
+        }
+        let bytes = wrapped::manifest(from, repo, &descriptor, None, subject).await?;
+        if manifests::INDEXES.contains(&descriptor.media_type.as_str()) && depth < MAX_DEPTH {
+            pending.extend(listing(&bytes)?.into_iter().map(|d| (d, depth + 1)));
+        }
+        under.push((descriptor, bytes));
+    }
+    Ok(under)
+}
+
+/// Copies one manifest that is no index, with its blobs, or one nested index, to `at`.
+async fn copy_one(
+    (repository, from, client): (&str, &Client, &Client),
+    at: &Ref,
+    (media_type, bytes): (&str, &[u8]),
+    subject: &str,
+) -> Result<()> {
+    if manifests::INDEXES.contains(&media_type) {
+        return push::upload(client, at, &[], (media_type, bytes)).await;
     }
     let manifest: Manifest =
-        serde_json::from_slice(&fetched.bytes).ok().filter(|m: &Manifest| m.schema_version == 2).ok_or_else(|| {
-            Error::invalid_chart(&subject, "the manifest is not an image manifest (schema 2) copy can read")
+        serde_json::from_slice(bytes).ok().filter(|m: &Manifest| m.schema_version == 2).ok_or_else(|| {
+            Error::invalid_chart(subject, "the manifest is not an image manifest (schema 2) copy can read")
         })?;
-    tag::refuse_other_version(&manifest, &target)?;
-    let blobs = blobs_of(&manifest, &subject)?;
-    let named: Vec<(&Descriptor, Content)> = blobs
+    let named: Vec<(&Descriptor, Content)> = blobs_of(&manifest, subject)?
         .into_iter()
-        .map(|blob| (blob, Content::Remote { client: from, repository: &source.repository }))
+        .map(|blob| (blob, Content::Remote { client: from, repository }))
         .collect();
-    push::upload(&client, &target, &named, (&fetched.media_type(), &fetched.bytes)).await?;
-    Ok(Copied { source: source.clone(), destination: target, digest })
+    push::upload(client, at, &named, (media_type, bytes)).await
+}
+
+/// A Helm chart's manifest, if these bytes are one.
+fn chart_manifest(bytes: &[u8]) -> Option<Manifest> {
+    serde_json::from_slice::<Manifest>(bytes).ok().filter(|m| m.config.media_type == helm::CONFIG)
 }
 
 /// Where the copy goes: the destination with its own tag, else the source's tag (a chart

@@ -133,7 +133,7 @@ fn push_front(pending: &mut VecDeque<(Entry, usize)>, entries: Vec<Entry>, depth
 
 /// A manifest an index names, verified against its descriptor: from the cache if it holds
 /// it, else from the registry by digest, and kept.
-async fn manifest(
+pub async fn manifest(
     client: &Client,
     repo: &str,
     descriptor: &Descriptor,
