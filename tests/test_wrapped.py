@@ -4,7 +4,10 @@ index's digest, from the registry and then from the cache; listed by search and 
 as a dependency by the index's digest; and
 indexes that hold no chart, or are Docker manifest lists, refused as Helm refuses them."""
 import json
+import os
 import shutil
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -78,19 +81,30 @@ def test_a_wrapped_chart_is_pulled_as_helm_pulls_it_with_the_index_digest(helm_o
 
 
 def test_a_wrapped_chart_pulled_again_is_read_from_the_cache_after_one_head(helm_oci, registry, helm_pushed, tmp_path):
-    """The cache's entry is the chart's manifest, marked with the index's digest: a HEAD that
-    still names the index needs nothing else, so the chart's blobs can go from the registry."""
+    """The cache's entry is the chart's manifest, marked with the index's digest and kept
+    beside the index: a HEAD that still names the index is the only request. The index
+    shows which manifest it wraps: without it in the cache, the entry is not that tag's."""
     archive, chart = helm_pushed
     index = put_index(registry, "charts/mychart", "0.1.0", wrap(registry, "beside an image", chart))
-    ref = f"oci://{registry.host}/charts/mychart:0.1.0"
-    helm_oci.run("pull", ref, "-d", tmp_path / "first", PLAIN)
-    for blob in json.loads(registry.manifest("charts/mychart", chart["digest"]))["layers"]:
-        registry.delete_blob("charts/mychart", blob["digest"])
-    p = helm_oci.run("pull", ref, "-d", tmp_path / "again", PLAIN)
+    with Front(registry.host) as front:
+        ref = f"oci://{front.host}/charts/mychart:0.1.0"
+        helm_oci.run("pull", ref, "-d", tmp_path / "first", PLAIN)
+        front.seen.clear()
+        p = helm_oci.run("pull", ref, "-d", tmp_path / "again", PLAIN)
+        assert [(m, path) for m, path, _ in front.seen if path != "/v2/"] == [
+            ("HEAD", "/v2/charts/mychart/manifests/0.1.0")]
     assert p.stdout.endswith(f"Digest: {sha256(index)}\n")
     assert (tmp_path / "again" / "mychart-0.1.0.tgz").read_bytes() == archive
+    cached_index = Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256" / sha256(index).removeprefix("sha256:")
+    # Kept with the entry: prune deletes only blobs no entry uses (older than an hour).
+    os.utime(cached_index, (time.time() - 7200,) * 2)
+    helm_oci.run("prune")
+    assert cached_index.exists()
+    cached_index.unlink()
+    line = helm_oci.fails("pull", ref, "--offline", "-d", tmp_path / "offline")
+    assert "not in the chart cache" in line, line
     # A removal by the index's digest takes the entry.
-    p = helm_oci.run("remove", f"{registry.host}/charts/mychart@{sha256(index)}")
+    p = helm_oci.run("remove", f"{front.host}/charts/mychart@{sha256(index)}")
     assert p.stdout.startswith("0.1.0: removed\n")
     assert json.loads(helm_oci.run("list", "-o", "json").stdout) == []
 
@@ -104,15 +118,17 @@ def test_search_and_tags_list_a_wrapped_chart_without_reading_platform_images(he
     image = put_image(registry, "charts/mychart")
     put_index(registry, "charts/mychart", "0.2.0", [image, {**image, "platform": {"os": "linux", "architecture": "arm64"}}])
     with Front(registry.host) as front:
-        for _ in range(2):
+        for first in (True, False):
             front.seen.clear()
             p = helm_oci.run("search", f"{front.host}/charts", "--versions", "-o", "json", PLAIN)
             assert [(h["name"], h["version"]) for h in json.loads(p.stdout)] == [(f"{front.host}/charts/mychart", "0.1.0")]
             assert p.stderr == ""
             read = [path.rsplit("/", 1)[-1] for method, path, _ in front.seen if method == "GET" and "/manifests/" in path]
             assert image["digest"] not in read
-            assert (chart["digest"] in read) == (_ == 0), read
+            assert (chart["digest"] in read) == first, read
+        front.seen.clear()
         p = helm_oci.run("tags", f"oci://{front.host}/charts/mychart", "--all", "-o", "json", PLAIN)
+        assert not any(image["digest"] in path for _, path, _ in front.seen)
     # A tag that is no version is read for the version it holds.
     assert ("stable", "0.1.0") in [(e["tag"], e.get("version")) for e in json.loads(p.stdout)]
 

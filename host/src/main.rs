@@ -14,13 +14,11 @@ mod paths;
 mod registries;
 mod repositories;
 mod sandbox;
-mod timeout;
 mod transport;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    timeout::start();
     let cli = match cli::parse::<cli::Cli>(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return cli::refused(&e),

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Read, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,20 +40,31 @@ impl Answer {
     }
 }
 
-/// How long helpers are waited on: each what is left, when it starts, of the command's
-/// `--timeout` (in milliseconds; none for no limit, see `crate::timeout`), and never more
-/// than `DEADLINE`.
+/// How long helpers are waited on: together, no longer than the command's `--timeout` (in
+/// milliseconds; none for no limit), so that several lookups behind one stuck helper take
+/// no longer than the flag says; each, never more than `DEADLINE`. Only the time helpers
+/// take counts: not the command's other work, nor a password typed at a prompt.
 #[derive(Clone, Copy)]
 pub struct Limit(pub Option<u64>);
+
+/// Milliseconds the helpers of this process have taken so far.
+static SPENT_MS: AtomicU64 = AtomicU64::new(0);
 
 impl Limit {
     /// How long a helper starting now may take; and the `--timeout` it is cut short by, if
     /// that is what limits it.
     fn now(self) -> (Duration, Option<Duration>) {
-        match crate::timeout::left(self.0).map(Duration::from_millis) {
+        let left = self.0.map(|ms| Duration::from_millis(ms.saturating_sub(SPENT_MS.load(Ordering::Relaxed))));
+        match left {
             Some(left) if left < DEADLINE => (left, self.0.map(Duration::from_millis)),
             _ => (DEADLINE, None),
         }
+    }
+
+    /// Counts what a helper took against the budget.
+    fn spent(started: Instant) {
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        SPENT_MS.fetch_add(ms, Ordering::Relaxed);
     }
 }
 
@@ -69,7 +81,7 @@ impl std::fmt::Display for TimedOut {
 impl std::error::Error for TimedOut {}
 
 /// Runs `docker-credential-<helper> <action>` with `input` on its stdin, within `limit`.
-/// Once the command's `--timeout` has run out, no helper is started.
+/// Once the helpers have taken the command's whole `--timeout`, no helper is started.
 pub fn run(helper: &str, action: &str, input: &str, limit: Limit) -> Result<Answer> {
     let program = format!("docker-credential-{helper}");
     let (within, timeout) = limit.now();
@@ -78,7 +90,10 @@ pub fn run(helper: &str, action: &str, input: &str, limit: Limit) -> Result<Answ
     }
     let mut command = Command::new(&program);
     command.arg(action);
-    match invoke(command, input, within) {
+    let started = Instant::now();
+    let answer = invoke(command, input, within);
+    Limit::spent(started);
+    match answer {
         Err(e) if e.is::<TimedOut>() && timeout.is_some() => {
             let timeout = timeout.expect("checked");
             Err(anyhow::anyhow!("did not answer within the command's --timeout ({timeout:?})"))

@@ -56,7 +56,7 @@ pub fn given(username: Option<&str>, password: Option<&str>) -> Option<Credentia
 /// fails to answer (a helper that fails or is missing, an entry that does not decode) gives
 /// `Unavailable`: Helm's client asks its stores only when a registry wants credentials, so
 /// the failure is said only then, and anonymous registries still work. A helper is waited
-/// on no longer than what is left of the command's timeout (`timeout_ms`).
+/// on no longer than the command's timeout (`timeout_ms`), all helpers together.
 pub fn find(registry: &str, debug: bool, timeout_ms: Option<u64>) -> Result<Option<Credential>> {
     let key = key_for(registry);
     let within = helper::Limit(timeout_ms);
@@ -208,7 +208,7 @@ fn helper_get(helper: &str, key: &str, within: helper::Limit) -> Result<Option<C
 }
 
 /// Stores a login in Helm's registry config, or in the helper that file names (waited on no
-/// longer than what is left of `timeout_ms`). A detected default store is then named in the file as
+/// longer than what is left of `timeout_ms` for helpers). A detected default store is then named in the file as
 /// `credsStore`, as Helm's first login does.
 pub fn store(registry: &str, username: &str, password: &str, timeout_ms: Option<u64>) -> Result<()> {
     let file = paths::registry_config();

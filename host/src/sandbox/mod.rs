@@ -53,8 +53,7 @@ pub struct Reach {
     /// Where the user sets what a failed handshake asks for.
     pub advice: Advice,
     /// The command's `--timeout` in milliseconds (none: no limit). It bounds the component's
-    /// calls, and the credential helpers run for this registry (what is left of it, counted
-    /// from the command's start: see `crate::timeout`).
+    /// calls, and the credential helpers (all of a command's together: see `helper::Limit`).
     pub timeout_ms: Option<u64>,
 }
 

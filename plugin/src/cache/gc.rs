@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::fs::temp;
 use crate::net::clock;
 use crate::oci::helm::Descriptor;
+use crate::oci::manifests::INDEX_DEPTH;
 use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, SystemTime};
@@ -32,6 +33,9 @@ pub struct Collected {
 pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collected> {
     let mut used = HashSet::new();
     for entry in &index.manifests {
+        // The image index a chart's manifest was pulled through is kept with it, to show
+        // that the index names that manifest (see `oci::wrapped`).
+        used.insert(hex(entry.named_digest()));
         if !uses(cache, &descriptor(entry), &mut used, 0) {
             let named = entry.reference().unwrap_or(&entry.digest).to_string();
             return Ok(Collected { held_back: Some(named), ..Collected::default() });
@@ -39,6 +43,7 @@ pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collec
     }
     let mut released = HashSet::new();
     for entry in removed {
+        released.insert(hex(entry.named_digest()));
         uses(cache, &descriptor(entry), &mut released, 0);
     }
     temp::sweep(&cache.incoming_dir());
@@ -67,9 +72,6 @@ pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collec
     Ok(collected)
 }
 
-/// Image indexes nest no deeper than this.
-const MAX_DEPTH: usize = 4;
-
 fn descriptor(entry: &Entry) -> Descriptor {
     Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size)
 }
@@ -87,7 +89,7 @@ fn uses(cache: &Cache, manifest: &Descriptor, used: &mut HashSet<String>, depth:
     for blob in named("config").into_iter().chain(named("subject")).chain(listed("layers")) {
         used.insert(hex(&blob.digest));
     }
-    listed("manifests").iter().all(|m| depth < MAX_DEPTH && uses(cache, m, used, depth + 1))
+    listed("manifests").iter().all(|m| depth < INDEX_DEPTH && uses(cache, m, used, depth + 1))
 }
 
 fn hex(digest: &str) -> String {

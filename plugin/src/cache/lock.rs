@@ -57,8 +57,11 @@ impl Lock {
                 Err(e) => return Err(Error::io(&path, e)),
             }
             let offset = *offset.get_or_insert_with(|| file_clock_offset(root));
-            if let Some(seen) = stale(&path, offset) {
-                take_over(root, &path, &seen, &token);
+            // A stale lock that cannot be moved (a directory this run cannot write) is
+            // waited on like a live one, not tried again at once.
+            if let Some(seen) = stale(&path, offset)
+                && take_over(root, &path, &seen, &token)
+            {
                 continue;
             }
             let now = clock::now();
@@ -123,14 +126,16 @@ fn stale(path: &Path, offset: i64) -> Option<Vec<u8>> {
     fs::read(path).ok()
 }
 
-/// Moves a stale lock away; a fresh one moved by mistake goes back.
-fn take_over(root: &Path, path: &Path, seen: &[u8], token: &str) {
+/// Moves a stale lock away; a fresh one moved by mistake goes back. False if nothing could
+/// be moved.
+fn take_over(root: &Path, path: &Path, seen: &[u8], token: &str) -> bool {
     let away = root.join(format!("{}{token}.stale-lock", temp::TEMP_PREFIX));
     if granted::rename(path, &away).is_err() {
-        return;
+        return false;
     }
     if fs::read(&away).is_ok_and(|moved| moved != seen) {
         let _ = fs::hard_link(&away, path);
     }
     let _ = fs::remove_file(&away);
+    true
 }

@@ -70,8 +70,7 @@ pub async fn run(copy: Copy) -> Result<Copied> {
     Ok(Copied { source: source.clone(), destination: target, digest })
 }
 
-/// Indexes nest no deeper than this, and name no more manifests in all than `MAX_UNDER`.
-const MAX_DEPTH: usize = 4;
+/// An index names no more manifests than this, nested ones included.
 const MAX_UNDER: usize = 64;
 
 /// Every manifest under an index (nested indexes and theirs too), read by digest and
@@ -95,7 +94,7 @@ async fn under_index(index: &[u8], (from, repo): (&Client, &str), subject: &str)
             return Err(Error::invalid_chart(subject, why));
         }
         let bytes = wrapped::manifest(from, repo, &descriptor, None, subject).await?;
-        if manifests::INDEXES.contains(&descriptor.media_type.as_str()) && depth < MAX_DEPTH {
+        if manifests::INDEXES.contains(&descriptor.media_type.as_str()) && depth < manifests::INDEX_DEPTH {
             pending.extend(listing(&bytes)?.into_iter().map(|d| (d, depth + 1)));
         }
         under.push((descriptor, bytes));

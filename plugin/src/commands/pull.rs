@@ -192,6 +192,11 @@ impl Source<'_> {
                 current.filter(|d| entry.is_named_by(d)).map(|d| (d, entry))
             }
         };
+        // An entry pulled through an image index is that index's only if the index, cached
+        // beside it, still shows it names the entry's manifest.
+        let cached = cached.filter(|(named, entry)| {
+            *named == entry.digest || wrapped::names_in_cache(self.cache, named, &entry.digest)
+        });
         if let Some((named, entry)) = cached {
             match self.cache.manifest(&entry.digest) {
                 Ok(Some(bytes)) => return Ok(Named { bytes, digest: entry.digest, named }),
@@ -211,7 +216,9 @@ impl Source<'_> {
         // to be what it is, not "not found".
         let fetched = manifests::fetch_any(client, repo, manifest_ref, self.subject).await?;
         let named = fetched.verified_digest(r.digest.as_deref(), self.subject)?;
-        if fetched.media_type() == wrapped::INDEX || wrapped::is_index(&fetched.bytes) {
+        let put_here = |bytes: &[u8]| self.cache.put(&Descriptor::new("", named.clone(), bytes.len() as u64), bytes);
+        if fetched.is_oci_index() {
+            put_here(&fetched.bytes)?;
             let under =
                 wrapped::chart_under(&fetched.bytes, (client, repo), Some(self.cache), Look::Everywhere, self.subject);
             let chart = under.await?.ok_or_else(|| {
@@ -228,7 +235,7 @@ impl Source<'_> {
                 "it is a Docker manifest list (an image per platform)",
             ));
         }
-        self.cache.put(&Descriptor::new("", named.clone(), fetched.bytes.len() as u64), &fetched.bytes[..])?;
+        put_here(&fetched.bytes)?;
         Ok(Named { bytes: fetched.bytes, digest: named.clone(), named })
     }
 

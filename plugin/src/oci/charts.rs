@@ -46,9 +46,12 @@ pub async fn describe(
 ) -> Result<Option<Described>> {
     let pinned = digest::is_valid(tag).then_some(tag);
     let (mut bytes, manifest_digest) = manifest(client, repo, tag, pinned, subject, kept).await?;
-    if wrapped::is_index(&bytes) {
+    if manifests::is_oci_index(&bytes, None) {
+        // What goes wrong under an index (a manifest the registry lacks, or that is not what
+        // the index says) is said of this tag alone, as a broken chart is.
         let cache = kept.map(|k| k.cache);
-        match wrapped::chart_under(&bytes, (client, repo), cache, Look::PastImages, subject).await? {
+        let under = wrapped::chart_under(&bytes, (client, repo), cache, Look::PastImages, subject).await;
+        match under.map_err(|e| Error::invalid_chart(subject, format!("under its image index: {e}")))? {
             Some(chart) => bytes = chart.bytes,
             None => return Ok(None),
         }

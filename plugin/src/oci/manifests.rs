@@ -15,6 +15,15 @@ pub const ACCEPT: &str =
 pub const INDEXES: [&str; 2] =
     ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
+/// Indexes under an index are followed no deeper than this.
+pub const INDEX_DEPTH: usize = 4;
+
+/// What a client that takes indexes too accepts: a registry answers 404 to a tag naming an
+/// index for an `Accept` without them.
+fn accept_any() -> String {
+    format!("{ACCEPT}, {}", INDEXES.join(", "))
+}
+
 /// A fetched manifest, with what the registry said about it.
 pub struct Fetched {
     pub bytes: Vec<u8>,
@@ -50,10 +59,27 @@ impl Fetched {
             .unwrap_or_else(|| helm::MANIFEST.to_string())
     }
 
+    /// Whether this is an OCI image index (see `is_oci_index`).
+    pub fn is_oci_index(&self) -> bool {
+        is_oci_index(&self.bytes, self.content_type.as_deref())
+    }
+
     /// Whether this is an index (a manifest per platform) rather than a manifest of blobs.
     pub fn is_index(&self) -> bool {
         INDEXES.contains(&self.media_type().as_str())
             || serde_json::from_slice::<serde_json::Value>(&self.bytes).is_ok_and(|m| m.get("manifests").is_some())
+    }
+}
+
+/// Whether a manifest is an OCI image index (the one kind Helm looks into for a chart): it
+/// says so; or it says nothing and was served as one (`served`, its `Content-Type`); or,
+/// with neither, it lists manifests. A Docker manifest list always says what it is.
+pub fn is_oci_index(bytes: &[u8], served: Option<&str>) -> bool {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) else { return false };
+    match (json.get("mediaType"), served.map(|t| t.split(';').next().unwrap_or_default().trim())) {
+        (Some(stated), _) => stated == INDEXES[0],
+        (None, Some(served)) if is_media_type(served) => served == INDEXES[0],
+        (None, _) => json.get("manifests").is_some(),
     }
 }
 
@@ -72,8 +98,7 @@ pub async fn fetch(client: &Client, repo: &str, reference: &str, subject: &str) 
 /// Fetches whatever a tag or digest names, indexes included, so that a command can say
 /// what it is rather than have the registry refuse it for the `Accept` header.
 pub async fn fetch_any(client: &Client, repo: &str, reference: &str, subject: &str) -> Result<Fetched> {
-    let accept = format!("{ACCEPT}, {}", INDEXES.join(", "));
-    fetch_accepting(client, repo, reference, subject, &accept).await
+    fetch_accepting(client, repo, reference, subject, &accept_any()).await
 }
 
 async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: &str, accept: &str) -> Result<Fetched> {
@@ -87,11 +112,12 @@ async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: 
     Ok(Fetched { bytes: response.bytes(MANIFEST_MAX).await?, digest_header, content_type })
 }
 
-/// The digest a tag points at, as the registry says with a HEAD (which Docker Hub does not
-/// count against its pull limit); None if the tag does not exist or the registry does not say.
+/// The digest a tag points at (a manifest, or an index: one may wrap a chart), as the
+/// registry says with a HEAD (which Docker Hub does not count against its pull limit);
+/// None if the tag does not exist or the registry does not say.
 pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<String>> {
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let response = client.following("HEAD", &url, &[("accept", ACCEPT.to_string())], 0).await?;
+    let response = client.following("HEAD", &url, &[("accept", accept_any())], 0).await?;
     match response.status {
         200 => Ok(response.header("docker-content-digest").filter(|d| digest::is_valid(d)).map(str::to_string)),
         404 => Ok(None),
@@ -137,6 +163,17 @@ mod tests {
         // Helm's manifests state none, and a registry's odd word is not taken.
         assert_eq!(fetched(r#"{"schemaVersion":2}"#, None).media_type(), helm::MANIFEST);
         assert_eq!(fetched(r#"{"schemaVersion":2}"#, Some("text/plain\r\nx: y")).media_type(), helm::MANIFEST);
+    }
+
+    #[test]
+    fn an_oci_index_says_so_or_is_served_as_one_or_lists_manifests_saying_nothing() {
+        let docker_list = INDEXES[1];
+        assert!(is_oci_index(format!(r#"{{"mediaType":"{}","manifests":[]}}"#, INDEXES[0]).as_bytes(), None));
+        assert!(is_oci_index(br#"{"schemaVersion":2,"manifests":[]}"#, Some(INDEXES[0])));
+        assert!(is_oci_index(br#"{"schemaVersion":2,"manifests":[]}"#, None));
+        assert!(!is_oci_index(br#"{"schemaVersion":2,"manifests":[]}"#, Some(docker_list)));
+        assert!(!is_oci_index(format!(r#"{{"mediaType":"{docker_list}","manifests":[]}}"#).as_bytes(), None));
+        assert!(!is_oci_index(br#"{"schemaVersion":2,"config":{}}"#, None));
     }
 
     #[test]

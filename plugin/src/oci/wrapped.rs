@@ -8,19 +8,18 @@
 
 use super::client::Client;
 use super::helm::{self, Descriptor};
-use super::manifests::{self, INDEXES, MANIFEST_MAX};
+use super::manifests::{self, INDEX_DEPTH, INDEXES, MANIFEST_MAX};
 use crate::cache::Cache;
+use crate::digest;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::VecDeque;
 
-/// Indexes nest no deeper than this.
-const MAX_DEPTH: usize = 4;
 /// No more manifests than this are read looking for the chart.
 const MAX_READ: usize = 16;
 
 /// The OCI image index's media type, the one wrapper Helm reads.
-pub const INDEX: &str = INDEXES[0];
+const INDEX: &str = INDEXES[0];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,16 +57,6 @@ pub struct Unwrapped {
     pub descriptor: Descriptor,
 }
 
-/// Whether a manifest's bytes are an OCI image index: it says so, or it says nothing and
-/// lists manifests (a Docker manifest list always says what it is).
-pub fn is_index(bytes: &[u8]) -> bool {
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) else { return false };
-    match json.get("mediaType") {
-        Some(stated) => stated == INDEX,
-        None => json.get("manifests").is_some(),
-    }
-}
-
 /// Where to look for the chart under an index.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Look {
@@ -102,7 +91,7 @@ pub async fn chart_under(
             )
         })?;
         if json.get("manifests").is_some() {
-            if depth < MAX_DEPTH {
+            if depth < INDEX_DEPTH {
                 push_front(&mut pending, entries(&bytes, look, subject)?, depth + 1);
             }
         } else if json.pointer("/config/mediaType").and_then(|t| t.as_str()) == Some(helm::CONFIG) {
@@ -110,6 +99,25 @@ pub async fn chart_under(
         }
     }
     Ok(None)
+}
+
+/// Whether the cache holds the image index `named` and it names the manifest `digest`
+/// (under nested indexes too): what shows that a cached chart is the one that index wraps.
+pub fn names_in_cache(cache: &Cache, named: &str, digest: &str) -> bool {
+    let mut pending = vec![(named.to_string(), 1)];
+    while let Some((index, depth)) = pending.pop() {
+        let Ok(Some(bytes)) = cache.manifest(&index) else { continue };
+        let Ok(listing) = serde_json::from_slice::<Index>(&bytes) else { continue };
+        for entry in listing.manifests {
+            if entry.digest == digest {
+                return true;
+            }
+            if entry.media_type == INDEX && depth < INDEX_DEPTH {
+                pending.push((entry.digest, depth + 1));
+            }
+        }
+    }
+    false
 }
 
 /// The entries of an index Helm would follow (and `look` allows), likeliest first.
@@ -132,7 +140,8 @@ fn push_front(pending: &mut VecDeque<(Entry, usize)>, entries: Vec<Entry>, depth
 }
 
 /// A manifest an index names, verified against its descriptor: from the cache if it holds
-/// it, else from the registry by digest, and kept.
+/// it, else from the registry by digest, and kept. What the index says is checked before it
+/// goes into a path or a URL.
 pub async fn manifest(
     client: &Client,
     repo: &str,
@@ -140,14 +149,13 @@ pub async fn manifest(
     cache: Option<&Cache>,
     subject: &str,
 ) -> Result<Vec<u8>> {
+    if !digest::is_valid(&descriptor.digest) || descriptor.size > MANIFEST_MAX {
+        let (digest, size) = (&descriptor.digest, descriptor.size);
+        let why = format!("its image index names a manifest by {digest:?} of {size} bytes, which no manifest can be");
+        return Err(Error::invalid_chart(subject, why));
+    }
     if let Some(bytes) = cache.and_then(|cache| cache.read(descriptor).ok().flatten()) {
         return Ok(bytes);
-    }
-    if descriptor.size > MANIFEST_MAX {
-        return Err(Error::invalid_chart(
-            subject,
-            format!("its image index names a manifest of {} bytes", descriptor.size),
-        ));
     }
     let fetched = manifests::fetch_any(client, repo, &descriptor.digest, subject).await?;
     fetched.verified_digest(Some(&descriptor.digest), subject)?;
@@ -185,16 +193,6 @@ mod tests {
         assert_eq!(order(Look::Everywhere), ["helm", "plain", "nested", "image"]);
         assert_eq!(order(Look::PastImages), ["helm", "plain", "nested"]);
         assert_eq!(entry(serde_json::json!({"digest": "d", "size": 1})).rank(), 1);
-    }
-
-    #[test]
-    fn an_index_is_one_that_says_so_or_lists_manifests_saying_nothing() {
-        assert!(is_index(format!(r#"{{"mediaType":"{INDEX}","manifests":[]}}"#).as_bytes()));
-        assert!(is_index(br#"{"schemaVersion":2,"manifests":[]}"#));
-        assert!(!is_index(
-            br#"{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}"#
-        ));
-        assert!(!is_index(br#"{"schemaVersion":2,"config":{}}"#));
     }
 
     #[test]
