@@ -524,12 +524,13 @@ def test_a_stale_lock_is_taken_over(helm_oci, cache, stocked, tmp_path, stamped)
     assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
 
 
-def test_a_held_lock_makes_a_save_wait(helm_oci, cache, stocked, tmp_path):
+def save_behind_a_held_lock(helm_oci, cache, tmp_path, run=()):
+    """Saves another chart (through `run`, say faketime) while a live run holds the lock:
+    the save must wait, taking nothing, until the lock goes. Returns its stdout and stderr."""
     lock = oci(cache) / "index.json.lock"
     lock.write_text("held by another helm-oci\n")
     other = write_chart(tmp_path / "other", name="other")
-    start = time.monotonic()
-    p = subprocess.Popen([str(BIN), "save", str(other), "localhost:5000/ns"], env=helm_oci.env,
+    p = subprocess.Popen([*run, str(BIN), "save", str(other), "localhost:5000/ns"], env=helm_oci.env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)
@@ -542,7 +543,14 @@ def test_a_held_lock_makes_a_save_wait(helm_oci, cache, stocked, tmp_path):
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, stderr
-    assert stdout.splitlines()[-1] == "0.1.0: saved" and stderr == ""
+    assert stdout.splitlines()[-1] == "0.1.0: saved"
+    return stdout, stderr
+
+
+def test_a_held_lock_makes_a_save_wait(helm_oci, cache, stocked, tmp_path):
+    start = time.monotonic()
+    _, stderr = save_behind_a_held_lock(helm_oci, cache, tmp_path)
+    assert stderr == ""
     assert 1.0 <= time.monotonic() - start < 15
     assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
 
@@ -623,22 +631,7 @@ def test_a_live_lock_is_not_taken_over_by_a_run_whose_clock_is_off(helm_oci, cac
     """A cache on a file server is stamped by the server's clock. A run whose own clock is a
     minute off from it (faketime) waits for a fresh lock, rather than taking it for a killed
     run's, which lost the other run's update to the index."""
-    lock = oci(cache) / "index.json.lock"
-    lock.write_text("held by another helm-oci\n")
-    other = write_chart(tmp_path / "other", name="other")
-    p = subprocess.Popen(["faketime", "-f", skew, str(BIN), "save", str(other), "localhost:5000/ns"], env=helm_oci.env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.0)
-        assert p.poll() is None, "the save took a live lock over"
-        assert lock.read_text() == "held by another helm-oci\n"
-        lock.unlink()
-        stdout, stderr = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 0, stderr
-    assert stdout.splitlines()[-1] == "0.1.0: saved"
+    save_behind_a_held_lock(helm_oci, cache, tmp_path, run=("faketime", "-f", skew))
     assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
 
 
