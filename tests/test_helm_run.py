@@ -37,7 +37,7 @@ if argv[:1] == ["version"]:
     print({{"2": "Client: v2.17.0+ga690bad", "3": "v3.14.0+g3fc9f4b"}}.get(major, "v4.3.0+g1a2b3c4"))
     sys.exit(0)
 # Positionals as Helm's flag parser finds them (the value flags these tests use).
-values = {{"-n", "--namespace", "-f", "--values", "--set", "--name", "--timeout", "-o", "--keyring"}}
+values = {{"-n", "--namespace", "-f", "--values", "--set", "--name", "--timeout", "-o", "--keyring", "--burst-limit"}}
 positionals, i = [], 1
 while i < len(argv):
     a = argv[i]
@@ -291,6 +291,17 @@ def test_version_constraint_picks_the_newest_it_admits(helm_oci, helm, registry,
     helm.log.unlink()
     helm_oci.run("install", "rel", ref, "--plain-http", env=helm.env("3"))
     assert_ran_on_the_chart(helm.only_chart_call(), version="0.2.0")
+
+
+def test_helms_global_flags_before_the_command_reach_helm(helm_oci, helm, pushed):
+    """`helm --burst-limit 100 oci install …`: Helm hands the plugin the global flags its
+    loader does not read itself as they were written, before the command. They go to Helm
+    after the verb; another command, which has no use for them, runs without them."""
+    helm_oci.run("--burst-limit", "100", "--color=never", "install", "rel", pushed, "--plain-http", env=helm.env("4"))
+    call = helm.only_chart_call()
+    assert call["argv"] == ["install", "rel", call["chart"], "--burst-limit", "100", "--color=never"]
+    p = helm_oci.run("--qps", "50", "tags", pushed, "--plain-http")
+    assert p.stdout.splitlines()[-1].split() == ["0.1.0"]
 
 
 def test_timeout_and_debug_go_to_helm_and_debug_is_ours_too(helm_oci, helm, pushed):

@@ -102,6 +102,50 @@ pub enum ChartCommand {
     Remove(cache::RemoveArgs),
 }
 
+/// Helm's global flags that Helm hands a plugin as they were written when they come before
+/// the plugin's name (`helm --burst-limit 100 oci install …`): those its plugin loader does
+/// not read itself (Helm 4's and 3's, and Helm 2's `--kubeconfig` and
+/// `--tiller-connection-timeout`). Each takes a value.
+const HELM_GLOBALS: &[&str] = &[
+    "--burst-limit",
+    "--qps",
+    "--color",
+    "--colour",
+    "--content-cache",
+    "--kubeconfig",
+    "--tiller-connection-timeout",
+];
+
+/// The command line with Helm's global flags that came before the command (see
+/// `HELM_GLOBALS`) moved after it for install, upgrade and template, whose Helm takes them
+/// there; the other commands, which talk to registries alone, have no use for them.
+pub fn helm_globals_after_command(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args = args.into_iter();
+    let (mut out, mut globals) = (args.next().into_iter().collect::<Vec<_>>(), Vec::new());
+    while let Some(arg) = args.next() {
+        let text = arg.to_str().unwrap_or_default();
+        let (name, inline) = text.split_once('=').map_or((text, false), |(name, _)| (name, true));
+        if HELM_GLOBALS.contains(&name) {
+            globals.push(arg);
+            if !inline {
+                globals.extend(args.next());
+            }
+            continue;
+        }
+        let command = !text.starts_with('-');
+        let runs_helm = matches!(text, "install" | "upgrade" | "template");
+        out.push(arg);
+        if command {
+            if runs_helm {
+                out.append(&mut globals);
+            }
+            out.extend(args);
+            break;
+        }
+    }
+    out
+}
+
 /// Parses `args` with `P`'s definition, its flags read as Go reads them (see `go_flags`).
 pub fn parse<P: Parser>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Result<P, clap::Error> {
     let mut matches = go_flags(P::command()).try_get_matches_from(args)?;
@@ -373,6 +417,31 @@ mod tests {
         for bad in ["", "+", "5", "00", "m", "5x", "-1s", "1e9999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn helms_global_flags_before_the_command_go_to_helm_after_it_or_nowhere() {
+        let moved = |args: &[&str]| -> Vec<String> {
+            let args = args.iter().map(OsString::from);
+            helm_globals_after_command(args).into_iter().map(|a| a.into_string().unwrap()).collect()
+        };
+        assert_eq!(
+            moved(&[
+                "oci",
+                "--burst-limit",
+                "100",
+                "--debug",
+                "--color=never",
+                "install",
+                "rel",
+                "REF",
+                "--set",
+                "a=b"
+            ]),
+            ["oci", "--debug", "install", "--burst-limit", "100", "--color=never", "rel", "REF", "--set", "a=b"]
+        );
+        assert_eq!(moved(&["oci", "--qps", "50", "tags", "REF", "--qps", "1"]), ["oci", "tags", "REF", "--qps", "1"]);
+        assert_eq!(moved(&["oci", "pull", "REF"]), ["oci", "pull", "REF"]);
     }
 
     #[test]
