@@ -661,3 +661,18 @@ def test_an_index_that_cannot_be_read_does_not_stop_a_pull(helm_oci, registry, c
     [warning] = p.stderr.splitlines()
     assert warning.startswith("WARNING: ") and "could not record it" in warning and "move it away" in warning, warning
     assert "move it away" in helm_oci.fails("list")
+
+
+def test_a_run_whose_clock_is_ahead_of_the_caches_deletes_nothing_in_use(helm_oci, cache, stocked):
+    """A run whose clock is two hours ahead of a shared cache's file server (faketime): by
+    its own clock, another run's fresh blob and the temp file it is writing look two hours
+    old, and prune deleted them. They are aged by the file system's clock now."""
+    blob = oci(cache) / "blobs" / "sha256" / hashlib.sha256(b"fresh").hexdigest()
+    blob.write_bytes(b"fresh")
+    writing = oci(cache) / "incoming" / f".helm-oci-{'ab' * 8}-{'cd' * 8}.tmp"
+    writing.parent.mkdir(exist_ok=True)
+    writing.write_bytes(b"being written")
+    p = subprocess.run(["faketime", "-f", "+2h", str(BIN), "prune"], env=helm_oci.env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "Deleted 0 unused blobs, freed 0 B\n"
+    assert blob.exists() and writing.exists()

@@ -9,12 +9,11 @@
 use super::{Cache, Entry, Index};
 use crate::error::{Error, Result};
 use crate::fs::temp;
-use crate::net::clock;
 use crate::oci::helm::Descriptor;
 use crate::oci::manifests::INDEX_DEPTH;
 use std::collections::HashSet;
 use std::fs;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 const GRACE: Duration = Duration::from_secs(3600);
 
@@ -55,7 +54,9 @@ pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collec
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Collected::default()),
         Err(e) => return Err(Error::io(&dir, e)),
     };
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
+    // Blobs are aged by the file system's clock: a shared cache on a file server is
+    // stamped by the server's, which may be off from this machine's by more than `GRACE`.
+    let now = temp::file_system_now(&dir);
     let mut collected = Collected::default();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

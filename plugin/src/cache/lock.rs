@@ -14,7 +14,6 @@
 //! which is put back (by a hard link, which fails if yet another lock exists meanwhile).
 
 use crate::error::{Error, Kind, Result};
-use crate::fs::temp::TempFile;
 use crate::fs::{granted, temp};
 use crate::net::{clock, executor};
 use std::fs;
@@ -102,11 +101,9 @@ impl Drop for Lock {
     }
 }
 
-/// How many seconds the file system's clock under `root` is ahead of this run's, as a file
-/// just written there is stamped; 0 if none can be written.
+/// How many seconds the file system's clock under `root` is ahead of this run's.
 fn file_clock_offset(root: &Path) -> i64 {
-    let stamped = TempFile::create_in(root).ok().and_then(|probe| fs::metadata(probe.path()).ok()?.modified().ok());
-    let since_epoch = stamped.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+    let since_epoch = temp::file_system_now(root).duration_since(SystemTime::UNIX_EPOCH).ok();
     since_epoch.map_or(0, |d| d.as_secs() as i64 - clock::wall_seconds())
 }
 

@@ -62,10 +62,19 @@ pub fn is_temp_name(name: &str) -> bool {
     rest.split_once('-').is_some_and(|(run, id)| hex(run, 32) && id.len() == 16 && hex(id, 16))
 }
 
-/// Removes what killed runs left in `dir`: temp names untouched for `STALE`. Best effort.
+/// Now, by the clock of the file system `dir` is on, as a file just written there is
+/// stamped: a directory on a file server (NFS, SMB) is stamped by the server's clock, which
+/// may be far from this machine's. This machine's clock if nothing can be written there.
+pub fn file_system_now(dir: &Path) -> SystemTime {
+    let stamped = TempFile::create_in(dir).ok().and_then(|probe| fs::metadata(probe.path()).ok()?.modified().ok());
+    stamped.unwrap_or_else(|| SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64))
+}
+
+/// Removes what killed runs left in `dir`: temp names untouched for `STALE`, by the file
+/// system's clock. Best effort.
 pub fn sweep(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock::wall_seconds().max(0) as u64);
+    let now = file_system_now(dir);
     for entry in entries.flatten() {
         if !is_temp_name(&entry.file_name().to_string_lossy()) {
             continue;
