@@ -137,6 +137,19 @@ pub fn destination(dir: &Path) -> Result<()> {
 /// Refuses a directory that cannot be written (a read-only file system, say) before any
 /// download, with the system's own words: inside the sandbox such failures lose them.
 pub fn writable(dir: &Path) -> Result<()> {
+    // An unnamed file (O_TMPFILE) leaves nothing behind, even when a signal ends the
+    // process right then; a file system without them gets a named probe.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).mode(0o600).open(dir) {
+            Ok(_) => return Ok(()),
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => {
+                return Err(e).with_context(|| format!("cannot write into {}", dir.display()));
+            }
+            Err(_) => {}
+        }
+    }
     // A new file of a name no one can guess: the directory may hold what a component
     // planted there (a symlink named like a probe, say), and nothing there is followed.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
