@@ -74,12 +74,15 @@ pub fn file_system_now(dir: &Path) -> SystemTime {
 /// system's clock. Best effort.
 pub fn sweep(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
-    let now = file_system_now(dir);
+    // The clock is read (a file written and removed) only once there is a leftover to age:
+    // most runs find none.
+    let mut now = None;
     for entry in entries.flatten() {
         if !is_temp_name(&entry.file_name().to_string_lossy()) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
+        let now = *now.get_or_insert_with(|| file_system_now(dir));
         let stale = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age > STALE);
         if stale {
             let path = entry.path();
