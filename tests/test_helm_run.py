@@ -37,7 +37,8 @@ if argv[:1] == ["version"]:
     print({{"2": "Client: v2.17.0+ga690bad", "3": "v3.14.0+g3fc9f4b"}}.get(major, "v4.3.0+g1a2b3c4"))
     sys.exit(0)
 # Positionals as Helm's flag parser finds them (the value flags these tests use).
-values = {{"-n", "--namespace", "-f", "--values", "--set", "--name", "--timeout", "-o", "--keyring", "--burst-limit"}}
+values = {{"-n", "--namespace", "-f", "--values", "--set", "--name", "--timeout", "-o", "--keyring", "--burst-limit",
+          "-v", "--log-file"}}
 positionals, i = [], 1
 while i < len(argv):
     a = argv[i]
@@ -302,6 +303,12 @@ def test_helms_global_flags_before_the_command_reach_helm(helm_oci, helm, pushed
     assert call["argv"] == ["install", "rel", call["chart"], "--burst-limit", "100", "--color=never"]
     p = helm_oci.run("--qps", "50", "tags", pushed, "--plain-http")
     assert p.stdout.splitlines()[-1].split() == ["0.1.0"]
+    # klog's hidden flags, which Helm 3 and 4 keep as global flags, and their values.
+    helm.log.unlink()
+    helm_oci.run("-v", "6", "--logtostderr", "template", "-v", "2", "--log-file", "h.log", pushed, "--plain-http",
+                 env=helm.env("4"))
+    call = helm.only_chart_call()
+    assert call["argv"] == ["template", call["chart"], "-v", "6", "--logtostderr", "-v", "2", "--log-file", "h.log"]
 
 
 def test_timeout_and_debug_go_to_helm_and_debug_is_ours_too(helm_oci, helm, pushed):
@@ -313,6 +320,11 @@ def test_timeout_and_debug_go_to_helm_and_debug_is_ours_too(helm_oci, helm, push
     helm.log.unlink()
     helm_oci.run("install", "--debug", "rel", pushed, "--plain-http", env=helm.env("3"))
     assert helm.only_chart_call()["argv"][3:] == ["--debug"]
+    # So does a `--debug=false` there, which turns off a HELM_DEBUG=true.
+    helm.log.unlink()
+    p = helm_oci.run("install", "--debug=false", "rel", pushed, "--plain-http", env=helm.env("3"))
+    assert helm.only_chart_call()["argv"][3:] == ["--debug=false"]
+    assert "[debug]" not in p.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])

@@ -104,30 +104,47 @@ pub enum ChartCommand {
 
 /// Helm's global flags that Helm hands a plugin as they were written when they come before
 /// the plugin's name (`helm --burst-limit 100 oci install …`): those its plugin loader does
-/// not read itself (Helm 4's and 3's, and Helm 2's `--kubeconfig` and
-/// `--tiller-connection-timeout`). Each takes a value.
-const HELM_GLOBALS: &[&str] = &[
-    "--burst-limit",
-    "--qps",
-    "--color",
-    "--colour",
-    "--content-cache",
-    "--kubeconfig",
-    "--tiller-connection-timeout",
+/// not read itself (Helm 4's and 3's, klog's hidden ones, and Helm 2's `--kubeconfig` and
+/// `--tiller-connection-timeout`), each with whether it takes a value.
+const HELM_GLOBALS: &[(&str, bool)] = &[
+    ("--burst-limit", true),
+    ("--qps", true),
+    ("--color", true),
+    ("--colour", true),
+    ("--content-cache", true),
+    ("--kubeconfig", true),
+    ("--tiller-connection-timeout", true),
+    ("-v", true),
+    ("--v", true),
+    ("--vmodule", true),
+    ("--log-dir", true),
+    ("--log-file", true),
+    ("--log-file-max-size", true),
+    ("--log-backtrace-at", true),
+    ("--stderrthreshold", true),
+    ("--logtostderr", false),
+    ("--alsologtostderr", false),
+    ("--add-dir-header", false),
+    ("--skip-headers", false),
+    ("--skip-log-headers", false),
+    ("--one-output", false),
 ];
 
-/// The command line with Helm's global flags that came before the command (see
-/// `HELM_GLOBALS`) moved after it for install, upgrade and template, whose Helm takes them
-/// there; the other commands, which talk to registries alone, have no use for them.
-pub fn helm_globals_after_command(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+/// The command line arranged for clap:
+/// * Helm's global flags that came before the command (see `HELM_GLOBALS`) are moved after
+///   it for install, upgrade and template, whose Helm takes them there; the other commands,
+///   which talk to registries alone, have no use for them;
+/// * install, upgrade and template get everything after their name raw (behind a `--` of
+///   our own), to split as Helm reads it: a `--debug=false` or a `--` of the user's
+///   included.
+pub fn arrange(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args = args.into_iter();
     let (mut out, mut globals) = (args.next().into_iter().collect::<Vec<_>>(), Vec::new());
     while let Some(arg) = args.next() {
         let text = arg.to_str().unwrap_or_default();
-        let (name, inline) = text.split_once('=').map_or((text, false), |(name, _)| (name, true));
-        if HELM_GLOBALS.contains(&name) {
+        if let Some(takes_value) = helm_global(text) {
             globals.push(arg);
-            if !inline {
+            if takes_value {
                 globals.extend(args.next());
             }
             continue;
@@ -137,6 +154,7 @@ pub fn helm_globals_after_command(args: impl IntoIterator<Item = OsString>) -> V
         out.push(arg);
         if command {
             if runs_helm {
+                out.push("--".into());
                 out.append(&mut globals);
             }
             out.extend(args);
@@ -144,6 +162,17 @@ pub fn helm_globals_after_command(args: impl IntoIterator<Item = OsString>) -> V
         }
     }
     out
+}
+
+/// Whether `arg` is one of `HELM_GLOBALS`, and if so whether the next argument is its value
+/// (not when it is written `--flag=value`, or `-v6`).
+fn helm_global(arg: &str) -> Option<bool> {
+    let (name, inline) = arg.split_once('=').map_or((arg, false), |(name, _)| (name, true));
+    if let Some(&(_, takes_value)) = HELM_GLOBALS.iter().find(|(flag, _)| *flag == name) {
+        return Some(takes_value && !inline);
+    }
+    // klog's `-v` with its level attached.
+    (arg.len() > 2 && arg.starts_with("-v") && arg[2..].bytes().all(|b| b.is_ascii_digit())).then_some(false)
 }
 
 /// Parses `args` with `P`'s definition, its flags read as Go reads them (see `go_flags`).
@@ -423,7 +452,7 @@ mod tests {
     fn helms_global_flags_before_the_command_go_to_helm_after_it_or_nowhere() {
         let moved = |args: &[&str]| -> Vec<String> {
             let args = args.iter().map(OsString::from);
-            helm_globals_after_command(args).into_iter().map(|a| a.into_string().unwrap()).collect()
+            arrange(args).into_iter().map(|a| a.into_string().unwrap()).collect()
         };
         assert_eq!(
             moved(&[
@@ -438,10 +467,16 @@ mod tests {
                 "--set",
                 "a=b"
             ]),
-            ["oci", "--debug", "install", "--burst-limit", "100", "--color=never", "rel", "REF", "--set", "a=b"]
+            ["oci", "--debug", "install", "--", "--burst-limit", "100", "--color=never", "rel", "REF", "--set", "a=b"]
         );
         assert_eq!(moved(&["oci", "--qps", "50", "tags", "REF", "--qps", "1"]), ["oci", "tags", "REF", "--qps", "1"]);
         assert_eq!(moved(&["oci", "pull", "REF"]), ["oci", "pull", "REF"]);
+        // klog's, switches and values alike.
+        assert_eq!(
+            moved(&["oci", "-v", "6", "--logtostderr", "-v7", "--log-file=f", "template", "REF"]),
+            ["oci", "template", "--", "-v", "6", "--logtostderr", "-v7", "--log-file=f", "REF"]
+        );
+        assert_eq!(moved(&["oci", "--alsologtostderr", "-v", "2", "pull", "REF"]), ["oci", "pull", "REF"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod transport;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match cli::parse::<cli::Cli>(cli::helm_globals_after_command(std::env::args_os())) {
+    let cli = match cli::parse::<cli::Cli>(cli::arrange(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => return cli::refused(&e),
     };

@@ -46,7 +46,7 @@ struct OwnFlags {
 }
 
 /// Runs Helm's `verb` on the chart `args` name. `debug_flag` is `--debug` given before the
-/// arguments (which clap takes as helm-oci's): it goes to Helm too.
+/// command (which clap takes as helm-oci's): it goes to Helm too.
 pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> Result<()> {
     // From here on SIGINT, SIGTERM and SIGHUP are this run's to handle (unless it was started
     // ignoring them): up to Helm's start they stop it (the temp directory goes as `dir` is
@@ -113,7 +113,7 @@ mod tests {
     use crate::cli::{Cli, Command};
 
     fn helm_args(line: &str) -> (bool, Vec<String>) {
-        let cli = Cli::try_parse_from(line.split_whitespace()).unwrap();
+        let cli: Cli = cli::parse(cli::arrange(line.split_whitespace().map(Into::into))).unwrap();
         match cli.command {
             Command::Install(a) | Command::Upgrade(a) | Command::Template(a) => (cli.debug, a.args),
             _ => panic!("not a Helm command"),
@@ -132,13 +132,21 @@ mod tests {
 
     #[test]
     fn debug_reaches_it_wherever_it_stands() {
-        // Right after the command clap takes it as helm-oci's: `run` gets it as `debug_flag`.
-        let (debug, args) = helm_args("helm-oci install --debug rel oci://r/c");
+        // Before the command clap takes it as helm-oci's: `run` gets it as `debug_flag`.
+        let (debug, args) = helm_args("helm-oci --debug install rel oci://r/c");
         assert!(debug);
         assert_eq!(args, ["rel", "oci://r/c"]);
-        let (debug, args) = helm_args("helm-oci install rel oci://r/c --debug");
-        assert!(!debug);
-        assert_eq!(args, ["rel", "oci://r/c", "--debug"]);
+        for line in ["helm-oci install --debug=false rel oci://r/c", "helm-oci install rel oci://r/c --debug=false"] {
+            let (debug, args) = helm_args(line);
+            assert!(!debug);
+            assert!(args.contains(&"--debug=false".to_string()), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_double_dash_right_after_the_command_is_the_users() {
+        let (_, args) = helm_args("helm-oci install -- rel oci://r/c");
+        assert_eq!(args, ["--", "rel", "oci://r/c"]);
     }
 
     #[test]

@@ -73,11 +73,19 @@ const HELM_VALUE_FLAGS: &[&str] = &[
     "--tls-hostname",
     "--max-history",
     "--execute",
+    // klog's, which Helm 3 and 4 keep as hidden global flags (`-v` is `--v`)
+    "--v",
+    "--vmodule",
+    "--log-dir",
+    "--log-file",
+    "--log-file-max-size",
+    "--log-backtrace-at",
+    "--stderrthreshold",
 ];
 
 /// Helm's short flags that take a value: `-n` (Helm 2's `--name`, later `--namespace`),
-/// `-f`, `-o`, `-l`, `-s`, `-a`, and Helm 2's `-x`.
-const HELM_VALUE_SHORTS: &[char] = &['n', 'f', 'o', 'l', 's', 'a', 'x'];
+/// `-f`, `-o`, `-l`, `-s`, `-a`, klog's `-v`, and Helm 2's `-x`.
+const HELM_VALUE_SHORTS: &[char] = &['n', 'f', 'o', 'l', 's', 'a', 'v', 'x'];
 
 /// A command line, split.
 #[derive(Debug, Default, PartialEq)]
@@ -130,7 +138,8 @@ pub fn split(verb: Verb, args: &[String]) -> Split {
         }
         match name {
             "-h" | "--help" => {
-                out.help = true;
+                // As Helm reads it: `--help=false` asks for none, and the last one given counts.
+                out.help = !inline || token.split_once('=').is_some_and(|(_, v)| cli::go_bool(v) == Ok(true));
                 continue;
             }
             "--debug" => out.debug |= !inline || cli::go_bool(&token["--debug=".len()..]) == Ok(true),
@@ -281,6 +290,15 @@ mod tests {
     }
 
     #[test]
+    fn klogs_hidden_flags_take_their_values() {
+        let s = split(Verb::Install, &args("-v 6 rel --log-file /tmp/helm.log oci://r/c --vmodule x=2 --logtostderr"));
+        assert_eq!(s.helm, args("-v 6 --log-file /tmp/helm.log --vmodule x=2 --logtostderr"));
+        assert_eq!(s.positionals, args("rel oci://r/c"));
+        let s = split(Verb::Template, &args("--v=4 -v6 oci://r/c"));
+        assert_eq!((s.helm, s.positionals), (args("--v=4 -v6"), args("oci://r/c")));
+    }
+
+    #[test]
     fn verify_stays_helms_and_the_last_one_given_counts() {
         let s = split(Verb::Install, &args("rel oci://r/c --verify --keyring k.gpg"));
         assert!(s.verify);
@@ -305,6 +323,8 @@ mod tests {
     fn help_is_asked_only_where_a_flag_stands() {
         assert!(split(Verb::Install, &args("--help")).help);
         assert!(split(Verb::Install, &args("rel oci://r/c -h")).help);
+        assert!(split(Verb::Install, &args("rel oci://r/c --help=true")).help);
+        assert!(!split(Verb::Install, &args("rel oci://r/c --help=false")).help);
         let s = split(Verb::Install, &args("rel oci://r/c --set --help"));
         assert!(!s.help);
         assert_eq!(s.helm, args("--set --help"));
