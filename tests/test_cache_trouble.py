@@ -524,6 +524,20 @@ def test_a_stale_lock_is_taken_over(helm_oci, cache, stocked, tmp_path, stamped)
     assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
 
 
+def test_a_lock_that_is_no_file_is_said_at_once(helm_oci, cache, stocked, tmp_path):
+    """A directory where the lock goes was made by no helm-oci, and none will remove it:
+    waiting for it (45 s) would only delay the same failure."""
+    lock = oci(cache) / "index.json.lock"
+    lock.mkdir()
+    other = write_chart(tmp_path / "other", name="other")
+    start = time.monotonic()
+    line = helm_oci.fails("save", other, "localhost:5000/ns")
+    assert time.monotonic() - start < 10
+    assert str(lock) in line and "not a file" in line and "remove it" in line, line
+    assert lock.is_dir()
+    assert [r["ref"] for r in listed(helm_oci)] == ["localhost:5000/ns/mychart:0.1.0"]
+
+
 def save_behind_a_held_lock(helm_oci, cache, tmp_path, run=()):
     """Saves another chart (through `run`, say faketime) while a live run holds the lock:
     the save must wait, taking nothing, until the lock goes. Returns its stdout and stderr."""

@@ -56,9 +56,20 @@ impl Lock {
                 Err(e) => return Err(Error::io(&path, e)),
             }
             let offset = *offset.get_or_insert_with(|| file_clock_offset(root));
+            let meta = fs::symlink_metadata(&path);
+            // No run makes anything else there, nor would one ever remove it: waiting is
+            // pointless.
+            if meta.as_ref().is_ok_and(|m| !m.is_file()) {
+                return Err(Error::new(
+                    Kind::Io,
+                    path.display().to_string(),
+                    "the chart cache's lock is not a file (no helm-oci made it): remove it",
+                ));
+            }
             // A stale lock that cannot be moved (a directory this run cannot write) is
             // waited on like a live one, not tried again at once.
-            if let Some(seen) = stale(&path, offset)
+            if let Ok(meta) = meta
+                && let Some(seen) = stale(&path, &meta, offset)
                 && take_over(root, &path, &seen, &token)
             {
                 continue;
@@ -107,15 +118,14 @@ fn file_clock_offset(root: &Path) -> i64 {
     since_epoch.map_or(0, |d| d.as_secs() as i64 - clock::wall_seconds())
 }
 
-/// The content of a lock untouched for `STALE` by the file system's clock (this run's,
-/// `offset` seconds ahead), if it is one, or stamped more than `AHEAD` ahead of it.
-fn stale(path: &Path, offset: i64) -> Option<Vec<u8>> {
+/// The content of the lock at `path`, whose metadata is `meta`, if it is untouched for
+/// `STALE` by the file system's clock (this run's, `offset` seconds ahead), or stamped more
+/// than `AHEAD` ahead of it.
+fn stale(path: &Path, meta: &fs::Metadata, offset: i64) -> Option<Vec<u8>> {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs((clock::wall_seconds() + offset).max(0) as u64);
-    let old = fs::symlink_metadata(path).and_then(|m| m.modified()).is_ok_and(|modified| {
-        match now.duration_since(modified) {
-            Ok(age) => age > STALE,
-            Err(ahead) => ahead.duration() > AHEAD,
-        }
+    let old = meta.modified().is_ok_and(|modified| match now.duration_since(modified) {
+        Ok(age) => age > STALE,
+        Err(ahead) => ahead.duration() > AHEAD,
     });
     if !old {
         return None;
