@@ -6,9 +6,11 @@
 //! image index and the manifests it names (other tools keep those): while one of them
 //! cannot be read, what an entry uses is unknown, and nothing is deleted.
 
+use super::lock::Lock;
 use super::{Cache, Entry, Index};
 use crate::error::{Error, Result};
 use crate::fs::temp;
+use crate::net::clock;
 use crate::oci::helm::Descriptor;
 use crate::oci::manifests::INDEX_DEPTH;
 use std::collections::HashSet;
@@ -16,6 +18,8 @@ use std::fs;
 use std::time::Duration;
 
 const GRACE: Duration = Duration::from_secs(3600);
+/// How often a collection keeps its lock fresh: well within the lock's 30 s.
+const KEEP_EVERY: u64 = 5 * clock::SECOND;
 
 /// What a collection deleted.
 #[derive(Default)]
@@ -28,8 +32,9 @@ pub struct Collected {
 }
 
 /// Deletes the blobs `index` does not use: those of `removed` (entries just taken out of
-/// it) at once, any other once older than `GRACE`. Leftovers of killed runs go too.
-pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collected> {
+/// it) at once, any other once older than `GRACE`. Leftovers of killed runs go too. `lock`
+/// is the index's, held by the caller.
+pub fn collect(cache: &Cache, lock: &Lock, index: &Index, removed: &[Entry]) -> Result<Collected> {
     let mut used = HashSet::new();
     for entry in &index.manifests {
         // The image index a chart's manifest was pulled through is kept with it, to show
@@ -58,7 +63,18 @@ pub fn collect(cache: &Cache, index: &Index, removed: &[Entry]) -> Result<Collec
     // stamped by the server's, which may be off from this machine's by more than `GRACE`.
     let now = temp::file_system_now(&dir);
     let mut collected = Collected::default();
+    let mut kept_at = clock::now();
     for entry in entries.flatten() {
+        // A long collection keeps the lock fresh, so that no waiter takes it for a killed
+        // run's. One that lost it anyway (paused for longer than the lock's 30 s) deletes
+        // no more: another run may be adding entries that use these blobs. What is left is
+        // unused, for the next collection.
+        if clock::now().saturating_sub(kept_at) > KEEP_EVERY {
+            if !lock.keep() {
+                break;
+            }
+            kept_at = clock::now();
+        }
         let name = entry.file_name().to_string_lossy().into_owned();
         if temp::is_temp_name(&name) || used.contains(&name) {
             continue;

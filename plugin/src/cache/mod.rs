@@ -129,16 +129,16 @@ impl Cache {
             return Ok((removed, Collected::default()));
         }
         self.commit(&lock, &index)?;
-        let collected = gc::collect(self, &index, &removed)?;
+        let collected = gc::collect(self, &lock, &index, &removed)?;
         Ok((removed, collected))
     }
 
     /// Deletes every blob no entry uses (but recent ones) and leftovers of killed runs.
     pub fn prune(&self) -> Result<Collected> {
-        let (_lock, index) = self.locked()?;
+        let (lock, index) = self.locked()?;
         // What listings remember is only a hint, and grows with every repository listed.
         listed::forget(self);
-        gc::collect(self, &index, &[])
+        gc::collect(self, &lock, &index, &[])
     }
 
     /// The lock, and the index as it stands under it.
