@@ -93,6 +93,10 @@ def test_a_wrapped_chart_pulled_again_is_read_from_the_cache_after_one_head(helm
         p = helm_oci.run("pull", ref, "-d", tmp_path / "again", PLAIN)
         assert [(m, path) for m, path, _ in front.seen if path != "/v2/"] == [
             ("HEAD", "/v2/charts/mychart/manifests/0.1.0")]
+        # Pushed back from the cache, its manifest alone would replace the index under the tag.
+        line = helm_oci.fails("push", f"{front.host}/charts/mychart:0.1.0", PLAIN)
+        assert f"image index {sha256(index)}" in line and "helm oci copy" in line, line
+        assert registry.manifest_digest("charts/mychart", "0.1.0") == sha256(index)
     assert p.stdout.endswith(f"Digest: {sha256(index)}\n")
     assert (tmp_path / "again" / "mychart-0.1.0.tgz").read_bytes() == archive
     cached_index = Path(helm_oci.env["HELM_CACHE_HOME"]) / "oci" / "blobs" / "sha256" / sha256(index).removeprefix("sha256:")

@@ -60,6 +60,17 @@ pub async fn run_cached(cache: &Path, reference: Ref, connection: Connection) ->
         return Err(Error::invalid_reference(format!("cannot push {subject}"), "give the tag it was saved under"));
     }
     let (_, entry) = held::entry(&cache, &reference)?;
+    // Its manifest alone under the tag would replace the index (and the images beside the
+    // chart) in the registry.
+    if entry.named_digest() != entry.digest {
+        return Err(Error::invalid_reference(
+            format!("cannot push {subject}"),
+            format!(
+                "it was pulled through the image index {}, of which the chart cache holds only the chart's manifest; `helm oci copy` copies the whole index between registries",
+                entry.named_digest()
+            ),
+        ));
+    }
     let (manifest_bytes, manifest) = held::manifest(&cache, &entry, &subject)?;
     let named: Vec<&Descriptor> = std::iter::once(&manifest.config).chain(&manifest.layers).collect();
     held::require(&cache, named.iter().copied(), &subject)?;
