@@ -21,8 +21,12 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use wasmtime_wasi_http::Error as HttpError;
 
-/// Connecting (and the TLS handshake) must be quick; a registry that takes longer is down.
+/// Connecting must be quick; a registry that takes longer is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A TLS handshake that has not ended by then never will (Go's and so Helm's limit): a
+/// listener that takes the connection and says nothing would otherwise hold each of a
+/// request's tries for `CONNECT_TIMEOUT`.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a connection goes: what the pool keys its connections by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -264,8 +268,9 @@ impl Connector {
         let name = ServerName::try_from(target.host.clone()).map_err(|_| Failure::BadTarget)?;
         let tls = self.tls(target).map_err(|e| Failure::Setup(format!("{e:#}")))?;
         let connector = if target.http1_only { &tls.http1 } else { &tls.any };
-        let tls =
-            tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await.map_err(|_| Failure::TimedOut)?;
+        let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| Failure::TimedOut)?;
         let tls = tls.map_err(|e| Failure::Tls(tls::explain(&target.host, &e, self.advice)))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let tls_failure = TlsFailure::default();
@@ -459,6 +464,19 @@ mod tests {
         let good = answers.local_addr().unwrap();
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, first_to_answer(vec![swallows, good])).await;
         assert_eq!(tcp.expect("connected before the timeout").unwrap().peer_addr().unwrap(), good);
+    }
+
+    #[tokio::test]
+    async fn a_tls_handshake_that_never_ends_is_given_up_after_go_s_ten_seconds() {
+        // The kernel takes the connection into the listener's queue; nothing ever answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let connector = Connector::new(&TlsFlags::default(), Advice::Flags);
+        let target = Target { https: true, host: "127.0.0.1".into(), port, http1_only: false };
+        let started = std::time::Instant::now();
+        assert!(matches!(connector.open(&target).await.err(), Some(Failure::TimedOut)));
+        let took = started.elapsed();
+        assert!(took >= TLS_HANDSHAKE_TIMEOUT && took < CONNECT_TIMEOUT, "gave up after {took:?}");
     }
 
     #[tokio::test]
