@@ -320,11 +320,14 @@ def test_timeout_and_debug_go_to_helm_and_debug_is_ours_too(helm_oci, helm, push
     helm.log.unlink()
     helm_oci.run("install", "--debug", "rel", pushed, "--plain-http", env=helm.env("3"))
     assert helm.only_chart_call()["argv"][3:] == ["--debug"]
-    # So does a `--debug=false` there, which turns off a HELM_DEBUG=true.
+    # So does a `--debug=false` there, which turns off a HELM_DEBUG=true, Helm's and ours.
     helm.log.unlink()
-    p = helm_oci.run("install", "--debug=false", "rel", pushed, "--plain-http", env=helm.env("3"))
+    p = helm_oci.run("install", "--debug=false", "rel", pushed, "--plain-http", env=helm.env("3", HELM_DEBUG="true"))
     assert helm.only_chart_call()["argv"][3:] == ["--debug=false"]
     assert "[debug]" not in p.stderr
+    helm.log.unlink()
+    p = helm_oci.run("install", "rel", pushed, "--plain-http", env=helm.env("3", HELM_DEBUG="true"))
+    assert "[debug]" in p.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])

@@ -104,17 +104,22 @@ pub enum ChartCommand {
 
 /// Helm's global flags that Helm hands a plugin as they were written when they come before
 /// the plugin's name (`helm --burst-limit 100 oci install …`): those its plugin loader does
-/// not read itself (Helm 4's and 3's, klog's hidden ones, and Helm 2's `--kubeconfig` and
-/// `--tiller-connection-timeout`), each with whether it takes a value.
-const HELM_GLOBALS: &[(&str, bool)] = &[
-    ("--burst-limit", true),
-    ("--qps", true),
-    ("--color", true),
-    ("--colour", true),
-    ("--content-cache", true),
-    ("--kubeconfig", true),
-    ("--tiller-connection-timeout", true),
-    ("-v", true),
+/// not read itself (Helm 4's and 3's, and Helm 2's `--kubeconfig` and
+/// `--tiller-connection-timeout`), each taking a value, and klog's (`KLOG_FLAGS`).
+const HELM_GLOBALS: &[&str] = &[
+    "--burst-limit",
+    "--qps",
+    "--color",
+    "--colour",
+    "--content-cache",
+    "--kubeconfig",
+    "--tiller-connection-timeout",
+];
+
+/// klog's flags, which Helm 3 and 4 keep as hidden global flags (spelt with `-` for `_`),
+/// each with whether it takes a value: klog v2.130's, and the two v2.140 added (Helm 3.21.1,
+/// 4.2). Its level, `--v`, is `-v` too.
+pub const KLOG_FLAGS: &[(&str, bool)] = &[
     ("--v", true),
     ("--vmodule", true),
     ("--log-dir", true),
@@ -122,12 +127,14 @@ const HELM_GLOBALS: &[(&str, bool)] = &[
     ("--log-file-max-size", true),
     ("--log-backtrace-at", true),
     ("--stderrthreshold", true),
+    ("--alsologtostderrthreshold", true),
     ("--logtostderr", false),
     ("--alsologtostderr", false),
     ("--add-dir-header", false),
     ("--skip-headers", false),
     ("--skip-log-headers", false),
     ("--one-output", false),
+    ("--legacy-stderr-threshold-behavior", false),
 ];
 
 /// The command line arranged for clap:
@@ -138,11 +145,11 @@ const HELM_GLOBALS: &[(&str, bool)] = &[
 ///   our own), to split as Helm reads it: a `--debug=false` or a `--` of the user's
 ///   included.
 pub fn arrange(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
     let (mut out, mut globals) = (args.next().into_iter().collect::<Vec<_>>(), Vec::new());
     while let Some(arg) = args.next() {
         let text = arg.to_str().unwrap_or_default();
-        if let Some(takes_value) = helm_global(text) {
+        if let Some(takes_value) = helm_global(text, args.peek()) {
             globals.push(arg);
             if takes_value {
                 globals.extend(args.next());
@@ -164,15 +171,20 @@ pub fn arrange(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     out
 }
 
-/// Whether `arg` is one of `HELM_GLOBALS`, and if so whether the next argument is its value
-/// (not when it is written `--flag=value`, or `-v6`).
-fn helm_global(arg: &str) -> Option<bool> {
+/// Whether `arg` is one of Helm's global flags, and if so whether `next` is its value (not
+/// when it is written `--flag=value`, or `-v6`).
+fn helm_global(arg: &str, next: Option<&OsString>) -> Option<bool> {
     let (name, inline) = arg.split_once('=').map_or((arg, false), |(name, _)| (name, true));
-    if let Some(&(_, takes_value)) = HELM_GLOBALS.iter().find(|(flag, _)| *flag == name) {
-        return Some(takes_value && !inline);
+    let level = |text: &str| text.parse::<i32>().is_ok();
+    match name {
+        _ if HELM_GLOBALS.contains(&name) => Some(!inline),
+        // klog's level is a number: `helm oci -v version` is a mistake to refuse, not a
+        // level of `version`.
+        "-v" | "--v" if inline => Some(false),
+        "-v" | "--v" => next.and_then(|n| n.to_str()).is_some_and(level).then_some(true),
+        _ if arg.strip_prefix("-v").is_some_and(level) => Some(false),
+        _ => KLOG_FLAGS.iter().find(|(flag, _)| *flag == name).map(|&(_, takes_value)| takes_value && !inline),
     }
-    // klog's `-v` with its level attached.
-    (arg.len() > 2 && arg.starts_with("-v") && arg[2..].bytes().all(|b| b.is_ascii_digit())).then_some(false)
 }
 
 /// Parses `args` with `P`'s definition, its flags read as Go reads them (see `go_flags`).
@@ -477,6 +489,12 @@ mod tests {
             ["oci", "template", "--", "-v", "6", "--logtostderr", "-v7", "--log-file=f", "REF"]
         );
         assert_eq!(moved(&["oci", "--alsologtostderr", "-v", "2", "pull", "REF"]), ["oci", "pull", "REF"]);
+        assert_eq!(
+            moved(&["oci", "--alsologtostderrthreshold", "INFO", "--legacy-stderr-threshold-behavior", "tags", "REF"]),
+            ["oci", "tags", "REF"]
+        );
+        // A level that is no number is no level: the command line is refused as written.
+        assert_eq!(moved(&["oci", "-v", "version"]), ["oci", "-v", "version"]);
     }
 
     #[test]

@@ -53,14 +53,15 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     // dropped), then they go to Helm.
     let mut signals = process::Signals::listen()?;
     let mut split = split::split(verb, &args.args);
-    if debug_flag && !split.debug {
+    if debug_flag && split.debug.is_none() {
         split.helm.insert(0, "--debug".into());
     }
     if split.help {
         return print_help(verb);
     }
     let own: OwnFlags = cli::parse(&split.own).map_err(|e| anyhow!(cli::one_line(&e)))?;
-    let debug = debug || debug_flag || split.debug;
+    // A `--debug=false` after the command turns off a HELM_DEBUG=true, as in Helm.
+    let debug = split.debug.unwrap_or(debug || debug_flag);
     let target = syntax::target(verb, split.positionals)?;
     let bin = detect::helm_bin();
     let detection = detect::start(&bin)?;

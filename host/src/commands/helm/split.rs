@@ -13,7 +13,7 @@ use std::collections::HashMap;
 const LEFT_TO_HELM: &[&str] = &["timeout"];
 
 /// Helm's long flags that take their value as the next argument: install's, upgrade's and
-/// template's, and the global ones, in Helm 2, 3 and 4. Any other flag is taken as a
+/// template's, and the global ones, in Helm 2, 3 and 4 (klog's are `cli::KLOG_FLAGS`). Any other flag is taken as a
 /// switch (its value, if any, must then be written `--flag=value`); flags whose value is
 /// optional (`--dry-run`, Helm 4's `--wait`) are switches to Helm too.
 const HELM_VALUE_FLAGS: &[&str] = &[
@@ -73,14 +73,6 @@ const HELM_VALUE_FLAGS: &[&str] = &[
     "--tls-hostname",
     "--max-history",
     "--execute",
-    // klog's, which Helm 3 and 4 keep as hidden global flags (`-v` is `--v`)
-    "--v",
-    "--vmodule",
-    "--log-dir",
-    "--log-file",
-    "--log-file-max-size",
-    "--log-backtrace-at",
-    "--stderrthreshold",
 ];
 
 /// Helm's short flags that take a value: `-n` (Helm 2's `--name`, later `--namespace`),
@@ -96,8 +88,8 @@ pub struct Split {
     pub helm: Vec<String>,
     /// The positional arguments: `[RELEASE] REF`.
     pub positionals: Vec<String>,
-    /// `--debug` was given (it stays among Helm's flags too).
-    pub debug: bool,
+    /// The last `--debug` given, if any (they stay among Helm's flags too).
+    pub debug: Option<bool>,
     /// `--verify` was given (it stays among Helm's flags): Helm then checks the chart
     /// against its provenance file, which it looks for beside the archive.
     pub verify: bool,
@@ -138,11 +130,13 @@ pub fn split(verb: Verb, args: &[String]) -> Split {
         }
         match name {
             "-h" | "--help" => {
-                // As Helm reads it: `--help=false` asks for none, and the last one given counts.
-                out.help = !inline || token.split_once('=').is_some_and(|(_, v)| cli::go_bool(v) == Ok(true));
+                // As Helm reads it: `--help=false` asks for none, and the last one given
+                // counts. (`--help=yes`, which Helm refuses, asks for help: nothing runs.)
+                out.help = token.split_once('=').is_none_or(|(_, v)| cli::go_bool(v) != Ok(false));
                 continue;
             }
-            "--debug" => out.debug |= !inline || cli::go_bool(&token["--debug=".len()..]) == Ok(true),
+            // The last one given counts, for Helm's tracing and ours.
+            "--debug" => out.debug = Some(!inline || cli::go_bool(&token["--debug=".len()..]) == Ok(true)),
             // The last one given counts, as for any flag of Helm's.
             "--verify" => out.verify = !inline || cli::go_bool(&token["--verify=".len()..]) == Ok(true),
             _ => {}
@@ -186,7 +180,7 @@ fn helm_takes_value(verb: Verb, name: &str) -> bool {
     match name.strip_prefix('-').and_then(|s| s.strip_prefix('-')) {
         // Helm 4's upgrade takes `--server-side true|false|auto`; install's is a boolean.
         Some(_) if name == "--server-side" => verb == Verb::Upgrade,
-        Some(_) => HELM_VALUE_FLAGS.contains(&name),
+        Some(_) => HELM_VALUE_FLAGS.contains(&name) || cli::KLOG_FLAGS.contains(&(name, true)),
         // A cluster of shorts, read as pflag reads it (`-gn` is `-g -n`): the first that
         // takes a value takes the rest of the cluster as it, or the next argument when it
         // ends the cluster.
@@ -225,7 +219,7 @@ mod tests {
         assert_eq!(s.positionals, args("rel oci://r/c"));
         assert_eq!(s.own, args("--version 0.1.0 --plain-http --devel --username=u"));
         assert_eq!(s.helm, args("-n ns --set a=b -f values.yaml --wait"));
-        assert!(!s.debug && !s.help);
+        assert!(s.debug.is_none() && !s.help);
     }
 
     #[test]
@@ -294,8 +288,8 @@ mod tests {
         let s = split(Verb::Install, &args("-v 6 rel --log-file /tmp/helm.log oci://r/c --vmodule x=2 --logtostderr"));
         assert_eq!(s.helm, args("-v 6 --log-file /tmp/helm.log --vmodule x=2 --logtostderr"));
         assert_eq!(s.positionals, args("rel oci://r/c"));
-        let s = split(Verb::Template, &args("--v=4 -v6 oci://r/c"));
-        assert_eq!((s.helm, s.positionals), (args("--v=4 -v6"), args("oci://r/c")));
+        let s = split(Verb::Template, &args("--v=4 -v6 oci://r/c --alsologtostderrthreshold INFO"));
+        assert_eq!((s.helm, s.positionals), (args("--v=4 -v6 --alsologtostderrthreshold INFO"), args("oci://r/c")));
     }
 
     #[test]
@@ -309,14 +303,16 @@ mod tests {
     }
 
     #[test]
-    fn debug_goes_to_helm_and_turns_ours_on() {
+    fn debug_goes_to_helm_and_the_last_one_given_counts_for_ours() {
         let s = split(Verb::Install, &args("rel oci://r/c --debug"));
-        assert!(s.debug);
+        assert_eq!(s.debug, Some(true));
         assert_eq!(s.helm, args("--debug"));
         let s = split(Verb::Install, &args("rel oci://r/c --debug=false"));
-        assert!(!s.debug);
+        assert_eq!(s.debug, Some(false));
         assert_eq!(s.helm, args("--debug=false"));
-        assert!(split(Verb::Install, &args("--debug=true oci://r/c")).debug);
+        assert_eq!(split(Verb::Install, &args("--debug=true oci://r/c")).debug, Some(true));
+        assert_eq!(split(Verb::Install, &args("--debug oci://r/c --debug=0")).debug, Some(false));
+        assert_eq!(split(Verb::Install, &args("oci://r/c")).debug, None);
     }
 
     #[test]
@@ -325,6 +321,8 @@ mod tests {
         assert!(split(Verb::Install, &args("rel oci://r/c -h")).help);
         assert!(split(Verb::Install, &args("rel oci://r/c --help=true")).help);
         assert!(!split(Verb::Install, &args("rel oci://r/c --help=false")).help);
+        assert!(!split(Verb::Install, &args("rel oci://r/c --help --help=false")).help);
+        assert!(split(Verb::Install, &args("rel oci://r/c --help=yes")).help);
         let s = split(Verb::Install, &args("rel oci://r/c --set --help"));
         assert!(!s.help);
         assert_eq!(s.helm, args("--set --help"));
