@@ -538,6 +538,45 @@ def test_a_lock_that_is_no_file_is_said_at_once(helm_oci, cache, stocked, tmp_pa
     assert [r["ref"] for r in listed(helm_oci)] == ["localhost:5000/ns/mychart:0.1.0"]
 
 
+def test_a_prune_that_lost_its_lock_while_paused_deletes_no_more(helm_oci, cache, stocked):
+    """A prune paused (SIGSTOP, a laptop's sleep) for longer than its lock lasts may find
+    that another run has taken the lock over as a killed run's and is adding entries: it
+    checks before it deletes, and every few seconds, and stops deleting then."""
+    import signal
+    blobs = oci(cache) / "blobs" / "sha256"
+    long_ago = time.time() - 7200
+    for i in range(30000):
+        unused = blobs / hashlib.sha256(b"unused %d" % i).hexdigest()
+        unused.write_bytes(b"x")
+        os.utime(unused, (long_ago, long_ago))
+    lock = oci(cache) / "index.json.lock"
+    p = subprocess.Popen([str(BIN), "prune"], env=helm_oci.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not lock.exists() and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        p.send_signal(signal.SIGSTOP)
+        assert lock.exists(), "the prune ended (or never locked) before it could be paused"
+        # Another run takes the lock over as stale, while this one sleeps past the 5 s at
+        # which a collection checks its lock again.
+        taken = oci(cache) / "taken-over"
+        taken.write_text("another run's token")
+        taken.replace(lock)
+        time.sleep(6)
+        p.send_signal(signal.SIGCONT)
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, stderr
+    assert "took the chart cache's lock over" in stderr and "helm oci prune" in stderr, stderr
+    assert lock.read_text() == "another run's token"
+    left = [n for n in os.listdir(blobs) if not n.startswith(".")]
+    assert len(left) > 25000, f"{len(left)} blobs left"
+    assert [r["ref"] for r in listed(helm_oci)] == [stocked[0]]
+
+
 def save_behind_a_held_lock(helm_oci, cache, tmp_path, run=()):
     """Saves another chart (through `run`, say faketime) while a live run holds the lock:
     the save must wait, taking nothing, until the lock goes. Returns its stdout and stderr."""

@@ -37,11 +37,22 @@ pub fn removed(r: &Removed) {
     }
     outln!("Freed {}", bytes(r.freed));
     held_back(r.held_back.as_deref());
+    cut_short(r.cut_short);
 }
 
 pub fn pruned(p: &Pruned) {
     outln!("Deleted {} unused blob{}, freed {}", p.blobs, if p.blobs == 1 { "" } else { "s" }, bytes(p.freed));
     held_back(p.held_back.as_deref());
+    cut_short(p.cut_short);
+}
+
+/// Why a collection stopped early, if it did.
+fn cut_short(cut: bool) {
+    if cut {
+        warnings(&[
+            "another helm-oci took the chart cache's lock over (this run was paused too long), so deleting unused blobs stopped: `helm oci prune` deletes the rest".to_string(),
+        ]);
+    }
 }
 
 /// Why a collection deleted nothing, if an entry held it back.

