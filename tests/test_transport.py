@@ -7,6 +7,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -145,6 +146,36 @@ def test_a_relative_location_with_a_url_in_its_query_is_relative(helm_oci, regis
         p, _ = pull(helm_oci, front.host, tmp_path / "out", PLAIN)
     assert digest_of(p) == digest
     assert len([path for _, path, _ in front.seen if path.endswith(f"?{query}")]) == 2
+
+
+@pytest.mark.parametrize("written, handed_out", [("127.0.0.1", "127.0.0.1:80"), ("127.0.0.1:80", "127.0.0.1")])
+def test_an_upload_location_with_or_without_the_default_port_is_the_registry(helm_oci, auth_registry, chart, tmp_path,
+                                                                             monkeypatch, written, handed_out):
+    """A registry (or a front setting Host to host:port) hands out upload locations with the
+    scheme's default port written out, or without it: the same registry, credentials and
+    all, as oras-go (and so Helm) takes it. They were refused as another host."""
+    import fronts
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", 80))
+        except OSError:
+            pytest.skip("port 80 cannot be listened on here")
+    monkeypatch.setattr(fronts, "free_port", lambda: 80)
+
+    handed = []
+
+    def located(method, path, status, headers, body):
+        moved = [(k, re.sub(r"^http://[^/]+", f"http://{handed_out}", v)) if k.lower() == "location" else (k, v)
+                 for k, v in headers]
+        handed.extend(v for k, v in moved if k.lower() == "location")
+        return status, moved, body
+
+    with Front(auth_registry.host, located) as front:
+        digest = push(helm_oci, chart, written, PLAIN, *CREDENTIALS)
+        uploads = [m for m, path, _ in front.seen if m in ("PATCH", "PUT") and "/blobs/uploads/" in path]
+    assert uploads, front.seen
+    assert handed and all(v.startswith(f"http://{handed_out}/v2/") for v in handed), handed
+    assert digest.startswith("sha256:")
 
 
 def test_blob_checks_follow_a_redirect_to_the_storage_host(helm_oci, auth_registry, chart, tmp_path):

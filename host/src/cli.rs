@@ -44,7 +44,7 @@ pub enum Command {
     Index(index::IndexArgs),
     /// Add tags to a chart (any manifest) already in a registry, uploading nothing again
     Tag(tag::TagArgs),
-    /// Copy a chart (any single manifest) and its blobs to another repository or registry, verified
+    /// Copy a chart (any manifest, or an image index whole) and its blobs to another repository or registry, verified
     #[command(alias = "cp")]
     Copy(copy::CopyArgs),
     /// Manage a chart's dependencies kept in OCI registries: update, build

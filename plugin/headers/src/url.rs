@@ -82,9 +82,13 @@ impl Url {
         Url { path, ..self.clone() }
     }
 
-    /// Whether this URL is on the given `host[:port]` (names compare case-insensitively).
+    /// Whether this URL is on the given `host[:port]`: names compare case-insensitively, and
+    /// the scheme's default port written out is the same endpoint as none (registries
+    /// hand out upload locations either way; oras-go, and so Helm, takes both).
     pub fn is_on(&self, authority: &str) -> bool {
-        self.authority.eq_ignore_ascii_case(authority)
+        let default = if self.https { ":443" } else { ":80" };
+        let bare = |a: &'_ str| a.strip_suffix(default).unwrap_or(a).to_string();
+        bare(&self.authority).eq_ignore_ascii_case(&bare(authority))
     }
 }
 
@@ -215,6 +219,18 @@ mod tests {
         assert!(base.join("ftp://x/y").is_none());
         assert!(base.join("https:///nohost").is_none());
         assert!(base.join("https://user@evil/x").is_none());
+    }
+
+    #[test]
+    fn the_schemes_default_port_is_the_same_endpoint_as_none() {
+        assert!(Url::new(true, "Reg.io", "/").is_on("reg.io:443"));
+        assert!(Url::new(true, "reg.io:443", "/").is_on("REG.IO"));
+        assert!(Url::new(false, "reg.io:80", "/").is_on("reg.io"));
+        assert!(Url::new(true, "[::1]:443", "/").is_on("[::1]"));
+        assert!(!Url::new(true, "reg.io", "/").is_on("reg.io:80"));
+        assert!(!Url::new(false, "reg.io:443", "/").is_on("reg.io"));
+        assert!(!Url::new(true, "reg.io:8443", "/").is_on("reg.io"));
+        assert!(!Url::new(true, "reg.io", "/").is_on("reg.io:4443"));
     }
 
     #[test]
