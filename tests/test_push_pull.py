@@ -244,6 +244,39 @@ def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_
         assert all(t.extractfile(f"mychart/{name}").read() == data for name, data in blobs.items())
 
 
+def test_a_registry_that_takes_no_large_chunks_gets_the_blob_in_one_put(helm_oci, registry, tmp_path):
+    """GHCR refuses a PATCH of more than 4 MiB (416 REQUESTED_RANGE_NOT_SATISFIABLE): a large
+    chart, pushed or copied there, goes up in one PUT instead, as Helm always sends it."""
+    from conftest import Registry
+    from fronts import Front
+
+    def ghcr(method, path, headers):
+        if method == "PATCH" and int(headers.get("Content-Length") or 0) > 4 << 20:
+            body = b'{"errors":[{"code":"REQUESTED_RANGE_NOT_SATISFIABLE","message":"the request body is too large"}]}'
+            return 416, [("Content-Type", "application/json")], body
+        return None
+
+    blobs = {f"files/blob{i}.bin": os.urandom(4 << 20) for i in range(3)}
+    c = write_chart(tmp_path / "src", extra=blobs)
+    source = Registry(tmp_path / "source")
+    try:
+        helm_oci.run("push", c, f"oci://{source.host}/charts", "--plain-http")
+        with Front(registry.host, intercept=ghcr) as front:
+            helm_oci.run("push", c, f"oci://{front.host}/charts", "--plain-http")
+            helm_oci.run("copy", f"oci://{source.host}/charts/mychart:0.1.0", f"oci://{front.host}/copied/mychart",
+                         "--plain-http")
+            refused = [path for m, path, _ in front.seen if m == "PATCH"]
+            whole = [path for m, path, _ in front.seen if m == "PUT" and "/blobs/uploads/" in path]
+    finally:
+        source.stop()
+    assert len(refused) == 2 and len(whole) >= 2, front.seen
+    for repository in ("charts", "copied"):
+        out = tmp_path / repository
+        helm_oci.run("pull", f"oci://{registry.host}/{repository}/mychart:0.1.0", "-d", out, "--plain-http")
+        with tarfile.open(out / "mychart-0.1.0.tgz") as t:
+            assert all(t.extractfile(f"mychart/{name}").read() == data for name, data in blobs.items())
+
+
 def test_reads_the_legacy_layer_of_helm_3_0_to_3_6(helm_oci, registry, chart, tmp_path):
     import urllib.request
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")

@@ -1,5 +1,6 @@
 //! Blob uploads: a session (POST, or a cross-repository mount that needs none), then one PUT
-//! for a blob up to `MONOLITHIC_MAX`, or PATCH and a closing PUT for a larger one. A
+//! for a blob up to `MONOLITHIC_MAX`, or PATCH and a closing PUT for a larger one (one PUT
+//! after all where the registry refuses chunks that large). A
 //! session that fails for a moment is cancelled and the upload starts over, after the
 //! back-off a retried request gets (the registry's `Retry-After`, if it gave one); a PUT or
 //! PATCH is never sent twice in a session, and the closing PUT never commits bytes from
@@ -73,34 +74,34 @@ pub async fn push(client: &Client, repo: &str, blob: &Descriptor, content: &Cont
 
 async fn session(client: &Client, repo: &str, blob: &Descriptor, content: &Content<'_>) -> Result<()> {
     let mount = content.mountable_to(client);
-    let start = start_url(client, repo, &blob.digest, mount);
-    let response = client.send("POST", &start, &[], &[]).await?;
-    match (response.status, mount) {
-        (201, Some(from)) => {
-            client.trace.debug(|| format!("{} mounted from {from}", blob.digest));
-            return Ok(());
-        }
-        (202, Some(from)) => {
-            client.trace.debug(|| format!("the registry did not mount {} from {from}; uploading it", blob.digest));
-        }
-        (202, None) => {}
-        _ => return Err(client.refusal(response, &format!("starting the upload of {}", blob.digest)).await),
-    }
-    let mut location = next_location(&start, &response)?;
-    let min_chunk = response.header("oci-chunk-min-length").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
-    let result = match content {
+    let Some((mut location, min_chunk)) = start(client, repo, blob, mount).await? else { return Ok(()) };
+    let sent = match content {
         Content::Remote { client: source, repository } if blob.size <= MONOLITHIC_MAX => {
-            put_fetched(client, &location, blob, (source, repository)).await
+            put_fetched(client, &location, blob, (source, repository)).await.map(|()| Chunks::Taken)
         }
         Content::Remote { client: source, repository } => {
             put_streamed(client, &mut location, blob, (source, repository)).await
         }
-        _ if blob.size <= MONOLITHIC_MAX => put_whole(client, &location, blob, content).await,
+        _ if blob.size <= MONOLITHIC_MAX => put_whole(client, &location, blob, content).await.map(|()| Chunks::Taken),
         _ if min_chunk > CHUNK_MAX => Err(Error::network(
             format!("uploading {}", blob.digest),
             format!("the registry wants chunks of at least {min_chunk} bytes, more than the {CHUNK_MAX} allowed"),
         )),
         _ => put_chunked(client, &mut location, blob, content, CHUNK_SIZE.max(min_chunk)).await,
+    };
+    let result = match sent {
+        Ok(Chunks::Taken) => Ok(()),
+        Ok(Chunks::TooLarge) => {
+            client
+                .trace
+                .debug(|| format!("the registry takes no chunks that large; {} goes up in one PUT", blob.digest));
+            // A new session: the refused one may hold part of the blob.
+            let _ = client.send("DELETE", &location, &[], &[]).await;
+            let Some((fresh, _)) = start(client, repo, blob, None).await? else { return Ok(()) };
+            location = fresh;
+            put_whole(client, &location, blob, content).await
+        }
+        Err(e) => Err(e),
     };
     if result.is_err() {
         // `location` is the session's latest: each chunk may move it.
@@ -108,6 +109,39 @@ async fn session(client: &Client, repo: &str, blob: &Descriptor, content: &Conte
         let _ = client.send("DELETE", &location, &[], &[]).await;
     }
     result
+}
+
+/// Starts an upload session: its location, and the smallest chunk it takes. None if the
+/// registry mounted the blob from `mount` instead.
+async fn start(client: &Client, repo: &str, blob: &Descriptor, mount: Option<&str>) -> Result<Option<(Url, u64)>> {
+    let start = start_url(client, repo, &blob.digest, mount);
+    let response = client.send("POST", &start, &[], &[]).await?;
+    match (response.status, mount) {
+        (201, Some(from)) => {
+            client.trace.debug(|| format!("{} mounted from {from}", blob.digest));
+            return Ok(None);
+        }
+        (202, Some(from)) => {
+            client.trace.debug(|| format!("the registry did not mount {} from {from}; uploading it", blob.digest));
+        }
+        (202, None) => {}
+        _ => return Err(client.refusal(response, &format!("starting the upload of {}", blob.digest)).await),
+    }
+    let location = next_location(&start, &response)?;
+    let min_chunk = response.header("oci-chunk-min-length").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    Ok(Some((location, min_chunk)))
+}
+
+/// How a blob sent in PATCHes went: taken, or refused as too large a chunk (GHCR takes at
+/// most 4 MiB in one, and answers 416), for the blob to go in one PUT instead, as Helm
+/// always sends it.
+enum Chunks {
+    Taken,
+    TooLarge,
+}
+
+fn too_large(status: u16) -> bool {
+    matches!(status, 413 | 416)
 }
 
 /// Where an upload starts: `…/blobs/uploads/`, asking to mount the blob from `mount` if given.
@@ -128,7 +162,19 @@ async fn put_whole(client: &Client, location: &Url, blob: &Descriptor, content: 
             let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
             client.send_once("PUT", &url, &headers, Body::Reader(blob.size, &mut file)).await?
         }
-        Content::Remote { .. } => unreachable!("a remote blob is put whole from its verified bytes"),
+        // Streamed, when the registry took no chunk of it: the registry checks the digest
+        // before it keeps anything.
+        Content::Remote { client: source, repository } => {
+            let mut body = blobs::download(source, repository, blob).await?.checked();
+            let sent = client.send_once("PUT", &url, &headers, Body::Source(blob.size, &mut body)).await;
+            let whole = body.verdict()?;
+            let response = sent?;
+            if !whole && response.status == 201 {
+                let why = "the registry took the PUT before the whole blob was sent";
+                return Err(Error::network(format!("uploading {}", blob.digest), why));
+            }
+            response
+        }
     };
     created(client, response, blob).await
 }
@@ -151,7 +197,7 @@ async fn put_chunked(
     blob: &Descriptor,
     content: &Content<'_>,
     chunk: u64,
-) -> Result<()> {
+) -> Result<Chunks> {
     let mut file = match content {
         Content::File(path) => Some((File::open(path).map_err(|e| Error::io(path, e))?, *path)),
         Content::Bytes(_) | Content::Remote { .. } => None,
@@ -171,13 +217,16 @@ async fn put_chunked(
         };
         let end = offset + len - 1;
         let response = client.send_once("PATCH", location, &chunk_headers(offset, end), Body::Bytes(piece)).await?;
+        if too_large(response.status) {
+            return Ok(Chunks::TooLarge);
+        }
         if response.status != 202 {
             return Err(client.refusal_once(response, &format!("uploading a chunk of {}", blob.digest)).await);
         }
         *location = next_location(location, &response)?;
         offset = end + 1;
     }
-    commit(client, location, blob).await
+    commit(client, location, blob).await.map(|()| Chunks::Taken)
 }
 
 /// Streams a blob from another registry (or repository) into the session in one PATCH,
@@ -188,7 +237,7 @@ async fn put_streamed(
     location: &mut Url,
     blob: &Descriptor,
     (source, repository): (&Client, &str),
-) -> Result<()> {
+) -> Result<Chunks> {
     let mut body = blobs::download(source, repository, blob).await?.checked();
     let headers = chunk_headers(0, blob.size - 1);
     let sent = client.send_once("PATCH", location, &headers, Body::Source(blob.size, &mut body)).await;
@@ -201,6 +250,9 @@ async fn put_streamed(
     // What the source did explains a failed PATCH best; and it decides whether to commit.
     let whole = body.verdict()?;
     let response = sent?;
+    if too_large(response.status) {
+        return Ok(Chunks::TooLarge);
+    }
     if response.status != 202 {
         return Err(client.refusal_once(response, &format!("uploading {}", blob.digest)).await);
     }
@@ -209,7 +261,7 @@ async fn put_streamed(
         return Err(Error::network(format!("uploading {}", blob.digest), why));
     }
     moved?;
-    commit(client, location, blob).await
+    commit(client, location, blob).await.map(|()| Chunks::Taken)
 }
 
 /// The headers of a PATCH carrying bytes `start` to `end` (inclusive) of a blob.
