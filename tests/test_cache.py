@@ -152,6 +152,25 @@ def test_a_warm_tag_pull_makes_one_head_and_a_moved_tag_fetches_only_what_is_mis
     assert (tmp_path / "c" / "mychart-0.1.0.tgz").read_bytes() != (tmp_path / "a" / "mychart-0.1.0.tgz").read_bytes()
 
 
+def test_a_registry_that_answers_no_head_is_read_with_a_get_again(helm_oci, registry, chart, tmp_path):
+    """Older Nexus, and some proxies, refuse HEAD on manifests (405): a pull of a cached tag
+    then reads the manifest with a GET, as Helm does, instead of failing."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", PLAIN)
+
+    def no_head(method, path, headers):
+        return (405, [], b"") if method == "HEAD" and "/manifests/" in path else None
+
+    with Front(registry.host, intercept=no_head) as front:
+        ref = f"oci://{front.host}/charts/mychart:0.1.0"
+        helm_oci.run("pull", ref, "-d", tmp_path / "a", PLAIN)
+        front.seen.clear()
+        for again in ([ref], [f"oci://{front.host}/charts/mychart", "--version", "0.1.0"]):
+            out = tmp_path / f"again-{len(again)}"
+            helm_oci.run("pull", *again, "-d", out, PLAIN)
+            assert (out / "mychart-0.1.0.tgz").read_bytes() == (tmp_path / "a" / "mychart-0.1.0.tgz").read_bytes()
+        assert ("GET", "/v2/charts/mychart/manifests/0.1.0") in [(m, p) for m, p, _ in front.seen]
+
+
 def test_push_of_a_saved_chart_pushes_it_as_it_is(helm_oci, registry, chart, tmp_path):
     ref = f"{registry.host}/charts/mychart:0.1.0"
     saved = helm_oci.run("save", chart, ref).stdout.splitlines()

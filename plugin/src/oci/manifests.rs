@@ -114,13 +114,15 @@ async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: 
 
 /// The digest a tag points at (a manifest, or an index: one may wrap a chart), as the
 /// registry says with a HEAD (which Docker Hub does not count against its pull limit);
-/// None if the tag does not exist or the registry does not say.
+/// None if the tag does not exist or the registry does not say: a registry (or a proxy in
+/// front of one: older Nexus, some firewalls) that answers no HEAD says nothing, and the
+/// manifest is read with a GET, as Helm reads it.
 pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<String>> {
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
     let response = client.following("HEAD", &url, &[("accept", accept_any())], 0).await?;
     match response.status {
         200 => Ok(response.header("docker-content-digest").filter(|d| digest::is_valid(d)).map(str::to_string)),
-        404 => Ok(None),
+        404 | 405 | 501 => Ok(None),
         _ => Err(client.refusal(response, &format!("manifest {repo}:{tag}")).await),
     }
 }
