@@ -135,6 +135,17 @@ def test_a_negative_expires_in_is_read_as_none(helm_oci, serve, chart, tmp_path)
     pull(helm_oci, reg.host, tmp_path / "out")
 
 
+@pytest.mark.parametrize("shape", [
+    lambda a: {**a, "access_token": ""},
+    lambda a: {**a, "expires_in": str(a["expires_in"])},
+], ids=["empty access_token beside a token", "expires_in as a string"])
+def test_token_answers_docker_and_oras_take_are_taken(helm_oci, serve, chart, tmp_path, shape):
+    ts, reg = serve(shape=shape, post_404=True)
+    push(helm_oci, chart, reg.host, *CREDENTIALS)
+    pull(helm_oci, reg.host, tmp_path / "out")
+    assert ts.issued
+
+
 def test_token_expiring_mid_run_is_renewed_before_use(helm_oci, serve, chart, tmp_path):
     """Tokens live 1 s; the manifest answer is held back past that, so the blob downloads
     after it need a fresh token. The registry tolerates 60 s of clock skew, so it would take

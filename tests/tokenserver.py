@@ -34,11 +34,12 @@ class TokenServer(_Server):
     only `pull`. Records every token request in `requests`, every token it handed out in
     `issued`. `expire_first=N` makes the first N access tokens already expired, `post_404`
     refuses the OAuth2 POST so clients must fall back to GET; repositories named in `deny` are
-    never granted, and users named in `readers` are granted only pull. `tls` is (cert, key)."""
+    never granted, and users named in `readers` are granted only pull. `tls` is (cert, key).
+    `shape` may rewrite each answer to a GET (a dict) before it is sent."""
 
     def __init__(self, directory: Path, users=None, service="helm-oci-test",
                  issuer="helm-oci-test-issuer", tls=None, expires_in=300, expire_first=0,
-                 post_404=False, deny=(), readers=()):
+                 post_404=False, deny=(), readers=(), shape=lambda answer: answer):
         self.users = users or {}
         self.service = service
         self.issuer = issuer
@@ -47,6 +48,7 @@ class TokenServer(_Server):
         self.post_404 = post_404
         self.deny = set(deny)
         self.readers = set(readers)
+        self.shape = shape
         self.cert, self.key = signing_pair(directory)
         with open(self.cert) as f:
             self._x5c = base64.b64encode(ssl.PEM_cert_to_DER_cert(f.read())).decode()
@@ -108,7 +110,7 @@ class TokenServer(_Server):
                         "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
                 if user is not None and query.get("offline_token") == ["true"]:
                     body["refresh_token"] = ts._refresh_token(user)
-                self.reply(200, body)
+                self.reply(200, ts.shape(body))
 
             def do_POST(self):
                 # Read the body even when refusing, so a kept-alive connection stays in step.

@@ -71,14 +71,16 @@ pub async fn fetch(
     struct Answer {
         token: Option<String>,
         access_token: Option<String>,
-        // Any number: oras and Docker read a negative or fractional one as none.
-        expires_in: Option<serde_json::Number>,
+        // Anything: oras reads none of it, and Docker a negative or fractional one as none;
+        // a number written as a string is read as that number.
+        expires_in: Option<serde_json::Value>,
     }
     let body = response.bytes(TOKEN_MAX).await?;
     let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
         Error::network(format!("the token service {service}"), format!("its answer is unreadable: {e}"))
     })?;
-    let value = answer.access_token.or(answer.token).filter(|t| !t.is_empty());
+    // An empty `access_token` beside a `token` is none, as Docker and oras read it.
+    let value = [answer.access_token, answer.token].into_iter().flatten().find(|t| !t.is_empty());
     let value =
         value.ok_or_else(|| Error::network(format!("the token service {service}"), "it answered without a token"))?;
     if !carriable(&value) {
@@ -87,7 +89,12 @@ pub async fn fetch(
             "it answered a token holding control characters, which no request can carry",
         ));
     }
-    Ok(Token { value, renew_at: renew_at(clock::now(), answer.expires_in.and_then(|n| n.as_u64())) })
+    let expires_in = answer.expires_in.and_then(|v| match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    });
+    Ok(Token { value, renew_at: renew_at(clock::now(), expires_in) })
 }
 
 /// Whether a token can go into an `Authorization` header as it is (HTTP allows no control
