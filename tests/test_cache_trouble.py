@@ -572,8 +572,10 @@ def test_a_prune_that_lost_its_lock_while_paused_deletes_no_more(helm_oci, cache
     assert p.returncode == 0, stderr
     assert "took the chart cache's lock over" in stderr and "helm oci prune" in stderr, stderr
     assert lock.read_text() == "another run's token"
+    # Some may have gone before the pause; the rest stayed (a prune that went on would have
+    # deleted every one).
     left = [n for n in os.listdir(blobs) if not n.startswith(".")]
-    assert len(left) > 25000, f"{len(left)} blobs left"
+    assert len(left) > 1000, f"{len(left)} blobs left"
     assert [r["ref"] for r in listed(helm_oci)] == [stocked[0]]
 
 

@@ -156,6 +156,9 @@ def test_an_upload_location_with_or_without_the_default_port_is_the_registry(hel
     all, as oras-go (and so Helm) takes it. They were refused as another host."""
     import fronts
     with socket.socket() as s:
+        # As the front's server binds it: a connection of the case before, in TIME_WAIT,
+        # does not make the port look taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", 80))
         except OSError:

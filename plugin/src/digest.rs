@@ -21,7 +21,7 @@ fn format_digest(hash: &[u8]) -> String {
 }
 
 /// Counts and hashes content fed to it piece by piece.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Hasher {
     hasher: Sha256,
     size: u64,

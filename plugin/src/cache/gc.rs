@@ -71,12 +71,17 @@ pub fn collect(cache: &Cache, lock: &Lock, index: &Index, removed: &[Entry]) -> 
         // fresh, so that no waiter takes it for a killed run's. One that lost it anyway
         // (paused for longer than the lock's 30 s) deletes no more: another run may be
         // adding entries that use these blobs. What is left is unused, for the next one.
-        if kept_at.is_none_or(|at| clock::now().saturating_sub(at) > KEEP_EVERY) {
+        // Both clocks count: the monotonic one stands still while a machine sleeps.
+        let clocks = (clock::now(), clock::wall_seconds());
+        let due = |(at, wall_at): (u64, i64)| {
+            clocks.0.saturating_sub(at) > KEEP_EVERY || clocks.1.abs_diff(wall_at) > KEEP_EVERY / clock::SECOND
+        };
+        if kept_at.is_none_or(due) {
             if !lock.keep() {
                 collected.cut_short = true;
                 break;
             }
-            kept_at = Some(clock::now());
+            kept_at = Some(clocks);
         }
         let name = entry.file_name().to_string_lossy().into_owned();
         if temp::is_temp_name(&name) || used.contains(&name) {

@@ -110,11 +110,12 @@ impl Lock {
     /// one it saw, and puts it back (see `take_over`).
     pub fn keep(&self) -> bool {
         let next = token();
-        let kept = granted::swap(&self.path, self.token.borrow().as_bytes(), next.as_bytes()).unwrap_or(false);
-        if kept {
+        let swapped = granted::swap(&self.path, self.token.borrow().as_bytes(), next.as_bytes()).unwrap_or(false);
+        if swapped {
             *self.token.borrow_mut() = next;
         }
-        kept
+        // A waiter that moved the lock away between the read and the write has it now.
+        swapped && self.held()
     }
 }
 

@@ -145,8 +145,9 @@ impl<'c> Download<'c> {
 }
 
 /// A blob download sent on as a request body (`Body::Source`), hashed on the way: never more
-/// than the announced size goes out, and `verdict` says whether what went out is the blob,
-/// before anything that received it is told to keep it.
+/// than the announced size goes out, nor its last byte unless the whole is the blob, and
+/// `verdict` says whether what went out is the blob, before anything that received it is
+/// told to keep it.
 pub struct Checked<'c> {
     download: Download<'c>,
     hasher: Hasher,
@@ -202,6 +203,20 @@ impl Source for Checked<'_> {
                 return Ok(None);
             }
             self.hasher.update(&piece);
+            // The last piece goes out only once the whole has matched its digest: a request
+            // that commits as its body ends (`PUT ?digest=`) never carries other bytes to
+            // their end, whether or not the registry checks them.
+            if self.hasher.size() == self.download.blob.size {
+                let Download { client, repo, blob, .. } = &self.download;
+                let (actual, size) = self.hasher.clone().finish();
+                if let Err(e) =
+                    digest::verify(&named(client, repo, &blob.digest), (&blob.digest, blob.size), (&actual, size))
+                {
+                    let said = e.to_string();
+                    self.failure = Some(e);
+                    return Err(said);
+                }
+            }
             Ok(Some(piece))
         }
         .boxed_local()

@@ -169,7 +169,7 @@ impl Client {
     ) -> Result<Response> {
         // Before a token is fetched for it, too.
         self.given_up(url)?;
-        let own = url.is_on(&self.endpoint);
+        let own = self.owns(url);
         let mut extra = Scopes::default();
         let mut answered = 0;
         loop {
@@ -215,7 +215,7 @@ impl Client {
         body: Body<'_>,
     ) -> Result<Response> {
         let mut all = headers.to_vec();
-        if url.is_on(&self.endpoint)
+        if self.owns(url)
             && let Some(a) = self.auth.authorization(method, url, &Scopes::default()).await?
         {
             all.push(("authorization", a.header));
@@ -270,6 +270,12 @@ impl Client {
             return Err(why);
         }
         Ok(())
+    }
+
+    /// Whether `url` is this registry's own, to send its credentials to: on its host and
+    /// port, and never over plain HTTP when the registry is reached over TLS.
+    fn owns(&self, url: &Url) -> bool {
+        url.is_on(&self.endpoint) && (url.https || !self.https)
     }
 
     /// Whether `url` is this mirror's own (not a storage host it redirects to).
