@@ -13,9 +13,10 @@ use std::collections::HashMap;
 const LEFT_TO_HELM: &[&str] = &["timeout"];
 
 /// Helm's long flags that take their value as the next argument: install's, upgrade's and
-/// template's, and the global ones, in Helm 2, 3 and 4 (klog's are `cli::KLOG_FLAGS`). Any other flag is taken as a
-/// switch (its value, if any, must then be written `--flag=value`); flags whose value is
-/// optional (`--dry-run`, Helm 4's `--wait`) are switches to Helm too.
+/// template's, and the global ones, in Helm 2, 3 and 4 (klog's are `cli::KLOG_FLAGS`). Any
+/// other flag is taken as a switch (its value, if any, must then be written
+/// `--flag=value`); flags whose value is optional (`--dry-run`, Helm 4's `--wait`) are
+/// switches to Helm too.
 const HELM_VALUE_FLAGS: &[&str] = &[
     // Helm 3 and 4
     "--namespace",
