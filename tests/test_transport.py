@@ -260,7 +260,8 @@ def test_a_download_broken_at_the_storage_host_resumes_through_the_registry(helm
     (HANG_UP, 2, "connection closed unexpectedly; retrying in "),
     (RESET, 2, "; retrying in "),
     (UNAVAILABLE, 2, "HTTP 503; retrying in "),
-    ((503, [("Retry-After", "0")], b""), 2, "HTTP 503; retrying in 0 ms (try 2 of 5)"),
+    # No pause at all is the usual back-off (100-200 ms), not a storm of tries.
+    ((503, [("Retry-After", "0")], b""), 2, "HTTP 503; retrying in 1"),
     ((503, [("Retry-After", "1")], b""), 1, "HTTP 503; retrying in 1000 ms (try 2 of 5)"),
 ], ids=["hang-up", "reset", "503", "503-retry-after-0", "503-retry-after-1"])
 def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_path, failure, failures, trace):
@@ -275,6 +276,24 @@ def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_pat
                 assert digest_of(p) == digest
         assert trace in p.stderr and f"(try {failures + 1} of 5)" in p.stderr
         assert [(m, path) for m, path, _ in front.seen].count(front.intercept.target) == failures + 1
+
+
+def test_a_retry_after_date_is_waited_for(helm_oci, registry, chart):
+    """`Retry-After` may be an HTTP date (RFC 9110), as some throttling registries send it."""
+    from email.utils import formatdate
+    push(helm_oci, chart, registry.host, PLAIN)
+    until = time.time() + 3
+
+    def throttled(method, path, headers):
+        if "/tags/list" in path and time.time() < until:
+            return 429, [("Retry-After", formatdate(until, usegmt=True))], b'{"errors":[{"code":"TOOMANYREQUESTS"}]}'
+        return None
+
+    with Front(registry.host, intercept=throttled) as front:
+        p = helm_oci.run("tags", f"oci://{front.host}/charts/mychart", PLAIN, "--debug")
+    assert p.stdout.split()[-1] == "0.1.0"
+    # One pause to the date (whole seconds, so 2 or 3 s), not the usual back-off.
+    assert re.search(r"HTTP 429; retrying in [23]\d{3} ms \(try 2 of 5\)", p.stderr), p.stderr
 
 
 @pytest.mark.parametrize("what", ["/manifests/", "/tags/list"])

@@ -1,5 +1,5 @@
 //! RFC 3339 timestamps without a date library: the `created` annotation and lock files'
-//! `generated` are all that need one.
+//! `generated` are all that need one; and HTTP dates, which `Retry-After` may be.
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`, as Go's time.RFC3339 does in UTC.
 pub fn rfc3339(secs: i64) -> String {
@@ -50,6 +50,40 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
+/// Seconds since the Unix epoch of an HTTP date, in any of the three forms RFC 9110 §5.6.7
+/// has recipients take (as Go's `http.ParseTime` does): `Sun, 06 Nov 1994 08:49:37 GMT`,
+/// the obsolete `Sunday, 06-Nov-94 08:49:37 GMT` (a two-digit year 69-99 is 19xx, else
+/// 20xx, as Go reads it) and `Sun Nov  6 08:49:37 1994`.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (day, month, year, time) = match words.as_slice() {
+        [_, day, month, year, time, "GMT"] => (*day, *month, *year, *time),
+        [_, date, time, "GMT"] => {
+            let mut parts = date.split('-');
+            let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() || year.len() != 2 {
+                return None;
+            }
+            (day, month, year, *time)
+        }
+        [_, month, day, time, year] => (*day, *month, *year, *time),
+        _ => return None,
+    };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let m = MONTHS.iter().position(|name| *name == month)? as i64 + 1;
+    let number = |digits: &str| digits.bytes().all(|c| c.is_ascii_digit()).then(|| digits.parse::<i64>().ok())?;
+    let (d, mut y) = (number(day)?, number(year)?);
+    if year.len() == 2 {
+        y += if y >= 69 { 1900 } else { 2000 };
+    }
+    let mut clock = time.split(':');
+    let (hh, mm, ss) = (number(clock.next()?)?, number(clock.next()?)?, number(clock.next()?)?);
+    if clock.next().is_some() || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 /// Howard Hinnant's civil-to-days algorithm, the inverse of `civil_from_days`.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -77,6 +111,23 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_http_dates_in_their_three_forms() {
+        let instant = Some(784_111_777);
+        assert_eq!(super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), instant);
+        assert_eq!(super::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), instant);
+        assert_eq!(super::parse_http_date("Sun Nov  6 08:49:37 1994"), instant);
+        assert_eq!(
+            super::parse_http_date("Tue, 24 Nov 2026 23:00:00 GMT"),
+            super::parse_rfc3339("2026-11-24T23:00:00Z")
+        );
+        for bad in
+            ["", "120", "Sun, 06 Nov 1994 08:49:37 CET", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 8:49 GMT"]
+        {
+            assert_eq!(super::parse_http_date(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

@@ -6,6 +6,7 @@
 use super::clock::{self, MILLISECOND, SECOND};
 use super::wire::Response;
 use crate::error::{Error, Result};
+use crate::timestamp;
 use crate::trace::Trace;
 use std::future::Future;
 
@@ -22,9 +23,20 @@ pub fn transient_status(status: u16) -> bool {
     status == 429 || matches!(status, 500 | 502 | 503 | 504)
 }
 
-/// A `Retry-After` header's seconds (an HTTP-date is not understood).
+/// A `Retry-After` header's pause in seconds: a number of them, or an HTTP date counted from
+/// now by this machine's clock. None if absent, unreadable, or no pause at all (zero, a date
+/// gone by): the usual back-off then applies, rather than trying again at once.
 pub fn retry_after(response: &Response) -> Option<u64> {
-    response.header("retry-after").and_then(|v| v.trim().parse().ok())
+    retry_after_value(response.header("retry-after")?, clock::wall_seconds())
+}
+
+fn retry_after_value(value: &str, now: i64) -> Option<u64> {
+    let value = value.trim();
+    let seconds = match value.parse::<u64>() {
+        Ok(seconds) => seconds,
+        Err(_) => u64::try_from(timestamp::parse_http_date(value)? - now).ok()?,
+    };
+    (seconds > 0).then_some(seconds)
 }
 
 /// The pause before the try after `tries` failed ones: the `Retry-After` seconds if the
@@ -97,6 +109,17 @@ mod tests {
         assert_eq!(pause(1, Some(3600)), None);
         assert_eq!(pause(1, Some(u64::MAX)), None);
         assert!(pause(1, None).is_some());
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date_and_never_no_pause() {
+        let now = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(retry_after_value(" 120 ", now), Some(120));
+        assert_eq!(retry_after_value("Sun, 06 Nov 1994 08:49:43 GMT", now), Some(6));
+        // No pause, or none that can be read: the usual back-off, not a try at once.
+        for none in ["0", "Sun, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:00:00 GMT", "-5", "soon"] {
+            assert_eq!(retry_after_value(none, now), None, "{none}");
+        }
     }
 
     #[test]
