@@ -163,21 +163,33 @@ impl Checked<'_> {
     /// True if exactly the blob went through; false if it was not read to its end (the
     /// request stopped first, and says why); an error if the download failed or the source
     /// sent other bytes than the digest names.
-    pub fn verdict(self) -> Result<bool> {
+    pub fn verdict(mut self) -> Result<bool> {
         if let Some(failure) = self.failure {
             return Err(failure);
         }
-        let Download { client, repo, blob, .. } = &self.download;
-        let subject = named(client, repo, &blob.digest);
         if self.beyond {
-            let (expected, actual) = (format!("{} bytes", blob.size), format!("more than {} bytes", blob.size));
-            return Err(Error::mismatch(subject, expected, actual));
+            let size = self.download.blob.size;
+            let (expected, actual) = (format!("{size} bytes"), format!("more than {size} bytes"));
+            return Err(Error::mismatch(self.subject(), expected, actual));
         }
         if !self.ended {
             return Ok(false);
         }
-        let (actual, size) = self.hasher.finish();
-        digest::verify(&subject, (&blob.digest, blob.size), (&actual, size)).map(|()| true)
+        let hasher = std::mem::take(&mut self.hasher);
+        self.matches(hasher).map(|()| true)
+    }
+
+    /// The blob, as what is said of it names it.
+    fn subject(&self) -> String {
+        let Download { client, repo, blob, .. } = &self.download;
+        named(client, repo, &blob.digest)
+    }
+
+    /// Whether what `hasher` took in is the blob.
+    fn matches(&self, hasher: Hasher) -> Result<()> {
+        let (actual, size) = hasher.finish();
+        let blob = &self.download.blob;
+        digest::verify(&self.subject(), (&blob.digest, blob.size), (&actual, size))
     }
 }
 
@@ -206,16 +218,12 @@ impl Source for Checked<'_> {
             // The last piece goes out only once the whole has matched its digest: a request
             // that commits as its body ends (`PUT ?digest=`) never carries other bytes to
             // their end, whether or not the registry checks them.
-            if self.hasher.size() == self.download.blob.size {
-                let Download { client, repo, blob, .. } = &self.download;
-                let (actual, size) = self.hasher.clone().finish();
-                if let Err(e) =
-                    digest::verify(&named(client, repo, &blob.digest), (&blob.digest, blob.size), (&actual, size))
-                {
-                    let said = e.to_string();
-                    self.failure = Some(e);
-                    return Err(said);
-                }
+            if self.hasher.size() == self.download.blob.size
+                && let Err(e) = self.matches(self.hasher.clone())
+            {
+                let said = e.to_string();
+                self.failure = Some(e);
+                return Err(said);
             }
             Ok(Some(piece))
         }
