@@ -17,6 +17,7 @@ from fronts import Front, Silent
 from pki import CA
 from test_discovery import seed
 from test_downloader import download, plugin_env
+from tokenserver import TokenServer
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -196,6 +197,38 @@ def test_a_failing_mirror_falls_through_to_the_next_then_the_origin(helm_oci, or
     assert "/v2/charts/beta/manifests/1.0.0" in origin_paths(origin)
     line = helm_oci.fails("pull", f"oci://{origin.host}/charts/nothing:1.0.0", "-d", tmp_path, "--plain-http")
     assert f"{origin.host}/charts/nothing:1.0.0" in line
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_mirror_whose_token_service_is_busy_for_a_moment_is_asked_again(helm_oci, origin, mirror, tmp_path,
+                                                                          status):
+    """A mirror's token service that answers 429 or 503 is up: it is asked again after the
+    pause it asks for, as a registry's would be, and the mirror then serves."""
+    copy(origin.registry, "charts/alpha", mirror, "charts/alpha", "1.0.0")
+    tokens = TokenServer(tmp_path / "ts")
+    busy = []
+
+    def busy_once(method, path, headers):
+        if not busy:
+            busy.append(path)
+            return status, [("Retry-After", "1")], b"busy"
+        return None
+
+    with Front(tokens.host, intercept=busy_once) as front:
+        auth = tokens.registry_auth()
+        auth["token"]["realm"] = f"http://{front.host}/token"
+        guarded = Registry(tmp_path / "guarded", auth=auth, data=tmp_path / "mirror" / "data")
+        try:
+            configure(helm_oci, f"{origin.host}/charts", (f"{guarded.host}/charts", True))
+            p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha:1.0.0", "-d", tmp_path, "--plain-http",
+                             "--debug")
+        finally:
+            guarded.stop()
+            tokens.stop()
+    assert f"served by the mirror {guarded.host}/charts/alpha" in p.stderr
+    assert "WARNING" not in p.stderr and origin_paths(origin) == []
+    assert len(busy) == 1 and [r["scopes"] for r in tokens.requests] == [["repository:charts/alpha:pull"]]
+    assert f"GET http://{front.host}/token?" in p.stderr and f"HTTP {status}; retrying in 1000 ms" in p.stderr
 
 
 def test_a_mirror_that_never_answers_is_passed_over_soon_and_once(helm_oci, origin, mirror, tmp_path):

@@ -257,12 +257,14 @@ def test_a_download_broken_at_the_storage_host_resumes_through_the_registry(helm
 # Retries.
 
 @pytest.mark.parametrize("failure,failures,trace", [
-    (HANG_UP, 2, "connection closed unexpectedly; retrying in "),
-    (RESET, 2, "; retrying in "),
-    (UNAVAILABLE, 2, "HTTP 503; retrying in "),
-    # No pause at all is the usual back-off (100-200 ms), not a storm of tries.
-    ((503, [("Retry-After", "0")], b""), 2, "HTTP 503; retrying in 1"),
-    ((503, [("Retry-After", "1")], b""), 1, "HTTP 503; retrying in 1000 ms (try 2 of 5)"),
+    # No answer: tried 5 times in all.
+    (HANG_UP, 2, r"connection closed unexpectedly; retrying in \d+ ms \(try 3 of 5\)"),
+    (RESET, 2, r"; retrying in \d+ ms \(try 3 of 5\)"),
+    # An answer of "not now": 6 tries, as Helm's.
+    (UNAVAILABLE, 2, r"HTTP 503; retrying in \d+ ms \(try 3 of 6\)"),
+    # No pause at all is the usual back-off (200-300 ms), not a storm of tries.
+    ((503, [("Retry-After", "0")], b""), 2, r"HTTP 503; retrying in (2\d\d|300) ms \(try 2 of 6\)"),
+    ((503, [("Retry-After", "1")], b""), 1, r"HTTP 503; retrying in 1000 ms \(try 2 of 6\)"),
 ], ids=["hang-up", "reset", "503", "503-retry-after-0", "503-retry-after-1"])
 def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_path, failure, failures, trace):
     """The first requests of each command fail; a later try of the same request works."""
@@ -274,7 +276,7 @@ def test_push_and_pull_retry_a_flaky_registry(helm_oci, registry, chart, tmp_pat
             else:
                 p, _ = pull(helm_oci, front.host, tmp_path / "out", PLAIN, "--debug")
                 assert digest_of(p) == digest
-        assert trace in p.stderr and f"(try {failures + 1} of 5)" in p.stderr
+        assert re.search(trace, p.stderr), p.stderr
         assert [(m, path) for m, path, _ in front.seen].count(front.intercept.target) == failures + 1
 
 
@@ -293,7 +295,7 @@ def test_a_retry_after_date_is_waited_for(helm_oci, registry, chart):
         p = helm_oci.run("tags", f"oci://{front.host}/charts/mychart", PLAIN, "--debug")
     assert p.stdout.split()[-1] == "0.1.0"
     # One pause to the date (whole seconds, so 2 or 3 s), not the usual back-off.
-    assert re.search(r"HTTP 429; retrying in [23]\d{3} ms \(try 2 of 5\)", p.stderr), p.stderr
+    assert re.search(r"HTTP 429; retrying in [23]\d{3} ms \(try 2 of 6\)", p.stderr), p.stderr
 
 
 @pytest.mark.parametrize("what", ["/manifests/", "/tags/list"])
@@ -316,16 +318,40 @@ def test_a_small_answer_broken_mid_body_is_asked_for_again(helm_oci, registry, c
     assert f"GET http://{front.host}{broken[0]}: connection terminated; retrying in " in p.stderr
 
 
-def test_a_registry_that_stays_unavailable_fails_after_five_tries(helm_oci, registry, chart, tmp_path):
+def test_a_registry_that_stays_unavailable_fails_after_six_tries(helm_oci, registry, chart, tmp_path):
+    """Six tries over about 7 s of pauses (250 ms doubling to 3 s), as Helm 4.3 waits."""
     push(helm_oci, chart, registry.host, PLAIN)
     always_503 = (503, [("Retry-After", "0")], b"")
     with Front(registry.host, intercept=lambda *request: always_503) as front:
+        start = time.monotonic()
         line, trace = fails_with_debug(helm_oci, "pull", f"oci://{front.host}/charts/mychart:0.1.0",
                                        "-d", tmp_path / "out", PLAIN)
+        took = time.monotonic() - start
     assert "HTTP 503" in line
-    assert "giving up after 5 tries" in trace
-    assert len(front.seen) == 5
+    assert "giving up after 6 tries" in trace
+    assert len(front.seen) == 6
+    pauses = [int(ms) for ms in re.findall(r"retrying in (\d+) ms", trace)]
+    nominal = (250, 500, 1000, 2000, 3000)
+    assert len(pauses) == 5 and all(0.8 <= ms / n <= 1.2 for ms, n in zip(pauses, nominal)), pauses
+    assert took >= sum(pauses) / 1000, "the pauses were not waited"
     assert files_left(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("asked,timeout", [(3600, "5m"), (30, "5s")], ids=["over-a-minute", "past-timeout"])
+def test_a_registry_asking_for_too_long_a_pause_fails_at_once_saying_so(helm_oci, registry, chart, asked, timeout):
+    """A pause longer than helm-oci waits, or than `--timeout` leaves, is not waited for
+    (nor cut off by the timeout): the registry's own error ends the command, with the pause
+    it asked for, so the user knows when to come back."""
+    push(helm_oci, chart, registry.host, PLAIN)
+    throttled = (429, [("Retry-After", str(asked))], b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}')
+    with Front(registry.host, intercept=lambda method, path, headers: throttled if "/tags/" in path else None) as front:
+        line, trace = fails_with_debug(helm_oci, "tags", f"oci://{front.host}/charts/mychart", PLAIN,
+                                       "--timeout", timeout)
+    assert line == (f"Error: {front.host}/charts/mychart: slow down; the registry asks for a pause of {asked} s "
+                    "(TOOMANYREQUESTS, HTTP 429)")
+    assert [path for _, path, _ in front.seen if "/tags/" in path] == ["/v2/charts/mychart/tags/list"]
+    why = "; a minute is the most waited" if asked > 60 else ", past --timeout"
+    assert f"HTTP 429 (it asks for a pause of {asked} s{why}); giving up\n" in trace
 
 
 def test_connection_refused_fails_after_five_tries(helm_oci, chart):

@@ -1,17 +1,24 @@
 //! Trying again when the network or the registry failed for a moment: connection errors,
 //! 429 and 5xx get exponential back-off with jitter, `Retry-After` is honoured, and a
-//! request is tried at most `MAX_TRIES` times, with at most a minute of pauses in all. The
-//! pauses wait on a timer, so other requests go on meanwhile.
+//! request is tried at most `MAX_TRIES` times, with at most a minute of pauses in all, and
+//! never past the command's deadline. The pauses wait on a timer, so other requests go on
+//! meanwhile.
 
 use super::clock::{self, MILLISECOND, SECOND};
+use super::executor;
 use super::wire::Response;
 use crate::error::{Error, Result};
 use crate::timestamp;
 use crate::trace::Trace;
 use std::future::Future;
 
-pub const MAX_TRIES: u32 = 5;
-const FIRST_WAIT: u64 = 200 * MILLISECOND;
+/// Tries of a request the registry answered "not now" (429, 5xx): it is up, so it is waited
+/// on about as long as Helm 4.3 (oras-go) waits, some 7 s of pauses.
+pub const MAX_TRIES: u32 = 6;
+/// Tries of a request that got no answer (refused, reset, timed out): a wrong address or a
+/// registry that is down fails within about 4 s. (Helm does not try a refused one again.)
+const UNANSWERED_TRIES: u32 = 5;
+const FIRST_WAIT: u64 = 250 * MILLISECOND;
 const LONGEST_WAIT: u64 = 3 * SECOND;
 /// A server asking for a longer pause than this is not waited for; its answer stands.
 const LONGEST_RETRY_AFTER: u64 = 60 * SECOND;
@@ -40,21 +47,54 @@ fn retry_after_value(value: &str, now: i64) -> Option<u64> {
 }
 
 /// The pause before the try after `tries` failed ones: the `Retry-After` seconds if the
-/// server gave them, else doubling from FIRST_WAIT up to LONGEST_WAIT, with the upper half
-/// jittered so that many clients do not come back in step. None if the server wants too
-/// long a pause.
+/// server gave them, else doubling from FIRST_WAIT up to LONGEST_WAIT, jittered by a fifth
+/// either way so that many clients do not come back in step. None if the server wants too
+/// long a pause, or the pause would outlast the command's deadline: the answer at hand is
+/// then the command's, not a timeout.
 pub fn pause(tries: u32, retry_after: Option<u64>) -> Option<u64> {
-    if let Some(seconds) = retry_after {
-        let wait = seconds.saturating_mul(SECOND);
-        return (wait <= LONGEST_RETRY_AFTER).then_some(wait);
-    }
-    let ceiling = (FIRST_WAIT << (tries.max(1) - 1).min(16)).min(LONGEST_WAIT);
-    Some(ceiling / 2 + clock::now() % (ceiling / 2 + 1))
+    pause_at(tries, retry_after, clock::now(), executor::deadline())
+}
+
+/// `pause` at `now` on the monotonic clock, for a command that must end by `deadline`.
+fn pause_at(tries: u32, retry_after: Option<u64>, now: u64, deadline: Option<u64>) -> Option<u64> {
+    let pause = match retry_after {
+        Some(seconds) => Some(seconds.saturating_mul(SECOND)).filter(|&wait| wait <= LONGEST_RETRY_AFTER)?,
+        None => {
+            let nominal = (FIRST_WAIT << (tries.max(1) - 1).min(16)).min(LONGEST_WAIT);
+            nominal / 5 * 4 + now % (nominal / 5 * 2 + 1)
+        }
+    };
+    deadline.is_none_or(|deadline| now.saturating_add(pause) < deadline).then_some(pause)
 }
 
 /// Runs `attempt` until it gets an answer that is not transient, or tries run out.
 /// `what` names the request in the `--debug` trace.
-pub async fn run<F, Fut>(trace: Trace, what: &str, mut attempt: F) -> Result<Response>
+pub async fn run<F, Fut>(trace: Trace, what: &str, attempt: F) -> Result<Response>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Response>>,
+{
+    run_retrying(trace, what, Unanswered::TriedAgain, attempt).await
+}
+
+/// Like `run`, but a request that gets no answer at all fails at once, for the caller to
+/// judge where it went (a mirror's token service that gives none has the mirror passed
+/// over); only an answer of 429 or 5xx is tried again.
+pub async fn run_answered<F, Fut>(trace: Trace, what: &str, attempt: F) -> Result<Response>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Response>>,
+{
+    run_retrying(trace, what, Unanswered::Final, attempt).await
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Unanswered {
+    TriedAgain,
+    Final,
+}
+
+async fn run_retrying<F, Fut>(trace: Trace, what: &str, unanswered: Unanswered, mut attempt: F) -> Result<Response>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Response>>,
@@ -63,15 +103,26 @@ where
     let mut waited = 0;
     loop {
         let outcome = attempt().await;
-        let (why, retry_after) = match &outcome {
-            Ok(r) if transient_status(r.status) => (format!("HTTP {}", r.status), retry_after(r)),
-            Err(e) if e.transient => (e.cause.clone(), None),
+        let (why, retry_after, most) = match &outcome {
+            Ok(r) if transient_status(r.status) => (format!("HTTP {}", r.status), retry_after(r), MAX_TRIES),
+            Err(e) if e.transient && unanswered == Unanswered::TriedAgain => (e.cause.clone(), None, UNANSWERED_TRIES),
             _ => return outcome,
         };
         let pause = match pause(tries, retry_after) {
-            Some(p) if tries < MAX_TRIES && waited + p <= MOST_WAITING => p,
-            _ => {
-                trace.debug(|| format!("{what}: {why}; giving up after {tries} tries"));
+            Some(p) if tries < most && waited + p <= MOST_WAITING => p,
+            pause => {
+                trace.debug(|| {
+                    let asked = match (pause, retry_after) {
+                        (Some(_), _) => String::new(),
+                        (None, Some(s)) if s.saturating_mul(SECOND) > LONGEST_RETRY_AFTER => {
+                            format!(" (it asks for a pause of {s} s; a minute is the most waited)")
+                        }
+                        (None, Some(s)) => format!(" (it asks for a pause of {s} s, past --timeout)"),
+                        (None, None) => " (the next pause would pass --timeout)".to_string(),
+                    };
+                    let after = if tries > 1 { format!(" after {tries} tries") } else { String::new() };
+                    format!("{what}: {why}{asked}; giving up{after}")
+                });
                 // Tried enough: whoever gets this error should not try again.
                 return outcome.map_err(|e| {
                     let e = if tries > 1 { e.because(format!("gave up after {tries} tries")) } else { e };
@@ -79,9 +130,7 @@ where
                 });
             }
         };
-        trace.debug(|| {
-            format!("{what}: {why}; retrying in {} ms (try {} of {MAX_TRIES})", pause / MILLISECOND, tries + 1)
-        });
+        trace.debug(|| format!("{what}: {why}; retrying in {} ms (try {} of {most})", pause / MILLISECOND, tries + 1));
         drop(outcome);
         clock::sleep(pause).await;
         waited += pause;
@@ -95,20 +144,33 @@ mod tests {
 
     #[test]
     fn backs_off_exponentially_with_jitter_up_to_a_ceiling() {
-        for tries in 1..=6 {
-            let ceiling = (FIRST_WAIT << (tries - 1)).min(LONGEST_WAIT);
-            let p = pause(tries, None).unwrap();
-            assert!(p >= ceiling / 2 && p <= ceiling, "try {tries}: {p}");
+        let mut total = 0;
+        for tries in 1..MAX_TRIES {
+            let nominal = (FIRST_WAIT << (tries - 1)).min(LONGEST_WAIT);
+            let p = pause_at(tries, None, clock::now(), None).unwrap();
+            assert!(p >= nominal / 5 * 4 && p <= nominal / 5 * 6, "try {tries}: {p}");
+            total += nominal;
         }
+        // As long as Helm 4.3 waits on a registry answering 429 without `Retry-After`.
+        assert_eq!(total, 6_750 * MILLISECOND);
     }
 
     #[test]
     fn honours_retry_after_within_reason() {
-        assert_eq!(pause(1, Some(2)), Some(2 * SECOND));
-        assert_eq!(pause(1, Some(0)), Some(0));
-        assert_eq!(pause(1, Some(3600)), None);
-        assert_eq!(pause(1, Some(u64::MAX)), None);
-        assert!(pause(1, None).is_some());
+        assert_eq!(pause_at(1, Some(2), 0, None), Some(2 * SECOND));
+        assert_eq!(pause_at(1, Some(60), 0, None), Some(60 * SECOND));
+        assert_eq!(pause_at(1, Some(61), 0, None), None);
+        assert_eq!(pause_at(1, Some(u64::MAX), 0, None), None);
+        assert!(pause_at(1, None, 0, None).is_some());
+    }
+
+    #[test]
+    fn no_pause_outlasts_the_deadline() {
+        let now = 100 * SECOND;
+        assert_eq!(pause_at(1, Some(2), now, Some(now + 3 * SECOND)), Some(2 * SECOND));
+        assert_eq!(pause_at(1, Some(5), now, Some(now + 3 * SECOND)), None);
+        assert_eq!(pause_at(5, None, now, Some(now + 2 * SECOND)), None);
+        assert!(pause_at(1, None, now, Some(now + SECOND)).is_some());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::auth::{Presented, Scopes};
 use crate::error::{Error, Kind};
+use crate::net::retry;
 use crate::net::wire::{Response, WORDS_MAX};
 use helm_oci_headers::Challenge;
 
@@ -17,6 +18,12 @@ pub const UNSAID: &str = "request failed";
 /// do, and whether the request went `plain` (HTTP) what a wordless answer means.
 pub async fn error_from(response: Response, subject: &str, presented: Presented<'_>, plain: bool) -> Error {
     let status = response.status;
+    // A throttled answer's own wait, which may be longer than helm-oci waits: the user's
+    // next move depends on it.
+    let asked = retry::retry_after(&response)
+        .filter(|_| retry::transient_status(status))
+        .map(|seconds| format!("; the registry asks for a pause of {seconds} s"))
+        .unwrap_or_default();
     // A token the credentials got, without the access the request needs: they were
     // accepted, and it is the access that is refused (as a push to a repository one may
     // only pull).
@@ -55,7 +62,7 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
                 (true, true) if plain && status == 400 => MAYBE_HTTPS_ONLY.to_string(),
                 (true, _) => UNSAID.to_string(),
             };
-            Error::new(Kind::Registry { status, code }, subject, cause)
+            Error::new(Kind::Registry { status, code }, subject, format!("{cause}{asked}"))
         }
     }
 }

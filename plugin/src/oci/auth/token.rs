@@ -154,7 +154,9 @@ async fn post_for_token(
 /// form holds a refresh token) does not go on at all. A POST goes on as a POST with its form
 /// whatever the status, where Go's client turns one answered 301, 302 or 303 into a GET.
 /// Each request is tried again if either fails for a moment (both requests are safe to
-/// repeat); a mirror's service is asked once, as the mirror is.
+/// repeat). A mirror's service that gives no answer at all is not, as the mirror itself is
+/// not: the mirror is passed over. One that answers 429 or 5xx is up, and is waited on as a
+/// registry's.
 async fn send_retrying(
     method: &str,
     url: &Url,
@@ -168,7 +170,7 @@ async fn send_retrying(
         let send = || wire::send_whole(method, url, headers, body, TOKEN_MAX, patience);
         let response = match patience {
             Patience::Registry => retry::run(trace, &what, send).await?,
-            Patience::Mirror => send().await?,
+            Patience::Mirror => retry::run_answered(trace, &what, send).await?,
         };
         trace.debug(|| format!("{what} -> {}", response.status));
         Ok::<_, Error>(response)
