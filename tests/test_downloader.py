@@ -8,12 +8,13 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import (REPO, Registry, config_json, helm2_plugin_env, helm3_plugin_env, helm4, htpasswd, sha256, tgz,
+from conftest import (HELM4, REPO, Registry, config_json, helm2_plugin_env, helm3_plugin_env, helm4, htpasswd, sha256, tgz,
                       write_chart)
 from fronts import Front
 from pki import CA
@@ -184,6 +185,45 @@ def test_the_whole_registry_is_one_repository(seeded, tmp_path):
     index = json.loads(downloaded(env, f"ocirepo+http://{seeded.host}/index.yaml"))
     assert {"charts/alpha", "charts/gamma", "charts/team/nested", "other/delta"} <= set(index["entries"])
     assert "charts/image" not in index["entries"]
+
+
+THROTTLED = (429, [("Retry-After", "3600")], b'{"errors":[{"code":"TOOMANYREQUESTS","message":"rate limited"}]}')
+DENIED = (403, [], b'{"errors":[{"code":"DENIED","message":"not yours"}]}')
+
+
+def refusing(answers):
+    """A Front `intercept` giving each repository's tag list the answer `answers` names."""
+    def intercept(method, path, headers):
+        for repository, answer in answers.items():
+            if path.startswith(f"/v2/{repository}/tags/list"):
+                return answer
+        return None
+    return intercept
+
+
+def test_a_repository_throttled_or_in_trouble_fails_the_index_and_helm_keeps_none(seeded, tmp_path):
+    """An index without a repository the registry would not serve for now would have Helm
+    say its charts do not exist until the next update: the downloader fails instead, naming
+    it, and Helm caches nothing. (The throttle asks for an hour, so nothing is waited for.)"""
+    answers = {"charts/gamma": THROTTLED, "charts/team/nested": DENIED}
+    with Front(seeded.host, intercept=refusing(answers)) as front:
+        line = error_line(download(plugin_env(tmp_path), f"ocirepo+http://{front.host}/{NAMESPACE}/index.yaml"))
+        assert line == (f"Error: cannot index {front.host}/charts: {front.host}/charts/gamma: rate limited; the "
+                        "registry asks for a pause of 3600 s (TOOMANYREQUESTS, HTTP 429)")
+        env = helm4_env(tmp_path, tmp_path / "plugins")
+        p = subprocess.run([sys.executable, str(HELM4), "repo-add", "myoci", f"ocirepo+http://{front.host}/{NAMESPACE}"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 1 and "rate limited" in p.stderr, p.stderr
+    assert not (Path(env["HELM_REPOSITORY_CACHE"]) / "myoci-index.yaml").exists()
+
+
+def test_a_repository_refused_for_good_is_left_out_of_the_index_and_said(seeded, tmp_path):
+    with Front(seeded.host, intercept=refusing({"charts/team/nested": DENIED})) as front:
+        p = download(plugin_env(tmp_path), f"ocirepo+http://{front.host}/{NAMESPACE}/index.yaml")
+    assert p.returncode == 0, p.stderr
+    assert versions(json.loads(p.stdout)) == {k: v for k, v in EXPECTED.items() if k != "team/nested"}
+    assert f"WARNING: skipped charts/team/nested: {front.host}/charts/team/nested: access denied (not yours)" \
+        in p.stderr.decode()
 
 
 @pytest.mark.parametrize("namespace", ["typo", "charts/alpha"])

@@ -14,7 +14,7 @@ use super::push;
 use super::search::{self, Hit, Listing, Search};
 use crate::cache::Cache;
 use crate::error::{Error, Kind, Result};
-use crate::net::clock;
+use crate::net::{clock, retry};
 use crate::oci::errcode;
 use crate::oci::mirrors::Sources;
 use crate::oci::published;
@@ -35,7 +35,7 @@ pub struct Index {
 /// An index to serve, and what it left out.
 pub struct Served {
     pub json: String,
-    /// Repositories that could not be read, and versions that are no usable chart, with why.
+    /// Repositories refused for good, and versions that are no usable chart, with why.
     pub skipped: Vec<(String, Error)>,
     /// Mirrors passed over, and an index of nothing.
     pub warnings: Vec<String>,
@@ -67,10 +67,30 @@ pub async fn run(index: Index) -> Result<Served> {
     }
     // The same sessions: a mirror that did not answer is not waited on again.
     let registry = index.listing.registry.clone();
+    let place = format!("{registry}/{namespace}");
     let urls = Urls::Absolute { scheme: &index.scheme, registry: &registry };
     let made = make(index.listing, urls, &sources).await?;
+    // A repository the registry failed to serve for now (throttled, in trouble, silent,
+    // past every retry) fails the index: Helm then keeps the index it has, where one
+    // cached without that repository would have Helm say its charts do not exist until
+    // the next update. One refused for good (denied, gone) is left out, and said.
+    let (for_now, for_good): (Vec<_>, Vec<_>) = made.unread.into_iter().partition(|(_, e)| failed_for_now(e));
+    if let Some(e) = first_of(for_now) {
+        let subject = [format!("cannot index {}", place.trim_end_matches('/')), e.subject.clone()].join(": ");
+        return Err(Error { subject, ..e });
+    }
     let warnings = passed_over.into_iter().chain(made.warnings).collect();
-    Ok(Served { json: made.json, skipped: search::set_aside(made.unread, made.unusable), warnings })
+    Ok(Served { json: made.json, skipped: search::set_aside(for_good, made.unusable), warnings })
+}
+
+/// Whether a repository could not be read only for now: the registry throttled it, failed
+/// on it, or gave no answer, where a later try may work.
+fn failed_for_now(e: &Error) -> bool {
+    match &e.kind {
+        Kind::Network | Kind::TimedOut => true,
+        Kind::Registry { status, .. } => retry::transient_status(*status),
+        _ => false,
+    }
 }
 
 /// Makes the namespace's index from its charts, as the registry itself has them (never from
