@@ -293,6 +293,56 @@ def test_we_use_the_login_helm_writes(helm_oci, htpasswd_registry, chart, tmp_pa
     assert (tmp_path / "out" / "mychart-0.1.0.tgz").exists()
 
 
+def wrapped(text):
+    """`text` as GNU base64 writes it: wrapped at 76 columns."""
+    return "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+
+
+LONG_TOKEN = "glpat-" + "x" * 90
+EMPTY_ANSWER = 'cat >/dev/null\necho \'{"ServerURL":"","Username":"","Secret":""}\'\n'
+LOWER_CASE_ANSWER = 'cat >/dev/null\necho \'{"username":"%s","secret":"%s"}\'\n' % (USER, PASSWORD)
+
+
+@pytest.mark.parametrize("shape", ["wrapped-auth", "stale-scheme-key", "empty-helper-answer", "lower-case-answer",
+                                   "empty-cred-helper", "trailing-text"])
+def test_config_shapes_users_have_are_read_as_helm_reads_them(helm_oci, tmp_path, shape):
+    """Files as CI scripts and old Docker logins leave them, each read as Helm 4.3 reads it:
+    the push goes through with the right login, and Helm's own pull with the same files too."""
+    registry = Registry(tmp_path / "registry", auth={"htpasswd": {"realm": "test", "path": str(
+        htpasswd(tmp_path / "htpasswd", {USER: PASSWORD, "ci": LONG_TOKEN}))}})
+    # Named `localhost`, which sorts after `https://`, as most registries' names do.
+    host, docker = f"localhost:{registry.port}", tmp_path / "docker" / "config.json"
+    env = {"DOCKER_CONFIG": str(docker.parent)}
+    helm_oci.registry_config.parent.mkdir(parents=True)
+    if shape == "wrapped-auth":
+        # `printf 'ci:%s' "$TOKEN" | base64` wraps a long token's encoding.
+        write_json(helm_oci.registry_config, {"auths": {host: {"auth": wrapped(auth("ci", LONG_TOKEN))}}})
+    elif shape == "stale-scheme-key":
+        # An old `docker login https://HOST`, then a login after the password changed.
+        write_json(helm_oci.registry_config, {"auths": {f"https://{host}": WRONG, host: GOOD}})
+    elif shape == "empty-helper-answer":
+        # A helper with nothing answers empty credentials: Docker's config is looked in next.
+        env.update(script_helper(tmp_path / "bin", "empty", EMPTY_ANSWER))
+        write_json(helm_oci.registry_config, {"credsStore": "empty"})
+        write_json(docker, {"auths": {host: GOOD}})
+    elif shape == "lower-case-answer":
+        env.update(script_helper(tmp_path / "bin", "lower", LOWER_CASE_ANSWER))
+        write_json(helm_oci.registry_config, {"credsStore": "lower"})
+    elif shape == "empty-cred-helper":
+        env.update(script_helper(tmp_path / "bin", "good", LOWER_CASE_ANSWER))
+        write_json(helm_oci.registry_config, {"credHelpers": {host: ""}, "credsStore": "good", "auths": {host: WRONG}})
+    else:
+        helm_oci.registry_config.write_text(json.dumps({"auths": {host: GOOD}}) + "}\n")
+    try:
+        helm_oci.run("push", write_chart(tmp_path / "src", name="mychart", version="0.1.0"), f"oci://{host}/charts",
+                     "--plain-http", env=env)
+        shown = helm4_with({**env, "HELM_REGISTRY_CONFIG": str(helm_oci.registry_config)}, "show",
+                           f"oci://{host}/charts/mychart:0.1.0")
+        assert "name: mychart" in shown
+    finally:
+        registry.stop()
+
+
 def native_store(directory: Path, helper: Helper, *stores: str, with_pass=False):
     """The env of a machine whose platform default stores are installed: tests/credhelper as
     docker-credential-STORE for each store, and the `pass` program if asked."""

@@ -40,6 +40,13 @@ fn same_registry(stored: &str, key: &str) -> bool {
     host_of(stored) == host_of(key)
 }
 
+/// The value stored under `key` itself, else under another spelling of its registry
+/// (`https://HOST`, `HOST/v2/`), as oras-go and Docker look: a stale `https://HOST` entry
+/// left by an old `docker login` never wins over the current `HOST` one.
+fn stored_for<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).or_else(|| map.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v))
+}
+
 /// A username and password given for one run (flags, `helm repo add`, Helm's getter), taken
 /// as Helm's registry client takes them: only when both are non-empty (CI passes unset
 /// secrets as ""); otherwise the stored login is used.
@@ -107,15 +114,18 @@ fn entry(config: &Value, file: &Path, key: &str, within: helper::Limit) -> Resul
         return helper_get(store.helper(), key, within);
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
-    let Some(entry) = auths.iter().find(|(k, _)| same_registry(k, key)).map(|(_, v)| v) else { return Ok(None) };
+    let Some(entry) = stored_for(auths, key) else { return Ok(None) };
     let text = |name| entry.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
     if let Some(token) = text("identitytoken") {
         return Ok(Some(Credential::IdentityToken(token.to_string())));
     }
     let (username, password) = match text("auth") {
         Some(auth) => {
+            // Line breaks anywhere are skipped, as Go's decoder skips them: `base64` wraps a
+            // long token's encoding at 76 columns.
+            let unwrapped: String = auth.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
             let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
+                .decode(unwrapped.trim())
                 .ok()
                 .and_then(|d| String::from_utf8(d).ok());
             match decoded.as_deref().and_then(|d| d.split_once(':')) {
@@ -131,7 +141,13 @@ fn entry(config: &Value, file: &Path, key: &str, within: helper::Limit) -> Resul
             _ => return Ok(None),
         },
     };
-    Ok(Some(basic(username, password)))
+    Ok(credential(username, password))
+}
+
+/// A stored username and secret as a credential; none if both are empty, as oras-go (and
+/// so Helm) reads an empty credential: the next place is looked in.
+fn credential(username: String, password: String) -> Option<Credential> {
+    (!username.is_empty() || !password.is_empty()).then(|| basic(username, password))
 }
 
 /// A username and secret as a credential, `<token>` meaning the secret is an identity token.
@@ -161,10 +177,12 @@ impl Store {
 }
 
 fn store_for(config: &Value, key: &str) -> Option<Store> {
-    let helpers = config.get("credHelpers").and_then(Value::as_object);
-    let specific = helpers.and_then(|h| h.iter().find(|(k, _)| same_registry(k, key))).and_then(|(_, v)| v.as_str());
-    let named = specific.or_else(|| config.get("credsStore").and_then(Value::as_str)).filter(|s| !s.is_empty());
-    match named {
+    fn named(value: Option<&Value>) -> Option<&str> {
+        value.and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+    // An empty helper name is none, as oras-go reads it: `credsStore` then holds the login.
+    let specific = named(config.get("credHelpers").and_then(Value::as_object).and_then(|h| stored_for(h, key)));
+    match specific.or_else(|| named(config.get("credsStore"))) {
         Some(helper) => Some(Store::Helper(helper.to_string())),
         None if !auth_configured(config) => detected().clone().map(Store::Detected),
         None => None,
@@ -200,11 +218,15 @@ fn helper_get(helper: &str, key: &str, within: helper::Limit) -> Result<Option<C
         }
         bail!("docker-credential-{helper} get failed: {}", out.complaint());
     }
-    let answer: Value = serde_json::from_slice(&out.stdout)
+    let answer: Map<String, Value> = serde_json::from_slice(&out.stdout)
         .ok()
-        .with_context(|| format!("docker-credential-{helper} get answered something that is not JSON"))?;
-    let field = |name| answer.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
-    Ok(Some(basic(field("Username"), field("Secret"))))
+        .with_context(|| format!("docker-credential-{helper} get answered something that is not a JSON object"))?;
+    // Field names in any case, as Go's decoder (and so Helm and Docker) matches them.
+    let field = |name: &str| {
+        let value = answer.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str());
+        value.unwrap_or_default().to_string()
+    };
+    Ok(credential(field("Username"), field("Secret")))
 }
 
 /// Stores a login in Helm's registry config, or in the helper that file names (waited on no
@@ -278,10 +300,16 @@ fn auths_of<'a>(config: &'a mut Value, file: &Path) -> Result<&'a mut Map<String
     }
 }
 
+/// A config file's JSON: its first value, as Go's decoder (and so Helm and Docker) reads
+/// it, whatever follows.
 fn read(file: &Path) -> Result<Option<Value>> {
     match fs::read(file) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| reading(file)),
+        Ok(bytes) => serde_json::Deserializer::from_slice(&bytes)
+            .into_iter::<Value>()
+            .next()
+            .transpose()
+            .with_context(|| reading(file)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| reading(file)),
     }
