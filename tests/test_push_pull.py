@@ -244,6 +244,20 @@ def test_large_chart_goes_up_in_chunks_and_streams_down(helm_oci, registry, tmp_
         assert all(t.extractfile(f"mychart/{name}").read() == data for name, data in blobs.items())
 
 
+def test_a_chart_of_many_small_files_goes_both_ways_as_in_helm(helm_oci, registry, tmp_path):
+    """Helm bounds a chart's bytes, not its number of files: 25,000 of them push, pull,
+    unpack and load, in helm-oci and in Helm 4.3."""
+    chart = write_chart(tmp_path / "src", name="many", version="1.0.0")
+    (chart / "files").mkdir()
+    for i in range(25_000):
+        (chart / "files" / f"f{i}.txt").write_text("x\n")
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    helm_oci.run("pull", f"oci://{registry.host}/charts/many:1.0.0", "-d", tmp_path / "out", "--plain-http",
+                 "--untar")
+    assert len(list((tmp_path / "out" / "many" / "files").iterdir())) == 25_000
+    assert "name: many" in helm4("show", f"oci://{registry.host}/charts/many:1.0.0")
+
+
 def test_a_registry_that_takes_no_large_chunks_gets_the_blob_in_one_put(helm_oci, registry, tmp_path):
     """GHCR refuses a PATCH of more than 4 MiB (416 REQUESTED_RANGE_NOT_SATISFIABLE): a large
     chart, pushed or copied there, goes up in one PUT instead, as Helm always sends it."""
