@@ -479,12 +479,21 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
         helm_oci.run("push", other, f"oci://{registry.host}/charts", PLAIN,
                      env={"HELM_CACHE_HOME": str(tmp_path / "publisher-cache")})
         why = "read-only file system" if as_root else "permission denied"
-        for args in (["save", other, "localhost:5000/ns"],
-                     ["pull", f"oci://{registry.host}/charts/other:0.1.0", "-d", tmp_path / "out", PLAIN],
-                     ["remove", "localhost:5000/ns/mychart:0.1.0"]):
+        for args in (["save", other, "localhost:5000/ns"], ["remove", "localhost:5000/ns/mychart:0.1.0"]):
             line = helm_oci.fails(*args)
             assert "cache" in line and why in line, line
-        assert files_left(tmp_path / "out") == []
+        # A pull writes no cache in Helm: here it goes through one of its own, in the temp
+        # directory, removed after it; so does one whose cache cannot even be made.
+        scratch = tmp_path / "tmp"
+        scratch.mkdir()
+        for home, said in ((cache_home, f"the chart cache cannot be written: cannot write into {oci(cache_home)}"),
+                           (cache_home / "none", f"cannot create the chart cache {oci(cache_home / 'none')}")):
+            out = tmp_path / "out" / home.name
+            p = helm_oci.run("pull", f"oci://{registry.host}/charts/other:0.1.0", "-d", out, PLAIN,
+                             env={"HELM_CACHE_HOME": str(home), "TMPDIR": str(scratch)})
+            assert p.stdout.startswith(f"Pulled: {registry.host}/charts/other:0.1.0\n")
+            assert p.stderr == f"WARNING: {said}: {why}; this pull keeps nothing there\n", p.stderr
+            assert files_left(out) == ["other-0.1.0.tgz"] and files_left(scratch) == []
         assert snapshot(oci(cache_home)) == before
         # Reading needs no write.
         assert [r["ref"] for r in listed(helm_oci)] == ["localhost:5000/ns/mychart:0.1.0"]

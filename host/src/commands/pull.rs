@@ -1,6 +1,7 @@
 //! `helm oci pull REF...`: the destination and the chart cache read-write, and each
 //! reference's registry (none with `--offline`).
 
+use super::temp::TempDir;
 use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult};
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
@@ -83,12 +84,24 @@ pub async fn fetch(
 ) -> Result<PullResult> {
     // Offline, a cache that cannot be written (baked read-only into an image, say) is still
     // read: a chart it holds needs no write there.
+    let mut scratch = None;
     let (cache, perms) = if source.offline {
         let cache = super::cache_to_read()?;
         let perms = if writable(&cache).is_ok() { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
         (cache, perms)
     } else {
-        (super::cache()?, FsPerms::ReadWrite)
+        match super::cache() {
+            Ok(cache) => (cache, FsPerms::ReadWrite),
+            // Helm's pull writes no cache, so a home that cannot be written (a non-root
+            // container's, say) is no stop: the pull goes through a cache of its own,
+            // removed after it.
+            Err(e) => {
+                let Ok(dir) = TempDir::create() else { return Err(e) };
+                let cache = dir.path().to_path_buf();
+                scratch = Some((dir, format!("{}; this pull keeps nothing there", output::said(&e))));
+                (cache, FsPerms::ReadWrite)
+            }
+        }
     };
     let grants = vec![(dest.to_path_buf(), FsPerms::ReadWrite), (cache.clone(), perms)];
     let mut session = Session::start(Grants { dirs: grants, ..Grants::default() }).await?;
@@ -118,7 +131,11 @@ pub async fn fetch(
         offline: source.offline,
         mirrors,
     };
-    session.pull(&options).await
+    let mut pulled = session.pull(&options).await?;
+    if let Some((_, unwritable)) = scratch {
+        pulled.warnings.insert(0, unwritable);
+    }
+    Ok(pulled)
 }
 
 /// Makes the directory charts are written into, if it is not there, and checks that it

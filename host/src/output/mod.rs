@@ -43,8 +43,13 @@ fn error_text(e: Error) -> String {
 
 /// One `Error:` line, with the causes that context added joined on it.
 pub fn error(e: &anyhow::Error) {
+    errln!("Error: {}", said(e));
+}
+
+/// An error on one line, the causes that context added joined on it, in Go's words.
+pub fn said(e: &anyhow::Error) -> String {
     let chain: Vec<String> = e.chain().map(cause).collect();
-    errln!("Error: {}", one_line(&chain.join(": ")));
+    one_line(&chain.join(": "))
 }
 
 /// The text with its control and invisible formatting characters written out (`\n`,
