@@ -332,3 +332,23 @@ def test_a_realm_named_by_a_redirect_target_is_not_granted(helm_oci, serve, char
     assert "authentication required" in line
     assert storage.seen and elsewhere.seen == []
     assert files_left(tmp_path / "out") == []
+
+
+def test_a_throttled_token_service_says_the_pause_it_asks_for(helm_oci, tmp_path):
+    """A token service asking for a longer pause than helm-oci waits ends the command at once,
+    with its words and the pause, as a registry's throttling does."""
+    tokens = TokenServer(tmp_path / "ts", users={"alice": PASSWORD})
+    throttled = (429, [("Retry-After", "3600")], b"slow down")
+    with Front(tokens.host, intercept=lambda *request: throttled) as front:
+        auth = tokens.registry_auth()
+        auth["token"]["realm"] = f"http://{front.host}/token"
+        reg = Registry(tmp_path / "registry", auth=auth)
+        try:
+            line = helm_oci.fails("tags", f"oci://{reg.host}/charts/mychart", "--plain-http", *CREDENTIALS)
+        finally:
+            reg.stop()
+            tokens.stop()
+    assert line.endswith(f"the token service {front.host} failed (HTTP 429): slow down; the token service asks "
+                         "for a pause of 3600 s"), line
+    assert len(front.seen) == 1
+

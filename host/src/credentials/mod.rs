@@ -144,10 +144,12 @@ fn entry(config: &Value, file: &Path, key: &str, within: helper::Limit) -> Resul
     Ok(credential(username, password))
 }
 
-/// A stored username and secret as a credential; none if both are empty, as oras-go (and
-/// so Helm) reads an empty credential: the next place is looked in.
+/// A stored username and secret as a credential; none if both are empty (or the secret of
+/// `<token>` is), as oras-go (and so Helm) reads an empty credential: the next place is
+/// looked in.
 fn credential(username: String, password: String) -> Option<Credential> {
-    (!username.is_empty() || !password.is_empty()).then(|| basic(username, password))
+    let empty = password.is_empty() && (username.is_empty() || username == TOKEN_USERNAME);
+    (!empty).then(|| basic(username, password))
 }
 
 /// A username and secret as a credential, `<token>` meaning the secret is an identity token.

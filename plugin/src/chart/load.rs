@@ -12,6 +12,13 @@ use std::path::PathBuf;
 
 /// Subchart archives may hold subchart archives, but not without end.
 const MAX_DEPTH: usize = 10;
+/// What tar headers and padding may take at least, whatever the chart's size limit.
+const TAR_OVERHEAD: u64 = 16 << 20;
+
+/// What an archive's tar headers and padding may take beside the files' bytes.
+fn headers_allowed(limits: &Limits) -> u64 {
+    limits.chart_size.max(TAR_OVERHEAD)
+}
 
 /// Helm's caps on a chart: all its files together, and each one, unpacked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,10 +90,11 @@ impl Loader {
     /// otherwise only those the loader reads.
     pub fn new(limits: Limits, keep: bool) -> Loader {
         // Tar headers and padding come on top of the files' bytes in what an archive unpacks
-        // to: as much again is allowed for them. Helm bounds only the files' bytes, so a chart
-        // of many small files (200,000 at Helm's default size) loads as in Helm, and what
-        // the entries take in memory stays bounded.
-        Loader { limits, keep, unpackable: Cell::new(limits.chart_size.saturating_mul(2)) }
+        // to: as much again is allowed for them, and never less than TAR_OVERHEAD. Helm
+        // bounds only the files' bytes, so a chart of many small files (200,000 at Helm's
+        // default size) loads as in Helm, and what the entries take in memory stays bounded.
+        let unpackable = limits.chart_size.saturating_add(headers_allowed(&limits));
+        Loader { limits, keep, unpackable: Cell::new(unpackable) }
     }
 
     /// Whether every file's bytes are kept.
@@ -94,12 +102,13 @@ impl Loader {
         self.keep
     }
 
-    /// Takes `n` bytes of unpacking from the allowance.
+    /// Takes `n` bytes of unpacking (files, headers and padding) from the allowance.
     pub fn unpack(&self, n: u64) -> Result<(), String> {
         let left = self.unpackable.get().checked_sub(n).ok_or_else(|| {
             format!(
-                "the chart unpacks to more than the {} bytes allowed{}",
+                "the chart unpacks to more than the {} bytes allowed, with {} more for its archive's headers{}",
                 self.limits.chart_size,
+                headers_allowed(&self.limits),
                 self.limits.raise_chart()
             )
         })?;

@@ -76,11 +76,16 @@ pub async fn run(index: Index) -> Result<Served> {
     // the next update. One refused for good (denied, gone) is left out, and said.
     let (for_now, for_good): (Vec<_>, Vec<_>) = made.unread.into_iter().partition(|(_, e)| failed_for_now(e));
     if let Some(e) = first_of(for_now) {
-        let subject = [format!("cannot index {}", place.trim_end_matches('/')), e.subject.clone()].join(": ");
-        return Err(Error { subject, ..e });
+        return Err(failing(&format!("cannot index {}", place.trim_end_matches('/')), e));
     }
     let warnings = passed_over.into_iter().chain(made.warnings).collect();
     Ok(Served { json: made.json, skipped: search::set_aside(for_good, made.unusable), warnings })
+}
+
+/// The error, said as what it stopped: `what: subject: cause`.
+fn failing(what: &str, e: Error) -> Error {
+    let subject = [what, e.subject.as_str()].join(": ");
+    Error { subject: subject.trim_end_matches(": ").to_string(), ..e }
 }
 
 /// Whether a repository could not be read only for now: the registry throttled it, failed
@@ -104,10 +109,7 @@ pub async fn publish(listing: Listing) -> Result<Published> {
     let namespace = search::checked_namespace(&listing.namespace)?.to_string();
     let target =
         reference::parse(&format!("{}/{}:{}", listing.registry, published::repository(&namespace), published::TAG))?;
-    let cannot = |e: Error| {
-        let subject = [format!("cannot publish {target}"), e.subject.clone()].join(": ");
-        Error { subject: subject.trim_end_matches(": ").to_string(), ..e }
-    };
+    let cannot = |e: Error| failing(&format!("cannot publish {target}"), e);
     let sources = search::sources(&listing)?;
     let made = make(listing, Urls::Relative, &sources).await.map_err(cannot)?;
     if let Some(e) = first_of(made.unread) {

@@ -13,21 +13,24 @@ use crate::trace::Trace;
 use std::future::Future;
 
 /// Tries of a request the registry answered "not now" (429, 5xx): it is up, so it is waited
-/// on about as long as Helm 4.3 (oras-go) waits, some 7 s of pauses.
+/// on about as long as Helm 4.3 (oras-go) waits, some 7 s of pauses. (A blob's storage host
+/// gets as many, whatever failed: see `blobs::open`.)
 pub const MAX_TRIES: u32 = 6;
-/// Tries of a request that got no answer (refused, reset, timed out): a wrong address or a
-/// registry that is down fails within about 4 s. (Helm does not try a refused one again.)
+/// Tries of a request that got no answer (refused, reset, timed out): a refused connection
+/// (a wrong address, a registry that is down) fails within about 4 s of pauses. (Helm does
+/// not try a refused one again.)
 const UNANSWERED_TRIES: u32 = 5;
 const FIRST_WAIT: u64 = 250 * MILLISECOND;
 const LONGEST_WAIT: u64 = 3 * SECOND;
 /// A server asking for a longer pause than this is not waited for; its answer stands.
 const LONGEST_RETRY_AFTER: u64 = 60 * SECOND;
 /// All the pauses of one request together stay within this.
-const MOST_WAITING: u64 = 60 * SECOND;
+pub const MOST_WAITING: u64 = 60 * SECOND;
 
-/// Statuses that mean "not now" rather than "no": throttling and server trouble.
+/// Statuses that mean "not now" rather than "no": throttling, a request the server gave up
+/// waiting for, and server trouble (not 501, which says the server never will).
 pub fn transient_status(status: u16) -> bool {
-    status == 429 || matches!(status, 500 | 502 | 503 | 504)
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// A `Retry-After` header's pause in seconds: a number of them, or an HTTP date counted from
@@ -186,7 +189,7 @@ mod tests {
 
     #[test]
     fn which_statuses_are_transient() {
-        assert!(transient_status(429) && transient_status(503) && transient_status(500));
+        assert!(transient_status(429) && transient_status(503) && transient_status(500) && transient_status(408));
         assert!(!transient_status(501) && !transient_status(404) && !transient_status(401));
     }
 }

@@ -236,12 +236,16 @@ impl Source for Checked<'_> {
 /// everything again. A storage host that fails for a moment is not asked again directly
 /// (its URL was granted for one request): the registry is, for a fresh redirect.
 async fn open(client: &Client, repo: &str, digest: &str, from: u64) -> Result<(crate::net::wire::Response, u64)> {
-    let mut tries = 1;
+    let (mut tries, mut waited) = (1, 0);
     loop {
         match follow(client, repo, digest, from).await {
             Err(e) if e.transient && tries < retry::MAX_TRIES => {
                 // A storage host asking for a longer pause than retry allows has the last word.
                 let Some(pause) = retry::pause(tries, e.retry_after) else { return Err(e) };
+                waited += pause;
+                if waited > retry::MOST_WAITING {
+                    return Err(e);
+                }
                 client.trace.debug(|| {
                     format!(
                         "blob {digest}: {}; asking the registry again in {} ms",
