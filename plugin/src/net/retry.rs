@@ -40,6 +40,12 @@ pub fn retry_after(response: &Response) -> Option<u64> {
     retry_after_value(response.header("retry-after")?, clock::wall_seconds())
 }
 
+/// The pause a "not now" answer asks for with `Retry-After`, in seconds: what an error made
+/// of the answer says, as it may be longer than is waited.
+pub fn asked_pause(response: &Response) -> Option<u64> {
+    retry_after(response).filter(|_| transient_status(response.status))
+}
+
 fn retry_after_value(value: &str, now: i64) -> Option<u64> {
     let value = value.trim();
     let seconds = match value.parse::<u64>() {

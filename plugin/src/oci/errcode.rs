@@ -20,8 +20,7 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
     let status = response.status;
     // A throttled answer's own wait, which may be longer than helm-oci waits: the user's
     // next move depends on it.
-    let asked = retry::retry_after(&response)
-        .filter(|_| retry::transient_status(status))
+    let asked = retry::asked_pause(&response)
         .map(|seconds| format!("; the registry asks for a pause of {seconds} s"))
         .unwrap_or_default();
     // A token the credentials got, without the access the request needs: they were

@@ -53,9 +53,8 @@ pub async fn fetch(
     if response.status != 200 {
         let status = response.status;
         // A throttled service's own wait, as a registry's is said (see `errcode`).
-        let asked = retry::retry_after(&response)
-            .filter(|_| retry::transient_status(status))
-            .map(|seconds| format!("the token service asks for a pause of {seconds} s"));
+        let asked =
+            retry::asked_pause(&response).map(|seconds| format!("the token service asks for a pause of {seconds} s"));
         let said = String::from_utf8_lossy(&response.prefix(4096).await).trim().to_string();
         let said = [Some(said).filter(|s| !s.is_empty()), asked].into_iter().flatten().collect::<Vec<_>>().join("; ");
         let who = if credential.as_ref().is_some_and(Credential::is_given) {
