@@ -1,7 +1,7 @@
 //! `helm oci logout HOST`: removes the registry's stored credentials, as Helm does.
 
 use crate::credentials;
-use crate::output::stream::outln;
+use crate::output::stream::{errln, outln};
 use anyhow::{Result, bail};
 use clap::Args;
 
@@ -17,9 +17,13 @@ pub fn run(args: LogoutArgs) -> Result<()> {
     if registry.contains('@') {
         bail!("invalid registry: it holds credentials before the host; a logout needs the host alone");
     }
-    if !credentials::remove(&registry)? {
-        bail!("not logged in to {registry}");
-    }
+    // A logout of nothing succeeds with Helm's line, as Helm's does (oras-go deletes a
+    // missing entry as a no-op): a pipeline's clean-up step must not fail on it. What was
+    // really removed is said on stderr.
+    let removed = credentials::remove(&registry)?;
     outln!("Removing login credentials for {registry}");
+    if !removed {
+        errln!("WARNING: no login for {registry} was stored");
+    }
     Ok(())
 }

@@ -115,7 +115,13 @@ fn entry(config: &Value, file: &Path, key: &str, within: helper::Limit) -> Resul
     }
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let Some(entry) = stored_for(auths, key) else { return Ok(None) };
-    let text = |name| entry.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    // Field names match in any case (`Auth`, `Username`), as Go's decoder matches them.
+    let field = |name: &str| {
+        entry
+            .get(name)
+            .or_else(|| entry.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+    };
+    let text = |name| field(name).and_then(Value::as_str).filter(|s| !s.is_empty());
     if let Some(token) = text("identitytoken") {
         return Ok(Some(Credential::IdentityToken(token.to_string())));
     }
@@ -183,7 +189,9 @@ fn store_for(config: &Value, key: &str) -> Option<Store> {
         value.and_then(Value::as_str).filter(|s| !s.is_empty())
     }
     // An empty helper name is none, as oras-go reads it: `credsStore` then holds the login.
-    let specific = named(config.get("credHelpers").and_then(Value::as_object).and_then(|h| stored_for(h, key)));
+    // A helper is named for the registry's own key alone (oras-go's `GetCredentialHelper`),
+    // not for other spellings of the host as `auths` entries are.
+    let specific = named(config.get("credHelpers").and_then(Value::as_object).and_then(|h| h.get(key)));
     match specific.or_else(|| named(config.get("credsStore"))) {
         Some(helper) => Some(Store::Helper(helper.to_string())),
         None if !auth_configured(config) => detected().clone().map(Store::Detected),
