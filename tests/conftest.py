@@ -249,6 +249,11 @@ def helm4(*args, env=None):
     return p.stdout
 
 
+def pulled_by_digest(name, digest):
+    """The file Helm's pull writes for `oci://…/NAME@DIGEST`: its name cut at the last ':'."""
+    return f"{name}@{digest.replace(':', '-')}.tgz"
+
+
 def files_left(directory: Path):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, files_left, helm4, sha256, tgz, write_chart
+from conftest import BIN, files_left, helm4, pulled_by_digest, sha256, tgz, write_chart
 from fronts import Front
 
 PLAIN = "--plain-http"
@@ -505,7 +505,7 @@ def test_a_read_only_cache_says_so_and_is_still_read(helm_oci, registry, chart, 
         # By digest too, without a word: what a tag holds needs no entry of its own.
         digest = listed(helm_oci)[0]["digest"]
         p = helm_oci.run("pull", f"oci://localhost:5000/ns/mychart@{digest}", "--offline", "-d", tmp_path / "pinned")
-        assert files_left(tmp_path / "pinned") == ["mychart-0.1.0.tgz"] and p.stderr == "", p.stderr
+        assert files_left(tmp_path / "pinned") == [pulled_by_digest("mychart", digest)] and p.stderr == "", p.stderr
         line = helm_oci.fails("pull", "oci://localhost:5000/ns/other:0.1.0", "--offline", "-d", tmp_path / "none")
         assert "not in the chart cache" in line
         assert snapshot(oci(cache_home)) == before

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, files_left, write_chart
+from conftest import BIN, files_left, pulled_by_digest, write_chart
 from fronts import Front, Slow
 
 PLAIN = "--plain-http"
@@ -287,7 +287,7 @@ def test_a_signal_while_the_host_is_busy_between_two_calls_stops_the_second(helm
     stdout, stderr = p.communicate(timeout=30)
     assert (p.returncode, stderr) == (143, "Error: interrupted by SIGTERM\n"), stdout
     assert "first" in stdout and "second" not in stdout
-    assert files_left(out) == ["first-0.1.0.tgz"]
+    assert files_left(out) == [pulled_by_digest("first", digests["first"])]
 
 
 def test_an_interrupted_dependency_update_leaves_nothing_in_charts(helm_oci, slow_front, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Registry, free_port, htpasswd, sha256
+from conftest import Registry, free_port, htpasswd, pulled_by_digest, sha256
 from fronts import Front, Silent
 from pki import CA
 from test_discovery import seed
@@ -180,7 +180,7 @@ def test_a_pinned_digest_is_taken_from_a_mirror_only_with_that_digest(helm_oci, 
         p = helm_oci.run("pull", pinned, "-d", tmp_path / "b", "--plain-http")
     assert f"Digest: {sha256(wanted)}" in p.stdout
     assert f"the mirror {liar.host}/charts/alpha was passed over" in p.stderr and "digest" in p.stderr
-    assert sha256((tmp_path / "b" / "alpha-1.0.0.tgz").read_bytes()) == layer_digest(wanted)
+    assert sha256((tmp_path / "b" / pulled_by_digest("alpha", sha256(wanted))).read_bytes()) == layer_digest(wanted)
 
 
 def test_a_failing_mirror_falls_through_to_the_next_then_the_origin(helm_oci, origin, mirror, tmp_path):

@@ -387,7 +387,7 @@ def test_an_index_is_copied_whole_with_each_manifest_under_it(helm_oci, registry
         out = tmp_path / "out"
         p = helm_oci.run("pull", f"oci://{other.host}/prod/mychart:multi", "-d", out, PLAIN)
         assert lines(p)[-1] == f"Digest: {sha256(index)}"
-        assert (out / "mychart-0.1.0.tgz").read_bytes() == registry.blob(
+        assert (out / "mychart-multi.tgz").read_bytes() == registry.blob(
             "charts/mychart", json.loads(manifest)["layers"][0]["digest"])
     finally:
         other.stop()

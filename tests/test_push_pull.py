@@ -7,7 +7,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from conftest import files_left, helm4, sha256, write_chart
+from conftest import files_left, helm4, pulled_by_digest, sha256, write_chart
 
 
 def pushed_digest(out):
@@ -176,12 +176,47 @@ def test_pull_takes_several_charts_and_stops_at_the_first_that_fails(helm_oci, r
 
 
 def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path):
+    """The archive is named as Helm's pull names it (pkg/downloader's DownloadTo): after the
+    reference as asked, whatever the chart inside says. By digest, Helm cuts the name at the
+    digest's ':'; a tag in the reference keeps its '_'; a version or a constraint gives '+'."""
     c = write_chart(tmp_path / "src", version="1.0.0+build.7")
     _, digest = pushed_digest(helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http").stdout)
     assert registry.manifest("charts/mychart", "1.0.0_build.7")
-    out = tmp_path / "out"
-    helm_oci.run("pull", f"oci://{registry.host}/charts/mychart@{digest}", "-d", out, "--plain-http")
-    assert files_left(out) == ["mychart-1.0.0+build.7.tgz"]
+    repo = f"oci://{registry.host}/charts/mychart"
+    for i, (asked, named) in enumerate([
+        ([f"{repo}@{digest}"], pulled_by_digest("mychart", digest)),
+        ([f"{repo}:1.0.0_build.7"], "mychart-1.0.0_build.7.tgz"),
+        ([repo, "--version", "1.0.0+build.7"], "mychart-1.0.0+build.7.tgz"),
+        ([repo, "--version", ">=1.0.0"], "mychart-1.0.0+build.7.tgz"),
+        ([repo], "mychart-1.0.0+build.7.tgz"),
+    ]):
+        out = tmp_path / f"out{i}"
+        helm_oci.run("pull", *asked, "-d", out, "--plain-http")
+        assert files_left(out) == [named], asked
+        assert "name: mychart" in helm4("show", out / named)
+
+
+def test_a_pull_by_a_tag_that_is_no_version_is_named_after_the_tag(helm_oci, registry, chart, tmp_path):
+    """`helm pull oci://…/app:stable` writes app-stable.tgz, and a chart copied under another
+    repository's name is named after that repository: scripts written for Helm look there."""
+    helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
+    helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:0.1.0", "stable", "0.1", "--plain-http")
+    helm_oci.run("copy", f"oci://{registry.host}/charts/mychart:0.1.0", f"oci://{registry.host}/prod/renamed",
+                 "--plain-http")
+    for i, (asked, named) in enumerate([
+        ("charts/mychart:stable", "mychart-stable.tgz"),
+        ("charts/mychart:0.1", "mychart-0.1.tgz"),
+        ("prod/renamed:0.1.0", "renamed-0.1.0.tgz"),
+    ]):
+        out = tmp_path / f"out{i}"
+        p = helm_oci.run("pull", f"oci://{registry.host}/{asked}", "-d", out, "--plain-http")
+        assert files_left(out) == [named], asked
+        assert (out / named).read_bytes() == (tmp_path / "out0" / "mychart-stable.tgz").read_bytes()
+        assert p.stdout.startswith(f"Pulled: {registry.host}/{asked}\n")
+    # Unpacked, the chart's directory is the chart's own name, as in Helm.
+    helm_oci.run("pull", f"oci://{registry.host}/prod/renamed:0.1.0", "-d", tmp_path / "u", "--untar",
+                 "--plain-http")
+    assert files_left(tmp_path / "u") == ["mychart"]
 
 
 def test_full_reference_with_its_own_tag_warns(helm_oci, registry, chart, tmp_path):
@@ -190,7 +225,7 @@ def test_full_reference_with_its_own_tag_warns(helm_oci, registry, chart, tmp_pa
     assert p.stderr.startswith("WARNING: ") and "semver" in p.stderr
     out = tmp_path / "out"
     helm_oci.run("pull", f"{registry.host}/myrepo/mychart:latest", "-d", out, "--plain-http")
-    assert files_left(out) == ["mychart-0.1.0.tgz"]
+    assert files_left(out) == ["mychart-latest.tgz"]
 
 
 def test_a_push_to_another_versions_tag_is_refused(helm_oci, registry, chart):
@@ -219,7 +254,8 @@ def test_a_tag_beside_a_digest_must_name_it(helm_oci, registry, tmp_path):
     assert not out.exists() or files_left(out) == []
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:0.1.0@{old}", "-d", out, "--plain-http")
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:9.9.9@{old}", "-d", tmp_path / "out2", "--plain-http")
-    assert files_left(out) == ["mychart-0.1.0.tgz"] and files_left(tmp_path / "out2") == ["mychart-0.1.0.tgz"]
+    named = pulled_by_digest("mychart", old)
+    assert files_left(out) == [named] and files_left(tmp_path / "out2") == [named]
 
 
 def test_credentials_in_a_reference_are_refused_without_printing_them(helm_oci, registry, chart, tmp_path):
@@ -303,7 +339,7 @@ def test_reads_the_legacy_layer_of_helm_3_0_to_3_6(helm_oci, registry, chart, tm
     out = tmp_path / "out"
     p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:legacy", "-d", out, "--plain-http")
     assert p.stderr.startswith("WARNING: ") and "application/tar+gzip" in p.stderr
-    assert sha256((out / "mychart-0.1.0.tgz").read_bytes()) == manifest["layers"][0]["digest"]
+    assert sha256((out / "mychart-legacy.tgz").read_bytes()) == manifest["layers"][0]["digest"]
 
 
 @pytest.mark.parametrize("root", ["oci://{host}", "oci://{host}/"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import helm4, sha256, write_chart
+from conftest import helm4, pulled_by_digest, sha256, write_chart
 from fronts import Front
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -72,10 +72,11 @@ def test_a_wrapped_chart_is_pulled_as_helm_pulls_it_with_the_index_digest(helm_o
     shown = helm4("show", f"oci://{ref}").splitlines()
     assert f"Digest: {sha256(index)}" in shown and "version: 0.1.0" in shown
     # From the cache: by the tag and by the index's digest, with no registry at all.
-    for offline_ref, out in ((ref, "by-tag"), (f"{registry.host}/charts/mychart@{sha256(index)}", "by-digest")):
-        p = helm_oci.run("pull", f"oci://{offline_ref}", "--offline", "-d", tmp_path / out)
+    for offline_ref, named in ((ref, "mychart-0.1.0.tgz"),
+                               (f"{registry.host}/charts/mychart@{sha256(index)}", pulled_by_digest("mychart", sha256(index)))):
+        p = helm_oci.run("pull", f"oci://{offline_ref}", "--offline", "-d", tmp_path / "offline")
         assert p.stdout == f"Pulled: {offline_ref}\nDigest: {sha256(index)}\n", offline_ref
-        assert (tmp_path / out / "mychart-0.1.0.tgz").read_bytes() == archive
+        assert (tmp_path / "offline" / named).read_bytes() == archive
     [listed] = json.loads(helm_oci.run("list", "-o", "json").stdout)
     assert listed["digest"] == sha256(index)
 

@@ -6,7 +6,7 @@ use crate::cli::{LimitArgs, RemoteArgs};
 use crate::component::exports::helm_oci::plugin::registry::{PullOptions, PullResult};
 use crate::component::exports::helm_oci::plugin::types::RemoteOptions;
 use crate::output;
-use crate::output::stream::errln;
+use crate::output::stream::outln;
 use crate::sandbox::{Grants, Session};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -66,8 +66,9 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     for chart_ref in &args.chart_refs {
         let pulled = fetch(chart_ref, &args.source, &dest, (args.untar, provenance), debug).await?;
         output::pulled(&pulled);
+        // As Helm says it: on stdout after what was pulled, of the reference as given.
         if provenance && pulled.provenance.is_none() {
-            errln!("WARNING: Verification not found for {}: it has no provenance file", pulled.reference);
+            outln!("WARNING: Verification not found for {chart_ref}: it has no provenance file");
         }
     }
     Ok(())

@@ -133,11 +133,11 @@ pub fn chart(cache: &Cache, layers: &ChartLayers, limits: &Limits, subject: &str
     }
 }
 
-/// Writes the archive into `dest` as `<name>-<version>.tgz`, once it has loaded as the
-/// chart the config describes.
+/// Writes the archive into `dest` as the file `name`, once it has loaded as the chart the
+/// config describes.
 pub fn write_archive(
     archive: &Archive,
-    dest: &Path,
+    (dest, name): (&Path, &str),
     meta: &Metadata,
     limits: &Limits,
     subject: &str,
@@ -148,7 +148,7 @@ pub fn write_archive(
     let reader = io::BufReader::new(File::open(&temp).map_err(|e| Error::io(&temp, e))?);
     let chart = archive::load(reader, &Loader::new(*limits, false), 0).map_err(|why| unloadable(subject, why))?;
     same_chart(&chart.meta, meta, subject)?;
-    let path = dest.join(format!("{}-{}.tgz", meta.name, meta.version));
+    let path = dest.join(name);
     tgz.persist(&path)?;
     Ok(path)
 }

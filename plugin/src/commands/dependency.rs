@@ -380,6 +380,7 @@ async fn pulled(
         devel: false,
         destination: staging.to_path_buf(),
         untar: false,
+        named_as_asked: false,
         provenance: false,
         connection,
         limits: options.limits,

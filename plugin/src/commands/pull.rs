@@ -37,8 +37,12 @@ pub struct Pull {
     pub devel: bool,
     /// An existing directory, granted read-write.
     pub destination: PathBuf,
-    /// Unpack into `<destination>/<name>/` instead of writing `<name>-<version>.tgz`.
+    /// Unpack into `<destination>/<name>/` instead of writing the archive.
     pub untar: bool,
+    /// Name the archive as Helm's pull does, after the reference as asked (see
+    /// `archive_name`); else after the chart, `<name>-<version>.tgz`, as Helm's dependency
+    /// update names the charts it vendors.
+    pub named_as_asked: bool,
     /// Write the provenance file beside the archive too, if the chart has one.
     pub provenance: bool,
     pub connection: Connection,
@@ -116,7 +120,12 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
                 let path = held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?;
                 return Ok((meta, path, None));
             }
-            let path = held::write_archive(&archive, &pull.destination, &meta, &pull.limits, &subject)?;
+            let name = if pull.named_as_asked {
+                archive_name(&pull.reference, &r, asked)
+            } else {
+                format!("{}-{}.tgz", meta.name, meta.version)
+            };
+            let path = held::write_archive(&archive, (&pull.destination, &name), &meta, &pull.limits, &subject)?;
             let provenance =
                 if pull.provenance { held::write_provenance(cache, &layers, &path, &subject)? } else { None };
             Ok((meta, path, provenance))
@@ -389,6 +398,24 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
         return Err(Error::mismatch(format!("the tag of {}", said_of(place, r)), pinned, current));
     }
     Ok(())
+}
+
+/// The archive's file name as Helm's pull gives it: after the reference as asked, not the
+/// chart inside, so that a script written for `helm pull` finds it. The repository's last
+/// segment, then the reference's tag (`app:stable` gives `app-stable.tgz`), the version
+/// `--version` gave, or the version a constraint resolved to (`_` in its tag read as `+`).
+/// A pull by digest gives `app@sha256-<hex>.tgz`, as Helm cuts its name at the last `:`.
+fn archive_name(asked: &Ref, resolved: &Ref, version: &Asked) -> String {
+    let name = asked.repository.rsplit('/').next().unwrap_or(&asked.repository);
+    if let Some(digest) = &asked.digest {
+        return format!("{name}@{}.tgz", digest.replacen(':', "-", 1));
+    }
+    let version = match (&asked.tag, version) {
+        (Some(tag), _) => tag.clone(),
+        (None, Asked::Exact(v)) => v.clone(),
+        (None, Asked::Newest(..)) => resolved.tag.as_deref().unwrap_or_default().replace('_', "+"),
+    };
+    format!("{name}-{version}.tgz")
 }
 
 /// Refuses blobs the manifest describes as no chart could be: a config larger than a
