@@ -231,6 +231,34 @@ def test_a_mirror_whose_token_service_is_busy_for_a_moment_is_asked_again(helm_o
     assert f"GET http://{front.host}/token?" in p.stderr and f"HTTP {status}; retrying in 1000 ms" in p.stderr
 
 
+@pytest.mark.parametrize("busy_part", ["mirror", "its token service"])
+def test_a_mirror_that_stays_busy_through_every_try_is_given_up_for_the_command(helm_oci, origin, mirror, tmp_path,
+                                                                                busy_part):
+    """A mirror (or its token service) answering 503 to every try of the retry policy is
+    passed over, and then given up on for the rest of the command: a search of two
+    repositories, one at a time, waits out its retries once, not once per repository, and
+    the registry serves both."""
+    copy(origin.registry, "charts/alpha", mirror, "charts/alpha", "1.0.0")
+    tokens = TokenServer(tmp_path / "ts")
+    with Front(tokens.host if busy_part != "mirror" else mirror.host,
+               intercept=lambda *_: (503, [("Retry-After", "1")], b"busy")) as busy:
+        auth = tokens.registry_auth()
+        auth["token"]["realm"] = f"http://{busy.host}/token"
+        guarded = Registry(tmp_path / "guarded", auth=auth, data=tmp_path / "mirror" / "data")
+        place = busy.host if busy_part == "mirror" else guarded.host
+        try:
+            configure(helm_oci, f"{origin.host}/charts", (f"{place}/charts", True))
+            p = helm_oci.run("search", f"{origin.host}/charts", "--concurrency", "1", "-o", "json", "--plain-http")
+        finally:
+            guarded.stop()
+            tokens.stop()
+    assert [h["name"] for h in json.loads(p.stdout)] == [f"{origin.host}/charts/alpha", f"{origin.host}/charts/beta"]
+    assert len(busy.seen) == 6, f"one request's six tries, then no more: {[path for _, path, _ in busy.seen]}"
+    for repo in ("alpha", "beta"):
+        assert f"the mirror {place}/charts/{repo} was passed over" in p.stderr, p.stderr
+        assert f"/v2/charts/{repo}/tags/list" in origin_paths(origin)
+
+
 def test_a_mirror_that_never_answers_is_passed_over_soon_and_once(helm_oci, origin, mirror, tmp_path):
     """A hung mirror (it takes the connection and says nothing) is waited on for 10 s, not
     tried again, and then passed over for the rest of the command: a search of two

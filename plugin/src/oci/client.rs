@@ -41,14 +41,15 @@ pub struct Connection {
     pub trace: Trace,
 }
 
-/// The mirrors that gave no answer earlier in the call (see `Client::sent`), and why, by
-/// endpoint. The sessions that share one pass such a mirror over at once: a call that
-/// reads through several sessions with the same mirror (a pull per dependency) waits on it
-/// once, not once per session.
+/// The mirrors given up on earlier in the call, and why, by endpoint: those that gave no
+/// answer (see `Client::sent`), and those that stayed busy through every try (see
+/// `mirrors::first`). The sessions that share one pass such a mirror over at once: a call
+/// that reads through several sessions with the same mirror (a pull per dependency, an
+/// index of many repositories) waits on it once, not once per session or repository.
 #[derive(Clone, Default)]
-pub struct Unanswered(Rc<RefCell<HashMap<(bool, String), Error>>>);
+pub struct GivenUp(Rc<RefCell<HashMap<(bool, String), Error>>>);
 
-impl Unanswered {
+impl GivenUp {
     fn why(&self, https: bool, endpoint: &str) -> Option<Error> {
         self.0.borrow().get(&(https, endpoint.to_ascii_lowercase())).cloned()
     }
@@ -66,9 +67,9 @@ pub struct Client {
     /// Caps the requests in flight, if the command does bulk work.
     limit: Option<Limit>,
     patience: Patience,
-    /// Where a mirror that could not be reached is remembered: the rest of the call passes
-    /// it over at once instead of waiting on it again for each read.
-    unanswered: Unanswered,
+    /// Where a mirror given up on (no answer, or busy through every try) is remembered: the
+    /// rest of the call passes it over at once instead of waiting on it again for each read.
+    given_up: GivenUp,
     pub trace: Trace,
 }
 
@@ -78,8 +79,8 @@ impl Client {
         let Connection { plain_http, credential, challenge, trace } = connection.clone();
         let registry = Url::new(!plain_http, endpoint, "/v2/");
         let auth = Auth::new(credential, challenge.as_deref(), &registry, trace);
-        let (limit, patience, unanswered) = (None, Patience::Registry, Unanswered::default());
-        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, unanswered, trace }
+        let (limit, patience, given_up) = (None, Patience::Registry, GivenUp::default());
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, given_up, trace }
     }
 
     /// The same session with at most `limit`'s permits' worth of requests in flight.
@@ -94,9 +95,9 @@ impl Client {
         Client { patience: Patience::Mirror, auth: self.auth.waiting(Patience::Mirror), ..self }
     }
 
-    /// The same session, with the record of unanswered mirrors it shares with others.
-    pub fn sharing(self, unanswered: &Unanswered) -> Client {
-        Client { unanswered: unanswered.clone(), ..self }
+    /// The same session, with the record of mirrors given up on that it shares with others.
+    pub fn sharing(self, given_up: &GivenUp) -> Client {
+        Client { given_up: given_up.clone(), ..self }
     }
 
     /// A URL on the registry.
@@ -168,7 +169,7 @@ impl Client {
         whole: Option<u64>,
     ) -> Result<Response> {
         // Before a token is fetched for it, too.
-        self.given_up(url)?;
+        self.given_up_before(url)?;
         let own = self.owns(url);
         let mut extra = Scopes::default();
         let mut answered = 0;
@@ -216,7 +217,7 @@ impl Client {
     ) -> Result<Response> {
         let mut all = headers.to_vec();
         if self.owns(url)
-            && let Some(a) = self.auth.authorization(method, url, &Scopes::default()).await?
+            && let Some(a) = self.authorized(method, url, &Scopes::default()).await?
         {
             all.push(("authorization", a.header));
         }
@@ -235,37 +236,38 @@ impl Client {
     /// next, and is not remembered. (A storage host it redirects to, or a body read later,
     /// may fail on its own.)
     async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
-        self.given_up(url)?;
+        self.given_up_before(url)?;
         match sent.await {
-            Err(e) if self.at_mirror(url) && e.kind == Kind::Network && !e.request_only => Err(self.gave_no_answer(e)),
+            Err(e) if self.at_mirror(url) && e.kind == Kind::Network && !e.request_only => Err(self.give_up(e)),
             sent => sent,
         }
     }
 
     /// The authorization for a request to `url`. A mirror whose token service gives no
-    /// answer (refused, timed out, cut off: the failures that pass at a registry) is no use,
-    /// and is remembered as one that gives none itself; a token service that answers, if
-    /// only with an error or a 429, leaves the mirror to be tried again.
+    /// answer (refused, timed out, cut off: the failures that pass at a registry), or stays
+    /// busy through every try (429, 5xx), is no use, and is given up on for the rest of the
+    /// call; one that answers with another error (404, say, which may be one scope's) leaves
+    /// the mirror to be tried again.
     async fn authorized(&self, method: &str, url: &Url, extra: &Scopes) -> Result<Option<Authorization>> {
         match self.auth.authorization(method, url, extra).await {
             Err(e) if self.at_mirror(url) && e.kind == Kind::Network && e.transient => {
-                Err(self.gave_no_answer(e.because("the mirror's token service")))
+                Err(self.give_up(e.because("the mirror's token service")))
             }
             authorized => authorized,
         }
     }
 
-    /// Remembers that this mirror gave no answer, for the rest of the call.
-    fn gave_no_answer(&self, e: Error) -> Error {
+    /// Gives this mirror up for the rest of the call, for `e`.
+    pub fn give_up(&self, e: Error) -> Error {
         let e = Error { transient: false, ..e };
-        self.unanswered.remember(self.https, &self.endpoint, e.clone());
+        self.given_up.remember(self.https, &self.endpoint, e.clone());
         e
     }
 
-    /// Fails, without sending, a request to a mirror that gave no answer earlier in the call.
-    fn given_up(&self, url: &Url) -> Result<()> {
+    /// Fails, without sending, a request to a mirror given up on earlier in the call.
+    fn given_up_before(&self, url: &Url) -> Result<()> {
         if self.at_mirror(url)
-            && let Some(why) = self.unanswered.why(self.https, &self.endpoint)
+            && let Some(why) = self.given_up.why(self.https, &self.endpoint)
         {
             return Err(why);
         }
@@ -362,9 +364,9 @@ mod tests {
 
     #[test]
     fn sessions_sharing_a_record_pass_over_a_mirror_another_gave_up_on() {
-        let unanswered = Unanswered::default();
+        let given_up = GivenUp::default();
         let plain = Connection { plain_http: true, ..Connection::default() };
-        let first = Client::new("m:5000", &plain).mirror().sharing(&unanswered);
+        let first = Client::new("m:5000", &plain).mirror().sharing(&given_up);
         let _ = block_on(first.sent(&first.url("/v2/a/manifests/1"), async { no_answer() }));
         let asked = Cell::new(0);
         let ask = || async {
@@ -372,13 +374,13 @@ mod tests {
             no_answer()
         };
         // The same mirror, named in other case, in another session: passed over.
-        let second = Client::new("M:5000", &plain).mirror().sharing(&unanswered);
+        let second = Client::new("M:5000", &plain).mirror().sharing(&given_up);
         let _ = block_on(second.sent(&second.url("/v2/b/manifests/1"), ask()));
         assert_eq!(asked.get(), 0);
         // Over TLS it is another endpoint; unshared, another call's; a registry, never passed over.
-        let tls = Client::new("m:5000", &Connection::default()).mirror().sharing(&unanswered);
+        let tls = Client::new("m:5000", &Connection::default()).mirror().sharing(&given_up);
         let unshared = Client::new("m:5000", &plain).mirror();
-        let registry = Client::new("m:5000", &plain).sharing(&unanswered);
+        let registry = Client::new("m:5000", &plain).sharing(&given_up);
         for client in [&tls, &unshared, &registry] {
             let _ = block_on(client.sent(&client.url("/v2/b/manifests/1"), ask()));
         }

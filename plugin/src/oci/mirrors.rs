@@ -2,10 +2,11 @@
 //! place that fails is passed over for the next, unless no other place could do better
 //! (a local file failed, the deadline passed, the request itself is wrong).
 
-use super::client::{Client, Connection, Unanswered};
+use super::client::{Client, Connection, GivenUp};
 use super::reference::Ref;
 use crate::error::{Error, Kind, Result};
 use crate::net::limit::Limit;
+use crate::net::retry;
 
 /// A mirror of a repository (or of a namespace, for a listing), as the host configured it.
 #[derive(Clone, Debug)]
@@ -25,10 +26,10 @@ pub struct Sources {
 impl Sources {
     /// `origin` is the registry's session; with `limit`, the mirrors' requests count
     /// against the same cap as its own. A mirror that gives no answer is remembered in
-    /// `unanswered`, which other `Sources` of the call may share.
-    pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>, unanswered: &Unanswered) -> Sources {
+    /// `given_up`, which other `Sources` of the call may share.
+    pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>, given_up: &GivenUp) -> Sources {
         let session = |m: &Mirror| {
-            let client = Client::new(&m.repository.endpoint, &m.connection).mirror().sharing(unanswered);
+            let client = Client::new(&m.repository.endpoint, &m.connection).mirror().sharing(given_up);
             let client = match limit {
                 Some(limit) => client.limited(limit.clone()),
                 None => client,
@@ -98,6 +99,11 @@ pub async fn first<T>(
             Err(e) if !passes_over(&e) => return Err(e),
             Err(e) => {
                 place.client.trace.debug(|| format!("passing over the mirror {name}: {e}"));
+                // A mirror still busy or in trouble after every try the retry policy gives
+                // is given up on for the rest of the call: each later read would wait out
+                // as many pauses on it again before reaching the registry. (Its token
+                // service's trouble gives it up in `Client::authorized`.)
+                let e = if stayed_busy(&e) { place.client.give_up(e) } else { e };
                 if e.kind != Kind::NotFound {
                     warnings.push(format!("the mirror {name} was passed over: {e}"));
                 }
@@ -105,6 +111,11 @@ pub async fn first<T>(
         }
     }
     Ok((read(origin).await?, warnings))
+}
+
+/// Whether the failure is a "not now" (408, 429, 5xx) that every try was answered with.
+fn stayed_busy(e: &Error) -> bool {
+    matches!(e.kind, Kind::Registry { status, .. } if retry::transient_status(status))
 }
 
 /// Whether another place may succeed where this failure happened.
@@ -125,7 +136,7 @@ mod tests {
 
     fn sources() -> Sources {
         let origin = Client::new("reg:5000", &Connection::default());
-        Sources::new(origin, &[mirror("m1.example/charts/app"), mirror("m2:5000/copies")], None, &Unanswered::default())
+        Sources::new(origin, &[mirror("m1.example/charts/app"), mirror("m2:5000/copies")], None, &GivenUp::default())
     }
 
     #[test]

@@ -68,6 +68,13 @@ pub async fn fetch(
                 "",
                 format!("the token service {service} rejected {who} (HTTP {status})"),
             ),
+            // A mirror's service still busy after every try is as good as silent: the
+            // mirror is given up on for the rest of the call (`Client::authorized`), as
+            // each later read would wait out the same pauses. A registry's is not marked:
+            // its callers would start the whole request over.
+            _ if patience == Patience::Mirror && retry::transient_status(status) => {
+                Error::network(format!("the token service {service} failed (HTTP {status})"), said).transient()
+            }
             _ => Error::network(format!("the token service {service} failed (HTTP {status})"), said),
         });
     }
