@@ -106,6 +106,10 @@ def test_pulls_come_from_the_mirror_and_reach_the_origin_only_for_what_it_lacks(
     # Cached under the name the user asked for.
     listed = helm_oci.run("list").stdout
     assert f"{origin.host}/charts/alpha:1.0.0" in listed and mirror.host not in listed
+    # Pinned to that digest, the cache serves it alone: no mirror is said to have served it.
+    p = helm_oci.run("pull", f"oci://{origin.host}/charts/alpha@{sha256(alpha)}", "-d", tmp_path / "pinned",
+                     "--plain-http", "--debug")
+    assert f"{mirror.host}" not in p.stderr and origin_paths(origin) == [], p.stderr
 
     # What the mirror lacks (a repository, a version) comes from the origin, and only that.
     helm_oci.run("pull", f"oci://{origin.host}/charts/beta", "--version", "1.0.0", "-d", out, "--plain-http")

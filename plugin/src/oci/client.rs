@@ -8,7 +8,7 @@ use crate::net::limit::Limit;
 use crate::net::wire::{self, Body, Patience, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
@@ -70,6 +70,9 @@ pub struct Client {
     /// Where a mirror given up on (no answer, or busy through every try) is remembered: the
     /// rest of the call passes it over at once instead of waiting on it again for each read.
     given_up: GivenUp,
+    /// Requests sent so far, so that a read the chart cache answered alone is not said to
+    /// have been served from here.
+    sent: Cell<u64>,
     pub trace: Trace,
 }
 
@@ -80,7 +83,8 @@ impl Client {
         let registry = Url::new(!plain_http, endpoint, "/v2/");
         let auth = Auth::new(credential, challenge.as_deref(), &registry, trace);
         let (limit, patience, given_up) = (None, Patience::Registry, GivenUp::default());
-        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, given_up, trace }
+        let sent = Cell::new(0);
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, given_up, sent, trace }
     }
 
     /// The same session with at most `limit`'s permits' worth of requests in flight.
@@ -107,6 +111,11 @@ impl Client {
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// How many requests this session has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.get()
     }
 
     /// Whether `other` talks to the same registry endpoint, the same way: only then can one
@@ -237,6 +246,7 @@ impl Client {
     /// may fail on its own.)
     async fn sent(&self, url: &Url, sent: impl Future<Output = Result<Response>>) -> Result<Response> {
         self.given_up_before(url)?;
+        self.sent.set(self.sent.get() + 1);
         match sent.await {
             Err(e) if self.at_mirror(url) && e.kind == Kind::Network && !e.request_only => Err(self.give_up(e)),
             sent => sent,

@@ -91,9 +91,14 @@ pub async fn first<T>(
     let mut warnings = Vec::new();
     for place in mirrors {
         let name = place.mirror.as_deref().unwrap_or_default();
+        let asked_before = place.client.requests_sent();
         match read(place).await {
             Ok(found) => {
-                place.client.trace.debug(|| format!("served by the mirror {name}"));
+                // A read the chart cache answered alone (a pinned digest it holds) asked
+                // the mirror nothing.
+                if place.client.requests_sent() > asked_before {
+                    place.client.trace.debug(|| format!("served by the mirror {name}"));
+                }
                 return Ok((found, warnings));
             }
             Err(e) if !passes_over(&e) => return Err(e),
