@@ -1,6 +1,6 @@
 //! `helm oci logout HOST`: removes the registry's stored credentials, as Helm does.
 
-use crate::credentials;
+use crate::credentials::{self, Removed};
 use crate::output::stream::{errln, outln};
 use anyhow::{Result, bail};
 use clap::Args;
@@ -17,13 +17,19 @@ pub fn run(args: LogoutArgs) -> Result<()> {
     if registry.contains('@') {
         bail!("invalid registry: it holds credentials before the host; a logout needs the host alone");
     }
-    // A logout of nothing succeeds with Helm's line, as Helm's does (oras-go deletes a
-    // missing entry as a no-op): a pipeline's clean-up step must not fail on it. What was
-    // really removed is said on stderr.
-    let removed = credentials::remove(&registry)?;
-    outln!("Removing login credentials for {registry}");
-    if !removed {
-        errln!("WARNING: no login for {registry} was stored");
+    match credentials::remove(&registry)? {
+        Removed::Login => outln!("Removing login credentials for {registry}"),
+        // oras-go deletes a missing entry of the file as a no-op, so Helm's logout of
+        // nothing succeeds, and a pipeline's clean-up step must not fail on it: Helm's line,
+        // and the truth on stderr.
+        Removed::Nothing => {
+            outln!("Removing login credentials for {registry}");
+            errln!("WARNING: no login for {registry} was stored");
+        }
+        // A helper's "not found" is an error to oras-go's delete, and so to Helm's logout.
+        Removed::NotInHelper(helper) => {
+            bail!("not logged in to {registry}: docker-credential-{helper} holds no login for it")
+        }
     }
     Ok(())
 }

@@ -270,8 +270,17 @@ pub fn store(registry: &str, username: &str, password: &str, timeout_ms: Option<
     write(&file, &config)
 }
 
-/// Removes a login; false if there was none.
-pub fn remove(registry: &str) -> Result<bool> {
+/// What a logout found to remove.
+pub enum Removed {
+    Login,
+    /// No login was stored: not in the file, and no helper holds the logins.
+    Nothing,
+    /// The helper that holds the logins had none for the registry.
+    NotInHelper(String),
+}
+
+/// Removes a login.
+pub fn remove(registry: &str) -> Result<Removed> {
     let file = paths::registry_config();
     let _held = lock(&file);
     let key = key_for(registry);
@@ -279,27 +288,27 @@ pub fn remove(registry: &str) -> Result<bool> {
         Some(config) => (config, true),
         None => (json!({}), false),
     };
-    let mut erased = false;
+    let mut removed = Removed::Nothing;
     if let Some(store) = store_for(&config, &key) {
         let helper = store.helper();
         let out = helper::run(helper, "erase", &key, helper::Limit(None))?;
         if !out.succeeded && !out.not_found() {
             bail!("docker-credential-{helper} erase failed: {}", out.complaint());
         }
-        erased = out.succeeded;
+        removed = if out.succeeded { Removed::Login } else { Removed::NotInHelper(helper.to_string()) };
     }
     // An `auths` entry goes too, as Docker's logout removes it beside the helper's.
     if !found {
-        return Ok(erased);
+        return Ok(removed);
     }
     let auths = auths_of(&mut config, &file)?;
     let before = auths.len();
     auths.retain(|k, _| !same_registry(k, &key));
     if auths.len() == before {
-        return Ok(erased);
+        return Ok(removed);
     }
     write(&file, &config)?;
-    Ok(true)
+    Ok(Removed::Login)
 }
 
 fn auths_of<'a>(config: &'a mut Value, file: &Path) -> Result<&'a mut Map<String, Value>> {
