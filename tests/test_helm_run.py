@@ -395,13 +395,19 @@ def test_verify_finds_the_provenance_file_beside_the_archive(helm_oci, helm, reg
     packaged = helm4("package", chart, tmp_path / "pkg").strip()
     signed = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: mychart\n"
     Path(packaged + ".prov").write_text(signed)
-    helm_oci.run("push", packaged, f"oci://{registry.host}/signed", "--plain-http")
+    pushed = helm_oci.run("push", packaged, f"oci://{registry.host}/signed", "--plain-http")
     ref = f"oci://{registry.host}/signed/mychart"
     helm_oci.run("install", "rel", ref, "--plain-http", "--verify", "--keyring", "k.gpg", env=helm.env("3"))
     call = helm.only_chart_call()
     assert call["argv"] == ["install", "rel", call["chart"], "--verify", "--keyring", "k.gpg"]
     assert call["prov"] == signed
     assert_ran_on_the_chart(call)
+    # By digest too, Helm is handed the archive under the name it was signed as, which
+    # --verify looks up in the provenance file (a pull by digest names it otherwise).
+    digest = pushed.stdout.split("Digest: ")[1].strip()
+    helm_oci.run("upgrade", "rel", f"{ref}@{digest}", "--plain-http", "--verify", env=helm.env("3"))
+    call = helm.chart_calls()[-1]
+    assert Path(call["chart"]).name == "mychart-0.1.0.tgz" and call["prov"] == signed
     # Without --verify Helm looks for none, and none is written.
     helm_oci.run("template", "rel", ref, "--plain-http", env=helm.env("3"))
     assert helm.chart_calls()[-1]["prov"] is None
@@ -410,7 +416,7 @@ def test_verify_finds_the_provenance_file_beside_the_archive(helm_oci, helm, reg
     line = helm_oci.fails("upgrade", "rel", f"oci://{registry.host}/unsigned/mychart", "--plain-http", "--verify",
                           env=helm.env("3"))
     assert line == f"Error: {registry.host}/unsigned/mychart:0.1.0 has no provenance file, which --verify needs"
-    assert len(helm.chart_calls()) == 2
+    assert len(helm.chart_calls()) == 3
     assert list(helm.tmp.iterdir()) == []
 
 

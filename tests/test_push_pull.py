@@ -178,14 +178,14 @@ def test_pull_takes_several_charts_and_stops_at_the_first_that_fails(helm_oci, r
 def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path):
     """The archive is named as Helm's pull names it (pkg/downloader's DownloadTo): after the
     reference as asked, whatever the chart inside says. By digest, Helm cuts the name at the
-    digest's ':'; a tag in the reference keeps its '_'; a version or a constraint gives '+'."""
+    digest's ':'; a version, a constraint, or a tag that reads as one, is written with '+'."""
     c = write_chart(tmp_path / "src", version="1.0.0+build.7")
     _, digest = pushed_digest(helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http").stdout)
     assert registry.manifest("charts/mychart", "1.0.0_build.7")
     repo = f"oci://{registry.host}/charts/mychart"
     for i, (asked, named) in enumerate([
         ([f"{repo}@{digest}"], pulled_by_digest("mychart", digest)),
-        ([f"{repo}:1.0.0_build.7"], "mychart-1.0.0_build.7.tgz"),
+        ([f"{repo}:1.0.0_build.7"], "mychart-1.0.0+build.7.tgz"),
         ([repo, "--version", "1.0.0+build.7"], "mychart-1.0.0+build.7.tgz"),
         ([repo, "--version", ">=1.0.0"], "mychart-1.0.0+build.7.tgz"),
         ([repo], "mychart-1.0.0+build.7.tgz"),
@@ -197,8 +197,10 @@ def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path
 
 
 def test_a_pull_by_a_tag_that_is_no_version_is_named_after_the_tag(helm_oci, registry, chart, tmp_path):
-    """`helm pull oci://…/app:stable` writes app-stable.tgz, and a chart copied under another
-    repository's name is named after that repository: scripts written for Helm look there."""
+    """A floating tag names the archive as Helm's pull names it (`app:0.1` gives app-0.1.tgz),
+    and a chart copied under another repository's name is named after that repository:
+    scripts written for Helm look there. A tag that is no version (which Helm's pull
+    refuses) names it likewise."""
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
     helm_oci.run("tag", f"oci://{registry.host}/charts/mychart:0.1.0", "stable", "0.1", "--plain-http")
     helm_oci.run("copy", f"oci://{registry.host}/charts/mychart:0.1.0", f"oci://{registry.host}/prod/renamed",

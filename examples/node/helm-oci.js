@@ -43,7 +43,7 @@ export async function push(chart, remote, connection = {}) {
   return call(() => registry.push({ chart, remote: ref, connection: connect(gate, ref.endpoint, connection), links: [] }));
 }
 
-/** Pulls a chart through the cache into `destination`, as <name>-<version>.tgz (or unpacked);
+/** Pulls a chart through the cache into `destination`, named as Helm's pull names it (or unpacked);
  * with `prov`, its provenance file beside the archive too, if it has one. */
 export async function pull(reference, { cache = helmCache, destination = '.', version, devel = false, untar = false,
   prov = false, ...connection } = {}) {

@@ -402,18 +402,24 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
 
 /// The archive's file name as Helm's pull gives it: after the reference as asked, not the
 /// chart inside, so that a script written for `helm pull` finds it. The repository's last
-/// segment, then the reference's tag (`app:stable` gives `app-stable.tgz`), the version
-/// `--version` gave, or the version a constraint resolved to (`_` in its tag read as `+`).
-/// A pull by digest gives `app@sha256-<hex>.tgz`, as Helm cuts its name at the last `:`.
+/// segment, then the version `--version` gave, the version a constraint resolved to, or
+/// the reference's tag (`app:1.2` gives `app-1.2.tgz`); a tag that reads as a version is
+/// written with the `+` its `_` stands for, as Helm's listing gives it. A pull by digest
+/// gives `app@sha256-<hex>.tgz`, as Helm cuts its name at the last `:`. (A tag that is no
+/// version, `app:stable`, Helm's pull refuses; it gives `app-stable.tgz` here.)
 fn archive_name(asked: &Ref, resolved: &Ref, version: &Asked) -> String {
     let name = asked.repository.rsplit('/').next().unwrap_or(&asked.repository);
     if let Some(digest) = &asked.digest {
         return format!("{name}@{}.tgz", digest.replacen(':', "-", 1));
     }
+    let tag = |tag: &str| match Version::of_tag(tag) {
+        Some(_) => tag.replace('_', "+"),
+        None => tag.to_string(),
+    };
     let version = match (&asked.tag, version) {
-        (Some(tag), _) => tag.clone(),
+        (Some(asked), _) => tag(asked),
         (None, Asked::Exact(v)) => v.clone(),
-        (None, Asked::Newest(..)) => resolved.tag.as_deref().unwrap_or_default().replace('_', "+"),
+        (None, Asked::Newest(..)) => tag(resolved.tag.as_deref().unwrap_or_default()),
     };
     format!("{name}-{version}.tgz")
 }
