@@ -29,7 +29,7 @@ use crate::error::{Error, Kind};
 use crate::net::clock;
 use crate::net::executor::{self, DEFAULT_CONCURRENCY};
 use crate::oci::auth::Credential;
-use crate::oci::client::{Connection, GivenUp};
+use crate::oci::client::{Connection, MirrorHealth};
 use crate::oci::mirrors::Mirror;
 use crate::oci::reference::{self, Ref};
 use crate::trace::Trace;
@@ -110,7 +110,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         limits: limits_of(options.limits),
         cache: PathBuf::from(options.cache),
         offline: options.offline,
-        given_up: GivenUp::default(),
+        health: MirrorHealth::default(),
     };
     let pulled = run(timeout, pull::run(pull))?;
     Ok(PullResult {

@@ -16,7 +16,7 @@ use crate::error::{Error, Kind, Result};
 use crate::fs::granted;
 use crate::fs::temp::{self, TempDir};
 use crate::net::clock;
-use crate::oci::client::{Connection, GivenUp};
+use crate::oci::client::{Connection, MirrorHealth};
 use crate::oci::location::{Location, locate};
 use crate::oci::mirrors::Mirror;
 use crate::oci::reference::Ref;
@@ -293,9 +293,9 @@ async fn staged(options: &Options, (wanted, versions): (&[Locked], Versions), ch
     let staging = TempDir::create_in(charts)?;
     // A hung mirror costs the call one wait, not one per `AT_ONCE` dependencies: the pulls
     // that start after one gave up on it pass it over.
-    let given_up = GivenUp::default();
+    let health = MirrorHealth::default();
     let done: Vec<(Saved, Vec<String>)> = stream::iter(wanted.iter().enumerate())
-        .map(|(i, d)| fetched(options, (d, versions), charts, staging.path().join(i.to_string()), &given_up))
+        .map(|(i, d)| fetched(options, (d, versions), charts, staging.path().join(i.to_string()), &health))
         .buffered(AT_ONCE)
         .try_collect()
         .await?;
@@ -322,7 +322,7 @@ async fn fetched(
     (d, versions): (&Locked, Versions),
     charts: &Path,
     staging: PathBuf,
-    given_up: &GivenUp,
+    health: &MirrorHealth,
 ) -> Result<(Saved, Vec<String>)> {
     let root = &options.chart_dir;
     let links_of = |dir: &Path| options.links.get(dir).cloned().unwrap_or_default();
@@ -338,7 +338,7 @@ async fn fetched(
             stage()?;
             // A locked version is the chart's own, and its tag, wherever it was resolved.
             let version_is_tag = !listed || matches!(versions, Versions::Locked);
-            let pulled = pulled(options, (&chart, version_is_tag), d, &staging, given_up).await?;
+            let pulled = pulled(options, (&chart, version_is_tag), d, &staging, health).await?;
             let archive = archive(file_name(&pulled.path));
             let locked = Locked { version: pulled.meta.version, manifest_digest: Some(pulled.digest), ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: Some(pulled.reference) }, pulled.warnings)
@@ -360,7 +360,7 @@ async fn pulled(
     (chart, version_is_tag): (&Ref, bool),
     d: &Locked,
     staging: &Path,
-    given_up: &GivenUp,
+    health: &MirrorHealth,
 ) -> Result<Pulled> {
     let access =
         options.accesses.iter().find(|a| a.chart.registry == chart.registry && a.chart.repository == chart.repository);
@@ -387,7 +387,7 @@ async fn pulled(
         cache: options.cache.clone(),
         offline: options.offline,
         mirrors,
-        given_up: given_up.clone(),
+        health: health.clone(),
     };
     let mut pulled = pull::run(pull).await.map_err(|e| match e.kind {
         Kind::DigestMismatch { .. } => {

@@ -11,7 +11,7 @@ use crate::chart::metadata::Metadata;
 use crate::digest;
 use crate::error::{Error, Kind, Result};
 use crate::net::clock;
-use crate::oci::client::{Client, Connection, GivenUp};
+use crate::oci::client::{Client, Connection, MirrorHealth};
 use crate::oci::helm::{self, ChartLayers, Descriptor, LEGACY_CHART, Manifest};
 use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
@@ -53,8 +53,8 @@ pub struct Pull {
     pub offline: bool,
     /// Tried in order before the registry.
     pub mirrors: Vec<Mirror>,
-    /// The mirrors given up on earlier in the call, shared with its other pulls.
-    pub given_up: GivenUp,
+    /// What the call has learnt of the mirrors' health, shared with its other pulls.
+    pub health: MirrorHealth,
 }
 
 /// What was pulled: the reference with its tag, the digest it names (the manifest's, or
@@ -78,7 +78,7 @@ pub async fn run(pull: Pull) -> Result<Pulled> {
     let asked = Asked::read(pull.version.as_deref(), pull.version_is_tag, pull.devel)?;
     let mirrors = if pull.offline { &[][..] } else { &pull.mirrors[..] };
     let origin = Client::new(&pull.reference.endpoint, &pull.connection);
-    let sources = Sources::new(origin, mirrors, None, &pull.given_up);
+    let sources = Sources::new(origin, mirrors, None, &pull.health);
     let places = sources.places(&pull.reference.repository, "");
     let (mut pulled, passed_over) =
         mirrors::first(&places, async |place| from(&pull, &cache, &asked, place).await).await?;

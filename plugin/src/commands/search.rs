@@ -12,7 +12,7 @@ use crate::net::executor::bounded;
 use crate::net::limit::Limit;
 use crate::oci::auth::Credential;
 use crate::oci::charts::{self, Described, Kept};
-use crate::oci::client::{Client, Connection, GivenUp};
+use crate::oci::client::{Client, Connection, MirrorHealth};
 use crate::oci::lists;
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::{self, is_path_component, validate_repository};
@@ -113,7 +113,7 @@ pub fn sources(listing: &Listing) -> Result<Sources> {
     let endpoint = reference::endpoint(&listing.registry)?;
     let limit = Limit::new(listing.concurrency);
     let client = Client::new(&endpoint, &listing.connection).limited(limit.clone());
-    Ok(Sources::new(client, &listing.mirrors, Some(&limit), &GivenUp::default()))
+    Ok(Sources::new(client, &listing.mirrors, Some(&limit), &MirrorHealth::default()))
 }
 
 pub async fn run(search: Search) -> Result<Found> {

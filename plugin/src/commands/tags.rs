@@ -5,7 +5,7 @@
 use crate::error::{Error, Kind, Result};
 use crate::net::executor::bounded;
 use crate::net::limit::Limit;
-use crate::oci::client::{Client, Connection, GivenUp};
+use crate::oci::client::{Client, Connection, MirrorHealth};
 use crate::oci::mirrors::{self, Mirror, Place, Sources};
 use crate::oci::reference::Ref;
 use crate::oci::{charts, lists};
@@ -43,7 +43,7 @@ pub async fn run(tags: Tags) -> Result<(Vec<Entry>, Vec<String>)> {
     }
     let limit = Limit::new(tags.concurrency);
     let origin = Client::new(&r.endpoint, &tags.connection).limited(limit.clone());
-    let sources = Sources::new(origin, &tags.mirrors, Some(&limit), &GivenUp::default());
+    let sources = Sources::new(origin, &tags.mirrors, Some(&limit), &MirrorHealth::default());
     let ((entries, mut skipped), mut warnings) =
         mirrors::first(&sources.places(&r.repository, ""), async |place| listed_at(&tags, place).await).await?;
     warnings.append(&mut skipped);

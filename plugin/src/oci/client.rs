@@ -9,7 +9,7 @@ use crate::net::wire::{self, Body, Patience, Response};
 use crate::net::{Url, retry};
 use crate::trace::Trace;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -41,21 +41,43 @@ pub struct Connection {
     pub trace: Trace,
 }
 
-/// The mirrors given up on earlier in the call, and why, by endpoint: those that gave no
-/// answer (see `Client::sent`), and those that stayed busy through every try (see
-/// `mirrors::first`). The sessions that share one pass such a mirror over at once: a call
-/// that reads through several sessions with the same mirror (a pull per dependency, an
-/// index of many repositories) waits on it once, not once per session or repository.
+/// What the call has learnt of its mirrors, by endpoint, shared by the sessions of the call
+/// so that one that reads through several (a pull per dependency, an index of many
+/// repositories) waits on a mirror in trouble once, not once per session or repository.
 #[derive(Clone, Default)]
-pub struct GivenUp(Rc<RefCell<HashMap<(bool, String), Error>>>);
+pub struct MirrorHealth(Rc<RefCell<Health>>);
 
-impl GivenUp {
-    fn why(&self, https: bool, endpoint: &str) -> Option<Error> {
-        self.0.borrow().get(&(https, endpoint.to_ascii_lowercase())).cloned()
+#[derive(Default)]
+struct Health {
+    /// Mirrors given up on, and why: they gave no answer (see `Client::sent`), or their
+    /// token service gave none or stayed busy (see `Client::authorized`). They are passed
+    /// over at once.
+    given_up: HashMap<(bool, String), Error>,
+    /// Mirrors that answered "not now" (429, 5xx) to every try of a read (see
+    /// `mirrors::first`): later requests are sent once, with no pauses. They are not given
+    /// up on, as such trouble may be one repository's (a proxy cache's upstream).
+    busy: HashSet<(bool, String)>,
+}
+
+impl MirrorHealth {
+    fn key(https: bool, endpoint: &str) -> (bool, String) {
+        (https, endpoint.to_ascii_lowercase())
     }
 
-    fn remember(&self, https: bool, endpoint: &str, why: Error) {
-        self.0.borrow_mut().insert((https, endpoint.to_ascii_lowercase()), why);
+    fn why_given_up(&self, https: bool, endpoint: &str) -> Option<Error> {
+        self.0.borrow().given_up.get(&MirrorHealth::key(https, endpoint)).cloned()
+    }
+
+    fn give_up(&self, https: bool, endpoint: &str, why: Error) {
+        self.0.borrow_mut().given_up.insert(MirrorHealth::key(https, endpoint), why);
+    }
+
+    fn is_busy(&self, https: bool, endpoint: &str) -> bool {
+        self.0.borrow().busy.contains(&MirrorHealth::key(https, endpoint))
+    }
+
+    fn busy(&self, https: bool, endpoint: &str) {
+        self.0.borrow_mut().busy.insert(MirrorHealth::key(https, endpoint));
     }
 }
 
@@ -67,9 +89,9 @@ pub struct Client {
     /// Caps the requests in flight, if the command does bulk work.
     limit: Option<Limit>,
     patience: Patience,
-    /// Where a mirror given up on (no answer, or busy through every try) is remembered: the
-    /// rest of the call passes it over at once instead of waiting on it again for each read.
-    given_up: GivenUp,
+    /// What the call has learnt of the mirrors' health: the rest of the call passes a mirror
+    /// given up on over at once, and asks a busy one without pauses.
+    health: MirrorHealth,
     /// Requests sent so far, so that a read the chart cache answered alone is not said to
     /// have been served from here.
     sent: Cell<u64>,
@@ -82,9 +104,9 @@ impl Client {
         let Connection { plain_http, credential, challenge, trace } = connection.clone();
         let registry = Url::new(!plain_http, endpoint, "/v2/");
         let auth = Auth::new(credential, challenge.as_deref(), &registry, trace);
-        let (limit, patience, given_up) = (None, Patience::Registry, GivenUp::default());
+        let (limit, patience, health) = (None, Patience::Registry, MirrorHealth::default());
         let sent = Cell::new(0);
-        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, given_up, sent, trace }
+        Client { https: !plain_http, endpoint: endpoint.to_string(), auth, limit, patience, health, sent, trace }
     }
 
     /// The same session with at most `limit`'s permits' worth of requests in flight.
@@ -99,9 +121,9 @@ impl Client {
         Client { patience: Patience::Mirror, auth: self.auth.waiting(Patience::Mirror), ..self }
     }
 
-    /// The same session, with the record of mirrors given up on that it shares with others.
-    pub fn sharing(self, given_up: &GivenUp) -> Client {
-        Client { given_up: given_up.clone(), ..self }
+    /// The same session, with the record of mirrors' health it shares with others.
+    pub fn sharing(self, health: &MirrorHealth) -> Client {
+        Client { health: health.clone(), ..self }
     }
 
     /// A URL on the registry.
@@ -198,8 +220,8 @@ impl Client {
                 }
             };
             let permit = self.permit().await;
-            let response =
-                if own && method != "PATCH" { retry::run(self.trace, &what, once).await? } else { once().await? };
+            let retried = own && method != "PATCH" && !self.is_busy_mirror(url);
+            let response = if retried { retry::run(self.trace, &what, once).await? } else { once().await? };
             drop(permit);
             self.trace.debug(|| format!("{what} -> {}", response.status));
             if response.status == 401
@@ -226,7 +248,7 @@ impl Client {
     ) -> Result<Response> {
         let mut all = headers.to_vec();
         if self.owns(url)
-            && let Some(a) = self.authorized(method, url, &Scopes::default()).await?
+            && let Some(a) = self.auth.authorization(method, url, &Scopes::default()).await?
         {
             all.push(("authorization", a.header));
         }
@@ -268,16 +290,26 @@ impl Client {
     }
 
     /// Gives this mirror up for the rest of the call, for `e`.
-    pub fn give_up(&self, e: Error) -> Error {
+    fn give_up(&self, e: Error) -> Error {
         let e = Error { transient: false, ..e };
-        self.given_up.remember(self.https, &self.endpoint, e.clone());
+        self.health.give_up(self.https, &self.endpoint, e.clone());
         e
+    }
+
+    /// Notes that this mirror stayed busy through every try: for the rest of the call its
+    /// requests go once, with no pauses, so that each later read does not wait as long.
+    pub fn stayed_busy(&self) {
+        self.health.busy(self.https, &self.endpoint);
+    }
+
+    fn is_busy_mirror(&self, url: &Url) -> bool {
+        self.at_mirror(url) && self.health.is_busy(self.https, &self.endpoint)
     }
 
     /// Fails, without sending, a request to a mirror given up on earlier in the call.
     fn given_up_before(&self, url: &Url) -> Result<()> {
         if self.at_mirror(url)
-            && let Some(why) = self.given_up.why(self.https, &self.endpoint)
+            && let Some(why) = self.health.why_given_up(self.https, &self.endpoint)
         {
             return Err(why);
         }
@@ -374,9 +406,9 @@ mod tests {
 
     #[test]
     fn sessions_sharing_a_record_pass_over_a_mirror_another_gave_up_on() {
-        let given_up = GivenUp::default();
+        let health = MirrorHealth::default();
         let plain = Connection { plain_http: true, ..Connection::default() };
-        let first = Client::new("m:5000", &plain).mirror().sharing(&given_up);
+        let first = Client::new("m:5000", &plain).mirror().sharing(&health);
         let _ = block_on(first.sent(&first.url("/v2/a/manifests/1"), async { no_answer() }));
         let asked = Cell::new(0);
         let ask = || async {
@@ -384,13 +416,13 @@ mod tests {
             no_answer()
         };
         // The same mirror, named in other case, in another session: passed over.
-        let second = Client::new("M:5000", &plain).mirror().sharing(&given_up);
+        let second = Client::new("M:5000", &plain).mirror().sharing(&health);
         let _ = block_on(second.sent(&second.url("/v2/b/manifests/1"), ask()));
         assert_eq!(asked.get(), 0);
         // Over TLS it is another endpoint; unshared, another call's; a registry, never passed over.
-        let tls = Client::new("m:5000", &Connection::default()).mirror().sharing(&given_up);
+        let tls = Client::new("m:5000", &Connection::default()).mirror().sharing(&health);
         let unshared = Client::new("m:5000", &plain).mirror();
-        let registry = Client::new("m:5000", &plain).sharing(&given_up);
+        let registry = Client::new("m:5000", &plain).sharing(&health);
         for client in [&tls, &unshared, &registry] {
             let _ = block_on(client.sent(&client.url("/v2/b/manifests/1"), ask()));
         }

@@ -2,7 +2,7 @@
 //! place that fails is passed over for the next, unless no other place could do better
 //! (a local file failed, the deadline passed, the request itself is wrong).
 
-use super::client::{Client, Connection, GivenUp};
+use super::client::{Client, Connection, MirrorHealth};
 use super::reference::Ref;
 use crate::error::{Error, Kind, Result};
 use crate::net::limit::Limit;
@@ -25,11 +25,12 @@ pub struct Sources {
 
 impl Sources {
     /// `origin` is the registry's session; with `limit`, the mirrors' requests count
-    /// against the same cap as its own. A mirror that gives no answer is remembered in
-    /// `given_up`, which other `Sources` of the call may share.
-    pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>, given_up: &GivenUp) -> Sources {
+    /// against the same cap as its own. What a read learns of a mirror's health (no answer,
+    /// busy through every try) is kept in `health`, which other `Sources` of the call may
+    /// share.
+    pub fn new(origin: Client, mirrors: &[Mirror], limit: Option<&Limit>, health: &MirrorHealth) -> Sources {
         let session = |m: &Mirror| {
-            let client = Client::new(&m.repository.endpoint, &m.connection).mirror().sharing(given_up);
+            let client = Client::new(&m.repository.endpoint, &m.connection).mirror().sharing(health);
             let client = match limit {
                 Some(limit) => client.limited(limit.clone()),
                 None => client,
@@ -104,11 +105,12 @@ pub async fn first<T>(
             Err(e) if !passes_over(&e) => return Err(e),
             Err(e) => {
                 place.client.trace.debug(|| format!("passing over the mirror {name}: {e}"));
-                // A mirror still busy or in trouble after every try the retry policy gives
-                // is given up on for the rest of the call: each later read would wait out
-                // as many pauses on it again before reaching the registry. (Its token
-                // service's trouble gives it up in `Client::authorized`.)
-                let e = if stayed_busy(&e) { place.client.give_up(e) } else { e };
+                // A mirror still busy after every try the retry policy gives is asked with
+                // no pauses for the rest of the call: each later read would otherwise wait
+                // them out again before reaching the registry.
+                if stayed_busy(&e) {
+                    place.client.stayed_busy();
+                }
                 if e.kind != Kind::NotFound {
                     warnings.push(format!("the mirror {name} was passed over: {e}"));
                 }
@@ -141,7 +143,12 @@ mod tests {
 
     fn sources() -> Sources {
         let origin = Client::new("reg:5000", &Connection::default());
-        Sources::new(origin, &[mirror("m1.example/charts/app"), mirror("m2:5000/copies")], None, &GivenUp::default())
+        Sources::new(
+            origin,
+            &[mirror("m1.example/charts/app"), mirror("m2:5000/copies")],
+            None,
+            &MirrorHealth::default(),
+        )
     }
 
     #[test]
