@@ -50,7 +50,7 @@ export async function pull(reference, { cache = helmCache, destination = '.', ve
   [cache, destination] = [await directory(cache), await directory(destination)];
   const { registry, gate } = await start({ write: [destination, cache] });
   const ref = call(() => registry.parseReference(reference));
-  const options = { reference: ref, version, devel, destination, untar, provenance: prov, cache, offline: false,
+  const options = { reference: ref, version, devel, destination, untar, namedAsAsked: true, provenance: prov, cache, offline: false,
     mirrors: [] };
   return call(() => registry.pull({ ...options, connection: connect(gate, ref.endpoint, connection) }));
 }

@@ -144,6 +144,8 @@ pub async fn run(args: DownloaderArgs, debug: bool) -> Result<()> {
                 devel: false,
                 destination: super::utf8(dir.path())?,
                 untar: false,
+                // Read back by its path: any name does.
+                named_as_asked: false,
                 provenance,
                 connection,
                 limits: None,

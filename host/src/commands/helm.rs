@@ -9,16 +9,13 @@ mod syntax;
 
 pub use syntax::Verb;
 
-use super::pull::{self, ChartSource};
+use super::pull::{self, ChartSource, Written};
 use super::temp::TempDir;
 use crate::cli;
-use crate::component::exports::helm_oci::plugin::registry::PullResult;
 use crate::output::stream::errln;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, CommandFactory, Parser};
 use std::fmt;
-use std::fs;
-use std::path::PathBuf;
 
 #[derive(Args)]
 #[command(disable_help_flag = true)]
@@ -70,7 +67,8 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     let detection = detect::start(&bin)?;
     let dir = TempDir::create()?;
     // Helm's --verify checks the provenance file beside the archive it is given.
-    let fetched = pull::fetch(&target.reference, &own.source, dir.path(), (false, split.verify), debug);
+    let written = Written::AsSigned { provenance: split.verify };
+    let fetched = pull::fetch(&target.reference, &own.source, dir.path(), &written, debug);
     let pulled = signals.guard(fetched).await?;
     for warning in &pulled.warnings {
         errln!("WARNING: {warning}");
@@ -78,7 +76,7 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
     if split.verify && pulled.provenance.is_none() {
         bail!("{} has no provenance file, which --verify needs", pulled.reference);
     }
-    let chart = as_signed(&dir, &pulled)?;
+    let chart = dir.file(&pulled.path)?;
     let dialect = signals.guard(detection.finish(&bin)).await?;
     let tiller_host = crate::paths::run_by_helm_2().then(|| std::env::var("TILLER_HOST").ok()).flatten();
     let flags = syntax::with_tiller_host(dialect, split.helm, tiller_host);
@@ -92,24 +90,6 @@ pub async fn run(verb: Verb, args: HelmArgs, debug_flag: bool, debug: bool) -> R
         0 => Ok(()),
         code => Err(HelmExit(code).into()),
     }
-}
-
-/// The pulled archive under the name it was signed as, `<name>-<version>.tgz`, its
-/// provenance file beside it: Helm's --verify looks the archive's own file name up in the
-/// provenance file, and a pull names the archive after the reference (`app@sha256-….tgz`).
-fn as_signed(dir: &TempDir, pulled: &PullResult) -> Result<PathBuf> {
-    let pulled_as = dir.file(&pulled.path)?;
-    let signed = dir.path().join(format!("{}-{}.tgz", pulled.chart.name, pulled.chart.version));
-    // A chart name the loader let through is one path component; anything else stays put.
-    if signed == pulled_as || signed.parent() != Some(dir.path()) {
-        return Ok(pulled_as);
-    }
-    fs::rename(&pulled_as, &signed).with_context(|| format!("renaming {}", pulled_as.display()))?;
-    if let Some(prov) = &pulled.provenance {
-        let beside = PathBuf::from(format!("{}.prov", signed.display()));
-        fs::rename(prov, &beside).with_context(|| format!("renaming {prov}"))?;
-    }
-    Ok(signed)
 }
 
 /// The help of helm-oci's own flags, with where the rest go.

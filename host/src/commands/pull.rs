@@ -63,8 +63,9 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     // that fails, with what was pulled before it kept and reported.
     // As in Helm, the provenance file goes beside an archive only: an unpacked chart has none.
     let provenance = args.prov && !args.untar;
+    let written = if args.untar { Written::Unpacked } else { Written::AsAsked { provenance } };
     for chart_ref in &args.chart_refs {
-        let pulled = fetch(chart_ref, &args.source, &dest, (args.untar, provenance), debug).await?;
+        let pulled = fetch(chart_ref, &args.source, &dest, &written, debug).await?;
         output::pulled(&pulled);
         // As Helm says it: on stdout after what was pulled, of the reference as given.
         if provenance && pulled.provenance.is_none() {
@@ -74,13 +75,28 @@ pub async fn run(args: PullArgs, debug: bool) -> Result<()> {
     Ok(())
 }
 
-/// Pulls a chart through the cache into `dest` (an existing, writable directory): as a
-/// `.tgz` (with its provenance file beside it if `provenance` and it has one), or unpacked.
+/// How `fetch` writes the chart.
+pub enum Written {
+    /// An archive named as Helm's pull names it, after the reference as asked, with its
+    /// provenance file beside it if asked for and it has one.
+    AsAsked {
+        provenance: bool,
+    },
+    /// An archive named `<name>-<version>.tgz`, the name its provenance file signs (what
+    /// Helm's `--verify` looks up), with that file beside it if asked for.
+    AsSigned {
+        provenance: bool,
+    },
+    Unpacked,
+}
+
+/// Pulls a chart through the cache into `dest` (an existing, writable directory), written
+/// as `written` says.
 pub async fn fetch(
     chart_ref: &str,
     source: &ChartSource,
     dest: &Path,
-    (untar, provenance): (bool, bool),
+    written: &Written,
     debug: bool,
 ) -> Result<PullResult> {
     // Offline, a cache that cannot be written (baked read-only into an image, say) is still
@@ -124,8 +140,9 @@ pub async fn fetch(
         version: source.version.clone(),
         devel: source.devel,
         destination: super::utf8(dest)?,
-        untar,
-        provenance,
+        untar: matches!(written, Written::Unpacked),
+        named_as_asked: matches!(written, Written::AsAsked { .. }),
+        provenance: matches!(written, Written::AsAsked { provenance: true } | Written::AsSigned { provenance: true }),
         connection,
         limits: Some(source.limits.limits()),
         cache: super::utf8(&cache)?,

@@ -103,7 +103,7 @@ pub fn pull(options: PullOptions) -> Result<PullResult> {
         devel: options.devel,
         destination: PathBuf::from(options.destination),
         untar: options.untar,
-        named_as_asked: true,
+        named_as_asked: options.named_as_asked,
         provenance: options.provenance,
         mirrors: mirrors_of(options.mirrors, &options.connection)?,
         connection: connection_of(options.connection),

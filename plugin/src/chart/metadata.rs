@@ -230,6 +230,11 @@ fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 impl Metadata {
+    /// The chart's archive file name, as `helm package` writes it: `<name>-<version>.tgz`.
+    pub fn archive_name(&self) -> String {
+        format!("{}-{}.tgz", self.name, self.version)
+    }
+
     /// Reads Chart.yaml (and, if the chart has one, requirements.yaml, whose fields Helm
     /// lays over it) and holds it to Helm's rules; `origin` names the file in messages.
     pub fn from_yaml(chart_yaml: &[u8], requirements: Option<&[u8]>, origin: &str) -> Result<Metadata> {

@@ -346,7 +346,7 @@ async fn fetched(
         Location::Local(dir) => {
             stage()?;
             let meta = packaged((&dir, &links_of(&dir)), d, &staging, &options.limits, options.source_date_epoch)?;
-            let archive = archive(format!("{}-{}.tgz", meta.name, meta.version));
+            let archive = archive(meta.archive_name());
             let locked = Locked { version: meta.version, manifest_digest: None, ..d.clone() };
             (Saved { locked, archive: Some(archive), pulled: None }, Vec::new())
         }
@@ -423,7 +423,7 @@ fn packaged(
     if !admits(d, &chart.meta.version)? {
         return Err(Error::invalid_chart("", format!("can't get a valid version for dependency {}", d.name)));
     }
-    let file = staging.join(format!("{}-{}.tgz", chart.meta.name, chart.meta.version));
+    let file = staging.join(chart.meta.archive_name());
     temp::write_atomically(staging, &file, &archive)?;
     Ok(chart.meta)
 }

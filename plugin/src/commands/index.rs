@@ -281,7 +281,7 @@ fn entry(repository_url: &str, hit: &Hit) -> Value {
         Ok(Value::Object(fields)) => fields,
         _ => Map::new(),
     };
-    let file = format!("{}-{}.tgz", chart.meta.name, chart.meta.version);
+    let file = chart.meta.archive_name();
     fields.insert("urls".into(), json!([format!("{repository_url}@{}/{file}", chart.digest)]));
     let hex = chart.archive.strip_prefix("sha256:").unwrap_or(&chart.archive);
     fields.insert("digest".into(), hex.into());

@@ -40,8 +40,8 @@ pub struct Pull {
     /// Unpack into `<destination>/<name>/` instead of writing the archive.
     pub untar: bool,
     /// Name the archive as Helm's pull does, after the reference as asked (see
-    /// `archive_name`); else after the chart, `<name>-<version>.tgz`, as Helm's dependency
-    /// update names the charts it vendors.
+    /// `archive_name`); else after the chart, `<name>-<version>.tgz`, the name its
+    /// provenance file signs, as Helm's dependency update names the charts it vendors.
     pub named_as_asked: bool,
     /// Write the provenance file beside the archive too, if the chart has one.
     pub provenance: bool,
@@ -120,11 +120,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
                 let path = held::unpack(&archive, &pull.destination, &meta, &pull.limits, &subject, Existing::Refuse)?;
                 return Ok((meta, path, None));
             }
-            let name = if pull.named_as_asked {
-                archive_name(&pull.reference, &r, asked)
-            } else {
-                format!("{}-{}.tgz", meta.name, meta.version)
-            };
+            let name = if pull.named_as_asked { archive_name(&pull.reference, &r, asked) } else { meta.archive_name() };
             let path = held::write_archive(&archive, (&pull.destination, &name), &meta, &pull.limits, &subject)?;
             let provenance =
                 if pull.provenance { held::write_provenance(cache, &layers, &path, &subject)? } else { None };
