@@ -1,18 +1,55 @@
 //! `Link` headers, which page tag and catalog lists.
+//!
+//! Read as RFC 8288 writes them, not split at every `,` and `;`: a quoted parameter
+//! (`title="a; b, c"`) or a target (`</v2/_catalog?last=a,b>`) may hold either.
 
-/// The target of the `rel="next"` entry of a `Link` header value, if any.
+/// The target of the `rel="next"` entry of a `Link` header value, if any. A value that
+/// stops making sense gives what was found before it.
 pub fn next_link(header: &str) -> Option<&str> {
-    header.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        // RFC 8288: white space may stand around `=`, and `rel` may list several relations.
-        let next = params.split(';').filter_map(|p| p.split_once('=')).any(|(name, value)| {
-            let relations = value.trim().trim_matches('"');
-            name.trim().eq_ignore_ascii_case("rel")
-                && relations.split_whitespace().any(|r| r.eq_ignore_ascii_case("next"))
-        });
-        next.then_some(target)
-    })
+    let mut rest = header;
+    loop {
+        let after_open = rest.trim_start_matches([' ', '\t', ',']).strip_prefix('<')?;
+        let (target, mut params) = after_open.split_once('>')?;
+        let mut next = false;
+        while let Some(param) = params.trim_start().strip_prefix(';') {
+            let (name, value, remaining) = link_param(param);
+            // White space may stand around `=`, and `rel` may list several relations.
+            next |=
+                name.eq_ignore_ascii_case("rel") && value.split_whitespace().any(|r| r.eq_ignore_ascii_case("next"));
+            params = remaining;
+        }
+        if next {
+            return Some(target.trim());
+        }
+        rest = params.trim_start();
+        if !rest.starts_with(',') {
+            return None;
+        }
+    }
+}
+
+/// One `name[=value]` parameter at the start of `text`: its name, its value (unquoted),
+/// and what follows it.
+fn link_param(text: &str) -> (&str, String, &str) {
+    let end = text.find(['=', ';', ',']).unwrap_or(text.len());
+    let name = text[..end].trim();
+    let Some(after) = text[end..].strip_prefix('=') else { return (name, String::new(), &text[end..]) };
+    let after = after.trim_start();
+    let Some(quoted) = after.strip_prefix('"') else {
+        let end = after.find([';', ',']).unwrap_or(after.len());
+        return (name, after[..end].trim().to_string(), &after[end..]);
+    };
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => value.extend(chars.next().map(|(_, c)| c)),
+            '"' => return (name, value, &quoted[i + 1..]),
+            c => value.push(c),
+        }
+    }
+    // An unclosed quote runs to the end.
+    (name, value, "")
 }
 
 #[cfg(test)]
@@ -29,5 +66,15 @@ mod tests {
         assert_eq!(next_link("</c?last=a>; REL=\"last next\""), Some("/c?last=a"));
         assert_eq!(next_link("</c?last=a>; title=\"next\""), None);
         assert_eq!(next_link("</c?last=a>; rel=\"nextish\""), None);
+    }
+
+    #[test]
+    fn quoted_parameters_and_targets_may_hold_separators() {
+        assert_eq!(next_link("</p>; title=\"a; rel=next\"; rel=\"prev\", </n>; rel=\"next\""), Some("/n"));
+        assert_eq!(next_link("</p>; title=\"one, two\"; rel=prev, </n>; rel=next"), Some("/n"));
+        assert_eq!(next_link("</p>; title=\"say \\\"hi\\\", then\"; rel=next"), Some("/p"));
+        assert_eq!(next_link("</v2/_catalog?last=a,b&n=2>; rel=\"next\""), Some("/v2/_catalog?last=a,b&n=2"));
+        assert_eq!(next_link("</p>; hreflang; rel=next"), Some("/p"));
+        assert_eq!(next_link("</p>; title=\"unclosed; rel=next"), None);
     }
 }
