@@ -307,6 +307,43 @@ def test_a_tag_moved_upstream_fails_the_build_and_leaves_charts_alone(helm_oci, 
     assert not [p for p in (chart / "charts").iterdir() if p.name.startswith(".helm-oci-")]
 
 
+@pytest.mark.parametrize("bad", ["sha256:../../x", "sha256:1234", "md5:abc", "SHA256:" + "A" * 64])
+def test_a_locked_manifest_digest_that_is_none_is_refused_before_any_request(helm_oci, origin, tmp_path, bad):
+    """A digest goes into a URL only once it is known to be one, as a reference's does."""
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    lock_file = chart / "Chart.lock"
+    lock = yaml.safe_load(lock_file.read_text())
+    lock["dependencies"][0]["manifestDigest"] = bad
+    lock_file.write_text(yaml.safe_dump(lock, sort_keys=False))
+    (chart / "charts" / "db-1.2.0.tgz").unlink()
+    before, asked = snapshot(chart), len(origin.seen)
+
+    line = helm_oci.fails("dependency", "build", chart, "--plain-http")
+    assert line == (f"Error: {lock_file}: the manifestDigest of dependency \"db\", \"{bad}\", is not "
+                    "sha256:<64 lowercase hex digits>; run 'helm oci dependency update' to lock it again"), line
+    assert len(origin.seen) == asked and snapshot(chart) == before
+
+
+def test_a_lock_helm_wrote_is_built_saying_where_each_version_came_from(helm_oci, origin, tmp_path):
+    """Helm's own Chart.lock records no manifest digests: each locked version is taken as
+    the registry tags it now, or, offline, as the chart cache holds it; and said so."""
+    chart, _ = app_chart(tmp_path, origin)
+    helm_oci.run("dependency", "update", chart, "--plain-http")
+    lock_file = chart / "Chart.lock"
+    lock = yaml.safe_load(lock_file.read_text())
+    for d in lock["dependencies"]:
+        d.pop("manifestDigest", None)
+    lock_file.write_text(yaml.safe_dump(lock, sort_keys=False))
+    built = snapshot(chart / "charts")
+
+    for flags, source in ((["--plain-http"], "the registry"), (["--offline"], "the chart cache")):
+        p = helm_oci.run("dependency", "build", chart, *flags)
+        assert (f'WARNING: Chart.lock records no manifest digest for "db": its version tag was taken as '
+                f"{source} has it now") in p.stderr, p.stderr
+        assert snapshot(chart / "charts") == built
+
+
 def test_a_lock_out_of_sync_fails_with_helms_message(helm_oci, origin, tmp_path):
     chart, _ = app_chart(tmp_path, origin)
     helm_oci.run("dependency", "update", chart, "--plain-http")

@@ -216,8 +216,9 @@ def test_nothing_is_published_when_no_chart_is_usable(helm_oci, registry):
     registry.put_chart("odd/broken", "1.0.0", b'{"name": "broken"}', layer)
     registry.put_chart("odd/broken", "2.0.0", b'{"name": "broken"}', layer)
     line = helm_oci.fails("index", f"oci://{registry.host}/odd", "--plain-http")
-    assert line.startswith(f"Error: cannot publish {registry.host}/odd/index.yaml:latest: ") \
-        and "none of its charts is usable: " in line and line.endswith(" (and 1 more)"), line
+    assert line.startswith(f"Error: cannot publish {registry.host}/odd/index.yaml:latest: "
+                           f"{registry.host}/odd: none of its charts is usable: {registry.host}/odd/broken") \
+        and line.endswith(" (and 1 more)"), line
 
 
 def test_an_index_the_registry_will_not_show_is_made_from_the_charts(registry, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import files_left, helm4, pulled_by_digest, sha256, write_chart
+from fronts import Front
 
 
 def pushed_digest(out):
@@ -258,6 +259,48 @@ def test_a_tag_beside_a_digest_must_name_it(helm_oci, registry, tmp_path):
     helm_oci.run("pull", f"oci://{registry.host}/charts/mychart:9.9.9@{old}", "-d", tmp_path / "out2", "--plain-http")
     named = pulled_by_digest("mychart", old)
     assert files_left(out) == [named] and files_left(tmp_path / "out2") == [named]
+
+
+def quiet_heads(status, tagged_path):
+    """A front `tamper` under which HEADs of `tagged_path` answer `status`, or (200) answer
+    without the digest, so that only a GET can tell what the tag names."""
+    def tamper(method, path, code, headers, body):
+        if method != "HEAD" or path != tagged_path:
+            return code, headers, body
+        if status == 200:
+            return code, [(k, v) for k, v in headers if k.lower() != "docker-content-digest"], body
+        return status, [("Content-Length", "0")], b""
+    return tamper
+
+
+@pytest.mark.parametrize("status", [200, 405])
+def test_a_tag_beside_a_digest_is_read_with_a_get_where_a_head_does_not_say(helm_oci, registry, tmp_path, status):
+    """A registry (or a proxy in front of it) that answers no HEAD, or one without the
+    digest, still has the tag checked: its manifest is read and hashed."""
+    _, old = pushed_digest(helm_oci.run("push", write_chart(tmp_path / "a", version="0.1.0"),
+                                        f"oci://{registry.host}/charts", "--plain-http").stdout)
+    helm_oci.run("push", write_chart(tmp_path / "b", version="0.2.0"), f"oci://{registry.host}/charts", "--plain-http")
+    with Front(registry.host, tamper=quiet_heads(status, "/v2/charts/mychart/manifests/0.2.0")) as front:
+        out = tmp_path / "out"
+        line = helm_oci.fails("pull", f"oci://{front.host}/charts/mychart:0.2.0@{old}", "-d", out, "--plain-http")
+        assert f"the tag of {front.host}/charts/mychart:0.2.0@{old}: digest mismatch: expected {old}" in line, line
+        assert ("GET", "/v2/charts/mychart/manifests/0.2.0") in [(m, p) for m, p, _ in front.seen]
+        p = helm_oci.run("pull", f"oci://{front.host}/charts/mychart:0.1.0@{old}", "-d", out, "--plain-http")
+        assert "WARNING" not in p.stderr
+        assert files_left(out) == [pulled_by_digest("mychart", old)]
+
+
+def test_a_tag_the_registry_will_not_show_is_said_unchecked(helm_oci, registry, tmp_path):
+    """As Helm, a tag beside a digest that cannot be read (403 here) does not stop the pull by
+    the digest; unlike Helm, the pull says that the tag went unchecked."""
+    _, old = pushed_digest(helm_oci.run("push", write_chart(tmp_path / "a", version="0.1.0"),
+                                        f"oci://{registry.host}/charts", "--plain-http").stdout)
+    with Front(registry.host, tamper=quiet_heads(403, "/v2/charts/mychart/manifests/0.1.0")) as front:
+        p = helm_oci.run("pull", f"oci://{front.host}/charts/mychart:0.1.0@{old}", "-d", tmp_path / "out",
+                         "--plain-http")
+    assert p.stderr.startswith("WARNING: ") and \
+        f"whether the tag 0.1.0 still names {old} was not checked" in p.stderr, p.stderr
+    assert files_left(tmp_path / "out") == [pulled_by_digest("mychart", old)]
 
 
 def test_credentials_in_a_reference_are_refused_without_printing_them(helm_oci, registry, chart, tmp_path):

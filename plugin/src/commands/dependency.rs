@@ -9,9 +9,10 @@ use crate::chart::archive;
 use crate::chart::dependencies::{self, Declared, Repository};
 use crate::chart::directory::Links;
 use crate::chart::load::{Limits, Loader};
-use crate::chart::lock::{self, Lock, Locked};
+use crate::chart::lock::{self, Lock, Locked, MANIFEST_DIGEST_KEY};
 use crate::chart::metadata::Metadata;
 use crate::chart::package::{self, Packaged};
+use crate::digest;
 use crate::error::{Error, Kind, Result};
 use crate::fs::granted;
 use crate::fs::temp::{self, TempDir};
@@ -193,13 +194,27 @@ pub async fn build(options: Options) -> Result<Outcome> {
     let declared = dependencies::read(&options.chart_dir, &options.repositories)?;
     let Some(lock) = &declared.lock else { return resolve(options).await };
     in_sync(&declared, lock)?;
+    // A digest goes into a URL only once it is known to be one.
+    let lock_file = declared.lock_file();
+    if let Some((name, digest)) = lock
+        .dependencies
+        .iter()
+        .find_map(|d| d.manifest_digest.as_deref().filter(|m| !digest::is_valid(m)).map(|m| (&d.name, m)))
+    {
+        return Err(Error::invalid_chart(
+            options.chart_dir.join(lock_file).display().to_string(),
+            format!(
+                "the {MANIFEST_DIGEST_KEY} of dependency {name:?}, {digest:?}, is not sha256:<64 lowercase hex digits>; run 'helm oci dependency update' to lock it again"
+            ),
+        ));
+    }
     let mut outcome = fetch(&options, &lock.dependencies, Versions::Locked).await?;
     let from_a_registry =
         |d: &Locked| matches!(locate(&d.name, &d.repository, &options.chart_dir), Ok(Location::Registry { .. }));
+    let taken_from = if options.offline { "the chart cache" } else { "the registry" };
     for d in lock.dependencies.iter().filter(|d| d.manifest_digest.is_none() && from_a_registry(d)) {
         outcome.warnings.push(format!(
-            "{} records no manifest digest for {:?}: its version tag was taken as the registry has it now",
-            declared.lock_file(),
+            "{lock_file} records no manifest digest for {:?}: its version tag was taken as {taken_from} has it now",
             d.name
         ));
     }

@@ -119,9 +119,10 @@ pub async fn publish(listing: Listing) -> Result<Published> {
     let current = published::fetch(&places, None).await.ok().and_then(|(current, _)| current);
     if made.charts == 0 {
         let place = format!("{}/{namespace}", target.registry);
+        let place = place.trim_end_matches('/');
         let e = match first_of(made.unusable) {
-            Some(e) => Error { cause: format!("none of its charts is usable: {}", e.cause), ..e },
-            None => Error::not_found(place.trim_end_matches('/'), format!("no charts under it: {NOT_THE_NAMESPACE}")),
+            Some(e) => Error { subject: place.to_string(), cause: format!("none of its charts is usable: {e}"), ..e },
+            None => Error::not_found(place, format!("no charts under it: {NOT_THE_NAMESPACE}")),
         };
         // One published before is still served, listing charts that are gone.
         return Err(cannot(match current {

@@ -93,7 +93,7 @@ async fn from(pull: &Pull, cache: &Cache, asked: &Asked, place: &Place<'_>) -> R
     if pull.offline {
         resolve_cached(cache, &mut r, asked)?;
     } else {
-        resolve_tag(place, &mut r, asked).await?;
+        resolve_tag(place, &mut r, asked, &mut warnings).await?;
     }
     let subject = said_of(place, &r);
     let source = Source { cache, place, offline: pull.offline, subject: &subject };
@@ -365,7 +365,7 @@ fn tagged(r: &Ref, version: &str) -> Result<Ref> {
 /// Settles which tag to fetch: `--version` (which must agree with a tag in the reference),
 /// else the reference's own tag or digest, else the newest semver tag the constraint admits
 /// (stable ones only unless asked), as Helm does.
-async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()> {
+async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked, warnings: &mut Vec<String>) -> Result<()> {
     match asked {
         Asked::Exact(v) => *r = tagged(r, v)?,
         // A tag or digest in the reference is what is pulled; the constraint is checked
@@ -385,13 +385,18 @@ async fn resolve_tag(place: &Place<'_>, r: &mut Ref, asked: &Asked) -> Result<()
             })?);
         }
     }
-    // As in Helm, a tag beside a digest must name that digest, if the tag can be resolved
-    // at all (the chart is pulled by the digest either way).
-    if let (Some(tag), Some(pinned)) = (&r.tag, &r.digest)
-        && let Ok(Some(current)) = manifests::resolve(place.client, &place.repository, tag).await
-        && current != *pinned
-    {
-        return Err(Error::mismatch(format!("the tag of {}", said_of(place, r)), pinned, current));
+    // As in Helm, a tag beside a digest must name that digest, if the tag exists (the chart
+    // is pulled by the digest either way). Where the registry will not say, Helm says
+    // nothing either; this says that the tag went unchecked.
+    if let (Some(tag), Some(pinned)) = (&r.tag, &r.digest) {
+        let subject = said_of(place, r);
+        match manifests::digest_of_tag(place.client, &place.repository, tag, &subject).await {
+            Ok(Some(current)) if current != *pinned => {
+                return Err(Error::mismatch(format!("the tag of {subject}"), pinned, current));
+            }
+            Ok(_) => {}
+            Err(e) => warnings.push(format!("{e}; whether the tag {tag} still names {pinned} was not checked")),
+        }
     }
     Ok(())
 }

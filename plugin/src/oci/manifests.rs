@@ -3,7 +3,7 @@
 use super::client::Client;
 use super::helm;
 use crate::digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// Manifests and configs are small; a registry sending more is refused.
 pub const MANIFEST_MAX: u64 = 4 << 20;
@@ -118,11 +118,45 @@ async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: 
 /// front of one: older Nexus, some firewalls) that answers no HEAD says nothing, and the
 /// manifest is read with a GET, as Helm reads it.
 pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<String>> {
+    Ok(match head(client, repo, tag).await? {
+        Headed::Digest(digest) => Some(digest),
+        Headed::Missing | Headed::Unsaid => None,
+    })
+}
+
+/// The digest a tag points at, read with a GET where a HEAD does not say; None only if the
+/// tag does not exist. `subject` names it in errors.
+pub async fn digest_of_tag(client: &Client, repo: &str, tag: &str, subject: &str) -> Result<Option<String>> {
+    match head(client, repo, tag).await? {
+        Headed::Digest(digest) => Ok(Some(digest)),
+        Headed::Missing => Ok(None),
+        Headed::Unsaid => match fetch_any(client, repo, tag, subject).await {
+            Ok(fetched) => fetched.verified_digest(None, subject).map(Some),
+            Err(e) if e.kind == Kind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// What a HEAD of a tag says.
+enum Headed {
+    Digest(String),
+    /// No such tag.
+    Missing,
+    /// No HEAD there, or no digest in its answer.
+    Unsaid,
+}
+
+async fn head(client: &Client, repo: &str, tag: &str) -> Result<Headed> {
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
     let response = client.following("HEAD", &url, &[("accept", accept_any())], 0).await?;
     match response.status {
-        200 => Ok(response.header("docker-content-digest").filter(|d| digest::is_valid(d)).map(str::to_string)),
-        404 | 405 | 501 => Ok(None),
+        200 => Ok(response
+            .header("docker-content-digest")
+            .filter(|d| digest::is_valid(d))
+            .map_or(Headed::Unsaid, |d| Headed::Digest(d.to_string()))),
+        404 => Ok(Headed::Missing),
+        405 | 501 => Ok(Headed::Unsaid),
         _ => Err(client.refusal(response, &format!("manifest {repo}:{tag}")).await),
     }
 }
