@@ -5,9 +5,11 @@ import base64
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -447,6 +449,36 @@ def test_a_hanging_helper_is_given_up_at_the_commands_timeout(helm_oci, htpasswd
                           "--timeout", "1s", env=env, input=PASSWORD)
     assert line == ("Error: the credential helper docker-credential-stuck: did not answer within the command's "
                     "--timeout (1s)"), line
+
+
+@pytest.mark.parametrize("command", ["pull", "login"])
+def test_a_signal_stops_the_run_and_its_helper_at_once(helm_oci, htpasswd_registry, tmp_path, command):
+    """SIGTERM while a credential helper runs (a pull's lookup before the component starts,
+    a login's store after the registry took the password) ends the run within moments, with
+    its error line and 143, and the helper with it: not once the helper's 30 s are up."""
+    pid_file = tmp_path / "helper.pid"
+    env = script_helper(tmp_path / "bin", "stuck", f"echo $$ > {pid_file}\nexec sleep 60\n")
+    write_json(helm_oci.registry_config, {"credsStore": "stuck"})
+    args = {"pull": ["pull", f"oci://{htpasswd_registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out"],
+            "login": ["login", htpasswd_registry.host, "-u", USER, "--password-stdin"]}[command]
+    p = subprocess.Popen([str(BIN), *map(str, args), "--plain-http"], env={**helm_oci.env, **env},
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdin.write(PASSWORD)
+    p.stdin.close()
+    p.stdin = None  # told all it will be
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline and p.poll() is None, "the helper never ran"
+        time.sleep(0.02)
+    helper_pid = int(pid_file.read_text())
+    p.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    _, stderr = p.communicate(timeout=60)
+    assert (p.returncode, stderr) == (143, "Error: interrupted by SIGTERM\n")
+    assert time.monotonic() - stopped < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(helper_pid, 0)
+    assert not helm_oci.registry_config.read_text().count(htpasswd_registry.host)
 
 
 def test_the_commands_timeout_bounds_all_its_helper_runs_together(helm_oci, htpasswd_registry, tmp_path):

@@ -2,6 +2,7 @@
 //! deadline and a cap on what they may print. What a helper prints on stdout may be a
 //! secret, so it never goes into an error; only its stderr does, made printable.
 
+use crate::sandbox::{self, Interrupted};
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -90,10 +91,14 @@ pub fn run(helper: &str, action: &str, input: &str, limit: Limit) -> Result<Answ
     }
     let mut command = Command::new(&program);
     command.arg(action);
+    // A signal while the helper runs stops the run (and the helper) at once, not once the
+    // helper is done or has taken its whole time.
+    sandbox::record_signals();
     let started = Instant::now();
     let answer = invoke(command, input, within);
     Limit::spent(started);
     match answer {
+        Err(e) if e.is::<Interrupted>() => Err(e),
         Err(e) if e.is::<TimedOut>() && timeout.is_some() => {
             let timeout = timeout.expect("checked");
             Err(anyhow::anyhow!("did not answer within the command's --timeout ({timeout:?})"))
@@ -170,6 +175,10 @@ fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>, within: Duration) ->
         if Instant::now() >= deadline {
             kill(child);
             return Err(TimedOut(within).into());
+        }
+        if let Some(signal) = sandbox::signal_came() {
+            kill(child);
+            return Err(Interrupted(signal).into());
         }
         thread::sleep(Duration::from_millis(5));
     }

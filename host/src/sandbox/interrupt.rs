@@ -94,8 +94,9 @@ impl Stopping {
 /// has not yet handed it to any listener.
 static CAME: AtomicI32 = AtomicI32::new(0);
 
-/// Records the signals that stop a run in `CAME`, once a run.
-fn record() {
+/// Records the signals that stop a run in `CAME`, once a run: from then on one no longer
+/// ends the process by itself, and whatever the run waits on must look at `came`.
+pub fn record() {
     static RECORDING: Once = Once::new();
     RECORDING.call_once(|| {
         for &number in heeded() {
@@ -109,7 +110,8 @@ fn record() {
     });
 }
 
-/// The run's first stopping signal, if one has come since its first component call.
+/// The run's first stopping signal, if one has come since `record` (the first component
+/// call, or the first credential helper).
 pub fn came() -> Option<i32> {
     Some(CAME.load(Ordering::SeqCst)).filter(|&number| number != 0)
 }

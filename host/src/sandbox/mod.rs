@@ -5,7 +5,7 @@
 mod interrupt;
 mod policy;
 
-pub use interrupt::{Interrupted, Stopping, came as signal_came};
+pub use interrupt::{Interrupted, Stopping, came as signal_came, record as record_signals};
 
 use crate::component::exports::helm_oci::plugin::cache::{
     CacheEntry, ExportOptions, Exported, Pruned, Removed, SaveOptions, Saved,
