@@ -185,6 +185,23 @@ def test_manifest_that_does_not_match_its_digest(helm_oci, registry, chart, tmp_
     assert "manifest" in line and "digest mismatch" in line
 
 
+def test_every_error_the_registry_gives_is_said(helm_oci, registry, chart):
+    """As Helm shows them: a refusal whose second error says what is wrong is not cut short
+    at the first."""
+    body = json.dumps({"errors": [
+        {"code": "DIGEST_INVALID", "message": "provided digest did not match uploaded content"},
+        {"code": "MANIFEST_BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": "sha256:00"}]}).encode()
+
+    def refuse(method, path, headers):
+        if method == "PUT" and "/manifests/" in path:
+            return 400, [("Content-Type", "application/json")], body
+
+    with Front(registry.host, intercept=refuse) as front:
+        line = helm_oci.fails("push", chart, f"oci://{front.host}/charts", "--plain-http")
+    assert line.endswith(": provided digest did not match uploaded content; blob unknown to registry "
+                         "(DIGEST_INVALID, HTTP 400)"), line
+
+
 def test_not_a_helm_chart(helm_oci, registry, chart, tmp_path):
     helm_oci.run("push", chart, f"oci://{registry.host}/charts", "--plain-http")
 

@@ -68,8 +68,10 @@ pub async fn error_from(response: Response, subject: &str, presented: Presented<
 
 const NONE_FOUND: &str = "no credentials were found for this registry";
 
-/// The first error's code and message; else the body's start on one line, or, for an HTML
-/// page (a web server or a proxy's error page, not a registry), only that it is one.
+/// The first error's code, and every error's message (as Helm shows them all: a rejected
+/// manifest may say what is wrong in its second); else the body's start on one line, or,
+/// for an HTML page (a web server or a proxy's error page, not a registry), only that it is
+/// one.
 pub fn parse(body: &[u8]) -> (String, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
@@ -80,10 +82,17 @@ pub fn parse(body: &[u8]) -> (String, String) {
         code: Option<String>,
         message: Option<String>,
     }
-    match serde_json::from_slice::<Errors>(body).ok().and_then(|e| e.errors.into_iter().next()) {
-        Some(entry) => (entry.code.unwrap_or_default(), entry.message.unwrap_or_default()),
-        None => (String::new(), plain(&String::from_utf8_lossy(body))),
+    let Some(errors) = serde_json::from_slice::<Errors>(body).ok().filter(|e| !e.errors.is_empty()) else {
+        return (String::new(), plain(&String::from_utf8_lossy(body)));
+    };
+    let mut messages: Vec<String> = Vec::new();
+    for message in errors.errors.iter().filter_map(|e| e.message.as_deref()).filter(|m| !m.is_empty()) {
+        if !messages.iter().any(|m| m == message) {
+            messages.push(message.to_string());
+        }
     }
+    let code = errors.errors.into_iter().next().and_then(|e| e.code).unwrap_or_default();
+    (code, messages.join("; "))
 }
 
 fn plain(text: &str) -> String {
@@ -109,5 +118,19 @@ mod tests {
         assert_eq!(parse(b"<html>\n<body>502</body>").1, "the server answered with a web page, not as a registry does");
         assert_eq!(parse(b"<html></html>").1, "the server answered with a web page, not as a registry does");
         assert_eq!(parse(br#"{"errors":[]}"#).0, "");
+    }
+
+    #[test]
+    fn every_error_says_its_part() {
+        let two = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},
+            {"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:ab"},
+            {"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"},{"code":"X"}]}"#;
+        assert_eq!(
+            parse(two),
+            (
+                "DIGEST_INVALID".into(),
+                "provided digest did not match uploaded content; blob unknown to registry".into()
+            )
+        );
     }
 }
