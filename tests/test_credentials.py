@@ -451,17 +451,22 @@ def test_a_hanging_helper_is_given_up_at_the_commands_timeout(helm_oci, htpasswd
                     "--timeout (1s)"), line
 
 
-@pytest.mark.parametrize("command", ["pull", "login"])
-def test_a_signal_stops_the_run_and_its_helper_at_once(helm_oci, htpasswd_registry, tmp_path, command):
-    """SIGTERM while a credential helper runs (a pull's lookup before the component starts,
-    a login's store after the registry took the password) ends the run within moments, with
-    its error line and 143, and the helper with it: not once the helper's 30 s are up."""
+@pytest.mark.parametrize("to_group", [False, True], ids=["to-helm-oci", "to-its-group"])
+@pytest.mark.parametrize("command", ["pull", "login", "logout"])
+def test_a_signal_stops_the_run_and_its_helper_at_once(helm_oci, htpasswd_registry, tmp_path, command, to_group):
+    """A signal while a credential helper runs (a pull's lookup, a login's store, a logout's
+    erase) ends the run within moments, with its error line and 128 + the signal, and the
+    helper with it: not once the helper's 30 s are up. Sent to helm-oci alone (a `kill`), the
+    helper is stopped by helm-oci; sent to the process group (Ctrl-C at a terminal), the
+    helper dies of it first, which is no answer of the helper's."""
     pid_file = tmp_path / "helper.pid"
     env = script_helper(tmp_path / "bin", "stuck", f"echo $$ > {pid_file}\nexec sleep 60\n")
-    write_json(helm_oci.registry_config, {"credsStore": "stuck"})
-    args = {"pull": ["pull", f"oci://{htpasswd_registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out"],
-            "login": ["login", htpasswd_registry.host, "-u", USER, "--password-stdin"]}[command]
-    p = subprocess.Popen([str(BIN), *map(str, args), "--plain-http"], env={**helm_oci.env, **env},
+    write_json(helm_oci.registry_config, {"credsStore": "stuck", "auths": {htpasswd_registry.host: {}}})
+    args = {"pull": ["pull", f"oci://{htpasswd_registry.host}/charts/mychart:0.1.0", "-d", tmp_path / "out",
+                     "--plain-http"],
+            "login": ["login", htpasswd_registry.host, "-u", USER, "--password-stdin", "--plain-http"],
+            "logout": ["logout", htpasswd_registry.host]}[command]
+    p = subprocess.Popen([str(BIN), *map(str, args)], env={**helm_oci.env, **env}, start_new_session=True,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     p.stdin.write(PASSWORD)
     p.stdin.close()
@@ -471,14 +476,19 @@ def test_a_signal_stops_the_run_and_its_helper_at_once(helm_oci, htpasswd_regist
         assert time.monotonic() < deadline and p.poll() is None, "the helper never ran"
         time.sleep(0.02)
     helper_pid = int(pid_file.read_text())
-    p.send_signal(signal.SIGTERM)
+    sig = signal.SIGINT if to_group else signal.SIGTERM
+    if to_group:
+        os.killpg(p.pid, sig)
+    else:
+        p.send_signal(sig)
     stopped = time.monotonic()
-    _, stderr = p.communicate(timeout=60)
-    assert (p.returncode, stderr) == (143, "Error: interrupted by SIGTERM\n")
+    stdout, stderr = p.communicate(timeout=60)
+    assert (p.returncode, stdout, stderr) == (128 + sig, "", f"Error: interrupted by {sig.name}\n")
     assert time.monotonic() - stopped < 5
     with pytest.raises(ProcessLookupError):
         os.kill(helper_pid, 0)
-    assert not helm_oci.registry_config.read_text().count(htpasswd_registry.host)
+    # The logout stopped before it changed the file.
+    assert json.loads(helm_oci.registry_config.read_text())["auths"] == {htpasswd_registry.host: {}}
 
 
 def test_the_commands_timeout_bounds_all_its_helper_runs_together(helm_oci, htpasswd_registry, tmp_path):

@@ -17,7 +17,12 @@ pub fn run(args: LogoutArgs) -> Result<()> {
     if registry.contains('@') {
         bail!("invalid registry: it holds credentials before the host; a logout needs the host alone");
     }
-    match credentials::remove(&registry)? {
+    let removed = credentials::remove(&registry)?;
+    // A signal that came while a helper erased the login ends the run as one does.
+    if let Some(signal) = crate::sandbox::signal_came() {
+        return Err(crate::sandbox::Interrupted(signal).into());
+    }
+    match removed {
         Removed::Login => outln!("Removing login credentials for {registry}"),
         // oras-go deletes a missing entry of the file as a no-op, so Helm's logout of
         // nothing succeeds, and a pipeline's clean-up step must not fail on it: Helm's line,

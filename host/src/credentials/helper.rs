@@ -89,11 +89,14 @@ pub fn run(helper: &str, action: &str, input: &str, limit: Limit) -> Result<Answ
     if let (true, Some(timeout)) = (within.is_zero(), timeout) {
         bail!("the credential helper {program} was not asked: the command's --timeout ({timeout:?}) had run out");
     }
+    // A signal while the helper runs stops the run (and the helper) at once, not once the
+    // helper is done or has taken its whole time; one that came before starts none.
+    sandbox::record_signals();
+    if let Some(signal) = sandbox::signal_came() {
+        return Err(Interrupted(signal).into());
+    }
     let mut command = Command::new(&program);
     command.arg(action);
-    // A signal while the helper runs stops the run (and the helper) at once, not once the
-    // helper is done or has taken its whole time.
-    sandbox::record_signals();
     let started = Instant::now();
     let answer = invoke(command, input, within);
     Limit::spent(started);
@@ -141,6 +144,7 @@ fn invoke(mut command: Command, input: &str, deadline: Duration) -> Result<Answe
         }
     };
     let status = wait(&mut child, &finished, deadline)?;
+    // Both pipes are read to their end by now.
     let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
     Ok(Answer {
         succeeded: status.success(),
@@ -161,24 +165,35 @@ fn capped(mut pipe: impl Read + Send + 'static, done: mpsc::Sender<bool>) -> thr
     })
 }
 
-/// Waits for the helper to exit, killing it if it takes too long or prints too much.
+/// Waits for the helper to exit and for both its pipes to reach their end (which a process
+/// it left running may hold open), killing it if it takes too long or prints too much. A
+/// signal stops the wait first: a Ctrl-C reaches the helper too, which then exits at once.
 fn wait(child: &mut Child, finished: &mpsc::Receiver<bool>, within: Duration) -> Result<std::process::ExitStatus> {
     let deadline = Instant::now() + within;
+    let (mut status, mut pipes_read) = (None, 0);
     loop {
-        if let Ok(true) = finished.try_recv() {
-            kill(child);
-            bail!("printed more than {OUTPUT_MAX} bytes");
+        while let Ok(flooded) = finished.try_recv() {
+            if flooded {
+                kill(child);
+                bail!("printed more than {OUTPUT_MAX} bytes");
+            }
+            pipes_read += 1;
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(signal) = sandbox::signal_came() {
+            kill(child);
+            return Err(Interrupted(signal).into());
+        }
+        if status.is_none() {
+            status = child.try_wait()?;
+        }
+        if let Some(status) = status
+            && pipes_read == 2
+        {
             return Ok(status);
         }
         if Instant::now() >= deadline {
             kill(child);
             return Err(TimedOut(within).into());
-        }
-        if let Some(signal) = sandbox::signal_came() {
-            kill(child);
-            return Err(Interrupted(signal).into());
         }
         thread::sleep(Duration::from_millis(5));
     }
@@ -203,6 +218,14 @@ mod tests {
     fn a_helper_that_hangs_is_stopped() {
         let started = Instant::now();
         let e = invoke(sh("sleep 30"), "reg", Duration::from_millis(300)).err().unwrap();
+        assert_eq!(e.to_string(), "did not answer within 300ms");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_helper_whose_child_holds_its_output_is_not_waited_on_forever() {
+        let started = Instant::now();
+        let e = invoke(sh("sleep 30 & echo done"), "reg", Duration::from_millis(300)).err().unwrap();
         assert_eq!(e.to_string(), "did not answer within 300ms");
         assert!(started.elapsed() < Duration::from_secs(5));
     }

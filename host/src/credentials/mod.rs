@@ -104,7 +104,12 @@ impl std::error::Error for Unusable {}
 /// is an error, an entry that cannot be answered an `Unavailable` credential.
 fn find_in(file: &Path, key: &str, within: helper::Limit) -> Result<Option<Credential>> {
     let config = read(file)?.unwrap_or_else(|| json!({}));
-    Ok(entry(&config, file, key, within).unwrap_or_else(|e| Some(Credential::Unavailable(format!("{e:#}")))))
+    match entry(&config, file, key, within) {
+        // The run stops; it does not go on without a credential.
+        Err(e) if e.is::<crate::sandbox::Interrupted>() => Err(e),
+        Err(e) => Ok(Some(Credential::Unavailable(format!("{e:#}")))),
+        found => found,
+    }
 }
 
 fn entry(config: &Value, file: &Path, key: &str, within: helper::Limit) -> Result<Option<Credential>> {

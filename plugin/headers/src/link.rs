@@ -3,28 +3,26 @@
 //! Read as RFC 8288 writes them, not split at every `,` and `;`: a quoted parameter
 //! (`title="a; b, c"`) or a target (`</v2/_catalog?last=a,b>`) may hold either.
 
-/// The target of the `rel="next"` entry of a `Link` header value, if any. A value that
-/// stops making sense gives what was found before it.
+/// The target of the `rel="next"` entry of a `Link` header value, if any.
 pub fn next_link(header: &str) -> Option<&str> {
     let mut rest = header;
     loop {
         let after_open = rest.trim_start_matches([' ', '\t', ',']).strip_prefix('<')?;
         let (target, mut params) = after_open.split_once('>')?;
-        let mut next = false;
+        let mut rel = None;
         while let Some(param) = params.trim_start().strip_prefix(';') {
             let (name, value, remaining) = link_param(param);
-            // White space may stand around `=`, and `rel` may list several relations.
-            next |=
-                name.eq_ignore_ascii_case("rel") && value.split_whitespace().any(|r| r.eq_ignore_ascii_case("next"));
+            // Only the first `rel` counts; it may list several relations.
+            if rel.is_none() && name.eq_ignore_ascii_case("rel") {
+                rel = Some(value);
+            }
             params = remaining;
         }
-        if next {
+        if rel.is_some_and(|rel| rel.split_whitespace().any(|r| r.eq_ignore_ascii_case("next"))) {
             return Some(target.trim());
         }
-        rest = params.trim_start();
-        if !rest.starts_with(',') {
-            return None;
-        }
+        // An entry that makes no sense to its end is passed over, up to the next one.
+        rest = &params[params.find(',')?..];
     }
 }
 
@@ -76,5 +74,7 @@ mod tests {
         assert_eq!(next_link("</v2/_catalog?last=a,b&n=2>; rel=\"next\""), Some("/v2/_catalog?last=a,b&n=2"));
         assert_eq!(next_link("</p>; hreflang; rel=next"), Some("/p"));
         assert_eq!(next_link("</p>; title=\"unclosed; rel=next"), None);
+        assert_eq!(next_link("</p>; rel=prev; rel=next"), None);
+        assert_eq!(next_link("</p> junk, </n>; rel=next"), Some("/n"));
     }
 }

@@ -85,15 +85,26 @@ pub fn parse(body: &[u8]) -> (String, String) {
     let Some(errors) = serde_json::from_slice::<Errors>(body).ok().filter(|e| !e.errors.is_empty()) else {
         return (String::new(), plain(&String::from_utf8_lossy(body)));
     };
-    let mut messages: Vec<String> = Vec::new();
-    for message in errors.errors.iter().filter_map(|e| e.message.as_deref()).filter(|m| !m.is_empty()) {
-        if !messages.iter().any(|m| m == message) {
-            messages.push(message.to_string());
+    // Each error by its message, else its code; one said once; a long list cut short.
+    let mut said: Vec<&str> = Vec::new();
+    for entry in &errors.errors {
+        let words = [&entry.message, &entry.code].into_iter().flatten().find(|w| !w.is_empty());
+        if let Some(words) = words.filter(|w| !said.contains(&w.as_str())) {
+            said.push(words);
         }
     }
+    let more = said.len().saturating_sub(SAID_MOST);
+    let mut message = said[..said.len().min(SAID_MOST)].join("; ");
+    if more > 0 {
+        message.push_str(&format!(" (and {more} more)"));
+    }
     let code = errors.errors.into_iter().next().and_then(|e| e.code).unwrap_or_default();
-    (code, messages.join("; "))
+    (code, message)
 }
+
+/// A registry's errors said in one line: a manifest naming many missing blobs may get one
+/// error each.
+const SAID_MOST: usize = 3;
 
 fn plain(text: &str) -> String {
     let start = text.trim_start().chars().take(15).collect::<String>().to_ascii_lowercase();
@@ -124,13 +135,16 @@ mod tests {
     fn every_error_says_its_part() {
         let two = br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},
             {"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:ab"},
-            {"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"},{"code":"X"}]}"#;
+            {"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"},{"code":"X"},{"message":""}]}"#;
         assert_eq!(
             parse(two),
             (
                 "DIGEST_INVALID".into(),
-                "provided digest did not match uploaded content; blob unknown to registry".into()
+                "provided digest did not match uploaded content; blob unknown to registry; X".into()
             )
         );
+        let many =
+            br#"{"errors":[{"code":"A","message":"a"},{"message":"b"},{"message":"c"},{"message":"d"},{"code":"E"}]}"#;
+        assert_eq!(parse(many), ("A".into(), "a; b; c (and 2 more)".into()));
     }
 }

@@ -118,7 +118,7 @@ async fn fetch_accepting(client: &Client, repo: &str, reference: &str, subject: 
 /// front of one: older Nexus, some firewalls) that answers no HEAD says nothing, and the
 /// manifest is read with a GET, as Helm reads it.
 pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<String>> {
-    Ok(match head(client, repo, tag).await? {
+    Ok(match head(client, repo, tag, &format!("manifest {repo}:{tag}")).await? {
         Headed::Digest(digest) => Some(digest),
         Headed::Missing | Headed::Unsaid => None,
     })
@@ -127,7 +127,7 @@ pub async fn resolve(client: &Client, repo: &str, tag: &str) -> Result<Option<St
 /// The digest a tag points at, read with a GET where a HEAD does not say; None only if the
 /// tag does not exist. `subject` names it in errors.
 pub async fn digest_of_tag(client: &Client, repo: &str, tag: &str, subject: &str) -> Result<Option<String>> {
-    match head(client, repo, tag).await? {
+    match head(client, repo, tag, subject).await? {
         Headed::Digest(digest) => Ok(Some(digest)),
         Headed::Missing => Ok(None),
         Headed::Unsaid => match fetch_any(client, repo, tag, subject).await {
@@ -147,7 +147,7 @@ enum Headed {
     Unsaid,
 }
 
-async fn head(client: &Client, repo: &str, tag: &str) -> Result<Headed> {
+async fn head(client: &Client, repo: &str, tag: &str, subject: &str) -> Result<Headed> {
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
     let response = client.following("HEAD", &url, &[("accept", accept_any())], 0).await?;
     match response.status {
@@ -157,7 +157,7 @@ async fn head(client: &Client, repo: &str, tag: &str) -> Result<Headed> {
             .map_or(Headed::Unsaid, |d| Headed::Digest(d.to_string()))),
         404 => Ok(Headed::Missing),
         405 | 501 => Ok(Headed::Unsaid),
-        _ => Err(client.refusal(response, &format!("manifest {repo}:{tag}")).await),
+        _ => Err(client.refusal(response, subject).await),
     }
 }
 
