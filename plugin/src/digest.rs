@@ -82,6 +82,9 @@ pub fn verify(subject: &str, expected: (&str, u64), actual: (&str, u64)) -> Resu
     Ok(())
 }
 
+/// What `is_valid` takes, as said to whoever gave something else.
+pub const SHAPE: &str = "sha256:<64 lowercase hex digits>";
+
 /// Whether a string is a digest this client can verify: `sha256:` and 64 lowercase hex digits.
 pub fn is_valid(digest: &str) -> bool {
     digest

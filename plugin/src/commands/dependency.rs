@@ -204,7 +204,8 @@ pub async fn build(options: Options) -> Result<Outcome> {
         return Err(Error::invalid_chart(
             options.chart_dir.join(lock_file).display().to_string(),
             format!(
-                "the {MANIFEST_DIGEST_KEY} of dependency {name:?}, {digest:?}, is not sha256:<64 lowercase hex digits>; run 'helm oci dependency update' to lock it again"
+                "the {MANIFEST_DIGEST_KEY} of dependency {name:?}, {digest:?}, is not {}; run 'helm oci dependency update' to lock it again",
+                digest::SHAPE
             ),
         ));
     }

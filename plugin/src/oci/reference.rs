@@ -70,7 +70,7 @@ fn parse_or_root(input: &str, root: bool) -> Result<Ref> {
     let (path, digest) = match path.split_once('@') {
         Some((p, d)) => {
             if !digest::is_valid(d) {
-                return Err(bad(&format!("digest {d:?} is not sha256:<64 lowercase hex digits>")));
+                return Err(bad(&format!("digest {d:?} is not {}", digest::SHAPE)));
             }
             (p.to_string(), Some(d.to_string()))
         }
@@ -231,7 +231,7 @@ impl Ref {
             validate_tag(tag).map_err(bad)?;
         }
         if let Some(d) = digest.filter(|d| !digest::is_valid(d)) {
-            return Err(bad(format!("digest {d:?} is not sha256:<64 lowercase hex digits>")));
+            return Err(bad(format!("digest {d:?} is not {}", digest::SHAPE)));
         }
         Ok(Ref {
             registry: registry.to_string(),
