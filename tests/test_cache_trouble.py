@@ -533,6 +533,39 @@ def test_a_stale_lock_is_taken_over(helm_oci, cache, stocked, tmp_path, stamped)
     assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
 
 
+@pytest.mark.parametrize("breaker_age", [60, 1], ids=["left by a killed waiter", "in use"])
+def test_a_stale_lock_is_removed_only_by_whoever_holds_the_breaker(helm_oci, cache, stocked, tmp_path,
+                                                                    breaker_age):
+    """Many waiters see a killed run's lock go stale at once: each removes it only while
+    holding the breaker, so that none removes the fresh lock of one that got there first.
+    A breaker in use is waited on; one left by a waiter killed while holding it (older than
+    5 s) is removed, and the stale lock is then taken over."""
+    lock, breaker = oci(cache) / "index.json.lock", oci(cache) / "index.json.lock.break"
+    lock.write_text("left by a killed run\n")
+    long_ago = time.time() - 300
+    os.utime(lock, (long_ago, long_ago))
+    breaker.write_text("a waiter's\n")
+    made = time.time() - breaker_age
+    os.utime(breaker, (made, made))
+    other = write_chart(tmp_path / "other", name="other")
+    start = time.monotonic()
+    p = subprocess.Popen([str(BIN), "save", str(other), "localhost:5000/ns"], env=helm_oci.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if breaker_age < 5:
+            time.sleep(1.0)
+            assert p.poll() is None and lock.read_text() == "left by a killed run\n", "the breaker was not heeded"
+        _, stderr = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, stderr
+    took = time.monotonic() - start
+    assert (took >= 3 if breaker_age < 5 else took < 10), took
+    assert not lock.exists() and not breaker.exists()
+    assert set(verify_layout(cache)) == {"localhost:5000/ns/mychart:0.1.0", "localhost:5000/ns/other:0.1.0"}
+
+
 def test_a_lock_that_is_no_file_is_said_at_once(helm_oci, cache, stocked, tmp_path):
     """A directory where the lock goes was made by no helm-oci, and none will remove it:
     waiting for it (45 s) would only delay the same failure."""

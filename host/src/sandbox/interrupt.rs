@@ -14,9 +14,9 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// The prefix of the component's temp names (see the component's `fs::temp`).
 const TEMP_PREFIX: &str = ".helm-oci-";
-/// The chart cache's lock, which holds its holder's run id first (see the component's
-/// `cache::lock`).
-const CACHE_LOCK: &str = "index.json.lock";
+/// The chart cache's lock, and the breaker held while a stale one is removed: each holds
+/// its holder's run id first (see the component's `cache::lock`).
+const CACHE_LOCKS: [&str; 2] = ["index.json.lock", "index.json.lock.break"];
 
 /// The signals that stop a run, with their names: Ctrl-C, a `kill` or a CI job cancelled,
 /// and the terminal (or SSH session) closing.
@@ -133,13 +133,14 @@ pub fn signalled() -> impl Future<Output = i32> {
 }
 
 /// Removes what the run `run` left in `dirs`: its temp files and staging directories, and
-/// the chart cache's lock if it held it.
+/// the chart cache's locks it held.
 pub fn clean_up(run: &str, dirs: &[PathBuf]) {
     let ours = format!("{TEMP_PREFIX}{run}-");
     for dir in dirs {
-        let lock = dir.join(CACHE_LOCK);
-        if fs::read(&lock).is_ok_and(|held| held.starts_with(format!("{run}-").as_bytes())) {
-            let _ = fs::remove_file(&lock);
+        for lock in CACHE_LOCKS.map(|name| dir.join(name)) {
+            if fs::read(&lock).is_ok_and(|held| held.starts_with(format!("{run}-").as_bytes())) {
+                let _ = fs::remove_file(&lock);
+            }
         }
         let Ok(entries) = fs::read_dir(dir) else { continue };
         for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&ours)) {

@@ -8,10 +8,13 @@
 //! from this machine's by more than `STALE`, and every live lock would look stale (or
 //! never grow old). A waiter learns the offset from a file it writes there, once.
 //!
-//! A waiter takes a stale lock over by
-//! renaming it away and checking that what it moved is the stale lock it saw: two waiters
-//! may both see it stale, and the later rename may then move the earlier one's fresh lock,
-//! which is put back (by a hard link, which fails if yet another lock exists meanwhile).
+//! A waiter takes a stale lock over under a second lock, the breaker (`index.json.lock.break`,
+//! created exclusively too): holding it, it reads the lock again and removes it only if it
+//! is still the stale one it saw. Many waiters see a killed run's lock go stale at the same
+//! moment; without the breaker, one slowed between its look and its move could remove the
+//! fresh lock of another that had taken over first, and two runs would write the index at
+//! once. A breaker is held for a moment; one older than `BREAKER_STALE` was left by a
+//! waiter killed in that moment, and is removed.
 
 use crate::error::{Error, Kind, Result};
 use crate::fs::{granted, temp};
@@ -23,8 +26,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 const LOCK_FILE: &str = "index.json.lock";
+/// Held by whoever removes a stale lock (see the module's comment).
+const BREAKER_FILE: &str = "index.json.lock.break";
 /// A lock untouched this long belongs to no live run.
 const STALE: Duration = Duration::from_secs(30);
+/// A breaker this old was left by a killed waiter: a live one holds it for a moment.
+const BREAKER_STALE: Duration = Duration::from_secs(5);
 /// A lock stamped further ahead of the file system's clock than this was not made there
 /// by a live run (copied with its times, say): it would otherwise wait out its lead too.
 const AHEAD: Duration = Duration::from_secs(5);
@@ -67,11 +74,12 @@ impl Lock {
                     "the chart cache's lock is not a file (no helm-oci made it): remove it",
                 ));
             }
-            // A stale lock that cannot be moved (a directory this run cannot write) is
-            // waited on like a live one, not tried again at once.
+            // A stale lock that cannot be removed (a directory this run cannot write), or
+            // that another waiter is removing, is waited on like a live one, not tried
+            // again at once.
             if let Ok(meta) = meta
-                && let Some(seen) = stale(&path, &meta, offset)
-                && take_over(root, &path, &seen, &token)
+                && let Some(seen) = stale(&path, &meta, offset, STALE)
+                && take_over(root, &seen, &token, offset)
             {
                 continue;
             }
@@ -139,13 +147,13 @@ fn file_clock_offset(root: &Path) -> i64 {
     since_epoch.map_or(0, |d| d.as_secs() as i64 - clock::wall_seconds())
 }
 
-/// The content of the lock at `path`, whose metadata is `meta`, if it is untouched for
-/// `STALE` by the file system's clock (this run's, `offset` seconds ahead), or stamped more
-/// than `AHEAD` ahead of it.
-fn stale(path: &Path, meta: &fs::Metadata, offset: i64) -> Option<Vec<u8>> {
+/// The content of the file at `path`, whose metadata is `meta`, if it is untouched for
+/// `older_than` by the file system's clock (this run's, `offset` seconds ahead), or stamped
+/// more than `AHEAD` ahead of it.
+fn stale(path: &Path, meta: &fs::Metadata, offset: i64, older_than: Duration) -> Option<Vec<u8>> {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs((clock::wall_seconds() + offset).max(0) as u64);
     let old = meta.modified().is_ok_and(|modified| match now.duration_since(modified) {
-        Ok(age) => age > STALE,
+        Ok(age) => age > older_than,
         Err(ahead) => ahead.duration() > AHEAD,
     });
     if !old {
@@ -154,16 +162,31 @@ fn stale(path: &Path, meta: &fs::Metadata, offset: i64) -> Option<Vec<u8>> {
     fs::read(path).ok()
 }
 
-/// Moves a stale lock away; a fresh one moved by mistake goes back. False if nothing could
-/// be moved.
-fn take_over(root: &Path, path: &Path, seen: &[u8], token: &str) -> bool {
-    let away = root.join(format!("{}{token}.stale-lock", temp::TEMP_PREFIX));
-    if granted::rename(path, &away).is_err() {
-        return false;
+/// Removes the lock under `root` if it is still the stale one `seen`, holding the breaker
+/// meanwhile. False if it was not removed: another waiter holds the breaker (a killed
+/// one's, once stale, is removed for the next try), or the breaker cannot be made here.
+fn take_over(root: &Path, seen: &[u8], token: &str, offset: i64) -> bool {
+    let breaker = root.join(BREAKER_FILE);
+    match granted::create_new(&breaker) {
+        // The token tells whose it is (see `clean_up` in the host), as a lock's does.
+        Ok(mut file) => {
+            let _ = file.write_all(token.as_bytes());
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            if let Ok(meta) = fs::symlink_metadata(&breaker)
+                && meta.is_file()
+                && stale(&breaker, &meta, offset, BREAKER_STALE).is_some()
+            {
+                let _ = fs::remove_file(&breaker);
+            }
+            return false;
+        }
+        Err(_) => return false,
     }
-    if fs::read(&away).is_ok_and(|moved| moved != seen) {
-        let _ = fs::hard_link(&away, path);
-    }
-    let _ = fs::remove_file(&away);
-    true
+    // No other run removes a lock while this one holds the breaker; the lock's holder may
+    // still (it swaps its token in place to keep it), so the content is read again.
+    let path = root.join(LOCK_FILE);
+    let removed = fs::read(&path).is_ok_and(|now| now == seen) && fs::remove_file(&path).is_ok();
+    let _ = fs::remove_file(&breaker);
+    removed
 }
