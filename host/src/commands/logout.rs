@@ -18,7 +18,9 @@ pub fn run(args: LogoutArgs) -> Result<()> {
         bail!("invalid registry: it holds credentials before the host; a logout needs the host alone");
     }
     let removed = credentials::remove(&registry)?;
-    // A signal that came while a helper erased the login ends the run as one does.
+    // A signal during a helper's erase stops `remove` itself; one that came after the helper
+    // answered (while the file was written) is looked at by nothing else: it ends the run as
+    // one does, with the login removed by then.
     if let Some(signal) = crate::sandbox::signal_came() {
         return Err(crate::sandbox::Interrupted(signal).into());
     }

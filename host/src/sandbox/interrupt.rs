@@ -87,11 +87,11 @@ impl Stopping {
 }
 
 /// The number of the run's first stopping signal (0 until one comes), stored by the signal
-/// handler itself from the first component call or credential helper on. Once listened for, a signal no longer
-/// ends the process by itself, so one that comes between two calls (while the host looks
-/// up the next chart's credentials, say) must be kept for the next call to stop at, or the
-/// run goes on; and kept where the next call sees it even if the runtime, busy meanwhile,
-/// has not yet handed it to any listener.
+/// handler itself from the first component call or credential helper on. Once listened
+/// for, a signal no longer ends the process by itself, so one that comes between two calls
+/// (while the host looks up the next chart's credentials, say) must be kept for the next
+/// call to stop at, or the run goes on; and kept where the next call sees it even if the
+/// runtime, busy meanwhile, has not yet handed it to any listener.
 static CAME: AtomicI32 = AtomicI32::new(0);
 
 /// Records the signals that stop a run in `CAME`, once a run: from then on one no longer
