@@ -4,10 +4,11 @@ the registry's own token service) instead of going out bare to be refused. A tok
 another host is never remembered, a stale entry gives way to the live challenge, and a
 planted one cannot send a credential anywhere new."""
 import json
+import subprocess
 
 import pytest
 
-from conftest import Registry, htpasswd
+from conftest import BIN, Registry, htpasswd
 from fronts import Front, Recorder, passing
 from tokenserver import TokenServer
 
@@ -153,3 +154,19 @@ def test_a_wrong_password_is_still_refused_in_one_line(helm_oci, tmp_path, start
                            tmp_path / "out", "--plain-http", "--username", "alice", "--password", "wrong")
     assert "the credentials were rejected" in error
     assert not (tmp_path / "out" / "mychart-0.1.0.tgz").exists()
+
+
+def test_parallel_logins_to_many_registries_remember_every_challenge(helm_oci, tmp_path, started):
+    front = password_registry(tmp_path, started)
+    # One registry behind many fronts: each front is an endpoint of its own to remember.
+    hosts = [front.host]
+    for _ in range(19):
+        other = Front(front.upstream)
+        started.append(other)
+        hosts.append(other.host)
+    runs = [subprocess.Popen([str(BIN), "login", host, *CREDENTIALS, "--plain-http"], cwd=helm_oci.home,
+                             env=helm_oci.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for host in hosts]
+    for run in runs:
+        assert run.wait(timeout=120) == 0, run.stderr.read()
+    assert remembered(helm_oci) == {f"http://{host}": "Basic" for host in hosts}

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Default, Deserialize, PartialEq, Serialize)]
 struct Endpoint {
@@ -70,6 +72,9 @@ pub fn learn_http2(authority: &str, http2: bool) {
 /// Best effort: a cache that cannot be written only means the next run finds out again.
 /// Whether it was written.
 fn update(file: &Path, key: &str, change: impl FnOnce(&mut Endpoint)) -> bool {
+    // Runs in parallel (a CI job logging in to several registries at once) each read, change
+    // and write the whole file: without the lock, each would drop what the others wrote.
+    let Some(_held) = lock(file) else { return false };
     let mut all = read(file);
     let before = all.get(key).cloned().unwrap_or_default();
     let mut after = before.clone();
@@ -118,6 +123,25 @@ fn quoted(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// Holds the lock file beside `file` until dropped. The kernel drops the lock with its
+/// holder, so a killed run leaves nothing stale. A holder only reads and writes a small file,
+/// so a lock still held after a second (a stopped process) is given up on: the entry waits
+/// for a later run.
+fn lock(file: &Path) -> Option<fs::File> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).ok()?;
+    let lock =
+        fs::File::options().create(true).truncate(false).write(true).open(file.with_extension("json.lock")).ok()?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Some(lock),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
+            Err(_) => return None,
+        }
+    }
+}
+
 /// What the file holds; nothing if it is missing or unreadable.
 fn read(file: &Path) -> Endpoints {
     fs::read(file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
@@ -126,7 +150,6 @@ fn read(file: &Path) -> Endpoints {
 /// Replaces the file whole, so that concurrent runs never read half of one.
 fn write(file: &Path, all: &Endpoints) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
     // Not the process id alone: containers sharing a cache repeat process ids.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
     let temp = dir.join(format!(".endpoints.{}-{nanos}.tmp", std::process::id()));
@@ -194,6 +217,21 @@ mod tests {
         assert!(read(&file).is_empty());
         fs::write(&file, "not json").unwrap();
         assert!(read(&file).is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parallel_updates_keep_every_entry() {
+        let dir = std::env::temp_dir().join(format!("helm-oci-endpoints-parallel-{}", std::process::id()));
+        let file = dir.join("endpoints.json");
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let file = file.clone();
+                thread::spawn(move || assert!(update(&file, &format!("https://reg{i}:443"), |e| e.http2 = true)))
+            })
+            .collect();
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        assert_eq!(read(&file).len(), 16);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
