@@ -396,6 +396,31 @@ def test_export_into_a_non_empty_directory_needs_force(helm_oci, cache, stocked,
     assert snapshot(oci(cache)) == before
 
 
+def test_parallel_exports_into_one_directory_each_place_or_refuse_the_chart(helm_oci, cache, tmp_path):
+    # Enough files that the runs unpack side by side, and so race to move their copy in place.
+    chart = write_chart(tmp_path / "src", extra={f"templates/t{i}.yaml": f"kind: T{i}\n" for i in range(40)})
+    helm_oci.run("save", chart, "localhost:5000/ns")
+    ref, before = "localhost:5000/ns/mychart:0.1.0", snapshot(oci(cache))
+
+    def at_once(*flags):
+        out = tmp_path / ("out" + "".join(flags))
+        runs = [subprocess.Popen([str(BIN), "export", ref, "-d", out, *flags], cwd=helm_oci.home, env=helm_oci.env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(10)]
+        return out, [(run.wait(timeout=120), run.stderr.read()) for run in runs]
+
+    out, ends = at_once("--force")
+    assert ends == [(0, "")] * 10, "with --force, whoever comes last replaces what the others placed"
+    assert tree(out / "mychart") == tree(chart)
+    assert files_left(out) == ["mychart"]
+
+    out, ends = at_once()
+    refused = f"Error: {out / 'mychart'}: it is not an empty directory (--force replaces it)\n"
+    assert sorted(ends)[0] == (0, "") and sorted(ends)[1:] == [(1, refused)] * 9, ends
+    assert tree(out / "mychart") == tree(chart)
+    assert files_left(out) == ["mychart"]
+    assert snapshot(oci(cache)) == before
+
+
 def test_saving_an_invalid_chart_changes_nothing(helm_oci, cache, stocked, tmp_path):
     _, before = stocked
     bad = write_chart(tmp_path / "bad", name="bad")

@@ -14,7 +14,7 @@ use crate::oci::helm::{ChartLayers, Descriptor, Manifest};
 use crate::oci::reference::Ref;
 use crate::version::Wanted;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 /// The name a reference is cached under: `host/repository@digest` if it pins one, else
@@ -185,23 +185,7 @@ pub fn unpack(
     existing: Existing,
 ) -> Result<PathBuf> {
     let target = dest.join(&meta.name);
-    let occupied = match fs::symlink_metadata(&target) {
-        Err(_) => false,
-        Ok(m) if existing == Existing::Replace && m.is_dir() => true,
-        Ok(m) if existing == Existing::ReplaceEmpty && m.is_dir() && is_empty(&target) => true,
-        Ok(_) if existing == Existing::Refuse => {
-            return Err(Error::new(
-                Kind::Io,
-                "failed to untar",
-                format!("a file or directory with the name {} already exists", target.display()),
-            ));
-        }
-        Ok(m) => {
-            let why =
-                if m.is_dir() { "it is not an empty directory (--force replaces it)" } else { "it is not a directory" };
-            return Err(Error::new(Kind::Io, target.display().to_string(), why));
-        }
-    };
+    occupied(&target, existing)?;
     let staging = TempDir::create_in(dest)?;
     let (chart, unpacked) =
         archive::unpack(archive.reader()?, staging.path(), &Loader::new(*limits, false)).map_err(|e| match e {
@@ -209,19 +193,60 @@ pub fn unpack(
             Unpacking::Write(why) => Error::new(Kind::Io, "failed to untar", why),
         })?;
     same_chart(&chart.meta, meta, subject)?;
-    // The old directory goes only once the new one is complete, by way of the staging
-    // directory, and comes back if the new one cannot take its place.
-    let old = staging.path().join("replaced");
-    if occupied {
-        granted::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
-    }
-    if let Err(e) = granted::rename(&unpacked, &target) {
-        if occupied {
-            let _ = granted::rename(&old, &target);
-        }
-        return Err(Error::io(&target, e));
-    }
+    place(&unpacked, &target, staging.path(), existing)?;
     Ok(target)
+}
+
+/// Whether `target` is there to be replaced; an error if `existing` does not allow it.
+fn occupied(target: &Path, existing: Existing) -> Result<bool> {
+    match fs::symlink_metadata(target) {
+        Err(_) => Ok(false),
+        Ok(m) if existing == Existing::Replace && m.is_dir() => Ok(true),
+        Ok(m) if existing == Existing::ReplaceEmpty && m.is_dir() && is_empty(target) => Ok(true),
+        Ok(_) if existing == Existing::Refuse => Err(Error::new(
+            Kind::Io,
+            "failed to untar",
+            format!("a file or directory with the name {} already exists", target.display()),
+        )),
+        Ok(m) => {
+            let why =
+                if m.is_dir() { "it is not an empty directory (--force replaces it)" } else { "it is not a directory" };
+            Err(Error::new(Kind::Io, target.display().to_string(), why))
+        }
+    }
+}
+
+/// Moves the unpacked chart to `target`. The old directory goes only once the new one is
+/// complete, by way of the staging directory, and comes back if the new one cannot take its
+/// place. Another run may be placing a chart there at the same time (parallel exports into
+/// one directory): when `target` comes or goes between the look and the move, it is looked
+/// at again, so that the run either replaces it or refuses it as `existing` says, never
+/// failing on the race itself.
+fn place(unpacked: &Path, target: &Path, staging: &Path, existing: Existing) -> Result<()> {
+    const LOOKS: usize = 8;
+    let mut look = 0;
+    loop {
+        look += 1;
+        let last = look == LOOKS;
+        let was_there = occupied(target, existing)?;
+        let old = staging.join(format!("replaced-{look}"));
+        if was_there {
+            match granted::rename(target, &old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound && !last => continue,
+                Err(e) => return Err(Error::io(target, e)),
+            }
+        }
+        let Err(e) = granted::rename(unpacked, target) else { return Ok(()) };
+        if was_there {
+            let _ = granted::rename(&old, target);
+        }
+        let another_came =
+            matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::AlreadyExists | ErrorKind::NotADirectory);
+        if !another_came || last {
+            return Err(Error::io(target, e));
+        }
+    }
 }
 
 fn is_empty(dir: &Path) -> bool {
