@@ -221,6 +221,8 @@ def test_search_leaves_out_version_0_0_0_unless_devel_as_helm_does(helm_oci, reg
         seed(registry, "charts/zero", version)
     hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--versions")
     assert hits == []
+    hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--versions", "--version", "")
+    assert hits == [], "an empty --version (a script's unset variable) is none, as in Helm"
     hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--versions", "--devel")
     assert [h["version"] for h in hits] == ["0.1.0-rc.1", "0.0.0"]
     hits, _ = search_json(helm_oci, f"{registry.host}/charts", "--version", ">=0.0.0")

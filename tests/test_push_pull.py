@@ -197,6 +197,28 @@ def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path
         assert "name: mychart" in helm4("show", out / named)
 
 
+def test_a_version_beside_a_digest_is_read_as_helm_reads_a_tag(helm_oci, registry, tmp_path):
+    """Helm takes `--version` beside a digest as a tag that, if it exists, must name the
+    digest. It may spell the chart's version as tags do: with or without a `v`, `1.0` for
+    1.0.0, or a floating tag over a version with build metadata."""
+    repo = f"oci://{registry.host}/charts/mychart"
+    for i, (chart_version, version) in enumerate([("1.0.0+build.7", "1.0"), ("1.0.0+build.7", "1.0.0+build.7"),
+                                                  ("v3.0.0", "3.0.0"), ("3.1.0", "v3.1.0")]):
+        c = write_chart(tmp_path / f"src{i}", version=chart_version)
+        _, digest = pushed_digest(helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http").stdout)
+        out = tmp_path / f"out{i}"
+        helm_oci.run("pull", f"{repo}@{digest}", "--version", version, "-d", out, "--plain-http")
+        assert files_left(out) == [pulled_by_digest("mychart", digest)], version
+    c = write_chart(tmp_path / "src", version="1.0.0+build.7")
+    _, digest = pushed_digest(helm_oci.run("push", c, f"oci://{registry.host}/charts", "--plain-http").stdout)
+    line = helm_oci.fails("pull", f"{repo}@{digest}", "--version", "2.0.0", "-d", tmp_path / "no", "--plain-http")
+    assert line.endswith(f"it is version 1.0.0+build.7, not 2.0.0"), line
+    line = helm_oci.fails("pull", f"{repo}:1.0.0_build.7", "--version", "2.0.0", "-d", tmp_path / "no",
+                          "--plain-http")
+    assert line == "Error: chart reference and version mismatch: 2.0.0 is not 1.0.0_build.7"
+    assert files_left(tmp_path / "no") == []
+
+
 def test_a_pull_by_a_tag_that_is_no_version_is_named_after_the_tag(helm_oci, registry, chart, tmp_path):
     """A floating tag names the archive as Helm's pull names it (`app:0.1` gives app-0.1.tgz),
     and a chart copied under another repository's name is named after that repository:

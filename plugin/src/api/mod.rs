@@ -225,7 +225,8 @@ pub fn search(options: SearchOptions) -> Result<SearchResult> {
     let mut versions = options.versions;
     // As Helm's `search repo`: no constraint is `>0.0.0` (`>0.0.0-0` with --devel), which
     // leaves version 0.0.0 out.
-    if versions.constraint.is_none() && versions.version_from.is_none() && versions.version_to.is_none() {
+    let unconstrained = versions.constraint.as_deref().is_none_or(str::is_empty);
+    if unconstrained && versions.version_from.is_none() && versions.version_to.is_none() {
         versions.constraint = Some(if versions.devel { ">0.0.0-0" } else { ">0.0.0" }.to_string());
     }
     let search = search::Search {

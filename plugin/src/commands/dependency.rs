@@ -257,7 +257,7 @@ fn constraint(name: &str, version: &str) -> Result<Constraint> {
         Error::invalid_chart("", format!("dependency {name:?} has an invalid version/constraint format: {why}"))
     };
     if version.trim().is_empty() {
-        return Err(bad("improper constraint: ".into()));
+        return Err(bad(format!("improper constraint: {version:?}")));
     }
     Constraint::parse(version).map_err(bad)
 }
@@ -558,8 +558,11 @@ mod tests {
     fn versions_are_helms_constraints() {
         assert!(constraint("db", "^1.0.0").is_ok());
         assert!(constraint("db", "1.2.3").is_ok());
+        // Helm quotes what it could not read, blank or not.
         let e = constraint("db", "").unwrap_err().to_string();
-        assert!(e.contains("dependency \"db\" has an invalid version/constraint format"), "{e}");
+        assert_eq!(e, r#"dependency "db" has an invalid version/constraint format: improper constraint: """#);
+        let e = constraint("db", " \t").unwrap_err().to_string();
+        assert!(e.ends_with(r#"improper constraint: " \t""#), "{e}");
         assert!(constraint("db", "^^1").is_err());
     }
 }

@@ -357,7 +357,7 @@ fn tagged(r: &Ref, version: &str) -> Result<Ref> {
     let tag = reference::normalise_tag(version);
     reference::validate_tag(&tag).map_err(|why| Error::invalid_reference(format!("--version {version:?}"), why))?;
     if let Some(t) = r.tag.as_ref().filter(|t| **t != tag) {
-        return Err(Error::invalid_reference("chart reference and version mismatch", format!("{t} is not {version}")));
+        return Err(Error::invalid_reference("chart reference and version mismatch", format!("{version} is not {t}")));
     }
     Ok(Ref { tag: Some(tag), ..r.clone() })
 }
@@ -462,7 +462,9 @@ fn check_blobs(layers: &ChartLayers, limits: &Limits, subject: &str) -> Result<(
 /// reference pins a tag or digest, and the version the tag says.
 fn check_version(r: &Ref, asked: &Asked, meta: &Metadata, subject: &str) -> Result<()> {
     match asked {
-        Asked::Exact(v) if r.digest.is_some() && *v != meta.version => {
+        Asked::Exact(v)
+            if r.digest.is_some() && !charts::names_version(&reference::normalise_tag(v), &meta.version) =>
+        {
             return Err(Error::not_found(subject, format!("it is version {}, not {v}", meta.version)));
         }
         Asked::Newest(wanted, Some(c)) if !Version::parse(&meta.version).is_ok_and(|v| wanted.admits(&v)) => {
