@@ -1,8 +1,9 @@
 //! Version constraints as Helm reads them (Masterminds/semver): `>=1.0 <2.0`, `>=1.0, <2.0`,
 //! `^1.2`, `~1.2.3`, `1.2.x`, `1.2 - 1.4`, `^1 || ^2`, `!=1.2.3`, `*`, exact versions.
 //!
-//! Alternatives split on `||`; within one, constraints are separated by spaces or a comma
-//! and must all hold. A prerelease version satisfies an alternative only if prereleases are
+//! Each `A - B` range is first rewritten in the text as Masterminds rewrites it (see
+//! `rewrite_ranges`). Alternatives then split on `||`; within one, constraints are separated
+//! by spaces or a comma and must all hold. A prerelease version satisfies an alternative only if prereleases are
 //! asked for, or if one of that alternative's own constraints names a prerelease.
 
 use super::Version;
@@ -85,9 +86,15 @@ fn is_version_char(c: char) -> bool {
 impl Constraint {
     /// Parses a constraint; the error names the part that is wrong.
     pub fn parse(text: &str) -> Result<Constraint, String> {
-        let alternatives = text
+        let rewritten = rewrite_ranges(text);
+        let said = if rewritten == text {
+            format!("{text:?}")
+        } else {
+            format!("{text:?} (read as {rewritten:?}, as Helm rewrites `A - B` ranges)")
+        };
+        let alternatives = rewritten
             .split("||")
-            .map(|alt| parse_alternative(alt).map_err(|why| format!("invalid version constraint {text:?}: {why}")))
+            .map(|alt| parse_alternative(alt).map_err(|why| format!("invalid version constraint {said}: {why}")))
             .collect::<Result<_, _>>()?;
         Ok(Constraint { alternatives })
     }
@@ -205,7 +212,79 @@ impl Wanted {
     }
 }
 
-/// One alternative: constraints separated by spaces or `, `, and `A - B` ranges.
+/// Masterminds' `rewriteRange`: each match of `\s*(V)\s+-\s+(V)\s*`, in the whole text and
+/// left to right, becomes `>= A, <= B ` (in place of the first place that text appears), where
+/// V is Masterminds' version pattern: `v?`, up to three dot-separated runs of digits, `x`,
+/// `X`, `*` and `|`, then optionally `-PRERELEASE` and `+BUILD`. Helm reads what comes out, so
+/// this reads the same text: the spaces the match takes in join a range to what precedes it
+/// (`>=1 1.2 - 1.4` is refused, as in Helm), and `2||1.2 - 1.4` is `>= 2||1.2, <= 1.4 `.
+///
+/// The pattern is matched by hand. At each start its parts are taken greedily; a shorter
+/// take would leave a character that is no space where `\s+` or the end must follow, so
+/// greedy is what the regex finds too.
+fn rewrite_ranges(text: &str) -> String {
+    let b = text.as_bytes();
+    let is_space = |i: usize| b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'));
+    let spaces = |mut i: usize| {
+        while is_space(i) {
+            i += 1;
+        }
+        i
+    };
+    let mut rewritten = text.to_string();
+    let mut start = 0;
+    while start < b.len() {
+        let first = spaces(start);
+        let found = version_end(b, first).and_then(|first_end| {
+            let dash = spaces(first_end);
+            let second = spaces(dash + 1);
+            let ranged = dash > first_end && b.get(dash) == Some(&b'-') && second > dash + 1;
+            let second_end = version_end(b, second).filter(|_| ranged)?;
+            Some((&text[first..first_end], &text[second..second_end], spaces(second_end)))
+        });
+        match found {
+            Some((low, high, end)) => {
+                rewritten = rewritten.replacen(&text[start..end], &format!(">= {low}, <= {high} "), 1);
+                start = end;
+            }
+            None => start += 1,
+        }
+    }
+    rewritten
+}
+
+/// Where Masterminds' version pattern, taken greedily from `i`, ends; None if it does not
+/// match there.
+fn version_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let run = |i: usize, part: fn(u8) -> bool| b[i.min(b.len())..].iter().take_while(|c| part(**c)).count();
+    let number = |c: u8| c.is_ascii_digit() || matches!(c, b'x' | b'X' | b'*' | b'|');
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'-';
+    if b.get(i) == Some(&b'v') {
+        i += 1;
+    }
+    let n = run(i, number);
+    if n == 0 {
+        return None;
+    }
+    i += n;
+    for _ in 0..2 {
+        match run(i + 1, number) {
+            n if b.get(i) == Some(&b'.') && n > 0 => i += 1 + n,
+            _ => break,
+        }
+    }
+    for lead in [b'-', b'+'] {
+        if b.get(i) == Some(&lead) && run(i + 1, ident) > 0 {
+            i += 1 + run(i + 1, ident);
+            while b.get(i) == Some(&b'.') && run(i + 1, ident) > 0 {
+                i += 1 + run(i + 1, ident);
+            }
+        }
+    }
+    Some(i)
+}
+
+/// One alternative: constraints separated by spaces or `, `.
 fn parse_alternative(text: &str) -> Result<Alternative, String> {
     let mut rest = text.trim_start_matches(is_space);
     if rest.is_empty() {
@@ -213,24 +292,9 @@ fn parse_alternative(text: &str) -> Result<Alternative, String> {
     }
     let mut all = Vec::new();
     loop {
-        let (start, mut after) = parse_bound(rest)?;
-        let mut next = after.trim_start_matches(is_space);
-        // `A - B` stands for `>=A, <=B`; the dash needs a space on each side.
-        match next.strip_prefix('-').filter(|r| next.len() < after.len() && r.starts_with(is_space)) {
-            Some(range) => {
-                let (end, end_after) = parse_bound(range.trim_start_matches(is_space))?;
-                for part in [&start, &end] {
-                    if !part.symbol.is_empty() {
-                        return Err(format!("a range's ends are plain versions, not {:?}", part.text));
-                    }
-                }
-                all.push(Bound { op: Op::GreaterEqual, ..start.bound });
-                all.push(Bound { op: Op::LessEqual, ..end.bound });
-                after = end_after;
-                next = after.trim_start_matches(is_space);
-            }
-            None => all.push(start.bound),
-        }
+        let (bound, after) = parse_bound(rest)?;
+        all.push(bound);
+        let next = after.trim_start_matches(is_space);
         if next.is_empty() {
             break;
         }
@@ -254,15 +318,8 @@ fn parse_alternative(text: &str) -> Result<Alternative, String> {
     Ok(Alternative { all, names_prerelease })
 }
 
-/// A bound as written: its operator's symbol (empty if none) and its text, for messages.
-struct Parsed<'a> {
-    bound: Bound,
-    symbol: &'static str,
-    text: &'a str,
-}
-
 /// Reads an operator, optional spaces, and a version; returns what follows.
-fn parse_bound(text: &str) -> Result<(Parsed<'_>, &str), String> {
+fn parse_bound(text: &str) -> Result<(Bound, &str), String> {
     let (symbol, op) = *OPERATORS.iter().find(|(symbol, _)| text.starts_with(symbol)).expect("\"\" always matches");
     let after_op = text[symbol.len()..].trim_start_matches(is_space);
     let end = after_op.find(|c: char| !is_version_char(c)).unwrap_or(after_op.len());
@@ -277,7 +334,7 @@ fn parse_bound(text: &str) -> Result<(Parsed<'_>, &str), String> {
         });
     }
     let (version, wild) = parse_version(written).map_err(|why| format!("{written:?} {why}"))?;
-    Ok((Parsed { bound: Bound { op, version, wild }, symbol, text: whole }, rest))
+    Ok((Bound { op, version, wild }, rest))
 }
 
 /// A version with up to three parts, any of which may be a wildcard (`x`, `X`, `*`);
@@ -453,6 +510,10 @@ mod tests {
             ("1.2.x", &["1.2.0", "1.2.7"], &["1.3.0", "1.1.0"]),
             ("1.2.*", &["1.2.7"], &["1.3.0"]),
             ("1.2 - 1.4", &["1.2.0", "1.4.9"], &["1.1.9", "1.5.0"]),
+            (">=1.0, 1.2 - 1.4", &["1.3.0"], &["1.5.0"]),
+            ("1.2 - 1.4 <1.3", &["1.2.9"], &["1.3.0"]),
+            // Masterminds' version pattern takes `|` in: `>= 2||1.2, <= 1.4`, so `>=2 || 1.2.x`.
+            ("2||1.2 - 1.4", &["10.0.0", "1.2.5"], &["1.3.0"]),
             ("^1 || ^2", &["1.0.0", "2.5.0"], &["3.0.0", "0.9.0"]),
             ("!=1.2.3", &["1.2.4", "1.2.2"], &["1.2.3"]),
             ("1.2.3", &["1.2.3", "1.2.3+build.1"], &["1.2.4"]),
@@ -531,7 +592,10 @@ mod tests {
             ("12.3.34~ 1.2.3", "\"~"),
             (">=1.0,", "comma"),
             (">=", "\">=\""),
-            ("1.2.3 - >2", "\">2\""),
+            ("1.2.3 - >2", "\"-\""),
+            // Helm's rewrite takes the space before a range, which then follows `>=1.0` bare.
+            (">=1.0 1.2 - 1.4", r#"(read as ">=1.0>= 1.2, <= 1.4 ", as Helm rewrites `A - B` ranges)"#),
+            ("1.0 - 2.0||3.0 - 4.0", "\"-\""),
             ("1.2.3-01", "\"1.2.3-01\""),
         ] {
             let e = Constraint::parse(bad).expect_err(bad);
