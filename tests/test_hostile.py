@@ -3,11 +3,13 @@ local input: each case ends with one `Error:` line, exit 1, no backtrace, nothin
 behind, and bounded memory."""
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import config_json, files_left, tgz, write_chart
+from conftest import HELM4, config_json, files_left, tgz, write_chart
 from fronts import Garbled, Answering, Front, Slow
 
 PLAIN = "--plain-http"
@@ -135,6 +137,32 @@ def test_deeply_nested_yaml_is_refused_at_once_as_go_yaml_refuses_it(helm_oci, r
     line = pull(helm_oci, registry.host, tmp_path / "out")
     assert "exceeded max depth of 10000" in line, line
     assert time.monotonic() - start < 10
+    assert files_left(tmp_path / "out") == []
+
+
+ALIASED_LIST = "a: &a\n" + "- 1\n" * 1_000 + "b:\n" + "- *a\n" * 20_000
+MERGED_MAP = "a: &a\n" + "".join(f"  k{i}: {i}\n" for i in range(10_000)) + "b:\n" + "  - <<: *a\n" * 10_000
+BLOCKS_ON_ONE_LINE = "a:\n  " + "- " * 2_000_000 + "x\n"
+
+
+@pytest.mark.parametrize("values,refusal", [
+    (ALIASED_LIST, "document contains excessive aliasing"),
+    (MERGED_MAP, "document contains excessive aliasing"),
+    (BLOCKS_ON_ONE_LINE, "exceeded max depth of 10000"),
+], ids=["aliased list", "merged map", "blocks on one line"])
+def test_yaml_that_would_expand_without_end_is_refused_at_once_as_go_yaml_refuses_it(
+        helm_oci, registry, tmp_path, values, refusal):
+    """A few kilobytes of aliases (or merge keys) decode to millions of nodes, and block
+    sequences nested on one line to millions of events: the pull spent its whole timeout, or
+    the component's memory, on them. go-yaml (Helm) refuses both at once."""
+    chart = write_chart(tmp_path / "src", extra={"values.yaml": values})
+    p = subprocess.run([sys.executable, str(HELM4), "show", chart], capture_output=True, text=True)
+    assert p.returncode == 1 and refusal in p.stderr, "Helm refuses it so"
+    hand_made(registry, {"mychart/Chart.yaml": CHART_YAML, "mychart/values.yaml": values.encode()})
+    start = time.monotonic()
+    line, rss = pull(helm_oci, registry.host, tmp_path / "out", measured=True)
+    assert refusal in line, line
+    assert time.monotonic() - start < 10 and rss < 200
     assert files_left(tmp_path / "out") == []
 
 

@@ -60,7 +60,7 @@ fn equal_fold(name: &str, key: &str) -> bool {
 pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
     let bytes = utf8(bytes)?;
     let bytes = bytes.as_ref();
-    super::flow_depth::check(bytes)?;
+    super::nesting::check(bytes)?;
     yaml_version(bytes)?;
     first_of(bytes, target)
 }
@@ -84,6 +84,7 @@ fn yaml_version(bytes: &[u8]) -> Result<(), String> {
 /// The first document of `bytes`, read no further: what follows it (past a `...` line) is
 /// not looked at, as go-yaml parses no further.
 fn first_of(bytes: &[u8], target: &Target) -> Result<Value, String> {
+    super::aliasing::check(bytes)?;
     match yaml_serde::Deserializer::from_slice(bytes).next() {
         Some(document) => to_json(NodeSeed(bytes).deserialize(document).map_err(|e| e.to_string())?, target),
         None => Ok(Value::Null),
@@ -117,7 +118,7 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
         return utf16_values(bytes);
     }
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-    super::flow_depth::check(bytes)?;
+    super::nesting::check(bytes)?;
     let mut merged = Map::new();
     for document in documents(bytes)? {
         merge(&mut merged, mapping(first_of(document, &Target::Any)?)?);

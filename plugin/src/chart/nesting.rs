@@ -1,22 +1,20 @@
-//! A guard run before YAML is parsed: how deeply it nests flow collections (`[`, `{`).
+//! A guard run before YAML is parsed: how deeply it nests.
 //!
 //! libyaml, which parses YAML here (libyaml-rs, under yaml_serde), does work for every open
 //! flow collection at every token, so `[[[[…` a few hundred kilobytes long takes minutes;
-//! go-yaml, which Helm uses, stops at depth 10,000. The guard runs the same scanner over
-//! the text, counting flow collections as their tokens come, and stops once the depth
-//! passes go-yaml's limit or the work passes what any chart's YAML needs: it costs at most
-//! that, and it reads the text exactly as the parse that follows will.
+//! and yaml_serde keeps every event of a document before it decodes any, so `- - - - …`
+//! (block sequences nested on one line) a few megabytes long fills the component's memory.
+//! go-yaml, which Helm uses, stops at depth 10,000, of flow and of block collections each.
+//! The guard runs the same scanner over the text, counting collections as their tokens
+//! come, and stops once a depth passes go-yaml's limit or the work passes what any chart's
+//! YAML needs: it costs at most that, and it reads the text exactly as the parse that
+//! follows will.
 
+use super::libyaml::Scanner;
 use libyaml_rs::yaml_token_type_t::{
-    YAML_FLOW_MAPPING_END_TOKEN, YAML_FLOW_MAPPING_START_TOKEN, YAML_FLOW_SEQUENCE_END_TOKEN,
-    YAML_FLOW_SEQUENCE_START_TOKEN, YAML_STREAM_END_TOKEN,
+    YAML_BLOCK_END_TOKEN, YAML_BLOCK_MAPPING_START_TOKEN, YAML_BLOCK_SEQUENCE_START_TOKEN, YAML_FLOW_MAPPING_END_TOKEN,
+    YAML_FLOW_MAPPING_START_TOKEN, YAML_FLOW_SEQUENCE_END_TOKEN, YAML_FLOW_SEQUENCE_START_TOKEN, YAML_STREAM_END_TOKEN,
 };
-use libyaml_rs::{
-    yaml_parser_delete, yaml_parser_initialize, yaml_parser_scan, yaml_parser_set_input_string, yaml_parser_t,
-    yaml_token_delete, yaml_token_t, yaml_token_type_t,
-};
-use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 
 /// go-yaml's limit, and its words past it.
 const MAX_DEPTH: usize = 10_000;
@@ -25,19 +23,21 @@ const MAX_DEPTH: usize = 10_000;
 /// 5 MiB file stay far below it.
 const MAX_WORK: u64 = 100_000_000;
 
-/// Refuses YAML nested deeper than go-yaml reads, or so deep for its size that libyaml
-/// would take minutes over it. YAML the scanner cannot read passes: the parse says why.
+/// Refuses YAML nested deeper than go-yaml reads, or so deep in flow collections for its
+/// size that libyaml would take minutes over it. YAML the scanner cannot read passes: the parse says why.
 pub fn check(text: &[u8]) -> Result<(), String> {
     let Some(mut scanner) = Scanner::new(text) else { return Ok(()) };
-    let (mut depth, mut work) = (0usize, 0u64);
+    let (mut depth, mut blocks, mut work) = (0usize, 0usize, 0u64);
     while let Some(token) = scanner.next() {
         match token {
             YAML_FLOW_SEQUENCE_START_TOKEN | YAML_FLOW_MAPPING_START_TOKEN => depth += 1,
             YAML_FLOW_SEQUENCE_END_TOKEN | YAML_FLOW_MAPPING_END_TOKEN => depth = depth.saturating_sub(1),
+            YAML_BLOCK_SEQUENCE_START_TOKEN | YAML_BLOCK_MAPPING_START_TOKEN => blocks += 1,
+            YAML_BLOCK_END_TOKEN => blocks = blocks.saturating_sub(1),
             YAML_STREAM_END_TOKEN => return Ok(()),
             _ => {}
         }
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || blocks > MAX_DEPTH {
             return Err(format!("exceeded max depth of {MAX_DEPTH}"));
         }
         work += depth as u64 + 1;
@@ -46,49 +46,6 @@ pub fn check(text: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// libyaml's scanner over borrowed text.
-struct Scanner<'t> {
-    parser: Box<MaybeUninit<yaml_parser_t>>,
-    text: PhantomData<&'t [u8]>,
-}
-
-impl<'t> Scanner<'t> {
-    fn new(text: &'t [u8]) -> Option<Scanner<'t>> {
-        let mut parser = Box::new(MaybeUninit::<yaml_parser_t>::uninit());
-        // SAFETY: initialize fills in the parser it is given; the input it then reads is
-        // borrowed for as long as the scanner lives ('t), and the parser is deleted on drop.
-        unsafe {
-            if !yaml_parser_initialize(parser.as_mut_ptr()).ok {
-                return None;
-            }
-            yaml_parser_set_input_string(parser.as_mut_ptr(), text.as_ptr(), text.len() as u64);
-        }
-        Some(Scanner { parser, text: PhantomData })
-    }
-
-    /// The next token's type; None once the scanner fails.
-    fn next(&mut self) -> Option<yaml_token_type_t> {
-        let mut token = MaybeUninit::<yaml_token_t>::uninit();
-        // SAFETY: the parser was initialized in `new`; scan fills in the token (zeroed first),
-        // which is deleted here once its type is read.
-        unsafe {
-            if !yaml_parser_scan(self.parser.as_mut_ptr(), token.as_mut_ptr()).ok {
-                return None;
-            }
-            let kind = (*token.as_ptr()).type_;
-            yaml_token_delete(token.as_mut_ptr());
-            Some(kind)
-        }
-    }
-}
-
-impl Drop for Scanner<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the parser was initialized in `new` and is deleted once.
-        unsafe { yaml_parser_delete(self.parser.as_mut_ptr()) }
-    }
 }
 
 #[cfg(test)]
@@ -103,6 +60,9 @@ mod tests {
     fn refuses_what_go_yaml_refuses_and_what_would_take_minutes() {
         assert_eq!(check(bomb(MAX_DEPTH + 1).as_bytes()).unwrap_err(), "exceeded max depth of 10000");
         assert!(check(bomb(5_000).as_bytes()).is_ok());
+        let blocks = |depth: usize| format!("a:\n  {}x\n", "- ".repeat(depth));
+        assert_eq!(check(blocks(MAX_DEPTH + 1).as_bytes()).unwrap_err(), "exceeded max depth of 10000");
+        assert!(check(blocks(5_000).as_bytes()).is_ok());
         let wide = format!("a: {}{}\n", "[".repeat(5_000), "1, ".repeat(20_000));
         assert!(check(wide.as_bytes()).unwrap_err().contains("too deeply for its size"));
     }

@@ -1,0 +1,128 @@
+//! libyaml's scanner and parser over borrowed text, for the guards that look at YAML before
+//! yaml_serde decodes it: yaml_serde runs the same libyaml, so they read the text as the
+//! decoding that follows will.
+
+use libyaml_rs::yaml_event_type_t::{
+    YAML_ALIAS_EVENT, YAML_DOCUMENT_END_EVENT, YAML_MAPPING_END_EVENT, YAML_MAPPING_START_EVENT, YAML_SCALAR_EVENT,
+    YAML_SEQUENCE_END_EVENT, YAML_SEQUENCE_START_EVENT, YAML_STREAM_END_EVENT,
+};
+use libyaml_rs::{
+    yaml_event_delete, yaml_event_t, yaml_parser_delete, yaml_parser_initialize, yaml_parser_parse, yaml_parser_scan,
+    yaml_parser_set_input_string, yaml_parser_t, yaml_token_delete, yaml_token_t, yaml_token_type_t,
+};
+use std::ffi::{CStr, c_char};
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+/// A libyaml parser reading borrowed text.
+struct Parser<'t> {
+    parser: Box<MaybeUninit<yaml_parser_t>>,
+    text: PhantomData<&'t [u8]>,
+}
+
+impl<'t> Parser<'t> {
+    fn new(text: &'t [u8]) -> Option<Parser<'t>> {
+        let mut parser = Box::new(MaybeUninit::<yaml_parser_t>::uninit());
+        // SAFETY: initialize fills in the parser it is given; the input it then reads is
+        // borrowed for as long as the parser lives ('t), and the parser is deleted on drop.
+        unsafe {
+            if !yaml_parser_initialize(parser.as_mut_ptr()).ok {
+                return None;
+            }
+            yaml_parser_set_input_string(parser.as_mut_ptr(), text.as_ptr(), text.len() as u64);
+        }
+        Some(Parser { parser, text: PhantomData })
+    }
+
+    fn get(&mut self) -> *mut yaml_parser_t {
+        self.parser.as_mut_ptr()
+    }
+}
+
+impl Drop for Parser<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the parser was initialized in `new` and is deleted once.
+        unsafe { yaml_parser_delete(self.get()) }
+    }
+}
+
+/// The tokens of a text.
+pub struct Scanner<'t>(Parser<'t>);
+
+impl<'t> Scanner<'t> {
+    pub fn new(text: &'t [u8]) -> Option<Scanner<'t>> {
+        Parser::new(text).map(Scanner)
+    }
+
+    /// The next token's type; None once the scanner fails.
+    pub fn next(&mut self) -> Option<yaml_token_type_t> {
+        let mut token = MaybeUninit::<yaml_token_t>::uninit();
+        // SAFETY: the parser was initialized in `new`; scan fills in the token (zeroed first),
+        // which is deleted here once its type is read.
+        unsafe {
+            if !yaml_parser_scan(self.0.get(), token.as_mut_ptr()).ok {
+                return None;
+            }
+            let kind = (*token.as_ptr()).type_;
+            yaml_token_delete(token.as_mut_ptr());
+            Some(kind)
+        }
+    }
+}
+
+/// What the guards need of a parser event: the nodes, with their anchors.
+pub enum Event {
+    Alias(Vec<u8>),
+    /// A scalar; `merge` if it is a plain `<<`, which as a key merges a mapping in.
+    Scalar {
+        anchor: Option<Vec<u8>>,
+        merge: bool,
+    },
+    SequenceStart(Option<Vec<u8>>),
+    MappingStart(Option<Vec<u8>>),
+    CollectionEnd,
+    DocumentEnd,
+    /// The stream's and a document's start.
+    Other,
+}
+
+/// The events of a text.
+pub struct Events<'t>(Parser<'t>);
+
+impl<'t> Events<'t> {
+    pub fn new(text: &'t [u8]) -> Option<Events<'t>> {
+        Parser::new(text).map(Events)
+    }
+
+    /// The next event; None at the stream's end, or once the parser fails.
+    pub fn next(&mut self) -> Option<Event> {
+        let mut event = MaybeUninit::<yaml_event_t>::uninit();
+        // SAFETY: the parser was initialized in `new`; parse fills in the event, whose
+        // anchor (a C string) and scalar value (`length` bytes) are copied out, as the union
+        // member its type names, before the event is deleted.
+        unsafe {
+            if !yaml_parser_parse(self.0.get(), event.as_mut_ptr()).ok {
+                return None;
+            }
+            let e = &*event.as_ptr();
+            let anchor =
+                |name: *mut u8| (!name.is_null()).then(|| CStr::from_ptr(name as *const c_char).to_bytes().to_vec());
+            let found = match e.type_ {
+                YAML_STREAM_END_EVENT => None,
+                YAML_DOCUMENT_END_EVENT => Some(Event::DocumentEnd),
+                YAML_ALIAS_EVENT => Some(Event::Alias(anchor(e.data.alias.anchor).unwrap_or_default())),
+                YAML_SCALAR_EVENT => {
+                    let s = e.data.scalar;
+                    let value = std::slice::from_raw_parts(s.value, s.length as usize);
+                    Some(Event::Scalar { anchor: anchor(s.anchor), merge: s.plain_implicit && value == b"<<" })
+                }
+                YAML_SEQUENCE_START_EVENT => Some(Event::SequenceStart(anchor(e.data.sequence_start.anchor))),
+                YAML_MAPPING_START_EVENT => Some(Event::MappingStart(anchor(e.data.mapping_start.anchor))),
+                YAML_SEQUENCE_END_EVENT | YAML_MAPPING_END_EVENT => Some(Event::CollectionEnd),
+                _ => Some(Event::Other),
+            };
+            yaml_event_delete(event.as_mut_ptr());
+            found
+        }
+    }
+}
