@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Registry, free_port, htpasswd, pulled_by_digest, sha256
-from fronts import Front, Silent
+from fronts import Front, Recorder, Silent
 from pki import CA
 from test_discovery import seed
 from test_downloader import download, plugin_env
@@ -488,3 +488,22 @@ def test_an_unreadable_ca_file_is_refused_before_any_request_when_only_a_mirror_
                           "--ca-file", missing)
     assert line.startswith("Error: reading --ca-file") and str(missing) in line
     assert origin_paths(origin) == [] and list(tmp_path.glob("*.tgz")) == []
+
+
+def test_a_plain_http_mirror_lets_no_https_registry_name_a_plain_http_token_service(helm_oci, tmp_path, mirror):
+    """Plain HTTP is granted to the mirror alone. The HTTPS registry's challenge naming an
+    http:// token service is refused as it is without a mirror, so its password never goes
+    out in clear text."""
+    ca = CA(tmp_path / "pki")
+    origin = Registry(tmp_path / "origin")
+    clear_text = Recorder()
+    challenge = [("WWW-Authenticate", f'Bearer realm="http://{clear_text.host}/token",service="reg"')]
+    try:
+        with clear_text, Front(origin.host, intercept=lambda *_: (401, challenge, b""), tls=ca.issue("origin")) as front:
+            configure(helm_oci, f"{front.host}/charts", (f"{mirror.host}/copies", True))
+            line = helm_oci.fails("pull", f"oci://{front.host}/charts/app:1.0.0", "--ca-file", ca.cert,
+                                  "--username", "alice", "--password", "s3cret", "-d", tmp_path / "out")
+            assert f"request to {clear_text.host} was refused by the sandbox" in line, line
+            assert clear_text.seen == []
+    finally:
+        origin.stop()

@@ -13,8 +13,6 @@ use helm_oci_headers::{Challenge, Url};
 pub struct Access {
     /// Each registry endpoint, and whether it may be reached over plain HTTP.
     registries: Vec<(String, bool)>,
-    /// Some registry is reached over plain HTTP, so what it hands out may be too.
-    plain_http: bool,
     /// Token endpoints: scheme, authority and path; any query.
     realms: Vec<Url>,
     /// Redirect targets, query included, each good for one request, with the verdict it gets.
@@ -33,7 +31,6 @@ impl Access {
     /// Lets requests reach a registry endpoint, over plain HTTP only if asked.
     pub fn allow_registry(&mut self, endpoint: &str, plain_http: bool) {
         self.registries.push((endpoint.to_string(), plain_http));
-        self.plain_http |= plain_http;
     }
 
     /// Whether a request may go out, and on what grounds. A redirect grant is used up.
@@ -41,9 +38,6 @@ impl Access {
         let url = Url::parse(&uri.to_string())?;
         if self.registries.iter().any(|(h, plain_http)| url.is_on(h) && (url.https || *plain_http)) {
             return Some(Verdict::Registry);
-        }
-        if !url.https && !self.plain_http {
-            return None;
         }
         if self.realms.iter().any(|realm| same_endpoint(realm, &url)) {
             return Some(Verdict::Realm);
@@ -55,16 +49,19 @@ impl Access {
     /// Learns the grants an answer hands out: the hosts a redirect names (from the registry,
     /// a storage host it sent us to, or its token service), and a token service named by the
     /// registry's own 401 answer, with its request and challenge, which may be worth
-    /// remembering.
+    /// remembering. What an answer over HTTPS names must be HTTPS too: plain HTTP is granted
+    /// only down a chain of answers that began at a registry the command lets be reached
+    /// over plain HTTP, never because another registry (a mirror) may be.
     pub fn learn(&mut self, request: &http::Uri, verdict: &Verdict, response: &http::response::Parts) -> Learnt {
         let mut learnt = Learnt::default();
         let Some(request) = Url::parse(&request.to_string()) else { return learnt };
+        let scheme_kept = |to: &Url| to.https || !request.https;
         let header = |name| response.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
         // A token service's redirect is followed too, as Go's client follows it, and keeps
         // the credentials on the service's own host, as Go's client keeps them (the
         // component sends none to another).
         if response.status.is_redirection() {
-            learnt.named.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)));
+            learnt.named.extend(header(http::header::LOCATION).filter_map(|l| request.join(l)).filter(scheme_kept));
             let on_the_realm =
                 |to: &Url| *verdict == Verdict::Realm && to.https == request.https && to.is_on(&request.authority);
             let grants = learnt
@@ -78,7 +75,10 @@ impl Access {
             let Some(challenge) = header(http::header::WWW_AUTHENTICATE).find_map(Challenge::parse) else {
                 return learnt;
             };
-            let realm = Some(&challenge).filter(|c| c.is("bearer")).and_then(|c| request.join(c.param("realm")?));
+            let realm = Some(&challenge)
+                .filter(|c| c.is("bearer"))
+                .and_then(|c| request.join(c.param("realm")?))
+                .filter(scheme_kept);
             if let Some(realm) = realm {
                 if !self.realms.iter().any(|known| same_endpoint(known, &realm)) {
                     self.realms.push(realm.clone());
@@ -145,6 +145,18 @@ mod tests {
         assert_eq!(a.judge(&uri("http://mirror:5001/v2/")), Some(Verdict::Registry));
         assert_eq!(a.judge(&uri("https://reg:5000/v2/")), Some(Verdict::Registry));
         assert!(a.judge(&uri("http://reg:5000/v2/")).is_none());
+        // The HTTPS registry's answers name nothing over plain HTTP, plain as the mirror is.
+        let challenge = [("www-authenticate", r#"Bearer realm="http://auth.io/token""#)];
+        assert!(a.learn(&uri("https://reg:5000/v2/"), &Verdict::Registry, &answer(401, &challenge)).named.is_empty());
+        assert!(a.judge(&uri("http://auth.io/token")).is_none());
+        let moved = answer(307, &[("location", "http://cdn.io/b")]);
+        assert!(a.learn(&uri("https://reg:5000/v2/a/blobs/sha256:1"), &Verdict::Registry, &moved).named.is_empty());
+        assert!(a.judge(&uri("http://cdn.io/b")).is_none());
+        // The mirror's may, down the chain its answers begin.
+        a.learn(&uri("http://mirror:5001/v2/"), &Verdict::Registry, &answer(401, &challenge));
+        assert_eq!(a.judge(&uri("http://auth.io/token")), Some(Verdict::Realm));
+        a.learn(&uri("http://auth.io/token"), &Verdict::Realm, &answer(307, &[("location", "http://cdn.io/t")]));
+        assert_eq!(a.judge(&uri("http://cdn.io/t")), Some(Verdict::Redirect));
     }
 
     #[test]
