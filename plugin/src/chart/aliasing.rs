@@ -61,7 +61,7 @@ struct Open {
 /// Refuses the first document of `text` if decoding it would go through aliases more than
 /// go-yaml allows. YAML the parser cannot read passes: the decoding says why.
 pub fn check(text: &[u8]) -> Result<(), String> {
-    if !text.contains(&b'*') {
+    if !may_alias(text) {
         return Ok(());
     }
     let Some(mut events) = Events::new(text) else { return Ok(()) };
@@ -113,6 +113,15 @@ pub fn check(text: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the text may hold an alias: a `*` where a node may begin (at the start of a line
+/// or after a space, `[`, `{` or `,`) followed by a name. Most charts' YAML has none (a `*`
+/// in a quoted glob or in prose is not one), and is spared the parse.
+fn may_alias(text: &[u8]) -> bool {
+    let starts_node = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',');
+    let names = |b: Option<&u8>| b.is_some_and(|b| !b.is_ascii_whitespace() && !matches!(b, b',' | b']' | b'}'));
+    text.iter().enumerate().any(|(i, &b)| b == b'*' && (i == 0 || starts_node(text[i - 1])) && names(text.get(i + 1)))
+}
+
 /// Counts a collection that begins (go-yaml decodes a list of mappings to merge only for its
 /// mappings); it ends nothing yet.
 fn open_collection(
@@ -160,6 +169,12 @@ mod tests {
         let values = format!("defaults: &defaults\n{defaults}port: &port 8080\n{services}");
         assert!(check(values.as_bytes()).is_ok());
         assert!(check(b"a: '*not an alias'\n").is_ok());
+        for prose in [&b"# a * b\na: \"*.example.com\"\nb: x*y\n"[..], b"a: [ * ]\n"] {
+            assert!(!may_alias(prose), "{}", String::from_utf8_lossy(prose));
+        }
+        for alias in [&b"*a\n"[..], b"a: *b\n", b"a: [x,*b]\n", b"a: {k: *b}\n", b"- *b\n"] {
+            assert!(may_alias(alias), "{}", String::from_utf8_lossy(alias));
+        }
         assert!(check(b"a: *undefined\n").is_ok(), "the decoding reports it");
     }
 
