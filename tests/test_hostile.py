@@ -142,14 +142,16 @@ def test_deeply_nested_yaml_is_refused_at_once_as_go_yaml_refuses_it(helm_oci, r
 
 ALIASED_LIST = "a: &a\n" + "- 1\n" * 1_000 + "b:\n" + "- *a\n" * 20_000
 MERGED_MAP = "a: &a\n" + "".join(f"  k{i}: {i}\n" for i in range(10_000)) + "b:\n" + "  - <<: *a\n" * 10_000
+FLOW_KEYS = "a: &a [" + "1, " * 1_000 + "]\nb: {" + "".join(f'"k{i}":*a,' for i in range(20_000)) + "}\n"
 BLOCKS_ON_ONE_LINE = "a:\n  " + "- " * 2_000_000 + "x\n"
 
 
 @pytest.mark.parametrize("values,refusal", [
     (ALIASED_LIST, "document contains excessive aliasing"),
     (MERGED_MAP, "document contains excessive aliasing"),
+    (FLOW_KEYS, "document contains excessive aliasing"),
     (BLOCKS_ON_ONE_LINE, "exceeded max depth of 10000"),
-], ids=["aliased list", "merged map", "blocks on one line"])
+], ids=["aliased list", "merged map", "aliases after flow keys", "blocks on one line"])
 def test_yaml_that_would_expand_without_end_is_refused_at_once_as_go_yaml_refuses_it(
         helm_oci, registry, tmp_path, values, refusal):
     """A few kilobytes of aliases (or merge keys) decode to millions of nodes, and block

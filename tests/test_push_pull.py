@@ -199,8 +199,9 @@ def test_pull_by_digest_and_build_metadata_versions(helm_oci, registry, tmp_path
 
 def test_a_version_beside_a_digest_is_read_as_helm_reads_a_tag(helm_oci, registry, tmp_path):
     """Helm takes `--version` beside a digest as a tag that, if it exists, must name the
-    digest. It may spell the chart's version as tags do: with or without a `v`, `1.0` for
-    1.0.0, or a floating tag over a version with build metadata."""
+    digest. helm-oci also wants the chart to be that version (Helm does not look), spelt as
+    tags may spell it: with or without a `v`, `1.0` for 1.0.0, or a floating tag over a
+    version with build metadata."""
     repo = f"oci://{registry.host}/charts/mychart"
     for i, (chart_version, version) in enumerate([("1.0.0+build.7", "1.0"), ("1.0.0+build.7", "1.0.0+build.7"),
                                                   ("v3.0.0", "3.0.0"), ("3.1.0", "v3.1.0")]):

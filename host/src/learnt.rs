@@ -74,7 +74,11 @@ pub fn learn_http2(authority: &str, http2: bool) {
 fn update(file: &Path, key: &str, change: impl FnOnce(&mut Endpoint)) -> bool {
     // Runs in parallel (a CI job logging in to several registries at once) each read, change
     // and write the whole file: without the lock, each would drop what the others wrote.
-    let Some(_held) = lock(file) else { return false };
+    let _held = match lock(file) {
+        Lock::Held(file) => Some(file),
+        Lock::Unsupported => None,
+        Lock::Unavailable => return false,
+    };
     let mut all = read(file);
     let before = all.get(key).cloned().unwrap_or_default();
     let mut after = before.clone();
@@ -123,21 +127,34 @@ fn quoted(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Holds the lock file beside `file` until dropped. The kernel drops the lock with its
-/// holder, so a killed run leaves nothing stale. A holder only reads and writes a small file,
-/// so a lock still held after a second (a stopped process) is given up on: the entry waits
-/// for a later run.
-fn lock(file: &Path) -> Option<fs::File> {
+/// The lock beside the file, as `lock` finds it.
+enum Lock {
+    /// Held until dropped. The kernel drops it with its holder, so a killed run leaves
+    /// nothing stale.
+    Held(fs::File),
+    /// The file system has no locks (some network ones): the update goes ahead unguarded.
+    Unsupported,
+    /// Not to be had: the directory cannot be written, or another run holds the lock longer
+    /// than reading and writing a small file takes (a stopped process). The entry waits for
+    /// a later run.
+    Unavailable,
+}
+
+/// Takes the lock file beside `file`. The run waits for it on its only thread, so not for
+/// long.
+fn lock(file: &Path) -> Lock {
     let dir = file.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).ok()?;
-    let lock =
-        fs::File::options().create(true).truncate(false).write(true).open(file.with_extension("json.lock")).ok()?;
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let opened = fs::create_dir_all(dir).and_then(|()| {
+        fs::File::options().create(true).truncate(false).write(true).open(file.with_extension("json.lock"))
+    });
+    let Ok(lock) = opened else { return Lock::Unavailable };
+    let deadline = Instant::now() + Duration::from_millis(250);
     loop {
         match lock.try_lock() {
-            Ok(()) => return Some(lock),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
-            Err(_) => return None,
+            Ok(()) => return Lock::Held(lock),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(Duration::from_millis(1)),
+            Err(fs::TryLockError::WouldBlock) => return Lock::Unavailable,
+            Err(fs::TryLockError::Error(_)) => return Lock::Unsupported,
         }
     }
 }

@@ -49,9 +49,10 @@ impl Access {
     /// Learns the grants an answer hands out: the hosts a redirect names (from the registry,
     /// a storage host it sent us to, or its token service), and a token service named by the
     /// registry's own 401 answer, with its request and challenge, which may be worth
-    /// remembering. What an answer over HTTPS names must be HTTPS too: plain HTTP is granted
-    /// only down a chain of answers that began at a registry the command lets be reached
-    /// over plain HTTP, never because another registry (a mirror) may be.
+    /// remembering. What an answer over HTTPS names must be HTTPS too: a target over plain
+    /// HTTP is granted only when the answer naming it came over plain HTTP itself (from a
+    /// registry the command lets be reached so, or a host one of its answers named), never
+    /// because another registry (a mirror) may be reached so.
     pub fn learn(&mut self, request: &http::Uri, verdict: &Verdict, response: &http::response::Parts) -> Learnt {
         let mut learnt = Learnt::default();
         let Some(request) = Url::parse(&request.to_string()) else { return learnt };

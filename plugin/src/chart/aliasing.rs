@@ -6,7 +6,9 @@
 //! component's memory. go-yaml, which Helm uses, counts every node it decodes and those it
 //! decodes through an alias, and refuses a document once the second are too large a share
 //! of the first. This counts the same from the parser's events, decoding nothing: an alias
-//! counts as the whole of its anchor's node, as that node counted where it stood.
+//! counts as the whole of its anchor's node, as that node counted where it stood (one node
+//! short for an anchored list of mappings to merge, which go-yaml counts once more when an
+//! alias brings it elsewhere).
 
 use super::libyaml::{Event, Events};
 use std::collections::HashMap;
@@ -113,13 +115,16 @@ pub fn check(text: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the text may hold an alias: a `*` where a node may begin (at the start of a line
-/// or after a space, `[`, `{` or `,`) followed by a name. Most charts' YAML has none (a `*`
-/// in a quoted glob or in prose is not one), and is spared the parse.
+/// Whether the text may hold an alias: a `*` followed by a name, and not straight after a
+/// letter or digit (which makes it part of a plain scalar or a tag; anything else may begin
+/// a node: a space, an indicator such as `:` or `?` in a flow mapping, a quote that ends a
+/// key, a line break of Unicode's). Most charts' YAML has none (a `*` in prose or in `x*y`
+/// is not one), and is spared the parse.
 fn may_alias(text: &[u8]) -> bool {
-    let starts_node = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',');
     let names = |b: Option<&u8>| b.is_some_and(|b| !b.is_ascii_whitespace() && !matches!(b, b',' | b']' | b'}'));
-    text.iter().enumerate().any(|(i, &b)| b == b'*' && (i == 0 || starts_node(text[i - 1])) && names(text.get(i + 1)))
+    text.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'*' && (i == 0 || !text[i - 1].is_ascii_alphanumeric()) && names(text.get(i + 1)))
 }
 
 /// Counts a collection that begins (go-yaml decodes a list of mappings to merge only for its
@@ -159,6 +164,11 @@ mod tests {
         let keys: String = (0..10_000).map(|i| format!("  k{i}: {i}\n")).collect();
         let bomb = format!("a: &a\n{keys}b:\n{}", "  - <<: *a\n".repeat(10_000));
         assert_eq!(check(bomb.as_bytes()).unwrap_err(), "document contains excessive aliasing");
+        // Aliases straight after a flow mapping's quoted key: no space before the `*`.
+        let items = "1, ".repeat(1_000);
+        let flow: String = (0..20_000).map(|i| format!("\"k{i}\":*a,")).collect();
+        let bomb = format!("a: &a [{items}]\nb: {{{flow}}}\n");
+        assert_eq!(check(bomb.as_bytes()).unwrap_err(), "document contains excessive aliasing");
     }
 
     #[test]
@@ -169,10 +179,14 @@ mod tests {
         let values = format!("defaults: &defaults\n{defaults}port: &port 8080\n{services}");
         assert!(check(values.as_bytes()).is_ok());
         assert!(check(b"a: '*not an alias'\n").is_ok());
-        for prose in [&b"# a * b\na: \"*.example.com\"\nb: x*y\n"[..], b"a: [ * ]\n"] {
+        for prose in [&b"# a * b\nb: x*y\nc: 2*3\n"[..], b"a: [ * ]\n"] {
             assert!(!may_alias(prose), "{}", String::from_utf8_lossy(prose));
         }
-        for alias in [&b"*a\n"[..], b"a: *b\n", b"a: [x,*b]\n", b"a: {k: *b}\n", b"- *b\n"] {
+        let flow_keys = ["a: {\"k\":*b}\n", "a: {? *b : x}\n", "a: {?*b : x}\n", "a: x\u{2028}*b\n"];
+        for alias in [&b"*a\n"[..], b"a: *b\n", b"a: [x,*b]\n", b"a: {k: *b}\n", b"- *b\n"]
+            .into_iter()
+            .chain(flow_keys.iter().map(|k| k.as_bytes()))
+        {
             assert!(may_alias(alias), "{}", String::from_utf8_lossy(alias));
         }
         assert!(check(b"a: *undefined\n").is_ok(), "the decoding reports it");

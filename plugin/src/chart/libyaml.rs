@@ -73,7 +73,8 @@ impl<'t> Scanner<'t> {
 /// What the guards need of a parser event: the nodes, with their anchors.
 pub enum Event {
     Alias(Vec<u8>),
-    /// A scalar; `merge` if it is a plain `<<`, which as a key merges a mapping in.
+    /// A scalar; `merge` if it is `<<`, plain or tagged `!!merge`, which as a key merges a
+    /// mapping in.
     Scalar {
         anchor: Option<Vec<u8>>,
         merge: bool,
@@ -105,6 +106,7 @@ impl<'t> Events<'t> {
                 return None;
             }
             let e = &*event.as_ptr();
+            // An anchor's name, or a tag: a C string, if there is one.
             let anchor =
                 |name: *mut u8| (!name.is_null()).then(|| CStr::from_ptr(name as *const c_char).to_bytes().to_vec());
             let found = match e.type_ {
@@ -114,7 +116,11 @@ impl<'t> Events<'t> {
                 YAML_SCALAR_EVENT => {
                     let s = e.data.scalar;
                     let value = std::slice::from_raw_parts(s.value, s.length as usize);
-                    Some(Event::Scalar { anchor: anchor(s.anchor), merge: s.plain_implicit && value == b"<<" })
+                    let merge_tag = anchor(s.tag).is_some_and(|tag| tag == b"tag:yaml.org,2002:merge");
+                    Some(Event::Scalar {
+                        anchor: anchor(s.anchor),
+                        merge: value == b"<<" && (s.plain_implicit || merge_tag),
+                    })
                 }
                 YAML_SEQUENCE_START_EVENT => Some(Event::SequenceStart(anchor(e.data.sequence_start.anchor))),
                 YAML_MAPPING_START_EVENT => Some(Event::MappingStart(anchor(e.data.mapping_start.anchor))),

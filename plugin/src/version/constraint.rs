@@ -219,9 +219,10 @@ impl Wanted {
 /// this reads the same text: the spaces the match takes in join a range to what precedes it
 /// (`>=1 1.2 - 1.4` is refused, as in Helm), and `2||1.2 - 1.4` is `>= 2||1.2, <= 1.4 `.
 ///
-/// The pattern is matched by hand. At each start its parts are taken greedily; a shorter
-/// take would leave a character that is no space where `\s+` or the end must follow, so
-/// greedy is what the regex finds too.
+/// The pattern is matched by hand. At each start its parts are taken greedily, as Go's
+/// leftmost-first matching prefers: for the first version a shorter take would leave a
+/// character that is no space where `\s+` must follow, and after the second only `\s*`
+/// follows, which any take meets.
 fn rewrite_ranges(text: &str) -> String {
     let b = text.as_bytes();
     let is_space = |i: usize| b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'));
