@@ -153,7 +153,7 @@ mod tests {
         let moved = answer(307, &[("location", "http://cdn.io/b")]);
         assert!(a.learn(&uri("https://reg:5000/v2/a/blobs/sha256:1"), &Verdict::Registry, &moved).named.is_empty());
         assert!(a.judge(&uri("http://cdn.io/b")).is_none());
-        // The mirror's may, down the chain its answers begin.
+        // The mirror's plain answers may, and so may the plain answers of what they name.
         a.learn(&uri("http://mirror:5001/v2/"), &Verdict::Registry, &answer(401, &challenge));
         assert_eq!(a.judge(&uri("http://auth.io/token")), Some(Verdict::Realm));
         a.learn(&uri("http://auth.io/token"), &Verdict::Realm, &answer(307, &[("location", "http://cdn.io/t")]));
