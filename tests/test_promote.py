@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Registry, config_json, helm4, htpasswd, sha256
+from conftest import Registry, config_json, helm4, htpasswd, sha256, tgz
 from fronts import Front
 from tokenserver import TokenServer
 from test_wrapped import INDEX, MANIFEST, descriptor, put_image, put_index
@@ -136,13 +136,36 @@ def tags(registry, repository):
         return []
 
 
+def annotated(helm_oci, registry, chart):
+    pushed(helm_oci, chart, registry.host)
+    return "0.1.0"
+
+
+def as_helm_3_11_pushes_it(helm_oci, registry, chart):
+    """No annotations: Helm wrote the version annotation from 3.12 on."""
+    layer = tgz({f"mychart/{p.relative_to(chart)}": p.read_bytes() for p in chart.rglob("*") if p.is_file()})
+    registry.put_chart("charts/mychart", "0.1.0", config_json(), layer)
+    return "0.1.0"
+
+
+def wrapped_in_an_index(helm_oci, registry, chart):
+    digest = pushed(helm_oci, chart, registry.host)
+    manifest = registry.manifest("charts/mychart", "0.1.0")
+    put_index(registry, "charts/mychart", "multi", [put_image(registry, "charts/mychart"),
+                                                    {"mediaType": MANIFEST, "digest": digest, "size": len(manifest)}])
+    return "multi"
+
+
+@pytest.mark.parametrize("source", [annotated, as_helm_3_11_pushes_it, wrapped_in_an_index])
 @pytest.mark.parametrize("tag", ["0.2", "0.1.0+ci.5", "3.0.0"])
 def test_a_tag_or_copy_naming_another_version_is_refused_before_anything_is_written(helm_oci, registry, chart,
-                                                                                     tmp_path, tag):
+                                                                                     tmp_path, tag, source):
     """As push refuses it: pull takes a version tag for what it says, so such a tag would
-    fail every pull of it, and every pull of the newest version once it is the highest."""
-    pushed(helm_oci, chart, registry.host)
-    source = f"oci://{registry.host}/charts/mychart:0.1.0"
+    fail every pull of it, and every pull of the newest version once it is the highest. The
+    chart's version is its manifest's annotation, else its config's, and under an index the
+    chart's manifest's."""
+    source = f"oci://{registry.host}/charts/mychart:{source(helm_oci, registry, chart)}"
+    before = tags(registry, "charts/mychart")
     line = helm_oci.fails("tag", source, "stable", tag, PLAIN)
     oci_tag = tag.replace("+", "_")
     assert line == f'Error: {registry.host}/charts/mychart:{oci_tag}: tag "{oci_tag}" reads as chart version {tag}, ' \
@@ -150,7 +173,7 @@ def test_a_tag_or_copy_naming_another_version_is_refused_before_anything_is_writ
         "version, or one over the chart's (1.2 on 1.2.3)"
     line = helm_oci.fails("copy", source, f"oci://{registry.host}/prod/mychart:{tag}", PLAIN)
     assert f'reads as chart version {tag}, but the chart is 0.1.0' in line
-    assert tags(registry, "charts/mychart") == ["0.1.0"] and tags(registry, "prod/mychart") == []
+    assert tags(registry, "charts/mychart") == before and tags(registry, "prod/mychart") == []
     p = helm_oci.run("pull", f"oci://{registry.host}/charts/mychart", "-d", tmp_path, PLAIN)
     assert p.stdout.startswith(f"Pulled: {registry.host}/charts/mychart:0.1.0\n")
 
@@ -212,8 +235,10 @@ def test_copy_streams_what_the_registry_will_not_mount(helm_oci, registry, chart
     assert lines(p)[-1] == f"Digest: {digest}"
     mounts = front.requests("POST", "/blobs/uploads/")
     assert len(mounts) == 2 and all("mount=" in path and status == 202 for _, path, status in mounts)
-    # Each blob read from the source and written into the session the refusal opened.
-    assert len(front.requests("GET", "/v2/charts/")) == 3  # the manifest, then both blobs
+    # Each blob read from the source and written into the session the refusal opened; the
+    # large one's manifest has no version annotation, so its config is read once more first,
+    # to check the version tag.
+    assert len(front.requests("GET", "/v2/charts/")) == (4 if size == "large" else 3)
     commits = front.requests("PUT", "/v2/prod/copied/blobs/uploads/")
     assert len(commits) == 2 and all(status == 201 for _, _, status in commits)
     # A blob too large for one PUT goes in one streamed PATCH; the PUT then only commits it.

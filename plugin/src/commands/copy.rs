@@ -51,8 +51,9 @@ pub async fn run(copy: Copy) -> Result<Copied> {
     let repos = (source.repository.as_str(), from, &client);
     if fetched.is_index() {
         let under = under_index(&fetched.bytes, (from, &source.repository), &subject).await?;
-        if let Some(chart) = under.iter().find_map(|(_, bytes)| chart_manifest(bytes)) {
-            tag::refuse_other_version(&chart, &target)?;
+        if let Some(chart) = under.iter().find_map(|(_, bytes)| tag::chart_manifest(bytes)) {
+            let version = tag::chart_version(&chart, (from, &source.repository), &subject).await?;
+            tag::refuse_other_version(version.as_deref(), &target)?;
         }
         // Each one the index names must be there before it: the deepest go first.
         for (descriptor, bytes) in under.iter().rev() {
@@ -62,8 +63,9 @@ pub async fn run(copy: Copy) -> Result<Copied> {
         }
         push::upload(&client, &target, &[], (&fetched.media_type(), &fetched.bytes)).await?;
     } else {
-        if let Some(manifest) = chart_manifest(&fetched.bytes) {
-            tag::refuse_other_version(&manifest, &target)?;
+        if let Some(chart) = tag::chart_manifest(&fetched.bytes) {
+            let version = tag::chart_version(&chart, (from, &source.repository), &subject).await?;
+            tag::refuse_other_version(version.as_deref(), &target)?;
         }
         copy_one(repos, &target, (&fetched.media_type(), &fetched.bytes), &subject).await?;
     }
@@ -121,11 +123,6 @@ async fn copy_one(
         .map(|blob| (blob, Content::Remote { client: from, repository }))
         .collect();
     push::upload(client, at, &named, (media_type, bytes)).await
-}
-
-/// A Helm chart's manifest, if these bytes are one.
-fn chart_manifest(bytes: &[u8]) -> Option<Manifest> {
-    serde_json::from_slice::<Manifest>(bytes).ok().filter(|m| m.config.media_type == helm::CONFIG)
 }
 
 /// Where the copy goes: the destination with its own tag, else the source's tag (a chart

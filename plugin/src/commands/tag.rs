@@ -2,13 +2,15 @@
 //! back unchanged under each new tag (several at once), so every tag names the same digest
 //! and no blob moves.
 
+use crate::digest;
 use crate::error::{Error, Result};
 use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
-use crate::oci::charts;
 use crate::oci::client::{Client, Connection};
-use crate::oci::helm::Manifest;
-use crate::oci::manifests;
+use crate::oci::helm::{self, Manifest};
+use crate::oci::manifests::{self, MANIFEST_MAX};
 use crate::oci::reference::{self, Ref};
+use crate::oci::wrapped::{self, Look};
+use crate::oci::{blobs, charts};
 
 /// Which manifest, and the tags to add.
 pub struct Tag {
@@ -35,9 +37,17 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
     let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
     let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
-    if let Ok(manifest) = serde_json::from_slice::<Manifest>(&fetched.bytes) {
+    let chart = if fetched.is_index() {
+        let found =
+            wrapped::chart_under(&fetched.bytes, (&client, &source.repository), None, Look::Everywhere, &subject);
+        found.await?.and_then(|unwrapped| chart_manifest(&unwrapped.bytes))
+    } else {
+        chart_manifest(&fetched.bytes)
+    };
+    if let Some(chart) = chart {
+        let version = chart_version(&chart, (&client, &source.repository), &subject).await?;
         for target in &references {
-            refuse_other_version(&manifest, target)?;
+            refuse_other_version(version.as_deref(), target)?;
         }
     }
     let (client, manifest) = (&client, (fetched.media_type(), fetched.bytes.as_slice()));
@@ -78,12 +88,33 @@ fn new_tags(asked: &[String]) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// Refuses to put a chart under `target`'s tag if the tag reads as a chart version other
-/// than the chart's own and is not a floating tag over it (`1.2` on chart 1.2.3 is one), as
-/// push refuses it: Helm takes version tags for what they say, and so do helm-oci's pull
+/// A Helm chart's manifest, if these bytes are one.
+pub fn chart_manifest(bytes: &[u8]) -> Option<Manifest> {
+    serde_json::from_slice::<Manifest>(bytes).ok().filter(|m| m.config.media_type == helm::CONFIG)
+}
+
+/// A chart's version: its manifest's annotation, else (Helm before 3.12 and other tools
+/// write none) its config's `version`, read from the registry; None if the config says
+/// none.
+pub async fn chart_version(chart: &Manifest, (client, repo): (&Client, &str), subject: &str) -> Result<Option<String>> {
+    if let Some(version) = chart.chart_version() {
+        return Ok(Some(version.to_string()));
+    }
+    let config = &chart.config;
+    if !digest::is_valid(&config.digest) || config.size > MANIFEST_MAX {
+        return Err(Error::invalid_chart(subject, "the manifest names an unusable config"));
+    }
+    let bytes = blobs::fetch_whole(client, repo, config).await?;
+    let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    Ok(config.get("version").and_then(|v| v.as_str()).map(str::to_string))
+}
+
+/// Refuses to put a chart of `version` under `target`'s tag if the tag reads as a chart
+/// version other than that and is not a floating tag over it (`1.2` on chart 1.2.3 is one),
+/// as push refuses it: Helm takes version tags for what they say, and so do helm-oci's pull
 /// (which would then fail, also when it picks the newest version) and listings.
-pub fn refuse_other_version(manifest: &Manifest, target: &Ref) -> Result<()> {
-    let (Some(version), Some(tag)) = (manifest.chart_version(), target.tag.as_deref()) else { return Ok(()) };
+pub fn refuse_other_version(version: Option<&str>, target: &Ref) -> Result<()> {
+    let (Some(version), Some(tag)) = (version, target.tag.as_deref()) else { return Ok(()) };
     if charts::names_version(tag, version) {
         return Ok(());
     }
@@ -122,20 +153,25 @@ mod tests {
 
     #[test]
     fn only_a_version_tag_of_another_version_is_refused() {
-        let mut annotations = BTreeMap::new();
-        annotations.insert("org.opencontainers.image.version".to_string(), "1.2.3+b".to_string());
-        let config = Descriptor::new(helm::CONFIG, "sha256:c".into(), 1);
-        let chart = Manifest::for_chart(config, vec![], annotations);
         let at = |tag: &str| reference::parse("oci://reg/app").unwrap().with_tag(tag);
-        assert!(refuse_other_version(&chart, &at("stable")).is_ok());
-        assert!(refuse_other_version(&chart, &at("1.2.3_b")).is_ok());
-        assert!(refuse_other_version(&chart, &at("1.2")).is_ok(), "a floating tag over 1.2.3");
-        let refused = refuse_other_version(&chart, &at("1.3")).unwrap_err().to_string();
+        let version = Some("1.2.3+b");
+        assert!(refuse_other_version(version, &at("stable")).is_ok());
+        assert!(refuse_other_version(version, &at("1.2.3_b")).is_ok());
+        assert!(refuse_other_version(version, &at("1.2")).is_ok(), "a floating tag over 1.2.3");
+        let refused = refuse_other_version(version, &at("1.3")).unwrap_err().to_string();
         assert!(refused.starts_with("reg/app:1.3: tag \"1.3\" reads as chart version 1.3, but the chart is 1.2.3+b"));
+        assert!(refuse_other_version(None, &at("1.3")).is_ok(), "a config that names no version");
+    }
+
+    #[test]
+    fn a_charts_manifest_has_helms_config() {
+        let config = Descriptor::new(helm::CONFIG, "sha256:c".into(), 1);
+        let chart = Manifest::for_chart(config, vec![], BTreeMap::new());
+        assert!(chart_manifest(&serde_json::to_vec(&chart).unwrap()).is_some());
         let image = Manifest {
             config: Descriptor::new("application/vnd.oci.image.config.v1+json", "sha256:c".into(), 1),
             ..chart
         };
-        assert!(refuse_other_version(&image, &at("1.3")).is_ok());
+        assert!(chart_manifest(&serde_json::to_vec(&image).unwrap()).is_none());
     }
 }
