@@ -178,6 +178,16 @@ def test_a_tag_or_copy_naming_another_version_is_refused_before_anything_is_writ
     assert p.stdout.startswith(f"Pulled: {registry.host}/charts/mychart:0.1.0\n")
 
 
+def test_tagging_a_multi_platform_image_reads_none_of_its_manifests(helm_oci, registry):
+    """The version check looks under an index for a chart, but not in entries that name a
+    platform: an image's index is tagged with one read, its own."""
+    put_index(registry, "apps/web", "1.0.0", [put_image(registry, "apps/web")])
+    with Watched(registry.host) as front:
+        helm_oci.run("tag", f"oci://{front.host}/apps/web:1.0.0", "stable", "2.0.0", PLAIN)
+        assert [p for _, p, _ in front.requests("GET")] == ["/v2/apps/web/manifests/1.0.0"]
+    assert sorted(tags(registry, "apps/web")) == ["1.0.0", "2.0.0", "stable"]
+
+
 def test_tag_by_digest(helm_oci, registry, chart):
     digest = pushed(helm_oci, chart, registry.host)
     p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart@{digest}", "stable", PLAIN)

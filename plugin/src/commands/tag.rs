@@ -37,9 +37,11 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
     let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
     let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
+    // Under an index, not in entries that name a platform: tagging a multi-platform image
+    // costs no read of each of its manifests.
     let chart = if fetched.is_index() {
         let found =
-            wrapped::chart_under(&fetched.bytes, (&client, &source.repository), None, Look::Everywhere, &subject);
+            wrapped::chart_under(&fetched.bytes, (&client, &source.repository), None, Look::PastImages, &subject);
         found.await?.and_then(|unwrapped| chart_manifest(&unwrapped.bytes))
     } else {
         chart_manifest(&fetched.bytes)
