@@ -48,6 +48,15 @@ CORPUS = [
      "cannot load Chart.lock"),
     ("an empty Chart.lock, which Helm leaves out", {"Chart.yaml": V2, "Chart.lock": "# nothing\n"}, None),
     ("v-prefixed version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: v1.2.3\n"}, None),
+    # go-yaml reads an escaped single quote in double quotes, which libyaml 0.2 refuses...
+    ("an escaped quote in double quotes", {
+        "Chart.yaml": V2 + 'description: "It\\\'s a chart, \\"quoted\\" \\\\\\\' too"\n',
+        "values.yaml": 'msg: "don\\\'t"\nkept: it\\\'s\n'}, None),
+    # ...and refuses an escaped slash, which libyaml 0.2 reads.
+    ("an escaped slash in double quotes", {"Chart.yaml": V2 + 'home: "https:\\/\\/example.com"\n'},
+     "found unknown escape character"),
+    ("an escaped slash in a values file", {"Chart.yaml": V2, "values.yaml": 'url: "https:\\/\\/example.com"\n'},
+     "found unknown escape character"),
     ("short version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.2\n"}, None),
     ("a number as version", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 3\n"}, None),
     ("prerelease and build", {"Chart.yaml": "apiVersion: v2\nname: corpus\nversion: 1.0.0-rc.1+build.7\n"}, None),

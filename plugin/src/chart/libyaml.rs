@@ -6,6 +6,8 @@ use libyaml_rs::yaml_event_type_t::{
     YAML_ALIAS_EVENT, YAML_DOCUMENT_END_EVENT, YAML_MAPPING_END_EVENT, YAML_MAPPING_START_EVENT, YAML_SCALAR_EVENT,
     YAML_SEQUENCE_END_EVENT, YAML_SEQUENCE_START_EVENT, YAML_STREAM_END_EVENT,
 };
+use libyaml_rs::yaml_scalar_style_t::YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+use libyaml_rs::yaml_token_type_t::YAML_SCALAR_TOKEN;
 use libyaml_rs::{
     yaml_event_delete, yaml_event_t, yaml_parser_delete, yaml_parser_initialize, yaml_parser_parse, yaml_parser_scan,
     yaml_parser_set_input_string, yaml_parser_t, yaml_token_delete, yaml_token_t, yaml_token_type_t,
@@ -13,6 +15,7 @@ use libyaml_rs::{
 use std::ffi::{CStr, c_char};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 /// A libyaml parser reading borrowed text.
 struct Parser<'t> {
@@ -49,24 +52,42 @@ impl Drop for Parser<'_> {
 /// The tokens of a text.
 pub struct Scanner<'t>(Parser<'t>);
 
+/// A token: its type, where it lies in the text (byte offsets), and whether it is a
+/// double-quoted scalar.
+pub struct Token {
+    pub kind: yaml_token_type_t,
+    pub span: Range<usize>,
+    pub double_quoted: bool,
+}
+
 impl<'t> Scanner<'t> {
     pub fn new(text: &'t [u8]) -> Option<Scanner<'t>> {
         Parser::new(text).map(Scanner)
     }
 
-    /// The next token's type; None once the scanner fails.
-    pub fn next(&mut self) -> Option<yaml_token_type_t> {
+    /// The next token; None once the scanner fails.
+    pub fn next(&mut self) -> Option<Token> {
         let mut token = MaybeUninit::<yaml_token_t>::uninit();
         // SAFETY: the parser was initialized in `new`; scan fills in the token (zeroed first),
-        // which is deleted here once its type is read.
+        // whose scalar style is read only for a scalar token, and which is deleted here once
+        // read.
         unsafe {
             if !yaml_parser_scan(self.0.get(), token.as_mut_ptr()).ok {
                 return None;
             }
-            let kind = (*token.as_ptr()).type_;
+            let t = &*token.as_ptr();
+            let double_quoted = t.type_ == YAML_SCALAR_TOKEN && t.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+            let span = t.start_mark.index as usize..t.end_mark.index as usize;
+            let found = Token { kind: t.type_, span, double_quoted };
             yaml_token_delete(token.as_mut_ptr());
-            Some(kind)
+            Some(found)
         }
+    }
+
+    /// Where in the text (a byte offset) the scanner stopped, once it has failed.
+    pub fn stopped_at(&mut self) -> usize {
+        // SAFETY: the parser was initialized in `new`; its problem mark is plain data.
+        unsafe { (&*self.0.get()).problem_mark.index as usize }
     }
 }
 

@@ -6,6 +6,7 @@ mod aliasing;
 pub mod archive;
 pub mod dependencies;
 pub mod directory;
+mod escapes;
 pub mod ignore;
 pub mod legacy;
 mod libyaml;

@@ -29,7 +29,7 @@ pub fn check(text: &[u8]) -> Result<(), String> {
     let Some(mut scanner) = Scanner::new(text) else { return Ok(()) };
     let (mut depth, mut blocks, mut work) = (0usize, 0usize, 0u64);
     while let Some(token) = scanner.next() {
-        match token {
+        match token.kind {
             YAML_FLOW_SEQUENCE_START_TOKEN | YAML_FLOW_MAPPING_START_TOKEN => depth += 1,
             YAML_FLOW_SEQUENCE_END_TOKEN | YAML_FLOW_MAPPING_END_TOKEN => depth = depth.saturating_sub(1),
             YAML_BLOCK_SEQUENCE_START_TOKEN | YAML_BLOCK_MAPPING_START_TOKEN => blocks += 1,

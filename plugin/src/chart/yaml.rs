@@ -59,6 +59,7 @@ fn equal_fold(name: &str, key: &str) -> bool {
 /// `target`; an empty file is null. The file may be UTF-16 (see `utf8`).
 pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
     let bytes = utf8(bytes)?;
+    let bytes = super::escapes::as_go_yaml(&bytes)?;
     let bytes = bytes.as_ref();
     super::nesting::check(bytes)?;
     yaml_version(bytes)?;
@@ -117,7 +118,8 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     if let [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] = bytes {
         return utf16_values(bytes);
     }
-    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let bytes = super::escapes::as_go_yaml(bytes.strip_prefix(BOM).unwrap_or(bytes))?;
+    let bytes = bytes.as_ref();
     super::nesting::check(bytes)?;
     let mut merged = Map::new();
     for document in documents(bytes)? {
