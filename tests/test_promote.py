@@ -188,6 +188,24 @@ def test_tagging_a_multi_platform_image_reads_none_of_its_manifests(helm_oci, re
     assert sorted(tags(registry, "apps/web")) == ["1.0.0", "2.0.0", "stable"]
 
 
+def test_the_version_check_reads_only_what_a_version_tag_needs(helm_oci, registry, chart):
+    """A tag that is no version claims none, so the config goes unread; and an index whose
+    entries cannot be read is taken to wrap no chart, as tagging it reads nothing under it."""
+    as_helm_3_11_pushes_it(helm_oci, registry, chart)
+    entry = put_image(registry, "apps/sparse")
+    del entry["platform"]
+    put_index(registry, "apps/sparse", "1.0.0", [entry])
+    gone = lambda method, path, status, headers, body: (404, [], b"") if entry["digest"] in path else \
+        (status, headers, body)
+    with Watched(registry.host, tamper=gone) as front:
+        helm_oci.run("tag", f"oci://{front.host}/charts/mychart:0.1.0", "stable", PLAIN)
+        helm_oci.run("tag", f"oci://{front.host}/apps/sparse:1.0.0", "2.0.0", PLAIN)
+        assert [p for _, p, _ in front.requests("GET")] == [
+            "/v2/charts/mychart/manifests/0.1.0", "/v2/apps/sparse/manifests/1.0.0",
+            f"/v2/apps/sparse/manifests/{entry['digest']}"]
+    assert tags(registry, "apps/sparse") == ["1.0.0", "2.0.0"]
+
+
 def test_tag_by_digest(helm_oci, registry, chart):
     digest = pushed(helm_oci, chart, registry.host)
     p = helm_oci.run("tag", f"oci://{registry.host}/charts/mychart@{digest}", "stable", PLAIN)

@@ -84,11 +84,28 @@ impl<'t> Scanner<'t> {
         }
     }
 
-    /// Where in the text (a byte offset) the scanner stopped, once it has failed.
-    pub fn stopped_at(&mut self) -> usize {
-        // SAFETY: the parser was initialized in `new`; its problem mark is plain data.
-        unsafe { (&*self.0.get()).problem_mark.index as usize }
+    /// Why the scanner stopped, once it has failed.
+    pub fn failure(&mut self) -> Failure {
+        // SAFETY: the parser was initialized in `new`; its marks are plain data, and its
+        // problem, once it has failed, a C string of libyaml's own (static) or null.
+        unsafe {
+            let parser = &*self.0.get();
+            let problem = (!parser.problem.is_null()).then(|| CStr::from_ptr(parser.problem).to_bytes());
+            Failure {
+                at: parser.problem_mark.index as usize,
+                context_at: parser.context_mark.index as usize,
+                problem: problem.unwrap_or_default(),
+            }
+        }
     }
+}
+
+/// Where and why the scanner stopped: the byte offsets of the problem and of what it was
+/// reading (a quoted scalar's opening quote, say), and libyaml's words for the problem.
+pub struct Failure {
+    pub at: usize,
+    pub context_at: usize,
+    pub problem: &'static [u8],
 }
 
 /// What the guards need of a parser event: the nodes, with their anchors.

@@ -51,7 +51,9 @@ pub async fn run(copy: Copy) -> Result<Copied> {
     let repos = (source.repository.as_str(), from, &client);
     if fetched.is_index() {
         let under = under_index(&fetched.bytes, (from, &source.repository), &subject).await?;
-        if let Some(chart) = under.iter().find_map(|(_, bytes)| tag::chart_manifest(bytes)) {
+        if tag::reads_as_version(&target)
+            && let Some(chart) = under.iter().find_map(|(_, bytes)| tag::chart_manifest(bytes))
+        {
             let version = tag::chart_version(&chart, (from, &source.repository), &subject).await?;
             tag::refuse_other_version(version.as_deref(), &target)?;
         }
@@ -63,7 +65,9 @@ pub async fn run(copy: Copy) -> Result<Copied> {
         }
         push::upload(&client, &target, &[], (&fetched.media_type(), &fetched.bytes)).await?;
     } else {
-        if let Some(chart) = tag::chart_manifest(&fetched.bytes) {
+        if tag::reads_as_version(&target)
+            && let Some(chart) = tag::chart_manifest(&fetched.bytes)
+        {
             let version = tag::chart_version(&chart, (from, &source.repository), &subject).await?;
             tag::refuse_other_version(version.as_deref(), &target)?;
         }

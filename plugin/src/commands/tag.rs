@@ -7,10 +7,11 @@ use crate::error::{Error, Result};
 use crate::net::executor::{DEFAULT_CONCURRENCY, bounded};
 use crate::oci::client::{Client, Connection};
 use crate::oci::helm::{self, Manifest};
-use crate::oci::manifests::{self, MANIFEST_MAX};
+use crate::oci::manifests::{self, Fetched, MANIFEST_MAX};
 use crate::oci::reference::{self, Ref};
 use crate::oci::wrapped::{self, Look};
 use crate::oci::{blobs, charts};
+use crate::version::Version;
 
 /// Which manifest, and the tags to add.
 pub struct Tag {
@@ -37,16 +38,9 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
     let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
     let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
-    // Under an index, not in entries that name a platform: tagging a multi-platform image
-    // costs no read of each of its manifests.
-    let chart = if fetched.is_index() {
-        let found =
-            wrapped::chart_under(&fetched.bytes, (&client, &source.repository), None, Look::PastImages, &subject);
-        found.await?.and_then(|unwrapped| chart_manifest(&unwrapped.bytes))
-    } else {
-        chart_manifest(&fetched.bytes)
-    };
-    if let Some(chart) = chart {
+    if references.iter().any(reads_as_version)
+        && let Some(chart) = chart_in(&fetched, (&client, &source.repository), &subject).await
+    {
         let version = chart_version(&chart, (&client, &source.repository), &subject).await?;
         for target in &references {
             refuse_other_version(version.as_deref(), target)?;
@@ -88,6 +82,23 @@ fn new_tags(asked: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(tags)
+}
+
+/// Whether `target`'s tag reads as a chart version, and so may claim one the chart is not.
+pub fn reads_as_version(target: &Ref) -> bool {
+    target.tag.as_deref().and_then(Version::of_tag).is_some()
+}
+
+/// The chart's manifest, if the manifest is one or an index wraps one. Under an index, not
+/// in entries that name a platform (tagging a multi-platform image reads none of its
+/// manifests), and what cannot be read there is taken for no chart: this only guards the
+/// version tags.
+async fn chart_in(fetched: &Fetched, (client, repo): (&Client, &str), subject: &str) -> Option<Manifest> {
+    if !fetched.is_index() {
+        return chart_manifest(&fetched.bytes);
+    }
+    let found = wrapped::chart_under(&fetched.bytes, (client, repo), None, Look::PastImages, subject).await;
+    found.ok().flatten().and_then(|unwrapped| chart_manifest(&unwrapped.bytes))
 }
 
 /// A Helm chart's manifest, if these bytes are one.
