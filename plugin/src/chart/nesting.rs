@@ -24,10 +24,12 @@ const MAX_DEPTH: usize = 10_000;
 const MAX_WORK: u64 = 100_000_000;
 
 /// Refuses YAML nested deeper than go-yaml reads, or so deep in flow collections for its
-/// size that libyaml would take minutes over it. YAML the scanner cannot read passes: the parse says why.
-pub fn check(text: &[u8]) -> Result<(), String> {
+/// size that libyaml would take minutes over it. `work` is what texts read before this one
+/// cost, for a file read in parts (a values file's documents); it grows by this one's.
+/// YAML the scanner cannot read passes: the parse says why.
+pub fn check(text: &[u8], work: &mut u64) -> Result<(), String> {
     let Some(mut scanner) = Scanner::new(text) else { return Ok(()) };
-    let (mut depth, mut blocks, mut work) = (0usize, 0usize, 0u64);
+    let (mut depth, mut blocks) = (0usize, 0usize);
     while let Some(token) = scanner.next() {
         match token.kind {
             YAML_FLOW_SEQUENCE_START_TOKEN | YAML_FLOW_MAPPING_START_TOKEN => depth += 1,
@@ -40,8 +42,8 @@ pub fn check(text: &[u8]) -> Result<(), String> {
         if depth > MAX_DEPTH || blocks > MAX_DEPTH {
             return Err(format!("exceeded max depth of {MAX_DEPTH}"));
         }
-        work += depth as u64 + 1;
-        if work > MAX_WORK {
+        *work += depth as u64 + 1;
+        if *work > MAX_WORK {
             return Err("it nests flow collections ([ and {) too deeply for its size to be read".to_string());
         }
     }
@@ -58,13 +60,17 @@ mod tests {
 
     #[test]
     fn refuses_what_go_yaml_refuses_and_what_would_take_minutes() {
-        assert_eq!(check(bomb(MAX_DEPTH + 1).as_bytes()).unwrap_err(), "exceeded max depth of 10000");
-        assert!(check(bomb(5_000).as_bytes()).is_ok());
+        assert_eq!(check(bomb(MAX_DEPTH + 1).as_bytes(), &mut 0).unwrap_err(), "exceeded max depth of 10000");
+        assert!(check(bomb(5_000).as_bytes(), &mut 0).is_ok());
         let blocks = |depth: usize| format!("a:\n  {}x\n", "- ".repeat(depth));
-        assert_eq!(check(blocks(MAX_DEPTH + 1).as_bytes()).unwrap_err(), "exceeded max depth of 10000");
-        assert!(check(blocks(5_000).as_bytes()).is_ok());
+        assert_eq!(check(blocks(MAX_DEPTH + 1).as_bytes(), &mut 0).unwrap_err(), "exceeded max depth of 10000");
+        assert!(check(blocks(5_000).as_bytes(), &mut 0).is_ok());
         let wide = format!("a: {}{}\n", "[".repeat(5_000), "1, ".repeat(20_000));
-        assert!(check(wide.as_bytes()).unwrap_err().contains("too deeply for its size"));
+        assert!(check(wide.as_bytes(), &mut 0).unwrap_err().contains("too deeply for its size"));
+        // A file read in parts has one budget.
+        let part = format!("a: {}{}\n", "[".repeat(1_500), "1, ".repeat(20_000));
+        let mut work = 0;
+        assert!(check(part.as_bytes(), &mut work).is_ok() && check(part.as_bytes(), &mut work).is_err());
     }
 
     #[test]
@@ -78,12 +84,12 @@ mod tests {
             format!("a: {}", "[{\"k\":\"]]\", \"v\": ".repeat(MAX_DEPTH + 1)),
             "[[#]]\n".repeat(MAX_DEPTH),
         ] {
-            assert!(check(hidden.as_bytes()).is_err(), "{:?}", &hidden[..40]);
+            assert!(check(hidden.as_bytes(), &mut 0).is_err(), "{:?}", &hidden[..40]);
         }
         let quoted = format!("a: \"{deep}\"\nb: '{deep}'\nc: |\n  {deep}\n# {deep}\n");
-        assert!(check(quoted.as_bytes()).is_ok());
+        assert!(check(quoted.as_bytes(), &mut 0).is_ok());
         let json_like = format!("a: [{}]\n", "{\"k\": [1, 2, {\"v\": \"x\"}]}, ".repeat(100_000));
-        assert!(check(json_like.as_bytes()).is_ok());
-        assert!(check(b"a: [1\n").is_ok(), "broken YAML is the parse's to report");
+        assert!(check(json_like.as_bytes(), &mut 0).is_ok());
+        assert!(check(b"a: [1\n", &mut 0).is_ok(), "broken YAML is the parse's to report");
     }
 }

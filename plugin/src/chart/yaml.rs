@@ -61,7 +61,7 @@ pub fn first_document(bytes: &[u8], target: &Target) -> Result<Value, String> {
     let bytes = utf8(bytes)?;
     let bytes = super::escapes::as_go_yaml(&bytes)?;
     let bytes = bytes.as_ref();
-    super::nesting::check(bytes)?;
+    super::nesting::check(bytes, &mut 0)?;
     yaml_version(bytes)?;
     first_of(bytes, target)
 }
@@ -118,12 +118,14 @@ pub fn values(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     if let [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] = bytes {
         return utf16_values(bytes);
     }
-    let bytes = super::escapes::as_go_yaml(bytes.strip_prefix(BOM).unwrap_or(bytes))?;
-    let bytes = bytes.as_ref();
-    super::nesting::check(bytes)?;
-    let mut merged = Map::new();
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    // Each part is what go-yaml reads, so each is read as it reads it; the guard's budget
+    // is the whole file's.
+    let (mut merged, mut work) = (Map::new(), 0);
     for document in documents(bytes)? {
-        merge(&mut merged, mapping(first_of(document, &Target::Any)?)?);
+        let document = super::escapes::as_go_yaml(document)?;
+        super::nesting::check(&document, &mut work)?;
+        merge(&mut merged, mapping(first_of(&document, &Target::Any)?)?);
     }
     Ok(merged)
 }
@@ -758,6 +760,10 @@ mod tests {
         assert!(values(b"a: b: c\n").is_err());
         assert!(values(b"# only a comment\n").unwrap().is_empty());
         assert!(values(b"a: .nan\n").unwrap_err().contains("unsupported value: NaN"));
+        // Each document's escapes are read as go-yaml reads them.
+        let escaped = values(b"a: 1\n---\nb: \"it\\'s\"\n...\nnot read: \"\\/\"\n").unwrap();
+        assert_eq!(escaped["b"], json!("it's"));
+        assert!(values(b"a: 1\n---\nb: \"\\/\"\n").unwrap_err().contains("unknown escape"));
     }
 
     #[test]
