@@ -49,14 +49,17 @@ pub async fn run(copy: Copy) -> Result<Copied> {
     let fetched = manifests::fetch_any(from, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
     let repos = (source.repository.as_str(), from, &client);
-    if fetched.is_index() {
-        let under = under_index(&fetched.bytes, (from, &source.repository), &subject).await?;
-        if tag::reads_as_version(&target)
-            && let Some(chart) = under.iter().find_map(|(_, bytes)| tag::chart_manifest(bytes))
-        {
-            let version = tag::chart_version(&chart, (from, &source.repository), &subject).await?;
-            tag::refuse_other_version(version.as_deref(), &target)?;
-        }
+    let under = match fetched.is_index() {
+        true => Some(under_index(&fetched.bytes, (from, &source.repository), &subject).await?),
+        false => None,
+    };
+    let chart = match &under {
+        Some(under) => under.iter().find_map(|(_, bytes)| tag::chart_manifest(bytes)),
+        None => tag::chart_manifest(&fetched.bytes),
+    };
+    let targets = std::slice::from_ref(&target);
+    tag::refuse_other_versions(chart.as_ref(), targets, (from, &source.repository), &subject).await?;
+    if let Some(under) = under {
         // Each one the index names must be there before it: the deepest go first.
         for (descriptor, bytes) in under.iter().rev() {
             let at = Ref { tag: None, digest: Some(descriptor.digest.clone()), ..target.clone() };
@@ -65,12 +68,6 @@ pub async fn run(copy: Copy) -> Result<Copied> {
         }
         push::upload(&client, &target, &[], (&fetched.media_type(), &fetched.bytes)).await?;
     } else {
-        if tag::reads_as_version(&target)
-            && let Some(chart) = tag::chart_manifest(&fetched.bytes)
-        {
-            let version = tag::chart_version(&chart, (from, &source.repository), &subject).await?;
-            tag::refuse_other_version(version.as_deref(), &target)?;
-        }
         copy_one(repos, &target, (&fetched.media_type(), &fetched.bytes), &subject).await?;
     }
     Ok(Copied { source: source.clone(), destination: target, digest })

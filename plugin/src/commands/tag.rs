@@ -38,14 +38,13 @@ pub async fn run(tag: Tag) -> Result<Tagged> {
     let fetched = manifests::fetch_any(&client, &source.repository, manifest_ref, &subject).await?;
     let digest = fetched.verified_digest(source.digest.as_deref(), &subject)?;
     let references: Vec<Ref> = tags.iter().map(|t| source.with_tag(t)).collect();
-    if references.iter().any(reads_as_version)
-        && let Some(chart) = chart_in(&fetched, (&client, &source.repository), &subject).await
-    {
-        let version = chart_version(&chart, (&client, &source.repository), &subject).await?;
-        for target in &references {
-            refuse_other_version(version.as_deref(), target)?;
-        }
-    }
+    // What is under an index is read only where a new tag reads as a version.
+    let place = (&client, source.repository.as_str());
+    let chart = match references.iter().any(reads_as_version) {
+        true => chart_in(&fetched, place, &subject).await,
+        false => None,
+    };
+    refuse_other_versions(chart.as_ref(), &references, place, &subject).await?;
     let (client, manifest) = (&client, (fetched.media_type(), fetched.bytes.as_slice()));
     let puts = references.iter().map(|target| {
         let reference = target.tag.as_deref().expect("made with a tag");
@@ -84,8 +83,22 @@ fn new_tags(asked: &[String]) -> Result<Vec<String>> {
     Ok(tags)
 }
 
+/// Refuses each of `targets` whose tag reads as another version than `chart`'s (see
+/// `refuse_other_version`). The chart's config is read only where its manifest does not say
+/// the version and a tag reads as one.
+pub async fn refuse_other_versions(
+    chart: Option<&Manifest>,
+    targets: &[Ref],
+    place: (&Client, &str),
+    subject: &str,
+) -> Result<()> {
+    let Some(chart) = chart.filter(|_| targets.iter().any(reads_as_version)) else { return Ok(()) };
+    let version = chart_version(chart, place, subject).await?;
+    targets.iter().try_for_each(|target| refuse_other_version(version.as_deref(), target))
+}
+
 /// Whether `target`'s tag reads as a chart version, and so may claim one the chart is not.
-pub fn reads_as_version(target: &Ref) -> bool {
+fn reads_as_version(target: &Ref) -> bool {
     target.tag.as_deref().and_then(Version::of_tag).is_some()
 }
 
@@ -109,7 +122,7 @@ pub fn chart_manifest(bytes: &[u8]) -> Option<Manifest> {
 /// A chart's version: its manifest's annotation, else (Helm before 3.12 and other tools
 /// write none) its config's `version`, read from the registry; None if the config says
 /// none.
-pub async fn chart_version(chart: &Manifest, (client, repo): (&Client, &str), subject: &str) -> Result<Option<String>> {
+async fn chart_version(chart: &Manifest, (client, repo): (&Client, &str), subject: &str) -> Result<Option<String>> {
     if let Some(version) = chart.chart_version() {
         return Ok(Some(version.to_string()));
     }
@@ -126,7 +139,7 @@ pub async fn chart_version(chart: &Manifest, (client, repo): (&Client, &str), su
 /// version other than that and is not a floating tag over it (`1.2` on chart 1.2.3 is one),
 /// as push refuses it: Helm takes version tags for what they say, and so do helm-oci's pull
 /// (which would then fail, also when it picks the newest version) and listings.
-pub fn refuse_other_version(version: Option<&str>, target: &Ref) -> Result<()> {
+fn refuse_other_version(version: Option<&str>, target: &Ref) -> Result<()> {
     let (Some(version), Some(tag)) = (version, target.tag.as_deref()) else { return Ok(()) };
     if charts::names_version(tag, version) {
         return Ok(());
